@@ -1,0 +1,2 @@
+# Empty compiler generated dependencies file for fngate-demo-backend.
+# This may be replaced when dependencies are built.

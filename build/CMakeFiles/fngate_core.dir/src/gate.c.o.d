@@ -1,0 +1,2 @@
+CMakeFiles/fngate_core.dir/src/gate.c.o: /work/main/src/gate.c \
+ /usr/include/stdc-predef.h

@@ -1,0 +1,2 @@
+CMakeFiles/fngate_core.dir/src/mint.c.o: /work/main/src/mint.c \
+ /usr/include/stdc-predef.h

@@ -1,0 +1,2 @@
+CMakeFiles/fngate_core.dir/src/revoke.c.o: /work/main/src/revoke.c \
+ /usr/include/stdc-predef.h

@@ -1,0 +1,2 @@
+CMakeFiles/fngate_core.dir/src/state.c.o: /work/main/src/state.c \
+ /usr/include/stdc-predef.h

@@ -1,0 +1,2 @@
+CMakeFiles/fngate_core.dir/src/tcache.c.o: /work/main/src/tcache.c \
+ /usr/include/stdc-predef.h

@@ -1,0 +1,2 @@
+CMakeFiles/fngate_core.dir/src/token.c.o: /work/main/src/token.c \
+ /usr/include/stdc-predef.h

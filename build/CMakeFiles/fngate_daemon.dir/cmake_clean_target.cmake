@@ -1,0 +1,3 @@
+file(REMOVE_RECURSE
+  "libfngate_daemon.a"
+)

@@ -1,0 +1,2 @@
+/* backend.c - (being written) */
+int main(void) { return 0; }

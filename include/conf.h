@@ -1,0 +1,195 @@
+/* conf.h - the configuration: loaded and validated whole before use, then immutable.
+ *
+ * A `struct conf` is a snapshot. The daemon publishes one as current; every request takes a
+ * reference to the snapshot it started with (conf_acquire), so a reload (SIGHUP) builds a new
+ * snapshot and switches to it while requests in flight finish on the old one. The only mutable
+ * field is conf_function.privacy, changed by the admin API at run time (atomic). */
+#ifndef FNGATE_CONF_H
+#define FNGATE_CONF_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "keys.h"
+
+struct route_table;
+
+enum privacy {
+	PRIVACY_PRIVATE = 1,    /* the default: a function is private unless configured public */
+	PRIVACY_PUBLIC = 2,
+};
+
+struct conf_limits {
+	size_t   max_header_bytes;    /* request line + headers; over it -> 431 */
+	size_t   max_body_bytes;      /* request body; over it -> 413 */
+	size_t   max_token_bytes;     /* X-Auth-Token; over it -> 403 token_malformed */
+	unsigned max_connections;     /* client connections, all workers together */
+};
+
+struct conf_timeouts {
+	unsigned client_header_ms;     /* from first byte of a request to end of its headers */
+	unsigned client_idle_ms;       /* keep-alive idle, and any read/write stall on the client */
+	unsigned upstream_connect_ms;
+	unsigned upstream_response_ms; /* request sent -> response headers, and stalls in the body */
+};
+
+struct conf_key {
+	char        *kid;           /* never NULL: configured, or "k<index>" */
+	enum key_alg alg;           /* pinned: a token signed with another alg is refused */
+	char        *path;          /* resolved path of the PEM */
+	EVP_PKEY    *pkey;          /* parsed once at load */
+};
+
+struct conf_upstream {
+	char    *url;               /* as configured, e.g. "http://127.0.0.1:9000/base" */
+	char    *host;              /* "127.0.0.1" */
+	uint16_t port;
+	char    *hostport;          /* "127.0.0.1:9000": Host header sent upstream, pool key */
+	char    *base_path;         /* "" or "/base" (no trailing slash) */
+	struct sockaddr_storage addr;   /* resolved at load */
+	socklen_t addrlen;
+};
+
+struct conf_namespace;
+
+struct conf_function {
+	char   *id;                 /* defaults to name */
+	char   *name;
+	struct conf_namespace *ns;  /* owner */
+	_Atomic int privacy;        /* enum privacy; the admin API may change it at run time */
+	int     privacy_configured; /* enum privacy as the file says */
+	char  **hosts;              /* lowercase; "*.example.com" wildcards allowed */
+	size_t  nhosts;
+	char   *path_prefix;        /* NULL when routed by host only; never ends with '/' unless "/" */
+	size_t  path_prefix_len;
+	bool    strip_prefix;       /* default true */
+	struct conf_upstream *upstreams;
+	size_t  nupstreams;
+	struct conf_limits   limits;    /* effective: global values overridden per function */
+	struct conf_timeouts timeouts;
+	size_t  index;              /* 0..conf.nfunctions-1 over all namespaces */
+};
+
+struct conf_namespace {
+	char   *id;                 /* defaults to name */
+	char   *name;
+	char   *issuer;             /* NULL: any iss accepted; else must equal the token's iss */
+	struct conf_key *keys;
+	size_t  nkeys;
+	struct conf_function *functions;
+	size_t  nfunctions;
+	bool    issue_tokens;               /* fngate mints tokens for this namespace */
+	bool    require_registered_tokens;  /* default: equal to issue_tokens */
+	char   *signing_key;                /* optional: PEM path of the private key used to mint */
+};
+
+struct conf_listen {
+	char   *address;            /* "127.0.0.1:8080", "[::1]:8080", "*:8080" */
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+};
+
+enum admin_role {
+	ADMIN_ROLE_NONE = 0,
+	ADMIN_ROLE_OWNER = 1,
+};
+
+/* Admin permissions, a bit set. */
+#define ADMIN_PERM_TOKENS_READ     0x1u
+#define ADMIN_PERM_TOKENS_WRITE    0x2u
+#define ADMIN_PERM_FUNCTIONS_WRITE 0x4u
+#define ADMIN_PERM_ALL             0x7u
+
+struct conf_admin_key {
+	char         *name;
+	unsigned char sha256[32];   /* hash of the key; the key itself is never stored */
+	unsigned      perms;        /* ADMIN_PERM_* (owner: all) */
+	char        **namespaces;   /* NULL/0: every namespace */
+	size_t        nnamespaces;
+};
+
+struct conf_admin {
+	char   *listen;             /* NULL: admin API disabled; default "127.0.0.1:9090" */
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	struct conf_admin_key *keys;
+	size_t  nkeys;
+};
+
+struct conf {
+	_Atomic long refs;
+	uint64_t generation;        /* increases with each successful load in this process */
+	char    *path;              /* the file as given */
+	char    *dir;               /* its directory: base of relative paths */
+
+	struct conf_listen *listen;
+	size_t   nlisten;
+	int      workers;           /* >= 1; default: number of CPUs */
+	char    *state_dir;         /* resolved */
+
+	struct conf_limits   limits;
+	struct conf_timeouts timeouts;
+	unsigned shutdown_timeout_ms;   /* SIGTERM: how long requests in flight may take */
+
+	long     leeway_s;          /* clock skew allowed on exp / nbf */
+	bool     forward_token;     /* forward X-Auth-Token upstream (default false) */
+	size_t   cache_entries;     /* verified-token cache size per worker (0 disables) */
+
+	struct conf_namespace *namespaces;
+	size_t   nnamespaces;
+	size_t   nfunctions;        /* over all namespaces */
+	struct conf_function **functions;   /* by conf_function.index */
+
+	struct conf_admin admin;
+
+	char    *access_log;        /* NULL or "-": stderr; else a file path */
+	char    *log_format;        /* "json" (default) or "combined" */
+
+	struct route_table *routes; /* built at load (route.h) */
+};
+
+/* One configuration error, reported as file:line:column: message. */
+struct conf_error {
+	char *file;
+	int   line;     /* 1-based; 0 when unknown */
+	int   column;   /* 1-based; 0 when unknown */
+	char *message;  /* includes the JSON path of the key, e.g. "namespaces[0].functions[1].privacy: ..." */
+};
+
+struct conf_errors {
+	struct conf_error *v;
+	size_t n;
+};
+
+/* Load and validate a configuration file completely: syntax, unknown keys, types, ranges,
+ * duplicate ids, routes claimed twice, keys (each PEM parsed and checked against its alg),
+ * upstream URLs, listen addresses. Every error found is appended to errs (as many as can be
+ * found in one pass). Returns a new snapshot with one reference, or NULL when errs->n > 0. */
+struct conf *conf_load(const char *path, struct conf_errors *errs);
+/* The same from a JSON text in memory; `path` names it in errors and anchors relative paths. */
+struct conf *conf_load_string(const char *text, size_t len, const char *path, struct conf_errors *errs);
+
+/* Print every error as "file:line:column: message" to the stream (a FILE *). */
+void conf_errors_print(const struct conf_errors *errs, void *stream);
+void conf_errors_free(struct conf_errors *errs);
+
+/* References. conf_unref frees the snapshot (keys, routes, everything) at zero. */
+struct conf *conf_ref(struct conf *c);
+void conf_unref(struct conf *c);
+
+/* The published snapshot. conf_acquire returns it with a new reference (NULL before the first
+ * publish); conf_publish installs `c` (taking over the caller's reference) and drops the old. */
+struct conf *conf_acquire(void);
+void conf_publish(struct conf *c);
+
+/* Lookups on a snapshot; NULL when absent. */
+struct conf_namespace *conf_find_namespace(const struct conf *c, const char *id);
+struct conf_function *conf_find_function(const struct conf *c, const char *id);
+
+/* A namespace's key by kid; NULL when absent. */
+const struct conf_key *conf_find_key(const struct conf_namespace *ns, const char *kid, size_t len);
+
+#endif

@@ -1,0 +1,52 @@
+/* log.h - the daemon log (stderr) and the access log (one JSON line per request).
+ * Nothing here ever receives a token or an admin key: callers pass token ids only. */
+#ifndef FNGATE_LOG_H
+#define FNGATE_LOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum log_level {
+	LOG_LVL_DEBUG = 1,
+	LOG_LVL_INFO,
+	LOG_LVL_WARN,
+	LOG_LVL_ERROR,
+};
+
+/* Set the minimum level written (default INFO). */
+void log_set_level(enum log_level lvl);
+/* Open the access log: NULL or "-" means stderr. Reopened by log_reopen (SIGUSR1). 0 / -1. */
+int log_open_access(const char *path);
+int log_reopen(void);
+void log_close(void);
+
+/* A daemon message, one JSON line: {"time":..,"level":..,"msg":..}. printf-style. Thread-safe. */
+void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* One access-log record. String fields may be NULL (written as null). */
+struct access_record {
+	const char *request_id;
+	const char *client;         /* "ip:port" */
+	const char *method;
+	const char *path;           /* the request target as received (query included), escaped on output */
+	size_t      path_len;
+	const char *namespace_id;
+	const char *function_id;
+	const char *decision;       /* "allow" / "deny" / "error" */
+	const char *reason;         /* gate reason or error code */
+	const char *token_id;       /* jti, never the token */
+	int         status;
+	uint64_t    bytes_in;
+	uint64_t    bytes_out;
+	int64_t     upstream_us;    /* -1 when no upstream was involved */
+	int64_t     total_us;
+};
+
+/* Write one access-log JSON line. Thread-safe (one write(2) per line). */
+void log_access(const struct access_record *r);
+
+/* JSON-escape `len` bytes of s into out (capacity cap, NUL-terminated, truncated if needed).
+ * Returns the output length. Control and non-ASCII bytes become \\u00XX. */
+size_t log_json_escape(const char *s, size_t len, char *out, size_t cap);
+
+#endif

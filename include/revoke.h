@@ -1,0 +1,36 @@
+/* revoke.h - the set of token ids the gate consults on every request: revoked ids, and the ids
+ * the registry knows as ready (for namespaces that require registered tokens).
+ *
+ * Shared by all workers; the registry (admin API, main thread) writes, workers read. A revocation
+ * is visible to every worker as soon as revoke_set() returns. Entries are never removed:
+ * revocation is irreversible. */
+#ifndef FNGATE_REVOKE_H
+#define FNGATE_REVOKE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum revoke_state {
+	REVOKE_UNKNOWN = 1,     /* never registered, never revoked */
+	REVOKE_READY,           /* registered by fngate and usable */
+	REVOKE_REVOKED,         /* revoked: refused for ever */
+};
+
+/* Initialise / free the process-wide set. revoke_init returns 0 / -1. */
+int revoke_init(void);
+void revoke_shutdown(void);
+
+/* State of a jti (len bytes). Lock-light read; safe from any thread. */
+enum revoke_state revoke_lookup(const char *jti, size_t len);
+
+/* Record a state. REVOKED is sticky: setting READY on a revoked id keeps it REVOKED.
+ * Returns 0, or -1 on allocation failure. */
+int revoke_set(const char *jti, size_t len, enum revoke_state st);
+
+/* Note that a token was used now (for last_used_at). Cheap, may be called on every request:
+ * it writes only when the stored second differs. */
+void revoke_touch(const char *jti, size_t len, int64_t now);
+/* Last use recorded for a jti, 0 when none. */
+int64_t revoke_last_used(const char *jti, size_t len);
+
+#endif

@@ -1,0 +1,48 @@
+/* util.h - small helpers shared by every module: time, strings, secrets. */
+#ifndef FNGATE_UTIL_H
+#define FNGATE_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define FNGATE_VERSION "0.1.0"
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Wall clock in seconds (time(NULL)); tests override it with util_set_clock(). */
+int64_t util_now(void);
+/* Pin the clock used by util_now() to `t` (0 restores the real clock). Tests only. */
+void util_set_clock(int64_t t);
+/* Monotonic clock in microseconds, for durations. */
+uint64_t util_mono_us(void);
+
+/* Constant-time comparison of two equal-length buffers: 1 when equal, 0 otherwise. */
+int util_ct_equal(const void *a, const void *b, size_t len);
+/* Overwrite a secret so the compiler cannot elide it. */
+void util_wipe(void *p, size_t len);
+/* Wipe and free a NUL-terminated secret string; NULL is fine. */
+void util_free_secret(char *s);
+
+/* malloc/calloc/strdup that abort on exhaustion are NOT provided on purpose:
+ * every caller handles NULL. These are plain wrappers kept for symmetry. */
+char *util_strndup(const char *s, size_t n);
+
+/* ASCII case-insensitive equality of s (length n) with NUL-terminated lit. */
+bool util_ieq(const char *s, size_t n, const char *lit);
+
+/* Format `t` (seconds since epoch, UTC) as RFC 3339 "YYYY-MM-DDTHH:MM:SSZ" into buf (>= 21 bytes). */
+void util_rfc3339(int64_t t, char *buf, size_t len);
+/* Parse an RFC 3339 timestamp (Z or +hh:mm offset, optional fraction) into *out.
+ * Returns 0, or -1 when the text is not RFC 3339. */
+int util_parse_rfc3339(const char *s, int64_t *out);
+
+/* Fill buf with n cryptographically random bytes (OpenSSL RAND_bytes). 0 / -1. */
+int util_random(void *buf, size_t n);
+/* A random RFC 4122 version-4 UUID as 36 chars + NUL into out[37]. 0 / -1. */
+int util_uuid4(char out[37]);
+/* Lowercase hex of n bytes into out (2n+1 bytes). */
+void util_hex(const unsigned char *in, size_t n, char *out);
+
+#endif

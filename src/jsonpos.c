@@ -1,0 +1,1 @@
+/* jsonpos.c - (being written) */

@@ -1,0 +1,1 @@
+/* mint.c - (being written) */

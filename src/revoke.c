@@ -1,0 +1,1 @@
+/* revoke.c - (being written) */

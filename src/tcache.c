@@ -1,0 +1,1 @@
+/* tcache.c - (being written) */
