@@ -1,4 +1,5 @@
-/* admin.h - the admin API: its own listener, JSON, evhttp, on the main thread's event loop. */
+/* admin.h - the admin API: its own listener, JSON, evhttp, on the main thread's event loop.
+ * It also serves the web console (static files) at "/" and GET /healthz without a key. */
 #ifndef FNGATE_ADMIN_H
 #define FNGATE_ADMIN_H
 
@@ -7,11 +8,33 @@
 struct event_base;
 struct registry;
 struct admin;
+struct conf_admin;
+struct conf_admin_key;
 
 /* Start the admin API on the current configuration's admin.listen (conf_acquire() is consulted
- * per request, so a reload takes effect at once). Returns NULL with a message in err on failure,
- * or when the admin listener is disabled (then err is ""). */
+ * per request, so a reload takes effect at once; a new listen address needs a restart). It also
+ * schedules the flush of last-use times (registry_flush) every ADMIN_FLUSH_MS on `base`.
+ * Returns NULL with a message in err on failure, or when the admin listener is disabled (then
+ * err is ""). */
 struct admin *admin_start(struct event_base *base, struct registry *reg, char *err, size_t errlen);
+/* Close the listener, flush last-use times one last time, free. NULL is fine. */
 void admin_stop(struct admin *a);
+
+#define ADMIN_FLUSH_MS   2000           /* last_used_at reaches the disk at most this late */
+#define ADMIN_BODY_MAX   (64u * 1024)   /* request bodies; over it -> 413 */
+#define ADMIN_KEY_MAX    256            /* bytes of a presented admin key */
+
+/* The configured key whose SHA-256 equals SHA-256(key): hashes are compared in constant time
+ * against every configured key (no early exit). NULL when none matches (-> 401). */
+const struct conf_admin_key *admin_authenticate(const struct conf_admin *adm, const char *key,
+						size_t len);
+
+/* May key k do `perm` (ADMIN_PERM_*, 0 = any authenticated key) on namespace ns_id? ns_id NULL
+ * means "not bound to one namespace": only keys without a namespace restriction may.
+ * Returns 0 (allowed) or -1 (-> 403). */
+int admin_authorize(const struct conf_admin_key *k, unsigned perm, const char *ns_id);
+
+/* Whether key k sees namespace ns_id at all (its namespace restriction). */
+int admin_key_sees(const struct conf_admin_key *k, const char *ns_id);
 
 #endif

@@ -15,7 +15,7 @@ enum log_level {
 
 /* Set the minimum level written (default INFO). */
 void log_set_level(enum log_level lvl);
-/* Open the access log: NULL or "-" means stderr. Reopened by log_reopen (SIGUSR1). 0 / -1. */
+/* Open the access log: NULL or "-" means stderr, "off" disables it. Reopened by log_reopen (SIGUSR1). 0 / -1. */
 int log_open_access(const char *path);
 int log_reopen(void);
 void log_close(void);

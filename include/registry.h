@@ -3,7 +3,16 @@
  * A record never holds the token itself (it is shown once, at creation). Every change is made
  * durable before the call returns (write temp file, fsync, rename, fsync dir, or a checksummed
  * journal), and the revocation set (revoke.h) is updated before returning too. The daemon's main
- * thread is the only writer. */
+ * thread is the only writer.
+ *
+ * Storage: state_dir/tokens.journal, an append-only journal. Each line is one whole record,
+ * "<crc32 as 8 hex> <JSON record>\n", appended with one write(2) and fdatasync'd before the
+ * call returns. At open the journal is replayed (the last line of an id wins, and a revocation is
+ * sticky); a torn last line (a crash in the middle of an append) is cut off; a bad line anywhere
+ * else is corruption and open fails rather than forgetting a revocation. When dead lines
+ * dominate, the journal is compacted: the live records go to tokens.journal.tmp, fsync, rename
+ * over tokens.journal, fsync of the directory; a leftover .tmp at open is an unfinished
+ * compaction and is removed (the old journal is still whole). */
 #ifndef FNGATE_REGISTRY_H
 #define FNGATE_REGISTRY_H
 
@@ -11,16 +20,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "keys.h"
+
 struct registry;
+struct conf;
 
 enum token_record_status {
 	TOKEN_REC_READY = 1,
 	TOKEN_REC_REVOKED,
 };
 
+#define REGISTRY_DESC_MAX 512   /* bytes of a description */
+
 struct token_record {
 	char    id[37 + 91];        /* the jti: a UUID for tokens fngate issued; any id for imported ones */
-	char   *namespace_id;
+	char   *namespace_id;       /* the owning namespace (function tokens too); NULL: unknown (imported) */
 	char   *function_id;        /* NULL: namespace-wide */
 	char   *description;
 	int64_t created_at;
@@ -36,5 +50,81 @@ struct token_record {
  * step of a previous write), and fill the revocation set. NULL with a message in err on failure. */
 struct registry *registry_open(const char *state_dir, char *err, size_t errlen);
 void registry_close(struct registry *r);
+
+/* The state directory the registry lives in (the keys live under it too). */
+const char *registry_state_dir(const struct registry *r);
+
+/* Number of records (ready and revoked). */
+size_t registry_count(const struct registry *r);
+
+/* The record of id, NULL when unknown. The pointer is valid until the next registry change. */
+const struct token_record *registry_get(const struct registry *r, const char *id);
+
+/* Add a new ready record (a copy of *rec; rec->status is forced to READY). The id must be new.
+ * Durable, then registered READY in the revocation set, before returning. Returns 0, or -1 with
+ * a message in err (duplicate id, I/O error: nothing is kept then). */
+int registry_add(struct registry *r, const struct token_record *rec, char *err, size_t errlen);
+
+/* Revoke id at time `now`. When id is unknown and `import_ns` is non-NULL (or `import` is true),
+ * an imported record is created (revocation by jti of a token fngate never issued). Returns
+ * 0 when revoked now, 1 when it was already revoked, 2 when unknown (and not imported), -1 on an
+ * I/O error (the revocation still applies in memory and in the revocation set, and is retried
+ * at the next registry_flush). The revocation set is updated first: it applies at once. */
+int registry_revoke(struct registry *r, const char *id, int64_t now, bool import,
+		    const char *import_ns, char *err, size_t errlen);
+
+/* Listing: records matching the filter (NULL: any), ordered by created_at (then id). Namespace
+ * filter matches the owning namespace (namespace-wide and function tokens). `allowed` (NULL: all)
+ * restricts to records whose namespace is in the list. Fills out[0..return) with at most cap
+ * pointers of page `page` (1-based) and sets *total to the number of matches. */
+struct registry_query {
+	const char  *namespace_id;
+	const char  *function_id;
+	bool         desc;
+	size_t       page;
+	size_t       page_size;
+	char *const *allowed;
+	size_t       nallowed;
+};
+size_t registry_list(const struct registry *r, const struct registry_query *q,
+		     const struct token_record **out, size_t cap, size_t *total);
+
+/* Write the last-use times the gate recorded (revoke_last_used) for ready records that changed,
+ * and retry a failed write. Called every few seconds. Returns 0 / -1. */
+int registry_flush(struct registry *r);
+
+/* Signing keys. For every namespace of c with issue_tokens: find its signing key (the configured
+ * signing_key PEM, else the current key of state_dir/keys/<ns>/, generated now (RS256, 2048
+ * bits) when there is none), keep it in r for minting, and make sure c trusts it: when no key of
+ * the namespace has the signing key's kid, its public half is appended to ns->keys (so a
+ * namespace that issues tokens always accepts what it issues). Old keys (after a rotation) are
+ * trusted only while the configuration lists them. Call on the main thread before publishing c
+ * (at start and on every reload). Returns 0, or -1 with a message in err. */
+int registry_ensure_signing_keys(struct registry *r, struct conf *c, char *err, size_t errlen);
+
+/* The signing key of namespace ns_id loaded by registry_ensure_signing_keys: *pkey (owned by r,
+ * valid until the next registry_ensure_signing_keys), *alg, *kid. Returns 0, -1 when none. */
+int registry_signing_key(const struct registry *r, const char *ns_id, EVP_PKEY **pkey,
+			 enum key_alg *alg, const char **kid);
+
+/* --- key files in state_dir (shared with the CLI's keygen) --- */
+
+/* The kid of a public key: "k" + the first 16 hex digits of SHA-256 of its SPKI DER.
+ * out must hold 18 bytes. Returns 0 / -1. */
+int registry_key_kid(EVP_PKEY *pkey, char *out, size_t outlen);
+
+/* Generate a key pair for namespace ns_id under state_dir/keys/<ns_id>/: <kid>.pem (private,
+ * 0600) and <kid>.pub.pem (SPKI), and make it the current signing key (file "current", written
+ * atomically). bits applies to RS256 (2048, 3072, 4096). kid_out gets the kid (>= 18 bytes).
+ * Returns 0, or -1 with a message in err. */
+int registry_keygen(const char *state_dir, const char *ns_id, enum key_alg alg, int bits,
+		    char *kid_out, size_t kidlen, char *err, size_t errlen);
+
+/* The current signing kid of ns_id in state_dir (from "current"): 0, or -1 when none. */
+int registry_current_kid(const char *state_dir, const char *ns_id, char *kid_out, size_t kidlen);
+
+/* Write `len` bytes to path atomically and durably: path.tmp, fsync, rename, fsync of the
+ * directory. mode is the new file's mode. 0, or -1 with errno set. Shared with state.c. */
+int registry_write_atomic(const char *path, const void *data, size_t len, int mode);
 
 #endif

@@ -1,12 +1,22 @@
 /* state.h - runtime state kept in state_dir beside the registry: function privacy set through the
- * admin API. The configuration file gives the initial value; the state wins once set. */
+ * admin API. The configuration file gives the initial value; the state wins once set.
+ *
+ * File: state_dir/privacy.json, {"functions": {"<function id>": "private"|"public", ...}},
+ * replaced atomically (temp, fsync, rename, fsync dir) on every change. */
 #ifndef FNGATE_STATE_H
 #define FNGATE_STATE_H
 
-struct conf;
+#include <stddef.h>
+
+#include "conf.h"
 
 /* Apply the privacy overrides stored in c->state_dir to snapshot c (before it is published).
  * Returns 0, or -1 when the state file is unreadable (logged; the configured values stay). */
 int state_apply(struct conf *c);
+
+/* Record the privacy of function_id in state_dir durably (before returning). The caller then
+ * stores it into the published snapshot's conf_function.privacy. 0, or -1 with err. */
+int state_set_privacy(const char *state_dir, const char *function_id, enum privacy p,
+		      char *err, size_t errlen);
 
 #endif

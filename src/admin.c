@@ -1,1 +1,1169 @@
-/* admin.c - (being written) */
+/* admin.c - the admin API (evhttp, JSON) on its own listener, and the web console's static files. */
+#include "admin.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/util.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "conf.h"
+#include "log.h"
+#include "mint.h"
+#include "registry.h"
+#include "revoke.h"
+#include "state.h"
+#include "util.h"
+
+#ifndef FNGATE_WEB_DIR
+#define FNGATE_WEB_DIR "web"
+#endif
+#ifndef FNGATE_WEB_INSTALL_DIR
+#define FNGATE_WEB_INSTALL_DIR "/usr/local/share/fngate/web"
+#endif
+
+#define ID_MAX          128
+#define PAGE_SIZE_MAX   100
+#define PAGE_SIZE_DEF   20
+#define STATIC_MAX      (8 * 1024 * 1024)
+
+struct admin {
+	struct event_base *base;
+	struct evhttp     *http;
+	struct registry   *reg;
+	struct event      *flush_ev;
+	char              *web_root;    /* realpath of the console directory; NULL: none */
+};
+
+/* One API request in progress: what every handler needs. */
+struct areq {
+	struct admin                *a;
+	struct evhttp_request       *req;
+	struct conf                 *c;     /* referenced snapshot */
+	const struct conf_admin_key *key;   /* authenticated caller */
+	char                        *segs[5];
+	size_t                       nsegs;
+};
+
+/* ---------------------------------------------------------------- authentication, permissions */
+
+const struct conf_admin_key *admin_authenticate(const struct conf_admin *adm, const char *key,
+						size_t len)
+{
+	const struct conf_admin_key *found = NULL;
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+
+	if (adm == NULL || key == NULL || len == 0 || len > ADMIN_KEY_MAX)
+		return NULL;
+	if (EVP_Digest(key, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != sizeof(md))
+		return NULL;
+	/* Every configured hash is compared, whatever matched before: the time taken does not
+	 * depend on which key (if any) matched, nor on where a hash differs. */
+	for (size_t i = 0; i < adm->nkeys; i++) {
+		if (util_ct_equal(md, adm->keys[i].sha256, sizeof(md)) && found == NULL)
+			found = &adm->keys[i];
+	}
+	util_wipe(md, sizeof(md));
+	return found;
+}
+
+int admin_key_sees(const struct conf_admin_key *k, const char *ns_id)
+{
+	if (k == NULL)
+		return 0;
+	if (k->nnamespaces == 0)
+		return 1;
+	if (ns_id == NULL)
+		return 0;
+	for (size_t i = 0; i < k->nnamespaces; i++) {
+		if (strcmp(k->namespaces[i], ns_id) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+int admin_authorize(const struct conf_admin_key *k, unsigned perm, const char *ns_id)
+{
+	if (k == NULL)
+		return -1;
+	if ((k->perms & perm) != perm)
+		return -1;
+	return admin_key_sees(k, ns_id) ? 0 : -1;
+}
+
+/* ---------------------------------------------------------------- replies */
+
+static const char *reason_phrase(int code)
+{
+	switch (code) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 413: return "Payload Too Large";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	default:  return "Error";
+	}
+}
+
+static void security_headers(struct evhttp_request *req)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+
+	evhttp_add_header(h, "Content-Security-Policy", "default-src 'self'; script-src 'self'; "
+			  "object-src 'none'; frame-ancestors 'none'");
+	evhttp_add_header(h, "X-Frame-Options", "DENY");
+	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+	evhttp_add_header(h, "Referrer-Policy", "no-referrer");
+}
+
+/* Send body (stolen: decref'd here) with `code`. */
+static void reply_json(struct evhttp_request *req, int code, json_t *body)
+{
+	struct evbuffer *b = evbuffer_new();
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+
+	evhttp_add_header(h, "Content-Type", "application/json");
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	if (b != NULL && text != NULL) {
+		evbuffer_add(b, text, strlen(text));
+		evbuffer_add(b, "\n", 1);
+	} else if (b != NULL) {
+		code = 500;
+		evbuffer_add_printf(b, "{\"error\":\"internal\",\"message\":\"out of memory\"}\n");
+	}
+	evhttp_send_reply(req, code, reason_phrase(code), b);
+	if (text != NULL) {
+		/* A creation reply holds a token: do not leave it in freed memory. */
+		util_wipe(text, strlen(text));
+		free(text);
+	}
+	if (b != NULL)
+		evbuffer_free(b);
+	json_decref(body);
+}
+
+static void reply_error(struct evhttp_request *req, int code, const char *err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void reply_error(struct evhttp_request *req, int code, const char *err, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (code == 401)
+		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+				  "Bearer realm=\"fngate-admin\"");
+	reply_json(req, code, json_pack("{s:s,s:s}", "error", err, "message", msg));
+}
+
+/* ---------------------------------------------------------------- JSON views */
+
+static json_t *json_time(int64_t t)
+{
+	char buf[32];
+
+	if (t == 0)
+		return json_null();
+	util_rfc3339(t, buf, sizeof(buf));
+	return json_string(buf);
+}
+
+static json_t *json_strornull(const char *s)
+{
+	return s != NULL ? json_string(s) : json_null();
+}
+
+static json_t *record_json(const struct token_record *t)
+{
+	int64_t lu = revoke_last_used(t->id, strlen(t->id));
+	json_t *o = json_object();
+
+	if (lu < t->last_used_at)
+		lu = t->last_used_at;
+	json_object_set_new(o, "id", json_string(t->id));
+	json_object_set_new(o, "namespace_id", json_strornull(t->namespace_id));
+	json_object_set_new(o, "function_id", json_strornull(t->function_id));
+	json_object_set_new(o, "scope", json_string(t->imported ? "unknown" :
+						    t->function_id ? "function" : "namespace"));
+	json_object_set_new(o, "description", json_string(t->description ? t->description : ""));
+	json_object_set_new(o, "created_at", json_time(t->created_at));
+	json_object_set_new(o, "expires_at", json_time(t->expires_at));
+	json_object_set_new(o, "expired", json_boolean(t->expires_at != 0 &&
+						       t->expires_at <= util_now()));
+	json_object_set_new(o, "status", json_string(t->status == TOKEN_REC_REVOKED ? "revoked" :
+						     "ready"));
+	json_object_set_new(o, "revoked_at", json_time(t->revoked_at));
+	json_object_set_new(o, "last_used_at", json_time(lu));
+	json_object_set_new(o, "kid", json_strornull(t->kid));
+	json_object_set_new(o, "imported", json_boolean(t->imported));
+	return o;
+}
+
+static const char *privacy_name(int p)
+{
+	return p == PRIVACY_PUBLIC ? "public" : "private";
+}
+
+static json_t *function_json(const struct conf_function *fn)
+{
+	json_t *o = json_object(), *hosts = json_array(), *ups = json_array();
+
+	for (size_t i = 0; i < fn->nhosts; i++)
+		json_array_append_new(hosts, json_string(fn->hosts[i]));
+	for (size_t i = 0; i < fn->nupstreams; i++)
+		json_array_append_new(ups, json_string(fn->upstreams[i].url));
+	json_object_set_new(o, "id", json_string(fn->id));
+	json_object_set_new(o, "name", json_string(fn->name ? fn->name : fn->id));
+	json_object_set_new(o, "namespace_id", json_string(fn->ns->id));
+	json_object_set_new(o, "privacy", json_string(privacy_name(atomic_load(&fn->privacy))));
+	json_object_set_new(o, "privacy_configured", json_string(privacy_name(
+						fn->privacy_configured)));
+	json_object_set_new(o, "hosts", hosts);
+	json_object_set_new(o, "path_prefix", json_strornull(fn->path_prefix));
+	json_object_set_new(o, "upstreams", ups);
+	return o;
+}
+
+static json_t *namespace_json(const struct admin *a, const struct conf_namespace *ns)
+{
+	json_t *o = json_object(), *keys = json_array();
+	EVP_PKEY *pk;
+	enum key_alg alg;
+	const char *kid = NULL;
+
+	for (size_t i = 0; i < ns->nkeys; i++)
+		json_array_append_new(keys, json_pack("{s:s,s:s}", "kid", ns->keys[i].kid, "alg",
+						      keys_alg_name(ns->keys[i].alg)));
+	if (!ns->issue_tokens || registry_signing_key(a->reg, ns->id, &pk, &alg, &kid) != 0)
+		kid = NULL;
+	json_object_set_new(o, "id", json_string(ns->id));
+	json_object_set_new(o, "name", json_string(ns->name ? ns->name : ns->id));
+	json_object_set_new(o, "issue_tokens", json_boolean(ns->issue_tokens));
+	json_object_set_new(o, "require_registered_tokens",
+			    json_boolean(ns->require_registered_tokens));
+	json_object_set_new(o, "issuer", json_strornull(ns->issuer));
+	json_object_set_new(o, "keys", keys);
+	json_object_set_new(o, "signing_kid", json_strornull(kid));
+	json_object_set_new(o, "functions_count", json_integer((json_int_t)ns->nfunctions));
+	return o;
+}
+
+/* ---------------------------------------------------------------- request helpers */
+
+/* Parse the request body as a JSON object (reply sent and NULL on failure). */
+static json_t *body_object(struct areq *r)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
+	size_t len = evbuffer_get_length(in);
+	json_error_t je;
+	json_t *o;
+
+	if (len > ADMIN_BODY_MAX) {
+		reply_error(r->req, 413, "body_too_large", "the request body is over %u bytes",
+			    ADMIN_BODY_MAX);
+		return NULL;
+	}
+	if (len == 0) {
+		reply_error(r->req, 400, "invalid_json", "a JSON object body is required");
+		return NULL;
+	}
+	o = json_loadb((const char *)evbuffer_pullup(in, -1), len, JSON_REJECT_DUPLICATES, &je);
+	if (o == NULL) {
+		reply_error(r->req, 400, "invalid_json", "body: line %d column %d: %s", je.line,
+			    je.column, je.text);
+		return NULL;
+	}
+	if (!json_is_object(o)) {
+		json_decref(o);
+		reply_error(r->req, 400, "invalid_json", "the body must be a JSON object");
+		return NULL;
+	}
+	return o;
+}
+
+/* Refuse fields other than the allowed ones (a typo must not pass silently). 0 / -1 (replied). */
+static int only_fields(struct areq *r, json_t *o, const char *const *allowed)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(o, k, v) {
+		size_t i;
+
+		for (i = 0; allowed[i] != NULL; i++) {
+			if (strcmp(allowed[i], k) == 0)
+				break;
+		}
+		if (allowed[i] == NULL) {
+			char esc[96];
+
+			log_json_escape(k, strlen(k), esc, sizeof(esc));
+			reply_error(r->req, 400, "invalid_request", "unknown field \"%s\"", esc);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Optional string field: 0 (absent/null: *out NULL), 1 (set), -1 (wrong type: replied). */
+static int opt_string(struct areq *r, json_t *o, const char *name, const char **out)
+{
+	json_t *v = json_object_get(o, name);
+
+	*out = NULL;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_string(v)) {
+		reply_error(r->req, 400, "invalid_request", "%s must be a string", name);
+		return -1;
+	}
+	*out = json_string_value(v);
+	return 1;
+}
+
+/* An id from a path segment or a body: 1..128 bytes of [A-Za-z0-9._:-]. */
+static bool id_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > ID_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = s[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		      ch == '-' || ch == '_' || ch == '.' || ch == ':'))
+			return false;
+	}
+	return true;
+}
+
+static int forbid(struct areq *r, unsigned perm, const char *ns_id)
+{
+	const char *pname = perm == ADMIN_PERM_TOKENS_READ ? "tokens:read" :
+			    perm == ADMIN_PERM_TOKENS_WRITE ? "tokens:write" :
+			    perm == ADMIN_PERM_FUNCTIONS_WRITE ? "functions:write" : "access";
+
+	if (admin_authorize(r->key, perm, ns_id) == 0)
+		return 0;
+	if ((r->key->perms & perm) != perm)
+		reply_error(r->req, 403, "forbidden", "admin key \"%s\" lacks the %s permission",
+			    r->key->name, pname);
+	else if (ns_id == NULL)
+		reply_error(r->req, 403, "forbidden", "admin key \"%s\" is restricted to some "
+			    "namespaces: name one (namespace_id)", r->key->name);
+	else
+		reply_error(r->req, 403, "forbidden", "admin key \"%s\" may not act on namespace "
+			    "\"%s\"", r->key->name, ns_id);
+	return -1;
+}
+
+/* ---------------------------------------------------------------- handlers: namespaces, functions */
+
+static void h_namespaces(struct areq *r)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; i < r->c->nnamespaces; i++) {
+		if (admin_key_sees(r->key, r->c->namespaces[i].id))
+			json_array_append_new(arr, namespace_json(r->a, &r->c->namespaces[i]));
+	}
+	reply_json(r->req, 200, json_pack("{s:o,s:I}", "namespaces", arr, "total_count",
+					  (json_int_t)json_array_size(arr)));
+}
+
+static const struct conf_namespace *ns_or_404(struct areq *r, const char *id)
+{
+	const struct conf_namespace *ns = id_ok(id) ? conf_find_namespace(r->c, id) : NULL;
+
+	if (ns == NULL) {
+		reply_error(r->req, 404, "not_found", "no namespace with this id");
+		return NULL;
+	}
+	if (forbid(r, 0, ns->id) != 0)
+		return NULL;
+	return ns;
+}
+
+static void h_namespace(struct areq *r)
+{
+	const struct conf_namespace *ns = ns_or_404(r, r->segs[2]);
+
+	if (ns != NULL)
+		reply_json(r->req, 200, namespace_json(r->a, ns));
+}
+
+static void h_namespace_functions(struct areq *r)
+{
+	const struct conf_namespace *ns = ns_or_404(r, r->segs[2]);
+	json_t *arr;
+
+	if (ns == NULL)
+		return;
+	arr = json_array();
+	for (size_t i = 0; i < ns->nfunctions; i++)
+		json_array_append_new(arr, function_json(&ns->functions[i]));
+	reply_json(r->req, 200, json_pack("{s:o,s:I}", "functions", arr, "total_count",
+					  (json_int_t)ns->nfunctions));
+}
+
+static void h_functions(struct areq *r)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; i < r->c->nfunctions; i++) {
+		const struct conf_function *fn = r->c->functions[i];
+
+		if (admin_key_sees(r->key, fn->ns->id))
+			json_array_append_new(arr, function_json(fn));
+	}
+	reply_json(r->req, 200, json_pack("{s:o,s:I}", "functions", arr, "total_count",
+					  (json_int_t)json_array_size(arr)));
+}
+
+static void h_function(struct areq *r, bool patch)
+{
+	static const char *const fields[] = {"privacy", NULL};
+	struct conf_function *fn = id_ok(r->segs[2]) ? conf_find_function(r->c, r->segs[2]) : NULL;
+	const char *pv;
+	char err[512];
+	json_t *o;
+	int p;
+
+	if (fn == NULL) {
+		reply_error(r->req, 404, "not_found", "no function with this id");
+		return;
+	}
+	if (!patch) {
+		if (forbid(r, 0, fn->ns->id) == 0)
+			reply_json(r->req, 200, function_json(fn));
+		return;
+	}
+	if (forbid(r, ADMIN_PERM_FUNCTIONS_WRITE, fn->ns->id) != 0)
+		return;
+	o = body_object(r);
+	if (o == NULL)
+		return;
+	if (only_fields(r, o, fields) != 0 || opt_string(r, o, "privacy", &pv) < 0)
+		goto cleanup;
+	if (pv == NULL || (strcmp(pv, "private") != 0 && strcmp(pv, "public") != 0)) {
+		reply_error(r->req, 400, "invalid_request",
+			    "privacy must be \"private\" or \"public\"");
+		goto cleanup;
+	}
+	p = strcmp(pv, "public") == 0 ? PRIVACY_PUBLIC : PRIVACY_PRIVATE;
+	/* Durable first, so that what the API confirms survives a restart. */
+	if (state_set_privacy(r->c->state_dir, fn->id, p, err, sizeof(err)) != 0) {
+		log_msg(LOG_LVL_ERROR, "admin: saving privacy of %s: %s", fn->id, err);
+		reply_error(r->req, 500, "internal", "could not save the privacy state");
+		goto cleanup;
+	}
+	atomic_store(&fn->privacy, p);
+	log_msg(LOG_LVL_INFO, "admin: key %s set function %s %s", r->key->name, fn->id, pv);
+	reply_json(r->req, 200, function_json(fn));
+cleanup:
+	json_decref(o);
+}
+
+/* ---------------------------------------------------------------- handlers: tokens */
+
+/* A description: at most REGISTRY_DESC_MAX bytes, no control characters. NULL when fine, else
+ * why not. */
+static const char *desc_problem(const char *d)
+{
+	if (strlen(d) > REGISTRY_DESC_MAX)
+		return "description is longer than 512 bytes";
+	for (const unsigned char *p = (const unsigned char *)d; *p != '\0'; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			return "description contains a control character";
+	}
+	return NULL;
+}
+
+static void h_token_create(struct areq *r)
+{
+	static const char *const fields[] = {"namespace_id", "function_id", "description",
+					     "expires_at", NULL};
+	const char *nsid, *fnid, *desc, *exps, *kid, *problem;
+	const struct conf_namespace *ns;
+	const struct conf_function *fn = NULL;
+	struct token_record rec;
+	struct mint_params mp;
+	char err[512];
+	char *tok = NULL;
+	int64_t now = util_now(), exp = 0;
+	EVP_PKEY *pk;
+	enum key_alg alg;
+	json_t *o, *out;
+
+	o = body_object(r);
+	if (o == NULL)
+		return;
+	if (only_fields(r, o, fields) != 0 || opt_string(r, o, "namespace_id", &nsid) < 0 ||
+	    opt_string(r, o, "function_id", &fnid) < 0 || opt_string(r, o, "description", &desc) < 0 ||
+	    opt_string(r, o, "expires_at", &exps) < 0)
+		goto cleanup;
+	if (nsid != NULL && fnid != NULL) {
+		reply_error(r->req, 400, "invalid_request",
+			    "give exactly one of namespace_id and function_id, not both");
+		goto cleanup;
+	}
+	if (nsid == NULL && fnid == NULL) {
+		reply_error(r->req, 400, "invalid_request",
+			    "give exactly one of namespace_id (a namespace token) and function_id "
+			    "(a function token)");
+		goto cleanup;
+	}
+	if (fnid != NULL) {
+		fn = id_ok(fnid) ? conf_find_function(r->c, fnid) : NULL;
+		if (fn == NULL) {
+			reply_error(r->req, 400, "unknown_function", "function_id: no function "
+				    "with this id is configured");
+			goto cleanup;
+		}
+		ns = fn->ns;
+	} else {
+		ns = id_ok(nsid) ? conf_find_namespace(r->c, nsid) : NULL;
+		if (ns == NULL) {
+			reply_error(r->req, 400, "unknown_namespace", "namespace_id: no namespace "
+				    "with this id is configured");
+			goto cleanup;
+		}
+	}
+	if (forbid(r, ADMIN_PERM_TOKENS_WRITE, ns->id) != 0)
+		goto cleanup;
+	if (desc == NULL)
+		desc = "";
+	if ((problem = desc_problem(desc)) != NULL) {
+		reply_error(r->req, 400, "invalid_request", "%s", problem);
+		goto cleanup;
+	}
+	if (exps != NULL) {
+		if (util_parse_rfc3339(exps, &exp) != 0) {
+			reply_error(r->req, 400, "invalid_request", "expires_at is not an RFC 3339 "
+				    "timestamp (e.g. 2030-01-31T12:00:00Z), nor null for no expiry");
+			goto cleanup;
+		}
+		if (exp <= now) {
+			reply_error(r->req, 400, "invalid_request", "expires_at is in the past");
+			goto cleanup;
+		}
+	}
+	if (!ns->issue_tokens) {
+		reply_error(r->req, 400, "invalid_request", "namespace \"%s\" does not issue tokens "
+			    "(issue_tokens is false): its tokens come from whoever holds its private "
+			    "key", ns->id);
+		goto cleanup;
+	}
+	if (registry_signing_key(r->a->reg, ns->id, &pk, &alg, &kid) != 0) {
+		reply_error(r->req, 500, "internal", "namespace \"%s\" has no signing key loaded",
+			    ns->id);
+		goto cleanup;
+	}
+	memset(&rec, 0, sizeof(rec));
+	if (util_uuid4(rec.id) != 0) {
+		reply_error(r->req, 500, "internal", "no randomness for a token id");
+		goto cleanup;
+	}
+	memset(&mp, 0, sizeof(mp));
+	mp.key = pk;
+	mp.alg = alg;
+	mp.kid = kid;
+	mp.ns_id = fn ? NULL : ns->id;
+	mp.function_id = fn ? fn->id : NULL;
+	mp.jti = rec.id;
+	mp.iat = now;
+	mp.exp = exp;
+	mp.iss = ns->issuer;
+	tok = mint_token_ex(&mp);
+	if (tok == NULL) {
+		reply_error(r->req, 500, "internal", "minting the token failed");
+		goto cleanup;
+	}
+	rec.namespace_id = ns->id;
+	rec.function_id = fn ? fn->id : NULL;
+	rec.description = (char *)(uintptr_t)desc;
+	rec.created_at = now;
+	rec.expires_at = exp;
+	rec.kid = (char *)(uintptr_t)kid;
+	if (registry_add(r->a->reg, &rec, err, sizeof(err)) != 0) {
+		log_msg(LOG_LVL_ERROR, "admin: token creation: %s", err);
+		reply_error(r->req, 500, "internal", "the token could not be stored; none was issued");
+		goto cleanup;
+	}
+	log_msg(LOG_LVL_INFO, "admin: key %s created token %s for %s %s", r->key->name, rec.id,
+		fn ? "function" : "namespace", fn ? fn->id : ns->id);
+	out = record_json(registry_get(r->a->reg, rec.id));
+	json_object_set_new(out, "token", json_string(tok));
+	reply_json(r->req, 201, out);
+cleanup:
+	util_free_secret(tok);
+	json_decref(o);
+}
+
+/* Parse a positive integer query value in [1, max]. 0 / -1. */
+static int parse_uint(const char *s, size_t max, size_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (s == NULL || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < 1 || v > max)
+		return -1;
+	*out = (size_t)v;
+	return 0;
+}
+
+static void h_token_list(struct areq *r)
+{
+	const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->req));
+	struct registry_query rq;
+	struct evkeyvalq kv;
+	struct evkeyval *e;
+	const struct token_record *page[PAGE_SIZE_MAX];
+	size_t n, total = 0;
+	json_t *arr;
+	const char *bound_ns = NULL;
+
+	memset(&rq, 0, sizeof(rq));
+	rq.page = 1;
+	rq.page_size = PAGE_SIZE_DEF;
+	TAILQ_INIT(&kv);
+	if (q != NULL && evhttp_parse_query_str(q, &kv) != 0) {
+		reply_error(r->req, 400, "invalid_request", "the query string is malformed");
+		goto cleanup;
+	}
+	TAILQ_FOREACH(e, &kv, next) {
+		if (strcmp(e->key, "namespace_id") == 0 && id_ok(e->value)) {
+			rq.namespace_id = e->value;
+		} else if (strcmp(e->key, "function_id") == 0 && id_ok(e->value)) {
+			rq.function_id = e->value;
+		} else if (strcmp(e->key, "order_by") == 0 &&
+			   (strcmp(e->value, "created_at_asc") == 0 ||
+			    strcmp(e->value, "created_at_desc") == 0)) {
+			rq.desc = strcmp(e->value, "created_at_desc") == 0;
+		} else if (strcmp(e->key, "page") == 0 && parse_uint(e->value, 1000000, &rq.page) == 0) {
+			;
+		} else if (strcmp(e->key, "page_size") == 0 &&
+			   parse_uint(e->value, PAGE_SIZE_MAX, &rq.page_size) == 0) {
+			;
+		} else {
+			char esc[96];
+
+			log_json_escape(e->key, strlen(e->key), esc, sizeof(esc));
+			if (strcmp(e->key, "order_by") == 0)
+				reply_error(r->req, 400, "invalid_request", "order_by must be "
+					    "created_at_asc or created_at_desc");
+			else if (strcmp(e->key, "page") == 0)
+				reply_error(r->req, 400, "invalid_request", "page must be an integer "
+					    ">= 1");
+			else if (strcmp(e->key, "page_size") == 0)
+				reply_error(r->req, 400, "invalid_request", "page_size must be an "
+					    "integer from 1 to %d", PAGE_SIZE_MAX);
+			else if (strcmp(e->key, "namespace_id") == 0 || strcmp(e->key, "function_id") == 0)
+				reply_error(r->req, 400, "invalid_request", "%s is not a valid id", esc);
+			else
+				reply_error(r->req, 400, "invalid_request", "unknown query parameter "
+					    "\"%s\"", esc);
+			goto cleanup;
+		}
+	}
+	/* A filter bound to one namespace is checked against it; without one, a restricted key
+	 * sees its own namespaces only. */
+	if (rq.namespace_id != NULL) {
+		bound_ns = rq.namespace_id;
+	} else if (rq.function_id != NULL) {
+		const struct conf_function *fn = conf_find_function(r->c, rq.function_id);
+
+		bound_ns = fn ? fn->ns->id : NULL;
+	}
+	if (bound_ns != NULL || rq.function_id != NULL) {
+		if (forbid(r, ADMIN_PERM_TOKENS_READ, bound_ns) != 0)
+			goto cleanup;
+	} else if (forbid(r, ADMIN_PERM_TOKENS_READ, r->key->nnamespaces ? r->key->namespaces[0] :
+			  NULL) != 0) {
+		goto cleanup;
+	}
+	if (r->key->nnamespaces > 0) {
+		rq.allowed = r->key->namespaces;
+		rq.nallowed = r->key->nnamespaces;
+	}
+	n = registry_list(r->a->reg, &rq, page, PAGE_SIZE_MAX, &total);
+	arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, record_json(page[i]));
+	reply_json(r->req, 200, json_pack("{s:o,s:I}", "tokens", arr, "total_count",
+					  (json_int_t)total));
+cleanup:
+	evhttp_clear_headers(&kv);
+}
+
+static const struct token_record *token_or_404(struct areq *r, const char *id, unsigned perm)
+{
+	const struct token_record *t = id_ok(id) ? registry_get(r->a->reg, id) : NULL;
+
+	if (t == NULL) {
+		reply_error(r->req, 404, "not_found", "no token with this id");
+		return NULL;
+	}
+	if (forbid(r, perm, t->namespace_id) != 0)
+		return NULL;
+	return t;
+}
+
+/* Revoke id and reply. import_ns: namespace recorded for an unknown (imported) jti. */
+static void do_revoke(struct areq *r, const char *id, bool import, const char *import_ns)
+{
+	char err[512], when[32];
+	const struct token_record *t;
+	int rc;
+
+	rc = registry_revoke(r->a->reg, id, util_now(), import, import_ns, err, sizeof(err));
+	t = registry_get(r->a->reg, id);
+	if (rc == 1) {
+		util_rfc3339(t->revoked_at, when, sizeof(when));
+		reply_error(r->req, 409, "already_revoked", "token %s was already revoked at %s; "
+			    "revocation is irreversible", id, when);
+		return;
+	}
+	if (rc == 2) {
+		reply_error(r->req, 404, "not_found", "no token with this id");
+		return;
+	}
+	if (rc == -1) {
+		/* In memory and in the revocation set it is revoked; only the journal lags. */
+		log_msg(LOG_LVL_ERROR, "admin: revoking %s: %s", id, err);
+		reply_error(r->req, 500, "internal", "the token is revoked but the registry could "
+			    "not be written; it is retried");
+		return;
+	}
+	log_msg(LOG_LVL_INFO, "admin: key %s revoked token %s", r->key->name, id);
+	reply_json(r->req, 200, record_json(t));
+}
+
+static void h_token_revoke_jti(struct areq *r)
+{
+	static const char *const fields[] = {"jti", "namespace_id", NULL};
+	const char *jti, *nsid;
+	const struct token_record *t;
+	json_t *o = body_object(r);
+
+	if (o == NULL)
+		return;
+	if (only_fields(r, o, fields) != 0 || opt_string(r, o, "jti", &jti) < 0 ||
+	    opt_string(r, o, "namespace_id", &nsid) < 0)
+		goto cleanup;
+	if (jti == NULL || !id_ok(jti)) {
+		reply_error(r->req, 400, "invalid_request", "jti is required: 1 to %d characters "
+			    "of letters, digits, '-', '_', '.', ':'", ID_MAX);
+		goto cleanup;
+	}
+	if (nsid != NULL && (!id_ok(nsid) || conf_find_namespace(r->c, nsid) == NULL)) {
+		reply_error(r->req, 400, "unknown_namespace", "namespace_id: no namespace with this "
+			    "id is configured");
+		goto cleanup;
+	}
+	t = registry_get(r->a->reg, jti);
+	if (forbid(r, ADMIN_PERM_TOKENS_WRITE, t ? t->namespace_id : nsid) != 0)
+		goto cleanup;
+	do_revoke(r, jti, true, t ? NULL : nsid);
+cleanup:
+	json_decref(o);
+}
+
+/* ---------------------------------------------------------------- routing */
+
+static void api(struct areq *r, enum evhttp_cmd_type m)
+{
+	char **s = r->segs;
+	size_t n = r->nsegs;
+	bool get = m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD;
+	const char *allow = NULL;
+	const struct token_record *t;
+
+	if (n == 2 && strcmp(s[1], "namespaces") == 0) {
+		if (get)
+			return h_namespaces(r);
+		allow = "GET";
+	} else if (n == 3 && strcmp(s[1], "namespaces") == 0) {
+		if (get)
+			return h_namespace(r);
+		allow = "GET";
+	} else if (n == 4 && strcmp(s[1], "namespaces") == 0 && strcmp(s[3], "functions") == 0) {
+		if (get)
+			return h_namespace_functions(r);
+		allow = "GET";
+	} else if (n == 2 && strcmp(s[1], "functions") == 0) {
+		if (get)
+			return h_functions(r);
+		allow = "GET";
+	} else if (n == 3 && strcmp(s[1], "functions") == 0) {
+		if (get || m == EVHTTP_REQ_PATCH)
+			return h_function(r, m == EVHTTP_REQ_PATCH);
+		allow = "GET, PATCH";
+	} else if (n == 2 && strcmp(s[1], "tokens") == 0) {
+		if (get)
+			return h_token_list(r);
+		if (m == EVHTTP_REQ_POST)
+			return h_token_create(r);
+		allow = "GET, POST";
+	} else if (n == 3 && strcmp(s[1], "tokens") == 0 && strcmp(s[2], "revoke") == 0) {
+		if (m == EVHTTP_REQ_POST)
+			return h_token_revoke_jti(r);
+		allow = "POST";
+	} else if (n == 3 && strcmp(s[1], "tokens") == 0) {
+		if (get) {
+			if ((t = token_or_404(r, s[2], ADMIN_PERM_TOKENS_READ)) != NULL)
+				reply_json(r->req, 200, record_json(t));
+			return;
+		}
+		if (m == EVHTTP_REQ_DELETE) {
+			if ((t = token_or_404(r, s[2], ADMIN_PERM_TOKENS_WRITE)) != NULL)
+				do_revoke(r, t->id, false, NULL);
+			return;
+		}
+		allow = "GET, DELETE";
+	}
+	if (allow == NULL) {
+		reply_error(r->req, 404, "not_found", "no such API endpoint");
+		return;
+	}
+	evhttp_add_header(evhttp_request_get_output_headers(r->req), "Allow", allow);
+	reply_error(r->req, 405, "method_not_allowed", "this endpoint accepts %s", allow);
+}
+
+/* The presented admin key: "Authorization: Bearer <key>" or "X-Auth-Token: <key>". */
+static const char *presented_key(struct evhttp_request *req)
+{
+	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+	const char *v = evhttp_find_header(h, "Authorization");
+
+	if (v != NULL) {
+		if (strncasecmp(v, "Bearer ", 7) != 0)
+			return NULL;
+		v += 7;
+		while (*v == ' ')
+			v++;
+		return v;
+	}
+	return evhttp_find_header(h, "X-Auth-Token");
+}
+
+/* Split "/v1/a/b" into decoded segments {"v1","a","b"}. 0, or -1 when malformed. */
+static int split_path(const char *path, struct areq *r)
+{
+	const char *p = path;
+
+	while (*p == '/') {
+		const char *e;
+		size_t dl = 0;
+		char *raw, *dec;
+
+		p++;
+		e = strchr(p, '/');
+		if (e == NULL)
+			e = p + strlen(p);
+		if (e == p) {
+			if (*e == '\0')
+				break;      /* one trailing slash is tolerated */
+			return -1;
+		}
+		if (r->nsegs == ARRAY_LEN(r->segs))
+			return -1;
+		raw = util_strndup(p, (size_t)(e - p));
+		if (raw == NULL)
+			return -1;
+		dec = evhttp_uridecode(raw, 0, &dl);
+		free(raw);
+		if (dec == NULL)
+			return -1;
+		if (dl != strlen(dec)) {
+			free(dec);
+			return -1;
+		}
+		r->segs[r->nsegs++] = dec;
+		p = e;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- static files (the console) */
+
+static const char *content_type(const char *path)
+{
+	static const struct { const char *ext, *type; } types[] = {
+		{".html", "text/html; charset=utf-8"},
+		{".js",   "text/javascript; charset=utf-8"},
+		{".mjs",  "text/javascript; charset=utf-8"},
+		{".css",  "text/css; charset=utf-8"},
+		{".json", "application/json"},
+		{".svg",  "image/svg+xml"},
+		{".png",  "image/png"},
+		{".ico",  "image/x-icon"},
+		{".txt",  "text/plain; charset=utf-8"},
+		{".map",  "application/json"},
+		{".woff2", "font/woff2"},
+	};
+	const char *dot = strrchr(path, '.');
+
+	for (size_t i = 0; dot != NULL && i < ARRAY_LEN(types); i++) {
+		if (strcmp(dot, types[i].ext) == 0)
+			return types[i].type;
+	}
+	return "application/octet-stream";
+}
+
+static void serve_static(struct admin *a, struct evhttp_request *req, const char *path)
+{
+	char rel[PATH_MAX], full[PATH_MAX], real[PATH_MAX];
+	char *dec = NULL;
+	size_t dl = 0, rootlen;
+	struct stat st;
+	struct evbuffer *b = NULL;
+	int fd = -1;
+	enum evhttp_cmd_type m = evhttp_request_get_command(req);
+
+	if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
+		reply_error(req, 405, "method_not_allowed", "the console is read-only: GET");
+		return;
+	}
+	if (a->web_root == NULL)
+		goto notfound;
+	dec = evhttp_uridecode(path, 0, &dl);
+	if (dec == NULL || dl != strlen(dec) || dec[0] != '/' || dl > 1024)
+		goto notfound;
+	/* No "." or ".." segment, no backslash: the path stays under the root by construction,
+	 * and realpath below checks it again after symlinks. */
+	for (const char *s = dec; *s != '\0'; s++) {
+		if (*s == '\\' || (s[0] == '/' && s[1] == '.' &&
+				   (s[2] == '/' || s[2] == '\0' || (s[2] == '.' && (s[3] == '/' ||
+										s[3] == '\0')))))
+			goto notfound;
+	}
+	snprintf(rel, sizeof(rel), "%s%s", dec, dec[dl - 1] == '/' ? "index.html" : "");
+	if (snprintf(full, sizeof(full), "%s%s", a->web_root, rel) >= (int)sizeof(full))
+		goto notfound;
+	if (realpath(full, real) == NULL)
+		goto notfound;
+	rootlen = strlen(a->web_root);
+	if (strncmp(real, a->web_root, rootlen) != 0 || real[rootlen] != '/')
+		goto notfound;
+	fd = open(real, O_RDONLY | O_CLOEXEC);
+	if (fd == -1 || fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_size > STATIC_MAX)
+		goto notfound;
+	b = evbuffer_new();
+	if (b == NULL)
+		goto notfound;
+	security_headers(req);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", content_type(real));
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-cache");
+	if (st.st_size > 0) {
+		if (evbuffer_add_file(b, fd, 0, st.st_size) != 0)
+			goto notfound;
+		fd = -1;    /* owned by the buffer now */
+	}
+	evhttp_send_reply(req, 200, "OK", b);
+	goto cleanup;
+notfound:
+	reply_error(req, 404, "not_found", "no such file");
+cleanup:
+	if (b != NULL)
+		evbuffer_free(b);
+	if (fd != -1)
+		close(fd);
+	free(dec);
+}
+
+/* ---------------------------------------------------------------- dispatch */
+
+static void dispatch(struct evhttp_request *req, void *arg)
+{
+	struct admin *a = arg;
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+	enum evhttp_cmd_type m = evhttp_request_get_command(req);
+	struct areq r;
+	const char *key;
+
+	memset(&r, 0, sizeof(r));
+	r.a = a;
+	r.req = req;
+	if (path == NULL || *path == '\0')
+		path = "/";
+	if (strcmp(path, "/healthz") == 0) {
+		security_headers(req);
+		if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD) {
+			reply_error(req, 405, "method_not_allowed", "GET only");
+			return;
+		}
+		reply_json(req, 200, json_pack("{s:s,s:s}", "status", "ok", "version",
+					       FNGATE_VERSION));
+		return;
+	}
+	if (strncmp(path, "/v1/", 4) != 0 && strcmp(path, "/v1") != 0) {
+		serve_static(a, req, path);
+		return;
+	}
+	security_headers(req);
+	if (split_path(path, &r) != 0 || r.nsegs < 1) {
+		reply_error(req, 404, "not_found", "no such API endpoint");
+		goto cleanup;
+	}
+	r.c = conf_acquire();
+	if (r.c == NULL) {
+		reply_error(req, 503, "unavailable", "no configuration loaded yet");
+		goto cleanup;
+	}
+	key = presented_key(req);
+	if (key == NULL || *key == '\0') {
+		reply_error(req, 401, "unauthorized", "an admin key is required: "
+			    "Authorization: Bearer <key>");
+		goto cleanup;
+	}
+	r.key = admin_authenticate(&r.c->admin, key, strlen(key));
+	if (r.key == NULL) {
+		reply_error(req, 401, "unauthorized", "unknown admin key");
+		goto cleanup;
+	}
+	api(&r, m);
+cleanup:
+	for (size_t i = 0; i < r.nsegs; i++)
+		free(r.segs[i]);
+	if (r.c != NULL)
+		conf_unref(r.c);
+}
+
+static void flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct admin *a = arg;
+
+	(void)fd;
+	(void)what;
+	if (registry_flush(a->reg) != 0)
+		log_msg(LOG_LVL_WARN, "admin: registry flush failed; retried in %d ms",
+			ADMIN_FLUSH_MS);
+}
+
+/* The console directory: $FNGATE_WEB_ROOT, else the installed share dir, else the source tree. */
+static char *find_web_root(void)
+{
+	const char *cands[3] = {getenv("FNGATE_WEB_ROOT"), FNGATE_WEB_INSTALL_DIR, FNGATE_WEB_DIR};
+	char real[PATH_MAX];
+	struct stat st;
+
+	for (size_t i = 0; i < ARRAY_LEN(cands); i++) {
+		if (cands[i] == NULL || *cands[i] == '\0')
+			continue;
+		if (realpath(cands[i], real) != NULL && stat(real, &st) == 0 && S_ISDIR(st.st_mode))
+			return strdup(real);
+	}
+	return NULL;
+}
+
+struct admin *admin_start(struct event_base *base, struct registry *reg, char *err, size_t errlen)
+{
+	struct conf *c = conf_acquire();
+	struct admin *a = NULL;
+	struct timeval tv = {ADMIN_FLUSH_MS / 1000, (ADMIN_FLUSH_MS % 1000) * 1000};
+	evutil_socket_t fd = -1;
+	int one = 1;
+
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if (c == NULL || c->admin.listen == NULL)
+		goto fail;
+	a = calloc(1, sizeof(*a));
+	if (a == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	a->base = base;
+	a->reg = reg;
+	a->http = evhttp_new(base);
+	if (a->http == NULL) {
+		snprintf(err, errlen, "evhttp_new failed");
+		goto fail;
+	}
+	evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
+				   EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE);
+	/* evhttp refuses bodies over this with its own 413; up to it we answer in JSON. */
+	evhttp_set_max_body_size(a->http, 4 * ADMIN_BODY_MAX);
+	evhttp_set_max_headers_size(a->http, 16 * 1024);
+	evhttp_set_timeout(a->http, 30);
+	evhttp_set_gencb(a->http, dispatch, a);
+	fd = socket(c->admin.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd == -1 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+	    bind(fd, (struct sockaddr *)&c->admin.addr, c->admin.addrlen) == -1 ||
+	    listen(fd, 64) == -1) {
+		snprintf(err, errlen, "admin listener %s: %s", c->admin.listen, strerror(errno));
+		goto fail;
+	}
+	if (evhttp_accept_socket(a->http, fd) != 0) {
+		snprintf(err, errlen, "admin listener %s: evhttp_accept_socket failed",
+			 c->admin.listen);
+		goto fail;
+	}
+	fd = -1;    /* evhttp owns it */
+	a->flush_ev = event_new(base, -1, EV_PERSIST, flush_cb, a);
+	if (a->flush_ev == NULL || event_add(a->flush_ev, &tv) != 0) {
+		snprintf(err, errlen, "admin: cannot schedule the registry flush");
+		goto fail;
+	}
+	a->web_root = find_web_root();
+	log_msg(LOG_LVL_INFO, "admin: listening on %s (console: %s)", c->admin.listen,
+		a->web_root ? a->web_root : "none");
+	conf_unref(c);
+	return a;
+fail:
+	if (fd != -1)
+		close(fd);
+	if (c != NULL)
+		conf_unref(c);
+	admin_stop(a);
+	return NULL;
+}
+
+void admin_stop(struct admin *a)
+{
+	if (a == NULL)
+		return;
+	if (a->flush_ev != NULL) {
+		event_free(a->flush_ev);
+		a->flush_ev = NULL;
+		if (a->reg != NULL)
+			registry_flush(a->reg);
+	}
+	if (a->http != NULL)
+		evhttp_free(a->http);
+	free(a->web_root);
+	free(a);
+}

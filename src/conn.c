@@ -1,1 +1,517 @@
-/* conn.c - (being written) */
+/* conn.c - the client connection: one constructor (conn_accept), one destructor (conn_close),
+ * the read loop that feeds llhttp, keep-alive, pipelining, timeouts and backpressure. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "conf.h"
+#include "gate.h"
+#include "log.h"
+#include "proxy.h"
+#include "route.h"
+#include "tcache.h"
+#include "upstream.h"
+#include "util.h"
+#include "worker.h"
+
+static void conn_read_cb(struct bufferevent *bev, void *arg);
+static void conn_write_cb(struct bufferevent *bev, void *arg);
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
+static void conn_timer_cb(evutil_socket_t fd, short what, void *arg);
+static void conn_parse(struct conn *c);
+
+static void timer_set(struct conn *c, unsigned ms)
+{
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+	evtimer_add(c->timer, &tv);
+}
+
+static void addr_format(const struct sockaddr *sa, char *ip, size_t iplen, char *full, size_t fulllen)
+{
+	int port = 0;
+
+	ip[0] = '\0';
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)(const void *)sa;
+
+		inet_ntop(AF_INET, &s4->sin_addr, ip, (socklen_t)iplen);
+		port = ntohs(s4->sin_port);
+		snprintf(full, fulllen, "%s:%d", ip, port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)(const void *)sa;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, ip, (socklen_t)iplen);
+		port = ntohs(s6->sin6_port);
+		snprintf(full, fulllen, "[%s]:%d", ip, port);
+	} else {
+		snprintf(ip, iplen, "unix");
+		snprintf(full, fulllen, "unix");
+	}
+}
+
+void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen)
+{
+	struct conn *c = NULL;
+	struct conf *cf;
+	int one = 1;
+
+	(void)salen;
+	cf = conf_acquire();
+	if (cf == NULL || atomic_load(&w->draining)) {
+		close(fd);
+		goto done;
+	}
+	if (worker_total_conns >= cf->limits.max_connections) {
+		/* Over the cap: refuse this one and stop accepting until a connection closes. */
+		close(fd);
+		worker_pause_accept(w);
+		goto done;
+	}
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		close(fd);
+		goto done;
+	}
+	c->w = w;
+	c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->timer = evtimer_new(w->base, conn_timer_cb, c);
+	if (c->bev == NULL || c->timer == NULL) {
+		if (c->bev == NULL)
+			close(fd);
+		goto fail;
+	}
+	addr_format(sa, c->client_ip, sizeof(c->client_ip), c->client, sizeof(c->client));
+	llhttp_init(&c->parser, HTTP_REQUEST, &request_settings);
+	c->parser.data = c;
+	request_reset(&c->req);
+	c->phase = PHASE_IDLE;
+	c->resp = RESP_NONE;
+	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	{
+		struct timeval tv = {cf->timeouts.client_idle_ms / 1000,
+				     (cf->timeouts.client_idle_ms % 1000) * 1000};
+
+		/* Any read or write stall on the client is bounded by client_idle_ms. */
+		bufferevent_set_timeouts(c->bev, &tv, &tv);
+	}
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	TAILQ_INSERT_TAIL(&w->conns, c, entry);
+	worker_conn_opened(w);
+	/* A new connection must send a whole head within client_header_ms. */
+	timer_set(c, cf->timeouts.client_header_ms);
+	c = NULL;
+	goto done;
+fail:
+	if (c->timer)
+		event_free(c->timer);
+	if (c->bev)
+		bufferevent_free(c->bev);
+	free(c);
+done:
+	if (cf)
+		conf_unref(cf);
+}
+
+/* Write the access-log record of the request in progress and drop its references. */
+static void request_finish(struct conn *c)
+{
+	struct request *r = &c->req;
+	struct access_record ar;
+
+	if (c->conf == NULL)
+		return;
+	memset(&ar, 0, sizeof(ar));
+	ar.request_id = r->request_id[0] ? r->request_id : NULL;
+	ar.client = c->client;
+	ar.method = llhttp_method_name((llhttp_method_t)r->method);
+	ar.path = r->url_len ? r->buf + r->url_off : NULL;
+	ar.path_len = r->url_len;
+	if (r->fn != NULL) {
+		ar.namespace_id = r->fn->ns->id;
+		ar.function_id = r->fn->id;
+	}
+	if (r->gate.reason != GATE_DENY) {
+		ar.decision = gate_allowed(r->gate.reason) ? "allow" : "deny";
+		ar.reason = gate_reason_name(r->gate.reason);
+	} else {
+		ar.decision = r->status >= 400 ? "error" : NULL;
+		ar.reason = r->err_reason;
+	}
+	if (r->err_reason != NULL && gate_allowed(r->gate.reason)) {
+		ar.decision = "error";
+		ar.reason = r->err_reason;
+	}
+	ar.token_id = r->gate.jti[0] ? r->gate.jti : NULL;
+	ar.status = r->status;
+	ar.bytes_in = r->body_bytes;
+	ar.bytes_out = r->bytes_out;
+	ar.upstream_us = r->upstream_us;
+	ar.total_us = r->start_us ? (int64_t)(util_mono_us() - r->start_us) : 0;
+	if (r->method != 0 || r->status != 0)
+		log_access(&ar);
+	conf_unref(c->conf);
+	c->conf = NULL;
+}
+
+void conn_close(struct conn *c, const char *reason)
+{
+	struct worker *w = c->w;
+
+	if (c->conf != NULL && c->phase != PHASE_IDLE) {
+		if (c->req.status == 0) {
+			c->req.status = 499;        /* nginx's "client closed request" */
+			if (c->req.err_reason == NULL)
+				c->req.err_reason = reason;
+		}
+		request_finish(c);
+	} else if (c->conf != NULL) {
+		conf_unref(c->conf);
+		c->conf = NULL;
+	}
+	if (c->up != NULL) {
+		/* The response was not finished: this upstream connection is in an unknown state. */
+		c->up->client = NULL;
+		upstream_close(c->up);
+		c->up = NULL;
+	}
+	TAILQ_REMOVE(&w->conns, c, entry);
+	event_free(c->timer);
+	bufferevent_free(c->bev);
+	request_free(&c->req);
+	free(c);
+	worker_conn_closed(w);
+}
+
+/* Start reading a new request on an idle connection: take the current configuration. */
+static int request_begin(struct conn *c)
+{
+	c->conf = conf_acquire();
+	if (c->conf == NULL)
+		return -1;
+	c->req.start_us = util_mono_us();
+	c->phase = PHASE_HEAD;
+	/* The first request's deadline runs from accept; later ones from their first byte. */
+	if (c->nrequests > 0)
+		timer_set(c, c->conf->timeouts.client_header_ms);
+	return 0;
+}
+
+/* The request and its response are both complete: log, reset, and go on with the next. */
+static void request_end(struct conn *c)
+{
+	request_finish(c);
+	request_reset(&c->req);
+	c->resp = RESP_NONE;
+	c->resp_chunked = false;
+	c->resp_close_delim = false;
+	c->nrequests++;
+	if (c->paused_msg) {
+		llhttp_resume(&c->parser);
+		c->paused_msg = false;
+	}
+	c->phase = PHASE_IDLE;
+}
+
+void conn_check_output(struct conn *c)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+
+	if (evbuffer_get_length(out) > PROXY_HIGH_WATER && !c->read_paused) {
+		bufferevent_disable(c->bev, EV_READ);
+		c->read_paused = true;
+	}
+}
+
+/* Begin closing: stop reading, flush what is queued, then conn_close from the write callback. */
+static void conn_linger(struct conn *c)
+{
+	c->phase = PHASE_CLOSING;
+	bufferevent_disable(c->bev, EV_READ);
+	evtimer_del(c->timer);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+		conn_close(c, "done");
+		return;
+	}
+	/* Bound the flush of a client that does not read. */
+	{
+		struct conf *cf = conf_acquire();
+		unsigned ms = cf ? cf->timeouts.client_idle_ms : 10000;
+
+		if (cf)
+			conf_unref(cf);
+		timer_set(c, ms);
+	}
+}
+
+void conn_response_done(struct conn *c)
+{
+	c->resp = RESP_COMPLETE;
+	if (c->phase == PHASE_DONE) {
+		/* Continue with pipelined input (deferred: we may be inside an upstream callback). */
+		bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+	} else if (c->phase == PHASE_HEAD || c->phase == PHASE_BODY) {
+		/* Answered before the request was read to its end: the rest of it cannot be told
+		 * apart from a next request, so the connection ends after this response. */
+		c->close_after = true;
+		request_finish(c);
+		conn_linger(c);
+	}
+}
+
+void conn_resume(struct conn *c)
+{
+	bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
+
+/* Request id: a well-formed incoming X-Request-Id is kept, otherwise one is made. */
+static void request_id_assign(struct conn *c)
+{
+	struct request *r = &c->req;
+	size_t n;
+	const char *v = request_header(r, r->reqid_idx, &n);
+
+	if (v != NULL && n > 0 && n <= PROXY_REQID_MAX) {
+		size_t i;
+
+		for (i = 0; i < n; i++) {
+			char ch = v[i];
+
+			if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			      (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.'))
+				break;
+		}
+		if (i == n) {
+			memcpy(r->request_id, v, n);
+			r->request_id[n] = '\0';
+			return;
+		}
+	}
+	snprintf(r->request_id, sizeof(r->request_id), "%s-%08llx", c->w->reqid_prefix,
+		 (unsigned long long)++c->w->reqseq);
+}
+
+int conn_dispatch(struct conn *c)
+{
+	struct request *r = &c->req;
+	const char *host = NULL, *hv, *tok;
+	size_t hostlen = 0, hn, toklen, pathlen;
+	char hostbuf[256];
+	const char *url = r->buf + r->url_off;
+	enum gate_reason gr;
+
+	evtimer_del(c->timer);
+	request_id_assign(c);
+	if (!r->keep_alive)
+		c->close_after = true;
+	hv = request_header(r, r->host_idx, &hn);
+	if (hv != NULL) {
+		size_t i;
+
+		/* lowercase, without the port (host_ok validated the shape) */
+		for (i = 0; i < hn && i < sizeof(hostbuf) - 1; i++) {
+			if (hv[0] != '[' && hv[i] == ':')
+				break;
+			if (hv[0] == '[' && hv[i] == ']') {
+				hostbuf[i] = hv[i];
+				i++;
+				break;
+			}
+			hostbuf[i] = (char)((hv[i] >= 'A' && hv[i] <= 'Z') ? hv[i] + 32 : hv[i]);
+		}
+		hostbuf[i] = '\0';
+		host = hostbuf;
+		hostlen = i;
+	}
+	for (pathlen = 0; pathlen < r->url_len && url[pathlen] != '?'; pathlen++)
+		;
+	r->fn = route_match(c->conf->routes, host, hostlen, url, pathlen);
+	if (r->fn == NULL) {
+		reply_error(c, 404, "no_route", r->has_body);
+		return r->has_body ? HPE_PAUSED : 0;
+	}
+	if (r->content_length > r->fn->limits.max_body_bytes) {
+		reply_error(c, 413, "body_too_large", true);
+		return HPE_PAUSED;
+	}
+	tok = request_header(r, r->token_idx, &toklen);
+	if (c->w->cache_gen != c->conf->generation) {
+		/* Keys may have changed: nothing verified under another configuration is reused. */
+		tcache_clear(c->w->cache);
+		c->w->cache_gen = c->conf->generation;
+	}
+	gr = gate_check(c->conf, r->fn, tok, toklen, r->ntokens, util_now(), c->w->cache, &r->gate);
+	if (!gate_allowed(gr)) {
+		/* The access log records the refusal with its reason and token id. */
+		reply_error(c, 403, gate_reason_name(gr), r->has_body);
+		return r->has_body ? HPE_PAUSED : 0;
+	}
+	if (forward_start(c) != 0)
+		return r->has_body ? HPE_PAUSED : 0;
+	return 0;
+}
+
+/* Feed buffered client input to the parser, one contiguous segment at a time. */
+static void conn_parse(struct conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+
+	for (;;) {
+		struct evbuffer_iovec v;
+		llhttp_errno_t err;
+		size_t n, used;
+		enum conn_phase before;
+
+		if (c->phase == PHASE_CLOSING)
+			return;
+		if (c->paused_msg) {
+			if (c->resp != RESP_COMPLETE) {
+				/* Wait for the response; pipelined bytes stay in the kernel. */
+				bufferevent_disable(c->bev, EV_READ);
+				return;
+			}
+			request_end(c);
+			if (c->close_after) {
+				conn_linger(c);
+				return;
+			}
+			timer_set(c, c->conf ? c->conf->timeouts.client_idle_ms : 60000);
+		}
+		if (evbuffer_get_length(bufferevent_get_output(c->bev)) > PROXY_HIGH_WATER) {
+			conn_check_output(c);
+			return;
+		}
+		if (evbuffer_get_length(in) == 0) {
+			if (c->phase == PHASE_IDLE) {
+				struct conf *cf = conf_acquire();
+
+				timer_set(c, cf ? cf->timeouts.client_idle_ms : 60000);
+				if (cf)
+					conf_unref(cf);
+			}
+			if (!c->read_paused)
+				bufferevent_enable(c->bev, EV_READ);
+			return;
+		}
+		if (c->phase == PHASE_IDLE && request_begin(c) != 0) {
+			conn_close(c, "no_configuration");
+			return;
+		}
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			return;
+		n = v.iov_len;
+		before = c->phase;
+		if (before == PHASE_HEAD) {
+			size_t max = c->conf->limits.max_header_bytes;
+			size_t room = c->req.head_bytes < max ? max - c->req.head_bytes + 1 : 1;
+
+			if (n > room)
+				n = room;
+		}
+		err = llhttp_execute(&c->parser, v.iov_base, n);
+		if (err == HPE_OK)
+			used = n;
+		else
+			used = (size_t)(llhttp_get_error_pos(&c->parser) - (const char *)v.iov_base);
+		if (before == PHASE_HEAD && c->phase == PHASE_HEAD) {
+			c->req.head_bytes += used;
+			if (c->req.head_bytes > c->conf->limits.max_header_bytes) {
+				c->req.err_reason = "headers_too_large";
+				reply_error(c, 431, "headers_too_large", true);
+				conn_linger(c);
+				return;
+			}
+		}
+		evbuffer_drain(in, used);
+		if (err == HPE_OK)
+			continue;
+		if (err == HPE_PAUSED && c->paused_msg)
+			continue;
+		if (err == HPE_PAUSED) {
+			/* Dispatch refused a request whose body we will not read: close after replying. */
+			conn_linger(c);
+			return;
+		}
+		/* A parse error or a limit: answer if nothing was sent yet, then close. */
+		if (c->resp == RESP_NONE) {
+			int status = c->req.status ? c->req.status : 400;
+			const char *code = c->req.err_reason ? c->req.err_reason : "bad_request";
+
+			if (c->req.err_reason == NULL)
+				c->req.err_reason = "bad_request";
+			if (c->up != NULL) {
+				c->up->client = NULL;
+				upstream_close(c->up);
+				c->up = NULL;
+			}
+			reply_error(c, status, code, true);
+		}
+		if (c->phase != PHASE_CLOSING) {
+			request_finish(c);
+			conn_linger(c);
+		}
+		return;
+	}
+}
+
+static void conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	conn_parse(arg);
+}
+
+static void conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)bev;
+	if (c->phase == PHASE_CLOSING) {
+		conn_close(c, "done");
+		return;
+	}
+	if (c->up != NULL)
+		upstream_client_drained(c->up);
+	if (c->read_paused) {
+		c->read_paused = false;
+		conn_parse(c);
+	}
+}
+
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)bev;
+	if (what & BEV_EVENT_TIMEOUT)
+		conn_close(c, "client_timeout");
+	else if (what & BEV_EVENT_EOF)
+		conn_close(c, c->phase == PHASE_IDLE ? "client_closed" : "client_closed_early");
+	else
+		conn_close(c, "client_error");
+}
+
+static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (c->phase == PHASE_HEAD && c->resp == RESP_NONE) {
+		c->req.err_reason = "header_timeout";
+		reply_error(c, 408, "header_timeout", true);
+		request_finish(c);
+		conn_linger(c);
+		return;
+	}
+	conn_close(c, c->phase == PHASE_IDLE ? "idle_timeout" : "timeout");
+}

@@ -1,1 +1,273 @@
-/* forward.c - (being written) */
+/* forward.c - the upstream request: target rewritten under the function's base path, header
+ * hygiene (hop-by-hop and spoofable headers removed, identity and X-Forwarded-* added), and the
+ * request body relayed with normalised framing. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "conf.h"
+#include "log.h"
+#include "proxy.h"
+#include "upstream.h"
+#include "util.h"
+#include "worker.h"
+
+#define CONN_TOKENS_MAX 16
+
+struct hbuf {
+	char  *p;
+	size_t len;
+	size_t cap;
+	bool   oom;
+};
+
+static void hb_add(struct hbuf *b, const char *s, size_t n)
+{
+	if (b->oom)
+		return;
+	if (b->len + n > b->cap) {
+		size_t ncap = b->cap * 2;
+		char *np;
+
+		while (ncap < b->len + n)
+			ncap *= 2;
+		np = realloc(b->p, ncap);
+		if (np == NULL) {
+			b->oom = true;
+			return;
+		}
+		b->p = np;
+		b->cap = ncap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+}
+
+static void hb_str(struct hbuf *b, const char *s)
+{
+	hb_add(b, s, strlen(s));
+}
+
+/* Headers fngate never forwards as received: hop-by-hop ones (RFC 9110 7.6.1), framing it
+ * regenerates, the credential, and everything it sets itself (so a client cannot spoof them). */
+static bool header_dropped(const char *n, size_t len, bool forward_token)
+{
+	switch (len) {
+	case 2:
+		return util_ieq(n, len, "te");
+	case 4:
+		return util_ieq(n, len, "host");
+	case 6:
+		return util_ieq(n, len, "expect");
+	case 7:
+		return util_ieq(n, len, "trailer") || util_ieq(n, len, "upgrade");
+	case 10:
+		return util_ieq(n, len, "connection") || util_ieq(n, len, "keep-alive");
+	case 12:
+		return util_ieq(n, len, "x-request-id") ||
+		       (!forward_token && util_ieq(n, len, "x-auth-token"));
+	case 14:
+		return util_ieq(n, len, "content-length");
+	case 17:
+		return util_ieq(n, len, "transfer-encoding") || util_ieq(n, len, "x-forwarded-for") ||
+		       util_ieq(n, len, "x-forwarded-host");
+	case 18:
+		return util_ieq(n, len, "x-forwarded-proto");
+	default:
+		break;
+	}
+	if (len >= 6 && util_ieq(n, 6, "proxy-"))
+		return true;
+	if (len >= 9 && util_ieq(n, 9, "x-fngate-"))
+		return true;
+	return false;
+}
+
+/* The names a Connection header lists are hop-by-hop too. */
+static size_t connection_tokens(const struct request *r, const char *tok[], size_t toklen[])
+{
+	size_t n = 0;
+
+	for (unsigned i = 0; i < r->nhdr; i++) {
+		const struct header *h = &r->hdr[i];
+		const char *v = r->buf + h->val_off;
+		size_t vl = h->val_len, p = 0;
+
+		if (h->name_len != 10 || !util_ieq(r->buf + h->name_off, 10, "connection"))
+			continue;
+		while (p < vl && n < CONN_TOKENS_MAX) {
+			size_t s, e;
+
+			while (p < vl && (v[p] == ' ' || v[p] == '\t' || v[p] == ','))
+				p++;
+			s = p;
+			while (p < vl && v[p] != ',' && v[p] != ' ' && v[p] != '\t')
+				p++;
+			e = p;
+			if (e > s) {
+				tok[n] = v + s;
+				toklen[n] = e - s;
+				n++;
+			}
+		}
+	}
+	return n;
+}
+
+/* Build the request head for the upstream. Returns 0 / -1 (out of memory). */
+static int build_head(struct conn *c, const struct conf_upstream *ep, struct hbuf *b)
+{
+	struct request *r = &c->req;
+	const struct conf_function *fn = r->fn;
+	const char *url = r->buf + r->url_off;
+	size_t ulen = r->url_len;
+	const char *ctok[CONN_TOKENS_MAX];
+	size_t ctoklen[CONN_TOKENS_MAX], nct;
+	size_t hn;
+	const char *hv;
+	char num[32];
+
+	hb_str(b, llhttp_method_name((llhttp_method_t)r->method));
+	hb_add(b, " ", 1);
+	hb_str(b, ep->base_path);
+	if (fn->strip_prefix && fn->path_prefix != NULL && !(fn->path_prefix_len == 1)) {
+		url += fn->path_prefix_len;
+		ulen -= fn->path_prefix_len;
+		if (ulen == 0 || url[0] != '/')
+			hb_add(b, "/", 1);
+	} else if (ulen == 1 && url[0] == '*') {
+		ulen = 0;
+		hb_add(b, "*", 1);
+	}
+	hb_add(b, url, ulen);
+	hb_str(b, " HTTP/1.1\r\nHost: ");
+	hb_str(b, ep->hostport);
+	hb_add(b, "\r\n", 2);
+
+	nct = connection_tokens(r, ctok, ctoklen);
+	for (unsigned i = 0; i < r->nhdr; i++) {
+		const struct header *h = &r->hdr[i];
+		const char *name = r->buf + h->name_off;
+		bool listed = false;
+
+		if (header_dropped(name, h->name_len, c->conf->forward_token))
+			continue;
+		for (size_t k = 0; k < nct && !listed; k++)
+			listed = ctoklen[k] == h->name_len && strncasecmp(ctok[k], name, h->name_len) == 0;
+		if (listed)
+			continue;
+		hb_add(b, name, h->name_len);
+		hb_add(b, ": ", 2);
+		hb_add(b, r->buf + h->val_off, h->val_len);
+		hb_add(b, "\r\n", 2);
+	}
+	if (r->chunked) {
+		hb_str(b, "Transfer-Encoding: chunked\r\n");
+	} else if (r->has_body || r->cl_present) {
+		snprintf(num, sizeof(num), "%llu", (unsigned long long)r->content_length);
+		hb_str(b, "Content-Length: ");
+		hb_str(b, num);
+		hb_add(b, "\r\n", 2);
+	}
+	hb_str(b, "X-Forwarded-For: ");
+	hb_str(b, c->client_ip);
+	hb_str(b, "\r\nX-Forwarded-Proto: http\r\n");
+	hv = request_header(r, r->host_idx, &hn);
+	if (hv != NULL) {
+		hb_str(b, "X-Forwarded-Host: ");
+		hb_add(b, hv, hn);
+		hb_add(b, "\r\n", 2);
+	}
+	hb_str(b, "X-Request-Id: ");
+	hb_str(b, r->request_id);
+	hb_str(b, "\r\nX-Fngate-Namespace: ");
+	hb_str(b, fn->ns->id);
+	hb_str(b, "\r\nX-Fngate-Function: ");
+	hb_str(b, fn->id);
+	hb_add(b, "\r\n", 2);
+	if (r->gate.reason == GATE_ALLOW_TOKEN && r->gate.jti[0] != '\0') {
+		hb_str(b, "X-Fngate-Token-Id: ");
+		hb_str(b, r->gate.jti);
+		hb_add(b, "\r\n", 2);
+	}
+	hb_add(b, "\r\n", 2);
+	return b->oom ? -1 : 0;
+}
+
+int forward_start(struct conn *c)
+{
+	struct request *r = &c->req;
+	struct upconn *u;
+	struct hbuf b = {0};
+	int idx;
+
+	u = upstream_get(c->w, r->fn, -1);
+	if (u == NULL) {
+		r->err_reason = "upstream_unavailable";
+		reply_error(c, 502, "upstream_unavailable", r->has_body);
+		return -1;
+	}
+	idx = upstream_index(u, r->fn);
+	b.cap = 512 + r->len;
+	b.p = malloc(b.cap);
+	if (b.p == NULL || build_head(c, &r->fn->upstreams[idx < 0 ? 0 : idx], &b) != 0) {
+		free(b.p);
+		upstream_close(u);
+		r->err_reason = "out_of_memory";
+		reply_error(c, 503, "out_of_memory", true);
+		return -1;
+	}
+	u->client = c;
+	u->head_request = r->method == HTTP_HEAD;
+	u->attempts = 1;
+	c->up = u;
+	r->upstream_start_us = util_mono_us();
+	evbuffer_add(bufferevent_get_output(u->bev), b.p, b.len);
+	/* Keep the head until the response starts: a pooled connection that turns out dead can
+	 * then be retried on a fresh one when the request has no body. */
+	free(u->retry_head);
+	u->retry_head = b.p;
+	u->retry_len = b.len;
+	if (!r->has_body)
+		u->req_sent = true;
+	if (r->expect_continue && r->has_body && r->http_minor == 1) {
+		/* We stripped Expect: answer it ourselves now that the request is allowed. */
+		evbuffer_add(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+	}
+	upstream_start(u);
+	return 0;
+}
+
+void forward_body(struct conn *c, const char *at, size_t len)
+{
+	struct evbuffer *out = bufferevent_get_output(c->up->bev);
+
+	if (c->req.chunked) {
+		char sz[24];
+		int n = snprintf(sz, sizeof(sz), "%zx\r\n", len);
+
+		evbuffer_add(out, sz, (size_t)n);
+		evbuffer_add(out, at, len);
+		evbuffer_add(out, "\r\n", 2);
+	} else {
+		evbuffer_add(out, at, len);
+	}
+	/* Backpressure: a slow upstream stops us reading the client. */
+	if (evbuffer_get_length(out) > PROXY_HIGH_WATER && !c->read_paused) {
+		bufferevent_disable(c->bev, EV_READ);
+		c->read_paused = true;
+		upstream_watch_drain(c->up);
+	}
+}
+
+void forward_body_end(struct conn *c)
+{
+	if (c->req.chunked)
+		evbuffer_add(bufferevent_get_output(c->up->bev), "0\r\n\r\n", 5);
+	c->up->req_sent = true;
+}

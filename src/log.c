@@ -1,1 +1,222 @@
-/* log.c - (being written) */
+/* log.c - the daemon log (JSON lines on stderr) and the access log (one JSON line per request,
+ * stderr or a file reopened on SIGUSR1). Tokens and admin keys never reach this file's callers'
+ * arguments: only token ids do. */
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+static _Atomic int min_level = LOG_LVL_INFO;
+static _Atomic int access_fd = 2;
+static char *access_path;
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void log_set_level(enum log_level lvl)
+{
+	atomic_store(&min_level, (int)lvl);
+}
+
+int log_open_access(const char *path)
+{
+	int fd = 2;
+
+	pthread_mutex_lock(&log_lock);
+	free(access_path);
+	access_path = NULL;
+	if (path != NULL && strcmp(path, "off") == 0) {
+		fd = -1;        /* access logging disabled */
+	} else if (path != NULL && strcmp(path, "-") != 0) {
+		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+		if (fd == -1) {
+			pthread_mutex_unlock(&log_lock);
+			return -1;
+		}
+		access_path = strdup(path);
+	}
+	{
+		int old = atomic_exchange(&access_fd, fd);
+
+		if (old > 2)
+			close(old);
+	}
+	pthread_mutex_unlock(&log_lock);
+	return 0;
+}
+
+int log_reopen(void)
+{
+	int rc = 0;
+	char *p;
+
+	pthread_mutex_lock(&log_lock);
+	p = access_path ? strdup(access_path) : NULL;
+	pthread_mutex_unlock(&log_lock);
+	if (p != NULL)
+		rc = log_open_access(p);
+	free(p);
+	return rc;
+}
+
+void log_close(void)
+{
+	int old = atomic_exchange(&access_fd, 2);
+
+	if (old > 2)
+		close(old);
+	pthread_mutex_lock(&log_lock);
+	free(access_path);
+	access_path = NULL;
+	pthread_mutex_unlock(&log_lock);
+}
+
+size_t log_json_escape(const char *s, size_t len, char *out, size_t cap)
+{
+	static const char hx[] = "0123456789abcdef";
+	size_t o = 0;
+
+	if (cap == 0)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		char esc[7];
+		size_t el;
+
+		if (ch == '"' || ch == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)ch;
+			el = 2;
+		} else if (ch < 0x20 || ch >= 0x7f) {
+			memcpy(esc, "\\u00", 4);
+			esc[4] = hx[ch >> 4];
+			esc[5] = hx[ch & 0xf];
+			el = 6;
+		} else {
+			esc[0] = (char)ch;
+			el = 1;
+		}
+		if (o + el >= cap)
+			break;
+		memcpy(out + o, esc, el);
+		o += el;
+	}
+	out[o] = '\0';
+	return o;
+}
+
+static size_t time_iso(char *buf, size_t cap)
+{
+	struct timeval tv;
+	struct tm tm;
+	size_t n;
+
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	n = strftime(buf, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+	n += (size_t)snprintf(buf + n, cap - n, ".%03dZ", (int)(tv.tv_usec / 1000));
+	return n;
+}
+
+static void write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+void log_msg(enum log_level lvl, const char *fmt, ...)
+{
+	static const char *names[] = {"", "debug", "info", "warn", "error"};
+	char msg[1024], esc[2048], line[2300], ts[40];
+	va_list ap;
+	int n;
+
+	if ((int)lvl < atomic_load(&min_level))
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	log_json_escape(msg, strlen(msg), esc, sizeof(esc));
+	time_iso(ts, sizeof(ts));
+	n = snprintf(line, sizeof(line), "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\"}\n", ts,
+		     names[lvl], esc);
+	if (n > 0)
+		write_all(2, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+/* Append "key":"escaped" or "key":null. */
+static size_t put_str(char *o, size_t at, size_t cap, const char *key, const char *v, size_t vlen)
+{
+	int n;
+
+	if (at >= cap)
+		return at;
+	if (v == NULL) {
+		n = snprintf(o + at, cap - at, ",\"%s\":null", key);
+		return at + (n > 0 ? (size_t)n : 0);
+	}
+	n = snprintf(o + at, cap - at, ",\"%s\":\"", key);
+	if (n <= 0 || at + (size_t)n >= cap)
+		return cap;
+	at += (size_t)n;
+	at += log_json_escape(v, vlen, o + at, cap - at - 2);
+	o[at++] = '"';
+	o[at] = '\0';
+	return at;
+}
+
+void log_access(const struct access_record *r)
+{
+	char line[4096], ts[40];
+	size_t at;
+	int n, fd = atomic_load(&access_fd);
+
+	if (fd < 0)
+		return;
+	time_iso(ts, sizeof(ts));
+	n = snprintf(line, sizeof(line), "{\"time\":\"%s\",\"type\":\"access\"", ts);
+	at = (size_t)n;
+	at = put_str(line, at, sizeof(line) - 256, "request_id", r->request_id,
+		     r->request_id ? strlen(r->request_id) : 0);
+	at = put_str(line, at, sizeof(line) - 256, "client", r->client, r->client ? strlen(r->client) : 0);
+	at = put_str(line, at, sizeof(line) - 256, "method", r->method, r->method ? strlen(r->method) : 0);
+	at = put_str(line, at, sizeof(line) - 256, "path", r->path, r->path_len > 1024 ? 1024 : r->path_len);
+	at = put_str(line, at, sizeof(line) - 256, "namespace", r->namespace_id,
+		     r->namespace_id ? strlen(r->namespace_id) : 0);
+	at = put_str(line, at, sizeof(line) - 256, "function", r->function_id,
+		     r->function_id ? strlen(r->function_id) : 0);
+	at = put_str(line, at, sizeof(line) - 256, "decision", r->decision,
+		     r->decision ? strlen(r->decision) : 0);
+	at = put_str(line, at, sizeof(line) - 256, "reason", r->reason, r->reason ? strlen(r->reason) : 0);
+	at = put_str(line, at, sizeof(line) - 256, "token_id", r->token_id,
+		     r->token_id ? strlen(r->token_id) : 0);
+	if (at > sizeof(line) - 256)
+		at = sizeof(line) - 256;
+	n = snprintf(line + at, sizeof(line) - at,
+		     ",\"status\":%d,\"bytes_in\":%llu,\"bytes_out\":%llu,\"upstream_ms\":%s%.3f,"
+		     "\"total_ms\":%.3f}\n",
+		     r->status, (unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out,
+		     "", r->upstream_us < 0 ? -1.0 : (double)r->upstream_us / 1000.0,
+		     (double)r->total_us / 1000.0);
+	if (n > 0)
+		at += (size_t)n;
+	write_all(fd, line, at);
+}

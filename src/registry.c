@@ -1,1 +1,1204 @@
-/* registry.c - (being written) */
+/* registry.c - the token registry: a checksummed append-only journal in state_dir, signing keys. */
+#include "registry.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "conf.h"
+#include "log.h"
+#include "revoke.h"
+#include "util.h"
+
+#define JOURNAL_NAME     "tokens.journal"
+#define JOURNAL_MAX      (256u * 1024 * 1024)  /* refuse to replay more than this */
+#define LINE_MAX_BYTES   (16u * 1024)          /* one record is far smaller */
+#define COMPACT_SLACK    1024                  /* dead lines tolerated before compaction */
+#define REGISTRY_MAX     1000000               /* records */
+
+struct reg_signer {
+	char        *ns_id;
+	EVP_PKEY    *pkey;
+	enum key_alg alg;
+	char         kid[32];
+};
+
+struct registry {
+	char   *dir;
+	char   *journal;        /* path of the journal */
+	int     fd;             /* journal, O_APPEND, flock'ed */
+	off_t   size;           /* journal bytes known good */
+	size_t  lines;          /* journal lines, live or dead */
+	bool    dirty;          /* a write failed: the next flush compacts */
+
+	struct token_record *recs;
+	size_t  n, cap;
+	size_t *index;          /* open addressing: record index + 1, 0 = empty */
+	size_t  icap;           /* power of two */
+
+	struct reg_signer *signers;
+	size_t  nsigners;
+};
+
+/* ---------------------------------------------------------------- helpers */
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* CRC-32 (IEEE 802.3), enough to tell a torn or damaged line from a whole one. */
+static uint32_t crc32_ieee(const void *buf, size_t len)
+{
+	static uint32_t table[256];
+	static int ready;
+	const unsigned char *p = buf;
+	uint32_t c = 0xffffffffu;
+
+	if (!ready) {
+		/* Built on first use; the registry is used from one thread only. */
+		for (uint32_t i = 0; i < 256; i++) {
+			uint32_t v = i;
+
+			for (int k = 0; k < 8; k++)
+				v = (v & 1) ? 0xedb88320u ^ (v >> 1) : v >> 1;
+			table[i] = v;
+		}
+		ready = 1;
+	}
+	for (size_t i = 0; i < len; i++)
+		c = table[(c ^ p[i]) & 0xff] ^ (c >> 8);
+	return c ^ 0xffffffffu;
+}
+
+static uint64_t hash_id(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	while (*s != '\0') {
+		h ^= (unsigned char)*s++;
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+static char *dupnull(const char *s)
+{
+	return s != NULL ? strdup(s) : NULL;
+}
+
+static void rec_clear(struct token_record *t)
+{
+	free(t->namespace_id);
+	free(t->function_id);
+	free(t->description);
+	free(t->kid);
+	t->namespace_id = t->function_id = t->description = t->kid = NULL;
+}
+
+/* Deep copy of src into dst (dst uninitialised). 0 / -1. */
+static int rec_copy(struct token_record *dst, const struct token_record *src)
+{
+	*dst = *src;
+	dst->namespace_id = dupnull(src->namespace_id);
+	dst->function_id = dupnull(src->function_id);
+	dst->description = dupnull(src->description);
+	dst->kid = dupnull(src->kid);
+	if ((src->namespace_id && !dst->namespace_id) || (src->function_id && !dst->function_id) ||
+	    (src->description && !dst->description) || (src->kid && !dst->kid)) {
+		rec_clear(dst);
+		return -1;
+	}
+	return 0;
+}
+
+/* An id stored in the registry: 1..127 printable ASCII bytes without quotes or backslashes. */
+static bool id_valid(const char *id)
+{
+	size_t n = strlen(id);
+
+	if (n == 0 || n >= sizeof(((struct token_record *)0)->id))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)id[i];
+
+		if (ch <= 0x20 || ch >= 0x7f || ch == '"' || ch == '\\')
+			return false;
+	}
+	return true;
+}
+
+/* ---------------------------------------------------------------- index */
+
+static int index_rebuild(struct registry *r, size_t want)
+{
+	size_t icap = 64;
+	size_t *ix;
+
+	while (icap < want * 2)
+		icap *= 2;
+	ix = calloc(icap, sizeof(*ix));
+	if (ix == NULL)
+		return -1;
+	for (size_t i = 0; i < r->n; i++) {
+		size_t h = (size_t)hash_id(r->recs[i].id) & (icap - 1);
+
+		while (ix[h] != 0)
+			h = (h + 1) & (icap - 1);
+		ix[h] = i + 1;
+	}
+	free(r->index);
+	r->index = ix;
+	r->icap = icap;
+	return 0;
+}
+
+static struct token_record *find(const struct registry *r, const char *id)
+{
+	size_t h;
+
+	if (r->icap == 0)
+		return NULL;
+	h = (size_t)hash_id(id) & (r->icap - 1);
+	while (r->index[h] != 0) {
+		struct token_record *t = &r->recs[r->index[h] - 1];
+
+		if (strcmp(t->id, id) == 0)
+			return t;
+		h = (h + 1) & (r->icap - 1);
+	}
+	return NULL;
+}
+
+/* Append a deep copy of rec to the array and the index. Returns the new record or NULL. */
+static struct token_record *push(struct registry *r, const struct token_record *rec)
+{
+	size_t h;
+
+	if (r->n >= REGISTRY_MAX)
+		return NULL;
+	if (r->n == r->cap) {
+		size_t ncap = r->cap ? r->cap * 2 : 64;
+		struct token_record *nr = realloc(r->recs, ncap * sizeof(*nr));
+
+		if (nr == NULL)
+			return NULL;
+		r->recs = nr;
+		r->cap = ncap;
+	}
+	if ((r->n + 1) * 2 > r->icap && index_rebuild(r, r->n + 1) != 0)
+		return NULL;
+	if (rec_copy(&r->recs[r->n], rec) != 0)
+		return NULL;
+	h = (size_t)hash_id(rec->id) & (r->icap - 1);
+	while (r->index[h] != 0)
+		h = (h + 1) & (r->icap - 1);
+	r->index[h] = r->n + 1;
+	return &r->recs[r->n++];
+}
+
+/* ---------------------------------------------------------------- record <-> journal line */
+
+static json_t *rec_to_json(const struct token_record *t)
+{
+	json_t *o = json_object();
+
+	if (o == NULL)
+		return NULL;
+	json_object_set_new(o, "id", json_string(t->id));
+	json_object_set_new(o, "ns", t->namespace_id ? json_string(t->namespace_id) : json_null());
+	json_object_set_new(o, "fn", t->function_id ? json_string(t->function_id) : json_null());
+	json_object_set_new(o, "desc", t->description ? json_string(t->description) : json_null());
+	json_object_set_new(o, "created", json_integer(t->created_at));
+	json_object_set_new(o, "expires", json_integer(t->expires_at));
+	json_object_set_new(o, "status", json_string(t->status == TOKEN_REC_REVOKED ? "revoked" :
+							"ready"));
+	json_object_set_new(o, "revoked", json_integer(t->revoked_at));
+	json_object_set_new(o, "used", json_integer(t->last_used_at));
+	json_object_set_new(o, "kid", t->kid ? json_string(t->kid) : json_null());
+	json_object_set_new(o, "imported", json_boolean(t->imported));
+	return o;
+}
+
+/* Append "<crc> <json>\n" for t to a growing buffer. 0 / -1. */
+static int line_append(char **buf, size_t *len, size_t *cap, const struct token_record *t)
+{
+	json_t *o = rec_to_json(t);
+	char *js = NULL;
+	size_t jl, need;
+	int rc = -1;
+
+	if (o == NULL)
+		goto cleanup;
+	js = json_dumps(o, JSON_COMPACT);   /* escapes control characters: one line */
+	if (js == NULL)
+		goto cleanup;
+	jl = strlen(js);
+	need = *len + 9 + jl + 1 + 1;
+	if (need > *cap) {
+		size_t ncap = *cap ? *cap : 4096;
+		char *nb;
+
+		while (ncap < need)
+			ncap *= 2;
+		nb = realloc(*buf, ncap);
+		if (nb == NULL)
+			goto cleanup;
+		*buf = nb;
+		*cap = ncap;
+	}
+	snprintf(*buf + *len, 10, "%08x ", (unsigned)crc32_ieee(js, jl));
+	memcpy(*buf + *len + 9, js, jl);
+	(*buf)[*len + 9 + jl] = '\n';
+	*len += 9 + jl + 1;
+	rc = 0;
+cleanup:
+	free(js);
+	json_decref(o);
+	return rc;
+}
+
+static const char *jstr(json_t *o, const char *k, int *bad)
+{
+	json_t *v = json_object_get(o, k);
+
+	if (v == NULL || json_is_null(v))
+		return NULL;
+	if (!json_is_string(v)) {
+		*bad = 1;
+		return NULL;
+	}
+	return json_string_value(v);
+}
+
+static int64_t jint(json_t *o, const char *k, int *bad)
+{
+	json_t *v = json_object_get(o, k);
+
+	if (!json_is_integer(v)) {
+		*bad = 1;
+		return 0;
+	}
+	return (int64_t)json_integer_value(v);
+}
+
+/* Parse one journal line (without its '\n') into *t (strings borrowed from *root, which the
+ * caller frees). 0, or -1 when the checksum, the JSON or a field is wrong. */
+static int line_parse(const char *line, size_t len, struct token_record *t, json_t **root)
+{
+	char crchex[9];
+	char *end;
+	unsigned long crc;
+	const char *id, *st;
+	int bad = 0;
+	json_t *o;
+
+	*root = NULL;
+	if (len < 11 || line[8] != ' ')
+		return -1;
+	memcpy(crchex, line, 8);
+	crchex[8] = '\0';
+	crc = strtoul(crchex, &end, 16);
+	if (end != crchex + 8 || crc != crc32_ieee(line + 9, len - 9))
+		return -1;
+	o = json_loadb(line + 9, len - 9, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(o)) {
+		json_decref(o);
+		return -1;
+	}
+	memset(t, 0, sizeof(*t));
+	id = jstr(o, "id", &bad);
+	st = jstr(o, "status", &bad);
+	t->namespace_id = (char *)(uintptr_t)jstr(o, "ns", &bad);
+	t->function_id = (char *)(uintptr_t)jstr(o, "fn", &bad);
+	t->description = (char *)(uintptr_t)jstr(o, "desc", &bad);
+	t->kid = (char *)(uintptr_t)jstr(o, "kid", &bad);
+	t->created_at = jint(o, "created", &bad);
+	t->expires_at = jint(o, "expires", &bad);
+	t->revoked_at = jint(o, "revoked", &bad);
+	t->last_used_at = jint(o, "used", &bad);
+	t->imported = json_is_true(json_object_get(o, "imported"));
+	if (bad || id == NULL || st == NULL || !id_valid(id)) {
+		json_decref(o);
+		return -1;
+	}
+	snprintf(t->id, sizeof(t->id), "%s", id);
+	if (strcmp(st, "ready") == 0)
+		t->status = TOKEN_REC_READY;
+	else if (strcmp(st, "revoked") == 0)
+		t->status = TOKEN_REC_REVOKED;
+	else {
+		json_decref(o);
+		return -1;
+	}
+	*root = o;
+	return 0;
+}
+
+/* Replay one parsed line: the last line of an id wins, except that a revocation is sticky. */
+static int replay(struct registry *r, const struct token_record *t)
+{
+	struct token_record *cur = find(r, t->id);
+	struct token_record copy;
+
+	if (cur == NULL)
+		return push(r, t) != NULL ? 0 : -1;
+	if (rec_copy(&copy, t) != 0)
+		return -1;
+	if (cur->status == TOKEN_REC_REVOKED && copy.status != TOKEN_REC_REVOKED) {
+		copy.status = TOKEN_REC_REVOKED;
+		copy.revoked_at = cur->revoked_at;
+	}
+	rec_clear(cur);
+	*cur = copy;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- files */
+
+static int fsync_dir_of(const char *path)
+{
+	char dir[PATH_MAX];
+	char *slash;
+	int fd, rc;
+
+	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
+		return -1;
+	slash = strrchr(dir, '/');
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc == -1 ? -1 : 0;
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+
+		if (w == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+int registry_write_atomic(const char *path, const void *data, size_t len, int mode)
+{
+	char tmp[PATH_MAX];
+	int fd = -1, rc = -1, saved;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, (mode_t)mode);
+	if (fd == -1)
+		goto cleanup;
+	/* The umask may have narrowed the mode; never widen a private file though. */
+	if (fchmod(fd, (mode_t)mode) == -1 || write_all(fd, data, len) == -1 || fsync(fd) == -1)
+		goto cleanup;
+	if (close(fd) == -1) {
+		fd = -1;
+		goto cleanup;
+	}
+	fd = -1;
+	if (rename(tmp, path) == -1)
+		goto cleanup;
+	if (fsync_dir_of(path) == -1)
+		goto cleanup;
+	rc = 0;
+cleanup:
+	saved = errno;
+	if (fd != -1)
+		close(fd);
+	if (rc == -1)
+		unlink(tmp);
+	errno = saved;
+	return rc;
+}
+
+static int mkdir_private(const char *path)
+{
+	if (mkdir(path, 0700) == -1 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+/* Append buf (whole lines) to the journal and make it durable. On failure the journal is cut
+ * back to its previous size so that no torn line is left in the middle of it. 0 / -1. */
+static int journal_append(struct registry *r, const char *buf, size_t len, size_t nlines)
+{
+	if (write_all(r->fd, buf, len) == -1 || fdatasync(r->fd) == -1) {
+		int saved = errno;
+
+		if (ftruncate(r->fd, r->size) == -1)
+			log_msg(LOG_LVL_ERROR, "registry: cannot cut %s back: %s", r->journal,
+				strerror(errno));
+		errno = saved;
+		return -1;
+	}
+	r->size += (off_t)len;
+	r->lines += nlines;
+	return 0;
+}
+
+/* Rewrite the journal with the live records only (temp, fsync, rename, fsync dir). 0 / -1. */
+static int journal_compact(struct registry *r)
+{
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	int fd = -1, rc = -1;
+
+	for (size_t i = 0; i < r->n; i++) {
+		if (line_append(&buf, &len, &cap, &r->recs[i]) != 0)
+			goto cleanup;
+	}
+	if (registry_write_atomic(r->journal, buf ? buf : "", len, 0600) == -1)
+		goto cleanup;
+	fd = open(r->journal, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (fd == -1 || flock(fd, LOCK_EX | LOCK_NB) == -1)
+		goto cleanup;
+	close(r->fd);
+	r->fd = fd;
+	fd = -1;
+	r->size = (off_t)len;
+	r->lines = r->n;
+	r->dirty = false;
+	rc = 0;
+cleanup:
+	if (rc == -1)
+		log_msg(LOG_LVL_ERROR, "registry: compaction of %s failed: %s", r->journal,
+			strerror(errno));
+	if (fd != -1)
+		close(fd);
+	free(buf);
+	return rc;
+}
+
+static int maybe_compact(struct registry *r)
+{
+	if (r->dirty || r->lines > 2 * r->n + COMPACT_SLACK)
+		return journal_compact(r);
+	return 0;
+}
+
+/* Read the journal, replay it, cut a torn tail. 0, or -1 with err. */
+static int journal_load(struct registry *r, char *err, size_t errlen)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t off = 0, len, lineno = 0;
+	int rc = -1;
+
+	if (fstat(r->fd, &st) == -1) {
+		seterr(err, errlen, "%s: %s", r->journal, strerror(errno));
+		goto cleanup;
+	}
+	if ((uint64_t)st.st_size > JOURNAL_MAX) {
+		seterr(err, errlen, "%s: larger than %u bytes", r->journal, JOURNAL_MAX);
+		goto cleanup;
+	}
+	len = (size_t)st.st_size;
+	buf = malloc(len + 1);
+	if (buf == NULL) {
+		seterr(err, errlen, "out of memory");
+		goto cleanup;
+	}
+	for (size_t got = 0; got < len;) {
+		ssize_t n = pread(r->fd, buf + got, len - got, (off_t)got);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			seterr(err, errlen, "%s: read: %s", r->journal,
+			       n == 0 ? "short read" : strerror(errno));
+			goto cleanup;
+		}
+		got += (size_t)n;
+	}
+	while (off < len) {
+		char *nl = memchr(buf + off, '\n', len - off);
+		size_t ll = nl ? (size_t)(nl - (buf + off)) : len - off;
+		struct token_record t;
+		json_t *root = NULL;
+		bool last = nl == NULL || (size_t)(nl - buf) + 1 == len;
+
+		lineno++;
+		if (nl == NULL || ll > LINE_MAX_BYTES || line_parse(buf + off, ll, &t, &root) != 0) {
+			if (!last) {
+				seterr(err, errlen, "%s: line %zu is damaged (checksum or syntax); "
+				       "refusing to load a registry that may have lost revocations",
+				       r->journal, lineno);
+				goto cleanup;
+			}
+			/* A crash in the middle of an append: that change was never confirmed. */
+			log_msg(LOG_LVL_WARN, "registry: %s: dropping a torn last line (%zu bytes)",
+				r->journal, len - off);
+			if (ftruncate(r->fd, (off_t)off) == -1 || fsync(r->fd) == -1) {
+				seterr(err, errlen, "%s: truncate: %s", r->journal, strerror(errno));
+				goto cleanup;
+			}
+			break;
+		}
+		if (replay(r, &t) != 0) {
+			json_decref(root);
+			seterr(err, errlen, "%s: out of memory or too many records", r->journal);
+			goto cleanup;
+		}
+		json_decref(root);
+		r->lines++;
+		off += ll + 1;
+	}
+	r->size = (off_t)off;
+	rc = 0;
+cleanup:
+	free(buf);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- public: lifecycle */
+
+struct registry *registry_open(const char *state_dir, char *err, size_t errlen)
+{
+	struct registry *r = NULL;
+	char tmp[PATH_MAX];
+	size_t jl;
+	int created = 0;
+
+	if (state_dir == NULL || *state_dir == '\0') {
+		seterr(err, errlen, "no state_dir configured");
+		return NULL;
+	}
+	r = calloc(1, sizeof(*r));
+	if (r == NULL) {
+		seterr(err, errlen, "out of memory");
+		return NULL;
+	}
+	r->fd = -1;
+	r->dir = strdup(state_dir);
+	jl = strlen(state_dir) + sizeof("/" JOURNAL_NAME);
+	r->journal = malloc(jl);
+	if (r->dir == NULL || r->journal == NULL) {
+		seterr(err, errlen, "out of memory");
+		goto fail;
+	}
+	snprintf(r->journal, jl, "%s/%s", state_dir, JOURNAL_NAME);
+	if (mkdir_private(state_dir) == -1) {
+		seterr(err, errlen, "state_dir %s: %s", state_dir, strerror(errno));
+		goto fail;
+	}
+	/* A leftover temporary file is an unfinished compaction: the journal is still whole. */
+	snprintf(tmp, sizeof(tmp), "%s.tmp", r->journal);
+	if (unlink(tmp) == 0)
+		log_msg(LOG_LVL_WARN, "registry: removed unfinished compaction %s", tmp);
+	r->fd = open(r->journal, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+	if (r->fd == -1 && errno == ENOENT) {
+		r->fd = open(r->journal, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		created = 1;
+	}
+	if (r->fd == -1) {
+		seterr(err, errlen, "%s: %s", r->journal, strerror(errno));
+		goto fail;
+	}
+	if (flock(r->fd, LOCK_EX | LOCK_NB) == -1) {
+		seterr(err, errlen, "%s: %s", r->journal, errno == EWOULDBLOCK ?
+		       "in use by another fngate process (the daemon is the only writer)" :
+		       strerror(errno));
+		goto fail;
+	}
+	if (created && fsync_dir_of(r->journal) == -1) {
+		seterr(err, errlen, "%s: fsync of the directory: %s", r->journal, strerror(errno));
+		goto fail;
+	}
+	if (index_rebuild(r, 64) != 0) {
+		seterr(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (journal_load(r, err, errlen) != 0)
+		goto fail;
+	for (size_t i = 0; i < r->n; i++) {
+		struct token_record *t = &r->recs[i];
+
+		if (revoke_set(t->id, strlen(t->id), t->status == TOKEN_REC_REVOKED ?
+			       REVOKE_REVOKED : REVOKE_READY) != 0) {
+			seterr(err, errlen, "out of memory filling the revocation set");
+			goto fail;
+		}
+	}
+	if (maybe_compact(r) != 0)
+		log_msg(LOG_LVL_WARN, "registry: compaction at open failed; continuing");
+	log_msg(LOG_LVL_INFO, "registry: %zu token records loaded from %s", r->n, r->journal);
+	return r;
+fail:
+	registry_close(r);
+	return NULL;
+}
+
+void registry_close(struct registry *r)
+{
+	if (r == NULL)
+		return;
+	if (r->fd != -1)
+		close(r->fd);
+	for (size_t i = 0; i < r->n; i++)
+		rec_clear(&r->recs[i]);
+	for (size_t i = 0; i < r->nsigners; i++) {
+		free(r->signers[i].ns_id);
+		EVP_PKEY_free(r->signers[i].pkey);
+	}
+	free(r->signers);
+	free(r->recs);
+	free(r->index);
+	free(r->journal);
+	free(r->dir);
+	free(r);
+}
+
+const char *registry_state_dir(const struct registry *r)
+{
+	return r->dir;
+}
+
+size_t registry_count(const struct registry *r)
+{
+	return r->n;
+}
+
+const struct token_record *registry_get(const struct registry *r, const char *id)
+{
+	return find(r, id);
+}
+
+/* ---------------------------------------------------------------- public: changes */
+
+int registry_add(struct registry *r, const struct token_record *rec, char *err, size_t errlen)
+{
+	struct token_record t = *rec;
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	int rc = -1;
+
+	t.status = TOKEN_REC_READY;
+	t.revoked_at = 0;
+	if (!id_valid(t.id)) {
+		seterr(err, errlen, "invalid token id");
+		goto cleanup;
+	}
+	if (find(r, t.id) != NULL) {
+		seterr(err, errlen, "token id %s already exists", t.id);
+		goto cleanup;
+	}
+	if (r->n >= REGISTRY_MAX) {
+		seterr(err, errlen, "the registry is full (%d records)", REGISTRY_MAX);
+		goto cleanup;
+	}
+	if (line_append(&buf, &len, &cap, &t) != 0) {
+		seterr(err, errlen, "out of memory");
+		goto cleanup;
+	}
+	if (journal_append(r, buf, len, 1) != 0) {
+		seterr(err, errlen, "writing %s: %s", r->journal, strerror(errno));
+		goto cleanup;
+	}
+	/* Durable now. Were push() to fail, the journal holds a token nobody was given: harmless. */
+	if (push(r, &t) == NULL) {
+		seterr(err, errlen, "out of memory");
+		goto cleanup;
+	}
+	if (revoke_set(t.id, strlen(t.id), REVOKE_READY) != 0) {
+		seterr(err, errlen, "out of memory in the revocation set");
+		goto cleanup;
+	}
+	rc = 0;
+cleanup:
+	free(buf);
+	return rc;
+}
+
+int registry_revoke(struct registry *r, const char *id, int64_t now, bool import,
+		    const char *import_ns, char *err, size_t errlen)
+{
+	struct token_record *t = NULL;
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	int rc = -1;
+
+	if (!id_valid(id)) {
+		seterr(err, errlen, "invalid token id");
+		return -1;
+	}
+	t = find(r, id);
+	if (t != NULL && t->status == TOKEN_REC_REVOKED)
+		return 1;
+	if (t == NULL && !import && import_ns == NULL)
+		return 2;
+	/* The revocation takes effect first, in memory, on every worker; durability follows. */
+	if (revoke_set(id, strlen(id), REVOKE_REVOKED) != 0) {
+		seterr(err, errlen, "out of memory in the revocation set");
+		return -1;
+	}
+	if (t == NULL) {
+		struct token_record n;
+
+		memset(&n, 0, sizeof(n));
+		snprintf(n.id, sizeof(n.id), "%s", id);
+		n.namespace_id = (char *)(uintptr_t)import_ns;
+		n.created_at = now;
+		n.status = TOKEN_REC_REVOKED;
+		n.revoked_at = now;
+		n.imported = true;
+		t = push(r, &n);
+		if (t == NULL) {
+			seterr(err, errlen, "out of memory");
+			return -1;
+		}
+	} else {
+		t->status = TOKEN_REC_REVOKED;
+		t->revoked_at = now;
+		t->last_used_at = revoke_last_used(id, strlen(id)) > t->last_used_at ?
+				  revoke_last_used(id, strlen(id)) : t->last_used_at;
+	}
+	if (line_append(&buf, &len, &cap, t) != 0 || journal_append(r, buf, len, 1) != 0) {
+		seterr(err, errlen, "writing %s: %s (the revocation applies; it is retried)",
+		       r->journal, strerror(errno));
+		r->dirty = true;
+		goto cleanup;
+	}
+	rc = 0;
+cleanup:
+	free(buf);
+	return rc;
+}
+
+int registry_flush(struct registry *r)
+{
+	char *buf = NULL;
+	size_t len = 0, cap = 0, nl = 0;
+	int rc = -1;
+
+	for (size_t i = 0; i < r->n; i++) {
+		struct token_record *t = &r->recs[i];
+		int64_t lu = revoke_last_used(t->id, strlen(t->id));
+
+		if (lu <= t->last_used_at)
+			continue;
+		t->last_used_at = lu;
+		if (line_append(&buf, &len, &cap, t) != 0)
+			goto cleanup;
+		nl++;
+	}
+	if (len > 0 && !r->dirty && journal_append(r, buf, len, nl) != 0) {
+		log_msg(LOG_LVL_ERROR, "registry: writing %s: %s", r->journal, strerror(errno));
+		r->dirty = true;
+	}
+	rc = maybe_compact(r);
+cleanup:
+	free(buf);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- public: listing */
+
+static int cmp_asc(const void *a, const void *b)
+{
+	const struct token_record *x = *(const struct token_record *const *)a;
+	const struct token_record *y = *(const struct token_record *const *)b;
+
+	if (x->created_at != y->created_at)
+		return x->created_at < y->created_at ? -1 : 1;
+	return strcmp(x->id, y->id);
+}
+
+static int cmp_desc(const void *a, const void *b)
+{
+	return cmp_asc(b, a);
+}
+
+static bool ns_allowed(const struct registry_query *q, const char *ns)
+{
+	if (q->allowed == NULL)
+		return true;
+	if (ns == NULL)
+		return false;
+	for (size_t i = 0; i < q->nallowed; i++) {
+		if (strcmp(q->allowed[i], ns) == 0)
+			return true;
+	}
+	return false;
+}
+
+size_t registry_list(const struct registry *r, const struct registry_query *q,
+		     const struct token_record **out, size_t cap, size_t *total)
+{
+	const struct token_record **all;
+	size_t m = 0, first, n = 0;
+
+	*total = 0;
+	all = malloc((r->n ? r->n : 1) * sizeof(*all));
+	if (all == NULL)
+		return 0;
+	for (size_t i = 0; i < r->n; i++) {
+		const struct token_record *t = &r->recs[i];
+
+		if (q->namespace_id && (t->namespace_id == NULL ||
+					strcmp(t->namespace_id, q->namespace_id) != 0))
+			continue;
+		if (q->function_id && (t->function_id == NULL ||
+				       strcmp(t->function_id, q->function_id) != 0))
+			continue;
+		if (!ns_allowed(q, t->namespace_id))
+			continue;
+		all[m++] = t;
+	}
+	qsort(all, m, sizeof(*all), q->desc ? cmp_desc : cmp_asc);
+	*total = m;
+	if (q->page_size == 0 || q->page == 0 || (q->page - 1) > m / q->page_size) {
+		free(all);
+		return 0;
+	}
+	first = (q->page - 1) * q->page_size;
+	for (size_t i = first; i < m && n < q->page_size && n < cap; i++)
+		out[n++] = all[i];
+	free(all);
+	return n;
+}
+
+/* ---------------------------------------------------------------- keys */
+
+int registry_key_kid(EVP_PKEY *pkey, char *out, size_t outlen)
+{
+	unsigned char *der = NULL;
+	unsigned char md[32];
+	char hex[65];
+	unsigned int mdlen = 0;
+	int dl;
+
+	dl = i2d_PUBKEY(pkey, &der);
+	if (dl <= 0 || outlen < 18)
+		return -1;
+	if (EVP_Digest(der, (size_t)dl, md, &mdlen, EVP_sha256(), NULL) != 1) {
+		OPENSSL_free(der);
+		return -1;
+	}
+	OPENSSL_free(der);
+	util_hex(md, 8, hex);
+	snprintf(out, outlen, "k%s", hex);
+	return 0;
+}
+
+/* A namespace id is used as a directory name: keep it tame. */
+static bool ns_id_pathsafe(const char *id)
+{
+	size_t n = strlen(id);
+
+	if (n == 0 || n > 128 || id[0] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = id[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_' || c == '.'))
+			return false;
+	}
+	return true;
+}
+
+static int bio_to_file(BIO *b, const char *path, int mode)
+{
+	char *data = NULL;
+	long len = BIO_get_mem_data(b, &data);
+
+	if (len <= 0)
+		return -1;
+	return registry_write_atomic(path, data, (size_t)len, mode);
+}
+
+int registry_current_kid(const char *state_dir, const char *ns_id, char *kid_out, size_t kidlen)
+{
+	char path[PATH_MAX], buf[64];
+	ssize_t n;
+	int fd;
+
+	if (!ns_id_pathsafe(ns_id))
+		return -1;
+	snprintf(path, sizeof(path), "%s/keys/%s/current", state_dir, ns_id);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd == -1)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	if (buf[0] == '\0' || !ns_id_pathsafe(buf) || strlen(buf) >= kidlen)
+		return -1;
+	snprintf(kid_out, kidlen, "%s", buf);
+	return 0;
+}
+
+int registry_keygen(const char *state_dir, const char *ns_id, enum key_alg alg, int bits,
+		    char *kid_out, size_t kidlen, char *err, size_t errlen)
+{
+	EVP_PKEY *pk = NULL;
+	BIO *priv = NULL, *pub = NULL;
+	char path[PATH_MAX], kid[32], line[40];
+	int rc = -1;
+
+	if (!ns_id_pathsafe(ns_id)) {
+		seterr(err, errlen, "namespace id %s cannot name a key directory "
+		       "(letters, digits, '-', '_', '.')", ns_id);
+		goto cleanup;
+	}
+	if (alg == KEY_ALG_RS256) {
+		if (bits != 2048 && bits != 3072 && bits != 4096) {
+			seterr(err, errlen, "RSA bits must be 2048, 3072 or 4096");
+			goto cleanup;
+		}
+		pk = EVP_RSA_gen((unsigned)bits);
+	} else if (alg == KEY_ALG_ES256) {
+		pk = EVP_EC_gen("P-256");
+	} else {
+		seterr(err, errlen, "algorithm must be RS256 or ES256");
+		goto cleanup;
+	}
+	if (pk == NULL || registry_key_kid(pk, kid, sizeof(kid)) != 0) {
+		seterr(err, errlen, "key generation failed");
+		goto cleanup;
+	}
+	snprintf(path, sizeof(path), "%s", state_dir);
+	if (mkdir_private(path) == -1)
+		goto syserr;
+	snprintf(path, sizeof(path), "%s/keys", state_dir);
+	if (mkdir_private(path) == -1)
+		goto syserr;
+	snprintf(path, sizeof(path), "%s/keys/%s", state_dir, ns_id);
+	if (mkdir_private(path) == -1)
+		goto syserr;
+	priv = BIO_new(BIO_s_mem());
+	pub = BIO_new(BIO_s_mem());
+	if (priv == NULL || pub == NULL ||
+	    PEM_write_bio_PrivateKey(priv, pk, NULL, NULL, 0, NULL, NULL) != 1 ||
+	    PEM_write_bio_PUBKEY(pub, pk) != 1) {
+		seterr(err, errlen, "PEM encoding failed");
+		goto cleanup;
+	}
+	snprintf(path, sizeof(path), "%s/keys/%s/%s.pem", state_dir, ns_id, kid);
+	if (bio_to_file(priv, path, 0600) == -1)
+		goto syserr;
+	snprintf(path, sizeof(path), "%s/keys/%s/%s.pub.pem", state_dir, ns_id, kid);
+	if (bio_to_file(pub, path, 0644) == -1)
+		goto syserr;
+	snprintf(path, sizeof(path), "%s/keys/%s/current", state_dir, ns_id);
+	snprintf(line, sizeof(line), "%s\n", kid);
+	if (registry_write_atomic(path, line, strlen(line), 0600) == -1)
+		goto syserr;
+	snprintf(kid_out, kidlen, "%s", kid);
+	rc = 0;
+	goto cleanup;
+syserr:
+	seterr(err, errlen, "%s: %s", path, strerror(errno));
+cleanup:
+	if (priv != NULL) {
+		char *data = NULL;
+		long l = BIO_get_mem_data(priv, &data);
+
+		util_wipe(data, l > 0 ? (size_t)l : 0);
+	}
+	BIO_free(priv);
+	BIO_free(pub);
+	EVP_PKEY_free(pk);
+	return rc;
+}
+
+static enum key_alg alg_of(EVP_PKEY *pk)
+{
+	if (EVP_PKEY_is_a(pk, "RSA"))
+		return KEY_ALG_RS256;
+	if (EVP_PKEY_is_a(pk, "EC"))
+		return KEY_ALG_ES256;
+	return KEY_ALG_NONE;
+}
+
+static EVP_PKEY *load_private_any(const char *path, char *err, size_t errlen)
+{
+	EVP_PKEY *pk = keys_load_private(path, KEY_ALG_RS256, err, errlen);
+
+	if (pk == NULL)
+		pk = keys_load_private(path, KEY_ALG_ES256, err, errlen);
+	return pk;
+}
+
+/* A public-only copy of pk, so the configuration never holds private material. */
+static EVP_PKEY *public_copy(EVP_PKEY *pk)
+{
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	EVP_PKEY *pub;
+	int dl = i2d_PUBKEY(pk, &der);
+
+	if (dl <= 0)
+		return NULL;
+	p = der;
+	pub = d2i_PUBKEY(NULL, &p, dl);
+	OPENSSL_free(der);
+	return pub;
+}
+
+/* Append (kid, alg, path, public key) to ns->keys. The strings and key are malloc'd and owned by
+ * the configuration from then on (conf_unref frees each key's kid, path and pkey, and the array). */
+static int ns_add_key(struct conf_namespace *ns, const char *kid, enum key_alg alg,
+		      const char *path, EVP_PKEY *pk)
+{
+	struct conf_key *nk;
+	struct conf_key k;
+
+	memset(&k, 0, sizeof(k));
+	k.kid = strdup(kid);
+	k.path = strdup(path);
+	k.alg = alg;
+	k.pkey = public_copy(pk);
+	if (k.kid == NULL || k.path == NULL || k.pkey == NULL)
+		goto fail;
+	nk = realloc(ns->keys, (ns->nkeys + 1) * sizeof(*nk));
+	if (nk == NULL)
+		goto fail;
+	ns->keys = nk;
+	ns->keys[ns->nkeys++] = k;
+	return 0;
+fail:
+	free(k.kid);
+	free(k.path);
+	EVP_PKEY_free(k.pkey);
+	return -1;
+}
+
+int registry_ensure_signing_keys(struct registry *r, struct conf *c, char *err, size_t errlen)
+{
+	struct reg_signer *sv = NULL;
+	size_t ns_n = 0;
+	int rc = -1;
+
+	sv = calloc(c->nnamespaces ? c->nnamespaces : 1, sizeof(*sv));
+	if (sv == NULL) {
+		seterr(err, errlen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < c->nnamespaces; i++) {
+		struct conf_namespace *ns = &c->namespaces[i];
+		struct reg_signer *s = &sv[ns_n];
+		char kid[32], path[PATH_MAX], kerr[256];
+		bool known = false;
+
+		if (!ns->issue_tokens)
+			continue;
+		if (ns->signing_key != NULL) {
+			snprintf(path, sizeof(path), "%s", ns->signing_key);
+		} else {
+			if (registry_current_kid(r->dir, ns->id, kid, sizeof(kid)) != 0) {
+				if (registry_keygen(r->dir, ns->id, KEY_ALG_RS256, 2048, kid,
+						    sizeof(kid), kerr, sizeof(kerr)) != 0) {
+					seterr(err, errlen, "namespace %s: generating a signing key: %s",
+					       ns->id, kerr);
+					goto cleanup;
+				}
+				log_msg(LOG_LVL_INFO, "registry: namespace %s: generated signing key "
+					"%s in %s/keys/%s", ns->id, kid, r->dir, ns->id);
+			}
+			snprintf(path, sizeof(path), "%s/keys/%s/%s.pem", r->dir, ns->id, kid);
+		}
+		s->pkey = load_private_any(path, kerr, sizeof(kerr));
+		if (s->pkey == NULL) {
+			seterr(err, errlen, "namespace %s: signing key %s: %s", ns->id, path, kerr);
+			goto cleanup;
+		}
+		s->alg = alg_of(s->pkey);
+		s->ns_id = strdup(ns->id);
+		ns_n++;
+		if (s->ns_id == NULL || registry_key_kid(s->pkey, s->kid, sizeof(s->kid)) != 0) {
+			seterr(err, errlen, "out of memory");
+			goto cleanup;
+		}
+		for (size_t k = 0; k < ns->nkeys; k++) {
+			if (strcmp(ns->keys[k].kid, s->kid) == 0)
+				known = true;
+		}
+		if (!known) {
+			if (ns->signing_key == NULL)
+				snprintf(path, sizeof(path), "%s/keys/%s/%s.pub.pem", r->dir, ns->id,
+					 s->kid);
+			if (ns_add_key(ns, s->kid, s->alg, path, s->pkey) != 0) {
+				seterr(err, errlen, "out of memory");
+				goto cleanup;
+			}
+		}
+	}
+	for (size_t i = 0; i < r->nsigners; i++) {
+		free(r->signers[i].ns_id);
+		EVP_PKEY_free(r->signers[i].pkey);
+	}
+	free(r->signers);
+	r->signers = sv;
+	r->nsigners = ns_n;
+	sv = NULL;
+	rc = 0;
+cleanup:
+	if (sv != NULL) {
+		for (size_t i = 0; i <= ns_n && i < c->nnamespaces; i++) {
+			free(sv[i].ns_id);
+			EVP_PKEY_free(sv[i].pkey);
+		}
+		free(sv);
+	}
+	return rc;
+}
+
+int registry_signing_key(const struct registry *r, const char *ns_id, EVP_PKEY **pkey,
+			 enum key_alg *alg, const char **kid)
+{
+	for (size_t i = 0; i < r->nsigners; i++) {
+		if (strcmp(r->signers[i].ns_id, ns_id) == 0) {
+			*pkey = r->signers[i].pkey;
+			*alg = r->signers[i].alg;
+			*kid = r->signers[i].kid;
+			return 0;
+		}
+	}
+	return -1;
+}

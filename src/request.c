@@ -1,1 +1,389 @@
-/* request.c - (being written) */
+/* request.c - HTTP/1.1 request framing with llhttp (strict mode): collects the head within the
+ * configured bounds, rejects smuggling shapes, and hands body bytes to the forwarder. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <llhttp.h>
+
+#include "conf.h"
+#include "proxy.h"
+#include "util.h"
+
+#define REQ_BUF_INITIAL 1024
+
+static struct conn *conn_of(llhttp_t *p)
+{
+	return p->data;
+}
+
+void request_reset(struct request *r)
+{
+	char *buf = r->buf;
+	size_t cap = r->cap;
+
+	/* Keep the header buffer only if it is small: an idle keep-alive connection must stay cheap. */
+	if (cap > REQ_BUF_INITIAL) {
+		free(buf);
+		buf = NULL;
+		cap = 0;
+	}
+	memset(r, 0, offsetof(struct request, hdr));
+	r->buf = buf;
+	r->cap = cap;
+	r->nhdr = 0;
+	r->host_idx = -1;
+	r->token_idx = -1;
+	r->reqid_idx = -1;
+	r->ntokens = 0;
+	r->request_id[0] = '\0';
+	r->fn = NULL;
+	memset(&r->gate, 0, sizeof(r->gate));
+	r->start_us = 0;
+	r->upstream_start_us = 0;
+	r->upstream_us = -1;
+	r->status = 0;
+	r->bytes_out = 0;
+	r->err_reason = NULL;
+}
+
+void request_free(struct request *r)
+{
+	free(r->buf);
+	r->buf = NULL;
+	r->cap = 0;
+}
+
+const char *request_header(const struct request *r, int idx, size_t *len)
+{
+	if (idx < 0 || (unsigned)idx >= r->nhdr) {
+		*len = 0;
+		return NULL;
+	}
+	*len = r->hdr[idx].val_len;
+	return r->buf + r->hdr[idx].val_off;
+}
+
+/* Append to the head buffer, bounded by max_header_bytes (-> 431). */
+static int req_append(struct conn *c, const char *at, size_t len)
+{
+	struct request *r = &c->req;
+	/* The head is read before routing, so the global limit applies to it. */
+	size_t max = c->conf->limits.max_header_bytes;
+
+	if (r->len + len > max) {
+		c->req.status = 431;
+		c->req.err_reason = "headers_too_large";
+		return -1;
+	}
+	if (r->len + len > r->cap) {
+		size_t ncap = r->cap ? r->cap : REQ_BUF_INITIAL;
+		char *nb;
+
+		while (ncap < r->len + len)
+			ncap *= 2;
+		if (ncap > max)
+			ncap = max;
+		nb = realloc(r->buf, ncap);
+		if (nb == NULL) {
+			c->req.status = 503;
+			c->req.err_reason = "out_of_memory";
+			return -1;
+		}
+		r->buf = nb;
+		r->cap = ncap;
+	}
+	memcpy(r->buf + r->len, at, len);
+	r->len += len;
+	return 0;
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+	struct conn *c = conn_of(p);
+
+	c->phase = PHASE_HEAD;
+	return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len)
+{
+	struct conn *c = conn_of(p);
+
+	if (c->req.url_len == 0)
+		c->req.url_off = (uint32_t)c->req.len;
+	c->req.url_len += (uint32_t)len;
+	return req_append(c, at, len);
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+	struct conn *c = conn_of(p);
+	struct request *r = &c->req;
+
+	if (r->nhdr == 0 || r->in_value) {
+		if (r->nhdr == PROXY_MAX_HEADERS) {
+			r->status = 431;
+			r->err_reason = "too_many_headers";
+			return -1;
+		}
+		r->hdr[r->nhdr].name_off = (uint32_t)r->len;
+		r->hdr[r->nhdr].name_len = 0;
+		r->hdr[r->nhdr].val_off = 0;
+		r->hdr[r->nhdr].val_len = 0;
+		r->nhdr++;
+		r->in_value = false;
+	}
+	r->hdr[r->nhdr - 1].name_len += (uint32_t)len;
+	return req_append(c, at, len);
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+	struct conn *c = conn_of(p);
+	struct request *r = &c->req;
+
+	if (!r->in_value) {
+		r->in_value = true;
+		r->hdr[r->nhdr - 1].val_off = (uint32_t)r->len;
+	}
+	r->hdr[r->nhdr - 1].val_len += (uint32_t)len;
+	return req_append(c, at, len);
+}
+
+static bool hname_is(const struct request *r, const struct header *h, const char *lit)
+{
+	return util_ieq(r->buf + h->name_off, h->name_len, lit);
+}
+
+/* Reject request targets fngate will not route: anything but origin-form (and "*" for
+ * OPTIONS), fragments, and dot segments raw or percent-encoded: a path that an upstream would
+ * normalise differently from the router is a way around a prefix-based policy. */
+static bool target_ok(const char *u, size_t n, uint8_t method)
+{
+	size_t plen = n;
+
+	if (n == 1 && u[0] == '*')
+		return method == HTTP_OPTIONS;
+	if (n == 0 || u[0] != '/')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (u[i] == '?') {
+			plen = i;
+			break;
+		}
+		if (u[i] == '#')
+			return false;
+	}
+	/* Walk the segments of the path. */
+	for (size_t i = 0; i < plen;) {
+		size_t j = i + 1, dots = 0, other = 0;
+
+		while (j < plen && u[j] != '/') {
+			if (u[j] == '.') {
+				dots++;
+			} else if (u[j] == '%' && j + 2 < plen && u[j + 1] == '2' &&
+				   (u[j + 2] == 'e' || u[j + 2] == 'E')) {
+				dots++;
+				j += 2;
+			} else {
+				other++;
+			}
+			j++;
+		}
+		if (other == 0 && (dots == 1 || dots == 2))
+			return false;
+		i = j;
+	}
+	return true;
+}
+
+/* Host header value -> lowercase host without port, validated. */
+static bool host_ok(const char *v, size_t n)
+{
+	size_t i = 0;
+
+	if (n == 0 || n > 255)
+		return false;
+	if (v[0] == '[') {
+		for (i = 1; i < n && v[i] != ']'; i++) {
+			if (!(v[i] == ':' || v[i] == '.' || (v[i] >= '0' && v[i] <= '9') ||
+			      (v[i] >= 'a' && v[i] <= 'f') || (v[i] >= 'A' && v[i] <= 'F')))
+				return false;
+		}
+		if (i == n)
+			return false;
+		i++;
+	} else {
+		for (; i < n && v[i] != ':'; i++) {
+			char ch = v[i];
+
+			if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			      (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_'))
+				return false;
+		}
+		if (i == 0)
+			return false;
+	}
+	if (i < n) {
+		if (v[i] != ':' || i + 1 == n || n - i - 1 > 5)
+			return false;
+		for (size_t k = i + 1; k < n; k++)
+			if (v[k] < '0' || v[k] > '9')
+				return false;
+	}
+	return true;
+}
+
+static void trim_value(struct request *r, struct header *h)
+{
+	while (h->val_len > 0 &&
+	       (r->buf[h->val_off + h->val_len - 1] == ' ' || r->buf[h->val_off + h->val_len - 1] == '\t'))
+		h->val_len--;
+}
+
+/* Validate the head. Returns 0, or an HTTP status with r->err_reason set. */
+static int request_analyze(struct conn *c)
+{
+	struct request *r = &c->req;
+	llhttp_t *p = &c->parser;
+	int te = 0, hosts = 0;
+
+	r->method = llhttp_get_method(p);
+	if (llhttp_get_http_major(p) != 1) {
+		r->err_reason = "http_version";
+		return 505;
+	}
+	r->http_minor = llhttp_get_http_minor(p);
+	for (unsigned i = 0; i < r->nhdr; i++) {
+		struct header *h = &r->hdr[i];
+
+		trim_value(r, h);
+		switch (h->name_len) {
+		case 4:
+			if (hname_is(r, h, "host")) {
+				hosts++;
+				r->host_idx = (int)i;
+			}
+			break;
+		case 6:
+			if (hname_is(r, h, "expect")) {
+				if (!util_ieq(r->buf + h->val_off, h->val_len, "100-continue")) {
+					r->err_reason = "expectation_failed";
+					return 417;
+				}
+				r->expect_continue = true;
+			}
+			break;
+		case 12:
+			if (hname_is(r, h, "x-auth-token")) {
+				if (r->ntokens++ == 0)
+					r->token_idx = (int)i;
+			} else if (hname_is(r, h, "x-request-id")) {
+				r->reqid_idx = (int)i;
+			}
+			break;
+		case 17:
+			if (hname_is(r, h, "transfer-encoding")) {
+				te++;
+				/* Only a bare "chunked" is framing we relay; anything else is a shape
+				 * two parsers may read differently. */
+				if (!util_ieq(r->buf + h->val_off, h->val_len, "chunked")) {
+					r->err_reason = "bad_transfer_encoding";
+					return 400;
+				}
+			}
+			break;
+		default:
+			break;
+		}
+	}
+	if (te > 1 || (te == 1 && r->http_minor == 0)) {
+		r->err_reason = "bad_transfer_encoding";
+		return 400;
+	}
+	if (hosts > 1 || (hosts == 0 && r->http_minor == 1)) {
+		r->err_reason = "bad_host";
+		return 400;
+	}
+	if (hosts == 1) {
+		size_t n;
+		const char *v = request_header(r, r->host_idx, &n);
+
+		if (!host_ok(v, n)) {
+			r->err_reason = "bad_host";
+			return 400;
+		}
+	}
+	if (!target_ok(r->buf + r->url_off, r->url_len, r->method)) {
+		r->err_reason = "bad_target";
+		return 400;
+	}
+	if (r->method == HTTP_CONNECT || llhttp_get_upgrade(p)) {
+		/* No tunnels: an Upgrade is refused rather than silently dropped. */
+		if (r->method == HTTP_CONNECT) {
+			r->err_reason = "method_not_allowed";
+			return 405;
+		}
+	}
+	r->chunked = (p->flags & F_CHUNKED) != 0;
+	if (p->flags & F_CONTENT_LENGTH) {
+		r->content_length = p->content_length;
+		r->cl_present = true;
+	}
+	r->has_body = r->chunked || r->content_length > 0;
+	r->keep_alive = llhttp_should_keep_alive(p) != 0;
+	return 0;
+}
+
+
+static int on_headers_complete(llhttp_t *p)
+{
+	struct conn *c = conn_of(p);
+	int status;
+
+	status = request_analyze(c);
+	if (status != 0) {
+		c->req.status = status;
+		return -1;
+	}
+	c->phase = PHASE_BODY;
+	return conn_dispatch(c);
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+	struct conn *c = conn_of(p);
+	struct request *r = &c->req;
+
+	r->body_bytes += len;
+	if (r->body_bytes > (r->fn ? r->fn->limits.max_body_bytes : c->conf->limits.max_body_bytes)) {
+		r->status = 413;
+		r->err_reason = "body_too_large";
+		return -1;
+	}
+	if (c->up != NULL)
+		forward_body(c, at, len);
+	return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+	struct conn *c = conn_of(p);
+
+	if (c->up != NULL && c->req.has_body)
+		forward_body_end(c);
+	c->phase = PHASE_DONE;
+	c->paused_msg = true;
+	/* Stop here: a pipelined request waits until this one is answered. */
+	return HPE_PAUSED;
+}
+
+const llhttp_settings_t request_settings = {
+	.on_message_begin = on_message_begin,
+	.on_url = on_url,
+	.on_header_field = on_header_field,
+	.on_header_value = on_header_value,
+	.on_headers_complete = on_headers_complete,
+	.on_body = on_body,
+	.on_message_complete = on_message_complete,
+};

@@ -1,1 +1,473 @@
-/* response.c - (being written) */
+/* response.c - the upstream response: parsed with llhttp (strict), its head rewritten with
+ * hop-by-hop headers removed and framing normalised, its body relayed to the client with
+ * backpressure. Failures before anything reached the client become 502/504; after, the client
+ * connection is closed so a truncated body is never mistaken for a complete one. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "conf.h"
+#include "log.h"
+#include "proxy.h"
+#include "upstream.h"
+#include "util.h"
+#include "worker.h"
+
+#define RESP_MAX_HEADERS 128
+
+static struct upconn *up_of(llhttp_t *p)
+{
+	return p->data;
+}
+
+static int hdr_append(struct upconn *u, const char *at, size_t len)
+{
+	size_t max = u->client ? u->client->req.fn->limits.max_header_bytes : 16384;
+
+	if (u->hdrlen + len > max)
+		return -1;
+	if (u->hdrlen + len > u->hdrcap) {
+		size_t ncap = u->hdrcap ? u->hdrcap : 1024;
+		char *nb;
+
+		while (ncap < u->hdrlen + len)
+			ncap *= 2;
+		nb = realloc(u->hdrbuf, ncap);
+		if (nb == NULL)
+			return -1;
+		u->hdrbuf = nb;
+		u->hdrcap = ncap;
+	}
+	memcpy(u->hdrbuf + u->hdrlen, at, len);
+	u->hdrlen += len;
+	return 0;
+}
+
+/* hoff layout: [0],[1] reason phrase offset/len; then per header name off/len, value off/len. */
+#define H_NAME_OFF(i) u->hoff[2 + 4 * (i)]
+#define H_NAME_LEN(i) u->hoff[3 + 4 * (i)]
+#define H_VAL_OFF(i)  u->hoff[4 + 4 * (i)]
+#define H_VAL_LEN(i)  u->hoff[5 + 4 * (i)]
+
+static int on_message_begin(llhttp_t *p)
+{
+	struct upconn *u = up_of(p);
+
+	u->hdrlen = 0;
+	u->nhdr_resp = 0;
+	u->hoff[0] = 0;
+	u->hoff[1] = 0;
+	u->resp_in_value = false;
+	u->resp_started = true;
+	return 0;
+}
+
+static int on_status(llhttp_t *p, const char *at, size_t len)
+{
+	struct upconn *u = up_of(p);
+
+	if (u->hoff[1] == 0)
+		u->hoff[0] = (uint32_t)u->hdrlen;
+	u->hoff[1] += (uint32_t)len;
+	return hdr_append(u, at, len);
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+	struct upconn *u = up_of(p);
+
+	if (u->nhdr_resp == 0 || u->resp_in_value) {
+		if (u->nhdr_resp == RESP_MAX_HEADERS / 2)
+			return -1;
+		H_NAME_OFF(u->nhdr_resp) = (uint32_t)u->hdrlen;
+		H_NAME_LEN(u->nhdr_resp) = 0;
+		H_VAL_OFF(u->nhdr_resp) = 0;
+		H_VAL_LEN(u->nhdr_resp) = 0;
+		u->nhdr_resp++;
+		u->resp_in_value = false;
+	}
+	H_NAME_LEN(u->nhdr_resp - 1) += (uint32_t)len;
+	return hdr_append(u, at, len);
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+	struct upconn *u = up_of(p);
+
+	if (!u->resp_in_value) {
+		u->resp_in_value = true;
+		H_VAL_OFF(u->nhdr_resp - 1) = (uint32_t)u->hdrlen;
+	}
+	H_VAL_LEN(u->nhdr_resp - 1) += (uint32_t)len;
+	return hdr_append(u, at, len);
+}
+
+static bool resp_header_dropped(const char *n, size_t len)
+{
+	switch (len) {
+	case 2:
+		return util_ieq(n, len, "te");
+	case 7:
+		return util_ieq(n, len, "trailer") || util_ieq(n, len, "upgrade");
+	case 10:
+		return util_ieq(n, len, "connection") || util_ieq(n, len, "keep-alive");
+	case 14:
+		return util_ieq(n, len, "content-length");
+	case 17:
+		return util_ieq(n, len, "transfer-encoding");
+	default:
+		break;
+	}
+	return len >= 6 && util_ieq(n, 6, "proxy-");
+}
+
+static bool listed_in_connection(struct upconn *u, const char *name, size_t nlen)
+{
+	for (unsigned i = 0; i < u->nhdr_resp; i++) {
+		const char *v;
+		size_t vl, p = 0;
+
+		if (H_NAME_LEN(i) != 10 || !util_ieq(u->hdrbuf + H_NAME_OFF(i), 10, "connection"))
+			continue;
+		v = u->hdrbuf + H_VAL_OFF(i);
+		vl = H_VAL_LEN(i);
+		while (p < vl) {
+			size_t s;
+
+			while (p < vl && (v[p] == ' ' || v[p] == '\t' || v[p] == ','))
+				p++;
+			s = p;
+			while (p < vl && v[p] != ',' && v[p] != ' ' && v[p] != '\t')
+				p++;
+			if (p - s == nlen && strncasecmp(v + s, name, nlen) == 0)
+				return true;
+		}
+	}
+	return false;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+	struct upconn *u = up_of(p);
+	struct conn *c = u->client;
+	struct evbuffer *out;
+	int status = llhttp_get_status_code(p);
+	bool no_body, cl_known = (p->flags & F_CONTENT_LENGTH) != 0;
+	char line[96];
+	int n;
+
+	if (c == NULL)
+		return -1;
+	if (status >= 100 && status < 200) {
+		if (status == 101)
+			return -1;      /* we never asked for an upgrade */
+		u->is_1xx = true;   /* informational: not relayed; the final response follows */
+		return 0;
+	}
+	u->is_1xx = false;
+	u->final_seen = true;
+	out = bufferevent_get_output(c->bev);
+	no_body = u->head_request || status == 204 || status == 304;
+	n = snprintf(line, sizeof(line), "HTTP/1.1 %d ", status);
+	evbuffer_add(out, line, (size_t)n);
+	if (u->hoff[1] > 0)
+		evbuffer_add(out, u->hdrbuf + u->hoff[0], u->hoff[1]);
+	else
+		evbuffer_add(out, reply_reason(status), strlen(reply_reason(status)));
+	evbuffer_add(out, "\r\n", 2);
+	for (unsigned i = 0; i < u->nhdr_resp; i++) {
+		const char *name = u->hdrbuf + H_NAME_OFF(i);
+		size_t nl = H_NAME_LEN(i), vl = H_VAL_LEN(i);
+		const char *val = u->hdrbuf + H_VAL_OFF(i);
+
+		while (vl > 0 && (val[vl - 1] == ' ' || val[vl - 1] == '\t'))
+			vl--;
+		/* A HEAD or 304 response keeps the Content-Length that describes the entity. */
+		if (no_body && status != 204 && nl == 14 && util_ieq(name, nl, "content-length") &&
+		    cl_known) {
+			evbuffer_add(out, name, nl);
+			evbuffer_add(out, ": ", 2);
+			evbuffer_add(out, val, vl);
+			evbuffer_add(out, "\r\n", 2);
+			continue;
+		}
+		if (resp_header_dropped(name, nl) || listed_in_connection(u, name, nl))
+			continue;
+		evbuffer_add(out, name, nl);
+		evbuffer_add(out, ": ", 2);
+		evbuffer_add(out, val, vl);
+		evbuffer_add(out, "\r\n", 2);
+	}
+	if (!no_body) {
+		if (cl_known && !(p->flags & F_CHUNKED)) {
+			n = snprintf(line, sizeof(line), "Content-Length: %llu\r\n",
+				     (unsigned long long)p->content_length);
+			evbuffer_add(out, line, (size_t)n);
+		} else if (c->req.http_minor == 1) {
+			evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
+			c->resp_chunked = true;
+		} else {
+			/* An HTTP/1.0 client: the body ends when we close. */
+			c->resp_close_delim = true;
+			c->close_after = true;
+		}
+	}
+	if (c->close_after)
+		evbuffer_add(out, "Connection: close\r\n", 19);
+	else if (c->req.http_minor == 0)
+		evbuffer_add(out, "Connection: keep-alive\r\n", 24);
+	evbuffer_add(out, "\r\n", 2);
+	c->resp = RESP_STREAMING;
+	c->req.status = status;
+	c->req.upstream_us = (int64_t)(util_mono_us() - c->req.upstream_start_us);
+	/* The head went out: a retry is no longer possible. */
+	free(u->retry_head);
+	u->retry_head = NULL;
+	return u->head_request ? 1 : 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+	struct upconn *u = up_of(p);
+	struct conn *c = u->client;
+	struct evbuffer *out;
+
+	if (c == NULL || u->is_1xx)
+		return -1;
+	out = bufferevent_get_output(c->bev);
+	if (c->resp_chunked) {
+		char sz[24];
+		int n = snprintf(sz, sizeof(sz), "%zx\r\n", len);
+
+		evbuffer_add(out, sz, (size_t)n);
+		evbuffer_add(out, at, len);
+		evbuffer_add(out, "\r\n", 2);
+	} else {
+		evbuffer_add(out, at, len);
+	}
+	c->req.bytes_out += len;
+	return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+	struct upconn *u = up_of(p);
+	struct conn *c = u->client;
+
+	if (u->is_1xx) {
+		u->is_1xx = false;
+		return 0;
+	}
+	if (c != NULL && c->resp_chunked)
+		evbuffer_add(bufferevent_get_output(c->bev), "0\r\n\r\n", 5);
+	u->resp_done = true;
+	return HPE_PAUSED;
+}
+
+const llhttp_settings_t response_settings = {
+	.on_message_begin = on_message_begin,
+	.on_status = on_status,
+	.on_header_field = on_header_field,
+	.on_header_value = on_header_value,
+	.on_headers_complete = on_headers_complete,
+	.on_body = on_body,
+	.on_message_complete = on_message_complete,
+};
+
+/* The response is complete: detach, pool or close the upstream connection, finish the client. */
+static void response_finish(struct upconn *u)
+{
+	struct conn *c = u->client;
+	bool reuse;
+
+	reuse = u->req_sent && llhttp_should_keep_alive(&u->parser) &&
+		evbuffer_get_length(bufferevent_get_input(u->bev)) == 0 &&
+		evbuffer_get_length(bufferevent_get_output(u->bev)) == 0;
+	c->up = NULL;
+	u->client = NULL;
+	if (reuse)
+		upstream_release(u);
+	else
+		upstream_close(u);
+	conn_response_done(c);
+}
+
+/* Something went wrong with the upstream for client c. */
+static void response_fail(struct upconn *u, int status, const char *code)
+{
+	struct conn *c = u->client;
+
+	if (c == NULL) {
+		upstream_close(u);
+		return;
+	}
+	c->up = NULL;
+	u->client = NULL;
+	upstream_close(u);
+	log_msg(LOG_LVL_WARN, "upstream %s for %s/%s request %s", code, c->req.fn->ns->id,
+		c->req.fn->id, c->req.request_id);
+	if (c->resp == RESP_NONE) {
+		c->req.err_reason = code;
+		reply_error(c, status, code, c->phase != PHASE_DONE);
+		conn_response_done(c);
+	} else {
+		/* Part of the response reached the client: only closing says it is incomplete. */
+		c->req.err_reason = code;
+		conn_close(c, code);
+	}
+}
+
+/* Try the request again on a fresh connection: only when nothing of it can have been
+ * processed (connect failed), or a reused connection died before answering a bodiless request. */
+static bool response_retry(struct upconn *u, bool connect_failed)
+{
+	struct conn *c = u->client;
+	struct upconn *v;
+	int idx;
+
+	if (c == NULL || u->resp_started || u->attempts >= 3)
+		return false;
+	if (!connect_failed && (!u->reused || c->req.has_body || u->retry_head == NULL))
+		return false;
+	idx = upstream_index(u, c->req.fn);
+	v = upstream_get(u->w, c->req.fn, connect_failed ? idx : -1);
+	if (v == NULL)
+		return false;
+	if (connect_failed) {
+		/* Nothing was written: move everything queued (head and body so far). */
+		evbuffer_add_buffer(bufferevent_get_output(v->bev), bufferevent_get_output(u->bev));
+	} else {
+		evbuffer_add(bufferevent_get_output(v->bev), u->retry_head, u->retry_len);
+	}
+	v->retry_head = u->retry_head;
+	v->retry_len = u->retry_len;
+	u->retry_head = NULL;
+	v->client = c;
+	v->head_request = u->head_request;
+	v->req_sent = u->req_sent;
+	v->attempts = u->attempts + 1;
+	c->up = v;
+	u->client = NULL;
+	upstream_close(u);
+	upstream_start(v);
+	return true;
+}
+
+static void up_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct upconn *u = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	while (u->client != NULL && !u->resp_done && evbuffer_get_length(in) > 0) {
+		struct evbuffer_iovec v;
+		llhttp_errno_t err;
+		size_t used;
+
+		if (u->read_paused)
+			return;
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			return;
+		err = llhttp_execute(&u->parser, v.iov_base, v.iov_len);
+		used = err == HPE_OK ? v.iov_len :
+		       (size_t)(llhttp_get_error_pos(&u->parser) - (const char *)v.iov_base);
+		evbuffer_drain(in, used);
+		if (u->resp_done) {
+			response_finish(u);
+			return;
+		}
+		if (err != HPE_OK) {
+			response_fail(u, 502, "upstream_bad_response");
+			return;
+		}
+		/* Backpressure: stop reading while the client is behind. */
+		if (evbuffer_get_length(bufferevent_get_output(u->client->bev)) > PROXY_HIGH_WATER) {
+			u->read_paused = true;
+			bufferevent_disable(u->bev, EV_READ);
+			return;
+		}
+	}
+	if (u->client == NULL && !u->resp_done)
+		upstream_close(u);
+}
+
+static void up_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct upconn *u = arg;
+	struct conn *c = u->client;
+
+	(void)bev;
+	if (c != NULL && c->read_paused && c->phase == PHASE_BODY &&
+	    evbuffer_get_length(bufferevent_get_output(u->bev)) <= PROXY_HIGH_WATER / 2) {
+		c->read_paused = false;
+		conn_resume(c);
+	}
+}
+
+static void up_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct upconn *u = arg;
+	struct conn *c = u->client;
+
+	(void)bev;
+	if (what & BEV_EVENT_CONNECTED) {
+		const struct conf_timeouts *t;
+		struct timeval tv;
+
+		u->connected = true;
+		if (c != NULL) {
+			t = &c->req.fn->timeouts;
+			tv.tv_sec = t->upstream_response_ms / 1000;
+			tv.tv_usec = (t->upstream_response_ms % 1000) * 1000;
+			bufferevent_set_timeouts(u->bev, &tv, &tv);
+		}
+		return;
+	}
+	if (c == NULL) {
+		upstream_close(u);
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT) {
+		if (!u->connected) {
+			upstream_mark_down(u);
+			if (response_retry(u, true))
+				return;
+			response_fail(u, 504, "upstream_connect_timeout");
+		} else {
+			response_fail(u, 504, "upstream_timeout");
+		}
+		return;
+	}
+	if (!u->connected && !u->reused) {
+		upstream_mark_down(u);
+		if (response_retry(u, true))
+			return;
+		response_fail(u, 502, "upstream_unavailable");
+		return;
+	}
+	if ((what & BEV_EVENT_EOF) && u->resp_started && llhttp_message_needs_eof(&u->parser)) {
+		/* A body delimited by close: the close is its end. */
+		if (llhttp_finish(&u->parser) == HPE_OK && u->resp_done) {
+			u->req_sent = false;    /* never reuse a closed connection */
+			response_finish(u);
+			return;
+		}
+	}
+	if (response_retry(u, false))
+		return;
+	response_fail(u, 502, u->resp_started ? "upstream_closed_mid_response" : "upstream_closed");
+}
+
+void response_attach(struct upconn *u)
+{
+	llhttp_init(&u->parser, HTTP_RESPONSE, &response_settings);
+	u->parser.data = u;
+	u->hdrlen = 0;
+	u->nhdr_resp = 0;
+	u->is_1xx = false;
+	bufferevent_setcb(u->bev, up_read_cb, up_write_cb, up_event_cb, u);
+}

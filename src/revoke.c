@@ -1,1 +1,209 @@
-/* revoke.c - (being written) */
+/* revoke.c - the process-wide jti set (revoked / ready): rwlock hash table, atomic last_used. */
+#include "revoke.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "token.h"
+
+#define REVOKE_INITIAL_BUCKETS	1024
+
+/* One jti. Entries are never removed (revocation is irreversible); revoke_shutdown frees them.
+ * state and last_used are atomics so readers holding only the read lock may update last_used. */
+struct revoke_entry {
+	struct revoke_entry	*next;
+	uint64_t		 hash;
+	_Atomic int		 state;          /* enum revoke_state */
+	_Atomic int64_t		 last_used;
+	size_t			 len;
+	char			 jti[];
+};
+
+static pthread_rwlock_t revoke_lock = PTHREAD_RWLOCK_INITIALIZER;
+static struct revoke_entry **revoke_buckets;
+static size_t revoke_nbuckets;          /* a power of two */
+static size_t revoke_count;
+
+/* FNV-1a: jti values come from signed tokens or the admin API, not from anonymous clients. */
+static uint64_t revoke_hash(const char *s, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+int revoke_init(void)
+{
+	struct revoke_entry **b;
+	int rc = 0;
+
+	pthread_rwlock_wrlock(&revoke_lock);
+	if (revoke_buckets == NULL) {
+		b = calloc(REVOKE_INITIAL_BUCKETS, sizeof(*b));
+		if (b == NULL) {
+			rc = -1;
+		} else {
+			revoke_buckets = b;
+			revoke_nbuckets = REVOKE_INITIAL_BUCKETS;
+			revoke_count = 0;
+		}
+	}
+	pthread_rwlock_unlock(&revoke_lock);
+	return rc;
+}
+
+void revoke_shutdown(void)
+{
+	struct revoke_entry *e, *next;
+	size_t i;
+
+	pthread_rwlock_wrlock(&revoke_lock);
+	for (i = 0; i < revoke_nbuckets; i++) {
+		for (e = revoke_buckets[i]; e != NULL; e = next) {
+			next = e->next;
+			free(e);
+		}
+	}
+	free(revoke_buckets);
+	revoke_buckets = NULL;
+	revoke_nbuckets = 0;
+	revoke_count = 0;
+	pthread_rwlock_unlock(&revoke_lock);
+}
+
+/* Find an entry; the caller holds the lock (read or write). */
+static struct revoke_entry *revoke_find(const char *jti, size_t len, uint64_t h)
+{
+	struct revoke_entry *e;
+
+	if (revoke_buckets == NULL)
+		return NULL;
+	for (e = revoke_buckets[h & (revoke_nbuckets - 1)]; e != NULL; e = e->next) {
+		if (e->hash == h && e->len == len && memcmp(e->jti, jti, len) == 0)
+			return e;
+	}
+	return NULL;
+}
+
+/* Double the table when it averages more than one entry per bucket. Write lock held. */
+static void revoke_grow(void)
+{
+	struct revoke_entry **nb, *e, *next;
+	size_t i, n = revoke_nbuckets * 2;
+
+	nb = calloc(n, sizeof(*nb));
+	if (nb == NULL)
+		return;         /* longer chains, still correct */
+	for (i = 0; i < revoke_nbuckets; i++) {
+		for (e = revoke_buckets[i]; e != NULL; e = next) {
+			next = e->next;
+			e->next = nb[e->hash & (n - 1)];
+			nb[e->hash & (n - 1)] = e;
+		}
+	}
+	free(revoke_buckets);
+	revoke_buckets = nb;
+	revoke_nbuckets = n;
+}
+
+enum revoke_state revoke_lookup(const char *jti, size_t len)
+{
+	enum revoke_state st = REVOKE_UNKNOWN;
+	struct revoke_entry *e;
+	uint64_t h;
+
+	if (jti == NULL || len == 0 || len > TOKEN_ID_MAX)
+		return REVOKE_UNKNOWN;
+	h = revoke_hash(jti, len);
+	pthread_rwlock_rdlock(&revoke_lock);
+	e = revoke_find(jti, len, h);
+	if (e != NULL)
+		st = (enum revoke_state)atomic_load_explicit(&e->state, memory_order_acquire);
+	pthread_rwlock_unlock(&revoke_lock);
+	return st;
+}
+
+int revoke_set(const char *jti, size_t len, enum revoke_state st)
+{
+	struct revoke_entry *e;
+	uint64_t h;
+	size_t b;
+	int rc = -1;
+
+	if (jti == NULL || len == 0 || len > TOKEN_ID_MAX ||
+	    (st != REVOKE_READY && st != REVOKE_REVOKED && st != REVOKE_UNKNOWN))
+		return -1;
+	h = revoke_hash(jti, len);
+	pthread_rwlock_wrlock(&revoke_lock);
+	if (revoke_buckets == NULL)
+		goto cleanup;
+	e = revoke_find(jti, len, h);
+	if (e != NULL) {
+		/* Revocation is irreversible. */
+		if (atomic_load(&e->state) != REVOKE_REVOKED)
+			atomic_store_explicit(&e->state, (int)st, memory_order_release);
+		rc = 0;
+		goto cleanup;
+	}
+	e = calloc(1, sizeof(*e) + len + 1);
+	if (e == NULL)
+		goto cleanup;
+	e->hash = h;
+	e->len = len;
+	memcpy(e->jti, jti, len);
+	atomic_init(&e->state, (int)st);
+	atomic_init(&e->last_used, 0);
+	if (revoke_count >= revoke_nbuckets)
+		revoke_grow();
+	b = h & (revoke_nbuckets - 1);
+	e->next = revoke_buckets[b];
+	revoke_buckets[b] = e;
+	revoke_count++;
+	rc = 0;
+cleanup:
+	/* Unlocking publishes the change: a reader that locks after this sees it. */
+	pthread_rwlock_unlock(&revoke_lock);
+	return rc;
+}
+
+void revoke_touch(const char *jti, size_t len, int64_t now)
+{
+	struct revoke_entry *e;
+	uint64_t h;
+
+	if (jti == NULL || len == 0 || len > TOKEN_ID_MAX)
+		return;
+	h = revoke_hash(jti, len);
+	pthread_rwlock_rdlock(&revoke_lock);
+	e = revoke_find(jti, len, h);
+	/* Only ids the registry knows get a last_used: readers never insert, so a stream of
+	 * unregistered (e.g. imported) tokens cannot grow the table. Write only on change, so
+	 * the cache line stays shared between workers within a second. */
+	if (e != NULL && atomic_load_explicit(&e->last_used, memory_order_relaxed) < now)
+		atomic_store_explicit(&e->last_used, now, memory_order_relaxed);
+	pthread_rwlock_unlock(&revoke_lock);
+}
+
+int64_t revoke_last_used(const char *jti, size_t len)
+{
+	struct revoke_entry *e;
+	int64_t t = 0;
+	uint64_t h;
+
+	if (jti == NULL || len == 0 || len > TOKEN_ID_MAX)
+		return 0;
+	h = revoke_hash(jti, len);
+	pthread_rwlock_rdlock(&revoke_lock);
+	e = revoke_find(jti, len, h);
+	if (e != NULL)
+		t = atomic_load_explicit(&e->last_used, memory_order_relaxed);
+	pthread_rwlock_unlock(&revoke_lock);
+	return t;
+}

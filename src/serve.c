@@ -1,1 +1,312 @@
-/* serve.c - (being written) */
+/* serve.c - the daemon: configuration checked whole before the loop starts, listeners bound,
+ * workers started; SIGHUP reloads (a bad configuration is refused and the old one kept),
+ * SIGTERM stops accepting and lets requests in flight finish, SIGUSR1 reopens the access log. */
+#include "serve.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "admin.h"
+#include "conf.h"
+#include "listener.h"
+#include "log.h"
+#include "registry.h"
+#include "revoke.h"
+#include "state.h"
+#include "util.h"
+#include "worker.h"
+
+struct daemon {
+	const char        *path;
+	struct event_base *base;
+	struct worker     *workers;
+	int                nworkers;
+	struct registry   *reg;
+	struct admin      *admin;
+	unsigned           shutdown_ms;
+	uint64_t           reloads;
+};
+
+static int mkdir_p(const char *dir)
+{
+	char tmp[4096];
+	size_t n = strlen(dir);
+
+	if (n == 0 || n >= sizeof(tmp))
+		return -1;
+	memcpy(tmp, dir, n + 1);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p == '/') {
+			*p = '\0';
+			if (mkdir(tmp, 0700) == -1 && errno != EEXIST)
+				return -1;
+			*p = '/';
+		}
+	}
+	if (mkdir(tmp, 0700) == -1 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+/* Load a configuration and make it ready to publish: runtime state applied, signing keys of
+ * token-issuing namespaces ensured. NULL (errors logged) when it cannot be used. */
+static struct conf *daemon_prepare(struct daemon *d, const char *path)
+{
+	struct conf_errors errs = {0};
+	struct conf *c = conf_load(path, &errs);
+	char err[512] = "";
+
+	if (c == NULL) {
+		for (size_t i = 0; i < errs.n; i++)
+			log_msg(LOG_LVL_ERROR, "%s:%d:%d: %s", errs.v[i].file, errs.v[i].line,
+				errs.v[i].column, errs.v[i].message);
+		conf_errors_free(&errs);
+		return NULL;
+	}
+	if (d->reg != NULL && registry_ensure_signing_keys(d->reg, c, err, sizeof(err)) != 0) {
+		log_msg(LOG_LVL_ERROR, "signing keys: %s", err);
+		conf_unref(c);
+		return NULL;
+	}
+	if (state_apply(c) != 0)
+		log_msg(LOG_LVL_WARN, "state: privacy overrides in %s not applied", c->state_dir);
+	return c;
+}
+
+static void on_reload(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+	struct conf *old, *c;
+
+	(void)sig;
+	(void)what;
+	log_msg(LOG_LVL_INFO, "SIGHUP: reloading %s", d->path);
+	c = daemon_prepare(d, d->path);
+	if (c == NULL) {
+		log_msg(LOG_LVL_ERROR, "reload refused: the running configuration is kept");
+		return;
+	}
+	old = conf_acquire();
+	if (old != NULL) {
+		bool same = old->nlisten == c->nlisten && old->workers == c->workers;
+
+		for (size_t i = 0; same && i < c->nlisten; i++)
+			same = strcmp(old->listen[i].address, c->listen[i].address) == 0;
+		if (!same)
+			log_msg(LOG_LVL_WARN, "reload: listen addresses and workers change only at restart");
+		if (strcmp(old->state_dir, c->state_dir) != 0)
+			log_msg(LOG_LVL_WARN, "reload: state_dir changes only at restart");
+		if ((old->access_log == NULL) != (c->access_log == NULL) ||
+		    (old->access_log && strcmp(old->access_log, c->access_log) != 0))
+			if (log_open_access(c->access_log) != 0)
+				log_msg(LOG_LVL_ERROR, "reload: cannot open access log %s", c->access_log);
+		conf_unref(old);
+	}
+	conf_publish(c);
+	d->reloads++;
+	log_msg(LOG_LVL_INFO, "reloaded: configuration generation %llu",
+		(unsigned long long)c->generation);
+}
+
+static void on_stop(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)what;
+	log_msg(LOG_LVL_INFO, "signal %d: stopping; requests in flight may take %u ms", (int)sig,
+		d->shutdown_ms);
+	event_base_loopexit(d->base, NULL);
+}
+
+static void on_reopen(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	(void)arg;
+	if (log_reopen() != 0)
+		log_msg(LOG_LVL_ERROR, "SIGUSR1: cannot reopen the access log");
+	else
+		log_msg(LOG_LVL_INFO, "SIGUSR1: access log reopened");
+}
+
+/* Join every worker, waiting at most ms for requests in flight, then cut what is left. */
+static void workers_stop(struct daemon *d, unsigned ms)
+{
+	struct timespec deadline;
+
+	for (int i = 0; i < d->nworkers; i++)
+		worker_drain(&d->workers[i], false);
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += ms / 1000;
+	deadline.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	for (int i = 0; i < d->nworkers; i++) {
+		if (pthread_timedjoin_np(d->workers[i].thread, NULL, &deadline) != 0) {
+			log_msg(LOG_LVL_WARN, "worker %d: shutdown timeout, closing its connections", i);
+			worker_drain(&d->workers[i], true);
+			worker_join(&d->workers[i]);
+		}
+	}
+}
+
+int serve_main(const char *path)
+{
+	struct daemon d;
+	struct conf *c = NULL;
+	struct event *ev_hup = NULL, *ev_term = NULL, *ev_int = NULL, *ev_usr1 = NULL;
+	char err[512] = "";
+	int rc = 1, started = 0;
+
+	memset(&d, 0, sizeof(d));
+	d.path = path;
+	signal(SIGPIPE, SIG_IGN);
+	if (evthread_use_pthreads() != 0 || revoke_init() != 0) {
+		log_msg(LOG_LVL_ERROR, "cannot initialise threads");
+		return 1;
+	}
+	c = daemon_prepare(&d, path);
+	if (c == NULL)
+		goto cleanup;
+	if (mkdir_p(c->state_dir) != 0) {
+		log_msg(LOG_LVL_ERROR, "state_dir %s: %s", c->state_dir, strerror(errno));
+		goto cleanup;
+	}
+	d.reg = registry_open(c->state_dir, err, sizeof(err));
+	if (d.reg == NULL) {
+		log_msg(LOG_LVL_ERROR, "registry: %s", err);
+		goto cleanup;
+	}
+	/* Now that the registry is open, ensure signing keys (needs it) on this first snapshot. */
+	if (registry_ensure_signing_keys(d.reg, c, err, sizeof(err)) != 0) {
+		log_msg(LOG_LVL_ERROR, "signing keys: %s", err);
+		goto cleanup;
+	}
+	if (log_open_access(c->access_log) != 0) {
+		log_msg(LOG_LVL_ERROR, "access log %s: %s", c->access_log, strerror(errno));
+		goto cleanup;
+	}
+	d.shutdown_ms = c->shutdown_timeout_ms;
+	d.nworkers = c->workers;
+	d.workers = calloc((size_t)d.nworkers, sizeof(*d.workers));
+	d.base = event_base_new();
+	if (d.workers == NULL || d.base == NULL)
+		goto cleanup;
+	conf_publish(conf_ref(c));
+	for (int i = 0; i < d.nworkers; i++) {
+		int fds[64];
+		size_t n = 0;
+
+		for (size_t k = 0; k < c->nlisten && k < 64; k++) {
+			fds[n] = listener_bind((struct sockaddr *)&c->listen[k].addr, c->listen[k].addrlen,
+					       err, sizeof(err));
+			if (fds[n] == -1) {
+				log_msg(LOG_LVL_ERROR, "listen %s: %s", c->listen[k].address, err);
+				goto cleanup;
+			}
+			n++;
+		}
+		if (worker_init(&d.workers[i], i, fds, n, c->cache_entries) != 0) {
+			log_msg(LOG_LVL_ERROR, "worker %d: initialisation failed", i);
+			goto cleanup;
+		}
+	}
+	ev_hup = evsignal_new(d.base, SIGHUP, on_reload, &d);
+	ev_term = evsignal_new(d.base, SIGTERM, on_stop, &d);
+	ev_int = evsignal_new(d.base, SIGINT, on_stop, &d);
+	ev_usr1 = evsignal_new(d.base, SIGUSR1, on_reopen, &d);
+	if (!ev_hup || !ev_term || !ev_int || !ev_usr1 || evsignal_add(ev_hup, NULL) ||
+	    evsignal_add(ev_term, NULL) || evsignal_add(ev_int, NULL) || evsignal_add(ev_usr1, NULL))
+		goto cleanup;
+	err[0] = '\0';
+	d.admin = admin_start(d.base, d.reg, err, sizeof(err));
+	if (d.admin == NULL && err[0] != '\0') {
+		log_msg(LOG_LVL_ERROR, "admin API: %s", err);
+		goto cleanup;
+	}
+	for (int i = 0; i < d.nworkers; i++) {
+		if (worker_start(&d.workers[i]) != 0)
+			goto cleanup;
+		started++;
+	}
+	for (size_t k = 0; k < c->nlisten; k++)
+		log_msg(LOG_LVL_INFO, "listening on %s (%d workers)", c->listen[k].address, d.nworkers);
+	if (c->admin.listen != NULL && d.admin != NULL)
+		log_msg(LOG_LVL_INFO, "admin API on %s", c->admin.listen);
+	event_base_dispatch(d.base);
+	{
+		struct conf *cur = conf_acquire();
+
+		if (cur != NULL) {
+			d.shutdown_ms = cur->shutdown_timeout_ms;
+			conf_unref(cur);
+		}
+	}
+	if (d.admin != NULL) {
+		admin_stop(d.admin);
+		d.admin = NULL;
+	}
+	workers_stop(&d, d.shutdown_ms);
+	started = 0;
+	log_msg(LOG_LVL_INFO, "stopped");
+	rc = 0;
+cleanup:
+	if (started > 0) {
+		for (int i = 0; i < started; i++)
+			worker_drain(&d.workers[i], true);
+		for (int i = 0; i < started; i++)
+			worker_join(&d.workers[i]);
+	}
+	if (d.admin != NULL)
+		admin_stop(d.admin);
+	for (int i = 0; d.workers != NULL && i < d.nworkers; i++)
+		if (d.workers[i].base != NULL)
+			worker_free(&d.workers[i]);
+	free(d.workers);
+	if (ev_hup)
+		event_free(ev_hup);
+	if (ev_term)
+		event_free(ev_term);
+	if (ev_int)
+		event_free(ev_int);
+	if (ev_usr1)
+		event_free(ev_usr1);
+	if (d.reg != NULL)
+		registry_close(d.reg);
+	if (d.base != NULL)
+		event_base_free(d.base);
+	conf_publish(NULL);
+	if (c != NULL)
+		conf_unref(c);
+	revoke_shutdown();
+	log_close();
+	return rc;
+}
+
+int serve_check(const char *path)
+{
+	struct conf_errors errs = {0};
+	struct conf *c = conf_load(path, &errs);
+
+	if (c == NULL) {
+		conf_errors_print(&errs, stderr);
+		conf_errors_free(&errs);
+		return 1;
+	}
+	printf("%s: configuration ok (%zu namespaces, %zu functions)\n", path, c->nnamespaces,
+	       c->nfunctions);
+	conf_unref(c);
+	return 0;
+}

@@ -1,1 +1,131 @@
-/* state.c - (being written) */
+/* state.c - runtime state kept in state_dir: function privacy overrides set through the admin API. */
+#include "state.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "log.h"
+#include "registry.h"
+
+#define STATE_FILE "privacy.json"
+#define STATE_MAX  (4u * 1024 * 1024)
+
+/* Load the state file: a new object (empty when the file does not exist), or NULL on error. */
+static json_t *state_load(const char *state_dir, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	json_error_t je;
+	json_t *root, *fns;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", state_dir, STATE_FILE);
+	f = fopen(path, "re");
+	if (f == NULL) {
+		if (errno == ENOENT)
+			return json_pack("{s:{}}", "functions");
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	/* Bounded: the state file is small; a huge one is not ours. */
+	if (fseek(f, 0, SEEK_END) == 0 && ftell(f) > (long)STATE_MAX) {
+		fclose(f);
+		snprintf(err, errlen, "%s: larger than %u bytes", path, STATE_MAX);
+		return NULL;
+	}
+	rewind(f);
+	root = json_loadf(f, JSON_REJECT_DUPLICATES, &je);
+	fclose(f);
+	if (root == NULL) {
+		snprintf(err, errlen, "%s:%d:%d: %s", path, je.line, je.column, je.text);
+		return NULL;
+	}
+	fns = json_object_get(root, "functions");
+	if (!json_is_object(fns)) {
+		json_decref(root);
+		snprintf(err, errlen, "%s: \"functions\" must be an object", path);
+		return NULL;
+	}
+	return root;
+}
+
+static int privacy_parse(json_t *v)
+{
+	const char *s = json_string_value(v);
+
+	if (s == NULL)
+		return 0;
+	if (strcmp(s, "private") == 0)
+		return PRIVACY_PRIVATE;
+	if (strcmp(s, "public") == 0)
+		return PRIVACY_PUBLIC;
+	return 0;
+}
+
+int state_apply(struct conf *c)
+{
+	char err[512];
+	const char *id;
+	json_t *root, *v;
+
+	if (c == NULL || c->state_dir == NULL)
+		return 0;
+	root = state_load(c->state_dir, err, sizeof(err));
+	if (root == NULL) {
+		log_msg(LOG_LVL_ERROR, "state: %s (function privacy from the configuration applies)",
+			err);
+		return -1;
+	}
+	json_object_foreach(json_object_get(root, "functions"), id, v) {
+		struct conf_function *fn = conf_find_function(c, id);
+		int p = privacy_parse(v);
+
+		if (p == 0) {
+			log_msg(LOG_LVL_WARN, "state: function %s: bad privacy value ignored", id);
+			continue;
+		}
+		if (fn == NULL)
+			continue;   /* kept: the function may come back in a later configuration */
+		atomic_store(&fn->privacy, p);
+	}
+	json_decref(root);
+	return 0;
+}
+
+int state_set_privacy(const char *state_dir, const char *function_id, enum privacy p,
+		      char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	json_t *root;
+	char *text = NULL;
+	int rc = -1;
+
+	root = state_load(state_dir, err, errlen);
+	if (root == NULL)
+		return -1;
+	if (json_object_set_new(json_object_get(root, "functions"), function_id,
+				json_string(p == PRIVACY_PUBLIC ? "public" : "private")) != 0) {
+		snprintf(err, errlen, "out of memory");
+		goto cleanup;
+	}
+	text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
+	if (text == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto cleanup;
+	}
+	snprintf(path, sizeof(path), "%s/%s", state_dir, STATE_FILE);
+	if (registry_write_atomic(path, text, strlen(text), 0600) == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto cleanup;
+	}
+	rc = 0;
+cleanup:
+	free(text);
+	json_decref(root);
+	return rc;
+}

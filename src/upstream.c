@@ -1,1 +1,273 @@
-/* upstream.c - (being written) */
+/* upstream.c - connections to function endpoints: a keep-alive pool per endpoint and worker,
+ * round robin across a function's endpoints, refusing endpoints skipped for a while. */
+#include "upstream.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "conf.h"
+#include "log.h"
+#include "proxy.h"
+#include "util.h"
+#include "worker.h"
+
+#define POOL_BUCKETS 64
+
+struct upstream_pool {
+	char                 *key;          /* "host:port" */
+	struct sockaddr_storage addr;
+	socklen_t             addrlen;
+	TAILQ_HEAD(, upconn)  idle;
+	unsigned              nidle;
+	uint64_t              down_until_us;
+	struct upstream_pool *next;
+};
+
+static uint32_t hash_str(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 16777619u;
+	return h;
+}
+
+static struct upstream_pool *pool_get(struct worker *w, const struct conf_upstream *ep)
+{
+	uint32_t b;
+	struct upstream_pool *p;
+
+	if (w->pools == NULL) {
+		w->pools = calloc(POOL_BUCKETS, sizeof(*w->pools));
+		if (w->pools == NULL)
+			return NULL;
+		w->npools_buckets = POOL_BUCKETS;
+	}
+	b = hash_str(ep->hostport) % w->npools_buckets;
+	for (p = w->pools[b]; p != NULL; p = p->next) {
+		if (strcmp(p->key, ep->hostport) == 0) {
+			/* A reload may have resolved the name to a new address. */
+			if (p->addrlen != ep->addrlen || memcmp(&p->addr, &ep->addr, ep->addrlen) != 0) {
+				memcpy(&p->addr, &ep->addr, ep->addrlen);
+				p->addrlen = ep->addrlen;
+			}
+			return p;
+		}
+	}
+	p = calloc(1, sizeof(*p));
+	if (p == NULL || (p->key = strdup(ep->hostport)) == NULL) {
+		free(p);
+		return NULL;
+	}
+	memcpy(&p->addr, &ep->addr, ep->addrlen);
+	p->addrlen = ep->addrlen;
+	TAILQ_INIT(&p->idle);
+	p->next = w->pools[b];
+	w->pools[b] = p;
+	return p;
+}
+
+int upstream_index(const struct upconn *u, const struct conf_function *fn)
+{
+	for (size_t i = 0; i < fn->nupstreams; i++)
+		if (strcmp(fn->upstreams[i].hostport, u->pool->key) == 0)
+			return (int)i;
+	return -1;
+}
+
+void upstream_close(struct upconn *u)
+{
+	if (u == NULL)
+		return;
+	if (u->in_pool) {
+		TAILQ_REMOVE(&u->pool->idle, u, entry);
+		u->pool->nidle--;
+		u->in_pool = false;
+	}
+	if (u->bev != NULL)
+		bufferevent_free(u->bev);
+	free(u->hdrbuf);
+	free(u->retry_head);
+	free(u);
+}
+
+void upstream_mark_down(struct upconn *u)
+{
+	u->pool->down_until_us = util_mono_us() + (uint64_t)UPSTREAM_DOWN_MS * 1000u;
+}
+
+/* Idle in the pool: anything the upstream sends now (data, EOF) means it is no longer usable. */
+static void idle_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct upconn *u = arg;
+
+	(void)bev;
+	upstream_close(u);
+}
+
+static void idle_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct upconn *u = arg;
+
+	(void)bev;
+	(void)what;
+	upstream_close(u);
+}
+
+static struct upconn *upconn_new(struct worker *w, struct upstream_pool *p)
+{
+	struct upconn *u = calloc(1, sizeof(*u));
+
+	if (u == NULL)
+		return NULL;
+	u->w = w;
+	u->pool = p;
+	u->bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (u->bev == NULL) {
+		free(u);
+		return NULL;
+	}
+	if (bufferevent_socket_connect(u->bev, (struct sockaddr *)&p->addr, (int)p->addrlen) != 0) {
+		/* Immediate failure (no route, no descriptors): the endpoint is unusable now. */
+		bufferevent_free(u->bev);
+		free(u);
+		return NULL;
+	}
+	{
+		int one = 1;
+		evutil_socket_t fd = bufferevent_getfd(u->bev);
+
+		if (fd >= 0)
+			(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
+	return u;
+}
+
+struct upconn *upstream_get(struct worker *w, const struct conf_function *fn, int skip)
+{
+	size_t n = fn->nupstreams;
+	uint64_t now = util_mono_us();
+	size_t start;
+
+	if (n == 0)
+		return NULL;
+	start = (size_t)(w->rr++ % n);
+	/* First pass honours "down" marks; if every endpoint is marked, try them anyway rather
+	 * than fail while one may have come back. */
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < n; i++) {
+			size_t idx = (start + i) % n;
+			struct upstream_pool *p;
+			struct upconn *u;
+
+			if ((int)idx == skip && n > 1)
+				continue;
+			p = pool_get(w, &fn->upstreams[idx]);
+			if (p == NULL)
+				return NULL;
+			if (pass == 0 && p->down_until_us > now)
+				continue;
+			while ((u = TAILQ_FIRST(&p->idle)) != NULL) {
+				TAILQ_REMOVE(&p->idle, u, entry);
+				u->in_pool = false;
+				p->nidle--;
+				u->reused = true;
+				return u;
+			}
+			u = upconn_new(w, p);
+			if (u != NULL)
+				return u;
+			p->down_until_us = now + (uint64_t)UPSTREAM_DOWN_MS * 1000u;
+		}
+	}
+	return NULL;
+}
+
+void upstream_start(struct upconn *u)
+{
+	const struct conf_timeouts *t = &u->client->req.fn->timeouts;
+	struct timeval rd = {t->upstream_response_ms / 1000, (t->upstream_response_ms % 1000) * 1000};
+	struct timeval wr;
+	unsigned wms = u->reused || u->connected ? t->upstream_response_ms : t->upstream_connect_ms;
+
+	wr.tv_sec = wms / 1000;
+	wr.tv_usec = (wms % 1000) * 1000;
+	u->resp_started = false;
+	u->resp_done = false;
+	u->final_seen = false;
+	u->read_paused = false;
+	response_attach(u);
+	bufferevent_set_timeouts(u->bev, &rd, &wr);
+	bufferevent_setwatermark(u->bev, EV_WRITE, PROXY_HIGH_WATER / 2, 0);
+	bufferevent_enable(u->bev, EV_READ | EV_WRITE);
+}
+
+void upstream_watch_drain(struct upconn *u)
+{
+	(void)u;    /* the write low-watermark set in upstream_start already reports the drain */
+}
+
+void upstream_client_drained(struct upconn *u)
+{
+	if (u->read_paused && u->client != NULL &&
+	    evbuffer_get_length(bufferevent_get_output(u->client->bev)) <= PROXY_HIGH_WATER / 2) {
+		u->read_paused = false;
+		bufferevent_enable(u->bev, EV_READ);
+		bufferevent_trigger(u->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+	}
+}
+
+void upstream_release(struct upconn *u)
+{
+	struct upstream_pool *p = u->pool;
+	struct timeval idle = {UPSTREAM_IDLE_MS / 1000, (UPSTREAM_IDLE_MS % 1000) * 1000};
+
+	u->client = NULL;
+	if (p->nidle >= UPSTREAM_IDLE_MAX || atomic_load(&u->w->draining)) {
+		upstream_close(u);
+		return;
+	}
+	free(u->retry_head);
+	u->retry_head = NULL;
+	u->retry_len = 0;
+	u->resp_started = false;
+	u->req_sent = false;
+	u->attempts = 0;
+	bufferevent_setcb(u->bev, idle_read_cb, NULL, idle_event_cb, u);
+	bufferevent_set_timeouts(u->bev, &idle, NULL);
+	bufferevent_enable(u->bev, EV_READ);
+	/* Most recently used first: the warmest connection is reused, cold ones time out. */
+	TAILQ_INSERT_HEAD(&p->idle, u, entry);
+	u->in_pool = true;
+	p->nidle++;
+}
+
+void upstream_pools_free(struct worker *w)
+{
+	if (w->pools == NULL)
+		return;
+	for (size_t b = 0; b < w->npools_buckets; b++) {
+		struct upstream_pool *p = w->pools[b];
+
+		while (p != NULL) {
+			struct upstream_pool *next = p->next;
+			struct upconn *u;
+
+			while ((u = TAILQ_FIRST(&p->idle)) != NULL)
+				upstream_close(u);
+			free(p->key);
+			free(p);
+			p = next;
+		}
+	}
+	free(w->pools);
+	w->pools = NULL;
+}

@@ -1,0 +1,398 @@
+#!/usr/bin/env bash
+# run.sh - the fngate benchmark: fngate beside nginx and HAProxy, same upstream, same client, one run.
+#
+# Usage: bench/run.sh [--rounds N] [--duration S] [--quick] [--profile] [--no-fngate]
+#   --rounds N     rounds of every scenario, peers interleaved (default 3); medians are reported
+#   --duration S   seconds of load per wrk run (default 10)
+#   --quick        1 round of 3 s (a smoke run; figures are rough)
+#   --profile      after the run, `perf record -e cpu-clock -g` fngate (1 worker) in every scenario
+#                  whose target was missed; summaries go to bench/results/profile-*.txt
+#   --no-fngate    measure the peers only (fngate is skipped)
+#
+# Everything listens on 127.0.0.1 only; every process started here is stopped on exit (trap).
+# It installs what it lacks with apt-get (Debian 12) and builds fngate (Release) into build-bench/.
+set -euo pipefail
+
+ROUNDS=3
+DURATION=10
+PROFILE=0
+WITH_FNGATE=1
+TOKENS=100000
+CACHE_ENTRIES=10000
+IDLE_CONNS=10000
+PORT_BASE=${BENCH_PORT_BASE:-18000}
+CMDLINE="bench/run.sh $*"
+
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--rounds) ROUNDS=$2; shift 2 ;;
+	--duration) DURATION=$2; shift 2 ;;
+	--quick) ROUNDS=1; DURATION=3; shift ;;
+	--profile) PROFILE=1; shift ;;
+	--no-fngate) WITH_FNGATE=0; shift ;;
+	-h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
+	esac
+done
+case "$ROUNDS$DURATION" in *[!0-9]*) echo "run.sh: --rounds and --duration take integers" >&2; exit 2 ;; esac
+[ "$ROUNDS" -ge 1 ] && [ "$DURATION" -ge 1 ] && [ "$DURATION" -le 120 ] ||
+	{ echo "run.sh: --rounds >= 1, 1 <= --duration <= 120" >&2; exit 2; }
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD="$ROOT/build-bench"
+RESULTS="$ROOT/bench/results"
+log() { printf '[bench] %s\n' "$*" >&2; }
+
+# --- what is missing gets installed (apt-get only when something is missing) ---------------------
+need_pkgs=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have nginx || need_pkgs+=(nginx-light)
+have haproxy || need_pkgs+=(haproxy)
+have wrk || need_pkgs+=(wrk)
+have python3 || need_pkgs+=(python3)
+have openssl || need_pkgs+=(openssl)
+have curl || need_pkgs+=(curl)
+have cc || need_pkgs+=(gcc)
+have pkg-config || need_pkgs+=(pkg-config)
+have taskset || need_pkgs+=(util-linux)
+pkg-config --exists libcrypto 2>/dev/null || need_pkgs+=(libssl-dev)
+if [ "$WITH_FNGATE" = 1 ]; then
+	have cmake || need_pkgs+=(cmake)
+	for p in libevent-dev libjansson-dev libjwt-dev node-llhttp check; do
+		dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")
+	done
+fi
+if [ "$PROFILE" = 1 ] && ! have perf; then need_pkgs+=(linux-perf); fi
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+	log "installing: ${need_pkgs[*]}"
+	SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+fi
+# Debian's nginx/haproxy packages start system services; ours are separate processes on our own
+# ports, so those are left alone.
+
+# --- the temporary world and its cleanup ------------------------------------------------------------
+T=$(mktemp -d /tmp/fngate-bench.XXXXXX)
+PIDS=()
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		local alive=0
+		for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+		[ $alive = 0 ] && break
+		sleep 0.3
+	done
+	for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+	if [ $rc -ne 0 ]; then
+		log "failed (exit $rc); logs kept in $T"
+	else
+		rm -rf "$T"
+	fi
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Descriptors: each proxy needs two per proxied connection (HAProxy refuses to start when
+# 2 x maxconn exceeds the limit), so the connection cap, the same for every peer, follows the hard
+# limit, and the idle scenario holds 10,000 connections or as many as that cap allows.
+NOFILE=$(ulimit -Hn)
+[ "$NOFILE" = unlimited ] && NOFILE=1048576
+ulimit -n "$NOFILE" 2>/dev/null || NOFILE=$(ulimit -n)
+MAXCONN=$(( (NOFILE - 200) / 2 ))
+[ "$MAXCONN" -gt 20000 ] && MAXCONN=20000
+if [ $((MAXCONN - 100)) -lt "$IDLE_CONNS" ]; then
+	IDLE_CONNS=$((MAXCONN - 100))
+	log "descriptor limit $NOFILE: connection cap $MAXCONN, idle scenario holds $IDLE_CONNS connections"
+fi
+NCPU=$(nproc)
+# Placement (see docs/benchmarks.md): the client (wrk) and the function backend share CPU 0; each
+# one-worker proxy runs alone on the last CPU; fngate with 2 workers gets CPUs 0 and last. On a
+# 2-core machine the 2-worker figure is therefore approximate: its second worker shares CPU 0.
+CPU_CLIENT=0
+CPU_PROXY=$((NCPU - 1))
+CPU_ALL="0-$((NCPU - 1))"
+
+# --- build: mint_many, fngate ----------------------------------------------------------------------
+mkdir -p "$BUILD" "$RESULTS"
+MINT="$BUILD/mint_many"
+if [ ! -x "$MINT" ] || [ "$ROOT/bench/mint_many.c" -nt "$MINT" ]; then
+	log "building mint_many"
+	# shellcheck disable=SC2046
+	cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
+		-o "$MINT" "$ROOT/bench/mint_many.c" $(pkg-config --cflags --libs libcrypto) -lpthread
+fi
+FNGATE="$BUILD/fngate"
+VERIFY_BENCH=
+if [ "$WITH_FNGATE" = 1 ]; then
+	log "building fngate (Release) in build-bench/"
+	if cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >"$T/cmake.log" 2>&1 &&
+	   cmake --build "$BUILD" --target fngate -j2 >>"$T/cmake.log" 2>&1 &&
+	   "$FNGATE" serve --help >/dev/null 2>&1; then
+		:
+	else
+		log "fngate did not build or has no 'serve' yet (see below); measuring the peers only"
+		tail -5 "$T/cmake.log" >&2 || true
+		WITH_FNGATE=0
+	fi
+	# The verifier micro-benchmark is someone else's file; run it when it exists and builds.
+	if [ -f "$ROOT/bench/verify_bench.c" ] &&
+	   cmake --build "$BUILD" --target verify_bench -j2 >>"$T/cmake.log" 2>&1; then
+		VERIFY_BENCH=$(find "$BUILD" -maxdepth 3 -type f -name verify_bench -perm -u+x | head -1)
+	fi
+fi
+
+# --- keys and tokens ------------------------------------------------------------------------------
+FUNC_ID=46aebf26-0000-4000-8000-0000000000b1
+NS_ID=3a8b2c4e-0000-4000-8000-0000000000b0
+mkdir -p "$T/keys"
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$T/keys/priv.pem" 2>/dev/null
+openssl pkey -in "$T/keys/priv.pem" -pubout -out "$T/keys/pub.pem"
+log "minting $TOKENS tokens (and as many with a bad signature)"
+t0=$(date +%s.%N)
+"$MINT" -k "$T/keys/priv.pem" -a "$FUNC_ID" -n "$TOKENS" -o "$T/valid.txt" -b "$T/bad.txt"
+t1=$(date +%s.%N)
+MINT_SECONDS=$(python3 -c "print(round($t1 - $t0, 1))")
+log "minted in ${MINT_SECONDS}s"
+WARM_TOKEN=$(head -1 "$T/valid.txt")
+
+# --- configurations -----------------------------------------------------------------------------
+P_BACKEND=$PORT_BASE
+P_NGINX=$((PORT_BASE + 1))
+P_HAP=$((PORT_BASE + 2))
+P_HAPJWT=$((PORT_BASE + 3))
+P_FN1=$((PORT_BASE + 4))
+P_FN2=$((PORT_BASE + 5))
+for p in $P_BACKEND $P_NGINX $P_HAP $P_HAPJWT $P_FN1 $P_FN2 $((P_FN1 + 100)) $((P_FN2 + 100)); do
+	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+		echo "run.sh: port $p is in use (set BENCH_PORT_BASE)" >&2; exit 1
+	fi
+done
+
+# Common limits and timeouts (the same for every peer):
+#   client keep-alive idle 60 s, header read 10 s, upstream connect 2 s, upstream response 30 s,
+#   headers up to 16 KiB, bodies up to 6 MiB, MAXCONN client connections, no access log, keep-alive without
+#   a request cap, upstream keep-alive.
+# shellcheck disable=SC2034
+nginx_common="
+	worker_rlimit_nofile $NOFILE;
+	pid PREFIX/nginx.pid;
+	error_log PREFIX/error.log crit;
+	daemon off;
+	user root;
+"
+nginx_http_common='
+	access_log off;
+	keepalive_timeout 60s;
+	keepalive_requests 100000000;
+	client_header_timeout 10s;
+	large_client_header_buffers 4 16k;
+	client_max_body_size 6m;
+	client_body_temp_path PREFIX/body;
+	proxy_temp_path PREFIX/proxy;
+	fastcgi_temp_path PREFIX/fastcgi;
+	uwsgi_temp_path PREFIX/uwsgi;
+	scgi_temp_path PREFIX/scgi;
+'
+mkdir -p "$T/backend" "$T/nginx"
+cat >"$T/backend/nginx.conf" <<EOF
+# The function backend shared by every peer: a fixed 200 with a 20-byte body.
+worker_processes 1;
+${nginx_common//PREFIX/$T/backend}
+events { worker_connections $((2 * MAXCONN)); }
+http {
+${nginx_http_common//PREFIX/$T/backend}
+	server {
+		listen 127.0.0.1:$P_BACKEND backlog=4096;
+		location / {
+			default_type text/plain;
+			return 200 "hello from function\n";
+		}
+	}
+}
+EOF
+cat >"$T/nginx/nginx.conf" <<EOF
+# nginx as a plain reverse proxy: the cost floor of proxying (no authentication).
+worker_processes 1;
+${nginx_common//PREFIX/$T/nginx}
+events { worker_connections $((2 * MAXCONN)); }
+http {
+${nginx_http_common//PREFIX/$T/nginx}
+	upstream function {
+		server 127.0.0.1:$P_BACKEND;
+		keepalive 32;
+		keepalive_requests 100000000;
+		keepalive_timeout 60s;
+	}
+	server {
+		listen 127.0.0.1:$P_NGINX backlog=4096;
+		location / {
+			proxy_pass http://function;
+			proxy_http_version 1.1;
+			proxy_set_header Connection "";
+			proxy_connect_timeout 2s;
+			proxy_read_timeout 30s;
+			proxy_send_timeout 30s;
+			proxy_request_buffering off;
+		}
+	}
+}
+EOF
+haproxy_cfg() { # $1 port, $2 extra frontend rules
+	cat <<EOF
+global
+	nbthread 1
+	maxconn $MAXCONN
+	ulimit-n $NOFILE
+	tune.bufsize 16384
+defaults
+	mode http
+	option http-keep-alive
+	timeout connect 2s
+	timeout client 60s
+	timeout http-keep-alive 60s
+	timeout http-request 10s
+	timeout server 30s
+	maxconn $MAXCONN
+frontend fe
+	bind 127.0.0.1:$1
+$2
+	default_backend function
+backend function
+	http-reuse always
+	server fn 127.0.0.1:$P_BACKEND maxconn 1000
+EOF
+}
+haproxy_cfg "$P_HAP" "" >"$T/haproxy-plain.cfg"
+# The rules of ../shared/NOTES.md, on the private path only (the public path is plain proxying).
+haproxy_cfg "$P_HAPJWT" "	acl private path_beg /priv
+	http-request deny deny_status 403 if private !{ req.hdr(x-auth-token) -m found }
+	http-request deny deny_status 403 if private !{ req.hdr(x-auth-token),jwt_header_query('\$.alg') -m str RS256 }
+	http-request deny deny_status 403 if private !{ req.hdr(x-auth-token),jwt_verify(\"RS256\",\"$T/keys/pub.pem\") -m int 1 }" \
+	>"$T/haproxy-jwt.cfg"
+
+fngate_cfg() { # $1 port, $2 workers, $3 name
+	mkdir -p "$T/$3/state"
+	cat <<EOF
+{
+  "listen": ["127.0.0.1:$1"],
+  "workers": $2,
+  "state_dir": "$T/$3/state",
+  "access_log": "/dev/null",
+  "admin": {"listen": "127.0.0.1:$(($1 + 100))"},
+  "limits":   {"max_header_bytes": 16384, "max_body_bytes": 6291456, "max_token_bytes": 8192,
+               "max_connections": $MAXCONN},
+  "timeouts": {"client_header_ms": 10000, "client_idle_ms": 60000,
+               "upstream_connect_ms": 2000, "upstream_response_ms": 30000},
+  "tokens":   {"leeway_s": 60, "forward_token": false, "cache_entries": $CACHE_ENTRIES},
+  "namespaces": [
+    {"id": "$NS_ID", "name": "bench",
+     "keys": [{"kid": "k1", "alg": "RS256", "public_key": "$T/keys/pub.pem"}],
+     "functions": [
+       {"id": "$FUNC_ID", "name": "priv", "privacy": "private",
+        "path_prefix": "/priv", "upstreams": ["http://127.0.0.1:$P_BACKEND"]},
+       {"id": "46aebf26-0000-4000-8000-0000000000b2", "name": "pub", "privacy": "public",
+        "path_prefix": "/pub", "upstreams": ["http://127.0.0.1:$P_BACKEND"]}
+     ]}
+  ]
+}
+EOF
+}
+fngate_cfg "$P_FN1" 1 fngate1 >"$T/fngate1.json"
+fngate_cfg "$P_FN2" 2 fngate2 >"$T/fngate2.json"
+
+# --- start everything ------------------------------------------------------------------------------
+start() { # $1 name, $2 cpus, rest: command
+	local name=$1 cpus=$2; shift 2
+	taskset -c "$cpus" "$@" >"$T/$name.out" 2>&1 &
+	PIDS+=($!)
+	eval "PID_${name//-/_}=$!"
+}
+wait_port() { # $1 name, $2 port
+	for _ in $(seq 1 100); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null && return 0
+		sleep 0.1
+	done
+	log "$1 did not listen on $2; its output:"; cat "$T/$1.out" >&2 || true
+	return 1
+}
+nginx -t -q -p "$T/backend" -c "$T/backend/nginx.conf"
+nginx -t -q -p "$T/nginx" -c "$T/nginx/nginx.conf"
+haproxy -c -q -f "$T/haproxy-plain.cfg"
+haproxy -c -q -f "$T/haproxy-jwt.cfg"
+start backend "$CPU_CLIENT" nginx -p "$T/backend" -c "$T/backend/nginx.conf"
+start nginx-plain "$CPU_PROXY" nginx -p "$T/nginx" -c "$T/nginx/nginx.conf"
+start haproxy-plain "$CPU_PROXY" haproxy -db -f "$T/haproxy-plain.cfg"
+start haproxy-jwt "$CPU_PROXY" haproxy -db -f "$T/haproxy-jwt.cfg"
+wait_port backend "$P_BACKEND"
+wait_port nginx-plain "$P_NGINX"
+wait_port haproxy-plain "$P_HAP"
+wait_port haproxy-jwt "$P_HAPJWT"
+if [ "$WITH_FNGATE" = 1 ]; then
+	if "$FNGATE" check -c "$T/fngate1.json" >"$T/fngate-check.out" 2>&1; then
+		start fngate-1w "$CPU_PROXY" "$FNGATE" serve -c "$T/fngate1.json"
+		start fngate-2w "$CPU_ALL" "$FNGATE" serve -c "$T/fngate2.json"
+		if ! wait_port fngate-1w "$P_FN1" || ! wait_port fngate-2w "$P_FN2"; then
+			log "fngate did not start; measuring the peers only"
+			WITH_FNGATE=0
+		fi
+	else
+		log "fngate check refused the benchmark configuration; measuring the peers only:"
+		cat "$T/fngate-check.out" >&2
+		WITH_FNGATE=0
+	fi
+fi
+
+# --- sanity: each peer answers as expected before anything is measured ---------------------------
+code() { curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$@"; }
+bad_token=$(head -1 "$T/bad.txt")
+check() { # $1 name, $2 port, $3 auth(0/1)
+	local pub priv_ok priv_none priv_bad
+	pub=$(code "http://127.0.0.1:$2/pub/x")
+	priv_ok=$(code -H "X-Auth-Token: $WARM_TOKEN" "http://127.0.0.1:$2/priv/x")
+	priv_none=$(code "http://127.0.0.1:$2/priv/x")
+	priv_bad=$(code -H "X-Auth-Token: $bad_token" "http://127.0.0.1:$2/priv/x")
+	log "$1: public $pub, private+token $priv_ok, private without token $priv_none, bad signature $priv_bad"
+	if [ "$3" = 1 ]; then
+		[ "$pub$priv_ok$priv_none$priv_bad" = 200200403403 ]
+	else
+		[ "$pub" = 200 ]
+	fi
+}
+check nginx-plain "$P_NGINX" 0
+check haproxy-plain "$P_HAP" 0
+check haproxy-jwt "$P_HAPJWT" 1
+if [ "$WITH_FNGATE" = 1 ]; then
+	if ! check fngate-1w "$P_FN1" 1 || ! check fngate-2w "$P_FN2" 1; then
+		log "fngate does not answer as expected (see above); its scenarios will show the errors"
+	fi
+fi
+
+# --- the run ----------------------------------------------------------------------------------------
+peers="$T/peers.json"
+{
+	echo '['
+	echo "{\"name\":\"nginx-plain\",\"port\":$P_NGINX,\"pid\":$PID_nginx_plain,\"auth\":false,\"workers\":1,\"cpus\":\"$CPU_PROXY\"},"
+	echo "{\"name\":\"haproxy-plain\",\"port\":$P_HAP,\"pid\":$PID_haproxy_plain,\"auth\":false,\"workers\":1,\"cpus\":\"$CPU_PROXY\"},"
+	if [ "$WITH_FNGATE" = 1 ]; then
+		echo "{\"name\":\"haproxy-jwt\",\"port\":$P_HAPJWT,\"pid\":$PID_haproxy_jwt,\"auth\":true,\"workers\":1,\"cpus\":\"$CPU_PROXY\"},"
+		echo "{\"name\":\"fngate-1w\",\"port\":$P_FN1,\"pid\":$PID_fngate_1w,\"auth\":true,\"workers\":1,\"cpus\":\"$CPU_PROXY\"},"
+		echo "{\"name\":\"fngate-2w\",\"port\":$P_FN2,\"pid\":$PID_fngate_2w,\"auth\":true,\"workers\":2,\"cpus\":\"$CPU_ALL\"}"
+	else
+		echo "{\"name\":\"haproxy-jwt\",\"port\":$P_HAPJWT,\"pid\":$PID_haproxy_jwt,\"auth\":true,\"workers\":1,\"cpus\":\"$CPU_PROXY\"}"
+	fi
+	echo ']'
+} >"$peers"
+
+args=(--peers "$peers" --rounds "$ROUNDS" --duration "$DURATION" --client-cpus "$CPU_CLIENT"
+	--valid "$T/valid.txt" --bad "$T/bad.txt" --warm-token-file "$T/valid.txt"
+	--idle-conns "$IDLE_CONNS" --results "$RESULTS" --doc "$ROOT/docs/benchmarks.md"
+	--command "$CMDLINE" --mint-seconds "$MINT_SECONDS" --tokens "$TOKENS"
+	--cache-entries "$CACHE_ENTRIES" --backend-pid "$PID_backend")
+[ "$WITH_FNGATE" = 1 ] && args+=(--fngate "$FNGATE")
+[ -n "$VERIFY_BENCH" ] && args+=(--verify-bench "$VERIFY_BENCH")
+[ "$PROFILE" = 1 ] && args+=(--profile)
+python3 "$ROOT/bench/bench.py" "${args[@]}"

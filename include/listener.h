@@ -1,0 +1,18 @@
+/* listener.h - listening sockets: one SO_REUSEPORT socket per listen address and worker, so the
+ * kernel spreads connections over the workers without a shared accept lock. */
+#ifndef FNGATE_LISTENER_H
+#define FNGATE_LISTENER_H
+
+#include <sys/socket.h>
+
+/* Create a non-blocking listening socket bound to addr with SO_REUSEADDR and SO_REUSEPORT.
+ * Returns the fd, or -1 with a message in err. */
+int listener_bind(const struct sockaddr *addr, socklen_t len, char *err, size_t errlen);
+
+/* Wrap worker `w`'s listening fds into evconnlisteners on its base (disabled until enabled). 0 / -1. */
+struct worker;
+int listener_attach(struct worker *w, const int *fds, size_t nfds);
+/* Enable / disable accepting on all of a worker's listeners. */
+void listener_enable(struct worker *w, int on);
+
+#endif

@@ -1,0 +1,147 @@
+/* proxy.h - the client connection and the stages a request goes through on it.
+ *
+ * A connection (conn.c) reads requests (request.c), asks the gate (gate.h), forwards allowed ones
+ * (forward.c) over a pooled upstream connection (upstream.c), and relays the response (response.c);
+ * anything fngate answers itself goes through reply.c. Everything here runs on one worker's event
+ * loop: no locks. Prototypes are grouped by the file that owns them. */
+#ifndef FNGATE_PROXY_H
+#define FNGATE_PROXY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include <llhttp.h>
+
+#include "gate.h"
+
+struct bufferevent;
+struct event;
+struct evbuffer;
+struct conf;
+struct conf_function;
+struct worker;
+struct upconn;
+
+#define PROXY_MAX_HEADERS   128         /* more -> 431 */
+#define PROXY_HIGH_WATER    (256 * 1024)/* stop reading one side when the other has this much queued */
+#define PROXY_REQID_MAX     64
+
+/* One header line, as offsets into struct request.buf. */
+struct header {
+	uint32_t name_off;
+	uint32_t name_len;
+	uint32_t val_off;
+	uint32_t val_len;
+};
+
+/* The request being read on a connection. Reset between requests. */
+struct request {
+	char    *buf;               /* url, header names and values (bounded by max_header_bytes) */
+	size_t   len;
+	size_t   cap;
+	uint32_t url_off, url_len;
+	struct header hdr[PROXY_MAX_HEADERS];
+	unsigned nhdr;
+	bool     in_value;          /* the parser is inside a header value */
+	size_t   head_bytes;        /* bytes fed to the parser before headers completed */
+	uint8_t  method;            /* llhttp_method_t */
+	uint8_t  http_minor;        /* 0 or 1 (major is always 1) */
+	bool     chunked;
+	bool     has_body;
+	bool     cl_present;        /* a Content-Length header was sent (even 0) */
+	uint64_t content_length;
+	uint64_t body_bytes;        /* received so far */
+	bool     keep_alive;        /* client allows reuse */
+	bool     expect_continue;
+	int      host_idx;          /* index of the Host header, -1 none */
+	int      token_idx;         /* index of the first X-Auth-Token, -1 none */
+	int      ntokens;
+	int      reqid_idx;         /* X-Request-Id, -1 none */
+	char     request_id[PROXY_REQID_MAX + 1];
+	const struct conf_function *fn;
+	struct gate_result gate;
+	uint64_t start_us;
+	uint64_t upstream_start_us;
+	int64_t  upstream_us;
+	int      status;            /* status sent to the client */
+	uint64_t bytes_out;
+	const char *err_reason;     /* local error code for the log */
+};
+
+enum conn_phase {
+	PHASE_IDLE = 1,     /* waiting for a request's first byte */
+	PHASE_HEAD,         /* reading a request head */
+	PHASE_BODY,         /* head done; request body (if any) being relayed */
+	PHASE_DONE,         /* request fully read; waiting for the response to finish */
+	PHASE_CLOSING,      /* flushing output, then close */
+};
+
+enum resp_phase {
+	RESP_NONE = 1,      /* nothing sent to the client yet */
+	RESP_STREAMING,     /* a response head was sent; body being relayed */
+	RESP_COMPLETE,      /* the whole response is queued on the client */
+};
+
+struct conn {
+	struct worker      *w;
+	struct bufferevent *bev;
+	struct event       *timer;      /* header deadline / keep-alive idle */
+	llhttp_t            parser;
+	struct conf        *conf;       /* the snapshot of the request in progress (a reference) */
+	struct request      req;
+	struct upconn      *up;         /* upstream connection of the request in progress */
+	enum conn_phase     phase;
+	enum resp_phase     resp;
+	bool                resp_chunked;   /* we frame the response body as chunked */
+	bool                resp_close_delim;/* body ends when we close the connection (HTTP/1.0) */
+	bool                close_after;    /* close once the response is flushed */
+	bool                read_paused;    /* client reads stopped for backpressure */
+	bool                paused_msg;     /* parser paused at end of a message */
+	unsigned            nrequests;
+	char                client[64];     /* "ip:port" */
+	char                client_ip[48];
+	TAILQ_ENTRY(conn)   entry;          /* worker's list */
+};
+
+/* conn.c */
+void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen);
+/* Close the client connection and free it; every error path ends here, with a reason for the log. */
+void conn_close(struct conn *c, const char *reason);
+/* The response to the current request is fully queued: finish it (log, reset) and go on. */
+void conn_response_done(struct conn *c);
+/* Resume reading and parsing the client (after backpressure or a finished response). */
+void conn_resume(struct conn *c);
+/* Output was queued for the client: apply backpressure if it is too much. */
+void conn_check_output(struct conn *c);
+/* The request head is complete and valid: route, gate, forward or answer. Returns an llhttp
+ * on_headers_complete code (0, or HPE_PAUSED to stop parsing this connection). */
+int conn_dispatch(struct conn *c);
+
+/* request.c */
+extern const llhttp_settings_t request_settings;
+void request_reset(struct request *r);
+void request_free(struct request *r);
+/* Header lookups on the current request. */
+const char *request_header(const struct request *r, int idx, size_t *len);
+
+/* forward.c */
+/* The gate allowed the request: pick an upstream, send it the head. 0, or -1 after replying. */
+int forward_start(struct conn *c);
+/* Relay a piece of request body (framing applied). */
+void forward_body(struct conn *c, const char *at, size_t len);
+/* The request body is complete (final chunk for chunked). */
+void forward_body_end(struct conn *c);
+
+/* response.c */
+extern const llhttp_settings_t response_settings;
+
+/* reply.c */
+/* Send a local response with a small JSON body {"error":code[,"reason":reason]}. Marks the
+ * response complete. `close` adds Connection: close and closes after flushing. */
+void reply_error(struct conn *c, int status, const char *code, bool close);
+/* Status line reason phrases for the statuses fngate produces. */
+const char *reply_reason(int status);
+
+#endif

@@ -1,0 +1,13 @@
+/* serve.h - the daemon: `fngate serve` and `fngate check`. */
+#ifndef FNGATE_SERVE_H
+#define FNGATE_SERVE_H
+
+/* Run the gateway with the configuration file at path until SIGTERM/SIGINT. Returns the exit
+ * status: 0 after a graceful stop, 1 when the configuration or a listener fails at start. */
+int serve_main(const char *path);
+
+/* Validate a configuration file and the keys it names; print every error as
+ * file:line:column: message. Returns 0 when valid, 1 otherwise. */
+int serve_check(const char *path);
+
+#endif

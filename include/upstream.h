@@ -1,0 +1,75 @@
+/* upstream.h - connections to function endpoints: per-worker keep-alive pools, round robin,
+ * endpoints that refuse connections skipped for a while. */
+#ifndef FNGATE_UPSTREAM_H
+#define FNGATE_UPSTREAM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include <llhttp.h>
+
+struct worker;
+struct conn;
+struct conf_function;
+struct conf_upstream;
+struct bufferevent;
+struct upstream_pool;
+
+#define UPSTREAM_IDLE_MAX      64       /* idle connections kept per endpoint and worker */
+#define UPSTREAM_IDLE_MS       4000     /* below the 5 s keep-alive of common function runtimes */
+#define UPSTREAM_DOWN_MS       2000     /* an endpoint that refused is skipped this long */
+
+struct upconn {
+	struct worker        *w;
+	struct upstream_pool *pool;
+	struct bufferevent   *bev;
+	llhttp_t              parser;
+	struct conn          *client;       /* NULL while idle in the pool */
+	bool                  connected;
+	bool                  in_pool;      /* on its pool's idle list */
+	bool                  reused;       /* came from the pool */
+	bool                  resp_started; /* a response byte arrived */
+	bool                  req_sent;     /* the whole request was queued */
+	bool                  keep_alive;   /* upstream allows reuse */
+	bool                  head_request; /* HEAD: the response has no body */
+	bool                  read_paused;  /* client output full: response reading stopped */
+	bool                  final_seen;   /* a final (non-1xx) response head was seen */
+	int                   attempts;     /* endpoints tried for this request */
+	unsigned              nhdr_resp;
+	size_t                resp_head_bytes;
+	char                 *hdrbuf;       /* response header collection */
+	size_t                hdrlen, hdrcap;
+	uint32_t              hoff[2 * 128 + 2];
+	bool                  resp_done;    /* the final response was fully relayed */
+	bool                  is_1xx;
+	bool                  resp_in_value;       /* the message being parsed is informational */
+	char                 *retry_head;   /* request head kept until the response starts */
+	size_t                retry_len;
+	TAILQ_ENTRY(upconn)   entry;
+};
+
+/* Get a connection to one of fn's endpoints (round robin, skipping endpoints marked down):
+ * an idle pooled one or a new one being connected. `skip` is an endpoint index to avoid (-1).
+ * Returns NULL when every endpoint is down or the socket could not be created. */
+struct upconn *upstream_get(struct worker *w, const struct conf_function *fn, int skip);
+/* Install the request callbacks and timeouts on u and start it (connect or reuse). */
+void upstream_start(struct upconn *u);
+/* The request body is backed up on u: wake the client reader when u's output drains. */
+void upstream_watch_drain(struct upconn *u);
+/* The response finished cleanly: return the connection to its pool (or close it). */
+void upstream_release(struct upconn *u);
+/* Close and free an upstream connection (errors, aborts). */
+void upstream_close(struct upconn *u);
+/* Mark u's endpoint down (connection refused / failed). */
+void upstream_mark_down(struct upconn *u);
+/* The client's output drained: resume reading the upstream response if it was paused. */
+void upstream_client_drained(struct upconn *u);
+/* Install the response-side callbacks on an upstream connection in use (response.c). */
+void response_attach(struct upconn *u);
+/* Free every pool of a worker (shutdown). */
+void upstream_pools_free(struct worker *w);
+/* The endpoint index of a connection within fn's upstreams, or -1. */
+int upstream_index(const struct upconn *u, const struct conf_function *fn);
+
+#endif

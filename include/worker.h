@@ -1,0 +1,60 @@
+/* worker.h - worker threads: each runs one event loop with its own listeners, cache and pools. */
+#ifndef FNGATE_WORKER_H
+#define FNGATE_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+struct event_base;
+struct event;
+struct evconnlistener;
+struct tcache;
+struct conn;
+struct upstream_pool;
+struct conf;
+
+struct worker {
+	int                  id;
+	pthread_t            thread;
+	struct event_base   *base;
+	struct evconnlistener **listeners;
+	size_t               nlisteners;
+	bool                 listening;     /* listeners enabled */
+	struct event        *accept_retry;  /* re-enable accept after EMFILE / cap */
+	struct event        *wake;          /* main thread -> worker: drain / stop */
+	struct tcache       *cache;
+	struct upstream_pool **pools;       /* hash buckets by endpoint */
+	size_t               npools_buckets;
+	TAILQ_HEAD(, conn)   conns;
+	unsigned             nconns;
+	uint64_t             rr;            /* round-robin counter */
+	uint64_t             reqseq;        /* request id sequence */
+	char                 reqid_prefix[13];
+	uint64_t             cache_gen;     /* configuration generation the cache belongs to */
+	_Atomic int          draining;      /* stop accepting; exit when no connection is left */
+	_Atomic int          stopped;
+};
+
+/* Shared across workers: open client connections, for max_connections. */
+extern _Atomic unsigned worker_total_conns;
+
+/* Create worker `id` with listening sockets fds[n] (each worker gets its own SO_REUSEPORT
+ * sockets). 0 / -1. */
+int worker_init(struct worker *w, int id, const int *fds, size_t nfds, size_t cache_entries);
+int worker_start(struct worker *w);
+/* Ask a worker to stop accepting and finish: it exits when its connections are done or at once
+ * when `now` is set. Thread-safe. */
+void worker_drain(struct worker *w, bool now);
+void worker_join(struct worker *w);
+void worker_free(struct worker *w);
+
+/* Accept control, from conn.c when connections come and go. */
+void worker_conn_opened(struct worker *w);
+void worker_conn_closed(struct worker *w);
+/* Stop accepting on this worker for a moment (connection cap reached). */
+void worker_pause_accept(struct worker *w);
+
+#endif

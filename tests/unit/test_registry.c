@@ -1,0 +1,514 @@
+/* test_registry.c - the token registry: operations, reload, crash at every byte of a write,
+ * leftover temporary files, damage, compaction, signing keys. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "registry.h"
+#include "revoke.h"
+#include "testutil.h"
+#include "util.h"
+
+static char err[512];
+
+static void setup(void)
+{
+	ck_assert_int_eq(revoke_init(), 0);
+}
+
+static void teardown(void)
+{
+	revoke_shutdown();
+}
+
+/* A fresh revocation set, as a restarted process has. */
+static void restart_set(void)
+{
+	revoke_shutdown();
+	ck_assert_int_eq(revoke_init(), 0);
+}
+
+static enum revoke_state rstate(const char *id)
+{
+	return revoke_lookup(id, strlen(id));
+}
+
+static void add(struct registry *r, const char *id, const char *ns, const char *fn, int64_t created,
+		int64_t expires)
+{
+	struct token_record t;
+
+	memset(&t, 0, sizeof(t));
+	snprintf(t.id, sizeof(t.id), "%s", id);
+	t.namespace_id = (char *)(uintptr_t)ns;
+	t.function_id = (char *)(uintptr_t)fn;
+	t.description = (char *)"a \"quoted\"\ttab and a newline\n";
+	t.created_at = created;
+	t.expires_at = expires;
+	t.kid = (char *)"kabc";
+	ck_assert_msg(registry_add(r, &t, err, sizeof(err)) == 0, "add %s: %s", id, err);
+}
+
+static char *journal_path(const char *dir)
+{
+	static char p[4096];
+
+	snprintf(p, sizeof(p), "%s/tokens.journal", dir);
+	return p;
+}
+
+static void write_file(const char *path, const char *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	ck_assert_int_ne(fd, -1);
+	ck_assert_int_eq(write(fd, data, len), (ssize_t)len);
+	close(fd);
+}
+
+START_TEST(test_operations)
+{
+	const char *dir = tu_tempdir();
+	struct registry *r = registry_open(dir, err, sizeof(err));
+	const struct token_record *page[10];
+	struct registry_query q;
+	size_t total, n;
+
+	ck_assert_msg(r != NULL, "%s", err);
+	ck_assert_uint_eq(registry_count(r), 0);
+	add(r, "id-b", "ns1", NULL, 200, 0);
+	add(r, "id-a", "ns1", "fn1", 100, 5000);
+	add(r, "id-c", "ns2", NULL, 300, 0);
+	ck_assert_int_eq(rstate("id-a"), REVOKE_READY);
+	ck_assert_int_eq(rstate("id-zz"), REVOKE_UNKNOWN);
+
+	/* A duplicate id is refused and changes nothing. */
+	{
+		struct token_record t;
+
+		memset(&t, 0, sizeof(t));
+		snprintf(t.id, sizeof(t.id), "id-a");
+		ck_assert_int_eq(registry_add(r, &t, err, sizeof(err)), -1);
+		ck_assert_ptr_nonnull(strstr(err, "already exists"));
+	}
+	ck_assert_uint_eq(registry_count(r), 3);
+	ck_assert_str_eq(registry_get(r, "id-a")->function_id, "fn1");
+	ck_assert_int_eq(registry_get(r, "id-a")->expires_at, 5000);
+	ck_assert_ptr_null(registry_get(r, "id-b")->function_id);
+
+	/* Listing: filter, order, pages. */
+	memset(&q, 0, sizeof(q));
+	q.page = 1;
+	q.page_size = 10;
+	n = registry_list(r, &q, page, 10, &total);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_uint_eq(total, 3);
+	ck_assert_str_eq(page[0]->id, "id-a");
+	ck_assert_str_eq(page[2]->id, "id-c");
+	q.desc = true;
+	n = registry_list(r, &q, page, 10, &total);
+	ck_assert_str_eq(page[0]->id, "id-c");
+	q.namespace_id = "ns1";
+	n = registry_list(r, &q, page, 10, &total);
+	ck_assert_uint_eq(total, 2);
+	q.namespace_id = NULL;
+	q.function_id = "fn1";
+	n = registry_list(r, &q, page, 10, &total);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(page[0]->id, "id-a");
+	q.function_id = NULL;
+	q.desc = false;
+	q.page_size = 2;
+	q.page = 2;
+	n = registry_list(r, &q, page, 10, &total);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(total, 3);
+	ck_assert_str_eq(page[0]->id, "id-c");
+	q.page = 3;
+	ck_assert_uint_eq(registry_list(r, &q, page, 10, &total), 0);
+	/* The namespace restriction of an admin key. */
+	{
+		char *allowed[] = {(char *)"ns2"};
+
+		q.page = 1;
+		q.page_size = 10;
+		q.allowed = allowed;
+		q.nallowed = 1;
+		n = registry_list(r, &q, page, 10, &total);
+		ck_assert_uint_eq(n, 1);
+		ck_assert_str_eq(page[0]->id, "id-c");
+	}
+
+	/* Revocation: now, again, unknown, imported. */
+	ck_assert_int_eq(registry_revoke(r, "id-a", 1000, false, NULL, err, sizeof(err)), 0);
+	ck_assert_int_eq(rstate("id-a"), REVOKE_REVOKED);
+	ck_assert_int_eq(registry_get(r, "id-a")->status, TOKEN_REC_REVOKED);
+	ck_assert_int_eq(registry_get(r, "id-a")->revoked_at, 1000);
+	ck_assert_int_eq(registry_revoke(r, "id-a", 2000, false, NULL, err, sizeof(err)), 1);
+	ck_assert_int_eq(registry_get(r, "id-a")->revoked_at, 1000);
+	ck_assert_int_eq(registry_revoke(r, "nope", 2000, false, NULL, err, sizeof(err)), 2);
+	ck_assert_ptr_null(registry_get(r, "nope"));
+	ck_assert_int_eq(registry_revoke(r, "scw-jti-1", 2000, true, "nsx", err, sizeof(err)), 0);
+	ck_assert_int_eq(rstate("scw-jti-1"), REVOKE_REVOKED);
+	ck_assert(registry_get(r, "scw-jti-1")->imported);
+	ck_assert_str_eq(registry_get(r, "scw-jti-1")->namespace_id, "nsx");
+	/* Ids that could break the journal or the API are refused. */
+	ck_assert_int_eq(registry_revoke(r, "bad\"id", 2000, true, NULL, err, sizeof(err)), -1);
+	ck_assert_int_eq(registry_revoke(r, "", 2000, true, NULL, err, sizeof(err)), -1);
+	registry_close(r);
+}
+END_TEST
+
+START_TEST(test_reload)
+{
+	const char *dir = tu_tempdir();
+	struct registry *r = registry_open(dir, err, sizeof(err));
+	const struct token_record *t;
+	struct stat st;
+
+	ck_assert_msg(r != NULL, "%s", err);
+	add(r, "t1", "ns1", NULL, 100, 0);
+	add(r, "t2", "ns1", "fn1", 101, 9999);
+	ck_assert_int_eq(registry_revoke(r, "t1", 150, false, NULL, err, sizeof(err)), 0);
+	ck_assert_int_eq(registry_revoke(r, "imp", 160, true, NULL, err, sizeof(err)), 0);
+	revoke_touch("t2", 2, 777);
+	ck_assert_int_eq(registry_flush(r), 0);
+	/* A second process cannot open it while the daemon holds it. */
+	ck_assert_ptr_null(registry_open(dir, err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "another fngate process"));
+	registry_close(r);
+
+	ck_assert_int_eq(stat(journal_path(dir), &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0600);
+	restart_set();
+	r = registry_open(dir, err, sizeof(err));
+	ck_assert_msg(r != NULL, "%s", err);
+	ck_assert_uint_eq(registry_count(r), 3);
+	t = registry_get(r, "t1");
+	ck_assert_int_eq(t->status, TOKEN_REC_REVOKED);
+	ck_assert_int_eq(t->revoked_at, 150);
+	ck_assert_str_eq(t->description, "a \"quoted\"\ttab and a newline\n");
+	ck_assert_str_eq(t->kid, "kabc");
+	t = registry_get(r, "t2");
+	ck_assert_int_eq(t->status, TOKEN_REC_READY);
+	ck_assert_str_eq(t->function_id, "fn1");
+	ck_assert_int_eq(t->expires_at, 9999);
+	ck_assert_int_eq(t->last_used_at, 777);
+	ck_assert(registry_get(r, "imp")->imported);
+	ck_assert_int_eq(rstate("t1"), REVOKE_REVOKED);
+	ck_assert_int_eq(rstate("t2"), REVOKE_READY);
+	ck_assert_int_eq(rstate("imp"), REVOKE_REVOKED);
+	registry_close(r);
+}
+END_TEST
+
+/* Build a journal through the registry: add A, add B, revoke A, add C, import-revoke D. */
+static char *reference_journal(size_t *len)
+{
+	const char *dir = tu_tempdir();
+	struct registry *r = registry_open(dir, err, sizeof(err));
+	char *data;
+
+	ck_assert_msg(r != NULL, "%s", err);
+	add(r, "A", "ns", NULL, 1, 0);
+	add(r, "B", "ns", "fn", 2, 0);
+	ck_assert_int_eq(registry_revoke(r, "A", 3, false, NULL, err, sizeof(err)), 0);
+	add(r, "C", "ns", NULL, 4, 0);
+	ck_assert_int_eq(registry_revoke(r, "D", 5, true, NULL, err, sizeof(err)), 0);
+	registry_close(r);
+	data = tu_read_file(journal_path(dir), len);
+	ck_assert_ptr_nonnull(data);
+	return data;
+}
+
+/* A kill -9 can stop a write after any byte: for every prefix of the journal, the registry
+ * opens, holds exactly the changes whose line is complete, and cuts the torn rest. */
+START_TEST(test_crash_every_byte)
+{
+	size_t len, lines = 0;
+	char *ref = reference_journal(&len);
+
+	for (size_t i = 0; i < len; i++)
+		lines += ref[i] == '\n';
+	ck_assert_uint_eq(lines, 5);
+	for (size_t cut = 0; cut <= len; cut++) {
+		const char *dir = tu_tempdir();
+		size_t complete = 0, good = 0;
+		struct registry *r;
+		struct stat st;
+		const struct token_record *a;
+
+		for (size_t i = 0; i < cut; i++) {
+			if (ref[i] == '\n') {
+				complete++;
+				good = i + 1;
+			}
+		}
+		write_file(journal_path(dir), ref, cut);
+		restart_set();
+		r = registry_open(dir, err, sizeof(err));
+		ck_assert_msg(r != NULL, "cut at %zu: %s", cut, err);
+		/* Changes in order: A, B, revoke A, C, D. */
+		a = registry_get(r, "A");
+		ck_assert_msg((a != NULL) == (complete >= 1), "cut %zu: A", cut);
+		ck_assert_msg((registry_get(r, "B") != NULL) == (complete >= 2), "cut %zu: B", cut);
+		if (complete >= 1)
+			ck_assert_int_eq(a->status, complete >= 3 ? TOKEN_REC_REVOKED :
+					 TOKEN_REC_READY);
+		ck_assert_int_eq(rstate("A"), complete >= 3 ? REVOKE_REVOKED :
+				 complete >= 1 ? REVOKE_READY : REVOKE_UNKNOWN);
+		ck_assert_msg((registry_get(r, "C") != NULL) == (complete >= 4), "cut %zu: C", cut);
+		ck_assert_int_eq(rstate("D"), complete >= 5 ? REVOKE_REVOKED : REVOKE_UNKNOWN);
+		ck_assert_int_eq(stat(journal_path(dir), &st), 0);
+		ck_assert_int_eq((size_t)st.st_size, good);
+		/* And the registry keeps working after the cut: the new line is whole. */
+		add(r, "E", "ns", NULL, 6, 0);
+		registry_close(r);
+		restart_set();
+		r = registry_open(dir, err, sizeof(err));
+		ck_assert_msg(r != NULL, "cut at %zu, reopen: %s", cut, err);
+		ck_assert_ptr_nonnull(registry_get(r, "E"));
+		ck_assert_uint_eq(registry_count(r), (complete >= 1) + (complete >= 2) +
+				  (complete >= 4) + (complete >= 5) + 1);
+		registry_close(r);
+	}
+	free(ref);
+}
+END_TEST
+
+/* A compaction stopped at any step leaves tokens.journal.tmp: truncated, whole but not renamed,
+ * or garbage. The journal is whole in each case: the temporary file is removed and ignored. */
+START_TEST(test_leftover_temp)
+{
+	size_t len;
+	char *ref = reference_journal(&len);
+	static const size_t cuts[] = {0, 1, 17, 100};
+	char tmp[4096];
+
+	for (size_t k = 0; k <= ARRAY_LEN(cuts); k++) {
+		const char *dir = tu_tempdir();
+		struct registry *r;
+		struct stat st;
+
+		write_file(journal_path(dir), ref, len);
+		snprintf(tmp, sizeof(tmp), "%s.tmp", journal_path(dir));
+		if (k < ARRAY_LEN(cuts))
+			write_file(tmp, "00000000 {\"id\":\"ZZ\",garbage", cuts[k] < 28 ? cuts[k] : 28);
+		else    /* a complete compaction output that was never renamed */
+			write_file(tmp, ref, len / 2);
+		restart_set();
+		r = registry_open(dir, err, sizeof(err));
+		ck_assert_msg(r != NULL, "%s", err);
+		ck_assert_int_eq(stat(tmp, &st), -1);
+		ck_assert_int_eq(errno, ENOENT);
+		ck_assert_uint_eq(registry_count(r), 4);
+		ck_assert_int_eq(registry_get(r, "A")->status, TOKEN_REC_REVOKED);
+		ck_assert_ptr_null(registry_get(r, "ZZ"));
+		registry_close(r);
+	}
+	free(ref);
+}
+END_TEST
+
+/* Damage before the last line is not a crash: refuse to load rather than forget revocations. */
+START_TEST(test_damage_refused)
+{
+	size_t len;
+	char *ref = reference_journal(&len);
+	const char *dir = tu_tempdir();
+	char *second = strchr(ref, '\n') + 1;
+
+	second[12] ^= 0x01;     /* one bit flipped in line 2 */
+	write_file(journal_path(dir), ref, len);
+	ck_assert_ptr_null(registry_open(dir, err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "line 2 is damaged"));
+	free(ref);
+}
+END_TEST
+
+/* A deleted token never comes back, even if a stale "ready" line follows its revocation. */
+START_TEST(test_revocation_sticky)
+{
+	size_t len;
+	char *ref = reference_journal(&len);
+	const char *dir = tu_tempdir();
+	char *first_end = strchr(ref, '\n') + 1;
+	size_t l1 = (size_t)(first_end - ref);
+	char *buf = malloc(len + l1);
+	struct registry *r;
+
+	memcpy(buf, ref, len);
+	memcpy(buf + len, ref, l1);     /* "A ready" replayed after "A revoked" */
+	write_file(journal_path(dir), buf, len + l1);
+	r = registry_open(dir, err, sizeof(err));
+	ck_assert_msg(r != NULL, "%s", err);
+	ck_assert_int_eq(registry_get(r, "A")->status, TOKEN_REC_REVOKED);
+	ck_assert_int_eq(registry_get(r, "A")->revoked_at, 3);
+	ck_assert_int_eq(rstate("A"), REVOKE_REVOKED);
+	registry_close(r);
+	free(buf);
+	free(ref);
+}
+END_TEST
+
+/* Last-use flushes append lines; compaction rewrites the journal with the live records only. */
+START_TEST(test_compaction)
+{
+	const char *dir = tu_tempdir();
+	struct registry *r = registry_open(dir, err, sizeof(err));
+	size_t len, lines = 0;
+	char *data;
+
+	ck_assert_msg(r != NULL, "%s", err);
+	add(r, "x", "ns", NULL, 1, 0);
+	add(r, "y", "ns", NULL, 2, 0);
+	for (int i = 1; i <= 1500; i++) {
+		revoke_touch("x", 1, 1000 + i);
+		ck_assert_int_eq(registry_flush(r), 0);
+	}
+	/* Nothing changed: nothing written. */
+	ck_assert_int_eq(registry_flush(r), 0);
+	registry_close(r);
+	data = tu_read_file(journal_path(dir), &len);
+	for (size_t i = 0; i < len; i++)
+		lines += data[i] == '\n';
+	free(data);
+	ck_assert_msg(lines < 1100, "journal not compacted: %zu lines", lines);
+	restart_set();
+	r = registry_open(dir, err, sizeof(err));
+	ck_assert_msg(r != NULL, "%s", err);
+	ck_assert_int_eq(registry_get(r, "x")->last_used_at, 2500);
+	ck_assert_int_eq(registry_get(r, "y")->last_used_at, 0);
+	registry_close(r);
+}
+END_TEST
+
+START_TEST(test_write_atomic)
+{
+	const char *dir = tu_tempdir();
+	char path[4096], tmp[4096];
+	struct stat st;
+	size_t len;
+	char *d;
+
+	snprintf(path, sizeof(path), "%s/f", dir);
+	snprintf(tmp, sizeof(tmp), "%s/f.tmp", dir);
+	ck_assert_int_eq(registry_write_atomic(path, "one", 3, 0600), 0);
+	ck_assert_int_eq(registry_write_atomic(path, "second", 6, 0600), 0);
+	d = tu_read_file(path, &len);
+	ck_assert_str_eq(d, "second");
+	free(d);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0600);
+	ck_assert_int_eq(stat(tmp, &st), -1);
+	snprintf(path, sizeof(path), "%s/missing-dir/f", dir);
+	ck_assert_int_eq(registry_write_atomic(path, "x", 1, 0600), -1);
+}
+END_TEST
+
+START_TEST(test_keygen_and_signing_keys)
+{
+	const char *dir = tu_tempdir();
+	char kid[32], kid2[32], cur[32], path[4096], conftext[2048];
+	struct conf_errors errs = {0};
+	struct registry *r;
+	struct conf *c;
+	struct stat st;
+	EVP_PKEY *pk;
+	enum key_alg alg;
+	const char *skid;
+
+	ck_assert_int_eq(registry_keygen(dir, "ns-a", KEY_ALG_ES256, 0, kid, sizeof(kid), err,
+					 sizeof(err)), 0);
+	ck_assert_int_eq(kid[0], 'k');
+	ck_assert_uint_eq(strlen(kid), 17);
+	snprintf(path, sizeof(path), "%s/keys/ns-a/%s.pem", dir, kid);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0600);
+	ck_assert_int_eq(registry_current_kid(dir, "ns-a", cur, sizeof(cur)), 0);
+	ck_assert_str_eq(cur, kid);
+	/* Rotation: a new current key; the old files stay. */
+	ck_assert_int_eq(registry_keygen(dir, "ns-a", KEY_ALG_RS256, 2048, kid2, sizeof(kid2), err,
+					 sizeof(err)), 0);
+	ck_assert_str_ne(kid, kid2);
+	ck_assert_int_eq(registry_current_kid(dir, "ns-a", cur, sizeof(cur)), 0);
+	ck_assert_str_eq(cur, kid2);
+	ck_assert_int_eq(stat(path, &st), 0);
+	/* Refusals. */
+	ck_assert_int_eq(registry_keygen(dir, "../evil", KEY_ALG_ES256, 0, kid, sizeof(kid), err,
+					 sizeof(err)), -1);
+	ck_assert_int_eq(registry_keygen(dir, "ns-b", KEY_ALG_RS256, 1024, kid, sizeof(kid), err,
+					 sizeof(err)), -1);
+
+	/* At start: ns-a uses its current key (kid2); ns-b gets one generated; ns-c issues none.
+	 * Each issuing namespace trusts its signing key. */
+	snprintf(conftext, sizeof(conftext),
+		 "{\"listen\":[\"127.0.0.1:18080\"],\"state_dir\":\"%s\",\"namespaces\":["
+		 "{\"name\":\"ns-a\",\"issue_tokens\":true,\"functions\":[{\"name\":\"fa\","
+		 "\"path_prefix\":\"/fa\",\"upstreams\":[\"http://127.0.0.1:9\"]}]},"
+		 "{\"name\":\"ns-b\",\"issue_tokens\":true,\"functions\":[{\"name\":\"fb\","
+		 "\"path_prefix\":\"/fb\",\"upstreams\":[\"http://127.0.0.1:9\"]}]},"
+		 "{\"name\":\"ns-c\",\"functions\":[{\"name\":\"fc\",\"privacy\":\"public\","
+		 "\"path_prefix\":\"/fc\",\"upstreams\":[\"http://127.0.0.1:9\"]}]}]}", dir);
+	c = conf_load_string(conftext, strlen(conftext), "test.json", &errs);
+	if (c == NULL)
+		conf_errors_print(&errs, stderr);
+	ck_assert_ptr_nonnull(c);
+	r = registry_open(dir, err, sizeof(err));
+	ck_assert_msg(r != NULL, "%s", err);
+	ck_assert_msg(registry_ensure_signing_keys(r, c, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(registry_signing_key(r, "ns-a", &pk, &alg, &skid), 0);
+	ck_assert_str_eq(skid, kid2);
+	ck_assert_int_eq(alg, KEY_ALG_RS256);
+	ck_assert_ptr_nonnull(conf_find_key(conf_find_namespace(c, "ns-a"), kid2, strlen(kid2)));
+	ck_assert_int_eq(registry_signing_key(r, "ns-b", &pk, &alg, &skid), 0);
+	ck_assert_ptr_nonnull(conf_find_key(conf_find_namespace(c, "ns-b"), skid, strlen(skid)));
+	ck_assert_int_eq(registry_signing_key(r, "ns-c", &pk, &alg, &skid), -1);
+	/* Generated once: a second call (a reload) keeps the same key and adds no duplicate. */
+	snprintf(kid, sizeof(kid), "%s", skid);
+	ck_assert_int_eq(registry_ensure_signing_keys(r, c, err, sizeof(err)), 0);
+	ck_assert_int_eq(registry_signing_key(r, "ns-b", &pk, &alg, &skid), 0);
+	ck_assert_str_eq(skid, kid);
+	ck_assert_uint_eq(conf_find_namespace(c, "ns-b")->nkeys, 1);
+	registry_close(r);
+	conf_unref(c);
+	conf_errors_free(&errs);
+}
+END_TEST
+
+static Suite *registry_suite(void)
+{
+	Suite *s = suite_create("registry");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_operations);
+	tcase_add_test(tc, test_reload);
+	tcase_add_test(tc, test_crash_every_byte);
+	tcase_add_test(tc, test_leftover_temp);
+	tcase_add_test(tc, test_damage_refused);
+	tcase_add_test(tc, test_revocation_sticky);
+	tcase_add_test(tc, test_compaction);
+	tcase_add_test(tc, test_write_atomic);
+	tcase_add_test(tc, test_keygen_and_signing_keys);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(registry_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

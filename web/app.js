@@ -1,0 +1,1036 @@
+// app.js - the fngate console: sign-in, navigation, function privacy and token lifecycle over the admin API.
+//
+// Plain DOM, no framework, no build step, nothing loaded from another host. Every string that comes
+// from the API is put in the page with textContent (never innerHTML), so the console runs under a
+// Content-Security-Policy of script-src 'self' with no inline script or style.
+'use strict';
+
+(function () {
+	const KEY_STORE = 'fngate.adminKey';   // sessionStorage: this tab only, gone on sign-out
+	const PAGE_SIZE = 100;
+	const MAX_PAGES = 50;                   // bounded listing: 5000 tokens per query at most
+	const DESC_MAX = 512;
+
+	const $ = (id) => document.getElementById(id);
+
+	const session = {
+		key: null,
+		me: null,        // {name, role, permissions[], namespaces[]|null, known: bool}
+	};
+	let renderGen = 0;   // bumps on every navigation: late answers for an old view are dropped
+
+	// ---- small DOM helpers ----------------------------------------------------------------
+
+	// h('a', {href: '#', class: 'x', onclick: fn}, 'text', child...) -> element. Strings become text nodes.
+	function h(tag, attrs, ...children) {
+		const el = document.createElement(tag);
+		for (const [k, v] of Object.entries(attrs || {})) {
+			if (v === null || v === undefined || v === false)
+				continue;
+			if (k.startsWith('on'))
+				el.addEventListener(k.slice(2), v);
+			else if (k === 'class')
+				el.className = v;
+			else if (v === true)
+				el.setAttribute(k, '');
+			else
+				el.setAttribute(k, String(v));
+		}
+		for (const c of children.flat()) {
+			if (c === null || c === undefined || c === false)
+				continue;
+			el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+		}
+		return el;
+	}
+
+	function svgTrash() {
+		const ns = 'http://www.w3.org/2000/svg';
+		const svg = document.createElementNS(ns, 'svg');
+		svg.setAttribute('viewBox', '0 0 24 24');
+		svg.setAttribute('aria-hidden', 'true');
+		svg.setAttribute('focusable', 'false');
+		const p = document.createElementNS(ns, 'path');
+		p.setAttribute('d', 'M9 3h6l1 2h4v2H4V5h4l1-2zm-3 6h12l-1 12H7L6 9zm4 2v8h2v-8h-2zm4 0v8h2v-8h-2z');
+		svg.append(p);
+		return svg;
+	}
+
+	function showAlert(el, message, kind) {
+		el.className = 'alert ' + (kind === 'info' ? 'alert-info' : 'alert-error');
+		el.textContent = message;
+		el.hidden = !message;
+	}
+
+	function pad(n) {
+		return String(n).padStart(2, '0');
+	}
+
+	// RFC 3339 -> <time> in local time "YYYY-MM-DD HH:MM", the exact instant in its title.
+	function timeEl(ts, none) {
+		if (!ts)
+			return h('span', { class: 'muted' }, none || 'Never');
+		const d = new Date(ts);
+		if (isNaN(d.getTime()))
+			return h('span', {}, ts);
+		const text = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+		return h('time', { datetime: ts, title: d.toISOString() }, text);
+	}
+
+	function tzLabel() {
+		const off = -new Date().getTimezoneOffset();
+		const sign = off >= 0 ? '+' : '-';
+		const abs = Math.abs(off);
+		let zone = '';
+		try {
+			zone = Intl.DateTimeFormat().resolvedOptions().timeZone || '';
+		} catch (e) {
+			zone = '';
+		}
+		return `${zone ? zone + ', ' : ''}UTC${sign}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`;
+	}
+
+	// ---- the admin API ----------------------------------------------------------------------
+
+	class ApiError extends Error {
+		constructor(status, code, message) {
+			super(message);
+			this.status = status;
+			this.code = code;
+		}
+	}
+
+	// What to tell the user for an API error, in place.
+	function describe(err) {
+		if (!(err instanceof ApiError))
+			return 'Unexpected error: ' + (err && err.message ? err.message : String(err));
+		if (err.status === 0)
+			return 'The admin API cannot be reached: ' + err.message;
+		if (err.status === 401)
+			return 'Your session has expired or the key is no longer accepted. Sign in again.';
+		if (err.status === 403)
+			return 'Permission denied: ' + (err.message || 'this key may not do that.');
+		if (err.status === 404)
+			return 'Not found: ' + (err.message || 'it may have been removed from the configuration.');
+		return err.message || `The admin API answered ${err.status}.`;
+	}
+
+	// Calls the API with the session's key (or `key`). Resolves to the parsed body; rejects with
+	// ApiError. A 401 during a session ends it (unless opts.noExpire: sign-in handles its own).
+	async function api(method, path, body, opts) {
+		opts = opts || {};
+		const key = opts.key || session.key;
+		const init = { method, headers: { Accept: 'application/json' }, cache: 'no-store', credentials: 'omit' };
+		if (key)
+			init.headers.Authorization = 'Bearer ' + key;
+		if (body !== undefined) {
+			init.headers['Content-Type'] = 'application/json';
+			init.body = JSON.stringify(body);
+		}
+		let res;
+		try {
+			res = await fetch(path, init);
+		} catch (e) {
+			throw new ApiError(0, 'network', e && e.message ? e.message : 'network error');
+		}
+		let data = null;
+		const text = await res.text();
+		if (text) {
+			try {
+				data = JSON.parse(text);
+			} catch (e) {
+				data = null;
+			}
+		}
+		if (!res.ok) {
+			const code = data && typeof data.error === 'string' ? data.error : 'http_' + res.status;
+			const msg = data && typeof data.message === 'string' ? data.message : (data && typeof data.error === 'string' ? data.error : res.statusText);
+			const err = new ApiError(res.status, code, msg);
+			if (res.status === 401 && !opts.noExpire && session.key)
+				expireSession(err);
+			throw err;
+		}
+		return data;
+	}
+
+	function qs(params) {
+		const u = new URLSearchParams();
+		for (const [k, v] of Object.entries(params))
+			if (v !== null && v !== undefined && v !== '')
+				u.set(k, v);
+		return u.toString();
+	}
+
+	// Every token matching the filter, page by page (bounded).
+	async function listTokens(filter) {
+		const out = [];
+		for (let page = 1; page <= MAX_PAGES; page++) {
+			const data = await api('GET', '/v1/tokens?' + qs(Object.assign({}, filter,
+				{ order_by: 'created_at_desc', page, page_size: PAGE_SIZE })));
+			const batch = (data && Array.isArray(data.tokens)) ? data.tokens : [];
+			out.push(...batch);
+			const total = data && Number.isFinite(data.total_count) ? data.total_count : out.length;
+			if (batch.length === 0 || out.length >= total)
+				break;
+		}
+		return out;
+	}
+
+	function listOf(data, field) {
+		if (Array.isArray(data))
+			return data;
+		return data && Array.isArray(data[field]) ? data[field] : [];
+	}
+
+	// ---- permissions --------------------------------------------------------------------------
+
+	// May the signed-in key do `perm` in namespace nsId? Without GET /v1/whoami the console cannot
+	// know, so it offers the control and lets the API refuse it (the refusal is shown in place).
+	function can(perm, nsId) {
+		const me = session.me;
+		if (!me || !me.known)
+			return true;
+		const perms = me.permissions || [];
+		if (me.role !== 'owner' && !perms.includes(perm))
+			return false;
+		if (!me.namespaces || me.namespaces.length === 0 || nsId === undefined)
+			return true;
+		return me.namespaces.includes(nsId);
+	}
+
+	function isReadOnly() {
+		return !can('tokens:write') && !can('functions:write');
+	}
+
+	// ---- session ----------------------------------------------------------------------------
+
+	async function whoami(key) {
+		try {
+			const me = await api('GET', '/v1/whoami', undefined, { key, noExpire: true });
+			return {
+				name: me.name || 'admin key', role: me.role || null,
+				permissions: Array.isArray(me.permissions) ? me.permissions : [],
+				namespaces: Array.isArray(me.namespaces) && me.namespaces.length ? me.namespaces : null,
+				known: true,
+			};
+		} catch (err) {
+			if (!(err instanceof ApiError) || (err.status !== 404 && err.status !== 405))
+				throw err;
+		}
+		// An admin API without /v1/whoami: check the key with a read, permissions unknown.
+		await api('GET', '/v1/namespaces', undefined, { key, noExpire: true });
+		return { name: 'admin key', role: null, permissions: [], namespaces: null, known: false };
+	}
+
+	function showSignin(message) {
+		closeDialogs();
+		$('view').replaceChildren();
+		$('view').hidden = true;
+		$('sidebar').hidden = true;
+		$('who').hidden = true;
+		$('signin').hidden = false;
+		$('signin-key').value = '';
+		showAlert($('signin-error'), message || '');
+		document.title = 'Sign in - fngate console';
+		$('signin-key').focus();
+	}
+
+	function showApp() {
+		$('signin').hidden = true;
+		$('view').hidden = false;
+		$('sidebar').hidden = false;
+		$('who').hidden = false;
+		$('who-name').textContent = session.me.name;
+		const role = $('who-role');
+		if (session.me.role === 'owner')
+			role.textContent = 'owner';
+		else if (!session.me.known)
+			role.textContent = 'permissions unknown';
+		else if (isReadOnly())
+			role.textContent = 'read-only';
+		else
+			role.textContent = session.me.permissions.join(', ');
+	}
+
+	function signOut(message) {
+		try {
+			sessionStorage.removeItem(KEY_STORE);
+		} catch (e) {
+			// storage disabled: nothing was kept
+		}
+		session.key = null;
+		session.me = null;
+		renderGen++;
+		showSignin(message);
+	}
+
+	function expireSession(err) {
+		signOut('Your session has expired or the key is no longer accepted' +
+			(err && err.message ? ' (' + err.message + ')' : '') + '. Sign in again.');
+	}
+
+	async function onSignin(ev) {
+		ev.preventDefault();
+		const input = $('signin-key');
+		const key = input.value.trim();
+		const errEl = $('signin-error');
+		if (!key) {
+			showAlert(errEl, 'Enter an admin API key.');
+			input.focus();
+			return;
+		}
+		$('signin-submit').disabled = true;
+		showAlert(errEl, '');
+		try {
+			const me = await whoami(key);
+			session.key = key;
+			session.me = me;
+			try {
+				sessionStorage.setItem(KEY_STORE, key);
+			} catch (e) {
+				// storage disabled: the key lives in memory until the tab closes
+			}
+			input.value = '';
+			showApp();
+			if (!location.hash || location.hash === '#' || location.hash === '#/')
+				location.hash = '#/namespaces';
+			else
+				render();
+		} catch (err) {
+			if (err instanceof ApiError && err.status === 401)
+				showAlert(errEl, 'This key was refused: ' + (err.message || 'unknown admin key') + '. Check it and try again.');
+			else
+				showAlert(errEl, describe(err));
+			input.focus();
+			input.select();
+		} finally {
+			$('signin-submit').disabled = false;
+		}
+	}
+
+	// ---- navigation -------------------------------------------------------------------------
+
+	function parseRoute() {
+		const parts = location.hash.replace(/^#\/?/, '').split('/').filter(Boolean).map((p) => {
+			try {
+				return decodeURIComponent(p);
+			} catch (e) {
+				return p;
+			}
+		});
+		if (parts[0] === 'namespaces' && parts.length === 1)
+			return { view: 'namespaces' };
+		if (parts[0] === 'namespaces' && parts.length >= 2)
+			return { view: 'namespace', id: parts[1], tab: parts[2] === 'security' ? 'security' : 'functions' };
+		if (parts[0] === 'functions' && parts.length >= 2)
+			return { view: 'function', id: parts[1], tab: parts[2] === 'security' ? 'security' : 'overview' };
+		return { view: 'namespaces' };
+	}
+
+	function link(hash) {
+		return '#/' + hash.map(encodeURIComponent).join('/');
+	}
+
+	function crumbs(items) {
+		return h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' },
+			h('ol', {}, items.map((it, i) => h('li', {},
+				i === items.length - 1 ? h('span', { 'aria-current': 'page' }, it[0]) : h('a', { href: it[1] }, it[0])))));
+	}
+
+	// Focus moves to the new view's heading so keyboard and screen-reader users land on it.
+	function mount(nodes, title, focusHeading) {
+		const view = $('view');
+		view.replaceChildren(...nodes);
+		document.title = title + ' - fngate console';
+		if (focusHeading) {
+			const hd = view.querySelector('h1');
+			if (hd) {
+				hd.setAttribute('tabindex', '-1');
+				hd.focus({ preventScroll: true });
+			}
+		}
+	}
+
+	let lastRouteKey = '';
+
+	function render() {
+		if (!session.key)
+			return;
+		const gen = ++renderGen;
+		const r = parseRoute();
+		const routeKey = r.view + ':' + (r.id || '');
+		const focusHeading = routeKey !== lastRouteKey;   // tab switches keep focus on the tab
+		lastRouteKey = routeKey;
+		$('nav-functions').setAttribute('aria-current', 'page');
+		closeDialogs();
+		const loading = h('p', { class: 'loading', role: 'status' }, 'Loading…');
+		$('view').replaceChildren(loading);
+		const done = (nodes, title) => {
+			if (gen === renderGen)
+				mount(nodes, title, focusHeading);
+		};
+		const failed = (err, items) => {
+			if (gen !== renderGen || !session.key)
+				return;
+			mount([crumbs(items), h('h1', {}, items[items.length - 1][0]),
+				h('p', { class: 'alert alert-error', role: 'alert' }, describe(err))], 'Error', focusHeading);
+		};
+		if (r.view === 'namespaces')
+			viewNamespaces().then((n) => done(n, 'Functions'), (e) => failed(e, [['Functions', '#/namespaces']]));
+		else if (r.view === 'namespace')
+			viewNamespace(r.id, r.tab).then((n) => done(n, r.id), (e) => failed(e, [['Functions', '#/namespaces'], [r.id, '']]));
+		else
+			viewFunction(r.id, r.tab).then((n) => done(n, r.id), (e) => failed(e, [['Functions', '#/namespaces'], [r.id, '']]));
+	}
+
+	// ARIA tabs: arrow keys move between tabs, the hash keeps the selected tab.
+	function tabs(label, items, selected, baseHash) {
+		const list = h('div', { class: 'tabs', role: 'tablist', 'aria-label': label });
+		const buttons = items.map(([id, text]) => h('button', {
+			type: 'button', role: 'tab', id: 'tab-' + id, 'aria-selected': id === selected ? 'true' : 'false',
+			'aria-controls': 'panel-' + id, tabindex: id === selected ? '0' : '-1',
+			onclick: () => {
+				location.hash = baseHash + (id === items[0][0] ? '' : '/' + id);
+			},
+		}, text));
+		list.addEventListener('keydown', (ev) => {
+			const i = buttons.indexOf(document.activeElement);
+			if (i < 0)
+				return;
+			let j = -1;
+			if (ev.key === 'ArrowRight')
+				j = (i + 1) % buttons.length;
+			else if (ev.key === 'ArrowLeft')
+				j = (i - 1 + buttons.length) % buttons.length;
+			else if (ev.key === 'Home')
+				j = 0;
+			else if (ev.key === 'End')
+				j = buttons.length - 1;
+			if (j >= 0) {
+				ev.preventDefault();
+				buttons[j].focus();
+				buttons[j].click();
+			}
+		});
+		list.append(...buttons);
+		return list;
+	}
+
+	function privacyBadge(p) {
+		return h('span', { class: 'badge badge-' + (p === 'private' ? 'private' : 'public') }, p === 'private' ? 'Private' : 'Public');
+	}
+
+	function upstreamText(u) {
+		return typeof u === 'string' ? u : (u && (u.url || u.address)) || JSON.stringify(u);
+	}
+
+	function routesOf(fn) {
+		const hosts = Array.isArray(fn.hosts) ? fn.hosts : [];
+		const out = [];
+		if (hosts.length)
+			for (const host of hosts)
+				out.push(host + (fn.path_prefix || ''));
+		else if (fn.path_prefix)
+			out.push('*' + fn.path_prefix);
+		return out;
+	}
+
+	// The URL a caller uses: the API's "endpoint" when it gives one, else a best guess from the route.
+	function endpointOf(fn) {
+		if (fn && typeof fn.endpoint === 'string' && fn.endpoint)
+			return fn.endpoint;
+		if (!fn)
+			return null;
+		const host = (fn.hosts || []).find((x) => x && !x.includes('*'));
+		if (host)
+			return 'http://' + host + (fn.path_prefix || '/');
+		return null;
+	}
+
+	// ---- views ------------------------------------------------------------------------------
+
+	async function viewNamespaces() {
+		const data = await api('GET', '/v1/namespaces');
+		const nss = listOf(data, 'namespaces');
+		const table = h('table', {},
+			h('caption', { class: 'muted small' }, 'Functions are grouped in namespaces; each namespace has its own signing keys.'),
+			h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Namespace'), h('th', { scope: 'col' }, 'ID'),
+				h('th', { scope: 'col' }, 'Functions'), h('th', { scope: 'col' }, 'Tokens'))),
+			h('tbody', {}, nss.length ? nss.map((ns) => h('tr', {},
+				h('td', {}, h('a', { href: link(['namespaces', ns.id]) }, ns.name || ns.id)),
+				h('td', { class: 'mono' }, ns.id),
+				h('td', {}, ns.function_count !== undefined ? String(ns.function_count) :
+					(Array.isArray(ns.functions) ? String(ns.functions.length) : '—')),
+				h('td', {}, ns.issue_tokens === false ? 'Imported keys' : (ns.issue_tokens ? 'Issued by fngate' : '—')))) :
+				h('tr', {}, h('td', { colspan: '4', class: 'empty' }, 'No namespace is visible to this key.'))));
+		return [crumbs([['Functions', '']]), h('h1', {}, 'Functions'),
+			h('section', { class: 'card', 'aria-labelledby': 'ns-list-title' },
+				h('div', { class: 'card-head' }, h('h2', { id: 'ns-list-title' }, 'Namespaces')), table)];
+	}
+
+	function functionsTable(fns) {
+		return h('table', {},
+			h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Name'), h('th', { scope: 'col' }, 'Privacy'),
+				h('th', { scope: 'col' }, 'Routes'), h('th', { scope: 'col' }, 'Upstreams'))),
+			h('tbody', {}, fns.length ? fns.map((fn) => h('tr', {},
+				h('td', {}, h('a', { href: link(['functions', fn.id]) }, fn.name || fn.id),
+					fn.name && fn.name !== fn.id ? h('span', { class: 'sub mono' }, fn.id) : null),
+				h('td', {}, privacyBadge(fn.privacy)),
+				h('td', { class: 'mono' }, routesOf(fn).map((r) => h('div', {}, r))),
+				h('td', { class: 'mono' }, (fn.upstreams || []).map((u) => h('div', {}, upstreamText(u)))))) :
+				h('tr', {}, h('td', { colspan: '4', class: 'empty' }, 'This namespace has no function.'))));
+	}
+
+	async function viewNamespace(id, tab) {
+		const [ns, fnData] = await Promise.all([
+			api('GET', '/v1/namespaces/' + encodeURIComponent(id)),
+			api('GET', '/v1/namespaces/' + encodeURIComponent(id) + '/functions'),
+		]);
+		const fns = listOf(fnData, 'functions');
+		const name = ns.name || ns.id;
+		const base = link(['namespaces', ns.id]);
+		const nodes = [crumbs([['Functions', '#/namespaces'], [name, '']]),
+			h('h1', {}, name, h('span', { class: 'badge' }, 'Namespace')),
+			tabs('Namespace', [['functions', 'Functions'], ['security', 'Security']], tab, base)];
+		if (tab === 'functions') {
+			nodes.push(h('section', { id: 'panel-functions', role: 'tabpanel', 'aria-labelledby': 'tab-functions', class: 'card' },
+				h('div', { class: 'card-head' }, h('h2', {}, 'Functions')), functionsTable(fns)));
+		} else {
+			const panel = tokensPanel({ kind: 'namespace', ns, fns });
+			nodes.push(h('div', { id: 'panel-security', role: 'tabpanel', 'aria-labelledby': 'tab-security' }, panel.el));
+			panel.load();
+		}
+		return nodes;
+	}
+
+	async function viewFunction(id, tab) {
+		const fn = await api('GET', '/v1/functions/' + encodeURIComponent(id));
+		let ns = { id: fn.namespace_id, name: fn.namespace_name || fn.namespace_id };
+		try {
+			ns = await api('GET', '/v1/namespaces/' + encodeURIComponent(fn.namespace_id));
+		} catch (e) {
+			if (!session.key)
+				throw e;
+			// the crumbs fall back to the id
+		}
+		const nsName = ns.name || ns.id;
+		const base = link(['functions', fn.id]);
+		const badge = privacyBadge(fn.privacy);
+		badge.id = 'fn-privacy-badge';
+		const nodes = [crumbs([['Functions', '#/namespaces'], [nsName, link(['namespaces', ns.id])], [fn.name || fn.id, '']]),
+			h('h1', {}, fn.name || fn.id, badge),
+			tabs('Function', [['overview', 'Overview'], ['security', 'Security']], tab, base)];
+		if (tab === 'overview') {
+			const ep = endpointOf(fn);
+			const li = (xs) => (xs && xs.length ? h('ul', {}, xs.map((x) => h('li', { class: 'mono' }, x))) : h('span', { class: 'muted' }, 'none'));
+			nodes.push(h('section', { id: 'panel-overview', role: 'tabpanel', 'aria-labelledby': 'tab-overview', class: 'card' },
+				h('div', { class: 'card-head' }, h('h2', {}, 'Overview')),
+				h('dl', { class: 'props' },
+					h('dt', {}, 'Name'), h('dd', {}, fn.name || fn.id),
+					h('dt', {}, 'ID'), h('dd', { class: 'mono' }, fn.id),
+					h('dt', {}, 'Namespace'), h('dd', {}, h('a', { href: link(['namespaces', ns.id]) }, nsName)),
+					h('dt', {}, 'Privacy'), h('dd', {}, privacyBadge(fn.privacy),
+						fn.privacy === 'private' ? ' Callers send a token in the X-Auth-Token header.' : ' Anyone who can reach it may call it.'),
+					h('dt', {}, 'Endpoint'), h('dd', { class: 'mono', id: 'fn-endpoint' }, ep || h('span', { class: 'muted' }, 'not reported by this fngate')),
+					h('dt', {}, 'Hosts'), h('dd', {}, li(fn.hosts)),
+					h('dt', {}, 'Path prefix'), h('dd', { class: 'mono' }, fn.path_prefix || h('span', { class: 'muted' }, 'none (host only)')),
+					h('dt', {}, 'Upstreams'), h('dd', {}, li((fn.upstreams || []).map(upstreamText))))));
+		} else {
+			const panel = tokensPanel({ kind: 'function', ns, fn });
+			nodes.push(h('div', { id: 'panel-security', role: 'tabpanel', 'aria-labelledby': 'tab-security' },
+				privacyCard(fn, badge), panel.el));
+			panel.load();
+		}
+		return nodes;
+	}
+
+	// The privacy policy, with a confirmation before any change.
+	function privacyCard(fn, headerBadge) {
+		const status = h('p', { class: 'alert alert-info', role: 'status', hidden: true });
+		const current = h('p', { id: 'privacy-current' });
+		const setCurrent = () => {
+			current.replaceChildren('This function is ', privacyBadge(fn.privacy), fn.privacy === 'private' ?
+				': every call must carry a valid token in the X-Auth-Token header.' :
+				': anyone who can reach it may call it, without a token.');
+		};
+		setCurrent();
+		const card = h('section', { class: 'card', 'aria-labelledby': 'privacy-title' },
+			h('div', { class: 'card-head' }, h('h2', { id: 'privacy-title' }, 'Privacy policy')), current);
+		if (!can('functions:write', fn.namespace_id)) {
+			card.append(h('p', { class: 'muted small' }, 'Your key may not change the privacy policy.'));
+			return card;
+		}
+		const radio = (value, title, text) => h('label', { class: 'radio-card' },
+			h('input', { type: 'radio', name: 'privacy', value, id: 'privacy-' + value, checked: fn.privacy === value }),
+			h('span', {}, h('strong', {}, title), h('span', { class: 'muted small' }, text)));
+		const group = h('fieldset', { class: 'radio-cards' },
+			h('legend', { class: 'muted small' }, 'Who may call this function'),
+			radio('public', 'Public', 'Anyone who can reach the function may call it.'),
+			radio('private', 'Private', 'Callers need a token; others get 403.'));
+		group.addEventListener('change', (ev) => {
+			const want = ev.target.value;
+			if (want === fn.privacy)
+				return;
+			confirmPrivacy(fn, want, ev.target, (updated) => {
+				fn.privacy = updated.privacy || want;
+				headerBadge.replaceWith(Object.assign(privacyBadge(fn.privacy), { id: 'fn-privacy-badge' }));
+				headerBadge = document.getElementById('fn-privacy-badge');
+				setCurrent();
+				showAlert(status, `The function is now ${fn.privacy}.`, 'info');
+			}, () => {
+				group.querySelector(`input[value="${fn.privacy}"]`).checked = true;
+			});
+		});
+		card.append(group, status);
+		return card;
+	}
+
+	// ---- tokens -----------------------------------------------------------------------------
+
+	function tokenState(t) {
+		if (t.status === 'revoked')
+			return ['revoked', 'Revoked'];
+		if (t.expires_at && Date.parse(t.expires_at) <= Date.now())
+			return ['expired', 'Expired'];
+		if (t.status === 'ready')
+			return ['ready', 'Ready'];
+		return ['', t.status || 'unknown'];
+	}
+
+	// The Tokens panel of a function (its own tokens and its namespace's) or of a namespace (its
+	// namespace-wide tokens). Returns {el, load}.
+	function tokensPanel(ctx) {
+		const nsId = ctx.ns.id;
+		const writable = can('tokens:write', nsId);
+		const alertEl = h('p', { class: 'alert alert-error', role: 'alert', hidden: true });
+		const statusEl = h('p', { class: 'alert alert-info', role: 'status', hidden: true });
+		const body = h('tbody', {}, h('tr', {}, h('td', { colspan: '7', class: 'loading' }, 'Loading tokens…')));
+		const showDeleted = h('input', { type: 'checkbox', id: 'tokens-show-deleted' });
+		let genBtn = null;
+		const title = ctx.kind === 'function' ? 'Tokens' : 'Namespace tokens';
+		const intro = ctx.kind === 'function' ?
+			'Tokens that open this function: its own, and those of its namespace (they open every function in it).' :
+			'Namespace-wide tokens open every function of this namespace. Function tokens are on each function\'s Security tab.';
+		const head = h('div', { class: 'card-head' }, h('h2', { id: 'tokens-title' }, title));
+		if (writable) {
+			genBtn = h('button', { type: 'button', class: 'btn btn-primary', id: 'generate-token' }, 'Generate token');
+			genBtn.addEventListener('click', () => openGenerate(ctx, genBtn, (created) => {
+				showAlert(statusEl, `Token "${created.description || created.id}" generated.`, 'info');
+				load();
+			}));
+			head.append(genBtn);
+		}
+		const el = h('section', { class: 'card', id: 'tokens-panel', 'aria-labelledby': 'tokens-title' }, head,
+			h('p', { class: 'muted' }, intro),
+			writable ? null : h('p', { class: 'muted small', id: 'tokens-readonly' }, 'Your key can list tokens but not generate or delete them.'),
+			alertEl, statusEl,
+			h('div', { class: 'check small' }, showDeleted, h('label', { for: 'tokens-show-deleted' }, 'Show deleted tokens')),
+			h('table', { id: 'tokens-table' },
+				h('caption', { class: 'muted small', hidden: true }, title),
+				h('thead', {}, h('tr', {}, ['Description', 'Scope', 'Created', 'Expires', 'Last used', 'Status']
+					.map((c) => h('th', { scope: 'col' }, c)), h('th', { scope: 'col' }, h('span', { class: 'skip' }, 'Actions')))),
+				body));
+		let all = [];
+
+		function draw() {
+			const rows = all.filter((t) => showDeleted.checked || t.status !== 'revoked');
+			if (!rows.length) {
+				body.replaceChildren(h('tr', {}, h('td', { colspan: '7', class: 'empty' },
+					writable ? 'No token yet. Generate one to let a caller in.' : 'No token.')));
+				return;
+			}
+			body.replaceChildren(...rows.map((t) => {
+				const own = !!t.function_id;
+				const [cls, label] = tokenState(t);
+				const name = t.description || t.id;
+				let action = null;
+				if (writable && t.status !== 'revoked') {
+					action = h('button', { type: 'button', class: 'btn btn-icon', 'aria-label': 'Delete token ' + name, title: 'Delete token' }, svgTrash());
+					action.addEventListener('click', () => openDelete(t, action, () => {
+						showAlert(statusEl, `Token "${name}" deleted: it is refused from now on.`, 'info');
+						load();
+					}));
+				}
+				return h('tr', { 'data-token-id': t.id },
+					h('td', {}, t.description ? t.description : h('span', { class: 'muted' }, '(no description)'),
+						h('span', { class: 'sub mono' }, t.id)),
+					h('td', {}, h('span', { class: 'badge ' + (own ? 'badge-scope-fn' : 'badge-scope-ns') },
+						own ? (ctx.kind === 'function' ? 'This function' : 'Function ' + t.function_id) : 'Namespace')),
+					h('td', {}, timeEl(t.created_at, '—')),
+					h('td', {}, timeEl(t.expires_at, 'Never')),
+					h('td', {}, timeEl(t.last_used_at, 'Never')),
+					h('td', {}, h('span', { class: 'badge badge-' + cls }, label),
+						t.revoked_at ? h('span', { class: 'sub' }, timeEl(t.revoked_at)) : null),
+					h('td', { class: 'actions-cell' }, action));
+			}));
+		}
+		showDeleted.addEventListener('change', draw);
+
+		async function load() {
+			const gen = renderGen;
+			showAlert(alertEl, '');
+			try {
+				let list;
+				if (ctx.kind === 'function') {
+					const [own, nsw] = await Promise.all([listTokens({ function_id: ctx.fn.id }), listTokens({ namespace_id: nsId })]);
+					const seen = new Set();
+					list = [];
+					for (const t of own.concat(nsw.filter((x) => !x.function_id))) {
+						if (!seen.has(t.id)) {
+							seen.add(t.id);
+							list.push(t);
+						}
+					}
+				} else {
+					list = (await listTokens({ namespace_id: nsId })).filter((t) => !t.function_id);
+				}
+				list.sort((a, b) => (a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : 0));
+				if (gen !== renderGen)
+					return;
+				all = list;
+				draw();
+			} catch (err) {
+				if (gen !== renderGen || !session.key)
+					return;
+				body.replaceChildren(h('tr', {}, h('td', { colspan: '7', class: 'empty' }, 'Tokens could not be listed.')));
+				showAlert(alertEl, describe(err));
+			}
+		}
+		return { el, load };
+	}
+
+	// ---- dialogs ----------------------------------------------------------------------------
+
+	const dialogs = ['dlg-generate', 'dlg-token', 'dlg-delete', 'dlg-privacy'];
+	const openers = new Map();   // dialog id -> element to refocus on close
+
+	function focusables(dlg) {
+		return Array.from(dlg.querySelectorAll('button, input, textarea, select, a[href], [tabindex]:not([tabindex="-1"])'))
+			.filter((e) => !e.disabled && !e.hidden && e.getClientRects().length > 0);
+	}
+
+	// Modal <dialog>s already make the page behind them inert; this also keeps Tab cycling inside
+	// the dialog instead of leaving for the browser's own controls.
+	function trapFocus(dlg) {
+		dlg.addEventListener('keydown', (ev) => {
+			if (ev.key !== 'Tab')
+				return;
+			const f = focusables(dlg);
+			if (!f.length)
+				return;
+			const first = f[0];
+			const last = f[f.length - 1];
+			if (ev.shiftKey && (document.activeElement === first || !dlg.contains(document.activeElement))) {
+				ev.preventDefault();
+				last.focus();
+			} else if (!ev.shiftKey && (document.activeElement === last || !dlg.contains(document.activeElement))) {
+				ev.preventDefault();
+				first.focus();
+			}
+		});
+		dlg.addEventListener('close', () => {
+			const back = openers.get(dlg.id);
+			openers.delete(dlg.id);
+			if (back && back.isConnected && session.key)
+				back.focus();
+		});
+	}
+
+	function openDialog(id, opener, focusEl) {
+		const dlg = $(id);
+		openers.set(id, opener || null);
+		if (!dlg.open)
+			dlg.showModal();
+		if (focusEl)
+			focusEl.focus();
+		return dlg;
+	}
+
+	function closeDialogs() {
+		for (const id of dialogs) {
+			const d = $(id);
+			if (d.open)
+				d.close();
+		}
+		wipeToken();
+	}
+
+	function wipeToken() {
+		$('tok-value').value = '';
+		$('tok-curl').value = '';
+		$('tok-copied').textContent = '';
+	}
+
+	// Generate token ---------------------------------------------------------------------------
+
+	let genCtx = null;
+
+	function openGenerate(ctx, opener, onCreated) {
+		genCtx = { ctx, onCreated };
+		const d = new Date(Date.now() + 30 * 24 * 3600 * 1000);
+		$('gen-description').value = '';
+		$('gen-date').value = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+		$('gen-time').value = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+		$('gen-noexpiry').checked = false;
+		syncExpiry();
+		$('gen-tz').textContent = 'Date and time are in this browser\'s time zone (' + tzLabel() + ').';
+		$('dlg-generate-scope').textContent = ctx.kind === 'function' ?
+			`The token will open the function "${ctx.fn.name || ctx.fn.id}" only.` :
+			`The token will open every function of the namespace "${ctx.ns.name || ctx.ns.id}".`;
+		showAlert($('gen-error'), '');
+		$('gen-submit').disabled = false;
+		openDialog('dlg-generate', opener, $('gen-description'));
+	}
+
+	function syncExpiry() {
+		const off = $('gen-noexpiry').checked;
+		$('gen-date').disabled = off;
+		$('gen-time').disabled = off;
+	}
+
+	function byteLength(s) {
+		return new TextEncoder().encode(s).length;
+	}
+
+	async function onGenerate(ev) {
+		ev.preventDefault();
+		if (!genCtx)
+			return;
+		const errEl = $('gen-error');
+		const description = $('gen-description').value.trim();
+		if (byteLength(description) > DESC_MAX) {
+			showAlert(errEl, `The description is too long: at most ${DESC_MAX} bytes.`);
+			$('gen-description').focus();
+			return;
+		}
+		// eslint-disable-next-line no-control-regex
+		if (/[\u0000-\u001f\u007f]/.test(description)) {
+			showAlert(errEl, 'The description may not contain control characters.');
+			$('gen-description').focus();
+			return;
+		}
+		let expiresAt = null;
+		if (!$('gen-noexpiry').checked) {
+			const date = $('gen-date').value;
+			const time = $('gen-time').value || '00:00';
+			if (!/^\d{4}-\d{2}-\d{2}$/.test(date)) {
+				showAlert(errEl, 'Choose an expiration date, or tick "No expiration date".');
+				$('gen-date').focus();
+				return;
+			}
+			const when = new Date(date + 'T' + time);   // local time, as shown
+			if (isNaN(when.getTime())) {
+				showAlert(errEl, 'The expiration date or time is not valid.');
+				$('gen-date').focus();
+				return;
+			}
+			if (when.getTime() <= Date.now()) {
+				showAlert(errEl, 'The expiration must be in the future.');
+				$('gen-date').focus();
+				return;
+			}
+			expiresAt = when.toISOString().replace(/\.\d{3}Z$/, 'Z');
+		}
+		const { ctx, onCreated } = genCtx;
+		const body = { description, expires_at: expiresAt };
+		if (ctx.kind === 'function')
+			body.function_id = ctx.fn.id;
+		else
+			body.namespace_id = ctx.ns.id;
+		$('gen-submit').disabled = true;
+		showAlert(errEl, '');
+		let created;
+		try {
+			created = await api('POST', '/v1/tokens', body);
+		} catch (err) {
+			if (!session.key)
+				return;
+			showAlert(errEl, err instanceof ApiError && err.status === 400 ? 'The token was not created: ' + err.message : describe(err));
+			$('gen-submit').disabled = false;
+			return;
+		}
+		const opener = openers.get('dlg-generate');
+		openers.delete('dlg-generate');   // focus goes to the token dialog, not back to the button
+		$('dlg-generate').close();
+		genCtx = null;
+		showToken(created, ctx, opener);
+		onCreated(created);
+	}
+
+	// Quote a URL for a POSIX shell unless it is made only of characters that need none.
+	function shellArg(s) {
+		if (/^[A-Za-z0-9:/._~%+@,=-]+$/.test(s))
+			return s;
+		return "'" + s.replace(/'/g, "'\\''") + "'";
+	}
+
+	function showToken(created, ctx, opener) {
+		const token = created && typeof created.token === 'string' ? created.token : '';
+		let ep;
+		if (ctx.kind === 'function')
+			ep = endpointOf(ctx.fn);
+		else
+			ep = endpointOf((ctx.fns || []).find((f) => endpointOf(f)));
+		$('tok-value').value = token;
+		$('tok-curl').value = `curl -H "X-Auth-Token: ${token}" ${ep ? shellArg(ep) : '<function URL>'}`;
+		$('tok-copied').textContent = '';
+		openDialog('dlg-token', opener, $('tok-copy'));
+	}
+
+	async function copyFrom(textarea) {
+		const text = textarea.value;
+		try {
+			if (!navigator.clipboard || !window.isSecureContext)
+				throw new Error('no async clipboard');
+			await navigator.clipboard.writeText(text);
+			return true;
+		} catch (e) {
+			textarea.focus();
+			textarea.select();
+			try {
+				return document.execCommand('copy');
+			} catch (e2) {
+				return false;
+			}
+		}
+	}
+
+	async function onCopy(textarea, what, btn) {
+		const ok = await copyFrom(textarea);
+		$('tok-copied').textContent = ok ? `${what} copied to the clipboard.` : 'Copy failed: select the text and press Ctrl+C.';
+		btn.focus();
+	}
+
+	// Delete token -----------------------------------------------------------------------------
+
+	let delCtx = null;
+
+	function openDelete(t, opener, onDeleted) {
+		delCtx = { t, onDeleted };
+		$('del-name').textContent = t.description ? `"${t.description}"` : t.id;
+		showAlert($('del-error'), '');
+		$('del-confirm').disabled = false;
+		openDialog('dlg-delete', opener, $('del-cancel'));   // the safe choice has focus
+	}
+
+	async function onDelete() {
+		if (!delCtx)
+			return;
+		const { t, onDeleted } = delCtx;
+		$('del-confirm').disabled = true;
+		try {
+			await api('DELETE', '/v1/tokens/' + encodeURIComponent(t.id));
+		} catch (err) {
+			if (!session.key)
+				return;
+			// A second DELETE says the token is already revoked: the list is what matters.
+			if (!(err instanceof ApiError && (err.status === 409 || err.status === 410))) {
+				showAlert($('del-error'), 'The token was not deleted. ' + describe(err));
+				$('del-confirm').disabled = false;
+				return;
+			}
+		}
+		delCtx = null;
+		openers.set('dlg-delete', $('tokens-title'));
+		$('tokens-title').setAttribute('tabindex', '-1');
+		$('dlg-delete').close();
+		onDeleted();
+	}
+
+	// Privacy ----------------------------------------------------------------------------------
+
+	let privCtx = null;
+
+	function confirmPrivacy(fn, want, opener, onDone, onCancel) {
+		privCtx = { fn, want, onDone, onCancel, done: false };
+		$('dlg-privacy-title').textContent = want === 'private' ? 'Make this function private?' : 'Make this function public?';
+		$('dlg-privacy-text').textContent = want === 'private' ?
+			`"${fn.name || fn.id}" will refuse every call without a valid token in the X-Auth-Token header (403). ` +
+			'Generate tokens for its callers on this tab.' :
+			`Anyone who can reach "${fn.name || fn.id}" will be able to call it without a token. ` +
+			'Existing tokens stay valid but are no longer needed.';
+		$('priv-confirm').textContent = want === 'private' ? 'Make private' : 'Make public';
+		showAlert($('priv-error'), '');
+		$('priv-confirm').disabled = false;
+		openDialog('dlg-privacy', opener, $('priv-cancel'));
+	}
+
+	async function onPrivacyConfirm() {
+		if (!privCtx)
+			return;
+		const c = privCtx;
+		$('priv-confirm').disabled = true;
+		let updated;
+		try {
+			updated = await api('PATCH', '/v1/functions/' + encodeURIComponent(c.fn.id), { privacy: c.want });
+		} catch (err) {
+			if (!session.key)
+				return;
+			showAlert($('priv-error'), 'The privacy policy was not changed. ' + describe(err));
+			$('priv-confirm').disabled = false;
+			return;
+		}
+		c.done = true;
+		$('dlg-privacy').close();
+		c.onDone(updated || {});
+	}
+
+	// ---- wiring -----------------------------------------------------------------------------
+
+	function init() {
+		for (const id of dialogs)
+			trapFocus($(id));
+		$('signin-form').addEventListener('submit', onSignin);
+		$('sign-out').addEventListener('click', () => signOut('You are signed out.'));
+		$('generate-form').addEventListener('submit', onGenerate);
+		$('gen-cancel').addEventListener('click', () => $('dlg-generate').close());
+		$('gen-noexpiry').addEventListener('change', syncExpiry);
+		$('tok-copy').addEventListener('click', () => onCopy($('tok-value'), 'Token', $('tok-copy')));
+		$('tok-copy-curl').addEventListener('click', () => onCopy($('tok-curl'), 'Command', $('tok-copy-curl')));
+		$('tok-close').addEventListener('click', () => {
+			wipeToken();
+			$('dlg-token').close();
+		});
+		$('dlg-token').addEventListener('close', wipeToken);   // the token leaves the page with the dialog
+		$('del-cancel').addEventListener('click', () => $('dlg-delete').close());
+		$('del-confirm').addEventListener('click', onDelete);
+		$('dlg-delete').addEventListener('close', () => {
+			delCtx = null;
+		});
+		$('priv-cancel').addEventListener('click', () => $('dlg-privacy').close());
+		$('priv-confirm').addEventListener('click', onPrivacyConfirm);
+		$('dlg-privacy').addEventListener('close', () => {
+			if (privCtx && !privCtx.done)
+				privCtx.onCancel();
+			privCtx = null;
+		});
+		window.addEventListener('hashchange', render);
+
+		let key = null;
+		try {
+			key = sessionStorage.getItem(KEY_STORE);
+		} catch (e) {
+			key = null;
+		}
+		if (!key) {
+			showSignin('');
+			return;
+		}
+		whoami(key).then((me) => {
+			session.key = key;
+			session.me = me;
+			showApp();
+			render();
+		}, (err) => {
+			if (err instanceof ApiError && err.status === 401)
+				signOut('Your session has expired or the key is no longer accepted. Sign in again.');
+			else
+				showSignin(describe(err));
+		});
+	}
+
+	if (document.readyState === 'loading')
+		document.addEventListener('DOMContentLoaded', init);
+	else
+		init();
+}());
