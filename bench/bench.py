@@ -341,9 +341,9 @@ def render(info, args, peers, summ, tgts, verify_out, profiles):
     L.append("Machine: %d CPUs, %s, kernel %s, %s; load average before the run %s." %
              (info["nproc"], info["cpu"], info["kernel"], info["os"],
               " ".join(info["load_before"])))
-    L.append("Versions: nginx %s; %s; %s; %s; fngate %s, git %s." %
+    L.append("Versions: nginx %s; %s; %s; %s; fngate %s, git %s, %s build." %
              (info["nginx"], info["haproxy"], info["wrk"], info["openssl"], info["fngate"],
-              info["fngate_rev"]))
+              info["fngate_rev"], args.build_type))
     L.append("Tokens: RSA-2048 RS256, %d distinct valid and %d forged minted in %s s; fngate "
              "cache_entries %d per worker." % (args.tokens, args.tokens, args.mint_seconds,
                                               args.cache_entries))
@@ -461,6 +461,7 @@ def main():
     ap.add_argument("--cache-entries", type=int, default=0)
     ap.add_argument("--backend-pid", type=int, required=True)
     ap.add_argument("--fngate")
+    ap.add_argument("--build-type", default="?")
     ap.add_argument("--verify-bench")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--scenarios", default=",".join(s[0] for s in SCENARIOS))

@@ -172,6 +172,17 @@ static double run_naive(EVP_PKEY *pk, const struct tokset *ts)
 			long n = b64url_decode(d2 + 1, strlen(d2 + 1), sig, sizeof(sig));
 			EVP_MD_CTX *md = EVP_MD_CTX_new();
 
+			if (n == 64) {
+				/* ES256: JOSE r||s to the DER OpenSSL expects */
+				ECDSA_SIG *es = ECDSA_SIG_new();
+				unsigned char der[80], *dp = der;
+
+				ECDSA_SIG_set0(es, BN_bin2bn(sig, 32, NULL), BN_bin2bn(sig + 32, 32,
+				    NULL));
+				n = i2d_ECDSA_SIG(es, &dp);
+				ECDSA_SIG_free(es);
+				memcpy(sig, der, (size_t)n);
+			}
 			if (n < 0 || EVP_DigestVerifyInit_ex(md, NULL, "SHA256", NULL, NULL, pk,
 			    NULL) != 1 || EVP_DigestVerify(md, sig, (size_t)n,
 			    (const unsigned char *)tok, (size_t)(d2 - tok)) != 1)

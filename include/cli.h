@@ -2,7 +2,18 @@
 #ifndef FNGATE_CLI_H
 #define FNGATE_CLI_H
 
-/* Each returns the process exit status (0 ok, 1 failure, 2 usage). argv[0] is the subcommand. */
+/* Exit statuses (docs/admin-api.md, "CLI"). 0, 1 and 2 keep their first meaning; the others
+ * refine "failure" so that scripts can tell why a call was refused. */
+enum cli_exit {
+	CLI_EXIT_OK = 0,
+	CLI_EXIT_FAILURE = 1,       /* API unreachable, 5xx, I/O, declined confirmation */
+	CLI_EXIT_USAGE = 2,         /* bad command line */
+	CLI_EXIT_AUTH = 3,          /* 401 / 403: no key, unknown key, missing permission */
+	CLI_EXIT_NOT_FOUND = 4,     /* 404 */
+	CLI_EXIT_REJECTED = 5,      /* 400 / 409 / 413: the API refused the request (message says why) */
+};
+
+/* Each returns the process exit status (enum cli_exit). argv[0] is the subcommand. */
 int cli_token(int argc, char **argv);
 int cli_function(int argc, char **argv);
 int cli_admin_key(int argc, char **argv);

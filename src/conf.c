@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -36,7 +37,8 @@
 #define CONF_MAX_UPSTREAMS   64        /* per function */
 #define CONF_MAX_LISTEN      64
 #define CONF_MAX_ADMIN_KEYS  1024
-#define CONF_MAX_ERRORS      1000      /* past this, one file is beyond help */
+#define CONF_MAX_ERRORS      200       /* past this, one file is beyond help (and each error
+					 * rescans the text for its position) */
 
 /* Defaults: the values of the example in the configuration issue (docs/configuration.md). */
 #define CONF_DEF_MAX_HEADER       16384
@@ -63,6 +65,10 @@ struct conf_ctx {
 	struct jsonpos_step  path[JSONPOS_MAX_STEPS];
 	size_t               depth;
 	bool                 nomem;
+	/* functions with an error of their own: left out of the route cross-check, so a
+	 * refused path_prefix is not reported a second time as a clashing catch-all */
+	const struct conf_function **bad;
+	size_t               nbad;
 };
 
 static _Atomic uint64_t conf_generation;
@@ -114,7 +120,14 @@ static void conf_errors_addv(struct conf_errors *errs, const char *file, int lin
 
 	if (errs->n >= CONF_MAX_ERRORS)
 		return;
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	if (errs->n == CONF_MAX_ERRORS - 1) {
+		/* the last slot says that the list is cut, so nobody takes it as complete */
+		line = 0;
+		column = 0;
+		snprintf(buf, sizeof(buf), "too many errors: only the first %d are listed", CONF_MAX_ERRORS - 1);
+	} else {
+		vsnprintf(buf, sizeof(buf), fmt, ap);
+	}
 	v = realloc(errs->v, (errs->n + 1) * sizeof(*v));
 	if (v == NULL)
 		return;
@@ -368,6 +381,9 @@ static int conf_check_keys(struct conf_ctx *x, json_t *o, const char *const *all
 				break;
 			}
 			d = conf_edit_distance(key, allowed[i]);
+			/* "max_headers" for "max_header_bytes": a shortened name is a near miss too */
+			if (d >= bestd && strlen(key) >= 4 && strncmp(key, allowed[i], strlen(key) - 1) == 0)
+				d = bestd - 1;
 			if (d < bestd) {
 				bestd = d;
 				best = allowed[i];
@@ -813,11 +829,19 @@ static int conf_parse_upstream(struct conf_ctx *x, const char *url, struct conf_
 		conf_nomem(x);
 		goto cleanup;
 	}
-	sprintf(u->hostport, v6 ? "[%s]:%s" : "%s:%s", host, portstr);
+	snprintf(u->hostport, strlen(host) + 3 + sizeof(portstr), v6 ? "[%s]:%s" : "%s:%s", host, portstr);
 	rc = 0;
 cleanup:
 	if (res != NULL)
 		freeaddrinfo(res);
+	if (rc == -1) {
+		/* the slot is reused by the next upstream: leave it empty */
+		free(u->url);
+		free(u->host);
+		free(u->hostport);
+		free(u->base_path);
+		memset(u, 0, sizeof(*u));
+	}
 	return rc;
 bad_host:
 	conf_err(x, JSONPOS_VALUE, "the host must be a DNS name, an IPv4 address or [IPv6] (http://host:port[/base])");
@@ -971,7 +995,8 @@ static void conf_parse_key(struct conf_ctx *x, json_t *o, size_t index, struct c
 		k->pkey = keys_load_public(k->path, k->alg, err, sizeof(err));
 		if (k->pkey == NULL) {
 			conf_push_key(x, "public_key");
-			conf_err(x, JSONPOS_VALUE, "%s: %s", k->path, err[0] != '\0' ? err : "cannot load the key");
+			/* keys.c names the file in its messages */
+			conf_err(x, JSONPOS_VALUE, "%s", err[0] != '\0' ? err : "cannot load the key");
 			conf_pop(x);
 		}
 	}
@@ -984,6 +1009,8 @@ static void conf_parse_function(struct conf_ctx *x, json_t *o, struct conf_names
 	json_t *a, *v;
 	size_t i, j;
 	int rc;
+
+	size_t before = x->errs->n;
 
 	f->ns = ns;
 	f->privacy_configured = PRIVACY_PRIVATE;
@@ -1099,6 +1126,27 @@ static void conf_parse_function(struct conf_ctx *x, json_t *o, struct conf_names
 	conf_parse_timeouts(x, o, &f->timeouts);
 done:
 	atomic_store(&f->privacy, f->privacy_configured);
+	if (x->errs->n != before) {
+		const struct conf_function **b = realloc(x->bad, (x->nbad + 1) * sizeof(*b));
+
+		if (b == NULL) {
+			conf_nomem(x);
+			return;
+		}
+		x->bad = b;
+		x->bad[x->nbad++] = f;
+	}
+}
+
+static bool conf_fn_bad(const struct conf_ctx *x, const struct conf_function *f)
+{
+	size_t i;
+
+	for (i = 0; i < x->nbad; i++) {
+		if (x->bad[i] == f)
+			return true;
+	}
+	return false;
 }
 
 static void conf_parse_namespace(struct conf_ctx *x, json_t *o, struct conf_namespace *ns)
@@ -1328,11 +1376,21 @@ static void conf_parse_admin(struct conf_ctx *x, json_t *root)
 			conf_nomem(x);
 		} else {
 			for (i = 0; i < x->c->nlisten; i++) {
-				if (x->c->listen[i].addrlen == ad->addrlen &&
-				    memcmp(&x->c->listen[i].addr, &ad->addr, ad->addrlen) == 0) {
+				if (x->c->listen[i].addrlen != ad->addrlen ||
+				    memcmp(&x->c->listen[i].addr, &ad->addr, ad->addrlen) != 0)
+					continue;
+				if (o != NULL) {
 					conf_push_key(x, "listen");
 					conf_err(x, JSONPOS_VALUE, "\"%s\" is also listen[%zu]: the admin API needs its own address",
 						 s, i);
+					conf_pop(x);
+				} else {
+					/* the default clashes: point at the listen entry, which is in the file */
+					conf_push_key(x, "listen");
+					conf_push_index(x, i);
+					conf_err(x, JSONPOS_VALUE, "\"%s\" is also the admin API's default address: set "
+						 "\"admin\": {\"listen\": ...} to another address or null", s);
+					conf_pop(x);
 					conf_pop(x);
 				}
 			}
@@ -1492,6 +1550,8 @@ static void conf_cross_check(struct conf_ctx *x)
 		const char *pfx = f->path_prefix != NULL ? f->path_prefix : "/";
 		size_t nsi = (size_t)(f->ns - c->namespaces), fni = (size_t)(f - f->ns->functions);
 
+		if (conf_fn_bad(x, f))
+			continue;
 		if (f->nhosts == 0)
 			cl[n++] = (struct conf_claim){ "", pfx, nsi, fni, i };
 		for (k = 0; k < f->nhosts; k++)
@@ -1781,6 +1841,7 @@ struct conf *conf_load_string(const char *text, size_t len, const char *path, st
 	}
 cleanup:
 	json_decref(root);
+	free(x.bad);
 	if (errs->n > before || x.nomem) {
 		conf_errors_sort(errs, before);
 		conf_free(c);

@@ -258,6 +258,16 @@ static int request_analyze(struct conn *c)
 		struct header *h = &r->hdr[i];
 
 		trim_value(r, h);
+		/* llhttp passes an obs-fold through as CR LF SP inside the value: refuse it, and
+		 * any other control byte, rather than forward a header two parsers read apart. */
+		for (uint32_t k = 0; k < h->val_len; k++) {
+			unsigned char ch = (unsigned char)r->buf[h->val_off + k];
+
+			if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
+				r->err_reason = "bad_header";
+				return 400;
+			}
+		}
 		switch (h->name_len) {
 		case 4:
 			if (hname_is(r, h, "host")) {

@@ -245,8 +245,10 @@ const struct conf_function *route_match(const struct route_table *rt, const char
 
 	if (rt == NULL)
 		return NULL;
-	if (path == NULL)
+	if (path == NULL) {
+		path = "";     /* memcmp below is never handed NULL, even for 0 bytes */
 		pathlen = 0;
+	}
 	/* candidates, shortest first: "" (matches all), then each "/a", "/a/b" ... */
 	cd.n = 0;
 	lim = pathlen < rt->max_prefix ? pathlen : rt->max_prefix;

@@ -188,14 +188,49 @@
 	// know, so it offers the control and lets the API refuse it (the refusal is shown in place).
 	function can(perm, nsId) {
 		const me = session.me;
-		if (!me || !me.known)
+		if (!me)
 			return true;
+		if (!me.known) {
+			const v = probed.get(perm + ':' + nsId);
+			return v === undefined ? true : v;
+		}
 		const perms = me.permissions || [];
 		if (me.role !== 'owner' && !perms.includes(perm))
 			return false;
 		if (!me.namespaces || me.namespaces.length === 0 || nsId === undefined)
 			return true;
 		return me.namespaces.includes(nsId);
+	}
+
+	// Without /v1/whoami: learn whether the key may write in a namespace by asking for something
+	// the API refuses either way, without side effect: an invalid expires_at (tokens:write) or an
+	// invalid privacy (functions:write). 403 = the permission is missing; 400 = it is there (the
+	// admin API checks the permission before the values). Anything else: unknown, offered.
+	const probed = new Map();   // "perm:nsId" -> bool
+
+	async function probe(perm, nsId, fnId) {
+		const k = perm + ':' + nsId;
+		if (probed.has(k))
+			return;
+		let req;
+		if (perm === 'tokens:write')
+			req = ['POST', '/v1/tokens', { namespace_id: nsId, description: '', expires_at: 'permission-probe' }];
+		else if (fnId)
+			req = ['PATCH', '/v1/functions/' + encodeURIComponent(fnId), { privacy: 'permission-probe' }];
+		else
+			return;
+		try {
+			await api(...req);
+		} catch (err) {
+			if (err instanceof ApiError && (err.status === 403 || err.status === 400))
+				probed.set(k, err.status === 400);
+		}
+	}
+
+	async function ensurePerms(nsId, fnId) {
+		if (!session.me || session.me.known)
+			return;
+		await Promise.all([probe('tokens:write', nsId), probe('functions:write', nsId, fnId)]);
 	}
 
 	function isReadOnly() {
@@ -260,6 +295,7 @@
 		}
 		session.key = null;
 		session.me = null;
+		probed.clear();
 		renderGen++;
 		showSignin(message);
 	}
@@ -283,6 +319,7 @@
 		showAlert(errEl, '');
 		try {
 			const me = await whoami(key);
+			probed.clear();
 			session.key = key;
 			session.me = me;
 			try {
@@ -338,11 +375,15 @@
 	}
 
 	// Focus moves to the new view's heading so keyboard and screen-reader users land on it.
-	function mount(nodes, title, focusHeading) {
+	function mount(nodes, title, focusHeading, focusTab) {
 		const view = $('view');
 		view.replaceChildren(...nodes);
 		document.title = title + ' - fngate console';
-		if (focusHeading) {
+		if (focusTab) {
+			const tab = view.querySelector('[role=tab][aria-selected=true]');
+			if (tab)
+				tab.focus({ preventScroll: true });
+		} else if (focusHeading) {
 			const hd = view.querySelector('h1');
 			if (hd) {
 				hd.setAttribute('tabindex', '-1');
@@ -361,13 +402,16 @@
 		const routeKey = r.view + ':' + (r.id || '');
 		const focusHeading = routeKey !== lastRouteKey;   // tab switches keep focus on the tab
 		lastRouteKey = routeKey;
+		// A tab switched from the keyboard keeps the focus on the tab list across the re-render.
+		const ae = document.activeElement;
+		const focusTab = !focusHeading && !!ae && ae.getAttribute('role') === 'tab';
 		$('nav-functions').setAttribute('aria-current', 'page');
 		closeDialogs();
 		const loading = h('p', { class: 'loading', role: 'status' }, 'Loading…');
 		$('view').replaceChildren(loading);
 		const done = (nodes, title) => {
 			if (gen === renderGen)
-				mount(nodes, title, focusHeading);
+				mount(nodes, title, focusHeading, focusTab);
 		};
 		const failed = (err, items) => {
 			if (gen !== renderGen || !session.key)
@@ -449,6 +493,13 @@
 
 	// ---- views ------------------------------------------------------------------------------
 
+	function countOf(ns) {
+		for (const k of ['functions_count', 'function_count'])
+			if (Number.isFinite(ns[k]))
+				return String(ns[k]);
+		return Array.isArray(ns.functions) ? String(ns.functions.length) : '—';
+	}
+
 	async function viewNamespaces() {
 		const data = await api('GET', '/v1/namespaces');
 		const nss = listOf(data, 'namespaces');
@@ -459,8 +510,7 @@
 			h('tbody', {}, nss.length ? nss.map((ns) => h('tr', {},
 				h('td', {}, h('a', { href: link(['namespaces', ns.id]) }, ns.name || ns.id)),
 				h('td', { class: 'mono' }, ns.id),
-				h('td', {}, ns.function_count !== undefined ? String(ns.function_count) :
-					(Array.isArray(ns.functions) ? String(ns.functions.length) : '—')),
+				h('td', {}, countOf(ns)),
 				h('td', {}, ns.issue_tokens === false ? 'Imported keys' : (ns.issue_tokens ? 'Issued by fngate' : '—')))) :
 				h('tr', {}, h('td', { colspan: '4', class: 'empty' }, 'No namespace is visible to this key.'))));
 		return [crumbs([['Functions', '']]), h('h1', {}, 'Functions'),
@@ -496,6 +546,7 @@
 			nodes.push(h('section', { id: 'panel-functions', role: 'tabpanel', 'aria-labelledby': 'tab-functions', class: 'card' },
 				h('div', { class: 'card-head' }, h('h2', {}, 'Functions')), functionsTable(fns)));
 		} else {
+			await ensurePerms(ns.id, fns.length ? fns[0].id : undefined);
 			const panel = tokensPanel({ kind: 'namespace', ns, fns });
 			nodes.push(h('div', { id: 'panel-security', role: 'tabpanel', 'aria-labelledby': 'tab-security' }, panel.el));
 			panel.load();
@@ -536,6 +587,7 @@
 					h('dt', {}, 'Path prefix'), h('dd', { class: 'mono' }, fn.path_prefix || h('span', { class: 'muted' }, 'none (host only)')),
 					h('dt', {}, 'Upstreams'), h('dd', {}, li((fn.upstreams || []).map(upstreamText))))));
 		} else {
+			await ensurePerms(fn.namespace_id, fn.id);
 			const panel = tokensPanel({ kind: 'function', ns, fn });
 			nodes.push(h('div', { id: 'panel-security', role: 'tabpanel', 'aria-labelledby': 'tab-security' },
 				privacyCard(fn, badge), panel.el));
@@ -590,7 +642,7 @@
 	function tokenState(t) {
 		if (t.status === 'revoked')
 			return ['revoked', 'Revoked'];
-		if (t.expires_at && Date.parse(t.expires_at) <= Date.now())
+		if (t.expired === true || (t.expires_at && Date.parse(t.expires_at) <= Date.now()))
 			return ['expired', 'Expired'];
 		if (t.status === 'ready')
 			return ['ready', 'Ready'];
@@ -641,6 +693,8 @@
 			}
 			body.replaceChildren(...rows.map((t) => {
 				const own = !!t.function_id;
+				// Imported: a jti revoked by id, for a token fngate never issued (scope unknown).
+				const imported = t.imported === true || t.scope === 'unknown';
 				const [cls, label] = tokenState(t);
 				const name = t.description || t.id;
 				let action = null;
@@ -654,8 +708,9 @@
 				return h('tr', { 'data-token-id': t.id },
 					h('td', {}, t.description ? t.description : h('span', { class: 'muted' }, '(no description)'),
 						h('span', { class: 'sub mono' }, t.id)),
-					h('td', {}, h('span', { class: 'badge ' + (own ? 'badge-scope-fn' : 'badge-scope-ns') },
-						own ? (ctx.kind === 'function' ? 'This function' : 'Function ' + t.function_id) : 'Namespace')),
+					h('td', {}, imported ? h('span', { class: 'badge' }, 'Imported') :
+						h('span', { class: 'badge ' + (own ? 'badge-scope-fn' : 'badge-scope-ns') },
+							own ? (ctx.kind === 'function' ? 'This function' : 'Function ' + t.function_id) : 'Namespace')),
 					h('td', {}, timeEl(t.created_at, '—')),
 					h('td', {}, timeEl(t.expires_at, 'Never')),
 					h('td', {}, timeEl(t.last_used_at, 'Never')),
@@ -759,6 +814,7 @@
 		$('tok-value').value = '';
 		$('tok-curl').value = '';
 		$('tok-copied').textContent = '';
+		$('tok-curl-hint').hidden = true;
 	}
 
 	// Generate token ---------------------------------------------------------------------------
@@ -871,8 +927,11 @@
 			ep = endpointOf(ctx.fn);
 		else
 			ep = endpointOf((ctx.fns || []).find((f) => endpointOf(f)));
+		const fnFor = ctx.kind === 'function' ? ctx.fn : (ctx.fns || [])[0];
+		const guess = fnFor ? 'http://<fngate-address>' + (fnFor.path_prefix || '/') : '<function-url>';
 		$('tok-value').value = token;
-		$('tok-curl').value = `curl -H "X-Auth-Token: ${token}" ${ep ? shellArg(ep) : '<function URL>'}`;
+		$('tok-curl').value = `curl -H "X-Auth-Token: ${token}" ${ep ? shellArg(ep) : guess}`;
+		$('tok-curl-hint').hidden = !!ep;
 		$('tok-copied').textContent = '';
 		openDialog('dlg-token', opener, $('tok-copy'));
 	}

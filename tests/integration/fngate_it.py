@@ -397,8 +397,8 @@ def config(env, namespaces, port=None, **top):
     """A complete configuration in the shape of issue 2; `top` overrides/extends top-level keys.
     The admin API gets its own free port so tests never collide on the default 9090."""
     port = port or free_port()
-    state = os.path.join(env.dir, "state")
-    os.makedirs(state, exist_ok=True)
+    # One state directory per daemon: the token registry in it has a single writer.
+    state = tempfile.mkdtemp(prefix="state-", dir=env.dir)
     c = {
         "listen": ["127.0.0.1:%d" % port],
         "workers": 2,
@@ -523,9 +523,11 @@ def curl(url, token=None, headers=(), method=None, data=None, data_file=None, ar
                 pass
 
 
-def raw(port, data, timeout=3.0, chunks=None, half_close=False):
+def raw(port, data, timeout=3.0, chunks=None, half_close=False, half_close_after=None):
     """Send raw bytes on a fresh connection; read until the peer closes or `timeout` passes
-    without new data. Returns (received bytes, closed_by_peer)."""
+    without new data. half_close: shut our write side right after sending. half_close_after:
+    if nothing at all came back after that many seconds, shut our write side then (a truncated
+    request must end in a close) and keep reading. Returns (received bytes, closed_by_peer)."""
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     got = b""
     closed = False
@@ -536,11 +538,17 @@ def raw(port, data, timeout=3.0, chunks=None, half_close=False):
                 time.sleep(0.05)
         if half_close:
             s.shutdown(socket.SHUT_WR)
-        s.settimeout(timeout)
+        pending_half_close = half_close_after is not None and not half_close
+        s.settimeout(half_close_after if pending_half_close else timeout)
         while True:
             try:
                 b = s.recv(65536)
             except socket.timeout:
+                if pending_half_close and not got:
+                    pending_half_close = False
+                    s.shutdown(socket.SHUT_WR)
+                    s.settimeout(timeout)
+                    continue
                 break
             except ConnectionResetError:
                 closed = True
@@ -549,6 +557,9 @@ def raw(port, data, timeout=3.0, chunks=None, half_close=False):
                 closed = True
                 break
             got += b
+            if pending_half_close:
+                pending_half_close = False
+                s.settimeout(timeout)
     finally:
         s.close()
     return got, closed
@@ -637,8 +648,15 @@ def main():
     atexit.register(lambda: [e.close() for e in _ENVS])
     suite = unittest.defaultTestLoader.loadTestsFromModule(sys.modules["__main__"])
     result = unittest.TextTestRunner(verbosity=2, stream=sys.stderr).run(suite)
-    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
-    passed = result.testsRun - failed - len(result.skipped)
+    # Count tests, not sub-tests: a test with failing sub-tests is one failed test.
+    failed_ids = set()
+    for test, _ in result.failures + result.errors:
+        failed_ids.add(getattr(test, "test_case", test).id())
+    for test in result.unexpectedSuccesses:
+        failed_ids.add(test.id())
+    failed = len(failed_ids)
+    passed = max(0, result.testsRun - len([i for i in failed_ids if "setUpClass" not in i])
+                 - len(result.skipped))
     try:
         if failed:
             print_logs()

@@ -176,9 +176,12 @@ class Auth(it.GatewayCase):
         self.denied("/alpha/hello/", tok, ("token_signature", "token_scope"))
 
     def test_empty_claims_scope(self):
-        # Both ids empty: scoped to nothing.
+        # Both ids empty: scoped to nothing (the layout wants exactly one id: malformed or scope).
         tok = it.mint(self.ka, it.scw_claims())
-        self.denied("/alpha/hello/", tok, "token_scope")
+        self.denied("/alpha/hello/", tok, ("token_scope", "token_malformed"))
+        # Both ids set: ambiguous, refused as well.
+        tok = it.mint(self.ka, it.scw_claims(namespace_id=NS_A, function_id=FN_HELLO))
+        self.denied("/alpha/hello/", tok, ("token_scope", "token_malformed"))
 
     def test_tampered_payload(self):
         # A valid function token of `other`, payload rewritten to say `hello`, signature kept.

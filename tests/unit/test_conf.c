@@ -17,6 +17,7 @@
 #include "jsonpos.h"
 #include "route.h"
 #include "testutil.h"
+#include "util.h"
 
 /* A temporary directory holding a fresh RSA-2048 key (rsa.pem, SPKI) and a P-256 key (ec.pem),
  * generated once in main(); "conf.json" there is the anchor of relative paths. */
@@ -86,7 +87,7 @@ static const struct err_case {
 	{ "not an object", "[1]", 1, 1, "must be a JSON object" },
 	{ "unknown top key", "{\"listen\": [\"127.0.0.1:1\"], \"namespaces\": [],\n  \"wrokers\": 2}", 2, 3,
 	  "wrokers: unknown key (did you mean \"workers\"?)" },
-	{ "unknown key far from any", "{\"listen\": [\"127.0.0.1:1\"], \"namespaces\": [], \"zzzzzzzz\": 1}", 1, 46,
+	{ "unknown key far from any", "{\"listen\": [\"127.0.0.1:1\"], \"namespaces\": [], \"zzzzzzzz\": 1}", 1, 47,
 	  "zzzzzzzz: unknown key" },
 	{ "missing listen", "{\"namespaces\": []}", 1, 1, "listen: missing (required)" },
 	{ "missing namespaces", "{\"listen\": [\"127.0.0.1:1\"]}", 1, 1, "namespaces: missing (required)" },
@@ -158,21 +159,21 @@ static const struct err_case {
 	  "namespaces[0].keys[0].alg: \"HS256\" is not accepted: \"RS256\" or \"ES256\"" },
 	{ "alg none", NS_HEAD "  \"keys\": [{\"alg\": \"none\", \"public_key\": \"rsa.pem\"}]}]}", 3, 20,
 	  "\"none\" is not accepted" },
-	{ "alg missing", NS_HEAD "  \"keys\": [{\"public_key\": \"rsa.pem\"}]}]}", 3, 13,
+	{ "alg missing", NS_HEAD "  \"keys\": [{\"public_key\": \"rsa.pem\"}]}]}", 3, 12,
 	  "namespaces[0].keys[0].alg: missing (required)" },
-	{ "public_key missing", NS_HEAD "  \"keys\": [{\"alg\": \"RS256\"}]}]}", 3, 13,
+	{ "public_key missing", NS_HEAD "  \"keys\": [{\"alg\": \"RS256\"}]}]}", 3, 12,
 	  "namespaces[0].keys[0].public_key: missing (required)" },
 	{ "key file absent", NS_HEAD "  \"keys\": [{\"alg\": \"RS256\",\n   \"public_key\": \"nope.pem\"}]}]}", 4, 18,
 	  "namespaces[0].keys[0].public_key: " },
-	{ "key alg mismatch", NS_HEAD "  \"keys\": [{\"alg\": \"RS256\", \"public_key\": \"ec.pem\"}]}]}", 3, 42,
+	{ "key alg mismatch", NS_HEAD "  \"keys\": [{\"alg\": \"RS256\", \"public_key\": \"ec.pem\"}]}]}", 3, 43,
 	  "namespaces[0].keys[0].public_key: " },
-	{ "key alg mismatch ec", NS_HEAD "  \"keys\": [{\"alg\": \"ES256\", \"public_key\": \"rsa.pem\"}]}]}", 3, 42,
+	{ "key alg mismatch ec", NS_HEAD "  \"keys\": [{\"alg\": \"ES256\", \"public_key\": \"rsa.pem\"}]}]}", 3, 43,
 	  "namespaces[0].keys[0].public_key: " },
 	{ "kid duplicate", NS_HEAD "  \"keys\": [{\"kid\": \"a\", \"alg\": \"RS256\", \"public_key\": \"rsa.pem\"},\n"
-	  "           {\"kid\": \"a\", \"alg\": \"ES256\", \"public_key\": \"ec.pem\"}]}]}", 4, 21,
+	  "           {\"kid\": \"a\", \"alg\": \"ES256\", \"public_key\": \"ec.pem\"}]}]}", 4, 20,
 	  "namespaces[0].keys[1].kid: \"a\" is already the kid of keys[0]" },
-	{ "key not object", NS_HEAD "  \"keys\": [\"rsa.pem\"]}]}", 3, 13, "namespaces[0].keys[0]: must be an object" },
-	{ "key unknown", NS_HEAD "  \"keys\": [{\"alg\": \"RS256\", \"public_key\": \"rsa.pem\", \"pem\": 1}]}]}", 3, 53,
+	{ "key not object", NS_HEAD "  \"keys\": [\"rsa.pem\"]}]}", 3, 12, "namespaces[0].keys[0]: must be an object" },
+	{ "key unknown", NS_HEAD "  \"keys\": [{\"alg\": \"RS256\", \"public_key\": \"rsa.pem\", \"pem\": 1}]}]}", 3, 54,
 	  "namespaces[0].keys[0].pem: unknown key" },
 
 	/* functions */
@@ -188,18 +189,23 @@ static const struct err_case {
 	  "namespaces[0].functions[0].upstreams: must not be empty" },
 	{ "upstream https", NS_HEAD "  \"functions\": [{\"name\": \"f\",\n   \"upstreams\": [\"https://127.0.0.1:9000\"]}]}]}", 4, 18,
 	  "namespaces[0].functions[0].upstreams[0]: https upstreams are not supported yet (TLS upstreams: issue 7)" },
-	{ "upstream scheme", NS_HEAD "  \"functions\": [{\"name\": \"f\",\n   \"upstreams\": [\"http://127.0.0.1:9000\", \"ftp://x\"]}]}]}", 4, 41,
+	{ "upstream scheme", NS_HEAD "  \"functions\": [{\"name\": \"f\",\n   \"upstreams\": [\"http://127.0.0.1:9000\", \"ftp://x\"]}]}]}", 4, 43,
 	  "namespaces[0].functions[0].upstreams[1]: must be http://host:port[/base]" },
 	{ "upstream port", NS_HEAD "  \"functions\": [{\"name\": \"f\",\n   \"upstreams\": [\"http://127.0.0.1:99999\"]}]}]}", 4, 18,
 	  "upstreams[0]: the port must be 1..65535" },
 	{ "upstream host", NS_HEAD "  \"functions\": [{\"name\": \"f\",\n   \"upstreams\": [\"http://bad_host:80\"]}]}]}", 4, 18,
 	  "upstreams[0]: the host must be" },
+	{ "upstream unresolvable", NS_HEAD "  \"functions\": [{\"name\": \"f\",\n   \"upstreams\": [\"http://nowhere.invalid:80/base\", \"http://127.0.0.1:1\"]}]}]}", 4, 18,
+	  "upstreams[0]: cannot resolve \"nowhere.invalid\"" },
 	{ "upstream userinfo", NS_HEAD "  \"functions\": [{\"name\": \"f\",\n   \"upstreams\": [\"http://u@127.0.0.1:80\"]}]}]}", 4, 18,
 	  "upstreams[0]: must be http://host:port[/base] (no user, query or fragment)" },
 	{ "upstream base dots", NS_HEAD "  \"functions\": [{\"name\": \"f\",\n   \"upstreams\": [\"http://127.0.0.1:80/a/../b\"]}]}]}", 4, 18,
 	  "upstreams[0]: the base path must not contain \"..\"" },
 	{ "prefix no slash", NS_HEAD "  \"functions\": [{\"name\": \"f\", " UP ",\n   \"path_prefix\": \"api\"}]}]}", 4, 19,
 	  "namespaces[0].functions[0].path_prefix: must start with '/'" },
+	{ "bad prefix next to a catch-all", NS_HEAD "  \"functions\": [{\"name\": \"c\", " UP "},\n"
+	  "                {\"name\": \"f\", " UP ", \"path_prefix\": \"x\"}]}]}", 4, 86,
+	  "namespaces[0].functions[1].path_prefix: must start with '/'" },
 	{ "prefix dots", NS_HEAD "  \"functions\": [{\"name\": \"f\", " UP ",\n   \"path_prefix\": \"/a/../b\"}]}]}", 4, 19,
 	  "path_prefix: must not contain \"..\"" },
 	{ "prefix percent", NS_HEAD "  \"functions\": [{\"name\": \"f\", " UP ",\n   \"path_prefix\": \"/a%2f\"}]}]}", 4, 19,
@@ -220,7 +226,7 @@ static const struct err_case {
 	  "hosts: must not be empty" },
 	{ "strip_prefix type", NS_HEAD "  \"functions\": [{\"name\": \"f\", " UP ",\n   \"strip_prefix\": \"no\"}]}]}", 4, 20,
 	  "strip_prefix: must be true or false" },
-	{ "function limits", NS_HEAD "  \"functions\": [{\"name\": \"f\", " UP ",\n   \"limits\": {\"max_token_bytes\": 0}}]}]}", 4, 33,
+	{ "function limits", NS_HEAD "  \"functions\": [{\"name\": \"f\", " UP ",\n   \"limits\": {\"max_token_bytes\": 0}}]}]}", 4, 34,
 	  "namespaces[0].functions[0].limits.max_token_bytes: 0 is out of range (64..65536)" },
 	{ "function timeouts unknown", NS_HEAD "  \"functions\": [{\"name\": \"f\", " UP ",\n   \"timeouts\": {\"connect_ms\": 1}}]}]}", 4, 17,
 	  "namespaces[0].functions[0].timeouts.connect_ms: unknown key" },
@@ -228,7 +234,7 @@ static const struct err_case {
 	  "{\"listen\": [\"127.0.0.1:1\"], \"namespaces\": [\n"
 	  " {\"name\": \"a\", \"functions\": [{\"name\": \"f\", \"id\": \"x\", " UP ", \"path_prefix\": \"/a\"}]},\n"
 	  " {\"name\": \"b\", \"functions\": [{\"name\": \"g\", \"id\": \"x\", " UP ", \"path_prefix\": \"/b\"}]}]}",
-	  3, 51, "namespaces[1].functions[0].id: function id \"x\" is already the id of namespaces[0].functions[0]" },
+	  3, 50, "namespaces[1].functions[0].id: function id \"x\" is already the id of namespaces[0].functions[0]" },
 	{ "duplicate function name",
 	  NS_HEAD "  \"functions\": [{\"name\": \"f\", \"id\": \"1\", " UP ", \"path_prefix\": \"/a\"},\n"
 	  "                {\"name\": \"f\", \"id\": \"2\", " UP ", \"path_prefix\": \"/b\"}]}]}",
@@ -236,11 +242,11 @@ static const struct err_case {
 	{ "route claimed twice",
 	  NS_HEAD "  \"functions\": [{\"name\": \"f\", " UP ", \"path_prefix\": \"/a/\"},\n"
 	  "                {\"name\": \"g\", " UP ", \"path_prefix\": \"/a\"}]}]}",
-	  4, 72, "namespaces[0].functions[1].path_prefix: the route host \"(any)\" path_prefix \"/a\" is already claimed by namespaces[0].functions[0] (\"f\")" },
+	  4, 71, "namespaces[0].functions[1].path_prefix: the route host \"(any)\" path_prefix \"/a\" is already claimed by namespaces[0].functions[0] (\"f\")" },
 	{ "route host claimed twice",
 	  NS_HEAD "  \"functions\": [{\"name\": \"f\", " UP ", \"hosts\": [\"x.example\", \"y.example\"]},\n"
 	  "                {\"name\": \"g\", " UP ", \"hosts\": [\"Y.example\"]}]}]}",
-	  4, 72, "namespaces[0].functions[1].hosts: the route host \"y.example\" path_prefix \"/\" is already claimed by namespaces[0].functions[0] (\"f\")" },
+	  4, 71, "namespaces[0].functions[1].hosts: the route host \"y.example\" path_prefix \"/\" is already claimed by namespaces[0].functions[0] (\"f\")" },
 	{ "two catch-alls",
 	  NS_HEAD "  \"functions\": [{\"name\": \"f\", " UP "},\n"
 	  "                {\"name\": \"g\", " UP "}]}]}",
@@ -248,15 +254,17 @@ static const struct err_case {
 	{ "catch-all and slash",
 	  NS_HEAD "  \"functions\": [{\"name\": \"f\", " UP "},\n"
 	  "                {\"name\": \"g\", " UP ", \"path_prefix\": \"/\"}]}]}",
-	  4, 72, "namespaces[0].functions[1].path_prefix: the route host \"(any)\" path_prefix \"/\" is already claimed" },
+	  4, 71, "namespaces[0].functions[1].path_prefix: the route host \"(any)\" path_prefix \"/\" is already claimed" },
 
 	/* admin */
 	{ "admin unknown", "{\"listen\": [\"127.0.0.1:1\"], \"namespaces\": [],\n \"admin\": {\"lisen\": null}}", 2, 12,
 	  "admin.lisen: unknown key (did you mean \"listen\"?)" },
 	{ "admin listen", "{\"listen\": [\"127.0.0.1:1\"], \"namespaces\": [],\n \"admin\": {\"listen\": \"9090\"}}", 2, 22,
 	  "admin.listen: must be \"ip:port\"" },
-	{ "admin listen clash", "{\"listen\": [\"127.0.0.1:9090\"], \"namespaces\": []}", 1, 1,
-	  "admin.listen: \"127.0.0.1:9090\" is also listen[0]" },
+	{ "admin listen clash", "{\"listen\": [\"127.0.0.1:9090\"], \"namespaces\": []}", 1, 13,
+	  "listen[0]: \"127.0.0.1:9090\" is also the admin API's default address" },
+	{ "admin listen clash explicit", "{\"listen\": [\"127.0.0.1:1\"], \"namespaces\": [],\n \"admin\": {\"listen\": \"127.0.0.1:1\"}}",
+	  2, 22, "admin.listen: \"127.0.0.1:1\" is also listen[0]: the admin API needs its own address" },
 	{ "admin sha256", "{\"listen\": [\"127.0.0.1:1\"], \"namespaces\": [],\n \"admin\": {\"keys\": [{\"name\": \"a\", \"role\": \"owner\",\n  \"sha256\": \"abc\"}]}}",
 	  3, 13, "admin.keys[0].sha256: must be 64 hexadecimal characters" },
 	{ "admin role", "{\"listen\": [\"127.0.0.1:1\"], \"namespaces\": [],\n \"admin\": {\"keys\": [{\"name\": \"a\", \"role\": \"admin\",\n"
@@ -268,18 +276,18 @@ static const struct err_case {
 	  4, 34, "admin.keys[0].permissions[1]: must be \"tokens:read\", \"tokens:write\" or \"functions:write\"" },
 	{ "admin no permissions", "{\"listen\": [\"127.0.0.1:1\"], \"namespaces\": [],\n \"admin\": {\"keys\": [{\"name\": \"a\",\n"
 	  "  \"sha256\": \"0000000000000000000000000000000000000000000000000000000000000000\"}]}}",
-	  2, 22, "admin.keys[0].permissions: missing (required)" },
+	  2, 21, "admin.keys[0].permissions: missing (required)" },
 	{ "admin namespace unknown", NS_HEAD "  \"id\": \"n1\"}],\n \"admin\": {\"keys\": [{\"name\": \"a\",\n"
 	  "  \"sha256\": \"0000000000000000000000000000000000000000000000000000000000000000\",\n"
 	  "  \"permissions\": [\"tokens:read\"], \"namespaces\": [\"n1\", \"n2\"]}]}}",
-	  6, 54, "admin.keys[0].namespaces[1]: no namespace has the id \"n2\"" },
+	  6, 56, "admin.keys[0].namespaces[1]: no namespace has the id \"n2\"" },
 	{ "admin role with permissions", "{\"listen\": [\"127.0.0.1:1\"], \"namespaces\": [],\n \"admin\": {\"keys\": [{\"name\": \"a\", \"role\": \"owner\",\n"
 	  "  \"sha256\": \"0000000000000000000000000000000000000000000000000000000000000000\", \"permissions\": []}]}}",
-	  3, 80, "admin.keys[0].permissions: a key with a \"role\" takes no \"permissions\"" },
+	  3, 81, "admin.keys[0].permissions: a key with a \"role\" takes no \"permissions\"" },
 	{ "admin same key twice", "{\"listen\": [\"127.0.0.1:1\"], \"namespaces\": [],\n \"admin\": {\"keys\": [\n"
 	  "  {\"name\": \"a\", \"role\": \"owner\", \"sha256\": \"00000000000000000000000000000000000000000000000000000000000000ff\"},\n"
 	  "  {\"name\": \"b\", \"role\": \"owner\", \"sha256\": \"00000000000000000000000000000000000000000000000000000000000000FF\"}]}}",
-	  4, 43, "admin.keys[1].sha256: the same key as admin.keys[0]" },
+	  4, 44, "admin.keys[1].sha256: the same key as admin.keys[0]" },
 	{ "admin same name twice", "{\"listen\": [\"127.0.0.1:1\"], \"namespaces\": [],\n \"admin\": {\"keys\": [\n"
 	  "  {\"name\": \"a\", \"role\": \"owner\", \"sha256\": \"00000000000000000000000000000000000000000000000000000000000000ff\"},\n"
 	  "  {\"name\": \"a\", \"role\": \"owner\", \"sha256\": \"00000000000000000000000000000000000000000000000000000000000000ee\"}]}}",
@@ -344,10 +352,33 @@ START_TEST(test_all_errors_one_pass)
 	f = open_memstream(&out, &outlen);
 	conf_errors_print(&errs, f);
 	fclose(f);
-	ck_assert_ptr_nonnull(strstr(out, "/conf.json:2:14: workers: 0 is out of range (1..256)\n"));
+	ck_assert_ptr_nonnull(strstr(out, "/conf.json:2:13: workers: 0 is out of range (1..256)\n"));
 	ck_assert_ptr_nonnull(strstr(out, "/conf.json:4:32: namespaces[0].functions[0].privcy: unknown key"));
 	free(out);
 	conf_errors_free(&errs);
+}
+END_TEST
+
+/* A hopeless file: the list is bounded and says it was cut. */
+START_TEST(test_too_many_errors)
+{
+	struct conf_errors errs = { 0 };
+	size_t cap = 64 * 1024, o = 0, i;
+	char *text = malloc(cap);
+
+	ck_assert_ptr_nonnull(text);
+	o += (size_t)snprintf(text + o, cap - o, "{\"listen\": [\"127.0.0.1:1\"], \"namespaces\": []");
+	for (i = 0; i < 500; i++)
+		o += (size_t)snprintf(text + o, cap - o, ",\n\"bad%zu\": 1", i);
+	o += (size_t)snprintf(text + o, cap - o, "}");
+	ck_assert_ptr_null(conf_load_string(text, o, anchor, &errs));
+	ck_assert_uint_eq(errs.n, 200);
+	ck_assert_int_eq(errs.v[0].line, 0);
+	ck_assert_ptr_nonnull(strstr(errs.v[0].message, "too many errors"));
+	ck_assert_int_eq(errs.v[1].line, 2);
+	ck_assert_int_eq(errs.v[199].line, 200);
+	conf_errors_free(&errs);
+	free(text);
 }
 END_TEST
 
@@ -399,7 +430,7 @@ static const char full_text[] =
 	"        \"limits\": {\"max_body_bytes\": 77}, \"timeouts\": {\"upstream_response_ms\": 99}},\n"
 	"       {\"name\": \"bye\", \"upstreams\": [\"http://127.0.0.1:9002\"]}]},\n"
 	"    {\"name\": \"two\", \"require_registered_tokens\": true,\n"
-	"     \"functions\": [{\"name\": \"bye\", \"path_prefix\": \"/two\", \"privacy\": \"private\",\n"
+	"     \"functions\": [{\"name\": \"bye\", \"id\": \"two-bye\", \"path_prefix\": \"/two\", \"privacy\": \"private\",\n"
 	"                    \"upstreams\": [\"http://127.0.0.1:9003\"]}]}]\n"
 	"}\n";
 
@@ -545,7 +576,8 @@ START_TEST(test_full_valid)
 	ck_assert(ns->require_registered_tokens);
 	ck_assert_ptr_null(ns->signing_key);
 	ck_assert_uint_eq(ns->nkeys, 0);
-	ck_assert_str_eq(ns->functions[0].id, "bye");
+	ck_assert_str_eq(ns->functions[0].id, "two-bye");
+	ck_assert_str_eq(ns->functions[0].name, "bye");     /* names are unique per namespace only */
 	ck_assert_str_eq(ns->functions[0].path_prefix, "/two");
 
 	ck_assert_uint_eq(c->nfunctions, 3);
@@ -710,16 +742,16 @@ static const struct pos_case {
 	{ "a", JSONPOS_KEY, 2, 3 },
 	{ "a", JSONPOS_VALUE, 2, 8 },
 	{ "a[0]", JSONPOS_VALUE, 2, 9 },
-	{ "a[1]", JSONPOS_KEY, 3, 4 },         /* an index always gives the value */
-	{ "a[1].b", JSONPOS_KEY, 3, 5 },
-	{ "a[1].b", JSONPOS_VALUE, 3, 11 },
+	{ "a[1]", JSONPOS_KEY, 3, 3 },         /* an index always gives the value */
+	{ "a[1].b", JSONPOS_KEY, 3, 4 },
+	{ "a[1].b", JSONPOS_VALUE, 3, 9 },
 	{ "a[1].b[1]", JSONPOS_VALUE, 3, 16 },
 	{ "a[2]", JSONPOS_VALUE, 0, 0 },
 	{ "a[1].c", JSONPOS_KEY, 0, 0 },
 	{ "privacy", JSONPOS_KEY, 4, 3 },      /* written with an escape */
-	{ "privacy", JSONPOS_VALUE, 4, 21 },
+	{ "privacy", JSONPOS_VALUE, 4, 19 },
 	{ "\xc3\xa9t\xc3\xa9", JSONPOS_KEY, 5, 3 },
-	{ "z", JSONPOS_VALUE, 5, 14 },         /* columns count characters, not bytes */
+	{ "z", JSONPOS_VALUE, 5, 18 },         /* columns count characters, not bytes */
 	{ "s", JSONPOS_VALUE, 6, 8 },
 	{ "x", JSONPOS_KEY, 0, 0 },
 	{ "a.b", JSONPOS_KEY, 0, 0 },          /* a is an array */
@@ -789,6 +821,7 @@ START_TEST(test_refcount_publish)
 END_TEST
 
 static _Atomic int stop_readers;
+static _Atomic unsigned long reads;
 
 static void *reader(void *arg)
 {
@@ -803,6 +836,7 @@ static void *reader(void *arg)
 			abort();
 		conf_unref(c);
 		n++;
+		atomic_fetch_add(&reads, 1);
 	}
 	return (void *)n;
 }
@@ -812,6 +846,7 @@ START_TEST(test_publish_race)
 	struct conf_errors errs = { 0 };
 	const char *text = "{\"listen\": [\"127.0.0.1:8080\"], \"namespaces\": []}";
 	pthread_t th[4];
+	unsigned long total = 0;
 	void *ret;
 	size_t i;
 
@@ -819,17 +854,20 @@ START_TEST(test_publish_race)
 	atomic_store(&stop_readers, 0);
 	for (i = 0; i < ARRAY_LEN(th); i++)
 		ck_assert_int_eq(pthread_create(&th[i], NULL, reader, NULL), 0);
-	for (i = 0; i < 300; i++) {
+	/* publish while the readers acquire: at least 300 publishes and 100000 acquisitions */
+	for (i = 0; i < 300 || atomic_load(&reads) < 100000; i++) {
 		struct conf *c = load(text, &errs);
 
 		ck_assert_ptr_nonnull(c);
 		conf_publish(c);
+		ck_assert_uint_lt(i, 10000000);
 	}
 	atomic_store(&stop_readers, 1);
 	for (i = 0; i < ARRAY_LEN(th); i++) {
 		ck_assert_int_eq(pthread_join(th[i], &ret), 0);
-		ck_assert_uint_gt((unsigned long)ret, 0);
+		total += (unsigned long)ret;
 	}
+	ck_assert_uint_ge(total, 100000);
 	conf_publish(NULL);
 }
 END_TEST
@@ -841,6 +879,7 @@ static Suite *conf_suite(void)
 
 	tcase_add_loop_test(tc, test_error_cases, 0, ARRAY_LEN(err_cases));
 	tcase_add_test(tc, test_all_errors_one_pass);
+	tcase_add_test(tc, test_too_many_errors);
 	tcase_add_test(tc, test_missing_file);
 	tcase_add_test(tc, test_full_valid);
 	tcase_add_test(tc, test_defaults);

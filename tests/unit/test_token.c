@@ -759,6 +759,78 @@ START_TEST(test_claims_table)
 }
 END_TEST
 
+/* The JSON reader: every row a payload around a valid application_claim, signed; the reader
+ * must refuse exactly what strict RFC 8259 + no-duplicates refuses. */
+START_TEST(test_json_strict)
+{
+#define AC "\"application_claim\":[{\"namespace_id\":\"n\",\"application_id\":\"\"}]"
+	static const struct {
+		const char *pay;
+		enum token_status want;
+	} rows[] = {
+		{ "{" AC "}", TOKEN_OK },
+		{ " \t\r\n{ " AC " , \"x\" : [ 1 , -0.5e+3 , true , false , null , { } , [ ] ] }\n",
+		  TOKEN_OK },
+		{ "{" AC ",\"s\":\"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\\ud83d\\ude00 \xc3\xa9 \xf0\x9f\x98\x80\"}",
+		  TOKEN_OK },
+		{ "{" AC ",\"o\":{\"a\":{\"b\":{\"c\":{\"d\":{\"e\":1}}}}}}", TOKEN_OK },
+		{ "{" AC ",\"jti\":\"\\u0061\\u0062\"}", TOKEN_OK },
+		/* nesting past the depth bound */
+		{ "{" AC ",\"o\":[[[[[[[[[1]]]]]]]]]}", TOKEN_MALFORMED },
+		/* duplicates, also when spelled with escapes, also nested */
+		{ "{" AC ",\"\\u0065xp\":1,\"exp\":2}", TOKEN_MALFORMED },
+		{ "{" AC ",\"o\":{\"k\":1,\"k\":1}}", TOKEN_MALFORMED },
+		{ "{" AC ",\"" "application_claim\":[]}", TOKEN_MALFORMED },
+		/* strings: control characters, bad escapes, bad UTF-8, surrogates, NUL */
+		{ "{" AC ",\"s\":\"a\tb\"}", TOKEN_MALFORMED },
+		{ "{" AC ",\"s\":\"\\x41\"}", TOKEN_MALFORMED },
+		{ "{" AC ",\"s\":\"\\u12\"}", TOKEN_MALFORMED },
+		{ "{" AC ",\"s\":\"\\ud800\"}", TOKEN_MALFORMED },
+		{ "{" AC ",\"s\":\"\\udc00\"}", TOKEN_MALFORMED },
+		{ "{" AC ",\"s\":\"\\ud800\\u0041\"}", TOKEN_MALFORMED },
+		{ "{" AC ",\"s\":\"\\u0000\"}", TOKEN_MALFORMED },
+		{ "{" AC ",\"s\":\"\xc0\xaf\"}", TOKEN_MALFORMED },
+		{ "{" AC ",\"s\":\"\xed\xa0\x80\"}", TOKEN_MALFORMED },
+		{ "{" AC ",\"s\":\"\xf4\x90\x80\x80\"}", TOKEN_MALFORMED },
+		{ "{" AC ",\"s\":\"\xe2\x82\"}", TOKEN_MALFORMED },
+		{ "{" AC ",\"s\":\"\xff\"}", TOKEN_MALFORMED },
+		{ "{" AC ",\"s\":\"open}", TOKEN_MALFORMED },
+		/* numbers */
+		{ "{" AC ",\"n\":01}", TOKEN_MALFORMED },
+		{ "{" AC ",\"n\":1.}", TOKEN_MALFORMED },
+		{ "{" AC ",\"n\":.5}", TOKEN_MALFORMED },
+		{ "{" AC ",\"n\":-}", TOKEN_MALFORMED },
+		{ "{" AC ",\"n\":+1}", TOKEN_MALFORMED },
+		{ "{" AC ",\"n\":1e}", TOKEN_MALFORMED },
+		{ "{" AC ",\"n\":NaN}", TOKEN_MALFORMED },
+		{ "{" AC ",\"exp\":9223372036854775808}", TOKEN_MALFORMED },
+		{ "{" AC ",\"exp\":-9223372036854775808}", TOKEN_OK },
+		/* structure */
+		{ "{" AC ",}", TOKEN_MALFORMED },
+		{ "{" AC ",\"a\":[1,]}", TOKEN_MALFORMED },
+		{ "{" AC ",\"a\" 1}", TOKEN_MALFORMED },
+		{ "{" AC ",'a':1}", TOKEN_MALFORMED },
+		{ "{" AC ",\"a\":tru}", TOKEN_MALFORMED },
+		{ "{" AC "}{}", TOKEN_MALFORMED },
+		{ "{" AC "} x", TOKEN_MALFORMED },
+		{ "{" AC, TOKEN_MALFORMED },
+		{ "\xef\xbb\xbf{" AC "}", TOKEN_MALFORMED },
+	};
+#undef AC
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(rows); i++) {
+		char *tok = mint_raw(rs_priv, KEY_ALG_RS256, HDR_RS, rows[i].pay, NULL);
+		struct token_claims c;
+		enum token_status st = verify(&fx_ns, tok, &c);
+
+		ck_assert_msg(st == rows[i].want, "row %zu: %s -> %d", i, rows[i].pay, st);
+		ck_assert_ptr_eq(c.key, &fx_keys[0]);
+		free(tok);
+	}
+}
+END_TEST
+
 /* Reals round toward the safe side: exp down, nbf up. */
 START_TEST(test_claims_values)
 {
@@ -942,6 +1014,7 @@ static Suite *token_suite(void)
 	tcase_add_test(tm, test_structure);
 	tcase_add_test(tm, test_noncanonical_b64);
 	tcase_add_test(tm, test_claims_table);
+	tcase_add_test(tm, test_json_strict);
 	tcase_add_test(tm, test_claims_values);
 	tcase_add_test(tm, test_keys_and_es256);
 	tcase_add_test(tm, test_libjwt_minted);

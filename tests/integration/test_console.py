@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""test_console.py - the web console in a real browser, against the real daemon and upstream.
+
+Starts the demo backend and `fngate serve` with the harness (fngate_it.py): one namespace that
+issues its own tokens (signing key generated at start), a public function `hello` and a private
+one, an owner admin key and a read-only admin key (tokens:read). Then runs
+tests/browser/console.test.js: Debian's chromium, headless, driven by playwright-core, through
+the whole flow of issue 5 (sign in, open the function, set it private, generate a token, curl 200,
+delete it, curl 403, no-expiry token, namespace tokens, read-only key, wrong key).
+
+What it needs, installed here when missing (and the test FAILS, never skips, when it cannot be):
+  /usr/bin/chromium   apt-get install -y chromium
+  playwright-core     npm ci into <build>/console-node (pinned by tests/browser/package*.json)
+Screenshots of every step: <build>/artifacts/console/*.png.
+`python3 test_console.py --update-docs` also copies the chosen ones to docs/console/.
+"""
+
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fngate_it as it  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE = os.path.dirname(os.path.dirname(HERE))
+BROWSER_DIR = os.path.join(SOURCE, "tests", "browser")
+WEB_DIR = os.path.join(SOURCE, "web")
+CHROMIUM = os.environ.get("FNGATE_CHROMIUM", "/usr/bin/chromium")
+UPDATE_DOCS = "--update-docs" in sys.argv
+if UPDATE_DOCS:
+    sys.argv.remove("--update-docs")
+
+NS = "ns-demo"
+FN = "hello"
+FN_PRIVATE = "resize"
+
+# Screenshot (by step name) -> docs/console/ file, for the walkthrough.
+DOC_SHOTS = {
+    "signin": "01-signin.png",
+    "wrong-key": "02-wrong-key.png",
+    "namespaces": "03-namespaces.png",
+    "namespace-functions": "04-namespace-functions.png",
+    "function-overview": "05-function-overview.png",
+    "security-tab": "06-security-tab.png",
+    "privacy-confirm": "07-privacy-confirm.png",
+    "generate-dialog": "08-generate-dialog.png",
+    "token-once": "09-token-once.png",
+    "token-listed": "10-token-listed.png",
+    "delete-confirm": "11-delete-confirm.png",
+    "token-deleted": "12-token-deleted.png",
+    "generate-no-expiry": "13-generate-no-expiry.png",
+    "namespace-tokens": "14-namespace-tokens.png",
+    "function-tokens-both": "15-function-tokens-both.png",
+    "read-only": "16-read-only.png",
+}
+
+
+def build_dir():
+    """The build directory: where ctest's FNGATE_BIN lives (artifacts and node modules go there)."""
+    return os.path.dirname(os.path.abspath(it.FNGATE_BIN))
+
+
+def sh(argv, **kw):
+    print("+ " + " ".join(argv), file=sys.stderr)
+    return subprocess.run(argv, stdout=sys.stderr, stderr=sys.stderr, **kw).returncode
+
+
+def ensure_chromium():
+    """Debian's chromium, installed with apt when missing. Returns an error text or None."""
+    if os.access(CHROMIUM, os.X_OK):
+        return None
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    if sh(["apt-get", "install", "-y", "--no-install-recommends", "chromium"], env=env) != 0:
+        sh(["apt-get", "update"], env=env)
+        sh(["apt-get", "install", "-y", "--no-install-recommends", "chromium"], env=env)
+    if not os.access(CHROMIUM, os.X_OK):
+        return "%s is missing and `apt-get install -y chromium` did not provide it" % CHROMIUM
+    return None
+
+
+def ensure_playwright(node_dir):
+    """playwright-core as pinned by tests/browser/package-lock.json, in node_dir. Error or None."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        return "node and npm are required (node >= 20 for playwright-core)"
+    with open(os.path.join(BROWSER_DIR, "package.json")) as f:
+        want = json.load(f)["dependencies"]["playwright-core"]
+    have = os.path.join(node_dir, "node_modules", "playwright-core", "package.json")
+    if os.path.exists(have):
+        with open(have) as f:
+            if json.load(f).get("version") == want:
+                return None
+    os.makedirs(node_dir, exist_ok=True)
+    for name in ("package.json", "package-lock.json"):
+        shutil.copy(os.path.join(BROWSER_DIR, name), os.path.join(node_dir, name))
+    if sh(["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"], cwd=node_dir) != 0:
+        return "npm ci of playwright-core %s failed" % want
+    if not os.path.exists(have):
+        return "playwright-core is not in %s after npm ci" % node_dir
+    return None
+
+
+class Console(it.GatewayCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.env = it.Env("console")
+        cls.backend = cls.env.backend("hello")
+        cls.owner_key = "fngate-owner-" + secrets.token_urlsafe(24)
+        cls.ro_key = "fngate-readonly-" + secrets.token_urlsafe(24)
+        cls.admin_port = it.free_port()
+        conf = it.config(cls.env, [
+            it.namespace(NS, "demo", [], [
+                it.function(FN, "hello", cls.backend.url, privacy="public", prefix="/hello"),
+                it.function(FN_PRIVATE, "resize", cls.backend.url, privacy="private",
+                            prefix="/resize"),
+            ], issue_tokens=True),
+        ])
+        conf["admin"] = {
+            "listen": "127.0.0.1:%d" % cls.admin_port,
+            "keys": [
+                {"name": "ops", "sha256": hashlib.sha256(cls.owner_key.encode()).hexdigest(),
+                 "role": "owner"},
+                {"name": "auditor", "sha256": hashlib.sha256(cls.ro_key.encode()).hexdigest(),
+                 "permissions": ["tokens:read"]},
+            ],
+        }
+        # The admin listener serves the console from the source tree's web/.
+        os.environ["FNGATE_WEB_ROOT"] = WEB_DIR
+        cls.gw = cls.env.fngate(conf)
+        it.wait_port(cls.admin_port, cls.gw.proc)
+
+    def test_console_flow_in_chromium(self):
+        err = ensure_chromium()
+        self.assertIsNone(err, err)
+        node_dir = os.path.join(build_dir(), "console-node")
+        err = ensure_playwright(node_dir)
+        self.assertIsNone(err, err)
+        artifacts = os.path.join(build_dir(), "artifacts", "console")
+        shutil.rmtree(artifacts, ignore_errors=True)
+        os.makedirs(artifacts, exist_ok=True)
+        env = dict(os.environ,
+                   NODE_PATH=os.path.join(node_dir, "node_modules"),
+                   CONSOLE_URL="http://127.0.0.1:%d/" % self.admin_port,
+                   OWNER_KEY=self.owner_key,
+                   READONLY_KEY=self.ro_key,
+                   NAMESPACE_ID=NS,
+                   FUNCTION_ID=FN,
+                   CALL_URL=self.gw.url("/hello"),
+                   ARTIFACT_DIR=artifacts,
+                   CHROMIUM=CHROMIUM)
+        p = subprocess.run(["node", os.path.join(BROWSER_DIR, "console.test.js")], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=240)
+        out = p.stdout.decode("utf-8", "replace")
+        # The browser run's own summary, prefixed so it is not taken for this file's.
+        print("\n".join(("browser: " + l) if l.endswith(" failed") else l
+                        for l in out.splitlines()), file=sys.stderr)
+        self.assertEqual(p.returncode, 0, "the browser flow failed (screenshots in %s)" % artifacts)
+        if UPDATE_DOCS:
+            docs = os.path.join(SOURCE, "docs", "console")
+            os.makedirs(docs, exist_ok=True)
+            for f in sorted(os.listdir(artifacts)):
+                stem = f.split("-", 1)[1].rsplit(".", 1)[0] if "-" in f else f
+                if stem in DOC_SHOTS:
+                    shutil.copy(os.path.join(artifacts, f), os.path.join(docs, DOC_SHOTS[stem]))
+
+
+if __name__ == "__main__":
+    it.main()
