@@ -196,9 +196,9 @@ def fmt(x, nd=1):
     return "{:.{nd}f}".format(x, nd=nd) if isinstance(x, float) else "{:,}".format(x)
 
 
-def sh(cmd):
+def sh(cmd, timeout=20):
     try:
-        out = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=20)
+        out = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=timeout)
         return (out.stdout + out.stderr).strip()
     except (OSError, subprocess.TimeoutExpired):
         return ""
@@ -338,9 +338,10 @@ def render(info, args, peers, summ, tgts, verify_out, profiles):
     L.append("Run: `%s` (rounds %d, %d s per wrk run, wrk -t1 -c50), %s." %
              (args.command, args.rounds, args.duration, info["date"]))
     L.append("")
-    L.append("Machine: %d CPUs, %s, kernel %s, %s; load average before the run %s." %
+    L.append("Machine: %d CPUs, %s, kernel %s, %s; load average %s before the run, %s after "
+             "(the machine is shared: other builds and tests ran meanwhile)." %
              (info["nproc"], info["cpu"], info["kernel"], info["os"],
-              " ".join(info["load_before"])))
+              " ".join(info["load_before"]), " ".join(info.get("load_after", ["?"]))))
     L.append("Versions: nginx %s; %s; %s; %s; fngate %s, git %s, %s build." %
              (info["nginx"], info["haproxy"], info["wrk"], info["openssl"], info["fngate"],
               info["fngate_rev"], args.build_type))
@@ -501,6 +502,7 @@ def main():
                 RUNS.append({"round": rnd + 1, "scenario": scen, "peer": peer["name"],
                              "result": res})
 
+    info["load_after"] = open("/proc/loadavg").read().split()[:3]
     summ = summarize(RUNS, peers)
     have_fngate = any(p["name"] == "fngate-1w" for p in peers)
     tgts = targets(RUNS, summ) if have_fngate else []
@@ -508,7 +510,7 @@ def main():
     verify_out = ""
     if args.verify_bench:
         log("running %s" % args.verify_bench)
-        verify_out = sh(args.verify_bench)
+        verify_out = sh(args.verify_bench, timeout=600)
 
     profiles = []
     if args.profile and have_fngate and shutil.which("perf"):

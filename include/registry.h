@@ -33,7 +33,7 @@ enum token_record_status {
 #define REGISTRY_DESC_MAX 512   /* bytes of a description */
 
 struct token_record {
-	char    id[37 + 91];        /* the jti: a UUID for tokens fngate issued; any id for imported ones */
+	char    id[128 + 1];        /* the jti (TOKEN_ID_MAX bytes at most): a UUID for tokens fngate issued */
 	char   *namespace_id;       /* the owning namespace (function tokens too); NULL: unknown (imported) */
 	char   *function_id;        /* NULL: namespace-wide */
 	char   *description;

@@ -46,7 +46,9 @@ struct token_claims {
  * r and s in [1, n-1]); claims JSON (no duplicate keys; exp/nbf/iat numbers; application_claim an
  * array whose first element has string namespace_id and application_id, exactly one non-empty;
  * jti a string of at most TOKEN_ID_MAX bytes). Does not look at time, scope or revocation.
- * Returns TOKEN_OK, TOKEN_MALFORMED, TOKEN_ALG or TOKEN_SIGNATURE. Thread-safe. */
+ * Returns TOKEN_OK, TOKEN_MALFORMED, TOKEN_ALG or TOKEN_SIGNATURE. Thread-safe.
+ * out->key is set whenever the signature verified, even when the claims are then refused
+ * (TOKEN_MALFORMED); it is NULL for every other refusal. */
 enum token_status token_verify(const struct conf_namespace *ns, const char *tok, size_t len,
 			       size_t max_len, struct token_claims *out);
 

@@ -3,6 +3,7 @@
 # Installs missing Debian packages, builds (Release, build/), generates the demo namespace key pair
 # (conf/keys/, once), starts the demo function backend and `fngate serve -c conf/demo.json`,
 # mints a demo token, prints and runs the three curl lines to try, then runs until Ctrl-C.
+# FNGATE_BUILD_DIR (relative to the repository, default build) and JOBS override the defaults.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -10,16 +11,17 @@ ROOT=$(pwd)
 JOBS=${JOBS:-$(nproc)}
 CONF="$ROOT/conf/demo.json"
 KEYDIR="$ROOT/conf/keys"
-RUNDIR="$ROOT/build/demo"
+BUILD="$ROOT/${FNGATE_BUILD_DIR:-build}"
+RUNDIR="$BUILD/demo"
 BACKEND_ADDR=${FNGATE_DEMO_BACKEND:-127.0.0.1:9000}
 
 bash "$ROOT/scripts/deps.sh"
 
-echo "demo: building (build/, Release)"
-cmake -S "$ROOT" -B "$ROOT/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$ROOT/build" -j "$JOBS" --target fngate fngate-demo-backend
-FNGATE="$ROOT/build/fngate"
-BACKEND="$ROOT/build/fngate-demo-backend"
+echo "demo: building ($BUILD, ${FNGATE_BUILD_TYPE:-Release})"
+cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE="${FNGATE_BUILD_TYPE:-Release}" >/dev/null
+cmake --build "$BUILD" -j "$JOBS" --target fngate fngate-demo-backend
+FNGATE="$BUILD/fngate"
+BACKEND="$BUILD/fngate-demo-backend"
 
 # The demo namespace key pair: RSA 2048, public key PKCS#1 (as Scaleway serves them).
 mkdir -p "$KEYDIR"
@@ -136,7 +138,7 @@ status() {  # run one of the lines, print its status
 
 cat <<EOT
 
-fngate is listening on $LISTEN (log: build/demo/fngate.log), the demo backend on $BACKEND_ADDR.
+fngate is listening on $LISTEN (log: $RUNDIR/fngate.log), the demo backend on $BACKEND_ADDR.
 
 Without a token, the private function answers 403:
   $LINE1

@@ -2,7 +2,8 @@
 # test.sh - quick start 2: install what is missing, build into build/, run the whole suite with
 # ctest. `--asan` (implied when CI=true) also builds build-asan/ with AddressSanitizer and
 # UndefinedBehaviorSanitizer and runs the suite there too. Idempotent: re-running rebuilds
-# incrementally.
+# incrementally. FNGATE_BUILD_DIR / FNGATE_ASAN_BUILD_DIR (relative to the repository) and
+# JOBS override the defaults.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -30,11 +31,11 @@ run_suite() {
 	ctest --test-dir "$ROOT/$dir" --output-on-failure
 }
 
-run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+run_suite "${FNGATE_BUILD_DIR:-build}" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 if [ "$ASAN" -eq 1 ]; then
 	# Leaks are errors; a sanitizer report aborts the process (the build sets -fno-sanitize-recover).
 	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 	export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-	run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DFNGATE_SANITIZE=ON
+	run_suite "${FNGATE_ASAN_BUILD_DIR:-build-asan}" -DCMAKE_BUILD_TYPE=Debug -DFNGATE_SANITIZE=ON
 fi
 echo "test.sh: all suites passed"

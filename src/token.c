@@ -14,8 +14,9 @@
 #include "keys.h"
 #include "util.h"
 
-/* Hard ceiling on a token whatever max_len says: it sizes the stack buffers below. */
-#define TOKEN_HARD_MAX		16384
+/* Hard ceiling on a token whatever max_len says (conf allows max_token_bytes up to 64 KiB);
+ * it sizes the stack buffer below (48 KiB decoded). */
+#define TOKEN_HARD_MAX		65536
 /* Largest signature we can meet: RSA-8192 (keys.c refuses larger moduli). */
 #define TOKEN_SIG_MAX		1024
 #define TOKEN_ES256_SIG_LEN	64
@@ -778,7 +779,7 @@ enum token_status token_verify(const struct conf_namespace *ns, const char *tok,
 	char kid[256];
 	size_t kidlen = 0, hlen, plen, slen = 0, used = 0, i, ncand = 0;
 	long n;
-	int haskid = 0;
+	int haskid = 0, siglong;
 
 	memset(out, 0, sizeof(*out));
 	if (max_len == 0 || max_len > TOKEN_HARD_MAX)
@@ -807,14 +808,15 @@ enum token_status token_verify(const struct conf_namespace *ns, const char *tok,
 	pay = buf + used;
 	plen = (size_t)n;
 	used += plen;
-	if ((size_t)(tok + len - d2 - 1) > B64URL_ENCODED_LEN(sizeof(sig))) {
-		st = TOKEN_SIGNATURE;       /* longer than any key we accept can produce */
-		goto cleanup;
+	/* A signature longer than any key we accept can produce is refused below, after the
+	 * alg check, so that e.g. alg "none" is reported as such whatever follows it. */
+	siglong = (size_t)(tok + len - d2 - 1) > B64URL_ENCODED_LEN(sizeof(sig));
+	if (!siglong) {
+		n = b64url_decode(d2 + 1, (size_t)(tok + len - d2 - 1), sig, sizeof(sig));
+		if (n < 0)
+			goto cleanup;
+		slen = (size_t)n;
 	}
-	n = b64url_decode(d2 + 1, (size_t)(tok + len - d2 - 1), sig, sizeof(sig));
-	if (n < 0)
-		goto cleanup;
-	slen = (size_t)n;
 
 	st = token_header_parse(hdr, hlen, &alg, kid, sizeof(kid), &kidlen, &haskid);
 	if (st != TOKEN_OK)
@@ -835,7 +837,7 @@ enum token_status token_verify(const struct conf_namespace *ns, const char *tok,
 
 	st = TOKEN_SIGNATURE;
 	t = token_tls_get();
-	if (t == NULL)
+	if (t == NULL || siglong)
 		goto cleanup;
 	/* SHA-256 of the signing input (RFC 7515 5.2 step 8): the first two parts as sent. */
 	if (EVP_DigestInit_ex2(t->md, token_sha256, NULL) != 1 ||

@@ -1,0 +1,335 @@
+#!/usr/bin/env python3
+"""test_lifecycle.py - the token lifecycle of issue 3 through the real daemon, the admin API and
+the CLI: the console user's flow (private -> 403 -> token -> 200 -> listed without the secret ->
+delete -> 403 token_revoked -> restart -> still refused and listed revoked), no-expiry and
+namespace tokens, expiry, Scaleway's tokens on imported keys revoked by jti, admin keys (none,
+wrong, lacking a permission, outside their namespaces), key rotation, and kill -9 during a burst
+of concurrent creations and deletions.
+
+Test data: the two Scaleway tokens used are function-scoped entries of
+../shared/vectors/scaleway-tokens.json (no exp, each with its namespace's 4096-bit PKCS#1 key).
+Every other token is minted by fngate itself through POST /v1/tokens.
+"""
+
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fngate_it as it  # noqa: E402
+import lifecycle_util as lu  # noqa: E402
+
+
+class Lifecycle(it.GatewayCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.env = it.Env("lifecycle")
+        cls.backend = cls.env.backend("b")
+        cls.keys = {name: lu.new_admin_key() for name in ("ops", "ci", "ro")}
+        scw = [t for t in it.scaleway_vectors() if t["scope"] == "function"][:2]
+        cls.scw = scw
+        ns_scw = []
+        for i, t in enumerate(scw):
+            pem = cls.env.write("scw%d.pub.pem" % i, t["public_key_pem"])
+            ns_scw.append(it.namespace(
+                "ns-scw%d" % i, "scw%d" % i, [{"kid": "scw", "alg": "RS256", "public_key": pem}],
+                [it.function(t["function_id"], "scwfn%d" % i, cls.backend.url,
+                             prefix="/scw%d" % i)]))
+        up = cls.backend.url
+        cls.conf = it.config(cls.env, [
+            it.namespace("ns-app", "app", [], [
+                it.function("hello", "hello", up, privacy="public", prefix="/hello"),
+                it.function("resize", "resize", up, prefix="/resize")],
+                issue_tokens=True),
+            it.namespace("ns-other", "other", [], [
+                it.function("other", "other", up, prefix="/other")], issue_tokens=True),
+        ] + ns_scw, tokens={"leeway_s": 0, "forward_token": False})
+        cls.conf["admin"]["keys"] = [
+            dict(cls.keys["ops"][1], name="ops", role="owner"),
+            dict(cls.keys["ci"][1], name="ci", permissions=["tokens:read", "tokens:write"],
+                 namespaces=["ns-app"]),
+            dict(cls.keys["ro"][1], name="ro", permissions=["tokens:read"]),
+        ]
+        cls.admin_port = int(cls.conf["admin"]["listen"].rsplit(":", 1)[1])
+        cls.admin_url = "http://127.0.0.1:%d" % cls.admin_port
+        cls.state = cls.conf["state_dir"]
+        cls.start()
+
+    @classmethod
+    def start(cls):
+        cls.gw = cls.env.fngate(cls.conf)
+        it.wait_port(cls.admin_port, cls.gw.proc)
+
+    @classmethod
+    def restart(cls, sig=signal.SIGTERM):
+        if sig == signal.SIGKILL:
+            os.killpg(cls.gw.proc.pid, signal.SIGKILL)
+            cls.gw.proc.wait(10)
+        cls.gw.stop()
+        cls.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.env.close()
+
+    # -- helpers
+
+    def cli(self, *args, key="ops"):
+        """Run the fngate CLI against the admin API: (exit code, stdout, stderr)."""
+        env = dict(os.environ)
+        env.pop("FNGATE_ADMIN_KEY", None)
+        if key is not None:
+            env["FNGATE_ADMIN_KEY"] = self.keys[key][0] if key in self.keys else key
+        p = subprocess.run([it.FNGATE_BIN] + list(args) + ["--admin-url", self.admin_url],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=60,
+                           stdin=subprocess.DEVNULL)
+        return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+    def create(self, *scope, key="ops", **kw):
+        rc, out, err = self.cli("token", "create", *scope, "--json", key=key, **kw)
+        self.assertEqual(rc, 0, err)
+        return json.loads(out)
+
+    def call(self, path, token=None):
+        return it.curl(self.gw.url(path), token=token)
+
+    # -- the console user's flow
+
+    def test_01_console_flow(self):
+        rc, out, err = self.cli("function", "set-privacy", "hello", "private")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("private", out)
+        self.assertDenied(self.call("/hello/x"), "token_missing")
+        expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 86400))
+        rec = self.create("--function", "hello", "--description", "deploy bot \u00e9",
+                          "--expires", expires)
+        tok, tid = rec["token"], rec["id"]
+        self.assertEqual(rec["expires_at"], expires)
+        self.assertEqual(rec["description"], "deploy bot \u00e9")
+        self.assertEqual(it.jwt_claims(tok)["jti"], tid)
+        seen = self.assertForwarded(self.call("/hello/x", tok), "b")
+        self.assertEqual(seen["headers"].get("x-fngate-token-id"), [tid])
+        # The list shows it, never the secret; the table too.
+        rc, out, err = self.cli("token", "list", "--function", "hello", "--json")
+        self.assertEqual(rc, 0, err)
+        listed = json.loads(out)
+        self.assertEqual([t["id"] for t in listed["tokens"]], [tid])
+        self.assertNotIn(tok, out)
+        self.assertNotIn("token\"", out.replace("\"tokens\"", ""))
+        rc, table, err = self.cli("token", "list")
+        self.assertIn(tid, table)
+        self.assertIn("deploy bot", table)
+        self.assertNotIn(tok.split(".")[2], table)
+        # Delete: refused at once, for good.
+        rc, out, err = self.cli("token", "delete", tid)   # no terminal, no --yes: refused
+        self.assertEqual(rc, 2, out + err)
+        rc, out, err = self.cli("token", "delete", tid, "--yes")
+        self.assertEqual(rc, 0, err)
+        self.assertDenied(self.call("/hello/x", tok), "token_revoked")
+        rc, out, err = self.cli("token", "delete", tid, "--yes")
+        self.assertEqual(rc, 5, out + err)
+        self.assertIn("already revoked", err)
+        # Restart: still refused, listed as revoked, and the function still private.
+        self.restart()
+        self.assertDenied(self.call("/hello/x", tok), "token_revoked")
+        self.assertDenied(self.call("/hello/x"), "token_missing")
+        rc, out, err = self.cli("token", "get", tid, "--json")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(json.loads(out)["status"], "revoked")
+        self.assertNotIn(tok, out)
+        rc, out, err = self.cli("function", "set-privacy", "hello", "public")
+        self.assertEqual(rc, 0, err)
+        self.assertForwarded(self.call("/hello/x"))
+
+    def test_02_no_expiry_namespace_token(self):
+        rec = self.create("--namespace", "ns-app", "--description", "ns wide", "--no-expiry")
+        self.assertIsNone(rec["expires_at"])
+        self.assertEqual(rec["scope"], "namespace")
+        claims = it.jwt_claims(rec["token"])
+        self.assertNotIn("exp", claims)
+        self.assertEqual(claims["application_claim"],
+                         [{"namespace_id": "ns-app", "application_id": ""}])
+        # Every function of its namespace, none of another.
+        self.assertForwarded(self.call("/resize/x", rec["token"]))
+        self.assertForwarded(self.call("/hello/x", rec["token"]))
+        self.assertDenied(self.call("/other/x", rec["token"]),
+                          ("token_scope", "token_signature", "token_alg"))
+        # A function token opens its function only.
+        fn = self.create("--function", "resize", "--description", "fn", "--no-expiry")
+        self.assertForwarded(self.call("/resize/x", fn["token"]))
+        self.assertDenied(self.call("/other/x", fn["token"]),
+                          ("token_scope", "token_signature", "token_alg"))
+        # last_used_at reaches the API (flushed within a few seconds).
+        deadline = time.time() + 8
+        while time.time() < deadline:
+            rc, out, err = self.cli("token", "get", fn["id"], "--json")
+            if json.loads(out)["last_used_at"]:
+                break
+            time.sleep(0.5)
+        self.assertIsNotNone(json.loads(out)["last_used_at"])
+
+    def test_03_expiry(self):
+        exp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(time.time()) + 3))
+        rec = self.create("--function", "resize", "--description", "short", "--expires", exp)
+        self.assertForwarded(self.call("/resize/x", rec["token"]))
+        time.sleep(max(0, it.jwt_claims(rec["token"])["exp"] - time.time()) + 1.2)
+        self.assertDenied(self.call("/resize/x", rec["token"]), "token_expired")
+        # Bad inputs: exit 5 with the API's message, or 2 when the CLI can tell.
+        rc, out, err = self.cli("token", "create", "--function", "resize", "--description", "x",
+                                "--expires", "2001-01-01T00:00:00Z")
+        self.assertEqual(rc, 5, err)
+        self.assertIn("in the past", err)
+        rc, out, err = self.cli("token", "create", "--function", "resize", "--description", "x",
+                                "--expires", "tomorrow")
+        self.assertEqual(rc, 2, err)
+        rc, out, err = self.cli("token", "create", "--function", "nope", "--description", "x",
+                                "--no-expiry")
+        self.assertEqual(rc, 5, err)
+        self.assertIn("no function", err)
+
+    def test_04_imported_scaleway_tokens(self):
+        a, b = self.scw
+        self.assertForwarded(self.call("/scw0/x", a["token"]))
+        self.assertForwarded(self.call("/scw1/x", b["token"]))
+        # Tokens cannot be created for an imported namespace, only revoked by jti.
+        rc, out, err = self.cli("token", "create", "--namespace", "ns-scw0", "--description", "x",
+                                "--no-expiry")
+        self.assertEqual(rc, 5, err)
+        self.assertIn("does not issue tokens", err)
+        jti = it.jwt_claims(a["token"])["jti"]
+        rc, out, err = self.cli("token", "revoke", "--jti", jti, "--namespace", "ns-scw0")
+        self.assertEqual(rc, 0, err)
+        self.assertDenied(self.call("/scw0/x", a["token"]), "token_revoked")
+        self.assertForwarded(self.call("/scw1/x", b["token"]))
+        rc, out, err = self.cli("token", "revoke", "--jti", jti)
+        self.assertEqual(rc, 5, err)
+        rc, out, err = self.cli("token", "get", jti, "--json")
+        self.assertTrue(json.loads(out)["imported"])
+
+    def test_05_admin_keys(self):
+        r = it.curl(self.admin_url + "/healthz")
+        self.assertEqual(r.status, 200)
+        r = it.curl(self.admin_url + "/v1/tokens")
+        self.assertEqual(r.status, 401)
+        self.assertEqual(r.json()["error"], "unauthorized")
+        self.assertEqual(r.header("cache-control"), "no-store")
+        self.assertEqual(r.header("x-frame-options"), "DENY")
+        rc, out, err = self.cli("token", "list", key=None)
+        self.assertEqual(rc, 3, err)
+        rc, out, err = self.cli("token", "list", key="fngk_wrong")
+        self.assertEqual(rc, 3, err)
+        self.assertIn("unknown admin key", err)
+        rc, out, err = self.cli("token", "create", "--function", "resize", "--description", "x",
+                                "--no-expiry", key="ro")
+        self.assertEqual(rc, 3, err)
+        self.assertIn("tokens:write", err)
+        rc, out, err = self.cli("token", "create", "--function", "other", "--description", "x",
+                                "--no-expiry", key="ci")
+        self.assertEqual(rc, 3, err)
+        self.assertIn("ns-other", err)
+        rc, out, err = self.cli("function", "set-privacy", "resize", "public", key="ci")
+        self.assertEqual(rc, 3, err)
+        rec = self.create("--function", "resize", "--description", "ci", "--no-expiry", key="ci")
+        rc, out, err = self.cli("token", "list", "--json", key="ci")
+        ids = [t["namespace_id"] for t in json.loads(out)["tokens"]]
+        self.assertIn(rec["id"], out)
+        self.assertEqual(set(ids), {"ns-app"})
+
+    def test_06_crash_during_burst(self):
+        """kill -9 in the middle of concurrent creations and deletions: after the restart every
+        token answered 201 exists (and works), every token answered deleted is refused."""
+        created, deleted, unanswered, lock = {}, set(), set(), threading.Lock()
+        stop = threading.Event()
+        ops = self.keys["ops"][0]
+
+        def worker(n):
+            mine = []
+            while not stop.is_set():
+                st, body = lu.admin_request(self.admin_port, "POST", "/v1/tokens", ops,
+                                            {"function_id": "resize", "description": "burst %d" % n,
+                                             "expires_at": None})
+                if st == 201:
+                    with lock:
+                        created[body["id"]] = body["token"]
+                    mine.append(body["id"])
+                if len(mine) >= 2 and not stop.is_set():
+                    victim = mine.pop(0)
+                    st, body = lu.admin_request(self.admin_port, "DELETE",
+                                                "/v1/tokens/" + victim, ops)
+                    with lock:
+                        if st == 200:
+                            deleted.add(victim)
+                        elif st == 0:
+                            unanswered.add(victim)  # killed mid-request: either outcome
+
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(1.5)
+        os.killpg(self.gw.proc.pid, signal.SIGKILL)
+        stop.set()
+        for t in threads:
+            t.join(30)
+        self.assertGreater(len(created), 10, "the burst created too few tokens")
+        self.assertGreater(len(deleted), 3, "the burst deleted too few tokens")
+        print("burst before kill -9: %d tokens answered 201, %d answered deleted"
+              % (len(created), len(deleted)), file=sys.stderr)
+        self.gw.proc.wait(10)
+        self.gw.stop()
+        self.start()
+        with lock:
+            created_ids, deleted_ids = dict(created), set(deleted)
+        for tid, tok in created_ids.items():
+            st, body = lu.admin_request(self.admin_port, "GET", "/v1/tokens/" + tid, ops)
+            self.assertEqual(st, 200, "token %s answered 201 is gone after kill -9" % tid)
+            if tid in deleted_ids:
+                self.assertEqual(body["status"], "revoked", tid)
+        statuses = lu.gateway_statuses(self.gw.port, "/resize/x", created_ids)
+        for tid in created_ids:
+            if tid in unanswered:
+                continue
+            want = 403 if tid in deleted_ids else 200
+            self.assertEqual(statuses[tid][0], want, "token %s: %r" % (tid, statuses[tid]))
+            if want == 403:
+                self.assertEqual(statuses[tid][1], "token_revoked")
+
+    def test_07_key_rotation(self):
+        old_tok = self.create("--namespace", "ns-app", "--description", "before",
+                              "--no-expiry")["token"]
+        old_kid = json.loads(it.b64u_decode(old_tok.split(".")[0]))["kid"]
+        p = subprocess.run([it.FNGATE_BIN, "keygen", "--namespace", "ns-app", "--state-dir",
+                            self.state], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.assertEqual(p.returncode, 1)   # a key exists: --rotate is required
+        self.assertIn(b"--rotate", p.stderr)
+        p = subprocess.run([it.FNGATE_BIN, "keygen", "--namespace", "ns-app", "--state-dir",
+                            self.state, "--rotate", "--alg", "ES256", "--json"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=True)
+        info = json.loads(p.stdout)
+        self.assertEqual(info["previous_kid"], old_kid)
+        mode = os.stat(os.path.join(self.state, "keys", "ns-app", info["kid"] + ".pem")).st_mode
+        self.assertEqual(mode & 0o777, 0o600)
+        # Keep the old key in the configuration while its tokens must work; reload.
+        ns = self.conf["namespaces"][0]
+        ns["keys"] = [{"kid": old_kid, "alg": "RS256", "public_key": os.path.join(
+            self.state, "keys", "ns-app", old_kid + ".pub.pem")}]
+        lu.reload(self.env, self.gw, self.conf)
+        new = self.create("--namespace", "ns-app", "--description", "after", "--no-expiry")
+        hdr = json.loads(it.b64u_decode(new["token"].split(".")[0]))
+        self.assertEqual((hdr["kid"], hdr["alg"]), (info["kid"], "ES256"))
+        self.assertForwarded(self.call("/resize/x", new["token"]))
+        self.assertForwarded(self.call("/resize/x", old_tok))
+        # Old public key removed from the configuration: its tokens stop working.
+        ns["keys"] = []
+        lu.reload(self.env, self.gw, self.conf)
+        self.assertDenied(self.call("/resize/x", old_tok),
+                          ("token_alg", "token_signature", "token_unknown"))
+        self.assertForwarded(self.call("/resize/x", new["token"]))
+
+
+if __name__ == "__main__":
+    it.main()

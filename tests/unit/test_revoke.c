@@ -1,0 +1,173 @@
+/* test_revoke.c - the process-wide jti set: states, stickiness, last_used, growth, threads. */
+#include <check.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "revoke.h"
+#include "token.h"
+#include "util.h"
+
+static void setup(void)
+{
+	ck_assert_int_eq(revoke_init(), 0);
+}
+
+static void teardown(void)
+{
+	revoke_shutdown();
+}
+
+START_TEST(test_states)
+{
+	static const struct {
+		const char *jti;
+		enum revoke_state set;  /* 0: not set */
+		enum revoke_state want;
+	} rows[] = {
+		{ "never-seen", 0, REVOKE_UNKNOWN },
+		{ "ready-1", REVOKE_READY, REVOKE_READY },
+		{ "revoked-1", REVOKE_REVOKED, REVOKE_REVOKED },
+		{ "ready-then-revoked", REVOKE_READY, REVOKE_READY },
+		{ "ready-then-revoked", REVOKE_REVOKED, REVOKE_REVOKED },
+		{ "ready-then-revoked", REVOKE_READY, REVOKE_REVOKED },     /* sticky */
+		{ "ready-then-revoked", REVOKE_UNKNOWN, REVOKE_REVOKED },   /* sticky */
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(rows); i++) {
+		size_t n = strlen(rows[i].jti);
+
+		if (rows[i].set != 0)
+			ck_assert_int_eq(revoke_set(rows[i].jti, n, rows[i].set), 0);
+		ck_assert_msg(revoke_lookup(rows[i].jti, n) == rows[i].want, "row %zu", i);
+	}
+	/* lengths matter: a prefix is another id */
+	ck_assert_int_eq(revoke_lookup("ready", 5), REVOKE_UNKNOWN);
+	ck_assert_int_eq(revoke_lookup("ready-1x", 7), REVOKE_READY);
+	/* bounds */
+	ck_assert_int_eq(revoke_set("", 0, REVOKE_REVOKED), -1);
+	ck_assert_int_eq(revoke_set(NULL, 3, REVOKE_REVOKED), -1);
+	ck_assert_int_eq(revoke_set("x", TOKEN_ID_MAX + 1, REVOKE_REVOKED), -1);
+	ck_assert_int_eq(revoke_set("x", 1, (enum revoke_state)99), -1);
+	ck_assert_int_eq(revoke_lookup("", 0), REVOKE_UNKNOWN);
+	ck_assert_int_eq(revoke_lookup(NULL, 0), REVOKE_UNKNOWN);
+}
+END_TEST
+
+START_TEST(test_touch)
+{
+	ck_assert_int_eq(revoke_set("t1", 2, REVOKE_READY), 0);
+	ck_assert_int_eq(revoke_last_used("t1", 2), 0);
+	revoke_touch("t1", 2, 1000);
+	ck_assert_int_eq(revoke_last_used("t1", 2), 1000);
+	revoke_touch("t1", 2, 999);             /* never goes back */
+	ck_assert_int_eq(revoke_last_used("t1", 2), 1000);
+	revoke_touch("t1", 2, 1005);
+	ck_assert_int_eq(revoke_last_used("t1", 2), 1005);
+	/* touching an unknown id does not insert it */
+	revoke_touch("ghost", 5, 1000);
+	ck_assert_int_eq(revoke_last_used("ghost", 5), 0);
+	ck_assert_int_eq(revoke_lookup("ghost", 5), REVOKE_UNKNOWN);
+	/* revoking keeps last_used */
+	ck_assert_int_eq(revoke_set("t1", 2, REVOKE_REVOKED), 0);
+	ck_assert_int_eq(revoke_last_used("t1", 2), 1005);
+}
+END_TEST
+
+/* Many ids: the table grows and every id keeps its state. */
+START_TEST(test_growth)
+{
+	char jti[64];
+	unsigned i;
+
+	for (i = 0; i < 20000; i++) {
+		snprintf(jti, sizeof(jti), "%08x-f040-4b78-a033-69eab80bdeaa", i);
+		ck_assert_int_eq(revoke_set(jti, strlen(jti), i % 3 ? REVOKE_READY : REVOKE_REVOKED),
+		    0);
+	}
+	for (i = 0; i < 20000; i++) {
+		snprintf(jti, sizeof(jti), "%08x-f040-4b78-a033-69eab80bdeaa", i);
+		ck_assert_int_eq(revoke_lookup(jti, strlen(jti)),
+		    i % 3 ? REVOKE_READY : REVOKE_REVOKED);
+	}
+}
+END_TEST
+
+static _Atomic int stop_readers;
+static _Atomic long reader_errors;
+
+/* Readers: once a reader has seen an id revoked it must never see it otherwise. */
+static void *reader(void *arg)
+{
+	char jti[32];
+	int seen[256] = {0};
+	unsigned i;
+
+	(void)arg;
+	do {
+		for (i = 0; i < 256; i++) {
+			enum revoke_state st;
+
+			snprintf(jti, sizeof(jti), "id-%u", i);
+			st = revoke_lookup(jti, strlen(jti));
+			if (seen[i] && st != REVOKE_REVOKED)
+				atomic_fetch_add(&reader_errors, 1);
+			if (st == REVOKE_REVOKED)
+				seen[i] = 1;
+			revoke_touch(jti, strlen(jti), 5);
+		}
+	} while (!atomic_load(&stop_readers));
+	return NULL;
+}
+
+START_TEST(test_threads)
+{
+	pthread_t th[3];
+	char jti[32];
+	unsigned i, k;
+
+	for (k = 0; k < 3; k++)
+		ck_assert_int_eq(pthread_create(&th[k], NULL, reader, NULL), 0);
+	for (i = 0; i < 256; i++) {
+		snprintf(jti, sizeof(jti), "id-%u", i);
+		ck_assert_int_eq(revoke_set(jti, strlen(jti), REVOKE_READY), 0);
+		ck_assert_int_eq(revoke_set(jti, strlen(jti), REVOKE_REVOKED), 0);
+		/* visible as soon as revoke_set returns */
+		ck_assert_int_eq(revoke_lookup(jti, strlen(jti)), REVOKE_REVOKED);
+		for (k = 0; k < 50; k++) {      /* growth under readers */
+			char filler[48];
+
+			snprintf(filler, sizeof(filler), "filler-%u-%u", i, k);
+			ck_assert_int_eq(revoke_set(filler, strlen(filler), REVOKE_READY), 0);
+		}
+	}
+	atomic_store(&stop_readers, 1);
+	for (k = 0; k < 3; k++)
+		pthread_join(th[k], NULL);
+	ck_assert_int_eq(atomic_load(&reader_errors), 0);
+	ck_assert_int_eq(revoke_last_used("id-0", 4), 5);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("revoke");
+	TCase *tc = tcase_create("core");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_states);
+	tcase_add_test(tc, test_touch);
+	tcase_add_test(tc, test_growth);
+	tcase_add_test(tc, test_threads);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
