@@ -43,18 +43,22 @@ struct sha256 {
 	size_t   nbuf;
 };
 
+struct slow_reply;
+
 struct backend {
 	struct event_base *base;
 	struct evhttp     *http;
 	const char        *name;
 	uint64_t           requests;
 	uint64_t           connections;
+	TAILQ_HEAD(, slow_reply) slow;     /* pending _slow replies, freed at shutdown */
 };
 
 struct slow_reply {
-	struct backend       *be;
+	struct backend        *be;
 	struct evhttp_request *req;
-	struct event         *timer;
+	struct event          *timer;
+	TAILQ_ENTRY(slow_reply) entry;
 };
 
 static struct backend backend;
@@ -359,6 +363,7 @@ slow_fire(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	TAILQ_REMOVE(&backend.slow, s, entry);
 	reply_json(s->req, 200, "OK");
 	event_free(s->timer);
 	s->timer = NULL;
@@ -380,6 +385,7 @@ handle_slow(struct evhttp_request *req)
 		goto fail;
 	if (evtimer_add(s->timer, &tv) == -1)
 		goto fail;
+	TAILQ_INSERT_TAIL(&backend.slow, s, entry);
 	return;
 fail:
 	if (s != NULL && s->timer != NULL)
@@ -574,6 +580,7 @@ main(int argc, char *argv[])
 	int i, rc = 1;
 
 	backend.name = "demo";
+	TAILQ_INIT(&backend.slow);
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc)
 			listen = argv[++i];
@@ -627,6 +634,14 @@ main(int argc, char *argv[])
 		goto cleanup;
 	rc = 0;
 cleanup:
+	/* Replies still sleeping at shutdown: their requests go with evhttp_free below. */
+	while (!TAILQ_EMPTY(&backend.slow)) {
+		struct slow_reply *s = TAILQ_FIRST(&backend.slow);
+
+		TAILQ_REMOVE(&backend.slow, s, entry);
+		event_free(s->timer);
+		free(s);
+	}
 	if (sigterm != NULL)
 		event_free(sigterm);
 	if (sigint != NULL)

@@ -37,4 +37,16 @@ int admin_authorize(const struct conf_admin_key *k, unsigned perm, const char *n
 /* Whether key k sees namespace ns_id at all (its namespace restriction). */
 int admin_key_sees(const struct conf_admin_key *k, const char *ns_id);
 
+struct conf;
+struct conf_function;
+
+/* The URL callers use for fn under configuration c, written to buf (NUL-terminated):
+ * "http://" + authority + (fn's path_prefix, or "/"). The authority is fn's first exact (non
+ * wildcard) host with the port of c's first listen address (":80" omitted); without an exact
+ * host, that listen address itself, a wildcard one ("*", 0.0.0.0, [::]) shown as the loopback
+ * address of its family. Returns 0, or -1 when there is none (fn is routed by wildcard hosts
+ * only, or c listens nowhere) or it does not fit in len. */
+int admin_function_endpoint(const struct conf *c, const struct conf_function *fn, char *buf,
+			    size_t len);
+
 #endif

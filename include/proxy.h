@@ -38,11 +38,17 @@ struct header {
 
 /* The request being read on a connection. Reset between requests. */
 struct request {
+	/* raw head scanner state (see request_scan_head) */
+	uint32_t scan_line;         /* bytes in the current head line */
+	uint32_t scan_lines;        /* complete head lines seen */
+	bool     scan_cr;           /* the previous byte was CR */
+	bool     scan_done;         /* the empty line ending the head was seen */
+	uint8_t  crlf_pending;      /* chunked body: bytes of a chunk's CRLF still to check */
+	uint64_t chunk_left;        /* chunked body: bytes left in the current chunk */
 	char    *buf;               /* url, header names and values (bounded by max_header_bytes) */
 	size_t   len;
 	size_t   cap;
 	uint32_t url_off, url_len;
-	struct header hdr[PROXY_MAX_HEADERS];
 	unsigned nhdr;
 	bool     in_value;          /* the parser is inside a header value */
 	size_t   head_bytes;        /* bytes fed to the parser before headers completed */
@@ -68,6 +74,8 @@ struct request {
 	int      status;            /* status sent to the client */
 	uint64_t bytes_out;
 	const char *err_reason;     /* local error code for the log */
+	/* Last, so that request_reset clears everything above it in one memset. */
+	struct header hdr[PROXY_MAX_HEADERS];
 };
 
 enum conn_phase {
@@ -99,6 +107,7 @@ struct conn {
 	bool                close_after;    /* close once the response is flushed */
 	bool                read_paused;    /* client reads stopped for backpressure */
 	bool                paused_msg;     /* parser paused at end of a message */
+	const char         *seg_end;        /* end of the input segment being parsed */
 	unsigned            nrequests;
 	char                client[64];     /* "ip:port" */
 	char                client_ip[48];
@@ -123,6 +132,12 @@ int conn_dispatch(struct conn *c);
 extern const llhttp_settings_t request_settings;
 void request_reset(struct request *r);
 void request_free(struct request *r);
+/* Check raw head bytes that llhttp 8 tolerates but a strict proxy must not: a CR not followed by
+ * LF, and a head line starting with whitespace (obs-fold, "spaces before headers"). Stops at the
+ * empty line ending the head. Returns 0, or -1 (-> 400) with r->err_reason set. */
+int request_scan_head(struct request *r, const char *p, size_t n);
+/* Chunked body: the CRLF after a chunk's data split across reads is checked here. 0 / -1. */
+int request_check_crlf(struct request *r, const char *p, size_t n);
 /* Header lookups on the current request. */
 const char *request_header(const struct request *r, int idx, size_t *len);
 

@@ -13,6 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
@@ -229,9 +232,68 @@ static const char *privacy_name(int p)
 	return p == PRIVACY_PUBLIC ? "public" : "private";
 }
 
-static json_t *function_json(const struct conf_function *fn)
+int admin_function_endpoint(const struct conf *c, const struct conf_function *fn, char *buf,
+			    size_t len)
+{
+	const struct sockaddr_storage *ss;
+	const char *host = NULL, *path;
+	char ip[INET6_ADDRSTRLEN + 2];     /* "[" address "]" */
+	unsigned port;
+	int n;
+
+	if (c == NULL || fn == NULL || buf == NULL || len == 0 || c->nlisten == 0)
+		return -1;
+	buf[0] = '\0';
+	for (size_t i = 0; i < fn->nhosts && host == NULL; i++) {
+		if (strchr(fn->hosts[i], '*') == NULL)
+			host = fn->hosts[i];
+	}
+	/* A function reached only through "*.example.com" has no one URL to show. */
+	if (host == NULL && fn->nhosts > 0)
+		return -1;
+	path = fn->path_prefix != NULL ? fn->path_prefix : "/";
+	ss = &c->listen[0].addr;
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+		struct in_addr a = sin->sin_addr;
+
+		/* A wildcard address is where fngate listens, not where a caller connects. */
+		if (a.s_addr == htonl(INADDR_ANY))
+			a.s_addr = htonl(INADDR_LOOPBACK);
+		port = ntohs(sin->sin_port);
+		if (inet_ntop(AF_INET, &a, ip, sizeof(ip)) == NULL)
+			return -1;
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+		struct in6_addr a = sin6->sin6_addr;
+
+		if (IN6_IS_ADDR_UNSPECIFIED(&a))
+			a = in6addr_loopback;
+		port = ntohs(sin6->sin6_port);
+		if (inet_ntop(AF_INET6, &a, ip + 1, sizeof(ip) - 2) == NULL)
+			return -1;
+		ip[0] = '[';
+		strcat(ip, "]");
+	} else {
+		return -1;
+	}
+	if (host == NULL)
+		host = ip;
+	if (port == 80)
+		n = snprintf(buf, len, "http://%s%s", host, path);
+	else
+		n = snprintf(buf, len, "http://%s:%u%s", host, port, path);
+	if (n < 0 || (size_t)n >= len) {
+		buf[0] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
+static json_t *function_json(const struct conf *c, const struct conf_function *fn)
 {
 	json_t *o = json_object(), *hosts = json_array(), *ups = json_array();
+	char ep[1024];      /* "http://" + a 253-byte host + ":65535" + a 512-byte prefix fit */
 
 	for (size_t i = 0; i < fn->nhosts; i++)
 		json_array_append_new(hosts, json_string(fn->hosts[i]));
@@ -246,6 +308,8 @@ static json_t *function_json(const struct conf_function *fn)
 	json_object_set_new(o, "hosts", hosts);
 	json_object_set_new(o, "path_prefix", json_strornull(fn->path_prefix));
 	json_object_set_new(o, "upstreams", ups);
+	json_object_set_new(o, "endpoint", admin_function_endpoint(c, fn, ep, sizeof(ep)) == 0 ?
+			    json_string(ep) : json_null());
 	return o;
 }
 
@@ -383,6 +447,40 @@ static int forbid(struct areq *r, unsigned perm, const char *ns_id)
 	return -1;
 }
 
+/* ---------------------------------------------------------------- handlers: whoami */
+
+/* The caller's own key: name, role, permissions, namespaces. The configuration keeps no role,
+ * only what it grants: "owner" is every permission on every namespace, which is exactly what
+ * "role": "owner" configures (and all a key with that grant can do). */
+static void h_whoami(struct areq *r)
+{
+	static const struct { unsigned bit; const char *name; } perms[] = {
+		{ADMIN_PERM_TOKENS_READ, "tokens:read"},
+		{ADMIN_PERM_TOKENS_WRITE, "tokens:write"},
+		{ADMIN_PERM_FUNCTIONS_WRITE, "functions:write"},
+	};
+	const struct conf_admin_key *k = r->key;
+	json_t *o = json_object(), *p = json_array(), *ns;
+	bool owner = (k->perms & ADMIN_PERM_ALL) == ADMIN_PERM_ALL && k->nnamespaces == 0;
+
+	for (size_t i = 0; i < ARRAY_LEN(perms); i++) {
+		if (k->perms & perms[i].bit)
+			json_array_append_new(p, json_string(perms[i].name));
+	}
+	if (k->nnamespaces == 0) {
+		ns = json_null();
+	} else {
+		ns = json_array();
+		for (size_t i = 0; i < k->nnamespaces; i++)
+			json_array_append_new(ns, json_string(k->namespaces[i]));
+	}
+	json_object_set_new(o, "name", json_string(k->name));
+	json_object_set_new(o, "role", owner ? json_string("owner") : json_null());
+	json_object_set_new(o, "permissions", p);
+	json_object_set_new(o, "namespaces", ns);
+	reply_json(r->req, 200, o);
+}
+
 /* ---------------------------------------------------------------- handlers: namespaces, functions */
 
 static void h_namespaces(struct areq *r)
@@ -427,7 +525,7 @@ static void h_namespace_functions(struct areq *r)
 		return;
 	arr = json_array();
 	for (size_t i = 0; i < ns->nfunctions; i++)
-		json_array_append_new(arr, function_json(&ns->functions[i]));
+		json_array_append_new(arr, function_json(r->c, &ns->functions[i]));
 	reply_json(r->req, 200, json_pack("{s:o,s:I}", "functions", arr, "total_count",
 					  (json_int_t)ns->nfunctions));
 }
@@ -440,7 +538,7 @@ static void h_functions(struct areq *r)
 		const struct conf_function *fn = r->c->functions[i];
 
 		if (admin_key_sees(r->key, fn->ns->id))
-			json_array_append_new(arr, function_json(fn));
+			json_array_append_new(arr, function_json(r->c, fn));
 	}
 	reply_json(r->req, 200, json_pack("{s:o,s:I}", "functions", arr, "total_count",
 					  (json_int_t)json_array_size(arr)));
@@ -461,7 +559,7 @@ static void h_function(struct areq *r, bool patch)
 	}
 	if (!patch) {
 		if (forbid(r, 0, fn->ns->id) == 0)
-			reply_json(r->req, 200, function_json(fn));
+			reply_json(r->req, 200, function_json(r->c, fn));
 		return;
 	}
 	if (forbid(r, ADMIN_PERM_FUNCTIONS_WRITE, fn->ns->id) != 0)
@@ -485,7 +583,7 @@ static void h_function(struct areq *r, bool patch)
 	}
 	atomic_store(&fn->privacy, p);
 	log_msg(LOG_LVL_INFO, "admin: key %s set function %s %s", r->key->name, fn->id, pv);
-	reply_json(r->req, 200, function_json(fn));
+	reply_json(r->req, 200, function_json(r->c, fn));
 cleanup:
 	json_decref(o);
 }
@@ -809,7 +907,11 @@ static void api(struct areq *r, enum evhttp_cmd_type m)
 	const char *allow = NULL;
 	const struct token_record *t;
 
-	if (n == 2 && strcmp(s[1], "namespaces") == 0) {
+	if (n == 2 && strcmp(s[1], "whoami") == 0) {
+		if (get)
+			return h_whoami(r);
+		allow = "GET";
+	} else if (n == 2 && strcmp(s[1], "namespaces") == 0) {
 		if (get)
 			return h_namespaces(r);
 		allow = "GET";

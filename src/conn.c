@@ -418,6 +418,17 @@ static void conn_parse(struct conn *c)
 			if (n > room)
 				n = room;
 		}
+		if (before == PHASE_HEAD || c->phase == PHASE_IDLE) {
+			if (request_scan_head(&c->req, v.iov_base, n) != 0)
+				goto refuse;
+		}
+		if (c->req.crlf_pending > 0) {
+			size_t k = c->req.crlf_pending < n ? c->req.crlf_pending : n;
+
+			if (request_check_crlf(&c->req, v.iov_base, k) != 0)
+				goto refuse;
+		}
+		c->seg_end = (const char *)v.iov_base + n;
 		err = llhttp_execute(&c->parser, v.iov_base, n);
 		if (err == HPE_OK)
 			used = n;
@@ -443,6 +454,7 @@ static void conn_parse(struct conn *c)
 			return;
 		}
 		/* A parse error or a limit: answer if nothing was sent yet, then close. */
+refuse:
 		if (c->resp == RESP_NONE) {
 			int status = c->req.status ? c->req.status : 400;
 			const char *code = c->req.err_reason ? c->req.err_reason : "bad_request";

@@ -57,35 +57,45 @@ static void hb_str(struct hbuf *b, const char *s)
  * regenerates, the credential, and everything it sets itself (so a client cannot spoof them). */
 static bool header_dropped(const char *n, size_t len, bool forward_token)
 {
+	bool drop = false;
+
 	switch (len) {
 	case 2:
-		return util_ieq(n, len, "te");
+		drop = util_ieq(n, len, "te");
+		break;
 	case 4:
-		return util_ieq(n, len, "host");
+		drop = util_ieq(n, len, "host");
+		break;
 	case 6:
-		return util_ieq(n, len, "expect");
+		drop = util_ieq(n, len, "expect");
+		break;
 	case 7:
-		return util_ieq(n, len, "trailer") || util_ieq(n, len, "upgrade");
+		drop = util_ieq(n, len, "trailer") || util_ieq(n, len, "upgrade");
+		break;
 	case 10:
-		return util_ieq(n, len, "connection") || util_ieq(n, len, "keep-alive");
+		drop = util_ieq(n, len, "connection") || util_ieq(n, len, "keep-alive");
+		break;
 	case 12:
-		return util_ieq(n, len, "x-request-id") ||
+		drop = util_ieq(n, len, "x-request-id") ||
 		       (!forward_token && util_ieq(n, len, "x-auth-token"));
+		break;
 	case 14:
-		return util_ieq(n, len, "content-length");
+		drop = util_ieq(n, len, "content-length");
+		break;
 	case 17:
-		return util_ieq(n, len, "transfer-encoding") || util_ieq(n, len, "x-forwarded-for") ||
+		drop = util_ieq(n, len, "transfer-encoding") || util_ieq(n, len, "x-forwarded-for") ||
 		       util_ieq(n, len, "x-forwarded-host");
+		break;
 	case 18:
-		return util_ieq(n, len, "x-forwarded-proto");
+		drop = util_ieq(n, len, "x-forwarded-proto");
+		break;
 	default:
 		break;
 	}
-	if (len >= 6 && util_ieq(n, 6, "proxy-"))
+	if (drop)
 		return true;
-	if (len >= 9 && util_ieq(n, 9, "x-fngate-"))
-		return true;
-	return false;
+	/* Prefixes: every Proxy-* header, and every X-Fngate-* (fngate's own identity headers). */
+	return (len >= 6 && util_ieq(n, 6, "proxy-")) || (len >= 9 && util_ieq(n, 9, "x-fngate-"));
 }
 
 /* The names a Connection header lists are hop-by-hop too. */

@@ -30,20 +30,10 @@ void request_reset(struct request *r)
 	memset(r, 0, offsetof(struct request, hdr));
 	r->buf = buf;
 	r->cap = cap;
-	r->nhdr = 0;
 	r->host_idx = -1;
 	r->token_idx = -1;
 	r->reqid_idx = -1;
-	r->ntokens = 0;
-	r->request_id[0] = '\0';
-	r->fn = NULL;
-	memset(&r->gate, 0, sizeof(r->gate));
-	r->start_us = 0;
-	r->upstream_start_us = 0;
 	r->upstream_us = -1;
-	r->status = 0;
-	r->bytes_out = 0;
-	r->err_reason = NULL;
 }
 
 void request_free(struct request *r)
@@ -61,6 +51,58 @@ const char *request_header(const struct request *r, int idx, size_t *len)
 	}
 	*len = r->hdr[idx].val_len;
 	return r->buf + r->hdr[idx].val_off;
+}
+
+int request_scan_head(struct request *r, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n && !r->scan_done; i++) {
+		char ch = p[i];
+
+		if (r->scan_cr && ch != '\n') {
+			r->err_reason = "bare_cr";
+			return -1;
+		}
+		if (ch == '\r') {
+			r->scan_cr = true;
+			continue;
+		}
+		if (ch == '\n') {
+			if (!r->scan_cr) {
+				r->err_reason = "bare_lf";
+				return -1;
+			}
+			r->scan_cr = false;
+			if (r->scan_line == 0 && r->scan_lines > 0)
+				r->scan_done = true;    /* the empty line: the body may follow */
+			else if (r->scan_line > 0)
+				r->scan_lines++;
+			/* empty lines before the request line are tolerated (RFC 9112 2.2) */
+			r->scan_line = 0;
+			continue;
+		}
+		if (r->scan_line == 0 && r->scan_lines > 0 && (ch == ' ' || ch == '\t')) {
+			r->err_reason = "obs_fold";
+			return -1;
+		}
+		r->scan_line++;
+	}
+	return 0;
+}
+
+int request_check_crlf(struct request *r, const char *p, size_t n)
+{
+	static const char crlf[] = "\r\n";
+
+	while (r->crlf_pending > 0 && n > 0) {
+		if (*p != crlf[2 - r->crlf_pending]) {
+			r->err_reason = "bad_chunk";
+			return -1;
+		}
+		r->crlf_pending--;
+		p++;
+		n--;
+	}
+	return 0;
 }
 
 /* Append to the head buffer, bounded by max_header_bytes (-> 431). */
@@ -234,6 +276,25 @@ static bool host_ok(const char *v, size_t n)
 	return true;
 }
 
+static bool connection_has_close(const struct request *r, const struct header *h)
+{
+	const char *v = r->buf + h->val_off;
+	size_t vl = h->val_len, p = 0;
+
+	while (p < vl) {
+		size_t st;
+
+		while (p < vl && (v[p] == ' ' || v[p] == '\t' || v[p] == ','))
+			p++;
+		st = p;
+		while (p < vl && v[p] != ',' && v[p] != ' ' && v[p] != '\t')
+			p++;
+		if (p > st && util_ieq(v + st, p - st, "close"))
+			return true;
+	}
+	return false;
+}
+
 static void trim_value(struct request *r, struct header *h)
 {
 	while (h->val_len > 0 &&
@@ -247,6 +308,7 @@ static int request_analyze(struct conn *c)
 	struct request *r = &c->req;
 	llhttp_t *p = &c->parser;
 	int te = 0, hosts = 0;
+	bool conn_close_token = false;
 
 	r->method = llhttp_get_method(p);
 	if (llhttp_get_http_major(p) != 1) {
@@ -258,6 +320,21 @@ static int request_analyze(struct conn *c)
 		struct header *h = &r->hdr[i];
 
 		trim_value(r, h);
+		if (h->name_len == 0) {
+			r->err_reason = "bad_header";
+			return 400;
+		}
+		for (uint32_t k = 0; k < h->name_len; k++) {
+			/* RFC 9110 token characters only: llhttp 8 lets a space or an empty name by */
+			static const char tchar[] = "!#$%&'*+-.^_`|~";
+			unsigned char ch = (unsigned char)r->buf[h->name_off + k];
+
+			if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			      (ch >= '0' && ch <= '9') || (ch != 0 && strchr(tchar, ch) != NULL))) {
+				r->err_reason = "bad_header";
+				return 400;
+			}
+		}
 		/* llhttp passes an obs-fold through as CR LF SP inside the value: refuse it, and
 		 * any other control byte, rather than forward a header two parsers read apart. */
 		for (uint32_t k = 0; k < h->val_len; k++) {
@@ -274,6 +351,10 @@ static int request_analyze(struct conn *c)
 				hosts++;
 				r->host_idx = (int)i;
 			}
+			break;
+		case 10:
+			if (hname_is(r, h, "connection") && connection_has_close(r, h))
+				conn_close_token = true;
 			break;
 		case 6:
 			if (hname_is(r, h, "expect")) {
@@ -341,7 +422,8 @@ static int request_analyze(struct conn *c)
 		r->cl_present = true;
 	}
 	r->has_body = r->chunked || r->content_length > 0;
-	r->keep_alive = llhttp_should_keep_alive(p) != 0;
+	/* "close" followed by whitespace is still close (llhttp 8 misses "close\t"). */
+	r->keep_alive = llhttp_should_keep_alive(p) != 0 && !conn_close_token;
 	return 0;
 }
 
@@ -366,6 +448,22 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 	struct request *r = &c->req;
 
 	r->body_bytes += len;
+	if (r->chunked) {
+		const char *end = at + len;
+		size_t avail;
+
+		r->chunk_left = r->chunk_left >= len ? r->chunk_left - len : 0;
+		if (r->chunk_left == 0) {
+			/* llhttp 8 does not check the CRLF after chunk data: we do, here or at the
+			 * start of the next read when it was split. */
+			r->crlf_pending = 2;
+			avail = c->seg_end > end ? (size_t)(c->seg_end - end) : 0;
+			if (request_check_crlf(r, end, avail) != 0) {
+				r->status = 400;
+				return -1;
+			}
+		}
+	}
 	if (r->body_bytes > (r->fn ? r->fn->limits.max_body_bytes : c->conf->limits.max_body_bytes)) {
 		r->status = 413;
 		r->err_reason = "body_too_large";
@@ -373,6 +471,14 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 	}
 	if (c->up != NULL)
 		forward_body(c, at, len);
+	return 0;
+}
+
+static int on_chunk_header(llhttp_t *p)
+{
+	struct conn *c = conn_of(p);
+
+	c->req.chunk_left = p->content_length;
 	return 0;
 }
 
@@ -396,4 +502,5 @@ const llhttp_settings_t request_settings = {
 	.on_headers_complete = on_headers_complete,
 	.on_body = on_body,
 	.on_message_complete = on_message_complete,
+	.on_chunk_header = on_chunk_header,
 };

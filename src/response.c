@@ -109,21 +109,28 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
 
 static bool resp_header_dropped(const char *n, size_t len)
 {
+	bool drop = false;
+
 	switch (len) {
 	case 2:
-		return util_ieq(n, len, "te");
+		drop = util_ieq(n, len, "te");
+		break;
 	case 7:
-		return util_ieq(n, len, "trailer") || util_ieq(n, len, "upgrade");
+		drop = util_ieq(n, len, "trailer") || util_ieq(n, len, "upgrade");
+		break;
 	case 10:
-		return util_ieq(n, len, "connection") || util_ieq(n, len, "keep-alive");
+		drop = util_ieq(n, len, "connection") || util_ieq(n, len, "keep-alive");
+		break;
 	case 14:
-		return util_ieq(n, len, "content-length");
+		drop = util_ieq(n, len, "content-length");
+		break;
 	case 17:
-		return util_ieq(n, len, "transfer-encoding");
+		drop = util_ieq(n, len, "transfer-encoding");
+		break;
 	default:
 		break;
 	}
-	return len >= 6 && util_ieq(n, 6, "proxy-");
+	return drop || (len >= 6 && util_ieq(n, 6, "proxy-"));
 }
 
 static bool listed_in_connection(struct upconn *u, const char *name, size_t nlen)

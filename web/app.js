@@ -15,7 +15,7 @@
 
 	const session = {
 		key: null,
-		me: null,        // {name, role, permissions[], namespaces[]|null, known: bool}
+		me: null,        // GET /v1/whoami: {name, role, permissions[], namespaces[]|null}
 	};
 	let renderGen = 0;   // bumps on every navigation: late answers for an old view are dropped
 
@@ -184,16 +184,13 @@
 
 	// ---- permissions --------------------------------------------------------------------------
 
-	// May the signed-in key do `perm` in namespace nsId? Without GET /v1/whoami the console cannot
-	// know, so it offers the control and lets the API refuse it (the refusal is shown in place).
+	// May the signed-in key do `perm` in namespace nsId (any of its namespaces when nsId is
+	// undefined)? From GET /v1/whoami; the API still checks every request, this only decides which
+	// controls are shown.
 	function can(perm, nsId) {
 		const me = session.me;
 		if (!me)
-			return true;
-		if (!me.known) {
-			const v = probed.get(perm + ':' + nsId);
-			return v === undefined ? true : v;
-		}
+			return false;
 		const perms = me.permissions || [];
 		if (me.role !== 'owner' && !perms.includes(perm))
 			return false;
@@ -202,59 +199,21 @@
 		return me.namespaces.includes(nsId);
 	}
 
-	// Without /v1/whoami: learn whether the key may write in a namespace by asking for something
-	// the API refuses either way, without side effect: an invalid expires_at (tokens:write) or an
-	// invalid privacy (functions:write). 403 = the permission is missing; 400 = it is there (the
-	// admin API checks the permission before the values). Anything else: unknown, offered.
-	const probed = new Map();   // "perm:nsId" -> bool
-
-	async function probe(perm, nsId, fnId) {
-		const k = perm + ':' + nsId;
-		if (probed.has(k))
-			return;
-		let req;
-		if (perm === 'tokens:write')
-			req = ['POST', '/v1/tokens', { namespace_id: nsId, description: '', expires_at: 'permission-probe' }];
-		else if (fnId)
-			req = ['PATCH', '/v1/functions/' + encodeURIComponent(fnId), { privacy: 'permission-probe' }];
-		else
-			return;
-		try {
-			await api(...req);
-		} catch (err) {
-			if (err instanceof ApiError && (err.status === 403 || err.status === 400))
-				probed.set(k, err.status === 400);
-		}
-	}
-
-	async function ensurePerms(nsId, fnId) {
-		if (!session.me || session.me.known)
-			return;
-		await Promise.all([probe('tokens:write', nsId), probe('functions:write', nsId, fnId)]);
-	}
-
 	function isReadOnly() {
 		return !can('tokens:write') && !can('functions:write');
 	}
 
 	// ---- session ----------------------------------------------------------------------------
 
+	// Check the key and learn what it may do. The console ships with the daemon that serves it,
+	// so the endpoint is always there: no permission guessing.
 	async function whoami(key) {
-		try {
-			const me = await api('GET', '/v1/whoami', undefined, { key, noExpire: true });
-			return {
-				name: me.name || 'admin key', role: me.role || null,
-				permissions: Array.isArray(me.permissions) ? me.permissions : [],
-				namespaces: Array.isArray(me.namespaces) && me.namespaces.length ? me.namespaces : null,
-				known: true,
-			};
-		} catch (err) {
-			if (!(err instanceof ApiError) || (err.status !== 404 && err.status !== 405))
-				throw err;
-		}
-		// An admin API without /v1/whoami: check the key with a read, permissions unknown.
-		await api('GET', '/v1/namespaces', undefined, { key, noExpire: true });
-		return { name: 'admin key', role: null, permissions: [], namespaces: null, known: false };
+		const me = await api('GET', '/v1/whoami', undefined, { key, noExpire: true });
+		return {
+			name: me.name || 'admin key', role: me.role || null,
+			permissions: Array.isArray(me.permissions) ? me.permissions : [],
+			namespaces: Array.isArray(me.namespaces) && me.namespaces.length ? me.namespaces : null,
+		};
 	}
 
 	function showSignin(message) {
@@ -276,15 +235,17 @@
 		$('sidebar').hidden = false;
 		$('who').hidden = false;
 		$('who-name').textContent = session.me.name;
+		const me = session.me;
 		const role = $('who-role');
-		if (session.me.role === 'owner')
-			role.textContent = 'owner';
-		else if (!session.me.known)
-			role.textContent = 'permissions unknown';
+		if (me.role)
+			role.textContent = me.role;
 		else if (isReadOnly())
 			role.textContent = 'read-only';
 		else
-			role.textContent = session.me.permissions.join(', ');
+			role.textContent = me.permissions.join(', ');
+		// The full grant on hover: permissions and the namespaces the key is limited to.
+		role.title = (me.permissions.join(', ') || 'no permission') + ' on ' +
+			(me.namespaces ? 'namespaces ' + me.namespaces.join(', ') : 'every namespace');
 	}
 
 	function signOut(message) {
@@ -295,7 +256,6 @@
 		}
 		session.key = null;
 		session.me = null;
-		probed.clear();
 		renderGen++;
 		showSignin(message);
 	}
@@ -319,8 +279,7 @@
 		showAlert(errEl, '');
 		try {
 			const me = await whoami(key);
-			probed.clear();
-			session.key = key;
+				session.key = key;
 			session.me = me;
 			try {
 				sessionStorage.setItem(KEY_STORE, key);
@@ -479,16 +438,10 @@
 		return out;
 	}
 
-	// The URL a caller uses: the API's "endpoint" when it gives one, else a best guess from the route.
+	// The URL a caller uses, as the API computes it (docs/admin-api.md, "endpoint"); null for a
+	// function reached through wildcard hosts only.
 	function endpointOf(fn) {
-		if (fn && typeof fn.endpoint === 'string' && fn.endpoint)
-			return fn.endpoint;
-		if (!fn)
-			return null;
-		const host = (fn.hosts || []).find((x) => x && !x.includes('*'));
-		if (host)
-			return 'http://' + host + (fn.path_prefix || '/');
-		return null;
+		return fn && typeof fn.endpoint === 'string' && fn.endpoint ? fn.endpoint : null;
 	}
 
 	// ---- views ------------------------------------------------------------------------------
@@ -546,7 +499,6 @@
 			nodes.push(h('section', { id: 'panel-functions', role: 'tabpanel', 'aria-labelledby': 'tab-functions', class: 'card' },
 				h('div', { class: 'card-head' }, h('h2', {}, 'Functions')), functionsTable(fns)));
 		} else {
-			await ensurePerms(ns.id, fns.length ? fns[0].id : undefined);
 			const panel = tokensPanel({ kind: 'namespace', ns, fns });
 			nodes.push(h('div', { id: 'panel-security', role: 'tabpanel', 'aria-labelledby': 'tab-security' }, panel.el));
 			panel.load();
@@ -582,12 +534,11 @@
 					h('dt', {}, 'Namespace'), h('dd', {}, h('a', { href: link(['namespaces', ns.id]) }, nsName)),
 					h('dt', {}, 'Privacy'), h('dd', {}, privacyBadge(fn.privacy),
 						fn.privacy === 'private' ? ' Callers send a token in the X-Auth-Token header.' : ' Anyone who can reach it may call it.'),
-					h('dt', {}, 'Endpoint'), h('dd', { class: 'mono', id: 'fn-endpoint' }, ep || h('span', { class: 'muted' }, 'not reported by this fngate')),
+					h('dt', {}, 'Endpoint'), h('dd', { class: 'mono', id: 'fn-endpoint' }, ep || h('span', { class: 'muted' }, 'none: wildcard hosts only')),
 					h('dt', {}, 'Hosts'), h('dd', {}, li(fn.hosts)),
 					h('dt', {}, 'Path prefix'), h('dd', { class: 'mono' }, fn.path_prefix || h('span', { class: 'muted' }, 'none (host only)')),
 					h('dt', {}, 'Upstreams'), h('dd', {}, li((fn.upstreams || []).map(upstreamText))))));
 		} else {
-			await ensurePerms(fn.namespace_id, fn.id);
 			const panel = tokensPanel({ kind: 'function', ns, fn });
 			nodes.push(h('div', { id: 'panel-security', role: 'tabpanel', 'aria-labelledby': 'tab-security' },
 				privacyCard(fn, badge), panel.el));

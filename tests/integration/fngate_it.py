@@ -629,6 +629,24 @@ def print_logs():
         print("\n".join(lines[-300:]), file=sys.stderr)
 
 
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                   "WARNING: ThreadSanitizer")
+
+
+def sanitizer_reports():
+    """[(label, path)] of every log holding a sanitizer report (they appear at exit too)."""
+    out = []
+    for label, path in _LOGS:
+        try:
+            with open(path, "rb") as f:
+                text = f.read().decode("utf-8", "replace")
+        except OSError:
+            continue
+        if any(m in text for m in SANITIZER_MARKS):
+            out.append((label, path))
+    return out
+
+
 def cleanup():
     for e in _ENVS:
         e.close()
@@ -658,11 +676,17 @@ def main():
     passed = max(0, result.testsRun - len([i for i in failed_ids if "setUpClass" not in i])
                  - len(result.skipped))
     try:
+        for e in _ENVS:
+            e.close()
+        # A sanitizer report in any process (leaks show at exit) fails the run.
+        reports = sanitizer_reports()
+        for label, path in reports:
+            print("sanitizer report in the log of %s (%s)" % (label, path), file=sys.stderr)
+        if reports:
+            failed += 1
         if failed:
             print_logs()
     finally:
-        for e in _ENVS:
-            e.close()
         if failed and os.environ.get("FNGATE_IT_KEEP"):
             print("kept: %s" % " ".join(e.dir for e in _ENVS), file=sys.stderr)
         else:

@@ -1,5 +1,6 @@
-/* test_admin.c - admin permission decisions (a table), and the admin API over real HTTP on a
- * loopback port: every endpoint and error of issue 3, security headers, the console's files. */
+/* test_admin.c - admin permission decisions and the endpoint rule (tables), and the admin API over
+ * real HTTP on a loopback port: every endpoint and error of issue 3, whoami, security headers,
+ * the console's files. */
 #include <check.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -7,6 +8,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -113,6 +118,68 @@ START_TEST(test_permission_table)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- the endpoint rule */
+
+START_TEST(test_endpoint_table)
+{
+	static const struct {
+		const char *listen;     /* JSON array body */
+		const char *route;      /* the function's "hosts" / "path_prefix" members */
+		const char *want;       /* NULL: no endpoint (-1) */
+	} table[] = {
+		{"\"127.0.0.1:8080\"", "\"path_prefix\":\"/f\"", "http://127.0.0.1:8080/f"},
+		/* Wildcard listen addresses are shown as the loopback address of their family. */
+		{"\"*:8080\"", "\"path_prefix\":\"/f\"", "http://127.0.0.1:8080/f"},
+		{"\"0.0.0.0:8080\"", "\"path_prefix\":\"/f/\"", "http://127.0.0.1:8080/f"},
+		{"\"[::]:8443\"", "\"path_prefix\":\"/a/b\"", "http://[::1]:8443/a/b"},
+		{"\"[::1]:8080\"", "\"path_prefix\":\"/f\"", "http://[::1]:8080/f"},
+		{"\"10.1.2.3:80\"", "\"path_prefix\":\"/\"", "http://10.1.2.3/"},
+		/* The first listen address counts. */
+		{"\"127.0.0.2:81\",\"*:8080\"", "\"path_prefix\":\"/f\"", "http://127.0.0.2:81/f"},
+		/* A host wins over the listen address, with the listen port; no prefix -> "/". */
+		{"\"*:8080\"", "\"hosts\":[\"api.example.com\"]", "http://api.example.com:8080/"},
+		{"\"127.0.0.1:80\"", "\"hosts\":[\"api.example.com\"]", "http://api.example.com/"},
+		{"\"[::]:9000\"", "\"hosts\":[\"*.example.com\",\"fn.example.com\"],\"path_prefix\":\"/v2\"",
+		 "http://fn.example.com:9000/v2"},
+		/* Wildcard hosts only: no single URL. */
+		{"\"*:8080\"", "\"hosts\":[\"*.example.com\"]", NULL},
+		{"\"*:8080\"", "\"hosts\":[\"*.example.com\"],\"path_prefix\":\"/f\"", NULL},
+	};
+	char text[1024], buf[256];
+
+	for (size_t i = 0; i < ARRAY_LEN(table); i++) {
+		struct conf_errors errs = {0};
+		struct conf *c;
+		int rc;
+
+		snprintf(text, sizeof(text),
+			 "{\"listen\":[%s],\"state_dir\":\"%s\",\"admin\":{\"listen\":null},"
+			 "\"namespaces\":[{\"name\":\"ns\",\"functions\":[{\"name\":\"fn\",%s,"
+			 "\"upstreams\":[\"http://127.0.0.1:9\"]}]}]}",
+			 table[i].listen, tu_tempdir(), table[i].route);
+		c = conf_load_string(text, strlen(text), "endpoint-test.json", &errs);
+		if (c == NULL)
+			conf_errors_print(&errs, stderr);
+		conf_errors_free(&errs);
+		ck_assert_msg(c != NULL, "row %zu: the configuration loads", i);
+		memset(buf, 'x', sizeof(buf));
+		rc = admin_function_endpoint(c, conf_find_function(c, "fn"), buf, sizeof(buf));
+		if (table[i].want == NULL) {
+			ck_assert_msg(rc == -1, "row %zu: want no endpoint, got %s", i, buf);
+		} else {
+			ck_assert_msg(rc == 0, "row %zu: no endpoint, want %s", i, table[i].want);
+			ck_assert_msg(strcmp(buf, table[i].want) == 0, "row %zu: %s, want %s", i, buf,
+				      table[i].want);
+			/* Too small a buffer: -1 and an empty string, never a truncated URL. */
+			ck_assert_int_eq(admin_function_endpoint(c, conf_find_function(c, "fn"), buf,
+								 strlen(table[i].want)), -1);
+			ck_assert_str_eq(buf, "");
+		}
+		conf_unref(c);
+	}
+}
+END_TEST
+
 /* ---------------------------------------------------------------- over HTTP */
 
 static struct event_base *base;
@@ -190,6 +257,25 @@ static void call(const char *method, const char *path, const char *key, const ch
 	ck_assert_msg(r->code != 0, "%s %s: no response", method, path);
 }
 
+/* A loopback port nothing uses now: the kernel's pick for port 0. A fixed range would collide
+ * with the client side of other connections on a shared machine. */
+static int free_port(void)
+{
+	struct sockaddr_in sin;
+	socklen_t sl = sizeof(sin);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), p;
+
+	ck_assert_int_ne(fd, -1);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &sl), 0);
+	p = ntohs(sin.sin_port);
+	close(fd);
+	return p;
+}
+
 static struct conf *conf;
 static struct registry *reg;
 static struct admin *adm;
@@ -221,7 +307,7 @@ static void http_setup(void)
 	sha256_hex("ops-key", h_ops);
 	sha256_hex("ci-key", h_ci);
 	sha256_hex("ro-key", h_ro);
-	port = 20000 + (int)(getpid() % 20000);
+	port = free_port();      /* the admin API; port + 1 is only written in the listen list */
 	snprintf(text, sizeof(text),
 		 "{\"listen\":[\"127.0.0.1:%d\"],\"state_dir\":\"%s\","
 		 "\"admin\":{\"listen\":\"127.0.0.1:%d\",\"keys\":["
@@ -411,6 +497,58 @@ static void json_field(const char *body, const char *key, char *out, size_t cap)
 	out[e - p] = '\0';
 }
 
+START_TEST(test_http_whoami_endpoint)
+{
+	char all[64], ep1[64], ep3[64];
+
+	snprintf(all, sizeof(all), "\"endpoint\":\"http://127.0.0.1:%d/f", port + 1);
+	snprintf(ep1, sizeof(ep1), "\"endpoint\":\"http://127.0.0.1:%d/f1\"", port + 1);
+	snprintf(ep3, sizeof(ep3), "\"endpoint\":\"http://127.0.0.1:%d/f3\"", port + 1);
+	{
+		const struct step steps[] = {
+			{"GET", "/v1/whoami", NULL, NULL, 401, "\"unauthorized\"", NULL},
+			{"GET", "/v1/whoami", "wrong-key", NULL, 401, "unknown admin key", NULL},
+			{"GET", "/v1/whoami", "ops-key", NULL, 200, "\"name\":\"ops\"", NULL},
+			{"GET", "/v1/whoami", "ops-key", NULL, 200, "\"role\":\"owner\"", NULL},
+			{"GET", "/v1/whoami", "ops-key", NULL, 200, "\"permissions\":[\"tokens:read\","
+			 "\"tokens:write\",\"functions:write\"]", NULL},
+			{"GET", "/v1/whoami", "ops-key", NULL, 200, "\"namespaces\":null", NULL},
+			{"GET", "/v1/whoami", "ci-key", NULL, 200, "\"name\":\"ci\"", NULL},
+			{"GET", "/v1/whoami", "ci-key", NULL, 200, "\"role\":null", NULL},
+			{"GET", "/v1/whoami", "ci-key", NULL, 200, "\"permissions\":[\"tokens:read\","
+			 "\"tokens:write\"]", NULL},
+			{"GET", "/v1/whoami", "ci-key", NULL, 200, "\"namespaces\":[\"ns1\"]", NULL},
+			{"GET", "/v1/whoami", "ro-key", NULL, 200, "\"permissions\":[\"tokens:read\"]",
+			 "\"owner\""},
+			{"GET", "/v1/whoami", "ro-key", NULL, 200, "\"namespaces\":null", NULL},
+			{"GET", "/v1/whoami", "ro-key", NULL, 200, NULL, "sha256"},
+			{"POST", "/v1/whoami", "ops-key", "{}", 405, "method_not_allowed", NULL},
+			/* Every function object carries its endpoint: one, lists, a PATCH reply. */
+			{"GET", "/v1/functions/f1", "ro-key", NULL, 200, ep1, NULL},
+			{"GET", "/v1/functions/f3", "ops-key", NULL, 200, ep3, NULL},
+			{"GET", "/v1/namespaces/ns1/functions", "ci-key", NULL, 200, ep1, NULL},
+			{"GET", "/v1/functions", "ops-key", NULL, 200, ep3, NULL},
+			{"PATCH", "/v1/functions/f1", "ops-key", "{\"privacy\":\"private\"}", 200, ep1,
+			 NULL},
+		};
+
+		run_steps(steps, ARRAY_LEN(steps));
+	}
+	/* The list holds one endpoint per function. */
+	{
+		struct resp r;
+		size_t n = 0;
+
+		call("GET", "/v1/functions", "ops-key", NULL, &r);
+		ck_assert_int_eq(r.code, 200);
+		for (const char *p = r.body; (p = strstr(p, all)) != NULL; p++)
+			n++;
+		ck_assert_uint_eq(n, 3);
+		free(r.body);
+	}
+}
+END_TEST
+
 START_TEST(test_http_token_lifecycle)
 {
 	char id[64], tok[4096], path[128], body[1200];
@@ -506,11 +644,13 @@ static Suite *admin_suite(void)
 	TCase *th = tcase_create("http");
 
 	tcase_add_test(tc, test_permission_table);
+	tcase_add_test(tc, test_endpoint_table);
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(th, http_setup, http_teardown);
 	tcase_set_timeout(th, 60);
 	tcase_add_test(th, test_http_errors);
 	tcase_add_test(th, test_http_token_lifecycle);
+	tcase_add_test(th, test_http_whoami_endpoint);
 	suite_add_tcase(s, th);
 	return s;
 }

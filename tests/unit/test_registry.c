@@ -289,7 +289,7 @@ START_TEST(test_leftover_temp)
 	size_t len;
 	char *ref = reference_journal(&len);
 	static const size_t cuts[] = {0, 1, 17, 100};
-	char tmp[4096];
+	char tmp[4200];
 
 	for (size_t k = 0; k <= ARRAY_LEN(cuts); k++) {
 		const char *dir = tu_tempdir();
