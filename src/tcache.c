@@ -38,10 +38,19 @@ struct tcache {
 static pthread_once_t tcache_once = PTHREAD_ONCE_INIT;
 static EVP_MD *tcache_sha256;
 static _Thread_local EVP_MD_CTX *tcache_mdctx;
+static pthread_key_t tcache_key;
+static int tcache_key_ok;
+
+static void tcache_mdctx_free(void *p)
+{
+	EVP_MD_CTX_free(p);
+}
 
 static void tcache_init_once(void)
 {
 	tcache_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	/* The key's destructor frees each thread's context when the thread exits. */
+	tcache_key_ok = pthread_key_create(&tcache_key, tcache_mdctx_free) == 0;
 }
 
 void tcache_digest(const char *tok, size_t len, unsigned char digest[32])
@@ -49,8 +58,13 @@ void tcache_digest(const char *tok, size_t len, unsigned char digest[32])
 	pthread_once(&tcache_once, tcache_init_once);
 	/* A prefetched EVP_MD and a reused per-thread EVP_MD_CTX: no allocation, no provider
 	 * look-up per request. The context lives as long as the thread (a few hundred bytes). */
-	if (tcache_mdctx == NULL)
+	if (tcache_mdctx == NULL && tcache_key_ok) {
 		tcache_mdctx = EVP_MD_CTX_new();
+		if (tcache_mdctx != NULL && pthread_setspecific(tcache_key, tcache_mdctx) != 0) {
+			EVP_MD_CTX_free(tcache_mdctx);
+			tcache_mdctx = NULL;
+		}
+	}
 	if (tcache_sha256 != NULL && tcache_mdctx != NULL &&
 	    EVP_DigestInit_ex2(tcache_mdctx, tcache_sha256, NULL) == 1 &&
 	    EVP_DigestUpdate(tcache_mdctx, tok, len) == 1 &&
