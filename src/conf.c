@@ -1742,7 +1742,9 @@ static void conf_parse_root(struct conf_ctx *x, json_t *root)
 
 	rc = conf_get_string(x, root, "access_log", CONF_PATH_MAX, true, &s);
 	if (rc == 1 && s != NULL) {
-		c->access_log = strcmp(s, "-") == 0 ? strdup("-") : conf_join(c->dir, s);
+		/* "-" (stderr) and "off" (no access log) are keywords, not paths. */
+		c->access_log = strcmp(s, "-") == 0 || strcmp(s, "off") == 0 ? strdup(s) :
+		    conf_join(c->dir, s);
 		if (c->access_log == NULL)
 			conf_nomem(x);
 	}

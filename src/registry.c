@@ -918,7 +918,10 @@ int registry_key_kid(EVP_PKEY *pkey, char *out, size_t outlen)
 	}
 	OPENSSL_free(der);
 	util_hex(md, 8, hex);
-	snprintf(out, outlen, "k%s", hex);
+	if (outlen < 18)
+		return -1;
+	out[0] = 'k';
+	memcpy(out + 1, hex, 17);     /* 16 hex digits and the NUL */
 	return 0;
 }
 

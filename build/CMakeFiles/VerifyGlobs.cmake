@@ -5,6 +5,12 @@ cmake_policy(SET CMP0009 NEW)
 # FNGATE_IT_TESTS at tests/CMakeLists.txt:28 (file)
 file(GLOB NEW_GLOB LIST_DIRECTORIES true "/work/main/tests/integration/test_*.py")
 set(OLD_GLOB
+  "/work/main/tests/integration/test_console.py"
+  "/work/main/tests/integration/test_gateway_auth.py"
+  "/work/main/tests/integration/test_gateway_http.py"
+  "/work/main/tests/integration/test_gateway_ops.py"
+  "/work/main/tests/integration/test_gateway_proxy.py"
+  "/work/main/tests/integration/test_lifecycle.py"
   )
 if(NOT "${NEW_GLOB}" STREQUAL "${OLD_GLOB}")
   message("-- GLOB mismatch!")
@@ -14,6 +20,18 @@ endif()
 # FNGATE_UNIT_TESTS at tests/CMakeLists.txt:13 (file)
 file(GLOB NEW_GLOB LIST_DIRECTORIES true "/work/main/tests/unit/test_*.c")
 set(OLD_GLOB
+  "/work/main/tests/unit/test_admin.c"
+  "/work/main/tests/unit/test_b64url.c"
+  "/work/main/tests/unit/test_conf.c"
+  "/work/main/tests/unit/test_gate.c"
+  "/work/main/tests/unit/test_keys.c"
+  "/work/main/tests/unit/test_mint.c"
+  "/work/main/tests/unit/test_registry.c"
+  "/work/main/tests/unit/test_revoke.c"
+  "/work/main/tests/unit/test_route.c"
+  "/work/main/tests/unit/test_state.c"
+  "/work/main/tests/unit/test_tcache.c"
+  "/work/main/tests/unit/test_token.c"
   )
 if(NOT "${NEW_GLOB}" STREQUAL "${OLD_GLOB}")
   message("-- GLOB mismatch!")

@@ -6,5 +6,5 @@ C_DEFINES = -D_GNU_SOURCE
 
 C_INCLUDES = -I/work/main/include -I/usr/share/include/llhttp
 
-C_FLAGS = -O2 -g -DNDEBUG -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wcast-qual -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wundef -Wvla -Wnull-dereference -Wimplicit-fallthrough -std=c11
+C_FLAGS = -O3 -DNDEBUG -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wcast-qual -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wundef -Wvla -Wnull-dereference -Wimplicit-fallthrough -std=c11
 

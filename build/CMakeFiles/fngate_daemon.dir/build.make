@@ -185,15 +185,15 @@ CMakeFiles/fngate_daemon.dir/src/admin.c.o: CMakeFiles/fngate_daemon.dir/flags.m
 CMakeFiles/fngate_daemon.dir/src/admin.c.o: /work/main/src/admin.c
 CMakeFiles/fngate_daemon.dir/src/admin.c.o: CMakeFiles/fngate_daemon.dir/compiler_depend.ts
 	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_9) "Building C object CMakeFiles/fngate_daemon.dir/src/admin.c.o"
-	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/fngate_daemon.dir/src/admin.c.o -MF CMakeFiles/fngate_daemon.dir/src/admin.c.o.d -o CMakeFiles/fngate_daemon.dir/src/admin.c.o -c /work/main/src/admin.c
+	/usr/bin/cc $(C_DEFINES) -DFNGATE_WEB_DIR=\"/work/main/web\" -DFNGATE_WEB_INSTALL_DIR=\"/usr/local/share/fngate/web\" $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/fngate_daemon.dir/src/admin.c.o -MF CMakeFiles/fngate_daemon.dir/src/admin.c.o.d -o CMakeFiles/fngate_daemon.dir/src/admin.c.o -c /work/main/src/admin.c
 
 CMakeFiles/fngate_daemon.dir/src/admin.c.i: cmake_force
 	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/fngate_daemon.dir/src/admin.c.i"
-	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/src/admin.c > CMakeFiles/fngate_daemon.dir/src/admin.c.i
+	/usr/bin/cc $(C_DEFINES) -DFNGATE_WEB_DIR=\"/work/main/web\" -DFNGATE_WEB_INSTALL_DIR=\"/usr/local/share/fngate/web\" $(C_INCLUDES) $(C_FLAGS) -E /work/main/src/admin.c > CMakeFiles/fngate_daemon.dir/src/admin.c.i
 
 CMakeFiles/fngate_daemon.dir/src/admin.c.s: cmake_force
 	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/fngate_daemon.dir/src/admin.c.s"
-	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/admin.c -o CMakeFiles/fngate_daemon.dir/src/admin.c.s
+	/usr/bin/cc $(C_DEFINES) -DFNGATE_WEB_DIR=\"/work/main/web\" -DFNGATE_WEB_INSTALL_DIR=\"/usr/local/share/fngate/web\" $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/admin.c -o CMakeFiles/fngate_daemon.dir/src/admin.c.s
 
 CMakeFiles/fngate_daemon.dir/src/serve.c.o: CMakeFiles/fngate_daemon.dir/flags.make
 CMakeFiles/fngate_daemon.dir/src/serve.c.o: /work/main/src/serve.c
