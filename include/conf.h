@@ -12,10 +12,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include "keys.h"
 
 struct route_table;
+struct tls_server;
+struct tls_client;
 
 enum privacy {
 	PRIVACY_PRIVATE = 1,    /* the default: a function is private unless configured public */
@@ -51,6 +54,10 @@ struct conf_upstream {
 	char    *base_path;         /* "" or "/base" (no trailing slash) */
 	struct sockaddr_storage addr;   /* resolved at load */
 	socklen_t addrlen;
+	/* https:// endpoints (tls.h); NULL/false for http:// */
+	bool     tls;
+	struct tls_client *tls_client;  /* a reference: the function's verifying client context */
+	char    *pool_key;          /* keep-alive pool identity; NULL: hostport (http) */
 };
 
 struct conf_namespace;
@@ -90,6 +97,7 @@ struct conf_listen {
 	char   *address;            /* "127.0.0.1:8080", "[::1]:8080", "*:8080" */
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
+	struct tls_server *tls;     /* NULL: plain HTTP; else a reference on the certificates (tls.h) */
 };
 
 enum admin_role {
@@ -117,6 +125,7 @@ struct conf_admin {
 	socklen_t addrlen;
 	struct conf_admin_key *keys;
 	size_t  nkeys;
+	bool    metrics_auth;       /* GET /metrics needs an admin key (default false) */
 };
 
 struct conf {
@@ -147,6 +156,11 @@ struct conf {
 
 	char    *access_log;        /* NULL or "-": stderr; else a file path */
 	char    *log_format;        /* "json" (default) or "combined" */
+
+	char    *user;              /* NULL: keep the starting user; else switch to it after binding */
+	char    *group;             /* NULL: the user's primary group */
+	uid_t    uid;               /* resolved at load (getpwnam) when user is set */
+	gid_t    gid;
 
 	struct route_table *routes; /* built at load (route.h) */
 };
@@ -184,6 +198,9 @@ void conf_unref(struct conf *c);
  * publish); conf_publish installs `c` (taking over the caller's reference) and drops the old. */
 struct conf *conf_acquire(void);
 void conf_publish(struct conf *c);
+/* Generation of the published snapshot (0 when none), read without a lock: workers compare it
+ * with the snapshot they hold and call conf_acquire only when it changed. */
+uint64_t conf_current_generation(void);
 
 /* Lookups on a snapshot; NULL when absent. */
 struct conf_namespace *conf_find_namespace(const struct conf *c, const char *id);

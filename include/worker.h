@@ -12,9 +12,18 @@ struct event_base;
 struct event;
 struct evconnlistener;
 struct tcache;
+struct metrics_worker;
 struct conn;
 struct upstream_pool;
 struct conf;
+
+/* A configuration snapshot as one worker uses it: counted without atomics, since only the
+ * worker's own thread touches it. The worker holds one real reference per snapshot. */
+struct wconf {
+	struct conf  *conf;
+	unsigned      users;        /* requests of this worker on this snapshot */
+	struct wconf *next;         /* older snapshots still in use */
+};
 
 struct worker {
 	int                  id;
@@ -34,6 +43,9 @@ struct worker {
 	uint64_t             reqseq;        /* request id sequence */
 	char                 reqid_prefix[13];
 	uint64_t             cache_gen;     /* configuration generation the cache belongs to */
+	struct wconf        *wconf_cur;     /* the newest snapshot this worker has seen */
+	struct wconf        *wconf_old;     /* older ones with requests still in flight */
+	struct metrics_worker *metrics;     /* this worker's counters (metrics.h) */
 	_Atomic int          draining;      /* stop accepting; exit when no connection is left */
 	_Atomic int          stopped;
 };
@@ -50,6 +62,13 @@ int worker_start(struct worker *w);
 void worker_drain(struct worker *w, bool now);
 void worker_join(struct worker *w);
 void worker_free(struct worker *w);
+
+/* The current configuration for a new request: held until worker_conf_release. Cheap: a
+ * generation compare, and conf_acquire only after a reload. NULL when none is published. */
+struct conf *worker_conf_hold(struct worker *w);
+void worker_conf_release(struct worker *w, struct conf *c);
+/* The current configuration without holding it (valid until the worker's next hold). */
+struct conf *worker_conf_peek(struct worker *w);
 
 /* Accept control, from conn.c when connections come and go. */
 void worker_conn_opened(struct worker *w);

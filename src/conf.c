@@ -4,10 +4,12 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +23,7 @@
 #include "jsonpos.h"
 #include "keys.h"
 #include "route.h"
+#include "tls.h"
 #include "util.h"
 
 /* Bounds on every input: a configuration is written by people, never this large. */
@@ -69,16 +72,20 @@ struct conf_ctx {
 	 * refused path_prefix is not reported a second time as a clashing catch-all */
 	const struct conf_function **bad;
 	size_t               nbad;
+	/* the client context of https upstreams without "upstream_tls" (system CA store), made
+	 * once per load and shared: reading the store per function would be slow */
+	struct tls_client   *tls_default;
 };
 
 static _Atomic uint64_t conf_generation;
 
 static pthread_mutex_t conf_current_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct conf *conf_current;
+static _Atomic uint64_t conf_current_gen;  /* generation of conf_current, read without the lock */
 
 static const char *const conf_top_keys[] = {
 	"listen", "workers", "state_dir", "limits", "timeouts", "tokens", "namespaces", "admin",
-	"access_log", "log_format", "shutdown_timeout_ms", NULL
+	"access_log", "log_format", "shutdown_timeout_ms", "user", "group", NULL
 };
 static const char *const conf_limits_keys[] = {
 	"max_header_bytes", "max_body_bytes", "max_token_bytes", "max_connections", NULL
@@ -98,10 +105,22 @@ static const char *const conf_key_keys[] = {
 };
 static const char *const conf_fn_keys[] = {
 	"id", "name", "privacy", "hosts", "path_prefix", "strip_prefix", "upstreams", "limits",
-	"timeouts", NULL
+	"timeouts", "upstream_tls", NULL
+};
+static const char *const conf_listen_keys[] = {
+	"address", "tls", NULL
+};
+static const char *const conf_listen_tls_keys[] = {
+	"cert", "key", "min_version", "certificates", NULL
+};
+static const char *const conf_cert_keys[] = {
+	"cert", "key", NULL
+};
+static const char *const conf_upstream_tls_keys[] = {
+	"ca", "cert", "key", NULL
 };
 static const char *const conf_admin_keys[] = {
-	"listen", "keys", NULL
+	"listen", "keys", "metrics_auth", NULL
 };
 static const char *const conf_admin_key_keys[] = {
 	"name", "sha256", "role", "permissions", "namespaces", NULL
@@ -735,22 +754,23 @@ static int conf_parse_upstream(struct conf_ctx *x, const char *url, struct conf_
 	char host[CONF_HOST_MAX + 1], portstr[8];
 	const char *p, *end, *why;
 	struct addrinfo hints, *res = NULL;
-	bool v6 = false;
+	bool v6 = false, tls = false;
 	uint16_t port = 80;
 	size_t hl;
 	int rc = -1, gai;
 
-	if (strncasecmp(url, "https://", 8) == 0) {
-		conf_err(x, JSONPOS_VALUE, "https upstreams are not supported yet (TLS upstreams: issue 7)");
+	if (strncmp(url, "https://", 8) == 0) {
+		tls = true;
+		port = 443;
+		p = url + 8;
+	} else if (strncmp(url, "http://", 7) == 0) {
+		p = url + 7;
+	} else {
+		conf_err(x, JSONPOS_VALUE, "must be http(s)://host:port[/base]");
 		return -1;
 	}
-	if (strncmp(url, "http://", 7) != 0) {
-		conf_err(x, JSONPOS_VALUE, "must be http://host:port[/base]");
-		return -1;
-	}
-	p = url + 7;
 	if (strpbrk(p, "@?#") != NULL) {
-		conf_err(x, JSONPOS_VALUE, "must be http://host:port[/base] (no user, query or fragment)");
+		conf_err(x, JSONPOS_VALUE, "must be http(s)://host:port[/base] (no user, query or fragment)");
 		return -1;
 	}
 	end = p + strcspn(p, "/");
@@ -824,6 +844,7 @@ static int conf_parse_upstream(struct conf_ctx *x, const char *url, struct conf_
 	u->url = strdup(url);
 	u->host = strdup(host);
 	u->port = port;
+	u->tls = tls;
 	u->hostport = malloc(strlen(host) + 3 + sizeof(portstr));
 	if (u->url == NULL || u->host == NULL || u->hostport == NULL || u->base_path == NULL) {
 		conf_nomem(x);
@@ -844,10 +865,10 @@ cleanup:
 	}
 	return rc;
 bad_host:
-	conf_err(x, JSONPOS_VALUE, "the host must be a DNS name, an IPv4 address or [IPv6] (http://host:port[/base])");
+	conf_err(x, JSONPOS_VALUE, "the host must be a DNS name, an IPv4 address or [IPv6] (http(s)://host:port[/base])");
 	return -1;
 bad_port:
-	conf_err(x, JSONPOS_VALUE, "the port must be 1..65535 (http://host:port[/base])");
+	conf_err(x, JSONPOS_VALUE, "the port must be 1..65535 (http(s)://host:port[/base])");
 	return -1;
 }
 
@@ -894,6 +915,87 @@ static void conf_parse_timeouts(struct conf_ctx *x, json_t *parent, struct conf_
 	conf_pop(x);
 }
 
+/* "cert" and "key" of o (paths) added to a listener's certificate set; an error points at the
+ * file at fault. */
+static void conf_tls_pair(struct conf_ctx *x, json_t *o, struct tls_server *s)
+{
+	char *cert = NULL, *key = NULL, err[768];
+	enum tls_file which = TLS_FILE_NONE;
+	int rc_cert, rc_key;
+
+	rc_cert = conf_get_path(x, o, "cert", &cert);
+	if (rc_cert == 0)
+		conf_missing(x, "cert");
+	rc_key = conf_get_path(x, o, "key", &key);
+	if (rc_key == 0)
+		conf_missing(x, "key");
+	if (rc_cert == 1 && rc_key == 1 && tls_server_add(s, cert, key, err, sizeof(err), &which) != 0) {
+		conf_push_key(x, which == TLS_FILE_KEY ? "key" : "cert");
+		conf_err(x, JSONPOS_VALUE, "%s", err);
+		conf_pop(x);
+	}
+	free(cert);
+	free(key);
+}
+
+/* A listener's "tls" object: the default "cert"/"key" and/or "certificates" chosen by SNI,
+ * "min_version". Every certificate is loaded and checked now (tls.c), so `fngate check` and a
+ * reload refuse a missing, unreadable, mismatched or expired one. NULL after an error. */
+static struct tls_server *conf_parse_listen_tls(struct conf_ctx *x, json_t *o)
+{
+	struct tls_server *s = NULL;
+	const char *ver;
+	json_t *a = NULL, *v;
+	size_t i, before = x->errs->n;
+	int min = TLS1_2_VERSION, rc;
+	char err[256];
+	bool pair;
+
+	conf_check_keys(x, o, conf_listen_tls_keys);
+	if (conf_get_string(x, o, "min_version", 16, false, &ver) == 1 &&
+	    (min = tls_version_from_name(ver)) == 0) {
+		conf_push_key(x, "min_version");
+		conf_err(x, JSONPOS_VALUE, "must be \"TLS1.2\" or \"TLS1.3\" (TLS 1.0 and 1.1 are refused)");
+		conf_pop(x);
+		min = TLS1_2_VERSION;   /* go on checking the certificates */
+	}
+	pair = json_object_get(o, "cert") != NULL || json_object_get(o, "key") != NULL;
+	rc = conf_get_array(x, o, "certificates", TLS_MAX_CERTIFICATES, false, &a);
+	if (rc == 0 && !pair) {
+		conf_err(x, JSONPOS_VALUE, "needs \"cert\" and \"key\", or \"certificates\"");
+		return NULL;
+	}
+	s = tls_server_new(min, err, sizeof(err));
+	if (s == NULL) {
+		conf_err(x, JSONPOS_VALUE, "%s", err);
+		return NULL;
+	}
+	/* The first certificate added is the default: the top-level pair, else certificates[0]. */
+	if (pair)
+		conf_tls_pair(x, o, s);
+	if (rc == 1) {
+		conf_push_key(x, "certificates");
+		json_array_foreach(a, i, v) {
+			conf_push_index(x, i);
+			if (!json_is_object(v)) {
+				conf_err(x, JSONPOS_VALUE, "must be an object {\"cert\", \"key\"}, not %s",
+					 conf_type_name(v));
+			} else {
+				conf_check_keys(x, v, conf_cert_keys);
+				conf_tls_pair(x, v, s);
+			}
+			conf_pop(x);
+		}
+		conf_pop(x);
+	}
+	if (x->errs->n != before) {
+		tls_server_unref(s);
+		s = NULL;
+	}
+	return s;
+}
+
+/* "listen": strings "ip:port" (plain HTTP) or objects {"address", "tls"}. */
 static void conf_parse_listen(struct conf_ctx *x, json_t *root)
 {
 	struct conf *c = x->c;
@@ -914,11 +1016,31 @@ static void conf_parse_listen(struct conf_ctx *x, json_t *root)
 	conf_push_key(x, "listen");
 	json_array_foreach(a, i, v) {
 		struct conf_listen *l = &c->listen[c->nlisten];
+		const char *addr = NULL;
+		json_t *tls = NULL;
+		bool obj = json_is_object(v);
 
 		conf_push_index(x, i);
-		if (!json_is_string(v) || json_string_length(v) > 128) {
-			conf_err(x, JSONPOS_VALUE, "must be a string \"ip:port\", \"[ipv6]:port\" or \"*:port\"");
-		} else if (conf_parse_listen_addr(json_string_value(v), &l->addr, &l->addrlen) == -1) {
+		if (obj) {
+			conf_check_keys(x, v, conf_listen_keys);
+			rc = conf_get_string(x, v, "address", 128, false, &addr);
+			if (rc == 0)
+				conf_missing(x, "address");
+			conf_get_typed(x, v, "tls", JSON_OBJECT, &tls);
+			if (rc != 1) {
+				conf_pop(x);
+				continue;
+			}
+			conf_push_key(x, "address");
+		} else if (!json_is_string(v) || json_string_length(v) > 128) {
+			conf_err(x, JSONPOS_VALUE, "must be a string \"ip:port\", \"[ipv6]:port\" or \"*:port\", "
+				 "or an object {\"address\", \"tls\"}");
+			conf_pop(x);
+			continue;
+		} else {
+			addr = json_string_value(v);
+		}
+		if (conf_parse_listen_addr(addr, &l->addr, &l->addrlen) == -1) {
 			conf_err(x, JSONPOS_VALUE, "must be \"ip:port\", \"[ipv6]:port\" or \"*:port\" (port 1..65535)");
 		} else {
 			for (j = 0; j < c->nlisten; j++) {
@@ -927,12 +1049,19 @@ static void conf_parse_listen(struct conf_ctx *x, json_t *root)
 					break;
 			}
 			if (j < c->nlisten) {
-				conf_err(x, JSONPOS_VALUE, "\"%s\" is listed twice", json_string_value(v));
-			} else if ((l->address = strdup(json_string_value(v))) == NULL) {
+				conf_err(x, JSONPOS_VALUE, "\"%s\" is listed twice", addr);
+			} else if ((l->address = strdup(addr)) == NULL) {
 				conf_nomem(x);
 			} else {
 				c->nlisten++;
 			}
+		}
+		if (obj)
+			conf_pop(x);
+		if (tls != NULL && l->address != NULL) {
+			conf_push_key(x, "tls");
+			l->tls = conf_parse_listen_tls(x, tls);
+			conf_pop(x);
 		}
 		conf_pop(x);
 	}
@@ -1002,9 +1131,104 @@ static void conf_parse_key(struct conf_ctx *x, json_t *o, size_t index, struct c
 	}
 }
 
+/* A function's "upstream_tls": {"ca", "cert", "key"} for its https upstreams. NULL when absent
+ * or refused (the error recorded). */
+static struct tls_client *conf_parse_upstream_tls(struct conf_ctx *x, json_t *o)
+{
+	struct tls_client *cl = NULL;
+	char *ca = NULL, *cert = NULL, *key = NULL, err[768];
+	enum tls_file which = TLS_FILE_NONE;
+	json_t *t;
+
+	if (conf_get_typed(x, o, "upstream_tls", JSON_OBJECT, &t) != 1)
+		return NULL;
+	conf_push_key(x, "upstream_tls");
+	conf_check_keys(x, t, conf_upstream_tls_keys);
+	if (conf_get_path(x, t, "ca", &ca) < 0 || conf_get_path(x, t, "cert", &cert) < 0 ||
+	    conf_get_path(x, t, "key", &key) < 0)
+		goto cleanup;
+	cl = tls_client_new(ca, cert, key, err, sizeof(err), &which);
+	if (cl == NULL) {
+		const char *k = which == TLS_FILE_CA ? "ca" : which == TLS_FILE_CERT ? "cert" :
+				which == TLS_FILE_KEY ? "key" : NULL;
+
+		if (k != NULL)
+			conf_push_key(x, k);
+		conf_err(x, k != NULL ? JSONPOS_VALUE : JSONPOS_KEY, "%s", err);
+		if (k != NULL)
+			conf_pop(x);
+	}
+cleanup:
+	conf_pop(x);
+	free(ca);
+	free(cert);
+	free(key);
+	return cl;
+}
+
+/* An https upstream gets its function's client context (or the shared system-store one) and a
+ * pool key that keeps its connections apart from other TLS identities. 0 / -1 (recorded). */
+static int conf_upstream_tls_attach(struct conf_ctx *x, struct conf_upstream *u, struct tls_client *fn_tls)
+{
+	char err[768];
+	enum tls_file which;
+	size_t n;
+
+	if (!u->tls)
+		return 0;
+	if (fn_tls == NULL) {
+		if (x->tls_default == NULL)
+			x->tls_default = tls_client_new(NULL, NULL, NULL, err, sizeof(err), &which);
+		if (x->tls_default == NULL) {
+			conf_err(x, JSONPOS_VALUE, "%s", err);
+			goto fail;
+		}
+		fn_tls = x->tls_default;
+	}
+	u->tls_client = tls_client_ref(fn_tls);
+	n = strlen(u->hostport) + strlen(tls_client_id(fn_tls)) + 16;
+	u->pool_key = malloc(n);
+	if (u->pool_key == NULL) {
+		conf_nomem(x);
+		goto fail;
+	}
+	if (strcmp(tls_client_id(fn_tls), "system") == 0)
+		snprintf(u->pool_key, n, "https://%s", u->hostport);
+	else
+		snprintf(u->pool_key, n, "https://%s#%s", u->hostport, tls_client_id(fn_tls));
+	return 0;
+fail:
+	/* the slot is reused by the next upstream: leave it empty */
+	tls_client_unref(u->tls_client);
+	free(u->url);
+	free(u->host);
+	free(u->hostport);
+	free(u->base_path);
+	memset(u, 0, sizeof(*u));
+	return -1;
+}
+
+/* "upstream_tls" with no https upstream is a mistake worth stopping for: the operator meant
+ * TLS and the traffic would go in clear. */
+static void conf_upstream_tls_unused(struct conf_ctx *x, json_t *o, const struct conf_function *f,
+				     const struct tls_client *fn_tls)
+{
+	size_t i;
+
+	if (json_object_get(o, "upstream_tls") == NULL || fn_tls == NULL || f->nupstreams == 0)
+		return;
+	for (i = 0; i < f->nupstreams; i++)
+		if (f->upstreams[i].tls)
+			return;
+	conf_push_key(x, "upstream_tls");
+	conf_err(x, JSONPOS_KEY, "is set but no upstream is https://");
+	conf_pop(x);
+}
+
 static void conf_parse_function(struct conf_ctx *x, json_t *o, struct conf_namespace *ns,
 				struct conf_function *f)
 {
+	struct tls_client *up_tls = NULL;
 	const char *s, *why;
 	json_t *a, *v;
 	size_t i, j;
@@ -1101,6 +1325,7 @@ static void conf_parse_function(struct conf_ctx *x, json_t *o, struct conf_names
 	}
 	conf_get_bool(x, o, "strip_prefix", &f->strip_prefix);
 
+	up_tls = conf_parse_upstream_tls(x, o);
 	rc = conf_get_array(x, o, "upstreams", CONF_MAX_UPSTREAMS, false, &a);
 	if (rc == 0)
 		conf_missing(x, "upstreams");
@@ -1114,17 +1339,20 @@ static void conf_parse_function(struct conf_ctx *x, json_t *o, struct conf_names
 		json_array_foreach(a, i, v) {
 			conf_push_index(x, i);
 			if (!json_is_string(v) || json_string_length(v) > CONF_PATH_MAX)
-				conf_err(x, JSONPOS_VALUE, "must be a string http://host:port[/base]");
-			else if (conf_parse_upstream(x, json_string_value(v), &f->upstreams[f->nupstreams]) == 0)
+				conf_err(x, JSONPOS_VALUE, "must be a string http(s)://host:port[/base]");
+			else if (conf_parse_upstream(x, json_string_value(v), &f->upstreams[f->nupstreams]) == 0 &&
+				 conf_upstream_tls_attach(x, &f->upstreams[f->nupstreams], up_tls) == 0)
 				f->nupstreams++;
 			conf_pop(x);
 		}
 		conf_pop(x);
 	}
+	conf_upstream_tls_unused(x, o, f, up_tls);
 	/* Only the keys present override the global values. */
 	conf_parse_limits(x, o, &f->limits);
 	conf_parse_timeouts(x, o, &f->timeouts);
 done:
+	tls_client_unref(up_tls);
 	atomic_store(&f->privacy, f->privacy_configured);
 	if (x->errs->n != before) {
 		const struct conf_function **b = realloc(x->bad, (x->nbad + 1) * sizeof(*b));
@@ -1361,6 +1589,7 @@ static void conf_parse_admin(struct conf_ctx *x, json_t *root)
 	if (rc == 1) {
 		conf_push_key(x, "admin");
 		conf_check_keys(x, o, conf_admin_keys);
+		conf_get_bool(x, o, "metrics_auth", &ad->metrics_auth);
 		rc = conf_get_string(x, o, "listen", 128, true, &s);
 		if (rc == 0)
 			s = CONF_DEF_ADMIN_LISTEN;
@@ -1629,6 +1858,8 @@ static void conf_free(struct conf *c)
 				free(f->upstreams[k].host);
 				free(f->upstreams[k].hostport);
 				free(f->upstreams[k].base_path);
+				free(f->upstreams[k].pool_key);
+				tls_client_unref(f->upstreams[k].tls_client);
 			}
 			free(f->upstreams);
 		}
@@ -1640,8 +1871,10 @@ static void conf_free(struct conf *c)
 	}
 	free(c->namespaces);
 	free(c->functions);
-	for (i = 0; i < c->nlisten; i++)
+	for (i = 0; i < c->nlisten; i++) {
 		free(c->listen[i].address);
+		tls_server_unref(c->listen[i].tls);
+	}
 	free(c->listen);
 	for (i = 0; i < c->admin.nkeys; i++) {
 		struct conf_admin_key *k2 = &c->admin.keys[i];
@@ -1656,6 +1889,8 @@ static void conf_free(struct conf *c)
 	free(c->admin.listen);
 	free(c->access_log);
 	free(c->log_format);
+	free(c->user);
+	free(c->group);
 	free(c->state_dir);
 	free(c->path);
 	free(c->dir);
@@ -1684,6 +1919,46 @@ static char *conf_dirname(const char *path)
 	abs = conf_join(cwd, dir);
 	free(dir);
 	return abs;
+}
+
+/* "user" and "group": who the daemon becomes after binding its ports (serve.c, privdrop.c).
+ * Resolved here, so an unknown name is a configuration error with its line and column. */
+static void conf_parse_user(struct conf_ctx *x, json_t *root)
+{
+	struct conf *c = x->c;
+	struct passwd pw, *pwp = NULL;
+	struct group gr, *grp = NULL;
+	char buf[16384];
+	const char *s;
+	int rc;
+
+	rc = conf_get_string(x, root, "user", 64, true, &s);
+	if (rc == 1 && s != NULL) {
+		if (getpwnam_r(s, &pw, buf, sizeof(buf), &pwp) != 0 || pwp == NULL) {
+			conf_push_key(x, "user");
+			conf_err(x, JSONPOS_VALUE, "unknown user \"%s\"", s);
+			conf_pop(x);
+		} else if ((c->user = strdup(s)) == NULL) {
+			conf_nomem(x);
+		} else {
+			c->uid = pw.pw_uid;
+			c->gid = pw.pw_gid;
+		}
+	}
+	rc = conf_get_string(x, root, "group", 64, true, &s);
+	if (rc != 1 || s == NULL)
+		return;
+	conf_push_key(x, "group");
+	if (json_object_get(root, "user") == NULL || json_is_null(json_object_get(root, "user"))) {
+		conf_err(x, JSONPOS_VALUE, "\"group\" needs \"user\"");
+	} else if (getgrnam_r(s, &gr, buf, sizeof(buf), &grp) != 0 || grp == NULL) {
+		conf_err(x, JSONPOS_VALUE, "unknown group \"%s\"", s);
+	} else if ((c->group = strdup(s)) == NULL) {
+		conf_nomem(x);
+	} else {
+		c->gid = gr.gr_gid;
+	}
+	conf_pop(x);
 }
 
 static void conf_parse_root(struct conf_ctx *x, json_t *root)
@@ -1757,6 +2032,7 @@ static void conf_parse_root(struct conf_ctx *x, json_t *root)
 	c->log_format = strdup(rc == 1 ? s : "json");
 	if (c->log_format == NULL)
 		conf_nomem(x);
+	conf_parse_user(x, root);
 
 	rc = conf_get_array(x, root, "namespaces", CONF_MAX_NAMESPACES, true, &a);
 	if (rc == 0)
@@ -1844,6 +2120,7 @@ struct conf *conf_load_string(const char *text, size_t len, const char *path, st
 cleanup:
 	json_decref(root);
 	free(x.bad);
+	tls_client_unref(x.tls_default);
 	if (errs->n > before || x.nomem) {
 		conf_errors_sort(errs, before);
 		conf_free(c);
@@ -1920,6 +2197,11 @@ struct conf *conf_acquire(void)
 	return c;
 }
 
+uint64_t conf_current_generation(void)
+{
+	return atomic_load_explicit(&conf_current_gen, memory_order_acquire);
+}
+
 void conf_publish(struct conf *c)
 {
 	struct conf *old;
@@ -1927,6 +2209,7 @@ void conf_publish(struct conf *c)
 	pthread_mutex_lock(&conf_current_lock);
 	old = conf_current;
 	conf_current = c;
+	atomic_store_explicit(&conf_current_gen, c != NULL ? c->generation : 0, memory_order_release);
 	pthread_mutex_unlock(&conf_current_lock);
 	/* outside the lock: the last unref may free a whole configuration */
 	conf_unref(old);

@@ -11,14 +11,17 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
 #include "conf.h"
 #include "gate.h"
 #include "log.h"
+#include "metrics.h"
 #include "proxy.h"
 #include "route.h"
 #include "tcache.h"
+#include "tls.h"
 #include "upstream.h"
 #include "util.h"
 #include "worker.h"
@@ -61,12 +64,41 @@ static void addr_format(const struct sockaddr *sa, char *ip, size_t iplen, char 
 
 void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen)
 {
+	conn_accept_on(w, SIZE_MAX, fd, sa, salen);
+}
+
+/* The client bufferevent: plain, or TLS in accepting state with its own SSL from the listener's
+ * current certificates (the SSL keeps them: a reload changes only later connections). */
+static struct bufferevent *conn_bev_new(struct conn *c, int fd, struct tls_server *tls)
+{
+	struct bufferevent *bev;
+	SSL *ssl;
+
+	if (tls == NULL)
+		return bufferevent_socket_new(c->w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	ssl = tls_server_ssl_new(tls);
+	if (ssl == NULL)
+		return NULL;
+	bev = bufferevent_openssl_socket_new(c->w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+					     BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	/* HTTP frames its messages: a close without close_notify is an ordinary end. */
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	c->tls = true;
+	return bev;
+}
+
+void conn_accept_on(struct worker *w, size_t listen_idx, int fd, const struct sockaddr *sa, int salen)
+{
 	struct conn *c = NULL;
 	struct conf *cf;
 	int one = 1;
 
 	(void)salen;
-	cf = conf_acquire();
+	cf = worker_conf_peek(w);
 	if (cf == NULL || atomic_load(&w->draining)) {
 		close(fd);
 		goto done;
@@ -84,7 +116,7 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen)
 		goto done;
 	}
 	c->w = w;
-	c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->bev = conn_bev_new(c, fd, listen_idx < cf->nlisten ? cf->listen[listen_idx].tls : NULL);
 	c->timer = evtimer_new(w->base, conn_timer_cb, c);
 	if (c->bev == NULL || c->timer == NULL) {
 		if (c->bev == NULL)
@@ -98,6 +130,10 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen)
 	c->phase = PHASE_IDLE;
 	c->resp = RESP_NONE;
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	/* Reading stops by itself once this much input waits unparsed (pipelining, slow upstream). */
+	bufferevent_setwatermark(c->bev, EV_READ, 0,
+				 cf->limits.max_header_bytes > 65536 ? cf->limits.max_header_bytes : 65536);
+	bufferevent_setwatermark(c->bev, EV_WRITE, PROXY_HIGH_WATER / 2, 0);
 	{
 		struct timeval tv = {cf->timeouts.client_idle_ms / 1000,
 				     (cf->timeouts.client_idle_ms % 1000) * 1000};
@@ -119,8 +155,28 @@ fail:
 		bufferevent_free(c->bev);
 	free(c);
 done:
-	if (cf)
-		conf_unref(cf);
+	return;
+}
+
+/* The combined log format's extra fields: a header scan, made only in that format. */
+static void access_combined_fields(const struct conn *c, struct access_record *ar)
+{
+	const struct request *r = &c->req;
+
+	ar->client_ip = c->client_ip;
+	ar->protocol = r->http_minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
+	for (unsigned i = 0; i < r->nhdr && i < PROXY_MAX_HEADERS; i++) {
+		const struct header *h = &r->hdr[i];
+
+		if (ar->referer == NULL && util_ieq(r->buf + h->name_off, h->name_len, "referer")) {
+			ar->referer = r->buf + h->val_off;
+			ar->referer_len = h->val_len;
+		} else if (ar->user_agent == NULL &&
+			   util_ieq(r->buf + h->name_off, h->name_len, "user-agent")) {
+			ar->user_agent = r->buf + h->val_off;
+			ar->user_agent_len = h->val_len;
+		}
+	}
 }
 
 /* Write the access-log record of the request in progress and drop its references. */
@@ -158,9 +214,14 @@ static void request_finish(struct conn *c)
 	ar.bytes_out = r->bytes_out;
 	ar.upstream_us = r->upstream_us;
 	ar.total_us = r->start_us ? (int64_t)(util_mono_us() - r->start_us) : 0;
-	if (r->method != 0 || r->status != 0)
+	if (log_access_combined())
+		access_combined_fields(c, &ar);
+	if (r->method != 0 || r->status != 0) {
 		log_access(&ar);
-	conf_unref(c->conf);
+		metrics_request(c->w->metrics, c->conf, r->fn, (int)r->gate.reason, r->err_reason,
+				r->status, r->upstream_us);
+	}
+	worker_conf_release(c->w, c->conf);
 	c->conf = NULL;
 }
 
@@ -176,7 +237,7 @@ void conn_close(struct conn *c, const char *reason)
 		}
 		request_finish(c);
 	} else if (c->conf != NULL) {
-		conf_unref(c->conf);
+		worker_conf_release(w, c->conf);
 		c->conf = NULL;
 	}
 	if (c->up != NULL) {
@@ -196,7 +257,7 @@ void conn_close(struct conn *c, const char *reason)
 /* Start reading a new request on an idle connection: take the current configuration. */
 static int request_begin(struct conn *c)
 {
-	c->conf = conf_acquire();
+	c->conf = worker_conf_hold(c->w);
 	if (c->conf == NULL)
 		return -1;
 	c->req.start_us = util_mono_us();
@@ -245,12 +306,9 @@ static void conn_linger(struct conn *c)
 	}
 	/* Bound the flush of a client that does not read. */
 	{
-		struct conf *cf = conf_acquire();
-		unsigned ms = cf ? cf->timeouts.client_idle_ms : 10000;
+		struct conf *cf = worker_conf_peek(c->w);
 
-		if (cf)
-			conf_unref(cf);
-		timer_set(c, ms);
+		timer_set(c, cf ? cf->timeouts.client_idle_ms : 10000);
 	}
 }
 
@@ -271,6 +329,11 @@ void conn_response_done(struct conn *c)
 
 void conn_resume(struct conn *c)
 {
+	if (c->read_paused) {
+		c->read_paused = false;
+		if (c->phase != PHASE_CLOSING)
+			bufferevent_enable(c->bev, EV_READ);
+	}
 	bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 }
 
@@ -297,8 +360,21 @@ static void request_id_assign(struct conn *c)
 			return;
 		}
 	}
-	snprintf(r->request_id, sizeof(r->request_id), "%s-%08llx", c->w->reqid_prefix,
-		 (unsigned long long)++c->w->reqseq);
+	{
+		/* "<worker prefix>-<sequence in hex>": unique per process run, no formatting call. */
+		static const char hx[] = "0123456789abcdef";
+		uint64_t seq = ++c->w->reqseq;
+		char *o = r->request_id;
+		int digits = 8;
+
+		memcpy(o, c->w->reqid_prefix, 12);
+		o[12] = '-';
+		while (digits < 16 && (seq >> (4 * digits)) != 0)
+			digits++;
+		for (int i = 0; i < digits; i++)
+			o[13 + i] = hx[(seq >> (4 * (digits - 1 - i))) & 0xf];
+		o[13 + digits] = '\0';
+	}
 }
 
 int conn_dispatch(struct conn *c)
@@ -376,8 +452,9 @@ static void conn_parse(struct conn *c)
 			return;
 		if (c->paused_msg) {
 			if (c->resp != RESP_COMPLETE) {
-				/* Wait for the response; pipelined bytes stay in the kernel. */
-				bufferevent_disable(c->bev, EV_READ);
+				/* Wait for the response. Reading goes on (so a client that goes away is
+				 * noticed) but the read high-water mark bounds what a pipelining client
+				 * can queue; not disabling saves two epoll_ctl calls per request. */
 				return;
 			}
 			request_end(c);
@@ -385,7 +462,11 @@ static void conn_parse(struct conn *c)
 				conn_linger(c);
 				return;
 			}
-			timer_set(c, c->conf ? c->conf->timeouts.client_idle_ms : 60000);
+			{
+				struct conf *cf = worker_conf_peek(c->w);
+
+				timer_set(c, cf ? cf->timeouts.client_idle_ms : 60000);
+			}
 		}
 		if (evbuffer_get_length(bufferevent_get_output(c->bev)) > PROXY_HIGH_WATER) {
 			conn_check_output(c);
@@ -393,14 +474,10 @@ static void conn_parse(struct conn *c)
 		}
 		if (evbuffer_get_length(in) == 0) {
 			if (c->phase == PHASE_IDLE) {
-				struct conf *cf = conf_acquire();
+				struct conf *cf = worker_conf_peek(c->w);
 
 				timer_set(c, cf ? cf->timeouts.client_idle_ms : 60000);
-				if (cf)
-					conf_unref(cf);
 			}
-			if (!c->read_paused)
-				bufferevent_enable(c->bev, EV_READ);
 			return;
 		}
 		if (c->phase == PHASE_IDLE && request_begin(c) != 0) {
@@ -493,8 +570,11 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 	}
 	if (c->up != NULL)
 		upstream_client_drained(c->up);
-	if (c->read_paused) {
+	if (c->read_paused &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) <= PROXY_HIGH_WATER / 2 &&
+	    (c->up == NULL || evbuffer_get_length(bufferevent_get_output(c->up->bev)) <= PROXY_HIGH_WATER / 2)) {
 		c->read_paused = false;
+		bufferevent_enable(c->bev, EV_READ);
 		conn_parse(c);
 	}
 }
@@ -503,7 +583,23 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct conn *c = arg;
 
-	(void)bev;
+	if (what & BEV_EVENT_CONNECTED) {
+		/* The TLS handshake completed (a plain connection never reports this). */
+		c->tls_done = true;
+		tls_note_handshake(bufferevent_openssl_get_ssl(bev), true);
+		return;
+	}
+	if (c->tls && !c->tls_done) {
+		char why[256];
+
+		/* Only this connection is concerned; scanners do this all day: debug level. */
+		tls_failure_reason(bufferevent_openssl_get_ssl(bev), bufferevent_get_openssl_error(bev),
+				   why, sizeof(why));
+		log_msg(LOG_LVL_DEBUG, "tls handshake with %s failed: %s", c->client, why);
+		tls_note_handshake(NULL, false);
+		conn_close(c, "tls_handshake_failed");
+		return;
+	}
 	if (what & BEV_EVENT_TIMEOUT)
 		conn_close(c, "client_timeout");
 	else if (what & BEV_EVENT_EOF)
@@ -518,6 +614,12 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (c->tls && !c->tls_done) {
+		/* The handshake shares the first request's deadline: client_header_ms from accept. */
+		tls_note_handshake(NULL, false);
+		conn_close(c, "tls_handshake_timeout");
+		return;
+	}
 	if (c->phase == PHASE_HEAD && c->resp == RESP_NONE) {
 		c->req.err_reason = "header_timeout";
 		reply_error(c, 408, "header_timeout", true);

@@ -55,36 +55,53 @@ const char *request_header(const struct request *r, int idx, size_t *len)
 
 int request_scan_head(struct request *r, const char *p, size_t n)
 {
-	for (size_t i = 0; i < n && !r->scan_done; i++) {
-		char ch = p[i];
+	const char *end = p + n;
 
-		if (r->scan_cr && ch != '\n') {
-			r->err_reason = "bare_cr";
-			return -1;
-		}
-		if (ch == '\r') {
-			r->scan_cr = true;
-			continue;
-		}
-		if (ch == '\n') {
-			if (!r->scan_cr) {
-				r->err_reason = "bare_lf";
+	/* Line by line with memchr (the head is mostly one long token line): each line must end in
+	 * CR LF with no other CR in it, and no line after the first may start with SP or HTAB. */
+	while (p < end && !r->scan_done) {
+		const char *lf, *cr;
+		size_t len;
+
+		if (r->scan_cr) {
+			if (*p != '\n') {
+				r->err_reason = "bare_cr";
 				return -1;
 			}
 			r->scan_cr = false;
-			if (r->scan_line == 0 && r->scan_lines > 0)
-				r->scan_done = true;    /* the empty line: the body may follow */
-			else if (r->scan_line > 0)
-				r->scan_lines++;
-			/* empty lines before the request line are tolerated (RFC 9112 2.2) */
-			r->scan_line = 0;
-			continue;
+			goto line_end;
 		}
-		if (r->scan_line == 0 && r->scan_lines > 0 && (ch == ' ' || ch == '\t')) {
+		if (r->scan_line == 0 && r->scan_lines > 0 && (*p == ' ' || *p == '\t')) {
 			r->err_reason = "obs_fold";
 			return -1;
 		}
-		r->scan_line++;
+		lf = memchr(p, '\n', (size_t)(end - p));
+		len = (size_t)((lf ? lf : end) - p);
+		cr = memchr(p, '\r', len);
+		if (lf == NULL) {
+			/* The line goes on in the next read; a CR may only be its last byte here. */
+			if (cr != NULL && cr != end - 1) {
+				r->err_reason = "bare_cr";
+				return -1;
+			}
+			r->scan_cr = cr != NULL;
+			r->scan_line += (uint32_t)len;
+			return 0;
+		}
+		if (cr == NULL || cr != lf - 1) {
+			r->err_reason = cr == NULL ? "bare_lf" : "bare_cr";
+			return -1;
+		}
+		r->scan_line += (uint32_t)(len - 1);
+		p = lf;
+line_end:
+		p++;
+		if (r->scan_line == 0 && r->scan_lines > 0)
+			r->scan_done = true;    /* the empty line: the body may follow */
+		else if (r->scan_line > 0)
+			r->scan_lines++;
+		/* empty lines before the request line are tolerated (RFC 9112 2.2) */
+		r->scan_line = 0;
 	}
 	return 0;
 }

@@ -410,7 +410,6 @@ static void up_write_cb(struct bufferevent *bev, void *arg)
 	(void)bev;
 	if (c != NULL && c->read_paused && c->phase == PHASE_BODY &&
 	    evbuffer_get_length(bufferevent_get_output(u->bev)) <= PROXY_HIGH_WATER / 2) {
-		c->read_paused = false;
 		conn_resume(c);
 	}
 }
@@ -450,15 +449,21 @@ static void up_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (!u->connected && !u->reused) {
+		/* An https endpoint that fails verification is as unusable as one that refuses. */
+		const char *code = upstream_tls_failed(u) ? "upstream_tls_failed" : "upstream_unavailable";
+
 		upstream_mark_down(u);
 		if (response_retry(u, true))
 			return;
-		response_fail(u, 502, "upstream_unavailable");
+		response_fail(u, 502, code);
 		return;
 	}
 	if ((what & BEV_EVENT_EOF) && u->resp_started && llhttp_message_needs_eof(&u->parser)) {
-		/* A body delimited by close: the close is its end. */
-		if (llhttp_finish(&u->parser) == HPE_OK && u->resp_done) {
+		/* A body delimited by close: the close is its end. on_message_complete pauses the
+		 * parser, so llhttp_finish reports HPE_PAUSED for a complete message (fuzz_response). */
+		llhttp_errno_t fe = llhttp_finish(&u->parser);
+
+		if ((fe == HPE_OK || fe == HPE_PAUSED) && u->resp_done) {
 			u->req_sent = false;    /* never reuse a closed connection */
 			response_finish(u);
 			return;

@@ -10,14 +10,101 @@
 #include <event2/listener.h>
 #include <event2/thread.h>
 
+#include "conf.h"
 #include "listener.h"
 #include "log.h"
+#include "metrics.h"
 #include "proxy.h"
 #include "tcache.h"
 #include "upstream.h"
 #include "util.h"
 
 _Atomic unsigned worker_total_conns;
+
+static struct wconf *wconf_refresh(struct worker *w)
+{
+	struct wconf *cur = w->wconf_cur, *n;
+	struct conf *c;
+
+	if (cur != NULL && cur->conf->generation == conf_current_generation())
+		return cur;
+	c = conf_acquire();
+	if (c == NULL)
+		return cur;
+	n = calloc(1, sizeof(*n));
+	if (n == NULL) {
+		conf_unref(c);
+		return cur;
+	}
+	n->conf = c;
+	if (cur != NULL) {
+		if (cur->users == 0) {
+			conf_unref(cur->conf);
+			free(cur);
+		} else {
+			cur->next = w->wconf_old;
+			w->wconf_old = cur;
+		}
+	}
+	w->wconf_cur = n;
+	return n;
+}
+
+struct conf *worker_conf_peek(struct worker *w)
+{
+	struct wconf *wc = wconf_refresh(w);
+
+	return wc ? wc->conf : NULL;
+}
+
+struct conf *worker_conf_hold(struct worker *w)
+{
+	struct wconf *wc = wconf_refresh(w);
+
+	if (wc == NULL)
+		return NULL;
+	wc->users++;
+	return wc->conf;
+}
+
+void worker_conf_release(struct worker *w, struct conf *c)
+{
+	struct wconf **pp;
+
+	if (w->wconf_cur != NULL && w->wconf_cur->conf == c) {
+		w->wconf_cur->users--;
+		return;
+	}
+	for (pp = &w->wconf_old; *pp != NULL; pp = &(*pp)->next) {
+		struct wconf *wc = *pp;
+
+		if (wc->conf != c)
+			continue;
+		if (--wc->users == 0) {
+			/* The last request on an old snapshot: drop the worker's reference. */
+			*pp = wc->next;
+			conf_unref(wc->conf);
+			free(wc);
+		}
+		return;
+	}
+}
+
+static void wconf_free_all(struct worker *w)
+{
+	while (w->wconf_old != NULL) {
+		struct wconf *wc = w->wconf_old;
+
+		w->wconf_old = wc->next;
+		conf_unref(wc->conf);
+		free(wc);
+	}
+	if (w->wconf_cur != NULL) {
+		conf_unref(w->wconf_cur->conf);
+		free(w->wconf_cur);
+		w->wconf_cur = NULL;
+	}
+}
 
 static void accept_retry_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -74,6 +161,8 @@ int worker_init(struct worker *w, int id, const int *fds, size_t nfds, size_t ca
 	w->cache = tcache_new(cache_entries);
 	if (w->accept_retry == NULL || w->wake == NULL || w->cache == NULL)
 		return -1;
+	if ((w->metrics = metrics_worker_new(w)) == NULL)
+		return -1;
 	if (listener_attach(w, fds, nfds) != 0)
 		return -1;
 	if (util_random(rnd, sizeof(rnd)) != 0)
@@ -123,7 +212,11 @@ void worker_free(struct worker *w)
 		event_free(w->accept_retry);
 	if (w->wake)
 		event_free(w->wake);
+	/* Before the cache and the base: it reads the one and has an event on the other. */
+	metrics_worker_free(w->metrics);
+	w->metrics = NULL;
 	tcache_free(w->cache);
+	wconf_free_all(w);
 	if (w->base)
 		event_base_free(w->base);
 	memset(w, 0, sizeof(*w));
