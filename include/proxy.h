@@ -45,9 +45,7 @@ struct request {
 	bool     scan_done;         /* the empty line ending the head was seen */
 	uint8_t  crlf_pending;      /* chunked body: bytes of a chunk's CRLF still to check */
 	uint64_t chunk_left;        /* chunked body: bytes left in the current chunk */
-	char    *buf;               /* url, header names and values (bounded by max_header_bytes) */
-	size_t   len;
-	size_t   cap;
+	size_t   len;               /* bytes used in buf */
 	uint32_t url_off, url_len;
 	unsigned nhdr;
 	bool     in_value;          /* the parser is inside a header value */
@@ -74,8 +72,12 @@ struct request {
 	int      status;            /* status sent to the client */
 	uint64_t bytes_out;
 	const char *err_reason;     /* local error code for the log */
-	/* Last, so that request_reset clears everything above it in one memset. */
-	struct header hdr[PROXY_MAX_HEADERS];
+	/* Last, so that request_reset clears everything above it in one memset. The head memory
+	 * (header table + text) exists only while a request is being handled: an idle keep-alive
+	 * connection holds none (request_mem_acquire / request_mem_release). */
+	char    *buf;               /* url, header names and values (bounded by max_header_bytes) */
+	size_t   cap;
+	struct header *hdr;         /* PROXY_MAX_HEADERS entries, in the same allocation as buf */
 };
 
 enum conn_phase {
@@ -107,6 +109,8 @@ struct conn {
 	bool                close_after;    /* close once the response is flushed */
 	bool                read_paused;    /* client reads stopped for backpressure */
 	bool                paused_msg;     /* parser paused at end of a message */
+	bool                tls;            /* accepted on a TLS listener (X-Forwarded-Proto: https) */
+	bool                tls_done;       /* its TLS handshake completed */
 	const char         *seg_end;        /* end of the input segment being parsed */
 	unsigned            nrequests;
 	char                client[64];     /* "ip:port" */
@@ -115,6 +119,10 @@ struct conn {
 };
 
 /* conn.c */
+/* The constructor: a connection accepted on listening socket `listen_idx` of the worker (the
+ * index into conf.listen; its "tls" decides whether the connection starts with a handshake). */
+void conn_accept_on(struct worker *w, size_t listen_idx, int fd, const struct sockaddr *sa, int salen);
+/* The same for a plain HTTP connection. */
 void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen);
 /* Close the client connection and free it; every error path ends here, with a reason for the log. */
 void conn_close(struct conn *c, const char *reason);
@@ -122,6 +130,9 @@ void conn_close(struct conn *c, const char *reason);
 void conn_response_done(struct conn *c);
 /* Resume reading and parsing the client (after backpressure or a finished response). */
 void conn_resume(struct conn *c);
+/* Write what is queued for the client now rather than at the next loop turn; what the socket
+ * does not take is left to the bufferevent (EV_WRITE enabled until it drains). Never frees c. */
+void conn_flush(struct conn *c);
 /* Output was queued for the client: apply backpressure if it is too much. */
 void conn_check_output(struct conn *c);
 /* The request head is complete and valid: route, gate, forward or answer. Returns an llhttp
@@ -131,7 +142,10 @@ int conn_dispatch(struct conn *c);
 /* request.c */
 extern const llhttp_settings_t request_settings;
 void request_reset(struct request *r);
-void request_free(struct request *r);
+/* Head memory for a request, from the worker's free list. 0 / -1 (out of memory). */
+int request_mem_acquire(struct conn *c);
+/* Give it back (to the free list when it did not grow). */
+void request_mem_release(struct conn *c);
 /* Check raw head bytes that llhttp 8 tolerates but a strict proxy must not: a CR not followed by
  * LF, and a head line starting with whitespace (obs-fold, "spaces before headers"). Stops at the
  * empty line ending the head. Returns 0, or -1 (-> 400) with r->err_reason set. */

@@ -28,9 +28,11 @@ struct upconn {
 	struct conn          *client;       /* NULL while idle in the pool */
 	bool                  connected;
 	bool                  in_pool;      /* on its pool's idle list */
+	bool                  direct_io;    /* a plain socket: fngate writes it directly (no TLS) */
 	bool                  reused;       /* came from the pool */
 	bool                  resp_started; /* a response byte arrived */
 	bool                  req_sent;     /* the whole request was queued */
+	uint64_t              sent_us;      /* when req_sent became true: the head deadline runs from it */
 	bool                  keep_alive;   /* upstream allows reuse */
 	bool                  head_request; /* HEAD: the response has no body */
 	bool                  read_paused;  /* client output full: response reading stopped */
@@ -55,6 +57,9 @@ struct upconn {
 struct upconn *upstream_get(struct worker *w, const struct conf_function *fn, int skip);
 /* Install the request callbacks and timeouts on u and start it (connect or reuse). */
 void upstream_start(struct upconn *u);
+/* Write what is queued for the upstream now (plain, connected sockets); otherwise leave it to the
+ * bufferevent with EV_WRITE enabled. Never frees u. */
+void upstream_flush(struct upconn *u);
 /* The request body is backed up on u: wake the client reader when u's output drains. */
 void upstream_watch_drain(struct upconn *u);
 /* The response finished cleanly: return the connection to its pool (or close it). */
@@ -63,6 +68,9 @@ void upstream_release(struct upconn *u);
 void upstream_close(struct upconn *u);
 /* Mark u's endpoint down (connection refused / failed). */
 void upstream_mark_down(struct upconn *u);
+/* u failed before it was connected: true when that was its TLS handshake (certificate
+ * verification included), after logging why. Reads the bufferevent's OpenSSL errors. */
+bool upstream_tls_failed(struct upconn *u);
 /* The client's output drained: resume reading the upstream response if it was paused. */
 void upstream_client_drained(struct upconn *u);
 /* Install the response-side callbacks on an upstream connection in use (response.c). */
@@ -71,5 +79,8 @@ void response_attach(struct upconn *u);
 void upstream_pools_free(struct worker *w);
 /* The endpoint index of a connection within fn's upstreams, or -1. */
 int upstream_index(const struct upconn *u, const struct conf_function *fn);
+/* Call fn(pool key, idle connections, arg) for every pool of worker w, on w's thread (metrics). */
+void upstream_pools_foreach(struct worker *w, void (*fn)(const char *key, unsigned nidle, void *arg),
+			    void *arg);
 
 #endif

@@ -43,6 +43,8 @@ struct worker {
 	uint64_t             reqseq;        /* request id sequence */
 	char                 reqid_prefix[13];
 	uint64_t             cache_gen;     /* configuration generation the cache belongs to */
+	void                *reqmem_free[32];   /* request head memory kept for reuse */
+	unsigned             nreqmem_free;
 	struct wconf        *wconf_cur;     /* the newest snapshot this worker has seen */
 	struct wconf        *wconf_old;     /* older ones with requests still in flight */
 	struct metrics_worker *metrics;     /* this worker's counters (metrics.h) */

@@ -141,7 +141,9 @@ void conn_accept_on(struct worker *w, size_t listen_idx, int fd, const struct so
 		/* Any read or write stall on the client is bounded by client_idle_ms. */
 		bufferevent_set_timeouts(c->bev, &tv, &tv);
 	}
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	/* Plain connections are written directly (conn_flush) and watch writability only while
+	 * output is pending. */
+	bufferevent_enable(c->bev, c->tls ? EV_READ | EV_WRITE : EV_READ);
 	TAILQ_INSERT_TAIL(&w->conns, c, entry);
 	worker_conn_opened(w);
 	/* A new connection must send a whole head within client_header_ms. */
@@ -190,7 +192,9 @@ static void request_finish(struct conn *c)
 	memset(&ar, 0, sizeof(ar));
 	ar.request_id = r->request_id[0] ? r->request_id : NULL;
 	ar.client = c->client;
-	ar.method = llhttp_method_name((llhttp_method_t)r->method);
+	/* r->method is set when the head is complete; a head cut short (408, 431, 499) has its
+	 * method only in the parser once the URL began, and 0 would read as "DELETE". */
+	ar.method = r->url_len > 0 ? llhttp_method_name((llhttp_method_t)c->parser.method) : NULL;
 	ar.path = r->url_len ? r->buf + r->url_off : NULL;
 	ar.path_len = r->url_len;
 	if (r->fn != NULL) {
@@ -249,7 +253,7 @@ void conn_close(struct conn *c, const char *reason)
 	TAILQ_REMOVE(&w->conns, c, entry);
 	event_free(c->timer);
 	bufferevent_free(c->bev);
-	request_free(&c->req);
+	request_mem_release(c);
 	free(c);
 	worker_conn_closed(w);
 }
@@ -272,6 +276,7 @@ static int request_begin(struct conn *c)
 static void request_end(struct conn *c)
 {
 	request_finish(c);
+	request_mem_release(c);
 	request_reset(&c->req);
 	c->resp = RESP_NONE;
 	c->resp_chunked = false;
@@ -282,6 +287,30 @@ static void request_end(struct conn *c)
 		c->paused_msg = false;
 	}
 	c->phase = PHASE_IDLE;
+}
+
+void conn_flush(struct conn *c)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+
+	if (evbuffer_get_length(out) == 0)
+		return;
+	if (!c->tls) {
+		/* A plain socket: write now. Waiting for a write event would cost an epoll_ctl
+		 * to add it and another to remove it for every response. */
+		evutil_socket_t fd = bufferevent_getfd(c->bev);
+
+		/* bufferevents keep their output frozen at the start except while they write. */
+		evbuffer_unfreeze(out, 1);
+		while (evbuffer_get_length(out) > 0) {
+			if (evbuffer_write(out, fd) <= 0)
+				break;
+		}
+		evbuffer_freeze(out, 1);
+		if (evbuffer_get_length(out) == 0)
+			return;
+	}
+	bufferevent_enable(c->bev, EV_WRITE);
 }
 
 void conn_check_output(struct conn *c)
@@ -300,6 +329,7 @@ static void conn_linger(struct conn *c)
 	c->phase = PHASE_CLOSING;
 	bufferevent_disable(c->bev, EV_READ);
 	evtimer_del(c->timer);
+	conn_flush(c);
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
 		conn_close(c, "done");
 		return;
@@ -507,6 +537,8 @@ static void conn_parse(struct conn *c)
 		}
 		c->seg_end = (const char *)v.iov_base + n;
 		err = llhttp_execute(&c->parser, v.iov_base, n);
+		if (c->up != NULL)
+			upstream_flush(c->up);
 		if (err == HPE_OK)
 			used = n;
 		else
@@ -565,9 +597,13 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 
 	(void)bev;
 	if (c->phase == PHASE_CLOSING) {
-		conn_close(c, "done");
+		if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+			conn_close(c, "done");
 		return;
 	}
+	/* Drained: stop watching for writability until conn_flush needs it again. */
+	if (!c->tls && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		bufferevent_disable(c->bev, EV_WRITE);
 	if (c->up != NULL)
 		upstream_client_drained(c->up);
 	if (c->read_paused &&

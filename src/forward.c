@@ -82,12 +82,14 @@ static bool header_dropped(const char *n, size_t len, bool forward_token)
 	case 14:
 		drop = util_ieq(n, len, "content-length");
 		break;
-	case 17:
-		drop = util_ieq(n, len, "transfer-encoding") || util_ieq(n, len, "x-forwarded-for") ||
-		       util_ieq(n, len, "x-forwarded-host");
+	case 15:
+		drop = util_ieq(n, len, "x-forwarded-for");
 		break;
-	case 18:
-		drop = util_ieq(n, len, "x-forwarded-proto");
+	case 16:
+		drop = util_ieq(n, len, "x-forwarded-host");
+		break;
+	case 17:
+		drop = util_ieq(n, len, "transfer-encoding") || util_ieq(n, len, "x-forwarded-proto");
 		break;
 	default:
 		break;
@@ -186,7 +188,7 @@ static int build_head(struct conn *c, const struct conf_upstream *ep, struct hbu
 	}
 	hb_str(b, "X-Forwarded-For: ");
 	hb_str(b, c->client_ip);
-	hb_str(b, "\r\nX-Forwarded-Proto: http\r\n");
+	hb_str(b, c->tls ? "\r\nX-Forwarded-Proto: https\r\n" : "\r\nX-Forwarded-Proto: http\r\n");
 	hv = request_header(r, r->host_idx, &hn);
 	if (hv != NULL) {
 		hb_str(b, "X-Forwarded-Host: ");
@@ -243,13 +245,17 @@ int forward_start(struct conn *c)
 	free(u->retry_head);
 	u->retry_head = b.p;
 	u->retry_len = b.len;
-	if (!r->has_body)
+	if (!r->has_body) {
 		u->req_sent = true;
+		u->sent_us = r->upstream_start_us;
+	}
 	if (r->expect_continue && r->has_body && r->http_minor == 1) {
 		/* We stripped Expect: answer it ourselves now that the request is allowed. */
 		evbuffer_add(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+		conn_flush(c);
 	}
 	upstream_start(u);
+	upstream_flush(u);
 	return 0;
 }
 
@@ -280,4 +286,5 @@ void forward_body_end(struct conn *c)
 	if (c->req.chunked)
 		evbuffer_add(bufferevent_get_output(c->up->bev), "0\r\n\r\n", 5);
 	c->up->req_sent = true;
+	c->up->sent_us = util_mono_us();
 }

@@ -63,4 +63,5 @@ void reply_error(struct conn *c, int status, const char *code, bool close)
 	if (c->req.err_reason == NULL && status != 403)
 		c->req.err_reason = code;
 	c->resp = RESP_COMPLETE;
+	conn_flush(c);
 }

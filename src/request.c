@@ -6,10 +6,11 @@
 #include <llhttp.h>
 
 #include "conf.h"
+#include "worker.h"
 #include "proxy.h"
 #include "util.h"
 
-#define REQ_BUF_INITIAL 1024
+#define REQ_BUF_INITIAL 4096   /* head text; most heads (even with a 4096-bit RS256 token) fit */
 
 static struct conn *conn_of(llhttp_t *p)
 {
@@ -20,27 +21,54 @@ void request_reset(struct request *r)
 {
 	char *buf = r->buf;
 	size_t cap = r->cap;
+	struct header *hdr = r->hdr;
 
-	/* Keep the header buffer only if it is small: an idle keep-alive connection must stay cheap. */
-	if (cap > REQ_BUF_INITIAL) {
-		free(buf);
-		buf = NULL;
-		cap = 0;
-	}
-	memset(r, 0, offsetof(struct request, hdr));
+	memset(r, 0, offsetof(struct request, buf));
 	r->buf = buf;
 	r->cap = cap;
+	r->hdr = hdr;
 	r->host_idx = -1;
 	r->token_idx = -1;
 	r->reqid_idx = -1;
 	r->upstream_us = -1;
 }
 
-void request_free(struct request *r)
+#define REQ_HDR_BYTES (sizeof(struct header) * PROXY_MAX_HEADERS)
+
+int request_mem_acquire(struct conn *c)
 {
-	free(r->buf);
+	struct request *r = &c->req;
+	struct worker *w = c->w;
+	void *mem;
+
+	if (r->hdr != NULL)
+		return 0;
+	if (w->nreqmem_free > 0)
+		mem = w->reqmem_free[--w->nreqmem_free];
+	else if ((mem = malloc(REQ_HDR_BYTES + REQ_BUF_INITIAL)) == NULL)
+		return -1;
+	r->hdr = mem;
+	r->buf = (char *)mem + REQ_HDR_BYTES;
+	r->cap = REQ_BUF_INITIAL;
+	r->len = 0;
+	return 0;
+}
+
+void request_mem_release(struct conn *c)
+{
+	struct request *r = &c->req;
+	struct worker *w = c->w;
+
+	if (r->hdr == NULL)
+		return;
+	if (r->cap == REQ_BUF_INITIAL && w->nreqmem_free < ARRAY_LEN(w->reqmem_free))
+		w->reqmem_free[w->nreqmem_free++] = r->hdr;
+	else
+		free(r->hdr);
+	r->hdr = NULL;
 	r->buf = NULL;
 	r->cap = 0;
+	r->len = 0;
 }
 
 const char *request_header(const struct request *r, int idx, size_t *len)
@@ -136,19 +164,20 @@ static int req_append(struct conn *c, const char *at, size_t len)
 	}
 	if (r->len + len > r->cap) {
 		size_t ncap = r->cap ? r->cap : REQ_BUF_INITIAL;
-		char *nb;
+		char *nm;
 
 		while (ncap < r->len + len)
 			ncap *= 2;
 		if (ncap > max)
 			ncap = max;
-		nb = realloc(r->buf, ncap);
-		if (nb == NULL) {
+		nm = realloc(r->hdr, REQ_HDR_BYTES + ncap);
+		if (nm == NULL) {
 			c->req.status = 503;
 			c->req.err_reason = "out_of_memory";
 			return -1;
 		}
-		r->buf = nb;
+		r->hdr = (struct header *)(void *)nm;
+		r->buf = nm + REQ_HDR_BYTES;
 		r->cap = ncap;
 	}
 	memcpy(r->buf + r->len, at, len);
@@ -161,6 +190,11 @@ static int on_message_begin(llhttp_t *p)
 	struct conn *c = conn_of(p);
 
 	c->phase = PHASE_HEAD;
+	if (request_mem_acquire(c) != 0) {
+		c->req.status = 503;
+		c->req.err_reason = "out_of_memory";
+		return -1;
+	}
 	return 0;
 }
 

@@ -29,6 +29,8 @@ static int hdr_append(struct upconn *u, const char *at, size_t len)
 {
 	size_t max = u->client ? u->client->req.fn->limits.max_header_bytes : 16384;
 
+	if (len == 0)
+		return 0;   /* llhttp may report an empty span: no memcpy to a NULL buffer (UBSan) */
 	if (u->hdrlen + len > max)
 		return -1;
 	if (u->hdrlen + len > u->hdrcap) {
@@ -357,6 +359,7 @@ static bool response_retry(struct upconn *u, bool connect_failed)
 	v->client = c;
 	v->head_request = u->head_request;
 	v->req_sent = u->req_sent;
+	v->sent_us = u->sent_us;
 	v->attempts = u->attempts + 1;
 	c->up = v;
 	u->client = NULL;
@@ -377,12 +380,20 @@ static void up_read_cb(struct bufferevent *bev, void *arg)
 
 		if (u->read_paused)
 			return;
+		/* upstream_response_ms bounds the whole response head, not only each silence (the
+		 * read timeout): a head trickled a byte at a time would hold the request for ever. */
+		if (!u->final_seen && u->req_sent && util_mono_us() - u->sent_us >
+		    (uint64_t)u->client->req.fn->timeouts.upstream_response_ms * 1000u) {
+			response_fail(u, 504, "upstream_timeout");
+			return;
+		}
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
 			return;
 		err = llhttp_execute(&u->parser, v.iov_base, v.iov_len);
 		used = err == HPE_OK ? v.iov_len :
 		       (size_t)(llhttp_get_error_pos(&u->parser) - (const char *)v.iov_base);
 		evbuffer_drain(in, used);
+		conn_flush(u->client);
 		if (u->resp_done) {
 			response_finish(u);
 			return;
@@ -408,6 +419,9 @@ static void up_write_cb(struct bufferevent *bev, void *arg)
 	struct conn *c = u->client;
 
 	(void)bev;
+	if (u->connected && u->direct_io &&
+	    evbuffer_get_length(bufferevent_get_output(u->bev)) == 0)
+		bufferevent_disable(u->bev, EV_WRITE);
 	if (c != NULL && c->read_paused && c->phase == PHASE_BODY &&
 	    evbuffer_get_length(bufferevent_get_output(u->bev)) <= PROXY_HIGH_WATER / 2) {
 		conn_resume(c);
@@ -471,7 +485,10 @@ static void up_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if (response_retry(u, false))
 		return;
-	response_fail(u, 502, u->resp_started ? "upstream_closed_mid_response" : "upstream_closed");
+	/* TLS 1.3 servers judge a client certificate after our handshake finished: their refusal
+	 * arrives as an alert instead of a response. */
+	response_fail(u, 502, u->resp_started ? "upstream_closed_mid_response" :
+			      upstream_tls_failed(u) ? "upstream_tls_failed" : "upstream_closed");
 }
 
 void response_attach(struct upconn *u)

@@ -11,20 +11,24 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
 #include "conf.h"
 #include "log.h"
 #include "proxy.h"
+#include "tls.h"
 #include "util.h"
 #include "worker.h"
 
 #define POOL_BUCKETS 64
 
 struct upstream_pool {
-	char                 *key;          /* "host:port" */
+	char                 *key;          /* "host:port"; "https://host:port[#tls id]" (conf.h pool_key) */
 	struct sockaddr_storage addr;
 	socklen_t             addrlen;
+	struct tls_client    *tls;          /* https: the client context of the newest configuration */
+	char                 *host;         /* https: SNI and the name the certificate must carry */
 	TAILQ_HEAD(, upconn)  idle;
 	unsigned              nidle;
 	uint64_t              down_until_us;
@@ -40,8 +44,14 @@ static uint32_t hash_str(const char *s)
 	return h;
 }
 
+static const char *ep_key(const struct conf_upstream *ep)
+{
+	return ep->pool_key != NULL ? ep->pool_key : ep->hostport;
+}
+
 static struct upstream_pool *pool_get(struct worker *w, const struct conf_upstream *ep)
 {
+	const char *key = ep_key(ep);
 	uint32_t b;
 	struct upstream_pool *p;
 
@@ -51,22 +61,31 @@ static struct upstream_pool *pool_get(struct worker *w, const struct conf_upstre
 			return NULL;
 		w->npools_buckets = POOL_BUCKETS;
 	}
-	b = hash_str(ep->hostport) % w->npools_buckets;
+	b = hash_str(key) % w->npools_buckets;
 	for (p = w->pools[b]; p != NULL; p = p->next) {
-		if (strcmp(p->key, ep->hostport) == 0) {
+		if (strcmp(p->key, key) == 0) {
 			/* A reload may have resolved the name to a new address. */
 			if (p->addrlen != ep->addrlen || memcmp(&p->addr, &ep->addr, ep->addrlen) != 0) {
 				memcpy(&p->addr, &ep->addr, ep->addrlen);
 				p->addrlen = ep->addrlen;
 			}
+			/* ...or read a new CA bundle / client certificate: new connections use it. */
+			if (p->tls != ep->tls_client) {
+				tls_client_unref(p->tls);
+				p->tls = tls_client_ref(ep->tls_client);
+			}
 			return p;
 		}
 	}
 	p = calloc(1, sizeof(*p));
-	if (p == NULL || (p->key = strdup(ep->hostport)) == NULL) {
+	if (p == NULL || (p->key = strdup(key)) == NULL ||
+	    (ep->tls && (p->host = strdup(ep->host)) == NULL)) {
+		if (p != NULL)
+			free(p->key);
 		free(p);
 		return NULL;
 	}
+	p->tls = tls_client_ref(ep->tls_client);
 	memcpy(&p->addr, &ep->addr, ep->addrlen);
 	p->addrlen = ep->addrlen;
 	TAILQ_INIT(&p->idle);
@@ -78,7 +97,7 @@ static struct upstream_pool *pool_get(struct worker *w, const struct conf_upstre
 int upstream_index(const struct upconn *u, const struct conf_function *fn)
 {
 	for (size_t i = 0; i < fn->nupstreams; i++)
-		if (strcmp(fn->upstreams[i].hostport, u->pool->key) == 0)
+		if (strcmp(ep_key(&fn->upstreams[i]), u->pool->key) == 0)
 			return (int)i;
 	return -1;
 }
@@ -97,6 +116,27 @@ void upstream_close(struct upconn *u)
 	free(u->hdrbuf);
 	free(u->retry_head);
 	free(u);
+}
+
+bool upstream_tls_failed(struct upconn *u)
+{
+	unsigned long e, first = 0;
+	SSL *ssl;
+	char why[256];
+
+	if (u->pool->tls == NULL || u->bev == NULL)
+		return false;
+	ssl = bufferevent_openssl_get_ssl(u->bev);
+	while ((e = bufferevent_get_openssl_error(u->bev)) != 0)
+		if (first == 0)
+			first = e;
+	/* No TLS error and no verification result: the TCP connection itself failed. */
+	if (ssl == NULL || (first == 0 && SSL_get_verify_result(ssl) == X509_V_OK))
+		return false;
+	tls_failure_reason(ssl, first, why, sizeof(why));
+	log_msg(LOG_LVL_WARN, "upstream %s: TLS handshake failed: %s", u->pool->key, why);
+	tls_note_upstream_failure();
+	return true;
 }
 
 void upstream_mark_down(struct upconn *u)
@@ -130,7 +170,21 @@ static struct upconn *upconn_new(struct worker *w, struct upstream_pool *p)
 		return NULL;
 	u->w = w;
 	u->pool = p;
-	u->bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (p->tls != NULL) {
+		/* https: the handshake runs once the socket connects; BEV_EVENT_CONNECTED comes
+		 * after it, so the connect timeout bounds both. */
+		SSL *ssl = tls_client_ssl_new(p->tls, p->host);
+
+		u->bev = ssl == NULL ? NULL : bufferevent_openssl_socket_new(w->base, -1, ssl,
+		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+		if (u->bev == NULL)
+			SSL_free(ssl);
+		else
+			bufferevent_openssl_set_allow_dirty_shutdown(u->bev, 1);
+	} else {
+		u->bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+		u->direct_io = true;
+	}
 	if (u->bev == NULL) {
 		free(u);
 		return NULL;
@@ -207,7 +261,33 @@ void upstream_start(struct upconn *u)
 	response_attach(u);
 	bufferevent_set_timeouts(u->bev, &rd, &wr);
 	bufferevent_setwatermark(u->bev, EV_WRITE, PROXY_HIGH_WATER / 2, 0);
-	bufferevent_enable(u->bev, EV_READ | EV_WRITE);
+	/* A connection being made (or a TLS one) needs write events; a connected plain one is
+	 * written directly by upstream_flush. */
+	if (!u->connected || !u->direct_io)
+		bufferevent_enable(u->bev, EV_READ | EV_WRITE);
+	else
+		bufferevent_enable(u->bev, EV_READ);
+}
+
+void upstream_flush(struct upconn *u)
+{
+	struct evbuffer *out = bufferevent_get_output(u->bev);
+
+	if (evbuffer_get_length(out) == 0)
+		return;
+	if (u->connected && u->direct_io) {
+		evutil_socket_t fd = bufferevent_getfd(u->bev);
+
+		evbuffer_unfreeze(out, 1);
+		while (evbuffer_get_length(out) > 0) {
+			if (evbuffer_write(out, fd) <= 0)
+				break;
+		}
+		evbuffer_freeze(out, 1);
+		if (evbuffer_get_length(out) == 0)
+			return;
+	}
+	bufferevent_enable(u->bev, EV_WRITE);
 }
 
 void upstream_watch_drain(struct upconn *u)
@@ -263,6 +343,8 @@ void upstream_pools_free(struct worker *w)
 
 			while ((u = TAILQ_FIRST(&p->idle)) != NULL)
 				upstream_close(u);
+			tls_client_unref(p->tls);
+			free(p->host);
 			free(p->key);
 			free(p);
 			p = next;
@@ -270,4 +352,14 @@ void upstream_pools_free(struct worker *w)
 	}
 	free(w->pools);
 	w->pools = NULL;
+}
+
+void upstream_pools_foreach(struct worker *w, void (*fn)(const char *key, unsigned nidle, void *arg),
+			    void *arg)
+{
+	if (w == NULL || w->pools == NULL)
+		return;
+	for (size_t b = 0; b < w->npools_buckets; b++)
+		for (struct upstream_pool *p = w->pools[b]; p != NULL; p = p->next)
+			fn(p->key, p->nidle, arg);
 }

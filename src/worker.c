@@ -217,6 +217,8 @@ void worker_free(struct worker *w)
 	w->metrics = NULL;
 	tcache_free(w->cache);
 	wconf_free_all(w);
+	while (w->nreqmem_free > 0)
+		free(w->reqmem_free[--w->nreqmem_free]);
 	if (w->base)
 		event_base_free(w->base);
 	memset(w, 0, sizeof(*w));
