@@ -317,6 +317,8 @@ def profile(args, peers, scen, warm_token, outdir):
     log("profiling fngate-1w in %s" % scen)
     run_wrk(scen, peer, args, warm_token, perf_out=data)
     txt = os.path.join(outdir, "profile-%s.txt" % scen)
+    dsos = sh("perf report -i %s --stdio --no-children -g none --percent-limit 0.5 "
+              "--sort dso 2>/dev/null | grep -v '^$' | grep -v '^#' | head -15" % data)
     flat = sh("perf report -i %s --stdio --no-children -g none --percent-limit 0.7 "
               "--sort dso,symbol 2>/dev/null | grep -v '^$' | head -60" % data)
     callers = sh("perf report -i %s --stdio --children --percent-limit 5 -g caller,0.5,callee "
@@ -324,7 +326,7 @@ def profile(args, peers, scen, warm_token, outdir):
     with open(txt, "w") as f:
         f.write("# perf record -e cpu-clock -g -p <fngate-1w> during scenario %s (%d s)\n\n"
                 % (scen, args.duration))
-        f.write("## Flat profile (self time)\n\n" + flat + "\n\n## With children\n\n" + callers
+        f.write("## By library (self time)\n\n" + dsos + "\n\n## Flat profile (self time)\n\n" + flat + "\n\n## With children\n\n" + callers
                 + "\n")
     try:
         os.unlink(data)

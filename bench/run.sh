@@ -307,7 +307,7 @@ fngate_cfg() { # $1 port, $2 workers, $3 name
   "listen": ["127.0.0.1:$1"],
   "workers": $2,
   "state_dir": "$T/$3/state",
-  "access_log": "/dev/null",
+  "access_log": "off",
   "admin": {"listen": null},
   "limits":   {"max_header_bytes": 16384, "max_body_bytes": 6291456, "max_token_bytes": 8192,
                "max_connections": $MAXCONN},
