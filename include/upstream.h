@@ -46,8 +46,9 @@ struct upconn {
 	bool                  resp_done;    /* the final response was fully relayed */
 	bool                  is_1xx;
 	bool                  resp_in_value;       /* the message being parsed is informational */
-	char                 *retry_head;   /* request head kept until the response starts */
-	size_t                retry_len;
+	char                 *retry_head;   /* request head kept until the response starts; the */
+	size_t                retry_len;    /* buffer stays with the connection and is reused */
+	size_t                retry_cap;
 	TAILQ_ENTRY(upconn)   entry;
 };
 

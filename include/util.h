@@ -29,8 +29,27 @@ void util_free_secret(char *s);
  * every caller handles NULL. These are plain wrappers kept for symmetry. */
 char *util_strndup(const char *s, size_t n);
 
-/* ASCII case-insensitive equality of s (length n) with NUL-terminated lit. */
-bool util_ieq(const char *s, size_t n, const char *lit);
+/* ASCII case-insensitive equality of s (length n) with NUL-terminated lowercase lit.
+ * Inline: header names are compared with it several times per request. */
+static inline bool util_ieq(const char *s, size_t n, const char *lit)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char a = (unsigned char)s[i];
+
+		if (lit[i] == '\0')
+			return false;
+		if (a >= 'A' && a <= 'Z')
+			a = (unsigned char)(a + 32);
+		if (a != (unsigned char)lit[i] && (unsigned char)s[i] != (unsigned char)lit[i])
+			return false;
+	}
+	return lit[n] == '\0';
+}
+
+/* Decimal of v into out (>= 21 bytes), no NUL; returns the length. */
+size_t util_u64_dec(uint64_t v, char *out);
+/* Lowercase hex of v into out (>= 16 bytes), no NUL, no leading zeros; returns the length. */
+size_t util_u64_hex(uint64_t v, char *out);
 
 /* Format `t` (seconds since epoch, UTC) as RFC 3339 "YYYY-MM-DDTHH:MM:SSZ" into buf (>= 21 bytes). */
 void util_rfc3339(int64_t t, char *buf, size_t len);

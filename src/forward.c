@@ -181,9 +181,8 @@ static int build_head(struct conn *c, const struct conf_upstream *ep, struct hbu
 	if (r->chunked) {
 		hb_str(b, "Transfer-Encoding: chunked\r\n");
 	} else if (r->has_body || r->cl_present) {
-		snprintf(num, sizeof(num), "%llu", (unsigned long long)r->content_length);
 		hb_str(b, "Content-Length: ");
-		hb_str(b, num);
+		hb_add(b, num, util_u64_dec(r->content_length, num));
 		hb_add(b, "\r\n", 2);
 	}
 	hb_str(b, "X-Forwarded-For: ");
@@ -225,26 +224,37 @@ int forward_start(struct conn *c)
 		return -1;
 	}
 	idx = upstream_index(u, r->fn);
-	b.cap = 512 + r->len;
-	b.p = malloc(b.cap);
-	if (b.p == NULL || build_head(c, &r->fn->upstreams[idx < 0 ? 0 : idx], &b) != 0) {
-		free(b.p);
+	/* The head is built in the connection's own buffer, kept across its requests: it is also
+	 * the copy a retry needs, and reusing it saves a malloc per request. */
+	b.p = u->retry_head;
+	b.cap = u->retry_cap;
+	if (b.cap < 512 + r->len) {
+		char *np = realloc(b.p, 512 + r->len);
+
+		if (np != NULL) {
+			b.p = np;
+			b.cap = 512 + r->len;
+		} else {
+			b.oom = true;
+		}
+	}
+	if (b.oom || build_head(c, &r->fn->upstreams[idx < 0 ? 0 : idx], &b) != 0) {
+		u->retry_head = b.p;
+		u->retry_cap = b.cap;
 		upstream_close(u);
 		r->err_reason = "out_of_memory";
 		reply_error(c, 503, "out_of_memory", true);
 		return -1;
 	}
+	u->retry_head = b.p;
+	u->retry_cap = b.cap;
+	u->retry_len = b.len;
 	u->client = c;
 	u->head_request = r->method == HTTP_HEAD;
 	u->attempts = 1;
 	c->up = u;
 	r->upstream_start_us = util_mono_us();
 	evbuffer_add(bufferevent_get_output(u->bev), b.p, b.len);
-	/* Keep the head until the response starts: a pooled connection that turns out dead can
-	 * then be retried on a fresh one when the request has no body. */
-	free(u->retry_head);
-	u->retry_head = b.p;
-	u->retry_len = b.len;
 	if (!r->has_body) {
 		u->req_sent = true;
 		u->sent_us = r->upstream_start_us;
@@ -265,9 +275,11 @@ void forward_body(struct conn *c, const char *at, size_t len)
 
 	if (c->req.chunked) {
 		char sz[24];
-		int n = snprintf(sz, sizeof(sz), "%zx\r\n", len);
+		size_t n = util_u64_hex(len, sz);
 
-		evbuffer_add(out, sz, (size_t)n);
+		sz[n++] = '\r';
+		sz[n++] = '\n';
+		evbuffer_add(out, sz, n);
 		evbuffer_add(out, at, len);
 		evbuffer_add(out, "\r\n", 2);
 	} else {

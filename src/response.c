@@ -182,7 +182,9 @@ static int on_headers_complete(llhttp_t *p)
 	u->final_seen = true;
 	out = bufferevent_get_output(c->bev);
 	no_body = u->head_request || status == 204 || status == 304;
-	n = snprintf(line, sizeof(line), "HTTP/1.1 %d ", status);
+	memcpy(line, "HTTP/1.1 ", 9);
+	n = 9 + (int)util_u64_dec((uint64_t)status, line + 9);
+	line[n++] = ' ';
 	evbuffer_add(out, line, (size_t)n);
 	if (u->hoff[1] > 0)
 		evbuffer_add(out, u->hdrbuf + u->hoff[0], u->hoff[1]);
@@ -214,8 +216,10 @@ static int on_headers_complete(llhttp_t *p)
 	}
 	if (!no_body) {
 		if (cl_known && !(p->flags & F_CHUNKED)) {
-			n = snprintf(line, sizeof(line), "Content-Length: %llu\r\n",
-				     (unsigned long long)p->content_length);
+			memcpy(line, "Content-Length: ", 16);
+			n = 16 + (int)util_u64_dec(p->content_length, line + 16);
+			line[n++] = '\r';
+			line[n++] = '\n';
 			evbuffer_add(out, line, (size_t)n);
 		} else if (c->req.http_minor == 1) {
 			evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
@@ -235,8 +239,7 @@ static int on_headers_complete(llhttp_t *p)
 	c->req.status = status;
 	c->req.upstream_us = (int64_t)(util_mono_us() - c->req.upstream_start_us);
 	/* The head went out: a retry is no longer possible. */
-	free(u->retry_head);
-	u->retry_head = NULL;
+	u->retry_len = 0;
 	return u->head_request ? 1 : 0;
 }
 
@@ -251,9 +254,11 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 	out = bufferevent_get_output(c->bev);
 	if (c->resp_chunked) {
 		char sz[24];
-		int n = snprintf(sz, sizeof(sz), "%zx\r\n", len);
+		size_t n = util_u64_hex(len, sz);
 
-		evbuffer_add(out, sz, (size_t)n);
+		sz[n++] = '\r';
+		sz[n++] = '\n';
+		evbuffer_add(out, sz, n);
 		evbuffer_add(out, at, len);
 		evbuffer_add(out, "\r\n", 2);
 	} else {
@@ -341,7 +346,7 @@ static bool response_retry(struct upconn *u, bool connect_failed)
 
 	if (c == NULL || u->resp_started || u->attempts >= 3)
 		return false;
-	if (!connect_failed && (!u->reused || c->req.has_body || u->retry_head == NULL))
+	if (!connect_failed && (!u->reused || c->req.has_body || u->retry_len == 0))
 		return false;
 	idx = upstream_index(u, c->req.fn);
 	v = upstream_get(u->w, c->req.fn, connect_failed ? idx : -1);
@@ -353,9 +358,13 @@ static bool response_retry(struct upconn *u, bool connect_failed)
 	} else {
 		evbuffer_add(bufferevent_get_output(v->bev), u->retry_head, u->retry_len);
 	}
+	/* v is new: hand it u's buffer (v has none yet). */
+	free(v->retry_head);
 	v->retry_head = u->retry_head;
 	v->retry_len = u->retry_len;
+	v->retry_cap = u->retry_cap;
 	u->retry_head = NULL;
+	u->retry_cap = 0;
 	v->client = c;
 	v->head_request = u->head_request;
 	v->req_sent = u->req_sent;

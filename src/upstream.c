@@ -315,8 +315,6 @@ void upstream_release(struct upconn *u)
 		upstream_close(u);
 		return;
 	}
-	free(u->retry_head);
-	u->retry_head = NULL;
 	u->retry_len = 0;
 	u->resp_started = false;
 	u->req_sent = false;

@@ -64,15 +64,33 @@ char *util_strndup(const char *s, size_t n)
 	return d;
 }
 
-bool util_ieq(const char *s, size_t n, const char *lit)
+size_t util_u64_dec(uint64_t v, char *out)
 {
-	size_t i;
+	char tmp[24];
+	size_t n = 0, i;
 
-	for (i = 0; i < n; i++) {
-		if (lit[i] == '\0' || tolower((unsigned char)s[i]) != tolower((unsigned char)lit[i]))
-			return false;
-	}
-	return lit[n] == '\0';
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	for (i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	return n;
+}
+
+size_t util_u64_hex(uint64_t v, char *out)
+{
+	static const char hx[] = "0123456789abcdef";
+	char tmp[16];
+	size_t n = 0, i;
+
+	do {
+		tmp[n++] = hx[v & 0xf];
+		v >>= 4;
+	} while (v != 0);
+	for (i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	return n;
 }
 
 void util_rfc3339(int64_t t, char *buf, size_t len)
