@@ -20,6 +20,12 @@ int log_open_access(const char *path);
 int log_reopen(void);
 void log_close(void);
 
+/* The access log's line format: "json" (the default; also for NULL or an unknown name) or
+ * "combined" (Apache/nginx combined log format). Thread-safe; applies to the next line. */
+void log_set_access_format(const char *name);
+/* Whether lines are written in the combined format (callers then fill referer / user_agent). */
+int log_access_combined(void);
+
 /* A daemon message, one JSON line: {"time":..,"level":..,"msg":..}. printf-style. Thread-safe. */
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -40,9 +46,17 @@ struct access_record {
 	uint64_t    bytes_out;
 	int64_t     upstream_us;    /* -1 when no upstream was involved */
 	int64_t     total_us;
+	/* Used by the combined format only (NULL: "-"). */
+	const char *client_ip;      /* without the port */
+	const char *protocol;       /* "HTTP/1.1" */
+	const char *referer;
+	size_t      referer_len;
+	const char *user_agent;
+	size_t      user_agent_len;
 };
 
-/* Write one access-log JSON line. Thread-safe (one write(2) per line). */
+/* Write one access-log line (JSON, or combined: host, "-", token id as the user, time, request
+ * line, status, bytes out, referer, user agent). Thread-safe (one write(2) per line). */
 void log_access(const struct access_record *r);
 
 /* JSON-escape `len` bytes of s into out (capacity cap, NUL-terminated, truncated if needed).

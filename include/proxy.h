@@ -50,7 +50,8 @@ struct request {
 	unsigned nhdr;
 	bool     in_value;          /* the parser is inside a header value */
 	size_t   head_bytes;        /* bytes fed to the parser before headers completed */
-	uint8_t  method;            /* llhttp_method_t */
+	uint8_t  method;            /* llhttp_method_t (0 is DELETE: see method_known) */
+	bool     method_known;      /* the head was parsed far enough to know the method */
 	uint8_t  http_minor;        /* 0 or 1 (major is always 1) */
 	bool     chunked;
 	bool     has_body;

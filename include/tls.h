@@ -63,8 +63,9 @@ struct tls_client *tls_client_new(const char *ca, const char *cert, const char *
 				  size_t errlen, enum tls_file *which);
 struct tls_client *tls_client_ref(struct tls_client *c);
 void tls_client_unref(struct tls_client *c);
-/* What distinguishes connections made with c from others to the same endpoint (CA and client
- * certificate paths), part of the keep-alive pool key. */
+/* What distinguishes connections made with c from others to the same endpoint: "system" (the
+ * system CA store, no client certificate), else 16 hex digits derived from the CA and client
+ * certificate paths. Part of the keep-alive pool key. */
 const char *tls_client_id(const struct tls_client *c);
 /* A new SSL in client mode for `host`: SNI set (unless host is an IP literal) and the peer
  * certificate verified against the trust store and host (DNS name or IP address). NULL on

@@ -26,6 +26,7 @@
 
 #include "conf.h"
 #include "log.h"
+#include "metrics.h"
 #include "mint.h"
 #include "registry.h"
 #include "revoke.h"
@@ -1105,6 +1106,50 @@ cleanup:
 	free(dec);
 }
 
+/* ---------------------------------------------------------------- metrics */
+
+/* GET /metrics: the Prometheus text format. Without a key unless admin.metrics_auth (scrapers
+ * usually carry no bearer; the series hold no secret, only ids and counts). */
+static void h_metrics(struct admin *a, struct evhttp_request *req, enum evhttp_cmd_type m)
+{
+	struct conf *c = conf_acquire();
+	struct evbuffer *b = NULL;
+	const char *key;
+	char *text = NULL;
+	size_t len = 0;
+
+	security_headers(req);
+	if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD) {
+		reply_error(req, 405, "method_not_allowed", "GET only");
+		goto cleanup;
+	}
+	if (c != NULL && c->admin.metrics_auth) {
+		key = presented_key(req);
+		if (key == NULL || *key == '\0' ||
+		    admin_authenticate(&c->admin, key, strlen(key)) == NULL) {
+			reply_error(req, 401, "unauthorized", "an admin key is required: "
+				    "Authorization: Bearer <key>");
+			goto cleanup;
+		}
+	}
+	text = metrics_render(a->reg, &len);
+	b = evbuffer_new();
+	if (text == NULL || b == NULL || evbuffer_add(b, text, len) != 0) {
+		reply_error(req, 500, "internal", "out of memory");
+		goto cleanup;
+	}
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+			  "text/plain; version=0.0.4; charset=utf-8");
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
+	evhttp_send_reply(req, 200, "OK", b);
+cleanup:
+	if (b != NULL)
+		evbuffer_free(b);
+	free(text);
+	if (c != NULL)
+		conf_unref(c);
+}
+
 /* ---------------------------------------------------------------- dispatch */
 
 static void dispatch(struct evhttp_request *req, void *arg)
@@ -1129,6 +1174,10 @@ static void dispatch(struct evhttp_request *req, void *arg)
 		}
 		reply_json(req, 200, json_pack("{s:s,s:s}", "status", "ok", "version",
 					       FNGATE_VERSION));
+		return;
+	}
+	if (strcmp(path, "/metrics") == 0) {
+		h_metrics(a, req, m);
 		return;
 	}
 	if (strncmp(path, "/v1/", 4) != 0 && strcmp(path, "/v1") != 0) {

@@ -79,12 +79,11 @@ static struct bufferevent *conn_bev_new(struct conn *c, int fd, struct tls_serve
 	ssl = tls_server_ssl_new(tls);
 	if (ssl == NULL)
 		return NULL;
+	/* On failure libevent has freed ssl already (BEV_OPT_CLOSE_ON_FREE), not the fd. */
 	bev = bufferevent_openssl_socket_new(c->w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
 					     BEV_OPT_CLOSE_ON_FREE);
-	if (bev == NULL) {
-		SSL_free(ssl);
+	if (bev == NULL)
 		return NULL;
-	}
 	/* HTTP frames its messages: a close without close_notify is an ordinary end. */
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
 	c->tls = true;
@@ -194,7 +193,7 @@ static void request_finish(struct conn *c)
 	ar.client = c->client;
 	/* r->method is set when the head is complete; a head cut short (408, 431, 499) has its
 	 * method only in the parser once the URL began, and 0 would read as "DELETE". */
-	ar.method = r->url_len > 0 ? llhttp_method_name((llhttp_method_t)c->parser.method) : NULL;
+	ar.method = r->method_known ? llhttp_method_name((llhttp_method_t)r->method) : NULL;
 	ar.path = r->url_len ? r->buf + r->url_off : NULL;
 	ar.path_len = r->url_len;
 	if (r->fn != NULL) {
@@ -623,6 +622,7 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		/* The TLS handshake completed (a plain connection never reports this). */
 		c->tls_done = true;
 		tls_note_handshake(bufferevent_openssl_get_ssl(bev), true);
+		metrics_tls_handshake(true);
 		return;
 	}
 	if (c->tls && !c->tls_done) {
@@ -633,7 +633,16 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 				   why, sizeof(why));
 		log_msg(LOG_LVL_DEBUG, "tls handshake with %s failed: %s", c->client, why);
 		tls_note_handshake(NULL, false);
+		metrics_tls_handshake(false);
 		conn_close(c, "tls_handshake_failed");
+		return;
+	}
+	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) && c->phase == PHASE_DONE) {
+		/* The request was read whole: the client owes no byte while its response is awaited
+		 * or streams (upstream_response_ms and the write timeout bound those), so a slow
+		 * upstream or a long download is not cut at client_idle_ms. libevent disabled reading
+		 * on the timeout: enable it again, to see the client close. */
+		bufferevent_enable(c->bev, EV_READ);
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT)
@@ -653,6 +662,7 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	if (c->tls && !c->tls_done) {
 		/* The handshake shares the first request's deadline: client_header_ms from accept. */
 		tls_note_handshake(NULL, false);
+		metrics_tls_handshake(false);
 		conn_close(c, "tls_handshake_timeout");
 		return;
 	}

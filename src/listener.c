@@ -52,9 +52,12 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		      void *arg)
 {
 	struct worker *w = arg;
+	size_t li;
 
-	(void)l;
-	conn_accept(w, fd, sa, salen);
+	/* The listener's index is its listen entry's (serve.c binds them in order): TLS or not. */
+	for (li = 0; li < w->nlisteners && w->listeners[li] != l; li++)
+		;
+	conn_accept_on(w, li, fd, sa, salen);
 }
 
 /* accept(2) failed. Out of descriptors: stop accepting for a moment instead of spinning on a

@@ -17,7 +17,13 @@
 
 static _Atomic int min_level = LOG_LVL_INFO;
 static _Atomic int access_fd = 2;
+static _Atomic int access_combined;
 static char *access_path;
+/* The descriptor number access-log files use, once one was opened. A reopen dup2()s the new file
+ * onto it instead of closing it: a worker that loaded access_fd just before keeps writing to a
+ * valid descriptor (the old file, which is what rotation wants), never to a closed number that a
+ * new client socket may already have taken. Kept open until log_close. */
+static int access_file_fd = -1;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void log_set_level(enum log_level lvl)
@@ -40,16 +46,35 @@ int log_open_access(const char *path)
 			pthread_mutex_unlock(&log_lock);
 			return -1;
 		}
+		if (access_file_fd == -1) {
+			access_file_fd = fd;
+		} else {
+			/* dup2 replaces the file behind the number atomically. */
+			if (dup3(fd, access_file_fd, O_CLOEXEC) == -1) {
+				close(fd);
+				pthread_mutex_unlock(&log_lock);
+				return -1;
+			}
+			close(fd);
+			fd = access_file_fd;
+		}
 		access_path = strdup(path);
 	}
-	{
-		int old = atomic_exchange(&access_fd, fd);
-
-		if (old > 2)
-			close(old);
-	}
+	/* Switching to stderr or "off" leaves access_file_fd open: a line in flight still has a
+	 * valid descriptor. */
+	atomic_store(&access_fd, fd);
 	pthread_mutex_unlock(&log_lock);
 	return 0;
+}
+
+void log_set_access_format(const char *name)
+{
+	atomic_store(&access_combined, name != NULL && strcmp(name, "combined") == 0);
+}
+
+int log_access_combined(void)
+{
+	return atomic_load_explicit(&access_combined, memory_order_relaxed);
 }
 
 int log_reopen(void)
@@ -68,11 +93,12 @@ int log_reopen(void)
 
 void log_close(void)
 {
-	int old = atomic_exchange(&access_fd, 2);
-
-	if (old > 2)
-		close(old);
+	/* Called once no other thread logs any more (the workers have been joined). */
+	atomic_store(&access_fd, 2);
 	pthread_mutex_lock(&log_lock);
+	if (access_file_fd != -1)
+		close(access_file_fd);
+	access_file_fd = -1;
 	free(access_path);
 	access_path = NULL;
 	pthread_mutex_unlock(&log_lock);
@@ -183,6 +209,82 @@ static size_t put_str(char *o, size_t at, size_t cap, const char *key, const cha
 	return at;
 }
 
+/* A combined-format field: bytes other than printable ASCII, '"' and '\\' become \xHH (as
+ * nginx writes them), so a line can never be split or its quotes broken. NULL or "" -> "-". */
+static size_t put_clf(char *o, size_t at, size_t cap, const char *v, size_t vlen)
+{
+	static const char hx[] = "0123456789ABCDEF";
+
+	if (v == NULL || vlen == 0) {
+		if (at + 1 < cap)
+			o[at++] = '-';
+		return at;
+	}
+	for (size_t i = 0; i < vlen; i++) {
+		unsigned char ch = (unsigned char)v[i];
+
+		if (ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\') {
+			if (at + 4 >= cap)
+				break;
+			o[at++] = '\\';
+			o[at++] = 'x';
+			o[at++] = hx[ch >> 4];
+			o[at++] = hx[ch & 0xf];
+		} else {
+			if (at + 1 >= cap)
+				break;
+			o[at++] = (char)ch;
+		}
+	}
+	return at;
+}
+
+static size_t put_raw(char *o, size_t at, size_t cap, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	if (at + n >= cap)
+		return at;
+	memcpy(o + at, lit, n);
+	return at + n;
+}
+
+/* host - user [10/Oct/2000:13:55:36 +0000] "GET /a HTTP/1.1" 200 2326 "referer" "agent" */
+static void log_access_clf(int fd, const struct access_record *r)
+{
+	char line[4096], ts[40];
+	struct timeval tv;
+	struct tm tm;
+	size_t at = 0, cap = sizeof(line) - 2;
+	int n;
+
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	strftime(ts, sizeof(ts), "%d/%b/%Y:%H:%M:%S +0000", &tm);
+	at = put_clf(line, at, cap, r->client_ip, r->client_ip ? strlen(r->client_ip) : 0);
+	at = put_raw(line, at, cap, " - ");
+	at = put_clf(line, at, cap, r->token_id, r->token_id ? strlen(r->token_id) : 0);
+	n = snprintf(line + at, cap - at, " [%s] \"", ts);
+	at = n > 0 && (size_t)n < cap - at ? at + (size_t)n : cap;
+	at = put_clf(line, at, cap, r->method, r->method ? strlen(r->method) : 0);
+	at = put_raw(line, at, cap, " ");
+	at = put_clf(line, at, cap, r->path, r->path_len > 2048 ? 2048 : r->path_len);
+	at = put_raw(line, at, cap, " ");
+	at = put_clf(line, at, cap, r->protocol, r->protocol ? strlen(r->protocol) : 0);
+	if (r->bytes_out > 0)
+		n = snprintf(line + at, cap - at, "\" %d %llu \"", r->status,
+			     (unsigned long long)r->bytes_out);
+	else
+		n = snprintf(line + at, cap - at, "\" %d - \"", r->status);
+	at = n > 0 && (size_t)n < cap - at ? at + (size_t)n : cap;
+	at = put_clf(line, at, cap, r->referer, r->referer_len > 1024 ? 1024 : r->referer_len);
+	at = put_raw(line, at, cap, "\" \"");
+	at = put_clf(line, at, cap, r->user_agent, r->user_agent_len > 1024 ? 1024 : r->user_agent_len);
+	line[at++] = '"';
+	line[at++] = '\n';
+	write_all(fd, line, at);
+}
+
 void log_access(const struct access_record *r)
 {
 	char line[4096], ts[40];
@@ -191,6 +293,10 @@ void log_access(const struct access_record *r)
 
 	if (fd < 0)
 		return;
+	if (atomic_load_explicit(&access_combined, memory_order_relaxed)) {
+		log_access_clf(fd, r);
+		return;
+	}
 	time_iso(ts, sizeof(ts));
 	n = snprintf(line, sizeof(line), "{\"time\":\"%s\",\"type\":\"access\"", ts);
 	at = (size_t)n;

@@ -362,6 +362,7 @@ static int request_analyze(struct conn *c)
 	bool conn_close_token = false;
 
 	r->method = llhttp_get_method(p);
+	r->method_known = true;
 	if (llhttp_get_http_major(p) != 1) {
 		r->err_reason = "http_version";
 		return 505;

@@ -308,6 +308,9 @@ static void response_finish(struct upconn *u)
 		upstream_release(u);
 	else
 		upstream_close(u);
+	/* The end of the body (a final chunk) may have been queued after the last flush, e.g. by
+	 * llhttp_finish on the upstream's close. */
+	conn_flush(c);
 	conn_response_done(c);
 }
 
@@ -488,6 +491,7 @@ static void up_event_cb(struct bufferevent *bev, short what, void *arg)
 
 		if ((fe == HPE_OK || fe == HPE_PAUSED) && u->resp_done) {
 			u->req_sent = false;    /* never reuse a closed connection */
+			conn_flush(u->client);  /* the last chunk on_message_complete queued */
 			response_finish(u);
 			return;
 		}

@@ -20,9 +20,12 @@
 #include "conf.h"
 #include "listener.h"
 #include "log.h"
+#include "metrics.h"
+#include "privdrop.h"
 #include "registry.h"
 #include "revoke.h"
 #include "state.h"
+#include "tls.h"
 #include "util.h"
 #include "worker.h"
 
@@ -83,6 +86,22 @@ static struct conf *daemon_prepare(struct daemon *d, const char *path)
 	return c;
 }
 
+/* Does listener i serve TLS in one configuration and plain HTTP in the other? (Listening socket
+ * i belongs to listen entry i; a missing entry counts as plain.) */
+static bool serve_tls_switched(const struct conf *old, const struct conf *c)
+{
+	size_t n = old->nlisten > c->nlisten ? old->nlisten : c->nlisten;
+
+	for (size_t i = 0; i < n; i++) {
+		bool was = i < old->nlisten && old->listen[i].tls != NULL;
+		bool is = i < c->nlisten && c->listen[i].tls != NULL;
+
+		if (was != is)
+			return true;
+	}
+	return false;
+}
+
 static void on_reload(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon *d = arg;
@@ -94,9 +113,19 @@ static void on_reload(evutil_socket_t sig, short what, void *arg)
 	c = daemon_prepare(d, d->path);
 	if (c == NULL) {
 		log_msg(LOG_LVL_ERROR, "reload refused: the running configuration is kept");
+		metrics_reload(false, util_now());
 		return;
 	}
 	old = conf_acquire();
+	if (old != NULL && serve_tls_switched(old, c)) {
+		/* The sockets stay as bound: a listener cannot turn TLS on or off without a restart. */
+		log_msg(LOG_LVL_ERROR, "reload refused: a listener turns TLS on or off (restart for that); "
+			"the running configuration is kept");
+		conf_unref(old);
+		conf_unref(c);
+		metrics_reload(false, util_now());
+		return;
+	}
 	if (old != NULL) {
 		bool same = old->nlisten == c->nlisten && old->workers == c->workers;
 
@@ -110,10 +139,14 @@ static void on_reload(evutil_socket_t sig, short what, void *arg)
 		    (old->access_log && strcmp(old->access_log, c->access_log) != 0))
 			if (log_open_access(c->access_log) != 0)
 				log_msg(LOG_LVL_ERROR, "reload: cannot open access log %s", c->access_log);
+		if ((old->user == NULL) != (c->user == NULL) || old->uid != c->uid || old->gid != c->gid)
+			log_msg(LOG_LVL_WARN, "reload: user and group change only at restart");
 		conf_unref(old);
 	}
+	log_set_access_format(c->log_format);
 	conf_publish(c);
 	d->reloads++;
+	metrics_reload(true, util_now());
 	log_msg(LOG_LVL_INFO, "reloaded: configuration generation %llu",
 		(unsigned long long)c->generation);
 }
@@ -198,6 +231,7 @@ int serve_main(const char *path)
 		log_msg(LOG_LVL_ERROR, "access log %s: %s", c->access_log, strerror(errno));
 		goto cleanup;
 	}
+	log_set_access_format(c->log_format);
 	d.shutdown_ms = c->shutdown_timeout_ms;
 	d.nworkers = c->workers;
 	d.workers = calloc((size_t)d.nworkers, sizeof(*d.workers));
@@ -236,13 +270,19 @@ int serve_main(const char *path)
 		log_msg(LOG_LVL_ERROR, "admin API: %s", err);
 		goto cleanup;
 	}
+	/* Every port is bound and every file open: requests are never served as root. */
+	if (privdrop_apply(c, err, sizeof(err)) != 0) {
+		log_msg(LOG_LVL_ERROR, "privilege drop: %s", err);
+		goto cleanup;
+	}
 	for (int i = 0; i < d.nworkers; i++) {
 		if (worker_start(&d.workers[i]) != 0)
 			goto cleanup;
 		started++;
 	}
 	for (size_t k = 0; k < c->nlisten; k++)
-		log_msg(LOG_LVL_INFO, "listening on %s (%d workers)", c->listen[k].address, d.nworkers);
+		log_msg(LOG_LVL_INFO, "listening on %s%s (%d workers)", c->listen[k].address,
+			c->listen[k].tls != NULL ? " with TLS" : "", d.nworkers);
 	if (c->admin.listen != NULL && d.admin != NULL)
 		log_msg(LOG_LVL_INFO, "admin API on %s", c->admin.listen);
 	event_base_dispatch(d.base);
@@ -291,6 +331,7 @@ cleanup:
 	if (c != NULL)
 		conf_unref(c);
 	revoke_shutdown();
+	tls_shutdown();     /* wipe the session-ticket keys */
 	log_close();
 	return rc;
 }

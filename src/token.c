@@ -875,11 +875,14 @@ cleanup:
 enum token_status token_check_time(const struct token_claims *c, int64_t now, long leeway_s)
 {
 	int64_t lw = leeway_s > 0 ? leeway_s : 0;
+	/* now -/+ leeway, saturated: neither a huge exp or nbf nor an extreme clock can overflow
+	 * (fuzz_token found now + leeway overflowing at INT64_MAX). */
+	int64_t lo = now >= INT64_MIN + lw ? now - lw : INT64_MIN;
+	int64_t hi = now <= INT64_MAX - lw ? now + lw : INT64_MAX;
 
-	/* Written as comparisons against now -/+ leeway so a huge exp or nbf cannot overflow. */
-	if (c->has_exp && c->exp <= now - lw)
+	if (c->has_exp && c->exp <= lo)
 		return TOKEN_EXPIRED;
-	if (c->has_nbf && c->nbf > now + lw)
+	if (c->has_nbf && c->nbf > hi)
 		return TOKEN_NOT_YET_VALID;
 	return TOKEN_OK;
 }

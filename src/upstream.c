@@ -175,11 +175,10 @@ static struct upconn *upconn_new(struct worker *w, struct upstream_pool *p)
 		 * after it, so the connect timeout bounds both. */
 		SSL *ssl = tls_client_ssl_new(p->tls, p->host);
 
+		/* On failure libevent frees ssl itself (BEV_OPT_CLOSE_ON_FREE). */
 		u->bev = ssl == NULL ? NULL : bufferevent_openssl_socket_new(w->base, -1, ssl,
 		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
-		if (u->bev == NULL)
-			SSL_free(ssl);
-		else
+		if (u->bev != NULL)
 			bufferevent_openssl_set_allow_dirty_shutdown(u->bev, 1);
 	} else {
 		u->bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);

@@ -8,6 +8,8 @@ Environment (set by ctest, see tests/CMakeLists.txt):
   FNGATE_BIN          the fngate binary
   FNGATE_BACKEND_BIN  the demo backend (demo/backend.c)
   FNGATE_VECTORS      ../shared/vectors
+  FNGATE_IT_VALGRIND  1: run every fngate under valgrind memcheck; an error or a definite leak
+                      (valgrind's ERROR SUMMARY, exit code 99) fails the test file
 """
 
 import atexit
@@ -16,6 +18,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -50,6 +53,15 @@ VECTORS = os.environ.get("FNGATE_VECTORS") or os.path.normpath(
 
 # Every log file of every process started, printed when something failed.
 _LOGS = []
+
+# valgrind memcheck around fngate (docs/reliability.md): errors and definite leaks count, and
+# everything is slower under it, so waits for the port and for a graceful stop are longer.
+VALGRIND = os.environ.get("FNGATE_IT_VALGRIND") == "1"
+VALGRIND_ARGV = ["valgrind", "--error-exitcode=99", "--leak-check=full",
+                 "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite",
+                 "--num-callers=30"]
+START_TIMEOUT = 90.0 if VALGRIND else 15.0
+STOP_TIMEOUT = 60 if VALGRIND else 5
 _ENVS = []
 
 
@@ -249,8 +261,10 @@ class Proc:
         except subprocess.TimeoutExpired:
             return None
 
-    def stop(self, timeout=5):
+    def stop(self, timeout=None):
         """SIGTERM, then SIGKILL of the whole group. Returns the exit code."""
+        if timeout is None:
+            timeout = STOP_TIMEOUT
         if self.alive():
             try:
                 os.killpg(self.p.pid, signal.SIGTERM)
@@ -269,6 +283,10 @@ class Proc:
             except (ProcessLookupError, PermissionError):
                 pass
         if not self.logf.closed:
+            if VALGRIND and self.p.returncode == 99 and self.argv[0] == "valgrind":
+                # valgrind's --error-exitcode: make sure the log says so even if its summary
+                # did not make it there (sanitizer_reports reads the logs).
+                self.logf.write(b"==0== ERROR SUMMARY: 1 (valgrind exited with 99)\n")
             self.logf.close()
         return self.p.returncode
 
@@ -289,8 +307,10 @@ class Proc:
         return out
 
 
-def wait_port(port, proc=None, timeout=15.0):
+def wait_port(port, proc=None, timeout=None):
     """Wait until something accepts on 127.0.0.1:port; raise if `proc` died or time ran out."""
+    if timeout is None:
+        timeout = START_TIMEOUT
     deadline = time.time() + timeout
     while time.time() < deadline:
         if port_open(port):
@@ -328,7 +348,7 @@ class Fngate:
         self.conf_path = conf_path
         self.port = port
         self.base = "http://127.0.0.1:%d" % port
-        self.proc = Proc([FNGATE_BIN, "serve", "-c", conf_path],
+        self.proc = Proc((VALGRIND_ARGV if VALGRIND else []) + [FNGATE_BIN, "serve", "-c", conf_path],
                          os.path.join(env.dir, "%s-%d.log" % (label, len(_LOGS))), label)
         if wait:
             wait_port(port, self.proc)
@@ -633,6 +653,10 @@ SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime e
                    "WARNING: ThreadSanitizer")
 
 
+# valgrind's summary at exit (--quiet prints it only when there are errors).
+VALGRIND_ERRORS = re.compile(r"==\d+== ERROR SUMMARY: [1-9]")
+
+
 def sanitizer_reports():
     """[(label, path)] of every log holding a sanitizer report (they appear at exit too)."""
     out = []
@@ -642,7 +666,7 @@ def sanitizer_reports():
                 text = f.read().decode("utf-8", "replace")
         except OSError:
             continue
-        if any(m in text for m in SANITIZER_MARKS):
+        if any(m in text for m in SANITIZER_MARKS) or VALGRIND_ERRORS.search(text):
             out.append((label, path))
     return out
 

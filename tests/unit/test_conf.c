@@ -187,10 +187,10 @@ static const struct err_case {
 	  "namespaces[0].functions[0].upstreams: missing (required)" },
 	{ "upstreams empty", NS_HEAD "  \"functions\": [{\"name\": \"f\",\n   \"upstreams\": []}]}]}", 4, 17,
 	  "namespaces[0].functions[0].upstreams: must not be empty" },
-	{ "upstream https", NS_HEAD "  \"functions\": [{\"name\": \"f\",\n   \"upstreams\": [\"https://127.0.0.1:9000\"]}]}]}", 4, 18,
-	  "namespaces[0].functions[0].upstreams[0]: https upstreams are not supported yet (TLS upstreams: issue 7)" },
+	{ "upstream https userinfo", NS_HEAD "  \"functions\": [{\"name\": \"f\",\n   \"upstreams\": [\"https://u@127.0.0.1:9000\"]}]}]}", 4, 18,
+	  "namespaces[0].functions[0].upstreams[0]: must be http(s)://host:port[/base] (no user, query or fragment)" },
 	{ "upstream scheme", NS_HEAD "  \"functions\": [{\"name\": \"f\",\n   \"upstreams\": [\"http://127.0.0.1:9000\", \"ftp://x\"]}]}]}", 4, 43,
-	  "namespaces[0].functions[0].upstreams[1]: must be http://host:port[/base]" },
+	  "namespaces[0].functions[0].upstreams[1]: must be http(s)://host:port[/base]" },
 	{ "upstream port", NS_HEAD "  \"functions\": [{\"name\": \"f\",\n   \"upstreams\": [\"http://127.0.0.1:99999\"]}]}]}", 4, 18,
 	  "upstreams[0]: the port must be 1..65535" },
 	{ "upstream host", NS_HEAD "  \"functions\": [{\"name\": \"f\",\n   \"upstreams\": [\"http://bad_host:80\"]}]}]}", 4, 18,
@@ -198,7 +198,7 @@ static const struct err_case {
 	{ "upstream unresolvable", NS_HEAD "  \"functions\": [{\"name\": \"f\",\n   \"upstreams\": [\"http://nowhere.invalid:80/base\", \"http://127.0.0.1:1\"]}]}]}", 4, 18,
 	  "upstreams[0]: cannot resolve \"nowhere.invalid\"" },
 	{ "upstream userinfo", NS_HEAD "  \"functions\": [{\"name\": \"f\",\n   \"upstreams\": [\"http://u@127.0.0.1:80\"]}]}]}", 4, 18,
-	  "upstreams[0]: must be http://host:port[/base] (no user, query or fragment)" },
+	  "upstreams[0]: must be http(s)://host:port[/base] (no user, query or fragment)" },
 	{ "upstream base dots", NS_HEAD "  \"functions\": [{\"name\": \"f\",\n   \"upstreams\": [\"http://127.0.0.1:80/a/../b\"]}]}]}", 4, 18,
 	  "upstreams[0]: the base path must not contain \"..\"" },
 	{ "prefix no slash", NS_HEAD "  \"functions\": [{\"name\": \"f\", " UP ",\n   \"path_prefix\": \"api\"}]}]}", 4, 19,
@@ -332,7 +332,7 @@ START_TEST(test_all_errors_one_pass)
 		" \"workers\": 0,\n"
 		" \"namespaces\": [{\"name\": \"ns\",\n"
 		"   \"functions\": [{\"name\": \"f\", \"privcy\": \"public\",\n"
-		"     \"upstreams\": [\"https://127.0.0.1\"]}]}],\n"
+		"     \"upstreams\": [\"ftp://127.0.0.1\"]}]}],\n"
 		" \"log_format\": \"xml\"}\n";
 	struct conf_errors errs = { 0 };
 	char *out = NULL;

@@ -1,0 +1,79 @@
+/* metrics.h - Prometheus metrics: counters kept per worker (written by that worker only, no lock
+ * on the request path), summed when the admin API's GET /metrics is scraped.
+ *
+ * Ownership: a worker owns its struct metrics_worker and is its only writer; the scraper (the
+ * main thread) reads it with relaxed atomic loads. Per-function counters live in a table tied to
+ * one configuration snapshot (indexed by conf_function.index); when a request arrives on a newer
+ * snapshot the worker folds its table into a process-wide total keyed by namespace and function
+ * id strings, so a reload that renumbers functions never mixes their counts. */
+#ifndef FNGATE_METRICS_H
+#define FNGATE_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct worker;
+struct conf;
+struct conf_function;
+struct registry;
+struct metrics_worker;
+
+/* Status classes: index = status / 100 (1xx..5xx); METRICS_CLASS_OTHER for anything else. */
+enum metrics_class {
+	METRICS_CLASS_OTHER = 0,
+	METRICS_CLASS_1XX,
+	METRICS_CLASS_2XX,
+	METRICS_CLASS_3XX,
+	METRICS_CLASS_4XX,
+	METRICS_CLASS_5XX,
+	METRICS_NCLASSES
+};
+
+#define METRICS_SNAPSHOT_MS 200     /* a scrape waits this long at most for the workers' gauges */
+
+/* The metrics of worker w (its event base gets the event a scrape uses to ask for the worker's
+ * gauges: token cache statistics, upstream pools). w NULL: a detached set (unit tests), whose
+ * gauges are zero. Registered so that scrapes see it. NULL on allocation failure. */
+struct metrics_worker *metrics_worker_new(struct worker *w);
+/* Unregister and free (on the main thread, after the worker stopped). Its counts stay in the
+ * process totals: counters never go backwards. NULL is fine. */
+void metrics_worker_free(struct metrics_worker *m);
+
+/* One finished request, from request_finish (the hot path: a few nanoseconds). c is the snapshot
+ * the request ran on, fn its function (NULL: none matched), gate_reason its enum gate_reason
+ * (GATE_DENY when the gate was not reached), err_reason the local error code or NULL, status the
+ * status sent, upstream_us the upstream's time to response head (-1: no upstream). The reason
+ * counted is the access log's: the gate's, or the error code when there was one (an allowed
+ * request that failed upstream counts as an error). m NULL: nothing. */
+void metrics_request(struct metrics_worker *m, struct conf *c, const struct conf_function *fn,
+		     int gate_reason, const char *err_reason, int status, int64_t upstream_us);
+
+/* A TLS handshake on a client listener finished: ok, or failed. Thread-safe (any thread). */
+void metrics_tls_handshake(bool ok);
+
+/* A configuration reload (SIGHUP) was applied (ok) or refused, at wall-clock time `when`
+ * (seconds). Thread-safe. */
+void metrics_reload(bool ok, int64_t when);
+
+/* Everything in the Prometheus text exposition format 0.0.4, summed over workers, as a malloc'ed
+ * NUL-terminated string (*len its length). reg (may be NULL) gives the registry size. Waits at
+ * most METRICS_SNAPSHOT_MS for the workers' gauges (a worker that does not answer in time
+ * contributes its previous ones). Call from one thread at a time (the admin API's). NULL on
+ * allocation failure. */
+char *metrics_render(const struct registry *reg, size_t *len);
+
+/* The reason label for a request (see metrics_request): an index into the reason names. */
+unsigned metrics_reason_index(int gate_reason, const char *err_reason);
+/* The name of a reason index ("public", "token_missing", "no_route", ..., "other"); NULL when
+ * idx is out of range. */
+const char *metrics_reason_name(unsigned idx);
+/* "allow", "deny" or "error": the decision a reason index belongs to. */
+const char *metrics_reason_decision(unsigned idx);
+
+/* Escape a label value for the text format (backslash, double quote and newline escaped) into
+ * out (capacity cap, NUL-terminated, truncated on a character boundary when too long).
+ * Returns the output length. */
+size_t metrics_escape_label(const char *s, char *out, size_t cap);
+
+#endif

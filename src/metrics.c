@@ -1,0 +1,790 @@
+/* metrics.c - Prometheus metrics: per-worker counters written without locks on the request
+ * path, summed at scrape time into the text exposition format 0.0.4. */
+#include "metrics.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "conf.h"
+#include "gate.h"
+#include "registry.h"
+#include "tcache.h"
+#include "upstream.h"
+#include "util.h"
+#include "worker.h"
+
+/* Local error codes (request.c, conn.c, forward.c, response.c, reply.c): each its own reason
+ * label. A code not listed here is counted as "other"; add new codes here. */
+static const char *const metrics_errors[] = {
+	"no_route", "bad_request", "bad_chunk", "bad_header", "bad_host", "bad_target",
+	"bad_transfer_encoding", "bare_cr", "bare_lf", "obs_fold", "http_version",
+	"method_not_allowed", "expectation_failed", "too_many_headers", "headers_too_large",
+	"body_too_large", "header_timeout", "out_of_memory", "no_configuration",
+	"upstream_unavailable", "upstream_connect_timeout", "upstream_timeout",
+	"upstream_bad_response", "upstream_closed", "upstream_closed_mid_response",
+	"client_closed", "client_closed_early", "client_timeout", "client_error", "timeout",
+	"idle_timeout", "shutdown", "done",
+};
+
+#define METRICS_ERR_BASE    ((unsigned)GATE_TOKEN_UNKNOWN + 1)
+#define METRICS_NERRORS     (sizeof(metrics_errors) / sizeof(metrics_errors[0]))
+#define METRICS_OTHER       (METRICS_ERR_BASE + (unsigned)METRICS_NERRORS)
+#define METRICS_NREASONS    (METRICS_OTHER + 1)
+#define METRICS_UNKNOWN     0u      /* no gate decision and no error code */
+
+/* Upstream latency buckets (upper bounds, microseconds): from loopback functions to the
+ * longest configurable upstream_response_ms worth distinguishing. */
+static const uint64_t metrics_bounds_us[] = {
+	100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
+	1000000, 2500000, 5000000, 10000000, 30000000, 60000000,
+};
+static const char *const metrics_bounds_s[] = {
+	"0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1",
+	"0.25", "0.5", "1", "2.5", "5", "10", "30", "60",
+};
+#define METRICS_NBOUNDS     (sizeof(metrics_bounds_us) / sizeof(metrics_bounds_us[0]))
+#define METRICS_NBUCKETS    (METRICS_NBOUNDS + 1)     /* + "+Inf" */
+
+_Static_assert(sizeof(metrics_bounds_s) / sizeof(metrics_bounds_s[0]) == METRICS_NBOUNDS,
+	       "one label per latency bound");
+
+/* The counters of one function (or of "no function"), by reason and status class. */
+struct metrics_cells {
+	_Atomic uint64_t n[METRICS_NREASONS][METRICS_NCLASSES];
+};
+
+/* Per-function counters of one worker for one configuration snapshot. */
+struct metrics_table {
+	struct conf           *conf;    /* a reference: resolves slot -> ids at scrape time */
+	size_t                 nslots;  /* conf->nfunctions + 1; the last slot is "no function" */
+	struct metrics_cells **slot;    /* allocated on a function's first request */
+};
+
+struct metrics_pool {
+	char    *key;                   /* "host:port" */
+	uint64_t idle;
+};
+
+struct metrics_worker {
+	struct worker        *w;
+	struct event         *snap_ev;  /* a scrape activates it: the worker copies its gauges */
+	/* The worker changes `table` and fills `table->slot` under metrics_lock; the scraper reads
+	 * them under metrics_lock; the worker alone reads them without (it is their only writer). */
+	struct metrics_table *table;
+	_Atomic uint64_t      hist[METRICS_NBUCKETS];   /* their sum is the count */
+	_Atomic uint64_t      hist_sum_us;
+	/* Gauges the worker copies when asked (under metrics_lock). */
+	uint64_t              snap_want;
+	uint64_t              snap_have;
+	struct tcache_stats   cache;
+	struct metrics_pool  *pools;
+	size_t                npools;
+	size_t                cappools;
+	LIST_ENTRY(metrics_worker) entry;
+};
+
+/* Counts of tables retired by a reload or a stopped worker, by namespace and function id. */
+struct metrics_agg {
+	char                *ns;
+	char                *fn;
+	struct metrics_cells cells;
+};
+
+static pthread_mutex_t metrics_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t metrics_cond = PTHREAD_COND_INITIALIZER;
+static LIST_HEAD(, metrics_worker) metrics_workers = LIST_HEAD_INITIALIZER(metrics_workers);
+static struct metrics_agg **metrics_agg;        /* sorted by (ns, fn) */
+static size_t metrics_nagg, metrics_capagg;
+static uint64_t metrics_seq;
+static int64_t metrics_started_at;
+/* What stopped workers leave behind (under metrics_lock). */
+static uint64_t retired_hist[METRICS_NBUCKETS], retired_hist_sum_us;
+static struct tcache_stats retired_cache;
+
+static _Atomic uint64_t tls_ok, tls_failed;
+static _Atomic uint64_t reloads_ok, reloads_failed;
+static _Atomic int64_t reload_ok_at, reload_failed_at;
+
+/* The owner's increment: a relaxed load and store (no locked instruction), so that a scraper
+ * reading with a relaxed load sees a whole value. */
+static inline void bump(_Atomic uint64_t *p, uint64_t v)
+{
+	atomic_store_explicit(p, atomic_load_explicit(p, memory_order_relaxed) + v,
+			      memory_order_relaxed);
+}
+
+static inline uint64_t rd(_Atomic uint64_t *p)
+{
+	return atomic_load_explicit(p, memory_order_relaxed);
+}
+
+/* ---------------------------------------------------------------- reasons */
+
+unsigned metrics_reason_index(int gate_reason, const char *err_reason)
+{
+	/* The same choice as the access log (conn.c request_finish): an allowed request that
+	 * failed afterwards is an error, a refusal keeps the gate's reason. */
+	if (gate_reason > GATE_DENY && gate_reason <= GATE_TOKEN_UNKNOWN &&
+	    !(err_reason != NULL && gate_allowed((enum gate_reason)gate_reason)))
+		return (unsigned)gate_reason;
+	if (err_reason == NULL)
+		return METRICS_UNKNOWN;
+	for (size_t i = 0; i < METRICS_NERRORS; i++)
+		if (strcmp(err_reason, metrics_errors[i]) == 0)
+			return METRICS_ERR_BASE + (unsigned)i;
+	return METRICS_OTHER;
+}
+
+const char *metrics_reason_name(unsigned idx)
+{
+	if (idx == METRICS_UNKNOWN)
+		return "unknown";
+	if (idx < METRICS_ERR_BASE)
+		return gate_reason_name((enum gate_reason)idx);
+	if (idx < METRICS_OTHER)
+		return metrics_errors[idx - METRICS_ERR_BASE];
+	if (idx == METRICS_OTHER)
+		return "other";
+	return NULL;
+}
+
+const char *metrics_reason_decision(unsigned idx)
+{
+	if (idx > METRICS_UNKNOWN && idx < METRICS_ERR_BASE)
+		return gate_allowed((enum gate_reason)idx) ? "allow" : "deny";
+	return "error";
+}
+
+/* ---------------------------------------------------------------- tables */
+
+static struct metrics_table *table_new(struct conf *c)
+{
+	struct metrics_table *t = calloc(1, sizeof(*t));
+
+	if (t == NULL)
+		return NULL;
+	t->nslots = c->nfunctions + 1;
+	t->slot = calloc(t->nslots, sizeof(*t->slot));
+	if (t->slot == NULL) {
+		free(t);
+		return NULL;
+	}
+	t->conf = conf_ref(c);
+	return t;
+}
+
+static void table_free(struct metrics_table *t)
+{
+	if (t == NULL)
+		return;
+	for (size_t i = 0; i < t->nslots; i++)
+		free(t->slot[i]);
+	free(t->slot);
+	conf_unref(t->conf);
+	free(t);
+}
+
+/* Namespace and function id of a table slot ("" and "" for requests no function matched). */
+static void slot_ids(const struct metrics_table *t, size_t i, const char **ns, const char **fn)
+{
+	const struct conf_function *f = i + 1 < t->nslots ? t->conf->functions[i] : NULL;
+
+	*ns = f != NULL && f->ns != NULL ? f->ns->id : "";
+	*fn = f != NULL ? f->id : "";
+}
+
+/* The retired counts of (ns, fn), created when absent. Under metrics_lock. NULL: no memory. */
+static struct metrics_agg *agg_get(const char *ns, const char *fn)
+{
+	size_t lo = 0, hi = metrics_nagg;
+	struct metrics_agg *a;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int d = strcmp(metrics_agg[mid]->ns, ns);
+
+		if (d == 0)
+			d = strcmp(metrics_agg[mid]->fn, fn);
+		if (d == 0)
+			return metrics_agg[mid];
+		if (d < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (metrics_nagg == metrics_capagg) {
+		size_t cap = metrics_capagg ? 2 * metrics_capagg : 16;
+		struct metrics_agg **v = realloc(metrics_agg, cap * sizeof(*v));
+
+		if (v == NULL)
+			return NULL;
+		metrics_agg = v;
+		metrics_capagg = cap;
+	}
+	a = calloc(1, sizeof(*a));
+	if (a == NULL)
+		return NULL;
+	a->ns = strdup(ns);
+	a->fn = strdup(fn);
+	if (a->ns == NULL || a->fn == NULL) {
+		free(a->ns);
+		free(a->fn);
+		free(a);
+		return NULL;
+	}
+	memmove(metrics_agg + lo + 1, metrics_agg + lo, (metrics_nagg - lo) * sizeof(*metrics_agg));
+	metrics_agg[lo] = a;
+	metrics_nagg++;
+	return a;
+}
+
+/* Add a table's counts to the retired ones. Under metrics_lock. */
+static void table_fold(struct metrics_table *t)
+{
+	for (size_t i = 0; i < t->nslots; i++) {
+		struct metrics_cells *cells = t->slot[i];
+		struct metrics_agg *a;
+		const char *ns, *fn;
+
+		if (cells == NULL)
+			continue;
+		slot_ids(t, i, &ns, &fn);
+		a = agg_get(ns, fn);
+		if (a == NULL)
+			continue;   /* out of memory: these counts are lost, nothing worse */
+		for (size_t r = 0; r < METRICS_NREASONS; r++)
+			for (size_t k = 0; k < METRICS_NCLASSES; k++)
+				bump(&a->cells.n[r][k], rd(&cells->n[r][k]));
+	}
+}
+
+/* The request's snapshot is not the table's. Returns 0 when m->table is now c's (count there),
+ * 1 when the request was counted here already, -1 when it could not be counted. */
+static int table_switch(struct metrics_worker *m, struct conf *c, const struct conf_function *fn,
+			unsigned reason, unsigned cls)
+{
+	struct metrics_table *old = m->table, *nt;
+	int rc = 1;
+
+	if (old != NULL && c->generation < old->conf->generation) {
+		/* Started before a reload, finished after it (rare): counted by id at once. */
+		struct metrics_agg *a;
+
+		pthread_mutex_lock(&metrics_lock);
+		a = agg_get(fn != NULL && fn->ns != NULL ? fn->ns->id : "", fn != NULL ? fn->id : "");
+		if (a != NULL)
+			bump(&a->cells.n[reason][cls], 1);
+		else
+			rc = -1;
+		pthread_mutex_unlock(&metrics_lock);
+		return rc;
+	}
+	nt = table_new(c);
+	if (nt == NULL)
+		return -1;
+	pthread_mutex_lock(&metrics_lock);
+	if (old != NULL)
+		table_fold(old);
+	m->table = nt;
+	pthread_mutex_unlock(&metrics_lock);
+	/* No scraper can hold `old` now: they only read tables under metrics_lock. */
+	table_free(old);
+	return 0;
+}
+
+static struct metrics_cells *cells_new(struct metrics_table *t, size_t slot)
+{
+	struct metrics_cells *cells = calloc(1, sizeof(*cells));
+
+	if (cells == NULL)
+		return NULL;
+	pthread_mutex_lock(&metrics_lock);
+	t->slot[slot] = cells;
+	pthread_mutex_unlock(&metrics_lock);
+	return cells;
+}
+
+void metrics_request(struct metrics_worker *m, struct conf *c, const struct conf_function *fn,
+		     int gate_reason, const char *err_reason, int status, int64_t upstream_us)
+{
+	struct metrics_table *t;
+	struct metrics_cells *cells;
+	unsigned reason, cls;
+	size_t slot;
+
+	if (m == NULL || c == NULL)
+		return;
+	if (upstream_us >= 0) {
+		uint64_t us = (uint64_t)upstream_us;
+		size_t b = 0;
+
+		while (b < METRICS_NBOUNDS && us > metrics_bounds_us[b])
+			b++;
+		bump(&m->hist[b], 1);
+		bump(&m->hist_sum_us, us);
+	}
+	/* The common case inline: a gate decision and no error code. */
+	reason = (unsigned)gate_reason;
+	if (__builtin_expect(err_reason != NULL || gate_reason <= GATE_DENY ||
+			     gate_reason > GATE_TOKEN_UNKNOWN, 0))
+		reason = metrics_reason_index(gate_reason, err_reason);
+	cls = status >= 100 && status < 600 ? (unsigned)status / 100 : METRICS_CLASS_OTHER;
+	t = m->table;
+	if (__builtin_expect(t == NULL || t->conf != c, 0)) {
+		if (table_switch(m, c, fn, reason, cls) != 0)
+			return;
+		t = m->table;
+	}
+	slot = fn != NULL && fn->index + 1 < t->nslots ? fn->index : t->nslots - 1;
+	cells = t->slot[slot];
+	if (__builtin_expect(cells == NULL, 0) && (cells = cells_new(t, slot)) == NULL)
+		return;
+	bump(&cells->n[reason][cls], 1);
+}
+
+/* ---------------------------------------------------------------- workers */
+
+static void snap_pool_cb(const char *key, unsigned nidle, void *arg)
+{
+	struct metrics_worker *m = arg;
+	struct metrics_pool *p;
+
+	if (m->npools == m->cappools) {
+		size_t cap = m->cappools ? 2 * m->cappools : 8;
+		struct metrics_pool *v = realloc(m->pools, cap * sizeof(*v));
+
+		if (v == NULL)
+			return;
+		m->pools = v;
+		m->cappools = cap;
+	}
+	p = &m->pools[m->npools];
+	if ((p->key = strdup(key)) == NULL)
+		return;
+	p->idle = nidle;
+	m->npools++;
+}
+
+static void pools_clear(struct metrics_worker *m)
+{
+	for (size_t i = 0; i < m->npools; i++)
+		free(m->pools[i].key);
+	m->npools = 0;
+}
+
+/* On the worker's thread, asked by a scrape: copy the gauges only this thread may read. */
+static void snap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct metrics_worker *m = arg;
+
+	(void)fd;
+	(void)what;
+	pthread_mutex_lock(&metrics_lock);
+	tcache_get_stats(m->w->cache, &m->cache);
+	pools_clear(m);
+	upstream_pools_foreach(m->w, snap_pool_cb, m);
+	m->snap_have = m->snap_want;
+	pthread_cond_broadcast(&metrics_cond);
+	pthread_mutex_unlock(&metrics_lock);
+}
+
+struct metrics_worker *metrics_worker_new(struct worker *w)
+{
+	struct metrics_worker *m = calloc(1, sizeof(*m));
+
+	if (m == NULL)
+		return NULL;
+	m->w = w;
+	if (w != NULL && w->base != NULL) {
+		m->snap_ev = event_new(w->base, -1, 0, snap_cb, m);
+		if (m->snap_ev == NULL) {
+			free(m);
+			return NULL;
+		}
+	}
+	pthread_mutex_lock(&metrics_lock);
+	if (metrics_started_at == 0)
+		metrics_started_at = util_now();
+	LIST_INSERT_HEAD(&metrics_workers, m, entry);
+	pthread_mutex_unlock(&metrics_lock);
+	return m;
+}
+
+void metrics_worker_free(struct metrics_worker *m)
+{
+	if (m == NULL)
+		return;
+	pthread_mutex_lock(&metrics_lock);
+	LIST_REMOVE(m, entry);
+	if (m->table != NULL)
+		table_fold(m->table);
+	for (size_t b = 0; b < METRICS_NBUCKETS; b++)
+		retired_hist[b] += rd(&m->hist[b]);
+	retired_hist_sum_us += rd(&m->hist_sum_us);
+	if (m->w != NULL) {
+		/* The worker has stopped: its cache can be read from here now. */
+		struct tcache_stats s;
+
+		tcache_get_stats(m->w->cache, &s);
+		retired_cache.hits += s.hits;
+		retired_cache.misses += s.misses;
+		retired_cache.evictions += s.evictions;
+	}
+	pthread_mutex_unlock(&metrics_lock);
+	if (m->snap_ev != NULL)
+		event_free(m->snap_ev);
+	table_free(m->table);
+	pools_clear(m);
+	free(m->pools);
+	free(m);
+}
+
+void metrics_tls_handshake(bool ok)
+{
+	/* A handshake costs hundreds of microseconds: one shared atomic add is noise. */
+	atomic_fetch_add_explicit(ok ? &tls_ok : &tls_failed, 1, memory_order_relaxed);
+}
+
+void metrics_reload(bool ok, int64_t when)
+{
+	atomic_fetch_add_explicit(ok ? &reloads_ok : &reloads_failed, 1, memory_order_relaxed);
+	atomic_store_explicit(ok ? &reload_ok_at : &reload_failed_at, when, memory_order_relaxed);
+}
+
+/* ---------------------------------------------------------------- rendering */
+
+size_t metrics_escape_label(const char *s, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	if (cap == 0)
+		return 0;
+	for (; *s != '\0'; s++) {
+		char esc[2];
+		size_t el = 1;
+
+		esc[0] = *s;
+		if (*s == '\\' || *s == '"') {
+			esc[0] = '\\';
+			esc[1] = *s;
+			el = 2;
+		} else if (*s == '\n') {
+			esc[0] = '\\';
+			esc[1] = 'n';
+			el = 2;
+		}
+		if (o + el >= cap)
+			break;
+		memcpy(out + o, esc, el);
+		o += el;
+	}
+	out[o] = '\0';
+	return o;
+}
+
+/* A growing output buffer; `failed` once an allocation failed (the result is then NULL). */
+struct mbuf {
+	char  *p;
+	size_t len;
+	size_t cap;
+	bool   failed;
+};
+
+static bool mb_reserve(struct mbuf *b, size_t n)
+{
+	char *p;
+	size_t cap;
+
+	if (b->failed)
+		return false;
+	if (b->len + n + 1 <= b->cap)
+		return true;
+	cap = b->cap ? b->cap : 4096;
+	while (cap < b->len + n + 1)
+		cap *= 2;
+	p = realloc(b->p, cap);
+	if (p == NULL) {
+		b->failed = true;
+		return false;
+	}
+	b->p = p;
+	b->cap = cap;
+	return true;
+}
+
+static void mb_printf(struct mbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void mb_printf(struct mbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || !mb_reserve(b, (size_t)n))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+/* Append a label value, escaped. */
+static void mb_label(struct mbuf *b, const char *s)
+{
+	size_t need = 2 * strlen(s) + 1;
+
+	if (!mb_reserve(b, need))
+		return;
+	b->len += metrics_escape_label(s, b->p + b->len, need + 1);
+}
+
+static void mb_family(struct mbuf *b, const char *name, const char *type, const char *help)
+{
+	mb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* One source of per-function counts at scrape time. */
+struct metrics_row {
+	const char           *ns;
+	const char           *fn;
+	struct metrics_cells *cells;
+};
+
+static int row_cmp(const void *a, const void *b)
+{
+	const struct metrics_row *x = a, *y = b;
+	int d = strcmp(x->ns, y->ns);
+
+	return d != 0 ? d : strcmp(x->fn, y->fn);
+}
+
+static int pool_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct metrics_pool *)a)->key, ((const struct metrics_pool *)b)->key);
+}
+
+/* fngate_requests_total: every (ns, fn) row merged, non-zero cells only. Under metrics_lock. */
+static void render_requests(struct mbuf *b)
+{
+	struct metrics_worker *m;
+	struct metrics_row *rows;
+	size_t n = metrics_nagg, i, j;
+	uint64_t sum[METRICS_NREASONS][METRICS_NCLASSES];
+	static const char *const classes[METRICS_NCLASSES] = {"other", "1xx", "2xx", "3xx", "4xx",
+							       "5xx"};
+
+	mb_family(b, "fngate_requests_total", "counter",
+		  "Requests answered, by namespace, function, decision, reason and status class.");
+	LIST_FOREACH(m, &metrics_workers, entry)
+		if (m->table != NULL)
+			n += m->table->nslots;
+	rows = calloc(n ? n : 1, sizeof(*rows));
+	if (rows == NULL) {
+		b->failed = true;
+		return;
+	}
+	n = 0;
+	for (i = 0; i < metrics_nagg; i++)
+		rows[n++] = (struct metrics_row){metrics_agg[i]->ns, metrics_agg[i]->fn,
+						 &metrics_agg[i]->cells};
+	LIST_FOREACH(m, &metrics_workers, entry) {
+		if (m->table == NULL)
+			continue;
+		for (i = 0; i < m->table->nslots; i++) {
+			if (m->table->slot[i] == NULL)
+				continue;
+			slot_ids(m->table, i, &rows[n].ns, &rows[n].fn);
+			rows[n++].cells = m->table->slot[i];
+		}
+	}
+	qsort(rows, n, sizeof(*rows), row_cmp);
+	for (i = 0; i < n; i = j) {
+		memset(sum, 0, sizeof(sum));
+		for (j = i; j < n && row_cmp(&rows[i], &rows[j]) == 0; j++)
+			for (size_t r = 0; r < METRICS_NREASONS; r++)
+				for (size_t k = 0; k < METRICS_NCLASSES; k++)
+					sum[r][k] += rd(&rows[j].cells->n[r][k]);
+		for (size_t r = 0; r < METRICS_NREASONS; r++) {
+			for (size_t k = 0; k < METRICS_NCLASSES; k++) {
+				if (sum[r][k] == 0)
+					continue;
+				mb_printf(b, "fngate_requests_total{namespace=\"");
+				mb_label(b, rows[i].ns);
+				mb_printf(b, "\",function=\"");
+				mb_label(b, rows[i].fn);
+				mb_printf(b, "\",decision=\"%s\",reason=\"%s\",status_class=\"%s\"} %llu\n",
+					  metrics_reason_decision((unsigned)r),
+					  metrics_reason_name((unsigned)r), classes[k],
+					  (unsigned long long)sum[r][k]);
+			}
+		}
+	}
+	free(rows);
+}
+
+/* Ask every worker for its gauges and wait (bounded) for the answers. Under metrics_lock. */
+static void snapshot_workers(void)
+{
+	struct metrics_worker *m;
+	struct timespec deadline;
+	uint64_t seq = ++metrics_seq;
+	bool waiting = false;
+
+	LIST_FOREACH(m, &metrics_workers, entry) {
+		if (m->snap_ev == NULL)
+			continue;
+		m->snap_want = seq;
+		event_active(m->snap_ev, EV_READ, 0);
+		waiting = true;
+	}
+	if (!waiting)
+		return;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_nsec += (long)METRICS_SNAPSHOT_MS * 1000000L;
+	deadline.tv_sec += deadline.tv_nsec / 1000000000L;
+	deadline.tv_nsec %= 1000000000L;
+	for (;;) {
+		bool all = true;
+
+		LIST_FOREACH(m, &metrics_workers, entry)
+			if (m->snap_ev != NULL && m->snap_have != seq)
+				all = false;
+		if (all)
+			return;
+		if (pthread_cond_timedwait(&metrics_cond, &metrics_lock, &deadline) == ETIMEDOUT)
+			return;
+	}
+}
+
+char *metrics_render(const struct registry *reg, size_t *len)
+{
+	struct mbuf b = {0};
+	struct metrics_worker *m;
+	struct conf *c = conf_acquire();
+	uint64_t hist[METRICS_NBUCKETS], hsum, cum = 0;
+	struct tcache_stats cache;
+	struct metrics_pool *pools = NULL;
+	size_t npools = 0, i;
+	int nworkers = 0;
+
+	pthread_mutex_lock(&metrics_lock);
+	snapshot_workers();
+	mb_family(&b, "fngate_build_info", "gauge", "fngate's version, always 1.");
+	mb_printf(&b, "fngate_build_info{version=\"%s\"} 1\n", FNGATE_VERSION);
+	mb_family(&b, "fngate_start_time_seconds", "gauge", "When the daemon started (Unix time).");
+	mb_printf(&b, "fngate_start_time_seconds %lld\n", (long long)metrics_started_at);
+	render_requests(&b);
+
+	memcpy(hist, retired_hist, sizeof(hist));
+	hsum = retired_hist_sum_us;
+	cache = retired_cache;
+	LIST_FOREACH(m, &metrics_workers, entry) {
+		nworkers++;
+		for (i = 0; i < METRICS_NBUCKETS; i++)
+			hist[i] += rd(&m->hist[i]);
+		hsum += rd(&m->hist_sum_us);
+		cache.hits += m->cache.hits;
+		cache.misses += m->cache.misses;
+		cache.evictions += m->cache.evictions;
+		npools += m->npools;
+	}
+	if (npools > 0 && (pools = calloc(npools, sizeof(*pools))) != NULL) {
+		npools = 0;
+		LIST_FOREACH(m, &metrics_workers, entry)
+			for (i = 0; i < m->npools; i++)
+				pools[npools++] = m->pools[i];  /* keys borrowed under the lock */
+		qsort(pools, npools, sizeof(*pools), pool_cmp);
+	} else {
+		npools = 0;
+	}
+	mb_family(&b, "fngate_upstream_latency_seconds", "histogram",
+		  "Time from sending a request upstream to the upstream's response head.");
+	for (i = 0; i < METRICS_NBUCKETS; i++) {
+		cum += hist[i];
+		mb_printf(&b, "fngate_upstream_latency_seconds_bucket{le=\"%s\"} %llu\n",
+			  i < METRICS_NBOUNDS ? metrics_bounds_s[i] : "+Inf", (unsigned long long)cum);
+	}
+	mb_printf(&b, "fngate_upstream_latency_seconds_sum %llu.%06llu\n",
+		  (unsigned long long)(hsum / 1000000), (unsigned long long)(hsum % 1000000));
+	mb_printf(&b, "fngate_upstream_latency_seconds_count %llu\n", (unsigned long long)cum);
+	mb_family(&b, "fngate_upstream_idle_connections", "gauge",
+		  "Idle keep-alive connections pooled per upstream endpoint (all workers).");
+	for (i = 0; i < npools; ) {
+		size_t j = i;
+		uint64_t idle = 0;
+
+		for (; j < npools && strcmp(pools[i].key, pools[j].key) == 0; j++)
+			idle += pools[j].idle;
+		mb_printf(&b, "fngate_upstream_idle_connections{upstream=\"");
+		mb_label(&b, pools[i].key);
+		mb_printf(&b, "\"} %llu\n", (unsigned long long)idle);
+		i = j;
+	}
+	free(pools);
+	pthread_mutex_unlock(&metrics_lock);
+
+	mb_family(&b, "fngate_token_cache_hits_total", "counter",
+		  "Verified-token cache lookups that hit (all workers).");
+	mb_printf(&b, "fngate_token_cache_hits_total %llu\n", (unsigned long long)cache.hits);
+	mb_family(&b, "fngate_token_cache_misses_total", "counter",
+		  "Verified-token cache lookups that missed: the token was verified.");
+	mb_printf(&b, "fngate_token_cache_misses_total %llu\n", (unsigned long long)cache.misses);
+	mb_family(&b, "fngate_token_cache_evictions_total", "counter",
+		  "Verified-token cache entries evicted to make room.");
+	mb_printf(&b, "fngate_token_cache_evictions_total %llu\n",
+		  (unsigned long long)cache.evictions);
+	mb_family(&b, "fngate_open_connections", "gauge", "Open client connections (all workers).");
+	mb_printf(&b, "fngate_open_connections %u\n", atomic_load(&worker_total_conns));
+	mb_family(&b, "fngate_workers", "gauge", "Worker threads.");
+	mb_printf(&b, "fngate_workers %d\n", nworkers);
+	mb_family(&b, "fngate_registry_tokens", "gauge",
+		  "Token records in the registry (ready and revoked).");
+	mb_printf(&b, "fngate_registry_tokens %zu\n", reg != NULL ? registry_count(reg) : (size_t)0);
+	mb_family(&b, "fngate_config_reloads_total", "counter",
+		  "Configuration reloads (SIGHUP), applied or refused.");
+	mb_printf(&b, "fngate_config_reloads_total{result=\"success\"} %llu\n",
+		  (unsigned long long)atomic_load(&reloads_ok));
+	mb_printf(&b, "fngate_config_reloads_total{result=\"failure\"} %llu\n",
+		  (unsigned long long)atomic_load(&reloads_failed));
+	mb_family(&b, "fngate_config_last_reload_success_timestamp_seconds", "gauge",
+		  "When a reload was last applied (Unix time; 0: never).");
+	mb_printf(&b, "fngate_config_last_reload_success_timestamp_seconds %lld\n",
+		  (long long)atomic_load(&reload_ok_at));
+	mb_family(&b, "fngate_config_last_reload_failure_timestamp_seconds", "gauge",
+		  "When a reload was last refused (Unix time; 0: never).");
+	mb_printf(&b, "fngate_config_last_reload_failure_timestamp_seconds %lld\n",
+		  (long long)atomic_load(&reload_failed_at));
+	mb_family(&b, "fngate_config_generation", "gauge",
+		  "Generation of the configuration in use (increases with every load).");
+	mb_printf(&b, "fngate_config_generation %llu\n",
+		  (unsigned long long)(c != NULL ? c->generation : 0));
+	mb_family(&b, "fngate_functions", "gauge", "Functions in the configuration in use.");
+	mb_printf(&b, "fngate_functions %zu\n", c != NULL ? c->nfunctions : (size_t)0);
+	mb_family(&b, "fngate_tls_handshakes_total", "counter",
+		  "TLS handshakes on client listeners, completed or failed.");
+	mb_printf(&b, "fngate_tls_handshakes_total{result=\"success\"} %llu\n",
+		  (unsigned long long)atomic_load(&tls_ok));
+	mb_printf(&b, "fngate_tls_handshakes_total{result=\"failure\"} %llu\n",
+		  (unsigned long long)atomic_load(&tls_failed));
+	if (c != NULL)
+		conf_unref(c);
+	if (b.failed || !mb_reserve(&b, 0)) {
+		free(b.p);
+		return NULL;
+	}
+	b.p[b.len] = '\0';
+	if (len != NULL)
+		*len = b.len;
+	return b.p;
+}
