@@ -34,6 +34,7 @@ struct worker {
 	bool                 listening;     /* listeners enabled */
 	struct event        *accept_retry;  /* re-enable accept after EMFILE / cap */
 	struct event        *wake;          /* main thread -> worker: drain / stop */
+	int                  wake_fd;       /* its eventfd */
 	struct tcache       *cache;
 	struct upstream_pool **pools;       /* hash buckets by endpoint */
 	size_t               npools_buckets;

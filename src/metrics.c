@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -76,7 +78,8 @@ struct metrics_pool {
 
 struct metrics_worker {
 	struct worker        *w;
-	struct event         *snap_ev;  /* a scrape activates it: the worker copies its gauges */
+	struct event         *snap_ev;  /* a scrape wakes it: the worker copies its gauges */
+	int                   snap_fd;  /* its eventfd: written by the scraper, read by the worker */
 	/* The worker changes `table` and fills `table->slot` under metrics_lock; the scraper reads
 	 * them under metrics_lock; the worker alone reads them without (it is their only writer). */
 	struct metrics_table *table;
@@ -385,9 +388,11 @@ static void pools_clear(struct metrics_worker *m)
 static void snap_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct metrics_worker *m = arg;
+	uint64_t n;
 
-	(void)fd;
 	(void)what;
+	if (read(fd, &n, sizeof(n)) != (ssize_t)sizeof(n))
+		return;         /* spurious: nothing was asked */
 	pthread_mutex_lock(&metrics_lock);
 	tcache_get_stats(m->w->cache, &m->cache);
 	pools_clear(m);
@@ -405,8 +410,16 @@ struct metrics_worker *metrics_worker_new(struct worker *w)
 		return NULL;
 	m->w = w;
 	if (w != NULL && w->base != NULL) {
-		m->snap_ev = event_new(w->base, -1, 0, snap_cb, m);
-		if (m->snap_ev == NULL) {
+		/* An eventfd rather than event_active from the scraping thread: the event bases
+		 * are used without libevent's locks (each belongs to one thread). */
+		m->snap_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		m->snap_ev = m->snap_fd == -1 ? NULL :
+		    event_new(w->base, m->snap_fd, EV_READ | EV_PERSIST, snap_cb, m);
+		if (m->snap_ev == NULL || event_add(m->snap_ev, NULL) != 0) {
+			if (m->snap_ev != NULL)
+				event_free(m->snap_ev);
+			if (m->snap_fd != -1)
+				close(m->snap_fd);
 			free(m);
 			return NULL;
 		}
@@ -440,8 +453,10 @@ void metrics_worker_free(struct metrics_worker *m)
 		retired_cache.evictions += s.evictions;
 	}
 	pthread_mutex_unlock(&metrics_lock);
-	if (m->snap_ev != NULL)
+	if (m->snap_ev != NULL) {
 		event_free(m->snap_ev);
+		close(m->snap_fd);
+	}
 	table_free(m->table);
 	pools_clear(m);
 	free(m->pools);
@@ -645,7 +660,12 @@ static void snapshot_workers(void)
 		if (m->snap_ev == NULL)
 			continue;
 		m->snap_want = seq;
-		event_active(m->snap_ev, EV_READ, 0);
+		{
+			uint64_t one = 1;
+
+			if (write(m->snap_fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
+				continue;       /* counter saturated: a wake-up is pending anyway */
+		}
 		waiting = true;
 	}
 	if (!waiting)

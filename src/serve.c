@@ -206,7 +206,9 @@ int serve_main(const char *path)
 	memset(&d, 0, sizeof(d));
 	d.path = path;
 	signal(SIGPIPE, SIG_IGN);
-	if (evthread_use_pthreads() != 0 || revoke_init() != 0) {
+	/* No evthread_use_pthreads(): every event base belongs to one thread, and the threads
+	 * signal each other through eventfds, so libevent's locks would only cost time. */
+	if (revoke_init() != 0) {
 		log_msg(LOG_LVL_ERROR, "cannot initialise threads");
 		return 1;
 	}

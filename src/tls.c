@@ -738,7 +738,11 @@ SSL *tls_client_ssl_new(struct tls_client *c, const char *host)
 		return NULL;
 	/* SNI carries DNS names only (RFC 6066 section 3); SSL_set1_host checks an IP literal
 	 * against the certificate's IP addresses and a name against its DNS names. */
-	if ((!tls_ip_literal(host) && SSL_set_tlsext_host_name(ssl, host) != 1) ||
+	/* SSL_set_tlsext_host_name() casts away const inside a macro (-Wcast-qual): the same
+	 * call with the cast made through uintptr_t. OpenSSL copies the name. */
+	if ((!tls_ip_literal(host) &&
+	     SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+		      (void *)(uintptr_t)host) != 1) ||
 	    SSL_set1_host(ssl, host) != 1) {
 		SSL_free(ssl);
 		return NULL;

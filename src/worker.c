@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <event2/listener.h>
@@ -122,9 +124,10 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
 	struct worker *w = arg;
 	struct conn *c, *next;
 
-	(void)fd;
+	uint64_t n;
+
 	(void)what;
-	if (!atomic_load(&w->draining))
+	if (read(fd, &n, sizeof(n)) != (ssize_t)sizeof(n) || !atomic_load(&w->draining))
 		return;
 	listener_enable(w, 0);
 	/* Idle keep-alive connections have nothing in flight: close them now. */
@@ -157,7 +160,14 @@ int worker_init(struct worker *w, int id, const int *fds, size_t nfds, size_t ca
 	if (w->base == NULL)
 		return -1;
 	w->accept_retry = evtimer_new(w->base, accept_retry_cb, w);
-	w->wake = event_new(w->base, -1, EV_PERSIST, wake_cb, w);
+	/* Cross-thread wake-ups go through an eventfd: each event base belongs to one thread and
+	 * runs without libevent's locks. */
+	w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->wake_fd == -1)
+		return -1;
+	w->wake = event_new(w->base, w->wake_fd, EV_READ | EV_PERSIST, wake_cb, w);
+	if (w->wake == NULL || event_add(w->wake, NULL) != 0)
+		return -1;
 	w->cache = tcache_new(cache_entries);
 	if (w->accept_retry == NULL || w->wake == NULL || w->cache == NULL)
 		return -1;
@@ -187,10 +197,13 @@ int worker_start(struct worker *w)
 
 void worker_drain(struct worker *w, bool now)
 {
+	uint64_t one = 1;
+
 	atomic_store(&w->draining, 1);
 	if (now)
 		atomic_store(&w->stopped, 1);
-	event_active(w->wake, EV_READ, 0);
+	if (write(w->wake_fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
+		log_msg(LOG_LVL_WARN, "worker %d: wake-up failed", w->id);
 }
 
 void worker_join(struct worker *w)
@@ -212,6 +225,8 @@ void worker_free(struct worker *w)
 		event_free(w->accept_retry);
 	if (w->wake)
 		event_free(w->wake);
+	if (w->wake_fd > 0)
+		close(w->wake_fd);
 	/* Before the cache and the base: it reads the one and has an event on the other. */
 	metrics_worker_free(w->metrics);
 	w->metrics = NULL;

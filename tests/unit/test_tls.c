@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <ftw.h>
 #include <sys/stat.h>
@@ -268,7 +269,8 @@ static SSL *raw_client(SSL_CTX **ctxp, const char *sni, const unsigned char *alp
 	ssl = SSL_new(ctx);
 	ck_assert_ptr_nonnull(ssl);
 	if (sni != NULL)
-		ck_assert_int_eq(SSL_set_tlsext_host_name(ssl, sni), 1);
+		ck_assert_int_eq(SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+					  (void *)(uintptr_t)sni), 1);
 	*ctxp = ctx;
 	return ssl;
 }
