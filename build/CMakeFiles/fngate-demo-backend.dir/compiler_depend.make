@@ -1,2 +1,0 @@
-# Empty compiler generated dependencies file for fngate-demo-backend.
-# This may be replaced when dependencies are built.
