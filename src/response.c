@@ -180,6 +180,24 @@ static int on_headers_complete(llhttp_t *p)
 	}
 	u->is_1xx = false;
 	u->final_seen = true;
+	{
+		/* Only a single bare "chunked" is framing fngate can relay: with any other coding
+		 * the body would be read to the close and its coding lost (nginx refuses these too). */
+		int te = 0;
+
+		for (unsigned i = 0; i < u->nhdr_resp; i++) {
+			const char *val = u->hdrbuf + H_VAL_OFF(i);
+			size_t vl = H_VAL_LEN(i);
+
+			if (H_NAME_LEN(i) != 17 ||
+			    !util_ieq(u->hdrbuf + H_NAME_OFF(i), 17, "transfer-encoding"))
+				continue;
+			while (vl > 0 && (val[vl - 1] == ' ' || val[vl - 1] == '\t'))
+				vl--;
+			if (++te > 1 || !util_ieq(val, vl, "chunked"))
+				return -1;
+		}
+	}
 	out = bufferevent_get_output(c->bev);
 	no_body = u->head_request || status == 204 || status == 304;
 	memcpy(line, "HTTP/1.1 ", 9);
