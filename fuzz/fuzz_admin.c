@@ -118,13 +118,13 @@ static void init(void)
 	    "   {\"name\": \"ro\", \"permissions\": [\"tokens:read\"], \"sha256\": \"%s\"}]},\n"
 	    " \"namespaces\": [\n"
 	    "  {\"id\": \"ns1\", \"name\": \"one\", \"issue_tokens\": true,\n"
-	    "   \"signing_key\": \"%s/conf/keys/demo.key.pem\",\n"
-	    "   \"keys\": [{\"kid\": \"k1\", \"alg\": \"RS256\", \"public_key\": \"%s/conf/keys/demo.pub.pem\"}],\n"
+	    "   \"signing_key\": \"%s/fuzz/keys/demo.key.pem\",\n"
+	    "   \"keys\": [{\"kid\": \"k1\", \"alg\": \"RS256\", \"public_key\": \"%s/fuzz/keys/demo.pub.pem\"}],\n"
 	    "   \"functions\": [{\"id\": \"f1\", \"name\": \"f1\", \"path_prefix\": \"/f1\", \"upstreams\": [\"http://127.0.0.1:1\"]},\n"
 	    "                 {\"id\": \"f2\", \"name\": \"f2\", \"privacy\": \"public\", \"hosts\": [\"a.example\"],\n"
 	    "                  \"upstreams\": [\"http://127.0.0.1:1\"]}]},\n"
 	    "  {\"id\": \"ns2\", \"name\": \"two\",\n"
-	    "   \"keys\": [{\"alg\": \"RS256\", \"public_key\": \"%s/conf/keys/demo.pub.pem\"}],\n"
+	    "   \"keys\": [{\"alg\": \"RS256\", \"public_key\": \"%s/fuzz/keys/demo.pub.pem\"}],\n"
 	    "   \"functions\": [{\"id\": \"g1\", \"name\": \"g1\", \"path_prefix\": \"/g1\", \"upstreams\": [\"http://127.0.0.1:1\"]}]}\n"
 	    " ]}\n",
 	    state_dir, ntohs(admin_addr.sin_port), h[0], h[1], h[2], src, src, src);

@@ -1,5 +1,5 @@
 /* fuzz_conf.c - libFuzzer target: the configuration loader. The input is a configuration text
- * given to conf_load_string (anchored in conf/, so "keys/demo.pub.pem" names a real key); a valid
+ * given to conf_load_string (anchored in fuzz/, so "keys/demo.pub.pem" names the fuzz key pair of fuzz/keys/); a valid
  * one is then routed against and released, an invalid one has its errors printed (jsonpos).
  * Upstream names are resolved numerically only: a fuzzer must not send DNS queries. */
 #include <dlfcn.h>
@@ -55,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		if (src == NULL || *src == '\0')
 			src = FNGATE_FUZZ_SOURCE_DIR;
-		snprintf(anchor, sizeof(anchor), "%s/conf/fuzz.json", src);
+		snprintf(anchor, sizeof(anchor), "%s/fuzz/fuzz.json", src);
 		log_set_level(LOG_LVL_ERROR);
 		devnull = fopen("/dev/null", "w");
 		if (devnull == NULL)

@@ -128,7 +128,7 @@ void fuzz_net_init(void)
 	    "            \"max_token_bytes\": 4096, \"max_connections\": 64},\n"
 	    " \"tokens\": {\"leeway_s\": 60, \"cache_entries\": 16},\n"
 	    " \"namespaces\": [{\"id\": \"ns1\", \"name\": \"fz\",\n"
-	    "   \"keys\": [{\"kid\": \"k1\", \"alg\": \"RS256\", \"public_key\": \"%s/conf/keys/demo.pub.pem\"}],\n"
+	    "   \"keys\": [{\"kid\": \"k1\", \"alg\": \"RS256\", \"public_key\": \"%s/fuzz/keys/demo.pub.pem\"}],\n"
 	    "   \"functions\": [\n"
 	    "    {\"id\": \"pub\", \"name\": \"pub\", \"privacy\": \"public\", \"path_prefix\": \"/\",\n"
 	    "     \"upstreams\": [\"http://127.0.0.1:%u/base\"]},\n"

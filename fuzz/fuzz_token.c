@@ -128,7 +128,7 @@ static void init(void)
 	    "            {\"kid\": \"bilbo.baggins@hobbiton.example\", \"alg\": \"RS256\", \"public_key\": \"%s/wycheproof/derived-pem/bilbo.baggins@hobbiton.example.pub.pem\"}],\n"
 	    "   \"functions\": [{\"name\": \"w\", \"path_prefix\": \"/wyc\", \"upstreams\": [\"http://127.0.0.1:1\"]}]},\n"
 	    "  {\"id\": \"demo\", \"name\": \"demo\",\n"
-	    "   \"keys\": [{\"kid\": \"k1\", \"alg\": \"RS256\", \"public_key\": \"%s/conf/keys/demo.pub.pem\"}],\n"
+	    "   \"keys\": [{\"kid\": \"k1\", \"alg\": \"RS256\", \"public_key\": \"%s/fuzz/keys/demo.pub.pem\"}],\n"
 	    "   \"functions\": [{\"name\": \"d\", \"path_prefix\": \"/demo\", \"upstreams\": [\"http://127.0.0.1:1\"]}]}\n"
 	    " ]}\n",
 	    ns0, pem_paths[0], funcs, pem_paths[1], pem_paths[2], vec, vec, vec, vec, src);
