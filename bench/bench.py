@@ -36,9 +36,20 @@ SCENARIOS = [
     ("badsig", "4. bad-signature flood (403)", "/priv/x", {"tokens": "bad", "expect_auth": 403}, True),
     ("body1k", "7a. POST 1 KiB body, public", "/pub/x", {"body": 1024}, False),
     ("body1m", "7b. POST 1 MiB body, public", "/pub/x", {"body": 1048576}, False),
+    # TLS (issue 7): peers with a "tls_port" only; one RSA-2048 certificate for all.
+    ("tls_public", "T1. public function over TLS, keep-alive", "/pub/x", {"tls": True}, False),
+    ("tls_warm", "T2. private, same valid token, over TLS, keep-alive", "/priv/x",
+     {"tls": True, "token": "warm"}, True),
+    ("tls_hs_new", "T3. full handshakes (+ one HTTP/1.0 GET each)", "/pub/x",
+     {"tls": True, "handshake": "new"}, False),
+    ("tls_hs_reuse", "T4. resumed handshakes (+ one HTTP/1.0 GET each)", "/pub/x",
+     {"tls": True, "handshake": "reuse"}, False),
 ]
 SCEN = {s[0]: s for s in SCENARIOS}
 REPORT_ORDER = ["warm", "cold", "notoken", "badsig", "public", "body1k", "body1m"]
+TLS_ORDER = ["tls_public", "tls_warm"]
+HS_ORDER = ["tls_hs_new", "tls_hs_reuse"]
+HS_CLIENTS = 4      # concurrent openssl s_time processes: one alone leaves the proxy idle half the time
 
 
 def log(msg):
@@ -111,7 +122,10 @@ def wrk_env(scen, peer, args, warm_token):
 
 def run_wrk(scen, peer, args, warm_token, perf_out=None):
     env = wrk_env(scen, peer, args, warm_token)
-    url = "http://127.0.0.1:%d%s" % (peer["port"], env["BENCH_PATH"])
+    if SCEN[scen][3].get("tls"):
+        url = "https://127.0.0.1:%d%s" % (peer["tls_port"], env["BENCH_PATH"])
+    else:
+        url = "http://127.0.0.1:%d%s" % (peer["port"], env["BENCH_PATH"])
     cmd = ["taskset", "-c", args.client_cpus, "wrk", "-t1", "-c50", "-d%ds" % args.duration,
            "--latency", "-s", WRK_LUA, url]
     pids = proc_tree(peer["pid"])
@@ -152,6 +166,53 @@ def run_wrk(scen, peer, args, warm_token, perf_out=None):
     return r
 
 
+def run_handshakes(scen, peer, args):
+    """HS_CLIENTS `openssl s_time` clients for the run's duration, on the client CPUs.
+
+    Each connection is a handshake (full with -new; with -reuse, the session of the first one
+    resumed by its ticket) then one HTTP/1.0 GET of the public function: TLS 1.3 tickets come after
+    the handshake, so a client that sends nothing never gets one and cannot resume. Every peer
+    pays that request alike; the keep-alive TLS scenario gives its cost.
+    """
+    mode = SCEN[scen][3]["handshake"]
+    cmd = ["taskset", "-c", args.client_cpus, "openssl", "s_time", "-connect",
+           "127.0.0.1:%d" % peer["tls_port"], "-" + mode, "-time", str(args.duration),
+           "-www", SCEN[scen][2]]
+    pids = proc_tree(peer["pid"])
+    c0 = cpu_ticks(pids)
+    t0 = time.monotonic()
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for _ in range(HS_CLIENTS)]
+    outs = []
+    for p in procs:
+        try:
+            outs.append(p.communicate(timeout=args.duration + 60)[0])
+        except subprocess.TimeoutExpired:
+            p.kill()
+            outs.append(p.communicate()[0])
+    wall = time.monotonic() - t0
+    c1 = cpu_ticks(pids)
+    conns, reused, fresh = 0, 0, 0
+    for out in outs:
+        m = re.search(r"(\d+) connections in [\d.]+s;", out)
+        if not m:
+            log("s_time gave no result for %s/%s: %s" % (scen, peer["name"], out[-300:]))
+            continue
+        conns += int(m.group(1))
+        # -reuse prints one mark per connection: 'r' resumed, '*' full handshake.
+        mk = re.search(r"starting\s*\n([r*]*)", out)
+        marks = mk.group(1) if mk else ""
+        reused += marks.count("r")
+        fresh += marks.count("*")
+    if not conns:
+        return None
+    cpu_s = (c1 - c0) / CLK_TCK
+    return {"handshakes": conns, "hs_per_s": conns / wall, "cpu_s": cpu_s,
+            "cpu_us_per_hs": cpu_s * 1e6 / conns, "cpu_util": cpu_s / wall,
+            "resumed_fraction": (reused / (reused + fresh)) if mode == "reuse" and reused + fresh
+            else None}
+
+
 def run_idle(peer, args):
     pids = proc_tree(peer["pid"])
     time.sleep(1.0)
@@ -181,6 +242,16 @@ def run_idle(peer, args):
         "rss_after_kib": after,
         "bytes_per_conn": (during - before) * 1024 / opened if opened else None,
     }
+
+
+def runs_on(sc, peer):
+    """Whether scenario sc applies to peer: authentication scenarios need an authenticating
+    peer, TLS scenarios a TLS listener."""
+    if sc[4] and not peer["auth"]:
+        return False
+    if sc[3].get("tls") and not peer.get("tls_port"):
+        return False
+    return True
 
 
 def median(xs):
@@ -234,7 +305,7 @@ def machine_info(args):
 def summarize(runs, peers):
     """Medians per (scenario, peer), and per-round ratios against the references."""
     summ = {}
-    for scen in REPORT_ORDER + ["idle"]:
+    for scen in REPORT_ORDER + TLS_ORDER + HS_ORDER + ["idle"]:
         for peer in peers:
             rs = [r for r in runs if r["scenario"] == scen and r["peer"] == peer["name"]
                   and r["result"]]
@@ -243,12 +314,16 @@ def summarize(runs, peers):
             res = [r["result"] for r in rs]
             keys = (["bytes_per_conn", "rss_before_kib", "rss_during_kib", "opened", "failed"]
                     if scen == "idle" else
+                    ["hs_per_s", "cpu_us_per_hs", "cpu_util", "resumed_fraction", "handshakes"]
+                    if scen in HS_ORDER else
                     ["rps", "cpu_us_per_req", "lat_p50_us", "lat_p99_us", "expected",
                      "unexpected", "socket_errors", "requests", "cpu_util",
                      "backend_cpu_us_per_req"])
             s = {k: median([x.get(k) for x in res]) for k in keys}
             s["rounds"] = len(res)
-            if scen == "idle":
+            if scen in HS_ORDER:
+                pass
+            elif scen == "idle":
                 s["first_round_bytes_per_conn"] = res[0]["bytes_per_conn"]
                 s["max_bytes_per_conn"] = max((x["bytes_per_conn"] or 0) for x in res)
             else:
@@ -335,6 +410,61 @@ def profile(args, peers, scen, warm_token, outdir):
     return txt
 
 
+def render_tls(L, peers, summ, info):
+    """The TLS tables (issue 7): keep-alive requests, then handshakes per second."""
+    if not any(summ.get(s) for s in TLS_ORDER + HS_ORDER):
+        return
+    L.append("### TLS (one RSA-2048 self-signed certificate for all; TLS 1.2 and 1.3 allowed)")
+    L.append("")
+    if info.get("tls_proto"):
+        L.append("Negotiated by `openssl s_client` (OpenSSL 3 defaults): " + "; ".join(
+            "%s %s" % (k, v or "?") for k, v in info["tls_proto"].items()) + ".")
+        L.append("")
+    L.append("Keep-alive requests over TLS (wrk -t1 -c50 https://..., one handshake per "
+             "connection at the start). × nginx-TLS: CPU per request ÷ nginx-plain's on the "
+             "public function over TLS, same round.")
+    L.append("")
+    L.append("| scenario | peer | req/s | CPU µs/req | × nginx-TLS | × HAProxy-jwt-TLS | "
+             "p50 ms | p99 ms | unexpected + socket errors (all rounds) |")
+    L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for scen in TLS_ORDER:
+        for peer in peers:
+            s = summ.get(scen, {}).get(peer["name"])
+            if not s:
+                continue
+            rn = ratio_median(RUNS, scen, peer["name"], "tls_public", "nginx-plain",
+                              "cpu_us_per_req")
+            rh = ratio_median(RUNS, scen, peer["name"], scen, "haproxy-jwt", "cpu_us_per_req")
+            L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                SCEN[scen][1], peer["name"], fmt(s["rps"], 0), fmt(s["cpu_us_per_req"]),
+                fmt(rn, 2), fmt(rh, 2), fmt(s["lat_p50_us"] / 1000, 2),
+                fmt(s["lat_p99_us"] / 1000, 2), fmt(s["unexpected_total"])))
+    L.append("")
+    L.append("Handshakes: %d concurrent `openssl s_time -new` (full) or `-reuse` (resumed with "
+             "the peer's session ticket) clients on the client CPU, each connection a handshake "
+             "then one `GET /pub/x HTTP/1.0` (needed for TLS 1.3 tickets to arrive); CPU µs per "
+             "handshake: the proxy's utime+stime ÷ connections. × nginx: ÷ nginx-plain's in "
+             "the same scenario and round." % HS_CLIENTS)
+    L.append("")
+    L.append("| scenario | peer | handshakes/s | CPU µs/handshake | × nginx | × HAProxy-jwt | "
+             "proxy CPU busy | resumed |")
+    L.append("|---|---|---:|---:|---:|---:|---:|---:|")
+    for scen in HS_ORDER:
+        for peer in peers:
+            s = summ.get(scen, {}).get(peer["name"])
+            if not s:
+                continue
+            rn = ratio_median(RUNS, scen, peer["name"], scen, "nginx-plain", "cpu_us_per_hs")
+            rh = ratio_median(RUNS, scen, peer["name"], scen, "haproxy-jwt", "cpu_us_per_hs")
+            rf = s.get("resumed_fraction")
+            L.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                SCEN[scen][1], peer["name"], fmt(s["hs_per_s"], 0), fmt(s["cpu_us_per_hs"]),
+                fmt(rn, 2), fmt(rh, 2),
+                "–" if s.get("cpu_util") is None else "%.0f%%" % (100 * s["cpu_util"]),
+                "–" if rf is None else "%.1f%%" % (100 * rf)))
+    L.append("")
+
+
 def render(info, args, peers, summ, tgts, verify_out, profiles):
     L = []
     L.append("Run: `%s` (rounds %d, %d s per wrk run, wrk -t1 -c50), %s." %
@@ -377,6 +507,7 @@ def render(info, args, peers, summ, tgts, verify_out, profiles):
                 fmt(rn, 2), fmt(rh, 2), fmt(s["lat_p50_us"] / 1000, 2),
                 fmt(s["lat_p99_us"] / 1000, 2), exp, fmt(s["unexpected_total"])))
     L.append("")
+    render_tls(L, peers, summ, info)
     L.append("### Idle keep-alive connections (%d held, one request each)" % args.idle_conns)
     L.append("")
     L.append("| peer | opened | RSS before MiB | RSS while held MiB | bytes per connection "
@@ -463,6 +594,7 @@ def main():
     ap.add_argument("--tokens", type=int, default=0)
     ap.add_argument("--cache-entries", type=int, default=0)
     ap.add_argument("--backend-pid", type=int, required=True)
+    ap.add_argument("--tls-proto-dir")
     ap.add_argument("--fngate")
     ap.add_argument("--build-type", default="?")
     ap.add_argument("--verify-bench")
@@ -475,20 +607,33 @@ def main():
     with open(args.warm_token_file) as f:
         warm_token = f.readline().strip()
     info = machine_info(args)
+    info["tls_proto"] = {}
+    for peer in peers:
+        fn = os.path.join(args.tls_proto_dir or "", "tls-proto-%s.txt" % peer["name"])
+        if args.tls_proto_dir and os.path.exists(fn):
+            info["tls_proto"][peer["name"]] = open(fn).read().strip()
     wanted = args.scenarios.split(",")
     total = sum(1 for s in SCENARIOS if s[0] in wanted
-                for p in peers if p["auth"] or not s[4])
+                for p in peers if runs_on(s, p))
     log("%d rounds x %d runs of %d s" % (args.rounds, total, args.duration))
     for rnd in range(args.rounds):
-        for scen, title, _, _, needs_auth in SCENARIOS:
+        for sc in SCENARIOS:
+            scen = sc[0]
             if scen not in wanted:
                 continue
             # Interleave: every scenario visits every peer, in an order rotated each round.
             order = peers[rnd % len(peers):] + peers[:rnd % len(peers)]
             for peer in order:
-                if needs_auth and not peer["auth"]:
+                if not runs_on(sc, peer):
                     continue
-                if scen == "idle":
+                if scen in HS_ORDER:
+                    res = run_handshakes(scen, peer, args)
+                    if res:
+                        log("round %d %-12s %-14s %8.0f handshakes/s %7.1f µs/handshake%s" % (
+                            rnd + 1, scen, peer["name"], res["hs_per_s"], res["cpu_us_per_hs"],
+                            "" if res["resumed_fraction"] is None else
+                            " resumed %.0f%%" % (100 * res["resumed_fraction"])))
+                elif scen == "idle":
                     res = run_idle(peer, args)
                     log("round %d %-8s %-14s %s B/conn (%d open)" % (
                         rnd + 1, scen, peer["name"], fmt(res["bytes_per_conn"], 0),

@@ -8,7 +8,8 @@
 #   --profile      after the run, `perf record -e cpu-clock -g` fngate (1 worker) in every scenario
 #                  whose target was missed; summaries go to bench/results/profile-*.txt
 #   --no-fngate    measure the peers only (fngate is skipped)
-#   --scenarios L  a comma-separated subset of: idle,public,warm,cold,notoken,badsig,body1k,body1m
+#   --scenarios L  a comma-separated subset of: idle,public,warm,cold,notoken,badsig,body1k,body1m,
+#                  tls_public,tls_warm,tls_hs_new,tls_hs_reuse
 #
 # Everything listens on 127.0.0.1 only; every process started here is stopped on exit (trap).
 # It installs what it lacks with apt-get (Debian 12) and builds fngate (Release) into build-bench/.
@@ -33,7 +34,7 @@ while [ $# -gt 0 ]; do
 	--profile) PROFILE=1; shift ;;
 	--no-fngate) WITH_FNGATE=0; shift ;;
 	--scenarios) SCENARIOS=$2; shift 2 ;;
-	-h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 done
@@ -170,6 +171,12 @@ t1=$(date +%s.%N)
 MINT_SECONDS=$(python3 -c "print(round($t1 - $t0, 1))")
 log "minted in ${MINT_SECONDS}s"
 WARM_TOKEN=$(head -1 "$T/valid.txt")
+# One self-signed RSA-2048 certificate for every TLS listener (nginx, HAProxy, fngate), made per run.
+# RSA-2048 because it is what most sites still serve; each full handshake costs the server one
+# RSA-2048 signature (see docs/benchmarks.md for the arithmetic).
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/keys/tls.key" -out "$T/keys/tls.crt" -days 2 \
+	-subj /CN=bench.localhost -addext subjectAltName=DNS:bench.localhost,IP:127.0.0.1 2>/dev/null
+cat "$T/keys/tls.crt" "$T/keys/tls.key" >"$T/keys/tls.pem"	# HAProxy wants both in one file
 
 # --- configurations -----------------------------------------------------------------------------
 P_BACKEND=$PORT_BASE
@@ -178,7 +185,10 @@ P_HAP=$((PORT_BASE + 2))
 P_HAPJWT=$((PORT_BASE + 3))
 P_FN1=$((PORT_BASE + 4))
 P_FN2=$((PORT_BASE + 5))
-for p in $P_BACKEND $P_NGINX $P_HAP $P_HAPJWT $P_FN1 $P_FN2; do
+P_NGINX_TLS=$((PORT_BASE + 6))
+P_HAPJWT_TLS=$((PORT_BASE + 7))
+P_FN1_TLS=$((PORT_BASE + 8))
+for p in $P_BACKEND $P_NGINX $P_HAP $P_HAPJWT $P_FN1 $P_FN2 $P_NGINX_TLS $P_HAPJWT_TLS $P_FN1_TLS; do
 	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 		echo "run.sh: port $p is in use (set BENCH_PORT_BASE)" >&2; exit 1
 	fi
@@ -255,6 +265,16 @@ ${nginx_http_common//PREFIX/$T/nginx}
 	}
 	server {
 		listen 127.0.0.1:$P_NGINX backlog=4096;
+		# TLS, the same for every peer: TLS 1.2 and 1.3 (nginx 1.22's default lacks 1.3), OpenSSL's
+		# DEFAULT cipher list in the server's order, session tickets on (nginx's default; the ticket
+		# key is random per start), no server-side session cache (nginx's default, "none").
+		listen 127.0.0.1:$P_NGINX_TLS ssl backlog=4096;
+		ssl_certificate $T/keys/tls.crt;
+		ssl_certificate_key $T/keys/tls.key;
+		ssl_protocols TLSv1.2 TLSv1.3;
+		ssl_ciphers DEFAULT;
+		ssl_prefer_server_ciphers on;
+		ssl_session_tickets on;
 		location / {
 			proxy_pass http://function;
 			proxy_http_version 1.1;
@@ -267,13 +287,17 @@ ${nginx_http_common//PREFIX/$T/nginx}
 	}
 }
 EOF
-haproxy_cfg() { # $1 port, $2 extra frontend rules
+haproxy_cfg() { # $1 port, $2 extra frontend rules, $3 extra bind lines
 	cat <<EOF
 global
 	nbthread 1
 	maxconn $MAXCONN
 	ulimit-n $NOFILE
 	tune.bufsize 16384
+	# TLS as for the other peers: 1.2 and 1.3, OpenSSL's DEFAULT list, the server's order; tickets
+	# are on by default (HAProxy also keeps its session cache, used by TLS 1.2 session IDs).
+	ssl-default-bind-options ssl-min-ver TLSv1.2
+	ssl-default-bind-ciphers DEFAULT
 defaults
 	mode http
 	option http-keep-alive
@@ -285,6 +309,7 @@ defaults
 	maxconn $MAXCONN
 frontend fe
 	bind 127.0.0.1:$1
+${3:-}
 $2
 	default_backend function
 backend function
@@ -298,13 +323,17 @@ haproxy_cfg "$P_HAPJWT" "	acl private path_beg /priv
 	http-request deny deny_status 403 if private !{ req.hdr(x-auth-token) -m found }
 	http-request deny deny_status 403 if private !{ req.hdr(x-auth-token),jwt_header_query('\$.alg') -m str RS256 }
 	http-request deny deny_status 403 if private !{ req.hdr(x-auth-token),jwt_verify(\"RS256\",\"$T/keys/pub.pem\") -m int 1 }" \
-	>"$T/haproxy-jwt.cfg"
+	"	bind 127.0.0.1:$P_HAPJWT_TLS ssl crt $T/keys/tls.pem" >"$T/haproxy-jwt.cfg"
 
-fngate_cfg() { # $1 port, $2 workers, $3 name
+fngate_cfg() { # $1 port, $2 workers, $3 name, $4 TLS port (optional)
 	mkdir -p "$T/$3/state"
+	local listen="\"127.0.0.1:$1\""
+	# TLS: min_version TLS1.2 (the default), OpenSSL's default suites, session tickets (fngate's only
+	# resumption mechanism: process-wide keys).
+	[ -n "${4:-}" ] && listen="$listen, {\"address\": \"127.0.0.1:$4\", \"tls\": {\"cert\": \"$T/keys/tls.crt\", \"key\": \"$T/keys/tls.key\", \"min_version\": \"TLS1.2\"}}"
 	cat <<EOF
 {
-  "listen": ["127.0.0.1:$1"],
+  "listen": [$listen],
   "workers": $2,
   "state_dir": "$T/$3/state",
   "access_log": "off",
@@ -327,7 +356,7 @@ fngate_cfg() { # $1 port, $2 workers, $3 name
 }
 EOF
 }
-fngate_cfg "$P_FN1" 1 fngate1 >"$T/fngate1.json"
+fngate_cfg "$P_FN1" 1 fngate1 "$P_FN1_TLS" >"$T/fngate1.json"
 fngate_cfg "$P_FN2" 2 fngate2 >"$T/fngate2.json"
 
 # --- start everything ------------------------------------------------------------------------------
@@ -357,6 +386,8 @@ wait_port backend "$P_BACKEND"
 wait_port nginx-plain "$P_NGINX"
 wait_port haproxy-plain "$P_HAP"
 wait_port haproxy-jwt "$P_HAPJWT"
+wait_port nginx-plain "$P_NGINX_TLS"
+wait_port haproxy-jwt "$P_HAPJWT_TLS"
 if [ "$WITH_FNGATE" = 1 ]; then
 	if ! "$FNGATE" check -c "$T/fngate1.json" >"$T/fngate-check.out" 2>&1; then
 		log "fngate check refused the benchmark configuration (starting it anyway):"
@@ -364,7 +395,8 @@ if [ "$WITH_FNGATE" = 1 ]; then
 	fi
 	start fngate-1w "$CPU_PROXY" "$FNGATE" serve -c "$T/fngate1.json"
 	start fngate-2w "$CPU_ALL" "$FNGATE" serve -c "$T/fngate2.json"
-	if ! wait_port fngate-1w "$P_FN1" || ! wait_port fngate-2w "$P_FN2"; then
+	if ! wait_port fngate-1w "$P_FN1" || ! wait_port fngate-2w "$P_FN2" ||
+	   ! wait_port fngate-1w "$P_FN1_TLS"; then
 		log "fngate did not start; measuring the peers only"
 		WITH_FNGATE=0
 	fi
@@ -395,18 +427,33 @@ if [ "$WITH_FNGATE" = 1 ]; then
 	fi
 fi
 
+tls_check() { # $1 name, $2 TLS port: status over TLS, protocol and cipher, and whether a ticket resumes
+	local st proto reused
+	st=$(code -k "https://127.0.0.1:$2/pub/x" || true)
+	proto=$(echo | timeout 5 openssl s_client -connect "127.0.0.1:$2" -sess_out "$T/sess-$1.pem" 2>/dev/null |
+		sed -n 's/^New, \(.*\)$/\1/p' | head -1 || true)
+	# TLS 1.3 tickets arrive after the handshake: s_client reads them before it exits.
+	reused=$(echo | timeout 5 openssl s_client -connect "127.0.0.1:$2" -sess_in "$T/sess-$1.pem" 2>/dev/null |
+		grep -c '^Reused' || true)
+	log "$1 TLS: public $st, $proto, resumed with a ticket: $([ "$reused" -ge 1 ] && echo yes || echo NO)"
+	echo "$proto" >"$T/tls-proto-$1.txt"
+}
+tls_check nginx-plain "$P_NGINX_TLS"
+tls_check haproxy-jwt "$P_HAPJWT_TLS"
+[ "$WITH_FNGATE" = 1 ] && tls_check fngate-1w "$P_FN1_TLS"
+
 # --- the run ----------------------------------------------------------------------------------------
 peers="$T/peers.json"
 {
 	echo '['
-	echo "{\"name\":\"nginx-plain\",\"port\":$P_NGINX,\"pid\":$PID_nginx_plain,\"auth\":false,\"workers\":1,\"cpus\":\"$CPU_PROXY\"},"
+	echo "{\"name\":\"nginx-plain\",\"port\":$P_NGINX,\"tls_port\":$P_NGINX_TLS,\"pid\":$PID_nginx_plain,\"auth\":false,\"workers\":1,\"cpus\":\"$CPU_PROXY\"},"
 	echo "{\"name\":\"haproxy-plain\",\"port\":$P_HAP,\"pid\":$PID_haproxy_plain,\"auth\":false,\"workers\":1,\"cpus\":\"$CPU_PROXY\"},"
 	if [ "$WITH_FNGATE" = 1 ]; then
-		echo "{\"name\":\"haproxy-jwt\",\"port\":$P_HAPJWT,\"pid\":$PID_haproxy_jwt,\"auth\":true,\"workers\":1,\"cpus\":\"$CPU_PROXY\"},"
-		echo "{\"name\":\"fngate-1w\",\"port\":$P_FN1,\"pid\":$PID_fngate_1w,\"auth\":true,\"workers\":1,\"cpus\":\"$CPU_PROXY\"},"
+		echo "{\"name\":\"haproxy-jwt\",\"port\":$P_HAPJWT,\"tls_port\":$P_HAPJWT_TLS,\"pid\":$PID_haproxy_jwt,\"auth\":true,\"workers\":1,\"cpus\":\"$CPU_PROXY\"},"
+		echo "{\"name\":\"fngate-1w\",\"port\":$P_FN1,\"tls_port\":$P_FN1_TLS,\"pid\":$PID_fngate_1w,\"auth\":true,\"workers\":1,\"cpus\":\"$CPU_PROXY\"},"
 		echo "{\"name\":\"fngate-2w\",\"port\":$P_FN2,\"pid\":$PID_fngate_2w,\"auth\":true,\"workers\":2,\"cpus\":\"$CPU_ALL\"}"
 	else
-		echo "{\"name\":\"haproxy-jwt\",\"port\":$P_HAPJWT,\"pid\":$PID_haproxy_jwt,\"auth\":true,\"workers\":1,\"cpus\":\"$CPU_PROXY\"}"
+		echo "{\"name\":\"haproxy-jwt\",\"port\":$P_HAPJWT,\"tls_port\":$P_HAPJWT_TLS,\"pid\":$PID_haproxy_jwt,\"auth\":true,\"workers\":1,\"cpus\":\"$CPU_PROXY\"}"
 	fi
 	echo ']'
 } >"$peers"
@@ -415,7 +462,7 @@ args=(--peers "$peers" --rounds "$ROUNDS" --duration "$DURATION" --client-cpus "
 	--valid "$T/valid.txt" --bad "$T/bad.txt" --warm-token-file "$T/valid.txt"
 	--idle-conns "$IDLE_CONNS" --results "$RESULTS" --doc "$ROOT/docs/benchmarks.md"
 	--command "$CMDLINE" --mint-seconds "$MINT_SECONDS" --tokens "$TOKENS"
-	--cache-entries "$CACHE_ENTRIES" --backend-pid "$PID_backend" --build-type "$BUILD_TYPE")
+	--cache-entries "$CACHE_ENTRIES" --tls-proto-dir "$T" --backend-pid "$PID_backend" --build-type "$BUILD_TYPE")
 [ "$WITH_FNGATE" = 1 ] && args+=(--fngate "$FNGATE")
 [ -n "$VERIFY_BENCH" ] && args+=(--verify-bench "$VERIFY_BENCH")
 [ "$PROFILE" = 1 ] && args+=(--profile)

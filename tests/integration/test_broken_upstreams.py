@@ -291,7 +291,9 @@ class BrokenUpstreams(it.GatewayCase):
         growth = (peak - rss0) / 1024.0
         print("endless body %s: 20 MB relayed, RSS +%.1f MB while the client paused"
               % (path, growth), file=sys.stderr)
-        self.assertLess(growth, 20.0, "fngate buffered the endless body")
+        bound = hu.memory_bound(20.0)
+        if bound is not None:
+            self.assertLess(growth, bound, "fngate buffered the endless body")
 
     def test_05_endless_body(self):
         self.endless("/endless")

@@ -134,7 +134,9 @@ class Exhaustion(it.GatewayCase):
               "(%d descriptors)" % (n, rss0, rss1, per, fds), file=sys.stderr)
         self.assertEqual(ok, n, "not every request was answered")
         self.assertGreaterEqual(fds, n, "the connections are not all held by fngate")
-        self.assertLess(per, 4096, "memory per idle connection")
+        bound = hu.memory_bound(4096)
+        if bound is not None:
+            self.assertLess(per, bound, "memory per idle connection")
         gw.stop()
 
 

@@ -165,7 +165,9 @@ class HostileClients(it.GatewayCase):
         growth_mb = (peak - rss0) / 1024.0
         print("non-reading client: RSS %d -> peak %d KiB (+%.1f MB); closed after %s s; %d bytes "
               "were in flight" % (rss0, peak, growth_mb, closed_at, total), file=sys.stderr)
-        self.assertLess(growth_mb, 50.0, "fngate buffered the response")
+        bound = hu.memory_bound(50.0)
+        if bound is not None:
+            self.assertLess(growth_mb, bound, "fngate buffered the response")
         self.assertIsNotNone(closed_at, "the stalled client was not closed")
         self.assertLess(closed_at, 9.0)
         self.assertLess(total, 64 << 20)
