@@ -64,6 +64,8 @@ struct request {
 	int      token_idx;         /* index of the first X-Auth-Token, -1 none */
 	int      ntokens;
 	int      reqid_idx;         /* X-Request-Id, -1 none */
+	uint32_t abs_host_off;      /* absolute-form target: its authority (len 0: origin-form) */
+	uint32_t abs_host_len;
 	char     request_id[PROXY_REQID_MAX + 1];
 	const struct conf_function *fn;
 	struct gate_result gate;
@@ -155,6 +157,9 @@ int request_scan_head(struct request *r, const char *p, size_t n);
 int request_check_crlf(struct request *r, const char *p, size_t n);
 /* Header lookups on the current request. */
 const char *request_header(const struct request *r, int idx, size_t *len);
+/* The request's host as received: the authority of an absolute-form target, which RFC 9112
+ * section 3.2.2 says wins over Host, else the Host header. NULL when neither. */
+const char *request_host(const struct request *r, size_t *len);
 
 /* forward.c */
 /* The gate allowed the request: pick an upstream, send it the head. 0, or -1 after replying. */

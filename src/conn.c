@@ -419,7 +419,7 @@ int conn_dispatch(struct conn *c)
 	request_id_assign(c);
 	if (!r->keep_alive)
 		c->close_after = true;
-	hv = request_header(r, r->host_idx, &hn);
+	hv = request_host(r, &hn);
 	if (hv != NULL) {
 		size_t i;
 
@@ -556,6 +556,13 @@ static void conn_parse(struct conn *c)
 			continue;
 		if (err == HPE_PAUSED && c->paused_msg)
 			continue;
+		if (err == HPE_PAUSED_UPGRADE && !c->paused_msg && used == 0) {
+			/* The previous request asked for an Upgrade; fngate forwarded it without
+			 * (Upgrade and Connection are hop-by-hop) and answered it as plain HTTP, so what
+			 * follows is HTTP again. */
+			llhttp_resume_after_upgrade(&c->parser);
+			continue;
+		}
 		if (err == HPE_PAUSED) {
 			/* Dispatch refused a request whose body we will not read: close after replying. */
 			conn_linger(c);

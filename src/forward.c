@@ -188,7 +188,7 @@ static int build_head(struct conn *c, const struct conf_upstream *ep, struct hbu
 	hb_str(b, "X-Forwarded-For: ");
 	hb_str(b, c->client_ip);
 	hb_str(b, c->tls ? "\r\nX-Forwarded-Proto: https\r\n" : "\r\nX-Forwarded-Proto: http\r\n");
-	hv = request_header(r, r->host_idx, &hn);
+	hv = request_host(r, &hn);
 	if (hv != NULL) {
 		hb_str(b, "X-Forwarded-Host: ");
 		hb_add(b, hv, hn);

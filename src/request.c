@@ -2,6 +2,7 @@
  * configured bounds, rejects smuggling shapes, and hands body bytes to the forwarder. */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <llhttp.h>
 
@@ -69,6 +70,15 @@ void request_mem_release(struct conn *c)
 	r->buf = NULL;
 	r->cap = 0;
 	r->len = 0;
+}
+
+const char *request_host(const struct request *r, size_t *len)
+{
+	if (r->abs_host_len > 0) {
+		*len = r->abs_host_len;
+		return r->buf + r->abs_host_off;
+	}
+	return request_header(r, r->host_idx, len);
 }
 
 const char *request_header(const struct request *r, int idx, size_t *len)
@@ -455,6 +465,31 @@ static int request_analyze(struct conn *c)
 		if (!host_ok(v, n)) {
 			r->err_reason = "bad_host";
 			return 400;
+		}
+	}
+	{
+		/* absolute-form ("http://host/path"): servers must accept it (RFC 9112 3.2.2). Its
+		 * authority replaces Host for routing; the path goes on as origin-form. */
+		const char *u = r->buf + r->url_off;
+		size_t n = r->url_len, skip = 0, a = 0;
+
+		if (n > 7 && strncasecmp(u, "http://", 7) == 0)
+			skip = 7;
+		else if (n > 8 && strncasecmp(u, "https://", 8) == 0)
+			skip = 8;
+		if (skip > 0) {
+			while (skip + a < n && u[skip + a] != '/' && u[skip + a] != '?' && u[skip + a] != '#')
+				a++;
+			/* no userinfo, a valid host[:port], and a path (an empty one is refused) */
+			if (a == 0 || memchr(u + skip, '@', a) != NULL || !host_ok(u + skip, a) ||
+			    skip + a == n || u[skip + a] != '/') {
+				r->err_reason = "bad_target";
+				return 400;
+			}
+			r->abs_host_off = r->url_off + (uint32_t)skip;
+			r->abs_host_len = (uint32_t)a;
+			r->url_off += (uint32_t)(skip + a);
+			r->url_len -= (uint32_t)(skip + a);
 		}
 	}
 	if (!target_ok(r->buf + r->url_off, r->url_len, r->method)) {
