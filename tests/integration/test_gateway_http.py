@@ -135,6 +135,33 @@ class Http(it.GatewayCase):
             self.assertEqual([json.loads(b)["uri"] for _, _, b in rs], ["/p%d" % i for i in range(7)])
             self.assertTrue(closed)
 
+    def test_absolute_form_target(self):
+        # RFC 9112 3.2.2: absolute-form is accepted; its authority wins over Host, and the
+        # upstream gets origin-form. Userinfo and an empty path are refused.
+        data = ("GET http://abs.example.test/x?q=1 HTTP/1.1\r\nHost: other.test\r\n"
+                "Connection: close\r\n\r\n")
+        got, closed = it.raw(self.gw.port, data.encode(), timeout=3)
+        rs = it.parse_responses(got)
+        self.assertEqual(rs[0][0], 200, got[:300])
+        seen = json.loads(rs[0][2])
+        self.assertEqual(seen["uri"], "/x?q=1")
+        self.assertEqual(seen["headers"]["x-forwarded-host"], ["abs.example.test"])
+        for bad in ("http://u@abs.example.test/x", "http://abs.example.test", "http:///x"):
+            with self.subTest(bad):
+                self.assertRefused(bad, "GET %s HTTP/1.1\r\n%s\r\n" % (bad, H))
+
+    def test_upgrade_is_plain_http(self):
+        # fngate does not tunnel: Upgrade and Connection are hop-by-hop, the request is proxied
+        # as plain HTTP, and a request pipelined after it is parsed as HTTP.
+        data = ("GET /ws HTTP/1.1\r\n" + H + "Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+                "GET /after HTTP/1.1\r\n" + H + "Connection: close\r\n\r\n")
+        got, closed = it.raw(self.gw.port, data.encode(), timeout=3)
+        rs = it.parse_responses(got)
+        self.assertEqual([s for s, _, _ in rs], [200, 200], got[:500])
+        first = json.loads(rs[0][2])
+        self.assertNotIn("upgrade", first["headers"])
+        self.assertEqual(json.loads(rs[1][2])["uri"], "/after")
+
     def test_pipelined_then_bad(self):
         # A good request, then a smuggling shape: the first is answered, the second refused.
         before = self.backend.requests()
