@@ -7,6 +7,7 @@
 #include <event2/bufferevent.h>
 
 #include "proxy.h"
+#include "util.h"
 
 const char *reply_reason(int status)
 {
@@ -33,33 +34,57 @@ const char *reply_reason(int status)
 	}
 }
 
+/* Append a NUL-terminated string at *at within cap; returns false (nothing written) if it does
+ * not fit. */
+static bool put(char *buf, size_t cap, size_t *at, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (*at + n > cap)
+		return false;
+	memcpy(buf + *at, s, n);
+	*at += n;
+	return true;
+}
+
 void reply_error(struct conn *c, int status, const char *code, bool close)
 {
-	char buf[512];
-	char body[160];
-	int blen, hlen;
+	/* Built by hand, not with snprintf: the 403 of the gate is the cheapest answer fngate gives
+	 * and is sent at flood rates. `code` is one of fngate's own reason codes, never input. */
+	char buf[640], num[24];
+	size_t at = 0, blen = strlen(code) + 13, nl;
 
 	if (close)
 		c->close_after = true;
-	blen = snprintf(body, sizeof(body), "{\"error\":\"%s\"}\n", code);
-	hlen = snprintf(buf, sizeof(buf),
-			"HTTP/1.1 %d %s\r\n"
-			"Content-Type: application/json\r\n"
-			"Content-Length: %d\r\n"
-			"Cache-Control: no-store\r\n"
-			"X-Content-Type-Options: nosniff\r\n"
-			"%s%s%s"
-			"%s"
-			"\r\n",
-			status, reply_reason(status), blen,
-			c->req.request_id[0] ? "X-Request-Id: " : "", c->req.request_id,
-			c->req.request_id[0] ? "\r\n" : "",
-			c->close_after ? "Connection: close\r\n" : "");
-	evbuffer_add(bufferevent_get_output(c->bev), buf, (size_t)hlen);
-	if (c->req.method != HTTP_HEAD)
-		evbuffer_add(bufferevent_get_output(c->bev), body, (size_t)blen);
+	put(buf, sizeof(buf), &at, "HTTP/1.1 ");
+	nl = util_u64_dec((uint64_t)status, num);
+	num[nl] = '\0';
+	put(buf, sizeof(buf), &at, num);
+	put(buf, sizeof(buf), &at, " ");
+	put(buf, sizeof(buf), &at, reply_reason(status));
+	put(buf, sizeof(buf), &at, "\r\nContent-Type: application/json\r\nContent-Length: ");
+	nl = util_u64_dec((uint64_t)blen, num);
+	num[nl] = '\0';
+	put(buf, sizeof(buf), &at, num);
+	put(buf, sizeof(buf), &at, "\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n");
+	if (c->req.request_id[0] != '\0') {
+		put(buf, sizeof(buf), &at, "X-Request-Id: ");
+		put(buf, sizeof(buf), &at, c->req.request_id);
+		put(buf, sizeof(buf), &at, "\r\n");
+	}
+	if (c->close_after)
+		put(buf, sizeof(buf), &at, "Connection: close\r\n");
+	put(buf, sizeof(buf), &at, "\r\n");
+	c->req.bytes_out += at;
+	/* the body: {"error":"<code>"}\n (13 bytes around the code) */
+	if (c->req.method != HTTP_HEAD || !c->req.method_known) {
+		put(buf, sizeof(buf), &at, "{\"error\":\"");
+		put(buf, sizeof(buf), &at, code);
+		put(buf, sizeof(buf), &at, "\"}\n");
+		c->req.bytes_out += blen;
+	}
+	evbuffer_add(bufferevent_get_output(c->bev), buf, at);
 	c->req.status = status;
-	c->req.bytes_out += (uint64_t)hlen + (uint64_t)blen;
 	if (c->req.err_reason == NULL && status != 403)
 		c->req.err_reason = code;
 	c->resp = RESP_COMPLETE;
