@@ -140,15 +140,33 @@ size_t log_json_escape(const char *s, size_t len, char *out, size_t cap)
 
 static size_t time_iso(char *buf, size_t cap)
 {
+	/* Per thread, the "YYYY-MM-DDTHH:MM:SS" part is formatted once a second; only the
+	 * milliseconds change between lines (this runs for every access-log line). */
+	static _Thread_local time_t cached_sec = -1;
+	static _Thread_local char cached[24];
+	static _Thread_local size_t cached_len;
 	struct timeval tv;
-	struct tm tm;
-	size_t n;
+	unsigned ms;
 
 	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
-	n = strftime(buf, cap, "%Y-%m-%dT%H:%M:%S", &tm);
-	n += (size_t)snprintf(buf + n, cap - n, ".%03dZ", (int)(tv.tv_usec / 1000));
-	return n;
+	if (tv.tv_sec != cached_sec) {
+		struct tm tm;
+
+		gmtime_r(&tv.tv_sec, &tm);
+		cached_len = strftime(cached, sizeof(cached), "%Y-%m-%dT%H:%M:%S", &tm);
+		cached_sec = tv.tv_sec;
+	}
+	if (cap < cached_len + 6)
+		return 0;
+	memcpy(buf, cached, cached_len);
+	ms = (unsigned)(tv.tv_usec / 1000);
+	buf[cached_len] = '.';
+	buf[cached_len + 1] = (char)('0' + ms / 100);
+	buf[cached_len + 2] = (char)('0' + ms / 10 % 10);
+	buf[cached_len + 3] = (char)('0' + ms % 10);
+	buf[cached_len + 4] = 'Z';
+	buf[cached_len + 5] = '\0';
+	return cached_len + 5;
 }
 
 static void write_all(int fd, const char *buf, size_t len)
