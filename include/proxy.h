@@ -133,6 +133,9 @@ void conn_close(struct conn *c, const char *reason);
 void conn_response_done(struct conn *c);
 /* Resume reading and parsing the client (after backpressure or a finished response). */
 void conn_resume(struct conn *c);
+/* Write a plain socket bufferevent's queued output now, as far as the socket takes it.
+ * Returns true when nothing is left. Not for TLS bufferevents. */
+bool bev_write_now(struct bufferevent *bev);
 /* Write what is queued for the client now rather than at the next loop turn; what the socket
  * does not take is left to the bufferevent (EV_WRITE enabled until it drains). Never frees c. */
 void conn_flush(struct conn *c);

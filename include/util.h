@@ -57,6 +57,10 @@ void util_rfc3339(int64_t t, char *buf, size_t len);
  * Returns 0, or -1 when the text is not RFC 3339. */
 int util_parse_rfc3339(const char *s, int64_t *out);
 
+/* Format a message into err (errlen bytes); NULL err or 0 errlen is fine. For the 0 / -1 + message
+ * convention of functions that take (char *err, size_t errlen). */
+void util_seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* Fill buf with n cryptographically random bytes (OpenSSL RAND_bytes). 0 / -1. */
 int util_random(void *buf, size_t n);
 /* A random RFC 4122 version-4 UUID as 36 chars + NUL into out[37]. 0 / -1. */

@@ -288,27 +288,29 @@ static void request_end(struct conn *c)
 	c->phase = PHASE_IDLE;
 }
 
+bool bev_write_now(struct bufferevent *bev)
+{
+	struct evbuffer *out = bufferevent_get_output(bev);
+	evutil_socket_t fd = bufferevent_getfd(bev);
+
+	/* bufferevents keep their output frozen at the start except while they write. */
+	evbuffer_unfreeze(out, 1);
+	while (evbuffer_get_length(out) > 0) {
+		if (evbuffer_write(out, fd) <= 0)
+			break;
+	}
+	evbuffer_freeze(out, 1);
+	return evbuffer_get_length(out) == 0;
+}
+
 void conn_flush(struct conn *c)
 {
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-
-	if (evbuffer_get_length(out) == 0)
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 		return;
-	if (!c->tls) {
-		/* A plain socket: write now. Waiting for a write event would cost an epoll_ctl
-		 * to add it and another to remove it for every response. */
-		evutil_socket_t fd = bufferevent_getfd(c->bev);
-
-		/* bufferevents keep their output frozen at the start except while they write. */
-		evbuffer_unfreeze(out, 1);
-		while (evbuffer_get_length(out) > 0) {
-			if (evbuffer_write(out, fd) <= 0)
-				break;
-		}
-		evbuffer_freeze(out, 1);
-		if (evbuffer_get_length(out) == 0)
-			return;
-	}
+	/* A plain socket: write now. Waiting for a write event would cost an epoll_ctl to add it
+	 * and another to remove it for every response. */
+	if (!c->tls && bev_write_now(c->bev))
+		return;
 	bufferevent_enable(c->bev, EV_WRITE);
 }
 

@@ -11,13 +11,12 @@
 #include <event2/event.h>
 
 #include "conf.h"
+#include "headers.h"
 #include "log.h"
 #include "proxy.h"
 #include "upstream.h"
 #include "util.h"
 #include "worker.h"
-
-#define CONN_TOKENS_MAX 16
 
 struct hbuf {
 	char  *p;
@@ -59,28 +58,18 @@ static bool header_dropped(const char *n, size_t len, bool forward_token)
 {
 	bool drop = false;
 
+	if (headers_hop_by_hop(n, len))
+		return true;
 	switch (len) {
-	case 2:
-		drop = util_ieq(n, len, "te");
-		break;
 	case 4:
 		drop = util_ieq(n, len, "host");
 		break;
 	case 6:
 		drop = util_ieq(n, len, "expect");
 		break;
-	case 7:
-		drop = util_ieq(n, len, "trailer") || util_ieq(n, len, "upgrade");
-		break;
-	case 10:
-		drop = util_ieq(n, len, "connection") || util_ieq(n, len, "keep-alive");
-		break;
 	case 12:
 		drop = util_ieq(n, len, "x-request-id") ||
 		       (!forward_token && util_ieq(n, len, "x-auth-token"));
-		break;
-	case 14:
-		drop = util_ieq(n, len, "content-length");
 		break;
 	case 15:
 		drop = util_ieq(n, len, "x-forwarded-for");
@@ -89,46 +78,26 @@ static bool header_dropped(const char *n, size_t len, bool forward_token)
 		drop = util_ieq(n, len, "x-forwarded-host");
 		break;
 	case 17:
-		drop = util_ieq(n, len, "transfer-encoding") || util_ieq(n, len, "x-forwarded-proto");
+		drop = util_ieq(n, len, "x-forwarded-proto");
 		break;
 	default:
 		break;
 	}
-	if (drop)
-		return true;
-	/* Prefixes: every Proxy-* header, and every X-Fngate-* (fngate's own identity headers). */
-	return (len >= 6 && util_ieq(n, 6, "proxy-")) || (len >= 9 && util_ieq(n, 9, "x-fngate-"));
+	/* Every X-Fngate-* too: fngate's own identity headers. */
+	return drop || (len >= 9 && util_ieq(n, 9, "x-fngate-"));
 }
 
 /* The names a Connection header lists are hop-by-hop too. */
-static size_t connection_tokens(const struct request *r, const char *tok[], size_t toklen[])
+static bool connection_lists(const struct request *r, const char *name, size_t nlen)
 {
-	size_t n = 0;
-
 	for (unsigned i = 0; i < r->nhdr; i++) {
 		const struct header *h = &r->hdr[i];
-		const char *v = r->buf + h->val_off;
-		size_t vl = h->val_len, p = 0;
 
-		if (h->name_len != 10 || !util_ieq(r->buf + h->name_off, 10, "connection"))
-			continue;
-		while (p < vl && n < CONN_TOKENS_MAX) {
-			size_t s, e;
-
-			while (p < vl && (v[p] == ' ' || v[p] == '\t' || v[p] == ','))
-				p++;
-			s = p;
-			while (p < vl && v[p] != ',' && v[p] != ' ' && v[p] != '\t')
-				p++;
-			e = p;
-			if (e > s) {
-				tok[n] = v + s;
-				toklen[n] = e - s;
-				n++;
-			}
-		}
+		if (h->name_len == 10 && util_ieq(r->buf + h->name_off, 10, "connection") &&
+		    headers_list_has(r->buf + h->val_off, h->val_len, name, nlen))
+			return true;
 	}
-	return n;
+	return false;
 }
 
 /* Build the request head for the upstream. Returns 0 / -1 (out of memory). */
@@ -138,8 +107,6 @@ static int build_head(struct conn *c, const struct conf_upstream *ep, struct hbu
 	const struct conf_function *fn = r->fn;
 	const char *url = r->buf + r->url_off;
 	size_t ulen = r->url_len;
-	const char *ctok[CONN_TOKENS_MAX];
-	size_t ctoklen[CONN_TOKENS_MAX], nct;
 	size_t hn;
 	const char *hv;
 	char num[32];
@@ -161,17 +128,12 @@ static int build_head(struct conn *c, const struct conf_upstream *ep, struct hbu
 	hb_str(b, ep->hostport);
 	hb_add(b, "\r\n", 2);
 
-	nct = connection_tokens(r, ctok, ctoklen);
 	for (unsigned i = 0; i < r->nhdr; i++) {
 		const struct header *h = &r->hdr[i];
 		const char *name = r->buf + h->name_off;
-		bool listed = false;
 
-		if (header_dropped(name, h->name_len, c->conf->forward_token))
-			continue;
-		for (size_t k = 0; k < nct && !listed; k++)
-			listed = ctoklen[k] == h->name_len && strncasecmp(ctok[k], name, h->name_len) == 0;
-		if (listed)
+		if (header_dropped(name, h->name_len, c->conf->forward_token) ||
+		    connection_lists(r, name, h->name_len))
 			continue;
 		hb_add(b, name, h->name_len);
 		hb_add(b, ": ", 2);

@@ -24,20 +24,6 @@
 #define KEYS_RSA_MIN_BITS	2048
 #define KEYS_RSA_MAX_BITS	8192
 
-static void keys_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void keys_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 enum key_alg keys_alg_from_name(const char *name, size_t len)
 {
 	if (name == NULL)
@@ -73,27 +59,27 @@ static int keys_check(EVP_PKEY *pk, enum key_alg alg, char *err, size_t errlen)
 	case KEY_ALG_RS256:
 		/* EVP_PKEY_is_a("RSA") is false for RSA-PSS keys: those are refused too. */
 		if (!EVP_PKEY_is_a(pk, "RSA")) {
-			keys_err(err, errlen, "RS256 needs an RSA key, this is %s",
+			util_seterr(err, errlen, "RS256 needs an RSA key, this is %s",
 			    EVP_PKEY_get0_type_name(pk) ? EVP_PKEY_get0_type_name(pk) : "unknown");
 			return -1;
 		}
 		bits = EVP_PKEY_get_bits(pk);
 		if (bits < KEYS_RSA_MIN_BITS || bits > KEYS_RSA_MAX_BITS) {
-			keys_err(err, errlen, "RSA key of %d bits refused (%d to %d bits)", bits,
+			util_seterr(err, errlen, "RSA key of %d bits refused (%d to %d bits)", bits,
 			    KEYS_RSA_MIN_BITS, KEYS_RSA_MAX_BITS);
 			return -1;
 		}
 		return 0;
 	case KEY_ALG_ES256:
 		if (!EVP_PKEY_is_a(pk, "EC")) {
-			keys_err(err, errlen, "ES256 needs an EC P-256 key, this is %s",
+			util_seterr(err, errlen, "ES256 needs an EC P-256 key, this is %s",
 			    EVP_PKEY_get0_type_name(pk) ? EVP_PKEY_get0_type_name(pk) : "unknown");
 			return -1;
 		}
 		if (EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, group,
 		    sizeof(group), &glen) != 1 ||
 		    (strcmp(group, "prime256v1") != 0 && strcmp(group, "P-256") != 0)) {
-			keys_err(err, errlen, "ES256 needs an EC key on P-256, this curve is %s",
+			util_seterr(err, errlen, "ES256 needs an EC key on P-256, this curve is %s",
 			    glen > 0 ? group : "unknown");
 			return -1;
 		}
@@ -101,7 +87,7 @@ static int keys_check(EVP_PKEY *pk, enum key_alg alg, char *err, size_t errlen)
 	case KEY_ALG_NONE:
 		break;
 	}
-	keys_err(err, errlen, "no signature algorithm pinned for this key");
+	util_seterr(err, errlen, "no signature algorithm pinned for this key");
 	return -1;
 }
 
@@ -116,20 +102,20 @@ static char *keys_read_file(const char *path, size_t *lenp, char *err, size_t er
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd == -1) {
-		keys_err(err, errlen, "%s: %s", path, strerror(errno));
+		util_seterr(err, errlen, "%s: %s", path, strerror(errno));
 		return NULL;
 	}
 	if (fstat(fd, &st) == -1) {
-		keys_err(err, errlen, "%s: %s", path, strerror(errno));
+		util_seterr(err, errlen, "%s: %s", path, strerror(errno));
 		goto fail;
 	}
 	if (!S_ISREG(st.st_mode) || st.st_size > KEYS_FILE_MAX) {
-		keys_err(err, errlen, "%s: not a regular file of at most %d bytes", path, KEYS_FILE_MAX);
+		util_seterr(err, errlen, "%s: not a regular file of at most %d bytes", path, KEYS_FILE_MAX);
 		goto fail;
 	}
 	buf = malloc((size_t)st.st_size + 1);
 	if (buf == NULL) {
-		keys_err(err, errlen, "%s: out of memory", path);
+		util_seterr(err, errlen, "%s: out of memory", path);
 		goto fail;
 	}
 	while (off < (size_t)st.st_size) {
@@ -137,7 +123,7 @@ static char *keys_read_file(const char *path, size_t *lenp, char *err, size_t er
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			keys_err(err, errlen, "%s: read failed", path);
+			util_seterr(err, errlen, "%s: read failed", path);
 			goto fail;
 		}
 		off += (size_t)n;
@@ -167,22 +153,22 @@ EVP_PKEY *keys_public_from_pem(const char *pem, size_t len, enum key_alg alg, ch
 	long derlen = 0;
 
 	if (pem == NULL || len == 0 || len > KEYS_FILE_MAX) {
-		keys_err(err, errlen, "empty or oversized PEM");
+		util_seterr(err, errlen, "empty or oversized PEM");
 		return NULL;
 	}
 	bio = BIO_new_mem_buf(pem, (int)len);
 	if (bio == NULL) {
-		keys_err(err, errlen, "out of memory");
+		util_seterr(err, errlen, "out of memory");
 		goto cleanup;
 	}
 	/* Read the first PEM block ourselves so the label decides the format: a certificate,
 	 * a private key or anything else is refused instead of being silently accepted. */
 	if (PEM_read_bio(bio, &name, &header, &der, &derlen) != 1) {
-		keys_err(err, errlen, "no PEM block found");
+		util_seterr(err, errlen, "no PEM block found");
 		goto cleanup;
 	}
 	if (header != NULL && header[0] != '\0') {
-		keys_err(err, errlen, "encrypted or annotated PEM refused");
+		util_seterr(err, errlen, "encrypted or annotated PEM refused");
 		goto cleanup;
 	}
 	p = der;
@@ -193,12 +179,12 @@ EVP_PKEY *keys_public_from_pem(const char *pem, size_t len, enum key_alg alg, ch
 		/* SubjectPublicKeyInfo: RSA or EC. */
 		pk = d2i_PUBKEY(NULL, &p, derlen);
 	} else {
-		keys_err(err, errlen, "PEM \"%s\" refused: expected \"RSA PUBLIC KEY\" or \"PUBLIC KEY\"",
+		util_seterr(err, errlen, "PEM \"%s\" refused: expected \"RSA PUBLIC KEY\" or \"PUBLIC KEY\"",
 		    name);
 		goto cleanup;
 	}
 	if (pk == NULL || p != der + derlen) {
-		keys_err(err, errlen, "malformed %s", name);
+		util_seterr(err, errlen, "malformed %s", name);
 		EVP_PKEY_free(pk);
 		pk = NULL;
 		goto cleanup;
@@ -228,7 +214,7 @@ EVP_PKEY *keys_load_public(const char *path, enum key_alg alg, char *err, size_t
 		return NULL;
 	pk = keys_public_from_pem(buf, len, alg, msg, sizeof(msg));
 	if (pk == NULL)
-		keys_err(err, errlen, "%s: %s", path, msg);
+		util_seterr(err, errlen, "%s: %s", path, msg);
 	free(buf);
 	return pk;
 }
@@ -246,18 +232,18 @@ EVP_PKEY *keys_load_private(const char *path, enum key_alg alg, char *err, size_
 		return NULL;
 	bio = BIO_new_mem_buf(buf, (int)len);
 	if (bio == NULL) {
-		keys_err(err, errlen, "%s: out of memory", path);
+		util_seterr(err, errlen, "%s: out of memory", path);
 		goto cleanup;
 	}
 	/* PKCS#8 ("PRIVATE KEY") or traditional ("RSA PRIVATE KEY", "EC PRIVATE KEY"); no
 	 * passphrase callback: an encrypted key fails here instead of prompting. */
 	pk = PEM_read_bio_PrivateKey(bio, NULL, NULL, (void *)"");
 	if (pk == NULL) {
-		keys_err(err, errlen, "%s: not an unencrypted PEM private key", path);
+		util_seterr(err, errlen, "%s: not an unencrypted PEM private key", path);
 		goto cleanup;
 	}
 	if (keys_check(pk, alg, msg, sizeof(msg)) == -1) {
-		keys_err(err, errlen, "%s: %s", path, msg);
+		util_seterr(err, errlen, "%s: %s", path, msg);
 		EVP_PKEY_free(pk);
 		pk = NULL;
 	}

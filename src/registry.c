@@ -54,20 +54,6 @@ struct registry {
 
 /* ---------------------------------------------------------------- helpers */
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* CRC-32 (IEEE 802.3), enough to tell a torn or damaged line from a whole one. */
 static uint32_t crc32_ieee(const void *buf, size_t len)
 {
@@ -527,17 +513,17 @@ static int journal_load(struct registry *r, char *err, size_t errlen)
 	int rc = -1;
 
 	if (fstat(r->fd, &st) == -1) {
-		seterr(err, errlen, "%s: %s", r->journal, strerror(errno));
+		util_seterr(err, errlen, "%s: %s", r->journal, strerror(errno));
 		goto cleanup;
 	}
 	if ((uint64_t)st.st_size > JOURNAL_MAX) {
-		seterr(err, errlen, "%s: larger than %u bytes", r->journal, JOURNAL_MAX);
+		util_seterr(err, errlen, "%s: larger than %u bytes", r->journal, JOURNAL_MAX);
 		goto cleanup;
 	}
 	len = (size_t)st.st_size;
 	buf = malloc(len + 1);
 	if (buf == NULL) {
-		seterr(err, errlen, "out of memory");
+		util_seterr(err, errlen, "out of memory");
 		goto cleanup;
 	}
 	for (size_t got = 0; got < len;) {
@@ -546,7 +532,7 @@ static int journal_load(struct registry *r, char *err, size_t errlen)
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			seterr(err, errlen, "%s: read: %s", r->journal,
+			util_seterr(err, errlen, "%s: read: %s", r->journal,
 			       n == 0 ? "short read" : strerror(errno));
 			goto cleanup;
 		}
@@ -562,7 +548,7 @@ static int journal_load(struct registry *r, char *err, size_t errlen)
 		lineno++;
 		if (nl == NULL || ll > LINE_MAX_BYTES || line_parse(buf + off, ll, &t, &root) != 0) {
 			if (!last) {
-				seterr(err, errlen, "%s: line %zu is damaged (checksum or syntax); "
+				util_seterr(err, errlen, "%s: line %zu is damaged (checksum or syntax); "
 				       "refusing to load a registry that may have lost revocations",
 				       r->journal, lineno);
 				goto cleanup;
@@ -571,14 +557,14 @@ static int journal_load(struct registry *r, char *err, size_t errlen)
 			log_msg(LOG_LVL_WARN, "registry: %s: dropping a torn last line (%zu bytes)",
 				r->journal, len - off);
 			if (ftruncate(r->fd, (off_t)off) == -1 || fsync(r->fd) == -1) {
-				seterr(err, errlen, "%s: truncate: %s", r->journal, strerror(errno));
+				util_seterr(err, errlen, "%s: truncate: %s", r->journal, strerror(errno));
 				goto cleanup;
 			}
 			break;
 		}
 		if (replay(r, &t) != 0) {
 			json_decref(root);
-			seterr(err, errlen, "%s: out of memory or too many records", r->journal);
+			util_seterr(err, errlen, "%s: out of memory or too many records", r->journal);
 			goto cleanup;
 		}
 		json_decref(root);
@@ -602,12 +588,12 @@ struct registry *registry_open(const char *state_dir, char *err, size_t errlen)
 	int created = 0;
 
 	if (state_dir == NULL || *state_dir == '\0') {
-		seterr(err, errlen, "no state_dir configured");
+		util_seterr(err, errlen, "no state_dir configured");
 		return NULL;
 	}
 	r = calloc(1, sizeof(*r));
 	if (r == NULL) {
-		seterr(err, errlen, "out of memory");
+		util_seterr(err, errlen, "out of memory");
 		return NULL;
 	}
 	r->fd = -1;
@@ -615,12 +601,12 @@ struct registry *registry_open(const char *state_dir, char *err, size_t errlen)
 	jl = strlen(state_dir) + sizeof("/" JOURNAL_NAME);
 	r->journal = malloc(jl);
 	if (r->dir == NULL || r->journal == NULL) {
-		seterr(err, errlen, "out of memory");
+		util_seterr(err, errlen, "out of memory");
 		goto fail;
 	}
 	snprintf(r->journal, jl, "%s/%s", state_dir, JOURNAL_NAME);
 	if (mkdir_private(state_dir) == -1) {
-		seterr(err, errlen, "state_dir %s: %s", state_dir, strerror(errno));
+		util_seterr(err, errlen, "state_dir %s: %s", state_dir, strerror(errno));
 		goto fail;
 	}
 	/* A leftover temporary file is an unfinished compaction: the journal is still whole. */
@@ -633,21 +619,21 @@ struct registry *registry_open(const char *state_dir, char *err, size_t errlen)
 		created = 1;
 	}
 	if (r->fd == -1) {
-		seterr(err, errlen, "%s: %s", r->journal, strerror(errno));
+		util_seterr(err, errlen, "%s: %s", r->journal, strerror(errno));
 		goto fail;
 	}
 	if (flock(r->fd, LOCK_EX | LOCK_NB) == -1) {
-		seterr(err, errlen, "%s: %s", r->journal, errno == EWOULDBLOCK ?
+		util_seterr(err, errlen, "%s: %s", r->journal, errno == EWOULDBLOCK ?
 		       "in use by another fngate process (the daemon is the only writer)" :
 		       strerror(errno));
 		goto fail;
 	}
 	if (created && fsync_dir_of(r->journal) == -1) {
-		seterr(err, errlen, "%s: fsync of the directory: %s", r->journal, strerror(errno));
+		util_seterr(err, errlen, "%s: fsync of the directory: %s", r->journal, strerror(errno));
 		goto fail;
 	}
 	if (index_rebuild(r, 64) != 0) {
-		seterr(err, errlen, "out of memory");
+		util_seterr(err, errlen, "out of memory");
 		goto fail;
 	}
 	if (journal_load(r, err, errlen) != 0)
@@ -657,7 +643,7 @@ struct registry *registry_open(const char *state_dir, char *err, size_t errlen)
 
 		if (revoke_set(t->id, strlen(t->id), t->status == TOKEN_REC_REVOKED ?
 			       REVOKE_REVOKED : REVOKE_READY) != 0) {
-			seterr(err, errlen, "out of memory filling the revocation set");
+			util_seterr(err, errlen, "out of memory filling the revocation set");
 			goto fail;
 		}
 	}
@@ -717,32 +703,32 @@ int registry_add(struct registry *r, const struct token_record *rec, char *err, 
 	t.status = TOKEN_REC_READY;
 	t.revoked_at = 0;
 	if (!id_valid(t.id)) {
-		seterr(err, errlen, "invalid token id");
+		util_seterr(err, errlen, "invalid token id");
 		goto cleanup;
 	}
 	if (find(r, t.id) != NULL) {
-		seterr(err, errlen, "token id %s already exists", t.id);
+		util_seterr(err, errlen, "token id %s already exists", t.id);
 		goto cleanup;
 	}
 	if (r->n >= REGISTRY_MAX) {
-		seterr(err, errlen, "the registry is full (%d records)", REGISTRY_MAX);
+		util_seterr(err, errlen, "the registry is full (%d records)", REGISTRY_MAX);
 		goto cleanup;
 	}
 	if (line_append(&buf, &len, &cap, &t) != 0) {
-		seterr(err, errlen, "out of memory");
+		util_seterr(err, errlen, "out of memory");
 		goto cleanup;
 	}
 	if (journal_append(r, buf, len, 1) != 0) {
-		seterr(err, errlen, "writing %s: %s", r->journal, strerror(errno));
+		util_seterr(err, errlen, "writing %s: %s", r->journal, strerror(errno));
 		goto cleanup;
 	}
 	/* Durable now. Were push() to fail, the journal holds a token nobody was given: harmless. */
 	if (push(r, &t) == NULL) {
-		seterr(err, errlen, "out of memory");
+		util_seterr(err, errlen, "out of memory");
 		goto cleanup;
 	}
 	if (revoke_set(t.id, strlen(t.id), REVOKE_READY) != 0) {
-		seterr(err, errlen, "out of memory in the revocation set");
+		util_seterr(err, errlen, "out of memory in the revocation set");
 		goto cleanup;
 	}
 	rc = 0;
@@ -760,7 +746,7 @@ int registry_revoke(struct registry *r, const char *id, int64_t now, bool import
 	int rc = -1;
 
 	if (!id_valid(id)) {
-		seterr(err, errlen, "invalid token id");
+		util_seterr(err, errlen, "invalid token id");
 		return -1;
 	}
 	t = find(r, id);
@@ -770,7 +756,7 @@ int registry_revoke(struct registry *r, const char *id, int64_t now, bool import
 		return 2;
 	/* The revocation takes effect first, in memory, on every worker; durability follows. */
 	if (revoke_set(id, strlen(id), REVOKE_REVOKED) != 0) {
-		seterr(err, errlen, "out of memory in the revocation set");
+		util_seterr(err, errlen, "out of memory in the revocation set");
 		return -1;
 	}
 	if (t == NULL) {
@@ -785,7 +771,7 @@ int registry_revoke(struct registry *r, const char *id, int64_t now, bool import
 		n.imported = true;
 		t = push(r, &n);
 		if (t == NULL) {
-			seterr(err, errlen, "out of memory");
+			util_seterr(err, errlen, "out of memory");
 			return -1;
 		}
 	} else {
@@ -795,7 +781,7 @@ int registry_revoke(struct registry *r, const char *id, int64_t now, bool import
 				  revoke_last_used(id, strlen(id)) : t->last_used_at;
 	}
 	if (line_append(&buf, &len, &cap, t) != 0 || journal_append(r, buf, len, 1) != 0) {
-		seterr(err, errlen, "writing %s: %s (the revocation applies; it is retried)",
+		util_seterr(err, errlen, "writing %s: %s (the revocation applies; it is retried)",
 		       r->journal, strerror(errno));
 		r->dirty = true;
 		goto cleanup;
@@ -985,24 +971,24 @@ int registry_keygen(const char *state_dir, const char *ns_id, enum key_alg alg, 
 	int rc = -1;
 
 	if (!ns_id_pathsafe(ns_id)) {
-		seterr(err, errlen, "namespace id %s cannot name a key directory "
+		util_seterr(err, errlen, "namespace id %s cannot name a key directory "
 		       "(letters, digits, '-', '_', '.')", ns_id);
 		goto cleanup;
 	}
 	if (alg == KEY_ALG_RS256) {
 		if (bits != 2048 && bits != 3072 && bits != 4096) {
-			seterr(err, errlen, "RSA bits must be 2048, 3072 or 4096");
+			util_seterr(err, errlen, "RSA bits must be 2048, 3072 or 4096");
 			goto cleanup;
 		}
 		pk = EVP_RSA_gen((unsigned)bits);
 	} else if (alg == KEY_ALG_ES256) {
 		pk = EVP_EC_gen("P-256");
 	} else {
-		seterr(err, errlen, "algorithm must be RS256 or ES256");
+		util_seterr(err, errlen, "algorithm must be RS256 or ES256");
 		goto cleanup;
 	}
 	if (pk == NULL || registry_key_kid(pk, kid, sizeof(kid)) != 0) {
-		seterr(err, errlen, "key generation failed");
+		util_seterr(err, errlen, "key generation failed");
 		goto cleanup;
 	}
 	snprintf(path, sizeof(path), "%s", state_dir);
@@ -1019,7 +1005,7 @@ int registry_keygen(const char *state_dir, const char *ns_id, enum key_alg alg, 
 	if (priv == NULL || pub == NULL ||
 	    PEM_write_bio_PrivateKey(priv, pk, NULL, NULL, 0, NULL, NULL) != 1 ||
 	    PEM_write_bio_PUBKEY(pub, pk) != 1) {
-		seterr(err, errlen, "PEM encoding failed");
+		util_seterr(err, errlen, "PEM encoding failed");
 		goto cleanup;
 	}
 	snprintf(path, sizeof(path), "%s/keys/%s/%s.pem", state_dir, ns_id, kid);
@@ -1036,7 +1022,7 @@ int registry_keygen(const char *state_dir, const char *ns_id, enum key_alg alg, 
 	rc = 0;
 	goto cleanup;
 syserr:
-	seterr(err, errlen, "%s: %s", path, strerror(errno));
+	util_seterr(err, errlen, "%s: %s", path, strerror(errno));
 cleanup:
 	if (priv != NULL) {
 		char *data = NULL;
@@ -1120,7 +1106,7 @@ int registry_ensure_signing_keys(struct registry *r, struct conf *c, char *err, 
 
 	sv = calloc(c->nnamespaces ? c->nnamespaces : 1, sizeof(*sv));
 	if (sv == NULL) {
-		seterr(err, errlen, "out of memory");
+		util_seterr(err, errlen, "out of memory");
 		return -1;
 	}
 	for (size_t i = 0; i < c->nnamespaces; i++) {
@@ -1137,7 +1123,7 @@ int registry_ensure_signing_keys(struct registry *r, struct conf *c, char *err, 
 			if (registry_current_kid(r->dir, ns->id, kid, sizeof(kid)) != 0) {
 				if (registry_keygen(r->dir, ns->id, KEY_ALG_RS256, 2048, kid,
 						    sizeof(kid), kerr, sizeof(kerr)) != 0) {
-					seterr(err, errlen, "namespace %s: generating a signing key: %s",
+					util_seterr(err, errlen, "namespace %s: generating a signing key: %s",
 					       ns->id, kerr);
 					goto cleanup;
 				}
@@ -1148,14 +1134,14 @@ int registry_ensure_signing_keys(struct registry *r, struct conf *c, char *err, 
 		}
 		s->pkey = load_private_any(path, kerr, sizeof(kerr));
 		if (s->pkey == NULL) {
-			seterr(err, errlen, "namespace %s: signing key %s: %s", ns->id, path, kerr);
+			util_seterr(err, errlen, "namespace %s: signing key %s: %s", ns->id, path, kerr);
 			goto cleanup;
 		}
 		s->alg = alg_of(s->pkey);
 		s->ns_id = strdup(ns->id);
 		ns_n++;
 		if (s->ns_id == NULL || registry_key_kid(s->pkey, s->kid, sizeof(s->kid)) != 0) {
-			seterr(err, errlen, "out of memory");
+			util_seterr(err, errlen, "out of memory");
 			goto cleanup;
 		}
 		for (size_t k = 0; k < ns->nkeys; k++) {
@@ -1167,7 +1153,7 @@ int registry_ensure_signing_keys(struct registry *r, struct conf *c, char *err, 
 				snprintf(path, sizeof(path), "%s/keys/%s/%s.pub.pem", r->dir, ns->id,
 					 s->kid);
 			if (ns_add_key(ns, s->kid, s->alg, path, s->pkey) != 0) {
-				seterr(err, errlen, "out of memory");
+				util_seterr(err, errlen, "out of memory");
 				goto cleanup;
 			}
 		}

@@ -7,6 +7,7 @@
 #include <llhttp.h>
 
 #include "conf.h"
+#include "headers.h"
 #include "worker.h"
 #include "proxy.h"
 #include "util.h"
@@ -337,25 +338,6 @@ static bool host_ok(const char *v, size_t n)
 	return true;
 }
 
-static bool connection_has_close(const struct request *r, const struct header *h)
-{
-	const char *v = r->buf + h->val_off;
-	size_t vl = h->val_len, p = 0;
-
-	while (p < vl) {
-		size_t st;
-
-		while (p < vl && (v[p] == ' ' || v[p] == '\t' || v[p] == ','))
-			p++;
-		st = p;
-		while (p < vl && v[p] != ',' && v[p] != ' ' && v[p] != '\t')
-			p++;
-		if (p > st && util_ieq(v + st, p - st, "close"))
-			return true;
-	}
-	return false;
-}
-
 static void trim_value(struct request *r, struct header *h)
 {
 	while (h->val_len > 0 &&
@@ -408,7 +390,8 @@ static int request_analyze(struct conn *c)
 			}
 			break;
 		case 10:
-			if (hname_is(r, h, "connection") && connection_has_close(r, h))
+			if (hname_is(r, h, "connection") &&
+			    headers_list_has(r->buf + h->val_off, h->val_len, "close", 5))
 				conn_close_token = true;
 			break;
 		case 6:

@@ -12,6 +12,7 @@
 #include <event2/event.h>
 
 #include "conf.h"
+#include "headers.h"
 #include "log.h"
 #include "proxy.h"
 #include "upstream.h"
@@ -109,53 +110,13 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
 	return hdr_append(u, at, len);
 }
 
-static bool resp_header_dropped(const char *n, size_t len)
-{
-	bool drop = false;
-
-	switch (len) {
-	case 2:
-		drop = util_ieq(n, len, "te");
-		break;
-	case 7:
-		drop = util_ieq(n, len, "trailer") || util_ieq(n, len, "upgrade");
-		break;
-	case 10:
-		drop = util_ieq(n, len, "connection") || util_ieq(n, len, "keep-alive");
-		break;
-	case 14:
-		drop = util_ieq(n, len, "content-length");
-		break;
-	case 17:
-		drop = util_ieq(n, len, "transfer-encoding");
-		break;
-	default:
-		break;
-	}
-	return drop || (len >= 6 && util_ieq(n, 6, "proxy-"));
-}
-
+/* The names a Connection header of the response lists are hop-by-hop too. */
 static bool listed_in_connection(struct upconn *u, const char *name, size_t nlen)
 {
 	for (unsigned i = 0; i < u->nhdr_resp; i++) {
-		const char *v;
-		size_t vl, p = 0;
-
-		if (H_NAME_LEN(i) != 10 || !util_ieq(u->hdrbuf + H_NAME_OFF(i), 10, "connection"))
-			continue;
-		v = u->hdrbuf + H_VAL_OFF(i);
-		vl = H_VAL_LEN(i);
-		while (p < vl) {
-			size_t s;
-
-			while (p < vl && (v[p] == ' ' || v[p] == '\t' || v[p] == ','))
-				p++;
-			s = p;
-			while (p < vl && v[p] != ',' && v[p] != ' ' && v[p] != '\t')
-				p++;
-			if (p - s == nlen && strncasecmp(v + s, name, nlen) == 0)
-				return true;
-		}
+		if (H_NAME_LEN(i) == 10 && util_ieq(u->hdrbuf + H_NAME_OFF(i), 10, "connection") &&
+		    headers_list_has(u->hdrbuf + H_VAL_OFF(i), H_VAL_LEN(i), name, nlen))
+			return true;
 	}
 	return false;
 }
@@ -254,7 +215,7 @@ static int on_headers_complete(llhttp_t *p)
 			ob_add(&ob, "\r\n", 2);
 			continue;
 		}
-		if (resp_header_dropped(name, nl) || listed_in_connection(u, name, nl))
+		if (headers_hop_by_hop(name, nl) || listed_in_connection(u, name, nl))
 			continue;
 		ob_add(&ob, name, nl);
 		ob_add(&ob, ": ", 2);

@@ -270,22 +270,10 @@ void upstream_start(struct upconn *u)
 
 void upstream_flush(struct upconn *u)
 {
-	struct evbuffer *out = bufferevent_get_output(u->bev);
-
-	if (evbuffer_get_length(out) == 0)
+	if (evbuffer_get_length(bufferevent_get_output(u->bev)) == 0)
 		return;
-	if (u->connected && u->direct_io) {
-		evutil_socket_t fd = bufferevent_getfd(u->bev);
-
-		evbuffer_unfreeze(out, 1);
-		while (evbuffer_get_length(out) > 0) {
-			if (evbuffer_write(out, fd) <= 0)
-				break;
-		}
-		evbuffer_freeze(out, 1);
-		if (evbuffer_get_length(out) == 0)
-			return;
-	}
+	if (u->connected && u->direct_io && bev_write_now(u->bev))
+		return;
 	bufferevent_enable(u->bev, EV_WRITE);
 }
 

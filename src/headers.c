@@ -1,0 +1,50 @@
+/* headers.c - HTTP header rules shared by both directions: hop-by-hop fields and token lists. */
+#include "headers.h"
+
+#include <strings.h>
+
+#include "util.h"
+
+bool headers_hop_by_hop(const char *n, size_t len)
+{
+	bool hop = false;
+
+	switch (len) {
+	case 2:
+		hop = util_ieq(n, len, "te");
+		break;
+	case 7:
+		hop = util_ieq(n, len, "trailer") || util_ieq(n, len, "upgrade");
+		break;
+	case 10:
+		hop = util_ieq(n, len, "connection") || util_ieq(n, len, "keep-alive");
+		break;
+	case 14:
+		hop = util_ieq(n, len, "content-length");
+		break;
+	case 17:
+		hop = util_ieq(n, len, "transfer-encoding");
+		break;
+	default:
+		break;
+	}
+	return hop || (len >= 6 && util_ieq(n, 6, "proxy-"));
+}
+
+bool headers_list_has(const char *v, size_t vl, const char *tok, size_t toklen)
+{
+	size_t p = 0;
+
+	while (p < vl) {
+		size_t s;
+
+		while (p < vl && (v[p] == ' ' || v[p] == '\t' || v[p] == ','))
+			p++;
+		s = p;
+		while (p < vl && v[p] != ',' && v[p] != ' ' && v[p] != '\t')
+			p++;
+		if (p - s == toklen && toklen > 0 && strncasecmp(v + s, tok, toklen) == 0)
+			return true;
+	}
+	return false;
+}
