@@ -1,5 +1,7 @@
 /* test_b64url.c - strict base64url: RFC 4648 section 10 vectors, canonical form, refusals. */
 #include <check.h>
+
+#include "testutil.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -105,17 +107,11 @@ int main(void)
 {
 	Suite *s = suite_create("b64url");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_rfc4648_vectors);
 	tcase_add_test(tc, test_roundtrip_all_lengths);
 	tcase_add_test(tc, test_refusals);
 	tcase_add_test(tc, test_capacity);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tu_run(s);
 }

@@ -895,13 +895,7 @@ static Suite *conf_suite(void)
 
 int main(void)
 {
-	SRunner *sr;
-	int failed;
 
 	make_keys();
-	sr = srunner_create(conf_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tu_run(conf_suite());
 }

@@ -336,8 +336,6 @@ int main(void)
 {
 	Suite *s = suite_create("gate");
 	TCase *tc = tcase_create("policy");
-	SRunner *sr;
-	int failed;
 
 	/* checked fixture: every test starts with a fresh revocation set and fresh keys */
 	tcase_add_checked_fixture(tc, setup, teardown);
@@ -346,9 +344,5 @@ int main(void)
 	tcase_add_test(tc, test_cache_bounds);
 	tcase_add_test(tc, test_touch_and_names);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tu_run(s);
 }

@@ -1,6 +1,8 @@
 /* test_metrics.c - Prometheus metrics: reason labels, label escaping, exact sums over workers,
  * reloads that renumber functions, and the text format of everything rendered. */
 #include <check.h>
+
+#include "testutil.h"
 #include <ctype.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -348,8 +350,6 @@ int main(void)
 {
 	Suite *s = suite_create("metrics");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_loop_test(tc, test_reason_index, 0, sizeof(reason_cases) / sizeof(reason_cases[0]));
 	tcase_add_test(tc, test_reason_names_distinct);
@@ -358,9 +358,5 @@ int main(void)
 	tcase_add_test(tc, test_reload_renumbers);
 	tcase_add_test(tc, test_render_empty);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tu_run(s);
 }

@@ -1,6 +1,8 @@
 /* test_mint.c - minted tokens: the exact Scaleway claim layout, accepted by the gateway's verifier
  * (token_verify) and by libjwt (the cross-check), for RS256 and ES256, with and without kid. */
 #include <check.h>
+
+#include "testutil.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,11 +206,5 @@ static Suite *mint_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(mint_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tu_run(mint_suite());
 }

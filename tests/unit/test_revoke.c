@@ -1,5 +1,7 @@
 /* test_revoke.c - the process-wide jti set: states, stickiness, last_used, growth, threads. */
 #include <check.h>
+
+#include "testutil.h"
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -156,8 +158,6 @@ int main(void)
 {
 	Suite *s = suite_create("revoke");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_states);
@@ -165,9 +165,5 @@ int main(void)
 	tcase_add_test(tc, test_growth);
 	tcase_add_test(tc, test_threads);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tu_run(s);
 }

@@ -1,5 +1,7 @@
 /* test_tcache.c - the per-worker verified-token cache: bounds, staleness, negative entries. */
 #include <check.h>
+
+#include "testutil.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,8 +181,6 @@ int main(void)
 {
 	Suite *s = suite_create("tcache");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_digest_is_sha256);
 	tcase_add_test(tc, test_hit_miss_and_keys);
@@ -189,9 +189,5 @@ int main(void)
 	tcase_add_test(tc, test_eviction_bound);
 	tcase_add_test(tc, test_zero_and_null);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tu_run(s);
 }

@@ -903,8 +903,6 @@ int main(void)
 {
 	Suite *s = suite_create("tls");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 120);
 	tcase_add_unchecked_fixture(tc, pki_setup, pki_teardown);
@@ -925,9 +923,5 @@ int main(void)
 	tcase_add_test(tc, test_conf_tls_refusals);
 	tcase_add_test(tc, test_stats);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tu_run(s);
 }
