@@ -547,8 +547,10 @@ static void conn_parse(struct conn *c)
 		if (before == PHASE_HEAD && c->phase == PHASE_HEAD) {
 			c->req.head_bytes += used;
 			if (c->req.head_bytes > c->conf->limits.max_header_bytes) {
-				c->req.err_reason = "headers_too_large";
-				reply_error(c, 431, "headers_too_large", true);
+				bool in_target = c->req.nhdr == 0 && c->req.url_len > 0;
+
+				c->req.err_reason = in_target ? "uri_too_long" : "headers_too_large";
+				reply_error(c, in_target ? 414 : 431, c->req.err_reason, true);
 				conn_linger(c);
 				return;
 			}

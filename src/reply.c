@@ -21,6 +21,7 @@ const char *reply_reason(int status)
 	case 405: return "Method Not Allowed";
 	case 408: return "Request Timeout";
 	case 413: return "Content Too Large";
+	case 414: return "URI Too Long";
 	case 417: return "Expectation Failed";
 	case 431: return "Request Header Fields Too Large";
 	case 499: return "Client Closed Request";

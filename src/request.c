@@ -169,8 +169,11 @@ static int req_append(struct conn *c, const char *at, size_t len)
 	size_t max = c->conf->limits.max_header_bytes;
 
 	if (r->len + len > max) {
-		c->req.status = 431;
-		c->req.err_reason = "headers_too_large";
+		/* Still in the request line: it is the target that is too long (RFC 9110 15.5.15). */
+		bool in_target = r->nhdr == 0;
+
+		c->req.status = in_target ? 414 : 431;
+		c->req.err_reason = in_target ? "uri_too_long" : "headers_too_large";
 		return -1;
 	}
 	if (r->len + len > r->cap) {

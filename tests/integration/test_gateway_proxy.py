@@ -188,6 +188,9 @@ class Proxy(it.GatewayCase):
         many = ["X-H%d: v" % i for i in range(1000)]
         r = self.get("/p/pub/x", headers=many)
         self.assertEqual(r.status, 431, r)
+        # a request target alone over the head limit is 414, not 431
+        r = self.get("/p/pub/" + "u" * 20000)
+        self.assertEqual(r.status, 414, r)
 
     # -- streaming
 
