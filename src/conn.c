@@ -14,6 +14,9 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include "conf.h"
 #include "gate.h"
 #include "log.h"
@@ -228,6 +231,14 @@ static void request_finish(struct conn *c)
 	c->conf = NULL;
 }
 
+/* Closes after which a TLS connection is still healthy: the response was delivered, the
+ * client was idle or hung up, or fngate is stopping. Not after errors or stalls. */
+static bool tls_close_is_clean(const char *reason)
+{
+	return strcmp(reason, "done") == 0 || strcmp(reason, "idle_timeout") == 0 ||
+	       strcmp(reason, "shutdown") == 0 || strcmp(reason, "client_closed") == 0;
+}
+
 void conn_close(struct conn *c, const char *reason)
 {
 	struct worker *w = c->w;
@@ -248,6 +259,18 @@ void conn_close(struct conn *c, const char *reason)
 		c->up->client = NULL;
 		upstream_close(c->up);
 		c->up = NULL;
+	}
+	if (c->tls && c->tls_done && tls_close_is_clean(reason)) {
+		/* close_notify: without it a TLS client cannot tell a response ended by the close
+		 * from a cut one, and OpenSSL 3 clients discard the session (no resumption). One
+		 * non-blocking attempt; after a fatal TLS error OpenSSL forbids it, hence the reason
+		 * check. */
+		SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+
+		if (ssl != NULL) {
+			(void)SSL_shutdown(ssl);
+			ERR_clear_error();
+		}
 	}
 	TAILQ_REMOVE(&w->conns, c, entry);
 	event_free(c->timer);
