@@ -129,6 +129,11 @@ void conn_accept_on(struct worker *w, size_t listen_idx, int fd, const struct so
 void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen);
 /* Close the client connection and free it; every error path ends here, with a reason for the log. */
 void conn_close(struct conn *c, const char *reason);
+/* The response that began cannot be completed. What was queued still goes out, then the
+ * connection closes, so the client sees a body cut short by its framing (Content-Length or the
+ * missing last chunk); a body delimited by the close itself (HTTP/1.0) is ended with a reset
+ * instead, since a clean close would pass the truncated body off as complete. */
+void conn_abort(struct conn *c, const char *reason);
 /* The response to the current request is fully queued: finish it (log, reset) and go on. */
 void conn_response_done(struct conn *c);
 /* Resume reading and parsing the client (after backpressure or a finished response). */

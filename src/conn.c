@@ -366,6 +366,29 @@ static void conn_linger(struct conn *c)
 	}
 }
 
+void conn_abort(struct conn *c, const char *reason)
+{
+	if (c->resp_close_delim && !c->tls) {
+		struct linger lg = {1, 0};
+		evutil_socket_t fd = bufferevent_getfd(c->bev);
+
+		/* SO_LINGER 0: close(2) sends RST, not FIN. */
+		if (fd >= 0)
+			(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		conn_close(c, reason);
+		return;
+	}
+	if (c->tls) {
+		conn_close(c, reason);  /* no close_notify: TLS says the stream was cut */
+		return;
+	}
+	if (c->req.err_reason == NULL)
+		c->req.err_reason = reason;
+	c->close_after = true;
+	request_finish(c);
+	conn_linger(c);
+}
+
 void conn_response_done(struct conn *c)
 {
 	c->resp = RESP_COMPLETE;

@@ -344,7 +344,7 @@ static void response_fail(struct upconn *u, int status, const char *code)
 	} else {
 		/* Part of the response reached the client: only closing says it is incomplete. */
 		c->req.err_reason = code;
-		conn_close(c, code);
+		conn_abort(c, code);
 	}
 }
 

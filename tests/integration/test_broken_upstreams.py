@@ -347,6 +347,28 @@ class BrokenUpstreams(it.GatewayCase):
                 st, hdrs, body, complete, closed, el = self.exchange(path)
                 self.assertCut(st, body, complete, closed, 200, want)
 
+    def test_11b_close_mid_body_http10_client(self):
+        # An HTTP/1.0 client gets the body delimited by the close: a clean close would pass a
+        # truncated body off as complete, so fngate resets the connection instead (after sending
+        # what it had: "hello" may or may not arrive before the reset).
+        s = socket.create_connection(("127.0.0.1", self.gw.port), timeout=8)
+        s.sendall(b"GET /pub/close-mid-chunked HTTP/1.0\r\nHost: x\r\n\r\n")
+        got, reset = b"", False
+        try:
+            while True:
+                d = s.recv(65536)
+                if not d:
+                    break
+                got += d
+        except ConnectionResetError:
+            reset = True
+        s.close()
+        self.assertTrue(reset, "the truncated close-delimited body ended with a clean close: %r"
+                        % got[:200])
+        if got:
+            self.assertTrue(got.startswith(b"HTTP/1.1 200"), got[:100])
+            self.assertNotIn(b"transfer-encoding", got.lower())
+
     def test_12_close_before_answering(self):
         st, hdrs, body, complete, closed, el = self.exchange("/close-early")
         self.assertEqual(st, 502, body[:200])
