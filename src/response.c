@@ -175,12 +175,17 @@ static int on_headers_complete(llhttp_t *p)
 		int te = 0;
 
 		for (unsigned i = 0; i < u->nhdr_resp; i++) {
-			const char *val = u->hdrbuf + H_VAL_OFF(i);
+			const char *val;
 			size_t vl = H_VAL_LEN(i);
 
+			/* An empty field name is malformed; with only such fields hdrbuf is still
+			 * NULL, so this also guards the pointer arithmetic below. */
+			if (H_NAME_LEN(i) == 0)
+				return -1;
 			if (H_NAME_LEN(i) != 17 ||
 			    !util_ieq(u->hdrbuf + H_NAME_OFF(i), 17, "transfer-encoding"))
 				continue;
+			val = u->hdrbuf + H_VAL_OFF(i);
 			while (vl > 0 && (val[vl - 1] == ' ' || val[vl - 1] == '\t'))
 				vl--;
 			if (++te > 1 || !util_ieq(val, vl, "chunked"))
