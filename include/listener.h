@@ -3,6 +3,7 @@
 #ifndef FNGATE_LISTENER_H
 #define FNGATE_LISTENER_H
 
+#include <stdbool.h>
 #include <sys/socket.h>
 
 /* Create a non-blocking listening socket bound to addr with SO_REUSEADDR and SO_REUSEPORT.
@@ -14,5 +15,15 @@ struct worker;
 int listener_attach(struct worker *w, const int *fds, size_t nfds);
 /* Enable / disable accepting on all of a worker's listeners. */
 void listener_enable(struct worker *w, int on);
+
+/* Raise the soft RLIMIT_NOFILE towards what max_connections needs (up to the hard limit); warns
+ * and returns 1 when the hard limit is too low, 0 when enough, -1 on error. Call at start. */
+int listener_raise_nofile(unsigned max_connections);
+/* Re-read RLIMIT_NOFILE (after EMFILE, while paused); returns it. */
+unsigned listener_fd_limit_refresh(void);
+/* Descriptors kept free for upstream connections: accept pauses below it. */
+unsigned listener_fd_reserve(void);
+/* fd was just allocated: true when fewer than the reserve are left above it. */
+bool listener_fds_low(int fd);
 
 #endif

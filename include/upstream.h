@@ -54,8 +54,11 @@ struct upconn {
 
 /* Get a connection to one of fn's endpoints (round robin, skipping endpoints marked down):
  * an idle pooled one or a new one being connected. `skip` is an endpoint index to avoid (-1).
- * Returns NULL when every endpoint is down or the socket could not be created. */
-struct upconn *upstream_get(struct worker *w, const struct conf_function *fn, int skip);
+ * Returns NULL when every endpoint is down or no connection could be made; *local_err is then
+ * the errno when fngate itself ran short (EMFILE, ENFILE, ENOMEM, ENOBUFS, EADDRNOTAVAIL:
+ * no endpoint is marked down for it), else 0. */
+struct upconn *upstream_get(struct worker *w, const struct conf_function *fn, int skip,
+			    int *local_err);
 /* Install the request callbacks and timeouts on u and start it (connect or reuse). */
 void upstream_start(struct upconn *u);
 /* Write what is queued for the upstream now (plain, connected sockets); otherwise leave it to the

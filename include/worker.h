@@ -32,6 +32,7 @@ struct worker {
 	struct evconnlistener **listeners;
 	size_t               nlisteners;
 	bool                 listening;     /* listeners enabled */
+	bool                 fds_low;       /* accept paused for descriptor headroom (logged once) */
 	struct event        *accept_retry;  /* re-enable accept after EMFILE / cap */
 	struct event        *wake;          /* main thread -> worker: drain / stop */
 	int                  wake_fd;       /* its eventfd */

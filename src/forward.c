@@ -1,6 +1,7 @@
 /* forward.c - the upstream request: target rewritten under the function's base path, header
  * hygiene (hop-by-hop and spoofable headers removed, identity and X-Forwarded-* added), and the
  * request body relayed with normalised framing. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,9 +178,20 @@ int forward_start(struct conn *c)
 	struct request *r = &c->req;
 	struct upconn *u;
 	struct hbuf b = {0};
-	int idx;
+	int idx, local_err;
 
-	u = upstream_get(c->w, r->fn, -1);
+	u = upstream_get(c->w, r->fn, -1, &local_err);
+	if (u == NULL && local_err != 0) {
+		/* fngate's own shortage (descriptors, memory, ports): 503 with Retry-After, and no
+		 * new clients on this worker until it eases. */
+		const char *why = local_err == EMFILE || local_err == ENFILE ? "out_of_descriptors" :
+		    local_err == EADDRNOTAVAIL ? "out_of_local_ports" : "out_of_memory";
+
+		r->err_reason = why;
+		worker_pause_accept(c->w);
+		reply_error(c, 503, why, r->has_body);
+		return -1;
+	}
 	if (u == NULL) {
 		r->err_reason = "upstream_unavailable";
 		reply_error(c, 502, "upstream_unavailable", r->has_body);

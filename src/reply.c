@@ -73,6 +73,8 @@ void reply_error(struct conn *c, int status, const char *code, bool close)
 		put(buf, sizeof(buf), &at, c->req.request_id);
 		put(buf, sizeof(buf), &at, "\r\n");
 	}
+	if (status == 503)
+		put(buf, sizeof(buf), &at, "Retry-After: 1\r\n");   /* fngate's own shortage: brief */
 	if (c->close_after)
 		put(buf, sizeof(buf), &at, "Connection: close\r\n");
 	put(buf, sizeof(buf), &at, "\r\n");

@@ -359,14 +359,14 @@ static bool response_retry(struct upconn *u, bool connect_failed)
 {
 	struct conn *c = u->client;
 	struct upconn *v;
-	int idx;
+	int idx, local_err;
 
 	if (c == NULL || u->resp_started || u->attempts >= 3)
 		return false;
 	if (!connect_failed && (!u->reused || c->req.has_body || u->retry_len == 0))
 		return false;
 	idx = upstream_index(u, c->req.fn);
-	v = upstream_get(u->w, c->req.fn, connect_failed ? idx : -1);
+	v = upstream_get(u->w, c->req.fn, connect_failed ? idx : -1, &local_err);
 	if (v == NULL)
 		return false;
 	if (connect_failed) {

@@ -141,6 +141,8 @@ static void on_reload(evutil_socket_t sig, short what, void *arg)
 				log_msg(LOG_LVL_ERROR, "reload: cannot open access log %s", c->access_log);
 		if ((old->user == NULL) != (c->user == NULL) || old->uid != c->uid || old->gid != c->gid)
 			log_msg(LOG_LVL_WARN, "reload: user and group change only at restart");
+		if (old->limits.max_connections != c->limits.max_connections)
+			(void)listener_raise_nofile(c->limits.max_connections);
 		conf_unref(old);
 	}
 	log_set_access_format(c->log_format);
@@ -215,6 +217,9 @@ int serve_main(const char *path)
 	c = daemon_prepare(&d, path);
 	if (c == NULL)
 		goto cleanup;
+	/* Enough descriptors for max_connections (a client and an upstream one each), as far as
+	 * the hard limit allows; a shortfall is logged, and accept keeps headroom (listener.c). */
+	(void)listener_raise_nofile(c->limits.max_connections);
 	if (mkdir_p(c->state_dir) != 0) {
 		log_msg(LOG_LVL_ERROR, "state_dir %s: %s", c->state_dir, strerror(errno));
 		goto cleanup;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -162,12 +163,35 @@ static void idle_event_cb(struct bufferevent *bev, short what, void *arg)
 	upstream_close(u);
 }
 
-static struct upconn *upconn_new(struct worker *w, struct upstream_pool *p)
+/* errno values that say fngate itself is short of something (descriptors, memory, local
+ * ports), not that the endpoint is unusable: such a failure must not mark the endpoint down. */
+static bool local_errno(int e)
 {
-	struct upconn *u = calloc(1, sizeof(*u));
+	return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM || e == EADDRNOTAVAIL;
+}
 
-	if (u == NULL)
+/* A new connection to p, connecting. NULL on failure, with *local_err set to the errno when the
+ * cause is local (local_errno), 0 when it is the endpoint's. */
+static struct upconn *upconn_new(struct worker *w, struct upstream_pool *p, int *local_err)
+{
+	struct upconn *u;
+	int fd, e, one = 1;
+
+	*local_err = 0;
+	/* The socket is created here rather than by libevent so that its errno is ours to read. */
+	fd = socket(p->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		e = errno;
+		*local_err = local_errno(e) ? e : 0;
 		return NULL;
+	}
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	u = calloc(1, sizeof(*u));
+	if (u == NULL) {
+		close(fd);
+		*local_err = ENOMEM;
+		return NULL;
+	}
 	u->w = w;
 	u->pool = p;
 	if (p->tls != NULL) {
@@ -178,38 +202,41 @@ static struct upconn *upconn_new(struct worker *w, struct upstream_pool *p)
 		/* On failure libevent frees ssl itself (BEV_OPT_CLOSE_ON_FREE). */
 		u->bev = ssl == NULL ? NULL : bufferevent_openssl_socket_new(w->base, -1, ssl,
 		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
-		if (u->bev != NULL)
+		if (u->bev != NULL) {
 			bufferevent_openssl_set_allow_dirty_shutdown(u->bev, 1);
+			/* Handed over only now: on a failed creation the descriptor is still ours. */
+			bufferevent_setfd(u->bev, fd);
+		}
 	} else {
-		u->bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+		u->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
 		u->direct_io = true;
 	}
 	if (u->bev == NULL) {
+		close(fd);
 		free(u);
+		*local_err = ENOMEM;
 		return NULL;
 	}
+	errno = 0;
 	if (bufferevent_socket_connect(u->bev, (struct sockaddr *)&p->addr, (int)p->addrlen) != 0) {
-		/* Immediate failure (no route, no descriptors): the endpoint is unusable now. */
+		/* Immediate failure: no route (the endpoint's) or no local port (ours). */
+		e = errno;
+		*local_err = local_errno(e) ? e : 0;
 		bufferevent_free(u->bev);
 		free(u);
 		return NULL;
 	}
-	{
-		int one = 1;
-		evutil_socket_t fd = bufferevent_getfd(u->bev);
-
-		if (fd >= 0)
-			(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	}
 	return u;
 }
 
-struct upconn *upstream_get(struct worker *w, const struct conf_function *fn, int skip)
+struct upconn *upstream_get(struct worker *w, const struct conf_function *fn, int skip,
+			    int *local_err)
 {
 	size_t n = fn->nupstreams;
 	uint64_t now = util_mono_us();
 	size_t start;
 
+	*local_err = 0;
 	if (n == 0)
 		return NULL;
 	start = (size_t)(w->rr++ % n);
@@ -224,8 +251,10 @@ struct upconn *upstream_get(struct worker *w, const struct conf_function *fn, in
 			if ((int)idx == skip && n > 1)
 				continue;
 			p = pool_get(w, &fn->upstreams[idx]);
-			if (p == NULL)
+			if (p == NULL) {
+				*local_err = ENOMEM;
 				return NULL;
+			}
 			if (pass == 0 && p->down_until_us > now)
 				continue;
 			while ((u = TAILQ_FIRST(&p->idle)) != NULL) {
@@ -235,9 +264,13 @@ struct upconn *upstream_get(struct worker *w, const struct conf_function *fn, in
 				u->reused = true;
 				return u;
 			}
-			u = upconn_new(w, p);
+			u = upconn_new(w, p, local_err);
 			if (u != NULL)
 				return u;
+			/* Short of descriptors or memory ourselves: another endpoint would fail the
+			 * same way, and this one did nothing wrong. */
+			if (*local_err != 0)
+				return NULL;
 			p->down_until_us = now + (uint64_t)UPSTREAM_DOWN_MS * 1000u;
 		}
 	}

@@ -2,6 +2,7 @@
  * cache and upstream pools, so the request path takes no lock. */
 #include "worker.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,8 +115,25 @@ static void accept_retry_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (!atomic_load(&w->draining))
-		listener_enable(w, 1);
+	if (atomic_load(&w->draining))
+		return;
+	if (w->fds_low) {
+		/* Paused for descriptors: probe the lowest free one (the kernel hands out the
+		 * lowest) and keep waiting while the headroom is not back. */
+		int probe;
+
+		listener_fd_limit_refresh();
+		probe = fcntl(w->wake_fd, F_DUPFD_CLOEXEC, 0);
+		if (probe >= 0)
+			close(probe);
+		if (probe < 0 || listener_fds_low(probe)) {
+			worker_pause_accept(w);
+			return;
+		}
+		w->fds_low = false;
+		log_msg(LOG_LVL_INFO, "descriptors available again: accepting");
+	}
+	listener_enable(w, 1);
 }
 
 /* Woken by the main thread: start draining, or stop now. */

@@ -3,8 +3,11 @@
 connections are closed or wait, existing keep-alive connections keep working, at most
 max_connections are served at once); out of file descriptors (accept pauses instead of spinning:
 fngate's CPU stays low at the limit, and connections are served again once others close); memory
-per idle keep-alive connection (RSS growth with 5000 of them / 5000 < 4 KiB)."""
+per idle keep-alive connection (RSS growth with 5000 of them / 5000 < 4 KiB); no descriptor left
+for an upstream connection (503 out_of_descriptors with Retry-After, the endpoint not marked
+down: the next request is served at once)."""
 
+import json
 import os
 import resource
 import socket
@@ -137,6 +140,50 @@ class Exhaustion(it.GatewayCase):
         bound = hu.memory_bound(4096)
         if bound is not None:
             self.assertLess(per, bound, "memory per idle connection")
+        gw.stop()
+
+    def test_04_no_descriptor_for_the_upstream(self):
+        """A client connection was accepted but no descriptor is left for its upstream
+        connection: 503 out_of_descriptors with Retry-After (fngate's shortage, not the
+        upstream's: never 502), and once descriptors are back the same function is served
+        at once (its endpoint was not marked down)."""
+        conf = hu.basic_conf(self.env, self.backend.url, limits={"max_connections": 10000},
+                             workers=1)
+        gw = self.env.fngate(conf, "noupfd.json")
+        pid = gw.proc.pid
+        soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+        # Fill every hole in fngate's descriptor table with accepted client connections, so
+        # that the lowest free descriptor is the one above the highest in use. No request was
+        # made yet: the upstream pool is empty, so a request needs a new upstream socket.
+        socks = []
+        for _ in range(64):
+            socks.append(socket.create_connection(("127.0.0.1", gw.port), timeout=5))
+            time.sleep(0.05)
+            fds = [int(f) for f in os.listdir("/proc/%d/fd" % pid)]
+            if len(socks) >= 2 and len(fds) == max(fds) + 1:
+                break
+        fds = [int(f) for f in os.listdir("/proc/%d/fd" % pid)]
+        self.assertEqual(len(fds), max(fds) + 1, "descriptor table still has holes")
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (max(fds) + 1, hard))
+        try:
+            socks[0].sendall(hu.request_bytes("/pub/short"))
+            st, headers, body, complete = hu.read_response(socks[0], 5)
+        finally:
+            resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+        print("no descriptor for the upstream: %r %r %r" % (st, headers.get("retry-after"), body),
+              file=sys.stderr)
+        self.assertEqual(st, 503)
+        self.assertTrue(complete)
+        self.assertEqual(json.loads(body)["error"], "out_of_descriptors")
+        self.assertEqual(headers.get("retry-after"), ["1"])
+        # Descriptors are back: served at once on a connection accepted before, and on a new one.
+        t0 = time.time()
+        self.assertEqual(keepalive_request(socks[1], "/pub/again"), 200)
+        for s in socks:
+            s.close()
+        self.assertEqual(hu.get(gw.port, "/pub/after")[0], 200)
+        self.assertLess(time.time() - t0, 1.5)
+        self.assertNotIn("upstream_unavailable", gw.proc.output())
         gw.stop()
 
 
