@@ -27,6 +27,11 @@ struct upconn;
 #define PROXY_MAX_HEADERS   128         /* more -> 431 */
 #define PROXY_HIGH_WATER    (256 * 1024)/* stop reading one side when the other has this much queued */
 #define PROXY_REQID_MAX     64
+/* libevent 2.1 reads at most 4 KiB per read event (EVBUFFER_MAX_READ): a body is read past that
+ * with bev_read_now, in pieces of PROXY_BULK_READ, at most PROXY_BULK_BUDGET per callback. */
+#define PROXY_BULK_MIN      4096
+#define PROXY_BULK_READ     (64 * 1024)
+#define PROXY_BULK_BUDGET   (256 * 1024)
 
 /* One header line, as offsets into struct request.buf. */
 struct header {
@@ -141,6 +146,10 @@ void conn_resume(struct conn *c);
 /* Write a plain socket bufferevent's queued output now, as far as the socket takes it.
  * Returns true when nothing is left. Not for TLS bufferevents. */
 bool bev_write_now(struct bufferevent *bev);
+/* Read up to max bytes from a plain socket bufferevent's socket into its input buffer now.
+ * Returns the bytes read; 0 on EAGAIN, EOF or error, which the bufferevent's own next read
+ * reports. Not for TLS bufferevents. */
+size_t bev_read_now(struct bufferevent *bev, size_t max);
 /* Write what is queued for the client now rather than at the next loop turn; what the socket
  * does not take is left to the bufferevent (EV_WRITE enabled until it drains). Never frees c. */
 void conn_flush(struct conn *c);
@@ -174,6 +183,9 @@ const char *request_host(const struct request *r, size_t *len);
 int forward_start(struct conn *c);
 /* Relay a piece of request body (framing applied). */
 void forward_body(struct conn *c, const char *at, size_t len);
+/* Move len bytes of a Content-Length body from the client's input buffer `in` to the upstream
+ * without copying them; the caller advances the parser over them. */
+void forward_body_move(struct conn *c, struct evbuffer *in, size_t len);
 /* The request body is complete (final chunk for chunked). */
 void forward_body_end(struct conn *c);
 

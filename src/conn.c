@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -326,6 +327,48 @@ bool bev_write_now(struct bufferevent *bev)
 	return evbuffer_get_length(out) == 0;
 }
 
+size_t bev_read_now(struct bufferevent *bev, size_t max)
+{
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer_iovec v[2];
+	struct iovec iov[2];
+	evutil_socket_t fd = bufferevent_getfd(bev);
+	int nv, i;
+	ssize_t n;
+	size_t left;
+
+	if (fd < 0 || max == 0)
+		return 0;
+	/* bufferevents keep their input frozen at the end except while they read. */
+	evbuffer_unfreeze(in, 0);
+	nv = evbuffer_reserve_space(in, (ev_ssize_t)max, v, 2);
+	if (nv <= 0) {
+		evbuffer_freeze(in, 0);
+		return 0;
+	}
+	for (i = 0, left = max; i < nv; i++) {
+		iov[i].iov_base = v[i].iov_base;
+		iov[i].iov_len = v[i].iov_len < left ? v[i].iov_len : left;
+		left -= iov[i].iov_len;
+	}
+	n = readv(fd, iov, nv);
+	if (n <= 0) {
+		/* EAGAIN, EOF or an error: the bufferevent's own next read reports it. */
+		evbuffer_commit_space(in, v, 0);
+		evbuffer_freeze(in, 0);
+		return 0;
+	}
+	for (i = 0, left = (size_t)n; i < nv; i++) {
+		v[i].iov_len = iov[i].iov_len < left ? iov[i].iov_len : left;
+		left -= v[i].iov_len;
+		if (left == 0)
+			break;
+	}
+	evbuffer_commit_space(in, v, i + 1);
+	evbuffer_freeze(in, 0);
+	return (size_t)n;
+}
+
 void conn_flush(struct conn *c)
 {
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
@@ -518,6 +561,9 @@ int conn_dispatch(struct conn *c)
 static void conn_parse(struct conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
+	/* A full libevent read (4 KiB) means more is waiting: a body is then read here in bigger
+	 * pieces, up to this much per call so that one client cannot hold the worker. */
+	size_t bulk = !c->tls && evbuffer_get_length(in) >= PROXY_BULK_MIN ? PROXY_BULK_BUDGET : 0;
 
 	for (;;) {
 		struct evbuffer_iovec v;
@@ -548,6 +594,32 @@ static void conn_parse(struct conn *c)
 		if (evbuffer_get_length(bufferevent_get_output(c->bev)) > PROXY_HIGH_WATER) {
 			conn_check_output(c);
 			return;
+		}
+		if (c->phase == PHASE_BODY && c->up != NULL && !c->req.chunked && !c->read_paused &&
+		    c->parser.content_length > 1 && evbuffer_get_length(in) > 0) {
+			/* A Content-Length body has no framing to rewrite: its bytes move to the
+			 * upstream without passing through llhttp or being copied. The last byte is
+			 * left to llhttp, so that it ends the message itself. */
+			size_t k = evbuffer_get_length(in);
+
+			if (k > c->parser.content_length - 1)
+				k = (size_t)(c->parser.content_length - 1);
+			forward_body_move(c, in, k);
+			c->parser.content_length -= k;
+			upstream_flush(c->up);
+			continue;
+		}
+		if (evbuffer_get_length(in) == 0 && bulk > 0 && c->phase == PHASE_BODY &&
+		    c->up != NULL && !c->read_paused) {
+			size_t want = bulk < PROXY_BULK_READ ? bulk : PROXY_BULK_READ;
+
+			/* Not past a Content-Length body: what follows is the next request's. */
+			if (!c->req.chunked && c->parser.content_length < want)
+				want = (size_t)c->parser.content_length;
+			n = bev_read_now(c->bev, want);
+			bulk = n < want ? 0 : bulk - n;
+			if (n > 0)
+				continue;
 		}
 		if (evbuffer_get_length(in) == 0) {
 			if (c->phase == PHASE_IDLE) {

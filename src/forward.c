@@ -243,6 +243,16 @@ int forward_start(struct conn *c)
 	return 0;
 }
 
+/* Backpressure: a slow upstream stops us reading the client. */
+static void forward_backpressure(struct conn *c, struct evbuffer *out)
+{
+	if (evbuffer_get_length(out) > PROXY_HIGH_WATER && !c->read_paused) {
+		bufferevent_disable(c->bev, EV_READ);
+		c->read_paused = true;
+		upstream_watch_drain(c->up);
+	}
+}
+
 void forward_body(struct conn *c, const char *at, size_t len)
 {
 	struct evbuffer *out = bufferevent_get_output(c->up->bev);
@@ -259,12 +269,17 @@ void forward_body(struct conn *c, const char *at, size_t len)
 	} else {
 		evbuffer_add(out, at, len);
 	}
-	/* Backpressure: a slow upstream stops us reading the client. */
-	if (evbuffer_get_length(out) > PROXY_HIGH_WATER && !c->read_paused) {
-		bufferevent_disable(c->bev, EV_READ);
-		c->read_paused = true;
-		upstream_watch_drain(c->up);
-	}
+	forward_backpressure(c, out);
+}
+
+void forward_body_move(struct conn *c, struct evbuffer *in, size_t len)
+{
+	struct evbuffer *out = bufferevent_get_output(c->up->bev);
+
+	/* Whole chains change hands; only a partly taken last chain is copied. */
+	evbuffer_remove_buffer(in, out, len);
+	c->req.body_bytes += len;
+	forward_backpressure(c, out);
 }
 
 void forward_body_end(struct conn *c)

@@ -398,7 +398,11 @@ static void up_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct upconn *u = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
+	/* As for request bodies (conn.c): after a full 4 KiB libevent read, read the rest of a
+	 * response body here in bigger pieces, within a budget per callback. */
+	size_t bulk = u->direct_io && evbuffer_get_length(in) >= PROXY_BULK_MIN ? PROXY_BULK_BUDGET : 0;
 
+again:
 	while (u->client != NULL && !u->resp_done && evbuffer_get_length(in) > 0) {
 		struct evbuffer_iovec v;
 		llhttp_errno_t err;
@@ -434,6 +438,14 @@ static void up_read_cb(struct bufferevent *bev, void *arg)
 			bufferevent_disable(u->bev, EV_READ);
 			return;
 		}
+	}
+	if (bulk > 0 && u->client != NULL && !u->resp_done && u->final_seen && !u->read_paused) {
+		size_t want = bulk < PROXY_BULK_READ ? bulk : PROXY_BULK_READ, n;
+
+		n = bev_read_now(bev, want);
+		bulk = n < want ? 0 : bulk - n;
+		if (n > 0)
+			goto again;
 	}
 	if (u->client == NULL && !u->resp_done)
 		upstream_close(u);

@@ -246,6 +246,36 @@ class Proxy(it.GatewayCase):
         self.assertEqual([json.loads(b)["uri"] for _, _, b in rs], ["/one", "/two"])
         self.assertTrue(closed)
 
+    def test_pipelined_bodies(self):
+        """Content-Length bodies of every size around fngate's read and move boundaries (0, 1,
+        2, 4 KiB +- 1, 64 KiB + 1, 300 KB), pipelined in one write with a GET after them: each
+        reaches the upstream whole and nothing of one is read as the next request."""
+        sizes = [100000, 0, 1, 2, 4095, 4096, 4097, 65537, 300000, 5000]
+        bodies = [os.urandom(n) for n in sizes]
+        req = b"".join(b"POST /p/pub/_echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                       % len(b) + b for b in bodies)
+        req += b"GET /p/pub/last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        got, closed = it.raw(self.gw.port, req, timeout=10)
+        rs = it.parse_responses(got)
+        self.assertEqual([st for st, _, _ in rs], [200] * (len(bodies) + 1), got[:300])
+        for (st, h, body), b in zip(rs, bodies):
+            self.assertEqual(h["x-body-bytes"], [str(len(b))])
+            self.assertEqual(h["x-body-sha256"], [it.sha256_hex(b)])
+            self.assertEqual(body, b)
+        self.assertEqual(json.loads(rs[-1][2])["uri"], "/last")
+        self.assertTrue(closed)
+        # The same body trickled in uneven pieces, the next request in the last piece.
+        b = os.urandom(200000)
+        head = b"POST /p/pub/_echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(b)
+        tail = b"GET /p/pub/after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        pieces = [head + b[:10]] + [b[i:i + 33333] for i in range(10, len(b), 33333)]
+        pieces[-1] += tail
+        got, _ = it.raw(self.gw.port, None, timeout=10, chunks=pieces)
+        rs = it.parse_responses(got)
+        self.assertEqual([st for st, _, _ in rs], [200, 200], got[:300])
+        self.assertEqual(rs[0][2], b)
+        self.assertEqual(json.loads(rs[1][2])["uri"], "/after")
+
     def test_head(self):
         t0 = time.time()
         st, err = it.curl_multi([self.gw.url("/p/pub/h"), self.gw.url("/p/pub/h2")], args=["-I", "-v"])
