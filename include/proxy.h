@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/queue.h>
+#include <sys/time.h>
 
 #include <llhttp.h>
 
@@ -27,8 +28,11 @@ struct upconn;
 #define PROXY_MAX_HEADERS   128         /* more -> 431 */
 #define PROXY_HIGH_WATER    (256 * 1024)/* stop reading one side when the other has this much queued */
 #define PROXY_REQID_MAX     64
-/* libevent 2.1 reads at most 4 KiB per read event (EVBUFFER_MAX_READ): a body is read past that
- * with bev_read_now, in pieces of PROXY_BULK_READ, at most PROXY_BULK_BUDGET per callback. */
+/* Plain client connections are read by fngate, PROXY_READ_SIZE at a time (PROXY_BULK_READ in a
+ * request body). Upstream connections are read by libevent, which reads at most 4 KiB per read
+ * event (EVBUFFER_MAX_READ in 2.1): a response body is read past that with bev_read_now, in
+ * pieces of PROXY_BULK_READ, at most PROXY_BULK_BUDGET per callback. */
+#define PROXY_READ_SIZE     16384
 #define PROXY_BULK_MIN      4096
 #define PROXY_BULK_READ     (64 * 1024)
 #define PROXY_BULK_BUDGET   (256 * 1024)
@@ -106,6 +110,11 @@ struct conn {
 	struct worker      *w;
 	struct bufferevent *bev;
 	struct event       *timer;      /* header deadline / keep-alive idle */
+	struct event       *rev;        /* plain connections: fngate's own read event (conn_read_set) */
+	struct timeval      idle_tv;    /* its timeout: client_idle_ms */
+	size_t              read_high;  /* unparsed input above which reading stops */
+	bool                rev_on;     /* rev is added */
+	bool                rev_full;   /* rev removed because read_high was reached */
 	llhttp_t            parser;
 	struct conf        *conf;       /* the snapshot of the request in progress (a reference) */
 	struct request      req;
@@ -143,6 +152,9 @@ void conn_abort(struct conn *c, const char *reason);
 void conn_response_done(struct conn *c);
 /* Resume reading and parsing the client (after backpressure or a finished response). */
 void conn_resume(struct conn *c);
+/* Reading the client on or off: the bufferevent's for TLS, fngate's own read event for plain
+ * connections. */
+void conn_read_set(struct conn *c, bool on);
 /* Write a plain socket bufferevent's queued output now, as far as the socket takes it.
  * Returns true when nothing is left. Not for TLS bufferevents. */
 bool bev_write_now(struct bufferevent *bev);

@@ -33,6 +33,7 @@
 static void conn_read_cb(struct bufferevent *bev, void *arg);
 static void conn_write_cb(struct bufferevent *bev, void *arg);
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
+static void conn_rev_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_timer_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_parse(struct conn *c);
 
@@ -121,7 +122,9 @@ void conn_accept_on(struct worker *w, size_t listen_idx, int fd, const struct so
 	c->w = w;
 	c->bev = conn_bev_new(c, fd, listen_idx < cf->nlisten ? cf->listen[listen_idx].tls : NULL);
 	c->timer = evtimer_new(w->base, conn_timer_cb, c);
-	if (c->bev == NULL || c->timer == NULL) {
+	if (c->bev != NULL && !c->tls)
+		c->rev = event_new(w->base, fd, EV_READ | EV_PERSIST, conn_rev_cb, c);
+	if (c->bev == NULL || c->timer == NULL || (!c->tls && c->rev == NULL)) {
 		if (c->bev == NULL)
 			close(fd);
 		goto fail;
@@ -134,19 +137,21 @@ void conn_accept_on(struct worker *w, size_t listen_idx, int fd, const struct so
 	c->resp = RESP_NONE;
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	/* Reading stops by itself once this much input waits unparsed (pipelining, slow upstream). */
-	bufferevent_setwatermark(c->bev, EV_READ, 0,
-				 cf->limits.max_header_bytes > 65536 ? cf->limits.max_header_bytes : 65536);
+	c->read_high = cf->limits.max_header_bytes > 65536 ? cf->limits.max_header_bytes : 65536;
 	bufferevent_setwatermark(c->bev, EV_WRITE, PROXY_HIGH_WATER / 2, 0);
-	{
-		struct timeval tv = {cf->timeouts.client_idle_ms / 1000,
-				     (cf->timeouts.client_idle_ms % 1000) * 1000};
-
-		/* Any read or write stall on the client is bounded by client_idle_ms. */
-		bufferevent_set_timeouts(c->bev, &tv, &tv);
+	/* Any read or write stall on the client is bounded by client_idle_ms. */
+	c->idle_tv.tv_sec = cf->timeouts.client_idle_ms / 1000;
+	c->idle_tv.tv_usec = (cf->timeouts.client_idle_ms % 1000) * 1000;
+	if (c->tls) {
+		bufferevent_setwatermark(c->bev, EV_READ, 0, c->read_high);
+		bufferevent_set_timeouts(c->bev, &c->idle_tv, &c->idle_tv);
+		bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	} else {
+		/* Plain connections are read by fngate itself (conn_rev_cb) and written directly
+		 * (conn_flush), watching writability only while output is pending. */
+		bufferevent_set_timeouts(c->bev, NULL, &c->idle_tv);
+		conn_read_set(c, true);
 	}
-	/* Plain connections are written directly (conn_flush) and watch writability only while
-	 * output is pending. */
-	bufferevent_enable(c->bev, c->tls ? EV_READ | EV_WRITE : EV_READ);
 	TAILQ_INSERT_TAIL(&w->conns, c, entry);
 	worker_conn_opened(w);
 	/* A new connection must send a whole head within client_header_ms. */
@@ -156,6 +161,8 @@ void conn_accept_on(struct worker *w, size_t listen_idx, int fd, const struct so
 fail:
 	if (c->timer)
 		event_free(c->timer);
+	if (c->rev)
+		event_free(c->rev);
 	if (c->bev)
 		bufferevent_free(c->bev);
 	free(c);
@@ -275,6 +282,8 @@ void conn_close(struct conn *c, const char *reason)
 	}
 	TAILQ_REMOVE(&w->conns, c, entry);
 	event_free(c->timer);
+	if (c->rev != NULL)
+		event_free(c->rev);     /* before the bufferevent closes the descriptor */
 	bufferevent_free(c->bev);
 	request_mem_release(c);
 	free(c);
@@ -385,7 +394,7 @@ void conn_check_output(struct conn *c)
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 
 	if (evbuffer_get_length(out) > PROXY_HIGH_WATER && !c->read_paused) {
-		bufferevent_disable(c->bev, EV_READ);
+		conn_read_set(c, false);
 		c->read_paused = true;
 	}
 }
@@ -394,7 +403,7 @@ void conn_check_output(struct conn *c)
 static void conn_linger(struct conn *c)
 {
 	c->phase = PHASE_CLOSING;
-	bufferevent_disable(c->bev, EV_READ);
+	conn_read_set(c, false);
 	evtimer_del(c->timer);
 	conn_flush(c);
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
@@ -452,9 +461,89 @@ void conn_resume(struct conn *c)
 	if (c->read_paused) {
 		c->read_paused = false;
 		if (c->phase != PHASE_CLOSING)
-			bufferevent_enable(c->bev, EV_READ);
+			conn_read_set(c, true);
 	}
 	bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
+
+void conn_read_set(struct conn *c, bool on)
+{
+	if (c->rev == NULL) {
+		if (on)
+			bufferevent_enable(c->bev, EV_READ);
+		else
+			bufferevent_disable(c->bev, EV_READ);
+		return;
+	}
+	if (on)
+		c->rev_full = false;
+	if (on == c->rev_on)
+		return;
+	if (on)
+		event_add(c->rev, &c->idle_tv);
+	else
+		event_del(c->rev);
+	c->rev_on = on;
+}
+
+/* A plain client connection is readable. libevent's bufferevent would first ask the kernel how
+ * much is there (ioctl FIONREAD) and then read at most 4 KiB; fngate reads what fits under the
+ * read high-water mark, 16 KiB at a time (64 KiB during a request body), in one readv. */
+static void conn_rev_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct evbuffer_iovec v[2];
+	struct iovec iov[2];
+	size_t have = evbuffer_get_length(in), want, left;
+	ssize_t n;
+	int nv, i;
+
+	if (what & EV_TIMEOUT) {
+		conn_event_cb(c->bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT, c);
+		return;
+	}
+	if (have >= c->read_high) {
+		/* Enough unparsed input: stop until the parser takes some (conn_parse). */
+		conn_read_set(c, false);
+		c->rev_full = true;
+		return;
+	}
+	want = c->phase == PHASE_BODY ? PROXY_BULK_READ : PROXY_READ_SIZE;
+	if (want > c->read_high - have)
+		want = c->read_high - have;
+	evbuffer_unfreeze(in, 0);
+	nv = evbuffer_reserve_space(in, (ev_ssize_t)want, v, 2);
+	if (nv <= 0) {
+		evbuffer_freeze(in, 0);
+		conn_close(c, "out_of_memory");
+		return;
+	}
+	for (i = 0, left = want; i < nv; i++) {
+		iov[i].iov_base = v[i].iov_base;
+		iov[i].iov_len = v[i].iov_len < left ? v[i].iov_len : left;
+		left -= iov[i].iov_len;
+	}
+	n = readv(fd, iov, nv);
+	if (n <= 0) {
+		int e = errno;
+
+		evbuffer_commit_space(in, v, 0);
+		evbuffer_freeze(in, 0);
+		if (n < 0 && (e == EAGAIN || e == EWOULDBLOCK || e == EINTR))
+			return;
+		conn_event_cb(c->bev, BEV_EVENT_READING | (n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR), c);
+		return;
+	}
+	for (i = 0, left = (size_t)n; i < nv; i++) {
+		v[i].iov_len = iov[i].iov_len < left ? iov[i].iov_len : left;
+		left -= v[i].iov_len;
+		if (left == 0)
+			break;
+	}
+	evbuffer_commit_space(in, v, i + 1);
+	evbuffer_freeze(in, 0);
+	conn_parse(c);
 }
 
 /* Request id: a well-formed incoming X-Request-Id is kept, otherwise one is made. */
@@ -561,10 +650,9 @@ int conn_dispatch(struct conn *c)
 static void conn_parse(struct conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
-	/* A full libevent read (4 KiB) means more is waiting: a body is then read here in bigger
-	 * pieces, up to this much per call so that one client cannot hold the worker. */
-	size_t bulk = !c->tls && evbuffer_get_length(in) >= PROXY_BULK_MIN ? PROXY_BULK_BUDGET : 0;
 
+	if (c->rev_full && !c->read_paused && c->phase != PHASE_CLOSING)
+		conn_read_set(c, true);     /* stopped at read_high: input is about to be taken */
 	for (;;) {
 		struct evbuffer_iovec v;
 		llhttp_errno_t err;
@@ -608,18 +696,6 @@ static void conn_parse(struct conn *c)
 			c->parser.content_length -= k;
 			upstream_flush(c->up);
 			continue;
-		}
-		if (evbuffer_get_length(in) == 0 && bulk > 0 && c->phase == PHASE_BODY &&
-		    c->up != NULL && !c->read_paused) {
-			size_t want = bulk < PROXY_BULK_READ ? bulk : PROXY_BULK_READ;
-
-			/* Not past a Content-Length body: what follows is the next request's. */
-			if (!c->req.chunked && c->parser.content_length < want)
-				want = (size_t)c->parser.content_length;
-			n = bev_read_now(c->bev, want);
-			bulk = n < want ? 0 : bulk - n;
-			if (n > 0)
-				continue;
 		}
 		if (evbuffer_get_length(in) == 0) {
 			if (c->phase == PHASE_IDLE) {
@@ -738,7 +814,7 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) <= PROXY_HIGH_WATER / 2 &&
 	    (c->up == NULL || evbuffer_get_length(bufferevent_get_output(c->up->bev)) <= PROXY_HIGH_WATER / 2)) {
 		c->read_paused = false;
-		bufferevent_enable(c->bev, EV_READ);
+		conn_read_set(c, true);
 		conn_parse(c);
 	}
 }
@@ -770,8 +846,9 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		/* The request was read whole: the client owes no byte while its response is awaited
 		 * or streams (upstream_response_ms and the write timeout bound those), so a slow
 		 * upstream or a long download is not cut at client_idle_ms. libevent disabled reading
-		 * on the timeout: enable it again, to see the client close. */
-		bufferevent_enable(c->bev, EV_READ);
+		 * on the timeout (a bufferevent does; fngate's own read event stays): enable it
+		 * again, to see the client close. */
+		conn_read_set(c, true);
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT)

@@ -247,7 +247,7 @@ int forward_start(struct conn *c)
 static void forward_backpressure(struct conn *c, struct evbuffer *out)
 {
 	if (evbuffer_get_length(out) > PROXY_HIGH_WATER && !c->read_paused) {
-		bufferevent_disable(c->bev, EV_READ);
+		conn_read_set(c, false);
 		c->read_paused = true;
 		upstream_watch_drain(c->up);
 	}

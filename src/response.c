@@ -417,6 +417,29 @@ again:
 			response_fail(u, 504, "upstream_timeout");
 			return;
 		}
+		if (u->final_seen && !u->is_1xx && !u->head_request && !u->client->resp_chunked &&
+		    (u->parser.flags & (F_CONTENT_LENGTH | F_CHUNKED)) == F_CONTENT_LENGTH &&
+		    u->parser.content_length > 1 && llhttp_get_status_code(&u->parser) != 204 &&
+		    llhttp_get_status_code(&u->parser) != 304) {
+			/* A Content-Length body is relayed as it is: its bytes move to the client
+			 * without llhttp or a copy (as request bodies do, conn.c); the last byte is
+			 * left to llhttp, which then ends the message. */
+			struct conn *c = u->client;
+			size_t k = evbuffer_get_length(in);
+
+			if (k > u->parser.content_length - 1)
+				k = (size_t)(u->parser.content_length - 1);
+			evbuffer_remove_buffer(in, bufferevent_get_output(c->bev), k);
+			u->parser.content_length -= k;
+			c->req.bytes_out += k;
+			conn_flush(c);
+			if (evbuffer_get_length(bufferevent_get_output(c->bev)) > PROXY_HIGH_WATER) {
+				u->read_paused = true;
+				bufferevent_disable(u->bev, EV_READ);
+				return;
+			}
+			continue;
+		}
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
 			return;
 		err = llhttp_execute(&u->parser, v.iov_base, v.iov_len);

@@ -276,6 +276,21 @@ class Proxy(it.GatewayCase):
         self.assertEqual(rs[0][2], b)
         self.assertEqual(json.loads(rs[1][2])["uri"], "/after")
 
+    def test_pipelined_downloads(self):
+        """Content-Length responses of every size around the read and move boundaries, asked
+        for in one pipelined write: each arrives whole, in order, with its own length."""
+        sizes = [0, 1, 2, 4095, 4096, 4097, 65537, 300000, 1000000, 5]
+        req = b"".join(b"GET /p/pub/_big?bytes=%d HTTP/1.1\r\nHost: x\r\n\r\n" % n for n in sizes)
+        req += b"GET /p/pub/last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        got, closed = it.raw(self.gw.port, req, timeout=10)
+        rs = it.parse_responses(got)
+        self.assertEqual([st for st, _, _ in rs], [200] * (len(sizes) + 1), got[:300])
+        for (st, h, body), n in zip(rs, sizes):
+            self.assertEqual(h["content-length"], [str(n)])
+            self.assertEqual(body, it.pattern(n))
+        self.assertEqual(json.loads(rs[-1][2])["uri"], "/last")
+        self.assertTrue(closed)
+
     def test_head(self):
         t0 = time.time()
         st, err = it.curl_multi([self.gw.url("/p/pub/h"), self.gw.url("/p/pub/h2")], args=["-I", "-v"])
