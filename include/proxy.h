@@ -33,6 +33,10 @@ struct upconn;
  * event (EVBUFFER_MAX_READ in 2.1): a response body is read past that with bev_read_now, in
  * pieces of PROXY_BULK_READ, at most PROXY_BULK_BUDGET per callback. */
 #define PROXY_READ_SIZE     16384
+/* Lingering close (RFC 9112 9.6): after the last response, input is read and discarded for at
+ * most PROXY_LINGER_MS, or until the client is silent for PROXY_LINGER_IDLE_MS. */
+#define PROXY_LINGER_MS      5000
+#define PROXY_LINGER_IDLE_MS 2000
 #define PROXY_BULK_MIN      4096
 #define PROXY_BULK_READ     (64 * 1024)
 #define PROXY_BULK_BUDGET   (256 * 1024)
@@ -115,6 +119,12 @@ struct conn {
 	size_t              read_high;  /* unparsed input above which reading stops */
 	bool                rev_on;     /* rev is added */
 	bool                rev_full;   /* rev removed because read_high was reached */
+	bool                linger;     /* closing with client input possibly unread: half-close and
+					 * discard input before close(2), whose reset would
+					 * otherwise destroy the response at the client */
+	bool                lingering;  /* output flushed, write side shut: discarding input */
+	bool                client_eof; /* the client's FIN was read */
+	uint64_t            linger_until_us;
 	llhttp_t            parser;
 	struct conf        *conf;       /* the snapshot of the request in progress (a reference) */
 	struct request      req;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -36,6 +37,8 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
 static void conn_rev_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_timer_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_parse(struct conn *c);
+static void conn_linger_start(struct conn *c);
+static void conn_linger_input(struct conn *c, bool eof);
 
 static void timer_set(struct conn *c, unsigned ms)
 {
@@ -399,15 +402,36 @@ void conn_check_output(struct conn *c)
 	}
 }
 
-/* Begin closing: stop reading, flush what is queued, then conn_close from the write callback. */
+/* Begin closing: flush what is queued, then close (conn_linger_start). When the client may still
+ * be sending (a request refused or failed before it was read to its end, pipelined input, bytes
+ * waiting in the socket), its input is kept being read and discarded: closing a socket with unread
+ * input makes the kernel send a reset, which can reach the client before it read our response and
+ * destroy it there (a 403 to a 1 MB upload would be seen as "connection reset"). */
 static void conn_linger(struct conn *c)
 {
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	bool unread = c->phase == PHASE_HEAD || c->phase == PHASE_BODY ||
+		      evbuffer_get_length(in) > 0;
+
+	if (!unread && !c->tls && !c->client_eof) {
+		int pending = 0;
+		evutil_socket_t fd = bufferevent_getfd(c->bev);
+
+		unread = fd >= 0 && ioctl(fd, FIONREAD, &pending) == 0 && pending > 0;
+	}
 	c->phase = PHASE_CLOSING;
-	conn_read_set(c, false);
+	c->linger = unread && !c->client_eof;
 	evtimer_del(c->timer);
+	if (c->linger) {
+		evbuffer_drain(in, evbuffer_get_length(in));
+		c->read_paused = false;
+		conn_read_set(c, true);
+	} else {
+		conn_read_set(c, false);
+	}
 	conn_flush(c);
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
-		conn_close(c, "done");
+		conn_linger_start(c);
 		return;
 	}
 	/* Bound the flush of a client that does not read. */
@@ -415,6 +439,50 @@ static void conn_linger(struct conn *c)
 		struct conf *cf = worker_conf_peek(c->w);
 
 		timer_set(c, cf ? cf->timeouts.client_idle_ms : 10000);
+	}
+}
+
+/* Closing and everything is flushed: close now, or shut our side and linger (conn_linger). */
+static void conn_linger_start(struct conn *c)
+{
+	if (c->lingering)
+		return;
+	if (!c->linger || c->client_eof) {
+		conn_close(c, "done");
+		return;
+	}
+	/* Our FIN tells the client the response is complete; TLS has no half-close of its own,
+	 * so a TLS client is only left to read its response (framed, with Connection: close). */
+	if (!c->tls)
+		(void)shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+	c->lingering = true;
+	c->linger_until_us = util_mono_us() + (uint64_t)PROXY_LINGER_MS * 1000u;
+	timer_set(c, PROXY_LINGER_IDLE_MS);
+}
+
+/* Input during a lingering close: discard it; the client's FIN or the limits end the linger. */
+static void conn_linger_input(struct conn *c, bool eof)
+{
+	uint64_t now = util_mono_us();
+
+	if (eof) {
+		c->client_eof = true;
+		conn_read_set(c, false);
+		if (c->lingering)
+			conn_close(c, "done");
+		return;
+	}
+	if (c->lingering) {
+		if (now >= c->linger_until_us) {
+			conn_close(c, "done");
+			return;
+		}
+		{
+			uint64_t left_ms = (c->linger_until_us - now) / 1000u + 1;
+
+			timer_set(c, left_ms < PROXY_LINGER_IDLE_MS ? (unsigned)left_ms :
+				  PROXY_LINGER_IDLE_MS);
+		}
 	}
 }
 
@@ -501,6 +569,26 @@ static void conn_rev_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (what & EV_TIMEOUT) {
 		conn_event_cb(c->bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT, c);
+		return;
+	}
+	if (c->phase == PHASE_CLOSING) {
+		char scratch[16384];
+
+		/* Lingering: read and discard, a bounded amount per callback. */
+		for (int k = 0; k < 4; k++) {
+			n = recv(fd, scratch, sizeof(scratch), 0);
+			if (n > 0)
+				continue;
+			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+				break;
+			if (n < 0) {
+				conn_close(c, "client_error");
+				return;
+			}
+			conn_linger_input(c, true);
+			return;
+		}
+		conn_linger_input(c, false);
 		return;
 	}
 	if (have >= c->read_high) {
@@ -659,8 +747,13 @@ static void conn_parse(struct conn *c)
 		size_t n, used;
 		enum conn_phase before;
 
-		if (c->phase == PHASE_CLOSING)
+		if (c->phase == PHASE_CLOSING) {
+			/* A TLS connection lingering (plain ones are read by conn_rev_cb). */
+			evbuffer_drain(in, evbuffer_get_length(in));
+			if (c->linger)
+				conn_linger_input(c, false);
 			return;
+		}
 		if (c->paused_msg) {
 			if (c->resp != RESP_COMPLETE) {
 				/* Wait for the response. Reading goes on (so a client that goes away is
@@ -802,7 +895,7 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 	(void)bev;
 	if (c->phase == PHASE_CLOSING) {
 		if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-			conn_close(c, "done");
+			conn_linger_start(c);
 		return;
 	}
 	/* Drained: stop watching for writability until conn_flush needs it again. */
@@ -877,6 +970,20 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 		reply_error(c, 408, "header_timeout", true);
 		request_finish(c);
 		conn_linger(c);
+		return;
+	}
+	if (c->phase == PHASE_IDLE && evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
+		/* Not idle: the last response is still being written (a client reading a big body
+		 * slowly, the rest of it already queued). The write timeout, re-armed by every
+		 * write that makes progress, bounds a client that stopped reading. */
+		struct conf *cf = worker_conf_peek(c->w);
+
+		timer_set(c, cf ? cf->timeouts.client_idle_ms : 60000);
+		return;
+	}
+	if (c->lingering) {
+		/* Silent for PROXY_LINGER_IDLE_MS, or PROXY_LINGER_MS are over. */
+		conn_close(c, "done");
 		return;
 	}
 	conn_close(c, c->phase == PHASE_IDLE ? "idle_timeout" : "timeout");

@@ -6,6 +6,7 @@ not make fngate buffer it (RSS bounded, then the write stall timeout closes it);
 request (403, 404) that carries a body holding a complete second request never has that body
 read as a next request."""
 
+import json
 import os
 import socket
 import statistics
@@ -54,6 +55,9 @@ class HostileClients(it.GatewayCase):
             it.function("rec", "rec", cls.fake.url, privacy="public", prefix="/rec"))
         conf["namespaces"][0]["functions"].append(
             it.function("recpriv", "recpriv", cls.fake.url, prefix="/recpriv"))
+        conf["namespaces"][0]["functions"].append(
+            it.function("small", "small", cls.fake.url, privacy="public", prefix="/small",
+                        limits={"max_body_bytes": 1024}))
         cls.gw = cls.env.fngate(conf)
 
     @classmethod
@@ -264,6 +268,52 @@ class HostileClients(it.GatewayCase):
         self.assertEqual((st, complete), (200, True))
         self.assertEqual(self.fake.paths()[before:], ["/x"])
 
+    def test_12_refused_upload_reaches_real_clients(self):
+        """An HTTP client that sends its whole body before reading (Python's http.client, as
+        requests does) gets the refusal, not a connection reset, however big the body: fngate
+        half-closes and discards the rest of the upload before closing (a close with unread
+        input would make the kernel reset the connection and destroy the response at the
+        client)."""
+        import http.client
+        before = len(self.fake.heads)
+        cases = [("/recpriv/x", 403), ("/nowhere", 404), ("/small/x", 413)]
+        for size in (1 << 20, 16 << 20):
+            body = b"\0" * size
+            for path, want in cases:
+                for _ in range(3):
+                    c = http.client.HTTPConnection("127.0.0.1", self.gw.port, timeout=10)
+                    try:
+                        c.request("POST", path, body=body)
+                        r = c.getresponse()
+                        got = (r.status, json.loads(r.read())["error"] != "")
+                    except OSError as e:
+                        got = (type(e).__name__, False)
+                    finally:
+                        c.close()
+                    self.assertEqual(got, (want, True), "%s with a %d-byte body" % (path, size))
+        self.assertEqual(self.fake.paths()[before:], [], "a refused request reached the upstream")
+
+    def test_13_linger_is_bounded(self):
+        """A client that keeps sending after its refusal is cut after the linger limits: it
+        does not hold the connection (silence ends it at once)."""
+        s = socket.create_connection(("127.0.0.1", self.gw.port), timeout=5)
+        s.sendall(b"POST /recpriv/x HTTP/1.1\r\nHost: gw\r\nContent-Length: 60000000\r\n\r\n")
+        st, _, _, complete = hu.read_response(s, 3)
+        self.assertEqual((st, complete), (403, True))
+        t0 = time.time()
+        ended = None
+        try:
+            while time.time() - t0 < 15:
+                s.sendall(b"x" * 65536)
+                time.sleep(0.01)
+        except OSError as e:
+            ended = time.time() - t0
+            print("linger ended the upload after %.1f s (%s)" % (ended, type(e).__name__),
+                  file=sys.stderr)
+        s.close()
+        self.assertIsNotNone(ended, "the connection stayed open for 15 s of upload")
+        self.assertLess(ended, 8.0)
+
     # -- a client that waits or downloads longer than client_idle_ms is not idle
 
     def test_10_slow_upstream_beyond_client_idle(self):
@@ -283,6 +333,40 @@ class HostileClients(it.GatewayCase):
                     self.gw.url("/pub/_big?bytes=%d" % n)], check=False)
         self.assertEqual(r.stdout.decode(), "200 %d" % n,
                          "download cut (curl exit %d)" % r.returncode)
+
+    def test_11b_slow_reader_after_the_response_completed(self):
+        """A client reading slowly through a small receive window, longer than client_idle_ms
+        (1 s here) in all: it gets the whole body. (The keep-alive idle timer, armed when the
+        upstream's response completed, must not cut a connection whose output is pending.)"""
+        conf = hu.basic_conf(self.env, self.backend.url,
+                             timeouts={"client_header_ms": 1000, "client_idle_ms": 1000})
+        gw = self.env.fngate(conf, "slowreader.json")
+        n = 512 * 1024
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.settimeout(5)
+        s.connect(("127.0.0.1", gw.port))
+        s.sendall(hu.request_bytes("/pub/_big?bytes=%d" % n))
+        got = b""
+        t0 = time.time()
+        try:
+            while True:
+                d = s.recv(4096)
+                if not d:
+                    break
+                got += d
+                if b"\r\n\r\n" in got and len(got.split(b"\r\n\r\n", 1)[1]) >= n:
+                    break
+                time.sleep(4096 / 150000.0)     # ~150 KB/s
+        except (socket.timeout, ConnectionResetError):
+            pass
+        s.close()
+        body = got.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in got else b""
+        print("slow reader: %d of %d bytes in %.1f s" % (len(body), n, time.time() - t0),
+              file=sys.stderr)
+        self.assertEqual(len(body), n, "the body was cut")
+        self.assertEqual(body, it.pattern(n))
+        gw.stop()
 
     def test_09_still_serving(self):
         self.assertEqual(hu.get(self.gw.port, "/pub/x")[0], 200)
