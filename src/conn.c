@@ -935,10 +935,13 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		conn_close(c, "tls_handshake_failed");
 		return;
 	}
-	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) && c->phase == PHASE_DONE) {
+	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) &&
+	    (c->phase == PHASE_DONE ||
+	     (c->phase == PHASE_IDLE && evbuffer_get_length(bufferevent_get_output(c->bev)) > 0))) {
 		/* The request was read whole: the client owes no byte while its response is awaited
 		 * or streams (upstream_response_ms and the write timeout bound those), so a slow
-		 * upstream or a long download is not cut at client_idle_ms. libevent disabled reading
+		 * upstream or a long download is not cut at client_idle_ms (nor the tail of a
+		 * response still being written after it completed). libevent disabled reading
 		 * on the timeout (a bufferevent does; fngate's own read event stays): enable it
 		 * again, to see the client close. */
 		conn_read_set(c, true);
