@@ -861,6 +861,14 @@ static void conn_parse(struct conn *c)
 		}
 		/* A parse error or a limit: answer if nothing was sent yet, then close. */
 refuse:
+		if (c->resp == RESP_NONE && c->req.status == 0 &&
+		    llhttp_get_errno(&c->parser) == HPE_INVALID_VERSION &&
+		    strcmp(llhttp_get_error_reason(&c->parser), "Invalid HTTP version") == 0) {
+			/* A well-formed HTTP-version that is not 1.0 or 1.1 (HTTP/3.0, HTTP/1.2):
+			 * not malformed but unsupported. "HTTP/1.10" or "HTTP/2" stay 400. */
+			c->req.status = 505;
+			c->req.err_reason = "http_version";
+		}
 		if (c->resp == RESP_NONE) {
 			int status = c->req.status ? c->req.status : 400;
 			const char *code = c->req.err_reason ? c->req.err_reason : "bad_request";

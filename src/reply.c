@@ -73,6 +73,8 @@ void reply_error(struct conn *c, int status, const char *code, bool close)
 		put(buf, sizeof(buf), &at, c->req.request_id);
 		put(buf, sizeof(buf), &at, "\r\n");
 	}
+	if (status == 405)      /* RFC 9110 15.5.6; only CONNECT gets it: every other method is proxied */
+		put(buf, sizeof(buf), &at, "Allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n");
 	if (status == 503)
 		put(buf, sizeof(buf), &at, "Retry-After: 1\r\n");   /* fngate's own shortage: brief */
 	if (c->close_after)

@@ -471,16 +471,15 @@ static int request_analyze(struct conn *c)
 			r->url_len -= (uint32_t)(skip + a);
 		}
 	}
+	/* No tunnels. Checked before the target: CONNECT's authority-form target ("host:443") is
+	 * well-formed, the method is what fngate does not do. */
+	if (r->method == HTTP_CONNECT) {
+		r->err_reason = "method_not_allowed";
+		return 405;
+	}
 	if (!target_ok(r->buf + r->url_off, r->url_len, r->method)) {
 		r->err_reason = "bad_target";
 		return 400;
-	}
-	if (r->method == HTTP_CONNECT || llhttp_get_upgrade(p)) {
-		/* No tunnels: an Upgrade is refused rather than silently dropped. */
-		if (r->method == HTTP_CONNECT) {
-			r->err_reason = "method_not_allowed";
-			return 405;
-		}
 	}
 	r->chunked = (p->flags & F_CHUNKED) != 0;
 	if (p->flags & F_CONTENT_LENGTH) {

@@ -52,7 +52,9 @@ BAD = [
     ("two hosts", "GET / HTTP/1.1\r\n" + H + "Host: other.test\r\n\r\n"),
     ("space in target", "GET /a b HTTP/1.1\r\n" + H + "\r\n"),
     ("bad method", "G@T / HTTP/1.1\r\n" + H + "\r\n"),
-    ("bad version", "GET / HTTP/5.6\r\n" + H + "\r\n"),
+    ("malformed version 1.10", "GET / HTTP/1.10\r\n" + H + "\r\n"),
+    ("malformed version 2", "GET / HTTP/2\r\n" + H + "\r\n"),
+    ("malformed version lowercase", "GET / http/1.1\r\n" + H + "\r\n"),
     ("bad chunk size", "POST / HTTP/1.1\r\n" + H + "Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"),
     ("chunk size overflow", "POST / HTTP/1.1\r\n" + H + "Transfer-Encoding: chunked\r\n\r\nfffffffffffffffffff\r\nhello\r\n0\r\n\r\n"),
     ("chunk missing crlf", "POST / HTTP/1.1\r\n" + H + "Transfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n"),
@@ -69,20 +71,40 @@ class Http(it.GatewayCase):
             it.namespace("h", "h", [key.conf("k1")], [
                 it.function("all", "all", cls.backend.url, privacy="public", prefix="/")])]))
 
-    def assertRefused(self, name, data, timeout=3.0):
+    def assertRefused(self, name, data, timeout=3.0, status=400):
         before = self.backend.requests()
         got, closed = it.raw(self.gw.port, data.encode("latin-1") if isinstance(data, str) else data,
                              timeout=timeout)
         rs = it.parse_responses(got)
         self.assertTrue(rs, "%s: no response at all (closed=%s) %r" % (name, closed, got[:200]))
-        self.assertEqual(rs[0][0], 400, "%s: %r" % (name, got[:300]))
-        self.assertTrue(closed, "%s: connection left open after 400" % name)
+        self.assertEqual(rs[0][0], status, "%s: %r" % (name, got[:300]))
+        self.assertTrue(closed, "%s: connection left open after %d" % (name, status))
         self.assertEqual(self.backend.requests(), before + 1, "%s: reached the upstream" % name)
 
     def test_smuggling_shapes(self):
         for name, data in BAD:
             with self.subTest(name):
                 self.assertRefused(name, data)
+
+    def test_unsupported_versions(self):
+        """A well-formed HTTP-version other than 1.0 and 1.1 is unsupported, not malformed:
+        505 {"error":"http_version"}, closed, never forwarded (the malformed ones are in BAD)."""
+        for v in ("HTTP/5.6", "HTTP/3.0", "HTTP/2.0", "HTTP/1.2", "HTTP/0.9"):
+            with self.subTest(v):
+                self.assertRefused(v, "GET / %s\r\n%s\r\n" % (v, H), status=505)
+
+    def test_connect_refused(self):
+        """CONNECT (no tunnels): 405 with Allow, closed, never forwarded."""
+        before = self.backend.requests()
+        got, closed = it.raw(self.gw.port, b"CONNECT example.test:443 HTTP/1.1\r\n"
+                             b"Host: example.test:443\r\n\r\n", timeout=3)
+        rs = it.parse_responses(got)
+        self.assertTrue(rs, got[:200])
+        self.assertEqual(rs[0][0], 405, got[:300])
+        self.assertNotIn("CONNECT", rs[0][1]["allow"][0])
+        self.assertEqual(json.loads(rs[0][2])["error"], "method_not_allowed")
+        self.assertTrue(closed)
+        self.assertEqual(self.backend.requests(), before + 1, "CONNECT reached the upstream")
 
     def test_good_requests_pass(self):
         # The well-formed neighbours of the refused shapes are forwarded.
