@@ -9,7 +9,8 @@
 #                  whose target was missed; summaries go to bench/results/profile-*.txt
 #   --no-fngate    measure the peers only (fngate is skipped)
 #   --scenarios L  a comma-separated subset of: idle,public,warm,cold,notoken,badsig,body1k,body1m,
-#                  tls_public,tls_warm,tls_hs_new,tls_hs_reuse
+#                  tls_public,tls_warm,tls_hs_new,tls_hs_reuse (a subset's table goes to
+#                  bench/results/latest.md only: docs/benchmarks.md keeps the last full run)
 #
 # Everything listens on 127.0.0.1 only; every process started here is stopped on exit (trap).
 # It installs what it lacks with apt-get (Debian 12) and builds fngate (Release) into build-bench/.
