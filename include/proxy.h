@@ -73,6 +73,7 @@ struct request {
 	uint64_t body_bytes;        /* received so far */
 	bool     keep_alive;        /* client allows reuse */
 	bool     expect_continue;
+	bool     has_connection;    /* a Connection header was sent (its list names hop-by-hop fields) */
 	int      host_idx;          /* index of the Host header, -1 none */
 	int      token_idx;         /* index of the first X-Auth-Token, -1 none */
 	int      ntokens;

@@ -339,24 +339,23 @@ bool bev_write_now(struct bufferevent *bev)
 	return evbuffer_get_length(out) == 0;
 }
 
-size_t bev_read_now(struct bufferevent *bev, size_t max)
+/* Read up to max bytes from fd onto the end of `in`, a bufferevent's input buffer (frozen at its
+ * end except while read into). Returns readv's result, errno as readv left it (ENOMEM when no
+ * room could be reserved). */
+static ssize_t input_readv(struct evbuffer *in, evutil_socket_t fd, size_t max)
 {
-	struct evbuffer *in = bufferevent_get_input(bev);
 	struct evbuffer_iovec v[2];
 	struct iovec iov[2];
-	evutil_socket_t fd = bufferevent_getfd(bev);
-	int nv, i;
 	ssize_t n;
 	size_t left;
+	int nv, i;
 
-	if (fd < 0 || max == 0)
-		return 0;
-	/* bufferevents keep their input frozen at the end except while they read. */
 	evbuffer_unfreeze(in, 0);
 	nv = evbuffer_reserve_space(in, (ev_ssize_t)max, v, 2);
 	if (nv <= 0) {
 		evbuffer_freeze(in, 0);
-		return 0;
+		errno = ENOMEM;
+		return -1;
 	}
 	for (i = 0, left = max; i < nv; i++) {
 		iov[i].iov_base = v[i].iov_base;
@@ -365,10 +364,12 @@ size_t bev_read_now(struct bufferevent *bev, size_t max)
 	}
 	n = readv(fd, iov, nv);
 	if (n <= 0) {
-		/* EAGAIN, EOF or an error: the bufferevent's own next read reports it. */
+		int e = errno;
+
 		evbuffer_commit_space(in, v, 0);
 		evbuffer_freeze(in, 0);
-		return 0;
+		errno = e;
+		return n;
 	}
 	for (i = 0, left = (size_t)n; i < nv; i++) {
 		v[i].iov_len = iov[i].iov_len < left ? iov[i].iov_len : left;
@@ -378,7 +379,19 @@ size_t bev_read_now(struct bufferevent *bev, size_t max)
 	}
 	evbuffer_commit_space(in, v, i + 1);
 	evbuffer_freeze(in, 0);
-	return (size_t)n;
+	return n;
+}
+
+size_t bev_read_now(struct bufferevent *bev, size_t max)
+{
+	evutil_socket_t fd = bufferevent_getfd(bev);
+	ssize_t n;
+
+	if (fd < 0 || max == 0)
+		return 0;
+	/* EAGAIN, EOF or an error: the bufferevent's own next read reports it. */
+	n = input_readv(bufferevent_get_input(bev), fd, max);
+	return n > 0 ? (size_t)n : 0;
 }
 
 void conn_flush(struct conn *c)
@@ -561,11 +574,8 @@ static void conn_rev_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 	struct evbuffer *in = bufferevent_get_input(c->bev);
-	struct evbuffer_iovec v[2];
-	struct iovec iov[2];
-	size_t have = evbuffer_get_length(in), want, left;
+	size_t have = evbuffer_get_length(in), want;
 	ssize_t n;
-	int nv, i;
 
 	if (what & EV_TIMEOUT) {
 		conn_event_cb(c->bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT, c);
@@ -600,37 +610,17 @@ static void conn_rev_cb(evutil_socket_t fd, short what, void *arg)
 	want = c->phase == PHASE_BODY ? PROXY_BULK_READ : PROXY_READ_SIZE;
 	if (want > c->read_high - have)
 		want = c->read_high - have;
-	evbuffer_unfreeze(in, 0);
-	nv = evbuffer_reserve_space(in, (ev_ssize_t)want, v, 2);
-	if (nv <= 0) {
-		evbuffer_freeze(in, 0);
-		conn_close(c, "out_of_memory");
-		return;
-	}
-	for (i = 0, left = want; i < nv; i++) {
-		iov[i].iov_base = v[i].iov_base;
-		iov[i].iov_len = v[i].iov_len < left ? v[i].iov_len : left;
-		left -= iov[i].iov_len;
-	}
-	n = readv(fd, iov, nv);
+	n = input_readv(in, fd, want);
 	if (n <= 0) {
-		int e = errno;
-
-		evbuffer_commit_space(in, v, 0);
-		evbuffer_freeze(in, 0);
-		if (n < 0 && (e == EAGAIN || e == EWOULDBLOCK || e == EINTR))
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 			return;
+		if (n < 0 && errno == ENOMEM) {
+			conn_close(c, "out_of_memory");
+			return;
+		}
 		conn_event_cb(c->bev, BEV_EVENT_READING | (n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR), c);
 		return;
 	}
-	for (i = 0, left = (size_t)n; i < nv; i++) {
-		v[i].iov_len = iov[i].iov_len < left ? iov[i].iov_len : left;
-		left -= v[i].iov_len;
-		if (left == 0)
-			break;
-	}
-	evbuffer_commit_space(in, v, i + 1);
-	evbuffer_freeze(in, 0);
 	conn_parse(c);
 }
 

@@ -134,7 +134,7 @@ static int build_head(struct conn *c, const struct conf_upstream *ep, struct hbu
 		const char *name = r->buf + h->name_off;
 
 		if (header_dropped(name, h->name_len, c->conf->forward_token) ||
-		    connection_lists(r, name, h->name_len))
+		    (r->has_connection && connection_lists(r, name, h->name_len)))
 			continue;
 		hb_add(b, name, h->name_len);
 		hb_add(b, ": ", 2);

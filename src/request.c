@@ -393,9 +393,11 @@ static int request_analyze(struct conn *c)
 			}
 			break;
 		case 10:
-			if (hname_is(r, h, "connection") &&
-			    headers_list_has(r->buf + h->val_off, h->val_len, "close", 5))
-				conn_close_token = true;
+			if (hname_is(r, h, "connection")) {
+				r->has_connection = true;
+				if (headers_list_has(r->buf + h->val_off, h->val_len, "close", 5))
+					conn_close_token = true;
+			}
 			break;
 		case 6:
 			if (hname_is(r, h, "expect")) {

@@ -156,6 +156,7 @@ static int on_headers_complete(llhttp_t *p)
 	struct conn *c = u->client;
 	int status = llhttp_get_status_code(p);
 	bool no_body, cl_known = (p->flags & F_CONTENT_LENGTH) != 0;
+	bool conn_hdr = false;     /* the response has a Connection header: its list is checked */
 	char line[96];
 	int n;
 
@@ -182,6 +183,8 @@ static int on_headers_complete(llhttp_t *p)
 			 * NULL, so this also guards the pointer arithmetic below. */
 			if (H_NAME_LEN(i) == 0)
 				return -1;
+			if (H_NAME_LEN(i) == 10 && util_ieq(u->hdrbuf + H_NAME_OFF(i), 10, "connection"))
+				conn_hdr = true;
 			if (H_NAME_LEN(i) != 17 ||
 			    !util_ieq(u->hdrbuf + H_NAME_OFF(i), 17, "transfer-encoding"))
 				continue;
@@ -220,7 +223,7 @@ static int on_headers_complete(llhttp_t *p)
 			ob_add(&ob, "\r\n", 2);
 			continue;
 		}
-		if (headers_hop_by_hop(name, nl) || listed_in_connection(u, name, nl))
+		if (headers_hop_by_hop(name, nl) || (conn_hdr && listed_in_connection(u, name, nl)))
 			continue;
 		ob_add(&ob, name, nl);
 		ob_add(&ob, ": ", 2);
