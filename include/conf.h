@@ -46,18 +46,23 @@ struct conf_key {
 	EVP_PKEY    *pkey;          /* parsed once at load */
 };
 
+/* One server of a function: a configured URL at one of its addresses. A URL whose host name
+ * resolves to several addresses gives one entry per address (same url, host, hostport). */
 struct conf_upstream {
-	char    *url;               /* as configured, e.g. "http://127.0.0.1:9000/base" */
-	char    *host;              /* "127.0.0.1" */
+	char    *url;               /* as configured, e.g. "http://localhost:9000/base" */
+	char    *host;              /* "localhost": Host header, SNI and certificate name */
 	uint16_t port;
-	char    *hostport;          /* "127.0.0.1:9000": Host header sent upstream, pool key */
+	char    *hostport;          /* "localhost:9000": Host header sent upstream */
 	char    *base_path;         /* "" or "/base" (no trailing slash) */
-	struct sockaddr_storage addr;   /* resolved at load */
+	struct sockaddr_storage addr;   /* resolved at load (and on reload) */
 	socklen_t addrlen;
+	char    *addr_text;         /* "127.0.0.1:9000", "[::1]:9000": addr, for logs */
 	/* https:// endpoints (tls.h); NULL/false for http:// */
 	bool     tls;
 	struct tls_client *tls_client;  /* a reference: the function's verifying client context */
-	char    *pool_key;          /* keep-alive pool identity; NULL: hostport (http) */
+	/* keep-alive pool and down-mark identity: NULL for a plain http entry whose host is an
+	 * address literal (hostport is the key); otherwise "[https://]hostport[@addr][#tls id]" */
+	char    *pool_key;
 };
 
 struct conf_namespace;

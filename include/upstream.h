@@ -70,8 +70,9 @@ void upstream_watch_drain(struct upconn *u);
 void upstream_release(struct upconn *u);
 /* Close and free an upstream connection (errors, aborts). */
 void upstream_close(struct upconn *u);
-/* Mark u's endpoint down (connection refused / failed). */
-void upstream_mark_down(struct upconn *u);
+/* Mark u's endpoint (one address of an upstream) down for UPSTREAM_DOWN_MS: its connect was
+ * refused, failed or timed out (`why`, logged with the address when the mark is new). */
+void upstream_mark_down(struct upconn *u, const char *why);
 /* u failed before it was connected: true when that was its TLS handshake (certificate
  * verification included), after logging why. Reads the bufferevent's OpenSSL errors. */
 bool upstream_tls_failed(struct upconn *u);

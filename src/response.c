@@ -394,6 +394,9 @@ static bool response_retry(struct upconn *u, bool connect_failed)
 	u->client = NULL;
 	upstream_close(u);
 	upstream_start(v);
+	/* v may be a connected pooled connection, which upstream_start leaves to direct writes:
+	 * without this the moved request would wait in v's buffer until the response timeout. */
+	upstream_flush(v);
 	return true;
 }
 
@@ -517,7 +520,7 @@ static void up_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
 		if (!u->connected) {
-			upstream_mark_down(u);
+			upstream_mark_down(u, "connect timed out");
 			if (response_retry(u, true))
 				return;
 			response_fail(u, 504, "upstream_connect_timeout");
@@ -528,9 +531,12 @@ static void up_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if (!u->connected && !u->reused) {
 		/* An https endpoint that fails verification is as unusable as one that refuses. */
-		const char *code = upstream_tls_failed(u) ? "upstream_tls_failed" : "upstream_unavailable";
+		int err = EVUTIL_SOCKET_ERROR();
+		bool tls_failed = upstream_tls_failed(u);
+		const char *code = tls_failed ? "upstream_tls_failed" : "upstream_unavailable";
 
-		upstream_mark_down(u);
+		upstream_mark_down(u, tls_failed ? "TLS handshake failed" :
+				      err != 0 ? strerror(err) : "connection failed");
 		if (response_retry(u, true))
 			return;
 		response_fail(u, 502, code);
