@@ -25,6 +25,8 @@ enum gate_reason {
 	GATE_TOKEN_SCOPE,
 	GATE_TOKEN_REVOKED,
 	GATE_TOKEN_UNKNOWN,         /* namespace requires registered tokens; this jti is not */
+	GATE_TOKEN_KID_UNKNOWN,     /* the header's kid names no key of the namespace */
+	GATE_TOKEN_ISSUED_IN_FUTURE,/* iat beyond now + leeway */
 };
 
 struct gate_result {

@@ -26,6 +26,10 @@ static enum gate_reason gate_from_token(enum token_status st)
 		return GATE_TOKEN_NOT_YET_VALID;
 	case TOKEN_SCOPE:
 		return GATE_TOKEN_SCOPE;
+	case TOKEN_KID_UNKNOWN:
+		return GATE_TOKEN_KID_UNKNOWN;
+	case TOKEN_ISSUED_IN_FUTURE:
+		return GATE_TOKEN_ISSUED_IN_FUTURE;
 	}
 	/* Anything unexpected is a refusal, never an allow. */
 	return GATE_TOKEN_MALFORMED;
@@ -64,7 +68,8 @@ static enum gate_reason gate_check_private(const struct conf *c, const struct co
 		st = (enum token_status)cached;
 	} else {
 		st = token_verify(ns, tok, toklen, fn->limits.max_token_bytes, &claims);
-		if (cache != NULL && (st == TOKEN_OK || st == TOKEN_SIGNATURE || st == TOKEN_ALG)) {
+		if (cache != NULL && (st == TOKEN_OK || st == TOKEN_SIGNATURE || st == TOKEN_ALG ||
+				      st == TOKEN_KID_UNKNOWN)) {
 			/* A positive entry dies with the token; negative ones with the generation. */
 			expires = INT64_MAX;
 			if (st == TOKEN_OK && claims.has_exp)
@@ -155,6 +160,10 @@ const char *gate_reason_name(enum gate_reason r)
 		return "token_revoked";
 	case GATE_TOKEN_UNKNOWN:
 		return "token_unknown";
+	case GATE_TOKEN_KID_UNKNOWN:
+		return "token_kid_unknown";
+	case GATE_TOKEN_ISSUED_IN_FUTURE:
+		return "token_issued_in_future";
 	}
 	return "deny";
 }

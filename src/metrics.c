@@ -31,14 +31,15 @@ static const char *const metrics_errors[] = {
 	"bad_transfer_encoding", "bare_cr", "bare_lf", "obs_fold", "http_version",
 	"method_not_allowed", "expectation_failed", "too_many_headers", "headers_too_large",
 	"body_too_large", "header_timeout", "out_of_memory", "out_of_descriptors",
-	"out_of_local_ports", "no_configuration",
+	"out_of_local_ports", "no_configuration", "uri_too_long",
 	"upstream_unavailable", "upstream_connect_timeout", "upstream_timeout",
 	"upstream_bad_response", "upstream_closed", "upstream_closed_mid_response",
+	"upstream_tls_failed", "tls_handshake_failed", "tls_handshake_timeout",
 	"client_closed", "client_closed_early", "client_timeout", "client_error", "timeout",
 	"idle_timeout", "shutdown", "done",
 };
 
-#define METRICS_ERR_BASE    ((unsigned)GATE_TOKEN_UNKNOWN + 1)
+#define METRICS_ERR_BASE    ((unsigned)GATE_TOKEN_ISSUED_IN_FUTURE + 1)
 #define METRICS_NERRORS     (sizeof(metrics_errors) / sizeof(metrics_errors[0]))
 #define METRICS_OTHER       (METRICS_ERR_BASE + (unsigned)METRICS_NERRORS)
 #define METRICS_NREASONS    (METRICS_OTHER + 1)
@@ -137,7 +138,7 @@ unsigned metrics_reason_index(int gate_reason, const char *err_reason)
 {
 	/* The same choice as the access log (conn.c request_finish): an allowed request that
 	 * failed afterwards is an error, a refusal keeps the gate's reason. */
-	if (gate_reason > GATE_DENY && gate_reason <= GATE_TOKEN_UNKNOWN &&
+	if (gate_reason > GATE_DENY && gate_reason < (int)METRICS_ERR_BASE &&
 	    !(err_reason != NULL && gate_allowed((enum gate_reason)gate_reason)))
 		return (unsigned)gate_reason;
 	if (err_reason == NULL)
@@ -339,7 +340,7 @@ void metrics_request(struct metrics_worker *m, struct conf *c, const struct conf
 	/* The common case inline: a gate decision and no error code. */
 	reason = (unsigned)gate_reason;
 	if (__builtin_expect(err_reason != NULL || gate_reason <= GATE_DENY ||
-			     gate_reason > GATE_TOKEN_UNKNOWN, 0))
+			     gate_reason >= (int)METRICS_ERR_BASE, 0))
 		reason = metrics_reason_index(gate_reason, err_reason);
 	cls = status >= 100 && status < 600 ? (unsigned)status / 100 : METRICS_CLASS_OTHER;
 	t = m->table;
