@@ -150,6 +150,9 @@ struct conf {
 
 	long     leeway_s;          /* clock skew allowed on exp / nbf */
 	bool     forward_token;     /* forward X-Auth-Token upstream (default false) */
+	/* forward request fields with '_' in their names (default false: dropped, as nginx does);
+	 * even then one that reads as a field fngate sets, strips or frames with is dropped */
+	bool     underscores_in_headers;
 	size_t   cache_entries;     /* verified-token cache size per worker (0 disables) */
 
 	struct conf_namespace *namespaces;

@@ -52,6 +52,16 @@ void metrics_request(struct metrics_worker *m, struct conf *c, const struct conf
 /* A TLS handshake on a client listener finished: ok, or failed. Thread-safe (any thread). */
 void metrics_tls_handshake(bool ok);
 
+/* Header fields fngate dropped for the '_' in their names (headers.h): */
+enum metrics_hdrdrop {
+	METRICS_HDRDROP_REQUEST = 0,        /* a request field with '_' (underscores_in_headers off) */
+	METRICS_HDRDROP_REQUEST_ALIAS,      /* one that reads as a field fngate sets or strips */
+	METRICS_HDRDROP_RESPONSE_ALIAS,     /* a response field that reads as a framing field */
+	METRICS_NHDRDROP
+};
+/* One such field was dropped. Thread-safe; rare, so one shared relaxed atomic add. */
+void metrics_header_dropped(enum metrics_hdrdrop which);
+
 /* A configuration reload (SIGHUP) was applied (ok) or refused, at wall-clock time `when`
  * (seconds). Thread-safe. */
 void metrics_reload(bool ok, int64_t when);

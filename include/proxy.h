@@ -74,6 +74,7 @@ struct request {
 	bool     keep_alive;        /* client allows reuse */
 	bool     expect_continue;
 	bool     has_connection;    /* a Connection header was sent (its list names hop-by-hop fields) */
+	bool     has_underscore;    /* a header name holds '_' (forward.c: underscores_in_headers) */
 	int      host_idx;          /* index of the Host header, -1 none */
 	int      token_idx;         /* index of the first X-Auth-Token, -1 none */
 	int      ntokens;

@@ -86,7 +86,8 @@ static _Atomic uint64_t conf_current_gen;  /* generation of conf_current, read w
 
 static const char *const conf_top_keys[] = {
 	"listen", "workers", "state_dir", "limits", "timeouts", "tokens", "namespaces", "admin",
-	"access_log", "log_format", "shutdown_timeout_ms", "user", "group", NULL
+	"access_log", "log_format", "shutdown_timeout_ms", "user", "group", "underscores_in_headers",
+	NULL
 };
 static const char *const conf_limits_keys[] = {
 	"max_header_bytes", "max_body_bytes", "max_token_bytes", "max_connections", NULL
@@ -2056,6 +2057,8 @@ static void conf_parse_root(struct conf_ctx *x, json_t *root)
 
 	c->leeway_s = CONF_DEF_LEEWAY_S;
 	c->forward_token = false;
+	c->underscores_in_headers = false;
+	conf_get_bool(x, root, "underscores_in_headers", &c->underscores_in_headers);
 	c->cache_entries = CONF_DEF_CACHE_ENTRIES;
 	if (conf_get_typed(x, root, "tokens", JSON_OBJECT, &o) == 1) {
 		conf_push_key(x, "tokens");

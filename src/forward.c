@@ -14,6 +14,7 @@
 #include "conf.h"
 #include "headers.h"
 #include "log.h"
+#include "metrics.h"
 #include "proxy.h"
 #include "upstream.h"
 #include "util.h"
@@ -54,7 +55,9 @@ static void hb_str(struct hbuf *b, const char *s)
 }
 
 /* Headers fngate never forwards as received: hop-by-hop ones (RFC 9110 7.6.1), framing it
- * regenerates, the credential, and everything it sets itself (so a client cannot spoof them). */
+ * regenerates, the credential, everything it sets itself (so a client cannot spoof them), and
+ * the other claims of a client address that a function might trust (X-Real-IP, Forwarded):
+ * fngate states the client's address in X-Forwarded-For. */
 static bool header_dropped(const char *n, size_t len, bool forward_token)
 {
 	bool drop = false;
@@ -67,6 +70,9 @@ static bool header_dropped(const char *n, size_t len, bool forward_token)
 		break;
 	case 6:
 		drop = util_ieq(n, len, "expect");
+		break;
+	case 9:
+		drop = util_ieq(n, len, "x-real-ip") || util_ieq(n, len, "forwarded");
 		break;
 	case 12:
 		drop = util_ieq(n, len, "x-request-id") ||
@@ -86,6 +92,27 @@ static bool header_dropped(const char *n, size_t len, bool forward_token)
 	}
 	/* Every X-Fngate-* too: fngate's own identity headers. */
 	return drop || (len >= 9 && util_ieq(n, 9, "x-fngate-"));
+}
+
+/* A request field whose name holds '_' (r->has_underscore said one does): dropped unless the
+ * configuration keeps such fields, and even then when it reads, '_' as '-', as a field fngate
+ * sets, strips or frames with (X_Fngate_Namespace, Content_Length, X_Auth_Token...), since the
+ * function's runtime may see both spellings as one variable. Counted in the metrics. */
+static bool header_underscore_dropped(const struct conn *c, const char *n, size_t len)
+{
+	char alias[HEADERS_ALIAS_MAX];
+
+	if (memchr(n, '_', len) == NULL)
+		return false;
+	if (!c->conf->underscores_in_headers) {
+		metrics_header_dropped(METRICS_HDRDROP_REQUEST);
+		return true;
+	}
+	if (headers_underscore_alias(n, len, alias) && header_dropped(alias, len, false)) {
+		metrics_header_dropped(METRICS_HDRDROP_REQUEST_ALIAS);
+		return true;
+	}
+	return false;
 }
 
 /* The names a Connection header lists are hop-by-hop too. */
@@ -134,7 +161,8 @@ static int build_head(struct conn *c, const struct conf_upstream *ep, struct hbu
 		const char *name = r->buf + h->name_off;
 
 		if (header_dropped(name, h->name_len, c->conf->forward_token) ||
-		    (r->has_connection && connection_lists(r, name, h->name_len)))
+		    (r->has_connection && connection_lists(r, name, h->name_len)) ||
+		    (r->has_underscore && header_underscore_dropped(c, name, h->name_len)))
 			continue;
 		hb_add(b, name, h->name_len);
 		hb_add(b, ": ", 2);

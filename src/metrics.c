@@ -116,6 +116,7 @@ static uint64_t retired_hist[METRICS_NBUCKETS], retired_hist_sum_us;
 static struct tcache_stats retired_cache;
 
 static _Atomic uint64_t tls_ok, tls_failed;
+static _Atomic uint64_t hdr_dropped[METRICS_NHDRDROP];
 static _Atomic uint64_t reloads_ok, reloads_failed;
 static _Atomic int64_t reload_ok_at, reload_failed_at;
 
@@ -471,6 +472,11 @@ void metrics_tls_handshake(bool ok)
 	atomic_fetch_add_explicit(ok ? &tls_ok : &tls_failed, 1, memory_order_relaxed);
 }
 
+void metrics_header_dropped(enum metrics_hdrdrop which)
+{
+	atomic_fetch_add_explicit(&hdr_dropped[which], 1, memory_order_relaxed);
+}
+
 void metrics_reload(bool ok, int64_t when)
 {
 	atomic_fetch_add_explicit(ok ? &reloads_ok : &reloads_failed, 1, memory_order_relaxed);
@@ -799,6 +805,16 @@ char *metrics_render(const struct registry *reg, size_t *len)
 		  (unsigned long long)atomic_load(&tls_ok));
 	mb_printf(&b, "fngate_tls_handshakes_total{result=\"failure\"} %llu\n",
 		  (unsigned long long)atomic_load(&tls_failed));
+	mb_family(&b, "fngate_headers_dropped_total", "counter",
+		  "Header fields dropped for an underscore in their name: request fields "
+		  "(underscores_in_headers off), and fields whose name reads as one fngate sets, "
+		  "strips or frames with once '_' reads as '-'.");
+	mb_printf(&b, "fngate_headers_dropped_total{direction=\"request\",reason=\"underscore\"} "
+		  "%llu\n", (unsigned long long)atomic_load(&hdr_dropped[METRICS_HDRDROP_REQUEST]));
+	mb_printf(&b, "fngate_headers_dropped_total{direction=\"request\",reason=\"alias\"} %llu\n",
+		  (unsigned long long)atomic_load(&hdr_dropped[METRICS_HDRDROP_REQUEST_ALIAS]));
+	mb_printf(&b, "fngate_headers_dropped_total{direction=\"response\",reason=\"alias\"} %llu\n",
+		  (unsigned long long)atomic_load(&hdr_dropped[METRICS_HDRDROP_RESPONSE_ALIAS]));
 	if (c != NULL)
 		conf_unref(c);
 	if (b.failed || !mb_reserve(&b, 0)) {

@@ -381,6 +381,8 @@ static int request_analyze(struct conn *c)
 				r->err_reason = "bad_header";
 				return 400;
 			}
+			if (ch == '_')
+				r->has_underscore = true;   /* forward.c decides what to drop */
 		}
 		/* Control bytes in values: llhttp in strict mode refuses them (tested: 400 for \x00,
 		 * \x01, \x0b, \x1b, \x7f), and request_scan_head refuses obs-fold and bare CR, so the

@@ -14,6 +14,7 @@
 #include "conf.h"
 #include "headers.h"
 #include "log.h"
+#include "metrics.h"
 #include "proxy.h"
 #include "upstream.h"
 #include "util.h"
@@ -157,6 +158,7 @@ static int on_headers_complete(llhttp_t *p)
 	int status = llhttp_get_status_code(p);
 	bool no_body, cl_known = (p->flags & F_CONTENT_LENGTH) != 0;
 	bool conn_hdr = false;     /* the response has a Connection header: its list is checked */
+	char alias[HEADERS_ALIAS_MAX];
 	char line[96];
 	int n;
 
@@ -225,6 +227,12 @@ static int on_headers_complete(llhttp_t *p)
 		}
 		if (headers_hop_by_hop(name, nl) || (conn_hdr && listed_in_connection(u, name, nl)))
 			continue;
+		/* Content_Length, Transfer_Encoding...: fngate frames the response itself, and a
+		 * client stack that folds '_' into '-' must not find a second, false framing. */
+		if (headers_underscore_alias(name, nl, alias) && headers_hop_by_hop(alias, nl)) {
+			metrics_header_dropped(METRICS_HDRDROP_RESPONSE_ALIAS);
+			continue;
+		}
 		ob_add(&ob, name, nl);
 		ob_add(&ob, ": ", 2);
 		ob_add(&ob, val, vl);
