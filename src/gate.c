@@ -93,13 +93,13 @@ static enum gate_reason gate_check_private(const struct conf *c, const struct co
 		return gate_from_token(st);
 
 	/* Revocation is never cached: consulted on every request, cache hit or not. */
-	rs = revoke_lookup(res->jti, jlen);
+	rs = revoke_lookup(ns->id, res->jti, jlen);
 	if (rs == REVOKE_REVOKED)
 		return GATE_TOKEN_REVOKED;
 	if (ns->require_registered_tokens && rs != REVOKE_READY)
 		return GATE_TOKEN_UNKNOWN;
 
-	revoke_touch(res->jti, jlen, now);
+	revoke_touch(ns->id, res->jti, jlen, now);
 	return GATE_ALLOW_TOKEN;
 }
 

@@ -143,8 +143,8 @@ static void setup(void)
 	tokens[TK_NONEALG] = mint(NULL, "{\"alg\":\"none\"}", pay);
 	tokens[TK_GARBAGE] = strdup("not-a-token");
 
-	ck_assert_int_eq(revoke_set("t-revoked", 9, REVOKE_REVOKED), 0);
-	ck_assert_int_eq(revoke_set("t-ready", 7, REVOKE_READY), 0);
+	ck_assert_int_eq(revoke_set("ns-1", "t-revoked", 9, REVOKE_REVOKED), 0);
+	ck_assert_int_eq(revoke_set("ns-1", "t-ready", 7, REVOKE_READY), 0);
 }
 
 static void teardown(void)
@@ -241,13 +241,13 @@ START_TEST(test_cache_hit_then_revoked)
 	ck_assert_int_eq(res.cache_hit, 0);
 	ck_assert_int_eq(run(1, TK_NS_NOEXP, 1, NOW, tc, &res), GATE_ALLOW_TOKEN);
 	ck_assert_int_eq(res.cache_hit, 1);
-	ck_assert_int_eq(revoke_last_used("t-noexp", 7), 0);     /* not registered: not tracked */
-	ck_assert_int_eq(revoke_set("t-noexp", 7, REVOKE_REVOKED), 0);
+	ck_assert_int_eq(revoke_last_used("ns-1", "t-noexp", 7), 0);     /* not registered: not tracked */
+	ck_assert_int_eq(revoke_set(NULL, "t-noexp", 7, REVOKE_REVOKED), 0);
 	ck_assert_int_eq(run(1, TK_NS_NOEXP, 1, NOW, tc, &res), GATE_TOKEN_REVOKED);
 	ck_assert_int_eq(res.cache_hit, 1);
 	ck_assert_str_eq(res.jti, "t-noexp");
 	/* READY after REVOKED stays revoked */
-	ck_assert_int_eq(revoke_set("t-noexp", 7, REVOKE_READY), 0);
+	ck_assert_int_eq(revoke_set("ns-1", "t-noexp", 7, REVOKE_READY), 0);
 	ck_assert_int_eq(run(1, TK_NS_NOEXP, 1, NOW, tc, &res), GATE_TOKEN_REVOKED);
 	tcache_free(tc);
 }
@@ -309,10 +309,10 @@ START_TEST(test_touch_and_names)
 	struct gate_result res;
 
 	ck_assert_int_eq(run(1, TK_READY, 1, NOW + 5, NULL, &res), GATE_ALLOW_TOKEN);
-	ck_assert_int_eq(revoke_last_used("t-ready", 7), NOW + 5);
+	ck_assert_int_eq(revoke_last_used("ns-1", "t-ready", 7), NOW + 5);
 	/* refused requests do not count as use */
 	ck_assert_int_eq(run(2, TK_FN_PRIV, 1, NOW + 9, NULL, &res), GATE_TOKEN_SCOPE);
-	ck_assert_int_eq(revoke_last_used("t-fn", 4), 0);
+	ck_assert_int_eq(revoke_last_used("ns-1", "t-fn", 4), 0);
 	ck_assert_int_eq(gate_check(&conf, &fns[1], NULL, 0, 0, NOW, NULL, NULL),
 	    GATE_TOKEN_MISSING);
 	ck_assert_str_eq(gate_reason_name(GATE_ALLOW_PUBLIC), "public");
