@@ -16,6 +16,7 @@
 #include <llhttp.h>
 
 #include "gate.h"
+#include "outcome.h"
 
 struct bufferevent;
 struct event;
@@ -89,7 +90,7 @@ struct request {
 	int64_t  upstream_us;
 	int      status;            /* status sent to the client */
 	uint64_t bytes_out;
-	const char *err_reason;     /* local error code for the log */
+	enum outcome err;           /* a local error (outcome.h), OUT_NONE when none */
 	/* Last, so that request_reset clears everything above it in one memset. The head memory
 	 * (header table + text) exists only while a request is being handled: an idle keep-alive
 	 * connection holds none (request_mem_acquire / request_mem_release). */
@@ -153,13 +154,14 @@ struct conn {
 void conn_accept_on(struct worker *w, size_t listen_idx, int fd, const struct sockaddr *sa, int salen);
 /* The same for a plain HTTP connection. */
 void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen);
-/* Close the client connection and free it; every error path ends here, with a reason for the log. */
-void conn_close(struct conn *c, const char *reason);
+/* Close the client connection and free it; every error path ends here, with the outcome that
+ * ended it (the log's reason when a request was under way). */
+void conn_close(struct conn *c, enum outcome why);
 /* The response that began cannot be completed. What was queued still goes out, then the
  * connection closes, so the client sees a body cut short by its framing (Content-Length or the
  * missing last chunk); a body delimited by the close itself (HTTP/1.0) is ended with a reset
  * instead, since a clean close would pass the truncated body off as complete. */
-void conn_abort(struct conn *c, const char *reason);
+void conn_abort(struct conn *c, enum outcome why);
 /* The response to the current request is fully queued: finish it (log, reset) and go on. */
 void conn_response_done(struct conn *c);
 /* Resume reading and parsing the client (after backpressure or a finished response). */
@@ -192,8 +194,11 @@ int request_mem_acquire(struct conn *c);
 void request_mem_release(struct conn *c);
 /* Check raw head bytes that llhttp 8 tolerates but a strict proxy must not: a CR not followed by
  * LF, and a head line starting with whitespace (obs-fold, "spaces before headers"). Stops at the
- * empty line ending the head. Returns 0, or -1 (-> 400) with r->err_reason set. */
+ * empty line ending the head. Returns 0, or -1 (-> 400) with r->err set. */
 int request_scan_head(struct request *r, const char *p, size_t n);
+/* The head outgrew max_header_bytes: 414 uri_too_long while still in the request target, else
+ * 431 headers_too_large. */
+enum outcome request_head_too_large(const struct request *r);
 /* Chunked body: the CRLF after a chunk's data split across reads is checked here. 0 / -1. */
 int request_check_crlf(struct request *r, const char *p, size_t n);
 /* Header lookups on the current request. */
@@ -217,9 +222,11 @@ void forward_body_end(struct conn *c);
 extern const llhttp_settings_t response_settings;
 
 /* reply.c */
-/* Send a local response with a small JSON body {"error":code[,"reason":reason]}. Marks the
- * response complete. `close` adds Connection: close and closes after flushing. */
-void reply_error(struct conn *c, int status, const char *code, bool close);
+/* Send a local response for outcome o: its status (outcome.h) and a small JSON body
+ * {"error":"<its name>"}. Marks the response complete; records o as the request's error unless
+ * it is a gate refusal (the gate's outcome is already recorded). `close` adds Connection: close
+ * and closes after flushing. */
+void reply_error(struct conn *c, enum outcome o, bool close);
 /* Status line reason phrases for the statuses fngate produces. */
 const char *reply_reason(int status);
 

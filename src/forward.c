@@ -192,7 +192,7 @@ static int build_head(struct conn *c, const struct conf_upstream *ep, struct hbu
 	hb_str(b, "\r\nX-Fngate-Function: ");
 	hb_str(b, fn->id);
 	hb_add(b, "\r\n", 2);
-	if (r->gate.reason == GATE_ALLOW_TOKEN && r->gate.jti[0] != '\0') {
+	if (r->gate.reason == OUT_TOKEN && r->gate.jti[0] != '\0') {
 		hb_str(b, "X-Fngate-Token-Id: ");
 		hb_str(b, r->gate.jti);
 		hb_add(b, "\r\n", 2);
@@ -212,17 +212,15 @@ int forward_start(struct conn *c)
 	if (u == NULL && local_err != 0) {
 		/* fngate's own shortage (descriptors, memory, ports): 503 with Retry-After, and no
 		 * new clients on this worker until it eases. */
-		const char *why = local_err == EMFILE || local_err == ENFILE ? "out_of_descriptors" :
-		    local_err == EADDRNOTAVAIL ? "out_of_local_ports" : "out_of_memory";
+		enum outcome why = local_err == EMFILE || local_err == ENFILE ? OUT_OUT_OF_DESCRIPTORS :
+		    local_err == EADDRNOTAVAIL ? OUT_OUT_OF_LOCAL_PORTS : OUT_OUT_OF_MEMORY;
 
-		r->err_reason = why;
 		worker_pause_accept(c->w);
-		reply_error(c, 503, why, r->has_body);
+		reply_error(c, why, r->has_body);
 		return -1;
 	}
 	if (u == NULL) {
-		r->err_reason = "upstream_unavailable";
-		reply_error(c, 502, "upstream_unavailable", r->has_body);
+		reply_error(c, OUT_UPSTREAM_UNAVAILABLE, r->has_body);
 		return -1;
 	}
 	idx = upstream_index(u, r->fn);
@@ -244,8 +242,7 @@ int forward_start(struct conn *c)
 		u->retry_head = b.p;
 		u->retry_cap = b.cap;
 		upstream_close(u);
-		r->err_reason = "out_of_memory";
-		reply_error(c, 503, "out_of_memory", true);
+		reply_error(c, OUT_OUT_OF_MEMORY, true);
 		return -1;
 	}
 	u->retry_head = b.p;

@@ -340,7 +340,7 @@ static void response_finish(struct upconn *u)
 }
 
 /* Something went wrong with the upstream for client c. */
-static void response_fail(struct upconn *u, int status, const char *code)
+static void response_fail(struct upconn *u, enum outcome o)
 {
 	struct conn *c = u->client;
 
@@ -351,16 +351,15 @@ static void response_fail(struct upconn *u, int status, const char *code)
 	c->up = NULL;
 	u->client = NULL;
 	upstream_close(u);
-	log_msg(LOG_LVL_WARN, "upstream %s for %s/%s request %s", code, c->req.fn->ns->id,
-		c->req.fn->id, c->req.request_id);
+	log_msg(LOG_LVL_WARN, "upstream %s for %s/%s request %s", outcome_name(o),
+		c->req.fn->ns->id, c->req.fn->id, c->req.request_id);
+	c->req.err = o;
 	if (c->resp == RESP_NONE) {
-		c->req.err_reason = code;
-		reply_error(c, status, code, c->phase != PHASE_DONE);
+		reply_error(c, o, c->phase != PHASE_DONE);
 		conn_response_done(c);
 	} else {
 		/* Part of the response reached the client: only closing says it is incomplete. */
-		c->req.err_reason = code;
-		conn_abort(c, code);
+		conn_abort(c, o);
 	}
 }
 
@@ -428,7 +427,7 @@ again:
 		 * read timeout): a head trickled a byte at a time would hold the request for ever. */
 		if (!u->final_seen && u->req_sent && util_mono_us() - u->sent_us >
 		    (uint64_t)u->client->req.fn->timeouts.upstream_response_ms * 1000u) {
-			response_fail(u, 504, "upstream_timeout");
+			response_fail(u, OUT_UPSTREAM_TIMEOUT);
 			return;
 		}
 		if (u->final_seen && !u->is_1xx && !u->head_request && !u->client->resp_chunked &&
@@ -466,7 +465,7 @@ again:
 			return;
 		}
 		if (err != HPE_OK) {
-			response_fail(u, 502, "upstream_bad_response");
+			response_fail(u, OUT_UPSTREAM_BAD_RESPONSE);
 			return;
 		}
 		/* Backpressure: stop reading while the client is behind. */
@@ -531,9 +530,9 @@ static void up_event_cb(struct bufferevent *bev, short what, void *arg)
 			upstream_mark_down(u, "connect timed out");
 			if (response_retry(u, true))
 				return;
-			response_fail(u, 504, "upstream_connect_timeout");
+			response_fail(u, OUT_UPSTREAM_CONNECT_TIMEOUT);
 		} else {
-			response_fail(u, 504, "upstream_timeout");
+			response_fail(u, OUT_UPSTREAM_TIMEOUT);
 		}
 		return;
 	}
@@ -541,13 +540,13 @@ static void up_event_cb(struct bufferevent *bev, short what, void *arg)
 		/* An https endpoint that fails verification is as unusable as one that refuses. */
 		int err = EVUTIL_SOCKET_ERROR();
 		bool tls_failed = upstream_tls_failed(u);
-		const char *code = tls_failed ? "upstream_tls_failed" : "upstream_unavailable";
+		enum outcome code = tls_failed ? OUT_UPSTREAM_TLS_FAILED : OUT_UPSTREAM_UNAVAILABLE;
 
 		upstream_mark_down(u, tls_failed ? "TLS handshake failed" :
 				      err != 0 ? strerror(err) : "connection failed");
 		if (response_retry(u, true))
 			return;
-		response_fail(u, 502, code);
+		response_fail(u, code);
 		return;
 	}
 	if ((what & BEV_EVENT_EOF) && u->resp_started && llhttp_message_needs_eof(&u->parser)) {
@@ -566,8 +565,8 @@ static void up_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	/* TLS 1.3 servers judge a client certificate after our handshake finished: their refusal
 	 * arrives as an alert instead of a response. */
-	response_fail(u, 502, u->resp_started ? "upstream_closed_mid_response" :
-			      upstream_tls_failed(u) ? "upstream_tls_failed" : "upstream_closed");
+	response_fail(u, u->resp_started ? OUT_UPSTREAM_CLOSED_MID_RESPONSE :
+			 upstream_tls_failed(u) ? OUT_UPSTREAM_TLS_FAILED : OUT_UPSTREAM_CLOSED);
 }
 
 void response_attach(struct upconn *u)
