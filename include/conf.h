@@ -32,6 +32,8 @@ struct conf_limits {
 	unsigned max_connections;     /* client connections, all workers together */
 };
 
+#define CONF_DEFAULT_IDLE_MS 60000     /* timeouts.client_idle_ms when not configured */
+
 struct conf_timeouts {
 	unsigned client_header_ms;     /* from first byte of a request to end of its headers */
 	unsigned client_idle_ms;       /* keep-alive idle, and any read/write stall on the client */

@@ -62,9 +62,6 @@ static inline const char *registry_rec_ns(const struct token_record *t)
 struct registry *registry_open(const char *state_dir, char *err, size_t errlen);
 void registry_close(struct registry *r);
 
-/* The state directory the registry lives in (the keys live under it too). */
-const char *registry_state_dir(const struct registry *r);
-
 /* Number of records (ready and revoked). */
 size_t registry_count(const struct registry *r);
 

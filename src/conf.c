@@ -50,7 +50,6 @@
 #define CONF_DEF_MAX_TOKEN        8192
 #define CONF_DEF_MAX_CONNS        10000
 #define CONF_DEF_HEADER_MS        10000
-#define CONF_DEF_IDLE_MS          60000
 #define CONF_DEF_CONNECT_MS       2000
 #define CONF_DEF_RESPONSE_MS      30000
 #define CONF_DEF_SHUTDOWN_MS      10000
@@ -2047,7 +2046,7 @@ static void conf_parse_root(struct conf_ctx *x, json_t *root)
 	c->limits.max_connections = CONF_DEF_MAX_CONNS;
 	conf_parse_limits(x, root, &c->limits);
 	c->timeouts.client_header_ms = CONF_DEF_HEADER_MS;
-	c->timeouts.client_idle_ms = CONF_DEF_IDLE_MS;
+	c->timeouts.client_idle_ms = CONF_DEFAULT_IDLE_MS;
 	c->timeouts.upstream_connect_ms = CONF_DEF_CONNECT_MS;
 	c->timeouts.upstream_response_ms = CONF_DEF_RESPONSE_MS;
 	conf_parse_timeouts(x, root, &c->timeouts);

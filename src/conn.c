@@ -47,6 +47,14 @@ static void timer_set(struct conn *c, unsigned ms)
 	evtimer_add(c->timer, &tv);
 }
 
+/* client_idle_ms of the worker's configuration (the default before it has one). */
+static unsigned conn_idle_ms(struct conn *c)
+{
+	const struct conf *cf = worker_conf_peek(c->w);
+
+	return cf != NULL ? cf->timeouts.client_idle_ms : CONF_DEFAULT_IDLE_MS;
+}
+
 static void addr_format(const struct sockaddr *sa, char *ip, size_t iplen, char *full, size_t fulllen)
 {
 	int port = 0;
@@ -444,11 +452,7 @@ static void conn_linger(struct conn *c)
 		return;
 	}
 	/* Bound the flush of a client that does not read. */
-	{
-		struct conf *cf = worker_conf_peek(c->w);
-
-		timer_set(c, cf ? cf->timeouts.client_idle_ms : 10000);
-	}
+	timer_set(c, conn_idle_ms(c));
 }
 
 /* Closing and everything is flushed: close now, or shut our side and linger (conn_linger). */
@@ -754,11 +758,7 @@ static void conn_parse(struct conn *c)
 				conn_linger(c);
 				return;
 			}
-			{
-				struct conf *cf = worker_conf_peek(c->w);
-
-				timer_set(c, cf ? cf->timeouts.client_idle_ms : 60000);
-			}
+			timer_set(c, conn_idle_ms(c));
 		}
 		if (evbuffer_get_length(bufferevent_get_output(c->bev)) > PROXY_HIGH_WATER) {
 			conn_check_output(c);
@@ -779,11 +779,8 @@ static void conn_parse(struct conn *c)
 			continue;
 		}
 		if (evbuffer_get_length(in) == 0) {
-			if (c->phase == PHASE_IDLE) {
-				struct conf *cf = worker_conf_peek(c->w);
-
-				timer_set(c, cf ? cf->timeouts.client_idle_ms : 60000);
-			}
+			if (c->phase == PHASE_IDLE)
+				timer_set(c, conn_idle_ms(c));
 			return;
 		}
 		if (c->phase == PHASE_IDLE && request_begin(c) != 0) {
@@ -967,9 +964,7 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 		/* Not idle: the last response is still being written (a client reading a big body
 		 * slowly, the rest of it already queued). The write timeout, re-armed by every
 		 * write that makes progress, bounds a client that stopped reading. */
-		struct conf *cf = worker_conf_peek(c->w);
-
-		timer_set(c, cf ? cf->timeouts.client_idle_ms : 60000);
+		timer_set(c, conn_idle_ms(c));
 		return;
 	}
 	if (c->lingering) {

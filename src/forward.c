@@ -268,13 +268,13 @@ int forward_start(struct conn *c)
 	return 0;
 }
 
-/* Backpressure: a slow upstream stops us reading the client. */
+/* Backpressure: a slow upstream stops us reading the client. The write low-watermark that
+ * upstream_start sets reports the drain (up_write_cb resumes the client). */
 static void forward_backpressure(struct conn *c, struct evbuffer *out)
 {
 	if (evbuffer_get_length(out) > PROXY_HIGH_WATER && !c->read_paused) {
 		conn_read_set(c, false);
 		c->read_paused = true;
-		upstream_watch_drain(c->up);
 	}
 }
 

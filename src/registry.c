@@ -715,11 +715,6 @@ void registry_close(struct registry *r)
 	free(r);
 }
 
-const char *registry_state_dir(const struct registry *r)
-{
-	return r->dir;
-}
-
 size_t registry_count(const struct registry *r)
 {
 	return r->n;

@@ -20,8 +20,6 @@
 #include "util.h"
 #include "worker.h"
 
-#define RESP_MAX_HEADERS 128
-
 static struct upconn *up_of(llhttp_t *p)
 {
 	return p->data;
@@ -86,7 +84,7 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
 	struct upconn *u = up_of(p);
 
 	if (u->nhdr_resp == 0 || u->resp_in_value) {
-		if (u->nhdr_resp == RESP_MAX_HEADERS / 2)
+		if (u->nhdr_resp == UPSTREAM_MAX_RESP_HEADERS)
 			return -1;
 		H_NAME_OFF(u->nhdr_resp) = (uint32_t)u->hdrlen;
 		H_NAME_LEN(u->nhdr_resp) = 0;

@@ -312,11 +312,6 @@ void upstream_flush(struct upconn *u)
 	bufferevent_enable(u->bev, EV_WRITE);
 }
 
-void upstream_watch_drain(struct upconn *u)
-{
-	(void)u;    /* the write low-watermark set in upstream_start already reports the drain */
-}
-
 void upstream_client_drained(struct upconn *u)
 {
 	if (u->read_paused && u->client != NULL &&
