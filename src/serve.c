@@ -19,6 +19,7 @@
 
 #include "admin.h"
 #include "conf.h"
+#include "health.h"
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
@@ -37,6 +38,7 @@ struct daemon {
 	int                nworkers;
 	struct registry   *reg;
 	struct admin      *admin;
+	struct health     *health;
 	unsigned           shutdown_ms;
 	uint64_t           reloads;
 	struct event      *drain_tick;   /* while draining: are the workers done? */
@@ -303,6 +305,12 @@ int serve_main(const char *path)
 		log_msg(LOG_LVL_ERROR, "admin listen %s: %s", c->admin.listen, err);
 		goto cleanup;
 	}
+	if (c->health.listen != NULL &&
+	    listener_probe((struct sockaddr *)&c->health.addr, c->health.addrlen, err,
+			   sizeof(err)) != 0) {
+		log_msg(LOG_LVL_ERROR, "health listen %s: %s", c->health.listen, err);
+		goto cleanup;
+	}
 	conf_publish(conf_ref(c));
 	for (int i = 0; i < d.nworkers; i++) {
 		int fds[64];
@@ -336,6 +344,11 @@ int serve_main(const char *path)
 		log_msg(LOG_LVL_ERROR, "admin API: %s", err);
 		goto cleanup;
 	}
+	d.health = health_start(d.base, c, err, sizeof(err));
+	if (d.health == NULL && err[0] != '\0') {
+		log_msg(LOG_LVL_ERROR, "%s", err);
+		goto cleanup;
+	}
 	/* Every port is bound and every file open: requests are never served as root. */
 	if (privdrop_apply(c, err, sizeof(err)) != 0) {
 		log_msg(LOG_LVL_ERROR, "privilege drop: %s", err);
@@ -356,6 +369,8 @@ int serve_main(const char *path)
 		admin_stop(d.admin);
 		d.admin = NULL;
 	}
+	health_stop(d.health);
+	d.health = NULL;
 	workers_stop(&d);
 	started = 0;
 	log_msg(LOG_LVL_INFO, "stopped");
@@ -369,6 +384,7 @@ cleanup:
 	}
 	if (d.admin != NULL)
 		admin_stop(d.admin);
+	health_stop(d.health);
 	for (int i = 0; d.workers != NULL && i < d.nworkers; i++)
 		if (d.workers[i].base != NULL)
 			worker_free(&d.workers[i]);
