@@ -122,6 +122,7 @@ int backup_main(int argc, char **argv)
 	char err[512] = "";
 	unsigned nfiles = 0;
 	DIR *d;
+	bool bad;
 	int rc = 1;
 
 	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
@@ -130,15 +131,16 @@ int backup_main(int argc, char **argv)
 		       "DIR back over state_dir (docs/operations.md).\n");
 		return 0;
 	}
-	for (int i = 2; i < argc; i++) {
+	bad = argc < 2 || strcmp(argv[1], "backup") != 0;
+	for (int i = 2; i < argc && !bad; i++) {
 		if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc)
 			path = argv[++i];
 		else if (dir == NULL && argv[i][0] != '-')
 			dir = argv[i];
 		else
-			path = dir = NULL, i = argc;
+			bad = true;
 	}
-	if (argc < 2 || strcmp(argv[1], "backup") != 0 || path == NULL || dir == NULL) {
+	if (bad || path == NULL || dir == NULL) {
 		fprintf(stderr, "usage: fngate state backup -c FILE DIR\n");
 		return 2;
 	}
