@@ -135,6 +135,14 @@ struct conf_admin {
 	bool    metrics_auth;       /* GET /metrics needs an admin key (default false) */
 };
 
+/* "health": {"listen": ...}: liveness/readiness on a listener of its own (health.c), which
+ * works with the admin API disabled. */
+struct conf_health {
+	char   *listen;             /* NULL: no health listener */
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+};
+
 struct conf {
 	_Atomic long refs;
 	uint64_t generation;        /* increases with each successful load in this process */
@@ -163,6 +171,7 @@ struct conf {
 	struct conf_function **functions;   /* by conf_function.index */
 
 	struct conf_admin admin;
+	struct conf_health health;
 
 	char    *access_log;        /* NULL or "-": stderr; else a file path */
 	char    *log_format;        /* "json" (default) or "combined" */

@@ -52,6 +52,7 @@ struct worker {
 	struct metrics_worker *metrics;     /* this worker's counters (metrics.h) */
 	_Atomic int          draining;      /* stop accepting; exit when no connection is left */
 	_Atomic int          stopped;
+	_Atomic int          exited;        /* its thread has left its event loop */
 };
 
 /* Shared across workers: open client connections, for max_connections. */

@@ -33,6 +33,41 @@ if [ ! -f "$KEYDIR/demo.key.pem" ] || [ ! -f "$KEYDIR/demo.pub.pem" ]; then
 fi
 chmod 600 "$KEYDIR/demo.key.pem"
 
+mkdir -p "$RUNDIR"
+# The demo's admin key (owner), made once with `fngate admin-key create` and kept in
+# $RUNDIR/admin-key.json (mode 600): the console and the CLI need one. The configuration that
+# runs is conf/demo.json plus that key's hash, with its relative paths made absolute, written to
+# $RUNDIR/demo.json; max_connections is sized to the descriptor limit so that fngate has nothing
+# to warn about.
+ADMIN_KEY_FILE="$RUNDIR/admin-key.json"
+if [ ! -s "$ADMIN_KEY_FILE" ]; then
+	echo "demo: creating an admin key (owner) in $ADMIN_KEY_FILE"
+	(umask 077 && "$FNGATE" admin-key create --name demo --role owner --json >"$ADMIN_KEY_FILE")
+fi
+ADMIN_KEY=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["key"])' "$ADMIN_KEY_FILE")
+python3 - "$CONF" "$ADMIN_KEY_FILE" "$RUNDIR/demo.json" "$(ulimit -n)" <<'PY'
+import json, os, sys
+conf, keyfile, out, nofile = sys.argv[1:5]
+base = os.path.dirname(os.path.abspath(conf))
+c = json.load(open(conf))
+def absolute(p):
+    return p if p is None or os.path.isabs(p) else os.path.normpath(os.path.join(base, p))
+c["state_dir"] = absolute(c["state_dir"])
+for ns in c["namespaces"]:
+    if ns.get("signing_key"):
+        ns["signing_key"] = absolute(ns["signing_key"])
+    for k in ns.get("keys", []):
+        k["public_key"] = absolute(k["public_key"])
+c.setdefault("admin", {})["keys"] = [json.load(open(keyfile))["config"]]
+if nofile.isdigit():
+    # fngate wants two descriptors per connection and some headroom (listener.c).
+    c["limits"]["max_connections"] = min(c["limits"]["max_connections"],
+                                         max(64, (int(nofile) - 320) // 2))
+fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+with os.fdopen(fd, "w") as f:
+    json.dump(c, f, indent=2)
+PY
+CONF="$RUNDIR/demo.json"
 "$FNGATE" check -c "$CONF"
 
 # What the demo configuration serves: listen address, one private and one public function.
@@ -45,7 +80,8 @@ host, port = listen.rsplit(":", 1)
 if host in ("*", "0.0.0.0", "[::]", ""):
     host = "127.0.0.1"
 base = "http://%s:%s" % (host, port)
-out = {"LISTEN": listen, "BASE": base}
+admin = c.get("admin", {}).get("listen") or ""
+out = {"LISTEN": listen, "BASE": base, "ADMIN": admin.replace("0.0.0.0", "127.0.0.1")}
 for ns in c["namespaces"]:
     for f in ns["functions"]:
         kind = "PUBLIC" if f.get("privacy") == "public" else "PRIVATE"
@@ -64,7 +100,6 @@ for k, v in out.items():
 PY
 )"
 
-mkdir -p "$RUNDIR"
 BACKEND_PID=""
 FNGATE_PID=""
 TAIL_PID=""
@@ -152,8 +187,29 @@ echo "Running them once:"
 echo "  without token:   $(status "$LINE1")"
 echo "  with the token:  $(status "$LINE2")"
 echo "  public function: $(status "$LINE3")"
-echo
-echo "Access log follows; Ctrl-C stops fngate and the backend."
+ROOT_NOTE=""
+if [ "$(id -u)" = 0 ]; then
+	ROOT_NOTE="
+(fngate's log warns that it runs as root: the demo runs as you. In production, set \"user\" in
+the configuration, as docs/deploy/ does, so that requests are never served by root.)"
+fi
+cat <<EOT
+
+The web console: http://$ADMIN/  (admin key, kept in $ADMIN_KEY_FILE):
+  $ADMIN_KEY
+Try next:
+  1. Open the console, paste the key, and open the "demo" namespace.
+  2. Make "public-echo" private (Functions tab) and see
+       curl -i $PUBLIC_URL
+     answer 403 token_missing.
+  3. Generate a token for it (Security tab), or with the CLI:
+       FNGATE_ADMIN_URL=http://$ADMIN FNGATE_ADMIN_KEY=$ADMIN_KEY \\
+         $FNGATE token create --function $PUBLIC_FN --description try --expires $EXPIRES
+  4. Call it: curl -i -H "X-Auth-Token: TOKEN" $PUBLIC_URL
+See README.md ("Tokens in five minutes") for more.$ROOT_NOTE
+
+Access log follows; Ctrl-C stops fngate and the backend.
+EOT
 tail -n 0 -f "$RUNDIR/fngate.log" &
 TAIL_PID=$!
 wait "$FNGATE_PID" || true

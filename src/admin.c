@@ -29,6 +29,7 @@
 #include "metrics.h"
 #include "mint.h"
 #include "registry.h"
+#include "serve.h"
 #include "revoke.h"
 #include "state.h"
 #include "util.h"
@@ -1203,8 +1204,10 @@ static void dispatch(struct evhttp_request *req, void *arg)
 			reply_error(req, 405, "method_not_allowed", "GET only");
 			return;
 		}
-		reply_json(req, 200, json_pack("{s:s,s:s}", "status", "ok", "version",
-					       FNGATE_VERSION));
+		bool draining = serve_draining();
+
+		reply_json(req, draining ? 503 : 200, json_pack("{s:s,s:s}", "status",
+			   draining ? "draining" : "ok", "version", FNGATE_VERSION));
 		return;
 	}
 	if (strcmp(path, "/metrics") == 0) {

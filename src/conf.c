@@ -86,7 +86,7 @@ static _Atomic uint64_t conf_current_gen;  /* generation of conf_current, read w
 static const char *const conf_top_keys[] = {
 	"listen", "workers", "state_dir", "limits", "timeouts", "tokens", "namespaces", "admin",
 	"access_log", "log_format", "shutdown_timeout_ms", "user", "group", "underscores_in_headers",
-	NULL
+	"health", NULL
 };
 static const char *const conf_limits_keys[] = {
 	"max_header_bytes", "max_body_bytes", "max_token_bytes", "max_connections", NULL
@@ -122,6 +122,9 @@ static const char *const conf_upstream_tls_keys[] = {
 };
 static const char *const conf_admin_keys[] = {
 	"listen", "keys", "metrics_auth", NULL
+};
+static const char *const conf_health_keys[] = {
+	"listen", NULL
 };
 static const char *const conf_admin_key_keys[] = {
 	"name", "sha256", "role", "permissions", "namespaces", NULL
@@ -1634,6 +1637,46 @@ static void conf_parse_admin_key(struct conf_ctx *x, json_t *o, struct conf_admi
 	}
 }
 
+/* "health": {"listen": "ip:port"}: an address of its own, neither a listen entry nor the
+ * admin API's. */
+static void conf_parse_health(struct conf_ctx *x, json_t *root)
+{
+	struct conf_health *h = &x->c->health;
+	const char *s = NULL;
+	json_t *o = NULL;
+	bool clash;
+
+	if (conf_get_typed(x, root, "health", JSON_OBJECT, &o) != 1)
+		return;
+	conf_push_key(x, "health");
+	conf_check_keys(x, o, conf_health_keys);
+	if (conf_get_string(x, o, "listen", 128, false, &s) == 0) {
+		conf_err(x, JSONPOS_KEY, "needs \"listen\": \"ip:port\"");
+		goto done;
+	}
+	if (s == NULL)
+		goto done;
+	conf_push_key(x, "listen");
+	if (conf_parse_listen_addr(s, &h->addr, &h->addrlen) == -1) {
+		conf_err(x, JSONPOS_VALUE, "must be \"ip:port\", \"[ipv6]:port\" or \"*:port\"");
+		goto pop;
+	}
+	clash = x->c->admin.listen != NULL && x->c->admin.addrlen == h->addrlen &&
+		memcmp(&x->c->admin.addr, &h->addr, h->addrlen) == 0;
+	for (size_t i = 0; i < x->c->nlisten && !clash; i++)
+		clash = x->c->listen[i].addrlen == h->addrlen &&
+			memcmp(&x->c->listen[i].addr, &h->addr, h->addrlen) == 0;
+	if (clash)
+		conf_err(x, JSONPOS_VALUE, "\"%s\" is also a listen or admin address: the health "
+			 "listener needs its own", s);
+	else if ((h->listen = strdup(s)) == NULL)
+		conf_nomem(x);
+pop:
+	conf_pop(x);
+done:
+	conf_pop(x);
+}
+
 static void conf_parse_admin(struct conf_ctx *x, json_t *root)
 {
 	struct conf_admin *ad = &x->c->admin;
@@ -1940,6 +1983,7 @@ static void conf_free(struct conf *c)
 	}
 	free(c->admin.keys);
 	free(c->admin.listen);
+	free(c->health.listen);
 	free(c->access_log);
 	free(c->log_format);
 	free(c->user);
@@ -2126,6 +2170,7 @@ static void conf_parse_root(struct conf_ctx *x, json_t *root)
 	}
 
 	conf_parse_admin(x, root);
+	conf_parse_health(x, root);
 	conf_cross_check(x);
 }
 

@@ -77,6 +77,37 @@ int listener_raise_nofile(unsigned max_connections)
 	return 0;
 }
 
+int listener_probe(const struct sockaddr *addr, socklen_t len, char *err, size_t errlen)
+{
+	int fd, one = 1, rc = -1;
+
+	/* SO_REUSEADDR only: a port in TIME_WAIT after a restart is free, but a socket bound by
+	 * any live process is not, SO_REUSEPORT or not, whatever its user. */
+	fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return -1;
+	}
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1) {
+		snprintf(err, errlen, "setsockopt: %s", strerror(errno));
+		goto cleanup;
+	}
+	if (addr->sa_family == AF_INET6)
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, addr, len) == -1) {
+		if (errno == EADDRINUSE)
+			snprintf(err, errlen, "address already in use by another process (another "
+				 "fngate?): refusing to share it");
+		else
+			snprintf(err, errlen, "bind: %s", strerror(errno));
+		goto cleanup;
+	}
+	rc = 0;
+cleanup:
+	close(fd);
+	return rc;
+}
+
 int listener_bind(const struct sockaddr *addr, socklen_t len, char *err, size_t errlen)
 {
 	int fd, one = 1;
@@ -105,6 +136,14 @@ int listener_bind(const struct sockaddr *addr, socklen_t len, char *err, size_t 
 fail:
 	close(fd);
 	return -1;
+}
+
+void listener_close_all(struct worker *w)
+{
+	for (size_t i = 0; i < w->nlisteners; i++)
+		evconnlistener_free(w->listeners[i]);
+	w->nlisteners = 0;
+	w->listening = false;
 }
 
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
@@ -164,7 +203,7 @@ int listener_attach(struct worker *w, const int *fds, size_t nfds)
 
 void listener_enable(struct worker *w, int on)
 {
-	if (w->listening == (on != 0))
+	if (w->listening == (on != 0) || w->nlisteners == 0)
 		return;
 	for (size_t i = 0; i < w->nlisteners; i++) {
 		if (on)

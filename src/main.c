@@ -6,6 +6,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
+#include "backup.h"
 #include "cli.h"
 #include "serve.h"
 #include "util.h"
@@ -25,6 +26,9 @@ static void usage(FILE *f)
 		"  function set-privacy ID private|public\n"
 		"  admin-key create --name NAME --role owner   (offline)\n"
 		"  keygen --namespace ID [--alg RS256|ES256] [--bits N] [--rotate]   (offline)\n"
+		"\n"
+		"State:\n"
+		"  state backup -c FILE DIR   copy state_dir consistently while fngate runs\n"
 		"\n"
 		"Run `fngate <command> --help` for a command's options.\n");
 }
@@ -88,6 +92,8 @@ int main(int argc, char **argv)
 		return cli_admin_key(argc - 1, argv + 1);
 	if (strcmp(cmd, "keygen") == 0)
 		return cli_keygen(argc - 1, argv + 1);
+	if (strcmp(cmd, "state") == 0)
+		return backup_main(argc - 1, argv + 1);
 	fprintf(stderr, "fngate: unknown command '%s'\n", cmd);
 	usage(stderr);
 	return 2;

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 
 #include "admin.h"
 #include "conf.h"
+#include "health.h"
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
@@ -36,9 +38,19 @@ struct daemon {
 	int                nworkers;
 	struct registry   *reg;
 	struct admin      *admin;
+	struct health     *health;
 	unsigned           shutdown_ms;
 	uint64_t           reloads;
+	struct event      *drain_tick;   /* while draining: are the workers done? */
+	struct timespec    drain_end;    /* CLOCK_MONOTONIC: cut what is left then */
 };
+
+static _Atomic int serve_drain_flag;
+
+bool serve_draining(void)
+{
+	return atomic_load(&serve_drain_flag) != 0;
+}
 
 static int mkdir_p(const char *dir)
 {
@@ -153,14 +165,57 @@ static void on_reload(evutil_socket_t sig, short what, void *arg)
 		(unsigned long long)c->generation);
 }
 
+/* While draining, every 50 ms: leave the main loop once every worker is done or the shutdown
+ * timeout has passed. The main loop keeps running meanwhile so that the admin API and the
+ * health listener answer "draining". */
+static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	struct timeval tv = {0, 50 * 1000};
+	struct timespec now;
+	int i;
+
+	(void)fd;
+	(void)what;
+	for (i = 0; i < d->nworkers && atomic_load(&d->workers[i].exited); i++)
+		;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (i == d->nworkers || now.tv_sec > d->drain_end.tv_sec ||
+	    (now.tv_sec == d->drain_end.tv_sec && now.tv_nsec >= d->drain_end.tv_nsec)) {
+		event_base_loopexit(d->base, NULL);
+		return;
+	}
+	evtimer_add(d->drain_tick, &tv);
+}
+
 static void on_stop(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon *d = arg;
+	struct conf *cur = conf_acquire();
 
 	(void)what;
-	log_msg(LOG_LVL_INFO, "signal %d: stopping; requests in flight may take %u ms", (int)sig,
-		d->shutdown_ms);
-	event_base_loopexit(d->base, NULL);
+	if (atomic_exchange(&serve_drain_flag, 1)) {
+		log_msg(LOG_LVL_INFO, "signal %d again: stopping now", (int)sig);
+		event_base_loopexit(d->base, NULL);
+		conf_unref(cur);
+		return;
+	}
+	if (cur != NULL) {
+		d->shutdown_ms = cur->shutdown_timeout_ms;
+		conf_unref(cur);
+	}
+	log_msg(LOG_LVL_INFO, "signal %d: draining: listeners closed; requests in flight may take "
+		"%u ms", (int)sig, d->shutdown_ms);
+	for (int i = 0; i < d->nworkers; i++)
+		worker_drain(&d->workers[i], false);
+	clock_gettime(CLOCK_MONOTONIC, &d->drain_end);
+	d->drain_end.tv_sec += d->shutdown_ms / 1000;
+	d->drain_end.tv_nsec += (long)(d->shutdown_ms % 1000) * 1000000L;
+	if (d->drain_end.tv_nsec >= 1000000000L) {
+		d->drain_end.tv_sec++;
+		d->drain_end.tv_nsec -= 1000000000L;
+	}
+	on_drain_tick(-1, 0, d);
 }
 
 static void on_reopen(evutil_socket_t sig, short what, void *arg)
@@ -174,26 +229,15 @@ static void on_reopen(evutil_socket_t sig, short what, void *arg)
 		log_msg(LOG_LVL_INFO, "SIGUSR1: access log reopened");
 }
 
-/* Join every worker, waiting at most ms for requests in flight, then cut what is left. */
-static void workers_stop(struct daemon *d, unsigned ms)
+/* After the drain: join the workers that are done, cut the connections of the others. */
+static void workers_stop(struct daemon *d)
 {
-	struct timespec deadline;
-
-	for (int i = 0; i < d->nworkers; i++)
-		worker_drain(&d->workers[i], false);
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += ms / 1000;
-	deadline.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
 	for (int i = 0; i < d->nworkers; i++) {
-		if (pthread_timedjoin_np(d->workers[i].thread, NULL, &deadline) != 0) {
+		if (!atomic_load(&d->workers[i].exited)) {
 			log_msg(LOG_LVL_WARN, "worker %d: shutdown timeout, closing its connections", i);
 			worker_drain(&d->workers[i], true);
-			worker_join(&d->workers[i]);
 		}
+		worker_join(&d->workers[i]);
 	}
 }
 
@@ -245,6 +289,28 @@ int serve_main(const char *path)
 	d.base = event_base_new();
 	if (d.workers == NULL || d.base == NULL)
 		goto cleanup;
+	/* Each worker binds its own SO_REUSEPORT socket per address, and the kernel would let
+	 * another fngate of the same user join the group and take half of the connections: refuse
+	 * to start unless every address is free of any other process (listener_probe). */
+	for (size_t k = 0; k < c->nlisten; k++) {
+		if (listener_probe((struct sockaddr *)&c->listen[k].addr, c->listen[k].addrlen,
+				   err, sizeof(err)) != 0) {
+			log_msg(LOG_LVL_ERROR, "listen %s: %s", c->listen[k].address, err);
+			goto cleanup;
+		}
+	}
+	if (c->admin.listen != NULL &&
+	    listener_probe((struct sockaddr *)&c->admin.addr, c->admin.addrlen, err,
+			   sizeof(err)) != 0) {
+		log_msg(LOG_LVL_ERROR, "admin listen %s: %s", c->admin.listen, err);
+		goto cleanup;
+	}
+	if (c->health.listen != NULL &&
+	    listener_probe((struct sockaddr *)&c->health.addr, c->health.addrlen, err,
+			   sizeof(err)) != 0) {
+		log_msg(LOG_LVL_ERROR, "health listen %s: %s", c->health.listen, err);
+		goto cleanup;
+	}
 	conf_publish(conf_ref(c));
 	for (int i = 0; i < d.nworkers; i++) {
 		int fds[64];
@@ -268,13 +334,19 @@ int serve_main(const char *path)
 	ev_term = evsignal_new(d.base, SIGTERM, on_stop, &d);
 	ev_int = evsignal_new(d.base, SIGINT, on_stop, &d);
 	ev_usr1 = evsignal_new(d.base, SIGUSR1, on_reopen, &d);
-	if (!ev_hup || !ev_term || !ev_int || !ev_usr1 || evsignal_add(ev_hup, NULL) ||
+	d.drain_tick = evtimer_new(d.base, on_drain_tick, &d);
+	if (!ev_hup || !ev_term || !ev_int || !ev_usr1 || !d.drain_tick || evsignal_add(ev_hup, NULL) ||
 	    evsignal_add(ev_term, NULL) || evsignal_add(ev_int, NULL) || evsignal_add(ev_usr1, NULL))
 		goto cleanup;
 	err[0] = '\0';
 	d.admin = admin_start(d.base, d.reg, err, sizeof(err));
 	if (d.admin == NULL && err[0] != '\0') {
 		log_msg(LOG_LVL_ERROR, "admin API: %s", err);
+		goto cleanup;
+	}
+	d.health = health_start(d.base, c, err, sizeof(err));
+	if (d.health == NULL && err[0] != '\0') {
+		log_msg(LOG_LVL_ERROR, "%s", err);
 		goto cleanup;
 	}
 	/* Every port is bound and every file open: requests are never served as root. */
@@ -293,19 +365,13 @@ int serve_main(const char *path)
 	if (c->admin.listen != NULL && d.admin != NULL)
 		log_msg(LOG_LVL_INFO, "admin API on %s", c->admin.listen);
 	event_base_dispatch(d.base);
-	{
-		struct conf *cur = conf_acquire();
-
-		if (cur != NULL) {
-			d.shutdown_ms = cur->shutdown_timeout_ms;
-			conf_unref(cur);
-		}
-	}
 	if (d.admin != NULL) {
 		admin_stop(d.admin);
 		d.admin = NULL;
 	}
-	workers_stop(&d, d.shutdown_ms);
+	health_stop(d.health);
+	d.health = NULL;
+	workers_stop(&d);
 	started = 0;
 	log_msg(LOG_LVL_INFO, "stopped");
 	rc = 0;
@@ -318,6 +384,7 @@ cleanup:
 	}
 	if (d.admin != NULL)
 		admin_stop(d.admin);
+	health_stop(d.health);
 	for (int i = 0; d.workers != NULL && i < d.nworkers; i++)
 		if (d.workers[i].base != NULL)
 			worker_free(&d.workers[i]);
@@ -330,6 +397,8 @@ cleanup:
 		event_free(ev_int);
 	if (ev_usr1)
 		event_free(ev_usr1);
+	if (d.drain_tick)
+		event_free(d.drain_tick);
 	if (d.reg != NULL)
 		registry_close(d.reg);
 	if (d.base != NULL)

@@ -147,7 +147,10 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (read(fd, &n, sizeof(n)) != (ssize_t)sizeof(n) || !atomic_load(&w->draining))
 		return;
-	listener_enable(w, 0);
+	/* Close, not just disable: a disabled listener still lets the kernel complete handshakes
+	 * into its backlog, where clients hang until they give up; closed, they are refused at
+	 * once and a load balancer moves on. */
+	listener_close_all(w);
 	/* Idle keep-alive connections have nothing in flight: close them now. */
 	for (c = TAILQ_FIRST(&w->conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
@@ -205,6 +208,7 @@ static void *worker_main(void *arg)
 
 	listener_enable(w, 1);
 	event_base_dispatch(w->base);
+	atomic_store(&w->exited, 1);
 	return NULL;
 }
 
