@@ -585,8 +585,9 @@ static int tj_id_string(struct tjson *j, char dst[TOKEN_ID_MAX + 1], bool *bad)
 	return 0;
 }
 
-/* A NumericDate (RFC 7519 2): integer or real. `up` rounds reals up (nbf) instead of down
- * (exp, iat), so a fraction never widens the validity window. Other types mark *bad. */
+/* A NumericDate (RFC 7519 2): integer or real. `up` rounds reals up (nbf, iat: refused when
+ * later than now + leeway) instead of down (exp: refused when earlier), so a fraction never
+ * widens the validity window. Other types mark *bad. */
 static int tj_numeric_date(struct tjson *j, int up, int64_t *out, bool *bad)
 {
 	struct tj_num num;
@@ -668,7 +669,7 @@ static int token_pay_member(struct tjson *j, const char *key, size_t klen, void 
 	}
 	if (tj_key_is(key, klen, "iat")) {
 		c->has_iat = true;
-		return tj_numeric_date(j, 0, &c->iat, &tp->bad);
+		return tj_numeric_date(j, 1, &c->iat, &tp->bad);
 	}
 	if (tj_key_is(key, klen, "jti"))
 		return tj_id_string(j, c->jti, &tp->bad);
