@@ -913,28 +913,3 @@ enum token_status token_check_scope(const struct token_claims *c, const struct c
 		return strcmp(c->application_id, function_id) == 0 ? TOKEN_OK : TOKEN_SCOPE;
 	return TOKEN_SCOPE;
 }
-
-const char *token_status_name(enum token_status st)
-{
-	switch (st) {
-	case TOKEN_OK:
-		return "ok";
-	case TOKEN_MALFORMED:
-		return "token_malformed";
-	case TOKEN_ALG:
-		return "token_alg";
-	case TOKEN_SIGNATURE:
-		return "token_signature";
-	case TOKEN_EXPIRED:
-		return "token_expired";
-	case TOKEN_NOT_YET_VALID:
-		return "token_not_yet_valid";
-	case TOKEN_SCOPE:
-		return "token_scope";
-	case TOKEN_KID_UNKNOWN:
-		return "token_kid_unknown";
-	case TOKEN_ISSUED_IN_FUTURE:
-		return "token_issued_in_future";
-	}
-	return "token_malformed";
-}
