@@ -66,7 +66,4 @@ enum token_status token_check_time(const struct token_claims *c, int64_t now, lo
 enum token_status token_check_scope(const struct token_claims *c, const struct conf_namespace *ns,
 				    const char *function_id);
 
-/* "token_malformed", ...; the reason codes sent to clients and logged. */
-const char *token_status_name(enum token_status st);
-
 #endif

@@ -585,8 +585,9 @@ static int tj_id_string(struct tjson *j, char dst[TOKEN_ID_MAX + 1], bool *bad)
 	return 0;
 }
 
-/* A NumericDate (RFC 7519 2): integer or real. `up` rounds reals up (nbf) instead of down
- * (exp, iat), so a fraction never widens the validity window. Other types mark *bad. */
+/* A NumericDate (RFC 7519 2): integer or real. `up` rounds reals up (nbf, iat: refused when
+ * later than now + leeway) instead of down (exp: refused when earlier), so a fraction never
+ * widens the validity window. Other types mark *bad. */
 static int tj_numeric_date(struct tjson *j, int up, int64_t *out, bool *bad)
 {
 	struct tj_num num;
@@ -668,7 +669,7 @@ static int token_pay_member(struct tjson *j, const char *key, size_t klen, void 
 	}
 	if (tj_key_is(key, klen, "iat")) {
 		c->has_iat = true;
-		return tj_numeric_date(j, 0, &c->iat, &tp->bad);
+		return tj_numeric_date(j, 1, &c->iat, &tp->bad);
 	}
 	if (tj_key_is(key, klen, "jti"))
 		return tj_id_string(j, c->jti, &tp->bad);
@@ -911,29 +912,4 @@ enum token_status token_check_scope(const struct token_claims *c, const struct c
 	if (c->application_id[0] != '\0' && c->namespace_id[0] == '\0' && function_id != NULL)
 		return strcmp(c->application_id, function_id) == 0 ? TOKEN_OK : TOKEN_SCOPE;
 	return TOKEN_SCOPE;
-}
-
-const char *token_status_name(enum token_status st)
-{
-	switch (st) {
-	case TOKEN_OK:
-		return "ok";
-	case TOKEN_MALFORMED:
-		return "token_malformed";
-	case TOKEN_ALG:
-		return "token_alg";
-	case TOKEN_SIGNATURE:
-		return "token_signature";
-	case TOKEN_EXPIRED:
-		return "token_expired";
-	case TOKEN_NOT_YET_VALID:
-		return "token_not_yet_valid";
-	case TOKEN_SCOPE:
-		return "token_scope";
-	case TOKEN_KID_UNKNOWN:
-		return "token_kid_unknown";
-	case TOKEN_ISSUED_IN_FUTURE:
-		return "token_issued_in_future";
-	}
-	return "token_malformed";
 }

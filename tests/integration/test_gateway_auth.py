@@ -6,6 +6,7 @@ Topology (one fngate, one demo backend):
                                                hosted (private, by Host only)
   namespace beta  (RS256, SPKI public key):    fn (private)
   namespace gamma (ES256, P-256 SPKI key):     fn (private)
+  namespace delta (keys k1 RS256, k2 RS256, k3 ES256, a rotation's overlap): fn (private)
   one namespace per key of ../shared/vectors/scaleway-tokens.json, with its real namespace id
   and one function carrying the real function/container id of the vector's function token.
 Every test token is minted here (fngate_it.mint) in Scaleway's claim layout; what each one
@@ -21,12 +22,14 @@ import fngate_it as it  # noqa: E402
 NS_A = "3a8b2c4e-0000-4000-8000-00000000000a"
 NS_B = "3a8b2c4e-0000-4000-8000-00000000000b"
 NS_G = "3a8b2c4e-0000-4000-8000-00000000000c"
+NS_D = "3a8b2c4e-0000-4000-8000-00000000000d"
 FN_HELLO = "46aebf26-0000-4000-8000-000000000001"
 FN_OTHER = "46aebf26-0000-4000-8000-000000000002"
 FN_PUB = "46aebf26-0000-4000-8000-000000000003"
 FN_HOSTED = "46aebf26-0000-4000-8000-000000000004"
 FN_B = "46aebf26-0000-4000-8000-000000000005"
 FN_G = "46aebf26-0000-4000-8000-000000000006"
+FN_D = "46aebf26-0000-4000-8000-000000000007"
 
 
 def scaleway_groups():
@@ -52,6 +55,7 @@ class Auth(it.GatewayCase):
         cls.kb = env.key("beta", "rsa-spki")
         cls.kg = env.key("gamma", "ec")
         cls.kx = env.key("stranger", "rsa-pkcs1")   # in no configuration
+        cls.kd = [env.key("delta1", "rsa-spki"), env.key("delta2", "rsa-spki"), env.key("delta3", "ec")]
         namespaces = [
             it.namespace(NS_A, "alpha", [cls.ka.conf("k1")], [
                 it.function(FN_HELLO, "hello", up, prefix="/alpha/hello"),
@@ -63,6 +67,8 @@ class Auth(it.GatewayCase):
                 it.function(FN_B, "fn", up, prefix="/beta/fn")]),
             it.namespace(NS_G, "gamma", [cls.kg.conf("k1")], [
                 it.function(FN_G, "fn", up, prefix="/gamma/fn")]),
+            it.namespace(NS_D, "delta", [k.conf("k%d" % (i + 1)) for i, k in enumerate(cls.kd)], [
+                it.function(FN_D, "fn", up, prefix="/delta/fn")]),
         ]
         cls.scw = []
         for i, (pem, ns_entries, fn_entries) in enumerate(scaleway_groups()):
@@ -181,6 +187,25 @@ class Auth(it.GatewayCase):
             self.denied("/alpha/hello/", tok, "token_kid_unknown")
         for header in ({"alg": "RS256", "typ": "JWT", "kid": "k1"}, {"alg": "RS256"}):
             self.assertForwarded(self.get("/alpha/hello/", it.mint(self.ka, claims, header=header)))
+
+    def test_kid_several_keys(self):
+        """A namespace with several keys (delta: k1, k2 RS256, k3 ES256). Without a kid (Scaleway's
+        tokens have none) every key of the token's alg is tried, so each key's token passes; a kid
+        picks its key only, so the right kid passes and another key's kid is token_signature; a kid
+        that none of them has is token_kid_unknown, whoever signed."""
+        claims = it.scw_claims(function_id=FN_D)
+        for i, k in enumerate(self.kd):
+            kid = "k%d" % (i + 1)
+            for header in ({"alg": k.alg, "typ": "JWT"}, {"alg": k.alg, "kid": kid}):
+                self.assertForwarded(self.get("/delta/fn/", it.mint(k, claims, header=header)))
+        self.denied("/delta/fn/", it.mint(self.kd[1], claims, header={"alg": "RS256", "kid": "k1"}),
+                    "token_signature")
+        self.denied("/delta/fn/", it.mint(self.kd[2], claims, header={"alg": "ES256", "kid": "k1"}),
+                    "token_alg")
+        for k in self.kd:
+            self.denied("/delta/fn/", it.mint(k, claims, header={"alg": k.alg, "kid": "k4"}),
+                        "token_kid_unknown")
+        self.denied("/delta/fn/", it.mint(self.kx, claims), "token_signature")
 
     def test_other_function_token(self):
         # A valid token of `other` does not open `hello`.
