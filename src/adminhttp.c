@@ -32,6 +32,7 @@
 #define AH_OUT_MAX       1024       /* added response headers */
 #define AH_BACKOFF_MIN   100        /* ms; doubles up to AH_BACKOFF_MAX while accept fails */
 #define AH_BACKOFF_MAX   2000
+#define AH_PAUSE_LOG_US  (60 * 1000000ull)   /* "pausing" lines: at most one a minute */
 #define AH_LINGER_MS     2000       /* discarding input after an error, at most this long */
 #define AH_LINGER_BYTES  (1024 * 1024)   /* ... and this much */
 
@@ -99,7 +100,8 @@ struct adminhttp {
 	struct event      *accept_ev;
 	struct event      *retry_ev;
 	unsigned           backoff_ms;
-	bool               paused_logged;
+	uint64_t           pause_logged_us;    /* last "pausing" line; at most one a minute */
+	unsigned long      pauses;             /* pauses since that line */
 	unsigned           nconns, max_conns;
 	struct ah_conn    *conns;
 	adminhttp_cb       cb;
@@ -789,10 +791,15 @@ static void ah_accept_cb(evutil_socket_t lfd, short what, void *arg)
 			/* Out of descriptors: stop accepting (the pending connection would wake us at
 			 * once, a busy loop) and retry later, with one log line per episode. */
 			listener_fd_limit_refresh();
-			if (!h->paused_logged)
+			if (h->pause_logged_us == 0 ||
+			    util_mono_us() - h->pause_logged_us >= AH_PAUSE_LOG_US) {
 				log_msg(LOG_LVL_WARN, "admin: accept: %s; pausing the admin accept "
-					"(retried with backoff up to %d ms)", strerror(e), AH_BACKOFF_MAX);
-			h->paused_logged = true;
+					"(retried with backoff up to %d ms; %lu pauses since the last "
+					"line)", strerror(e), AH_BACKOFF_MAX, h->pauses);
+				h->pause_logged_us = util_mono_us();
+				h->pauses = 0;
+			}
+			h->pauses++;
 			h->backoff_ms = h->backoff_ms ? h->backoff_ms * 2 : AH_BACKOFF_MIN;
 			if (h->backoff_ms > AH_BACKOFF_MAX)
 				h->backoff_ms = AH_BACKOFF_MAX;
@@ -802,9 +809,6 @@ static void ah_accept_cb(evutil_socket_t lfd, short what, void *arg)
 			evtimer_add(h->retry_ev, &tv);
 			return;
 		}
-		if (h->paused_logged)
-			log_msg(LOG_LVL_INFO, "admin: accept resumed");
-		h->paused_logged = false;
 		h->backoff_ms = 0;
 		ah_conn_new(h, fd, &ss);
 	}

@@ -253,5 +253,113 @@ class AdminHTTP(it.GatewayCase):
         s.close()
 
 
+class AdminExhaustion(it.GatewayCase):
+    """The admin port cannot starve the data plane: its own cap (admin.max_connections 64),
+    deadlines, and accept paused (one JSON line) when descriptors run out."""
+
+    @classmethod
+    def setUpClass(cls):
+        hu.raise_nofile(16384)
+        cls.env = it.Env("adminexh")
+        cls.backend = cls.env.backend("b")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.env.close()
+
+    def test_01_idle_trickled_and_unfinished(self):
+        conf = hu.basic_conf(self.env, self.backend.url, timeouts={"client_header_ms": 3000})
+        gw = self.env.fngate(conf)
+        aport = int(conf["admin"]["listen"].rsplit(":", 1)[1])
+        it.wait_port(aport, gw.proc)
+        pid = gw.proc.pid
+        self.assertEqual(hu.get(gw.port, "/pub/warm")[0], 200)
+        base = hu.nfds(pid)
+        limit = base + 100     # the admin cap (64) fits; 300 idle connections would not
+        resource.prlimit(pid, resource.RLIMIT_NOFILE,
+                         (limit, resource.prlimit(pid, resource.RLIMIT_NOFILE)[1]))
+        rss0 = hu.rss_kb(pid)
+        socks = []
+        for i in range(300):
+            try:
+                s = socket.create_connection(("127.0.0.1", aport), timeout=5)
+            except OSError:
+                break
+            s.setblocking(False)
+            kind = i % 3
+            try:
+                if kind == 1:       # a trickled head
+                    s.send(b"GET /healthz HTTP/1.1\r\nHo")
+                elif kind == 2:     # an unfinished 250 KiB body
+                    s.send(b"POST /v1/tokens HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                           b"Content-Length: 256000\r\n\r\n" + b"x" * 8192)
+            except OSError:
+                pass
+            socks.append(s)
+        cpu0 = hu.cpu_s(pid)
+        statuses = []
+        t0 = time.time()
+        while time.time() - t0 < 2.0:
+            statuses.append(hu.get(gw.port, "/pub/x", timeout=2)[0])
+            time.sleep(0.1)
+        cpu = hu.cpu_s(pid) - cpu0
+        held = hu.nfds(pid)
+        rss = hu.rss_kb(pid) - rss0
+        print("admin flood: %d sockets opened, fngate holds %d fds (base %d, limit %d), "
+              "RSS +%d KiB, CPU %.3f s over 2 s, data plane %s" %
+              (len(socks), held, base, limit, rss, cpu, sorted(set(statuses))), file=sys.stderr)
+        self.assertEqual(set(statuses), {200}, "the data plane stopped answering")
+        self.assertLessEqual(held, base + 64 + 4, "more admin connections than the cap")
+        self.assertLess(cpu, 0.5, "fngate spins")
+        self.assertLess(rss, 16 * 1024, "memory grows with unfinished admin bodies")
+        # Once the flood is gone, the admin API answers again (the cap was released).
+        for s in socks:
+            s.close()
+        deadline = time.time() + 5
+        st = 0
+        while time.time() < deadline and st != 200:
+            st = raw(aport, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", timeout=2)[0]
+            time.sleep(0.1)
+        self.assertEqual(st, 200, "the admin API does not answer after the flood")
+        out = gw.proc.output()
+        self.assertNotIn("Error from accept", out)
+        gw.stop()
+
+    def test_02_out_of_descriptors(self):
+        """Descriptors run out below the admin cap: accept pauses with one JSON line, no
+        spinning, and resumes once descriptors are free."""
+        conf = hu.basic_conf(self.env, self.backend.url)
+        gw = self.env.fngate(conf, "nofile.json")
+        aport = int(conf["admin"]["listen"].rsplit(":", 1)[1])
+        it.wait_port(aport, gw.proc)
+        pid = gw.proc.pid
+        base = hu.nfds(pid)
+        soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (base + 5, hard))
+        socks = [socket.create_connection(("127.0.0.1", aport), timeout=5) for _ in range(30)]
+        time.sleep(0.5)
+        cpu0 = hu.cpu_s(pid)
+        time.sleep(3.0)
+        cpu = hu.cpu_s(pid) - cpu0
+        out = gw.proc.output()
+        print("admin out of descriptors: CPU %.3f s over 3 s" % cpu, file=sys.stderr)
+        self.assertLess(cpu, 0.3, "the admin accept spins at the descriptor limit")
+        self.assertEqual(out.count("pausing the admin accept"), 1, out[-2000:])
+        self.assertNotIn("Error from accept", out)
+        for line in out.splitlines():
+            if line.strip():
+                json.loads(line)    # every log line JSON
+        for s in socks:
+            s.close()
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+        deadline = time.time() + 5
+        st = 0
+        while time.time() < deadline and st != 200:
+            st = raw(aport, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", timeout=2)[0]
+            time.sleep(0.2)
+        self.assertEqual(st, 200, "admin accept did not resume")
+        gw.stop()
+
+
 if __name__ == "__main__":
     it.main()
