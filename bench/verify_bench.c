@@ -217,7 +217,7 @@ static double run_gate_hit(const struct conf *c, const struct conf_function *fn,
 	struct gate_result res;
 	size_t ops = 0, len = strlen(tok);
 
-	if (gate_check(c, fn, tok, len, 1, util_now(), tc, &res) != GATE_ALLOW_TOKEN)
+	if (gate_check(c, fn, tok, len, 1, util_now(), tc, &res) != OUT_TOKEN)
 		die("gate refused the bench token");
 	uint64_t c0 = cpu_us();
 
@@ -227,7 +227,7 @@ static double run_gate_hit(const struct conf *c, const struct conf_function *fn,
 		int64_t t = util_now();
 
 		for (size_t k = 0; k < 16; k++, ops++) {
-			if (gate_check(c, fn, tok, len, 1, t, tc, &res) != GATE_ALLOW_TOKEN ||
+			if (gate_check(c, fn, tok, len, 1, t, tc, &res) != OUT_TOKEN ||
 			    !res.cache_hit)
 				die("gate cache hit failed");
 		}

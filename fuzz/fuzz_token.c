@@ -158,7 +158,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct token_claims cl;
 	struct gate_result gr;
 	enum token_status st;
-	enum gate_reason r;
+	enum outcome r;
 	int64_t now;
 	uint8_t sel;
 
@@ -202,8 +202,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	atomic_store(&((struct conf_function *)(uintptr_t)fn)->privacy, PRIVACY_PRIVATE);
 	memset(&gr, 0, sizeof(gr));
 	r = gate_check(conf, fn, (const char *)data + 1, size - 1, 1, now, cache, &gr);
-	(void)gate_reason_name(r);
-	if (gate_allowed(r) && (st != TOKEN_OK ||
+	(void)outcome_name(r);
+	if (outcome_allowed(r) && (st != TOKEN_OK ||
 				token_check_time(&cl, now, conf->leeway_s) != TOKEN_OK ||
 				token_check_scope(&cl, ns, fn->id) != TOKEN_OK))
 		die("the gate allowed a token the verifier or the claim checks refused");

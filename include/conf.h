@@ -32,6 +32,8 @@ struct conf_limits {
 	unsigned max_connections;     /* client connections, all workers together */
 };
 
+#define CONF_DEFAULT_IDLE_MS 60000     /* timeouts.client_idle_ms when not configured */
+
 struct conf_timeouts {
 	unsigned client_header_ms;     /* from first byte of a request to end of its headers */
 	unsigned client_idle_ms;       /* keep-alive idle, and any read/write stall on the client */
@@ -46,18 +48,23 @@ struct conf_key {
 	EVP_PKEY    *pkey;          /* parsed once at load */
 };
 
+/* One server of a function: a configured URL at one of its addresses. A URL whose host name
+ * resolves to several addresses gives one entry per address (same url, host, hostport). */
 struct conf_upstream {
-	char    *url;               /* as configured, e.g. "http://127.0.0.1:9000/base" */
-	char    *host;              /* "127.0.0.1" */
+	char    *url;               /* as configured, e.g. "http://localhost:9000/base" */
+	char    *host;              /* "localhost": Host header, SNI and certificate name */
 	uint16_t port;
-	char    *hostport;          /* "127.0.0.1:9000": Host header sent upstream, pool key */
+	char    *hostport;          /* "localhost:9000": Host header sent upstream */
 	char    *base_path;         /* "" or "/base" (no trailing slash) */
-	struct sockaddr_storage addr;   /* resolved at load */
+	struct sockaddr_storage addr;   /* resolved at load (and on reload) */
 	socklen_t addrlen;
+	char    *addr_text;         /* "127.0.0.1:9000", "[::1]:9000": addr, for logs */
 	/* https:// endpoints (tls.h); NULL/false for http:// */
 	bool     tls;
 	struct tls_client *tls_client;  /* a reference: the function's verifying client context */
-	char    *pool_key;          /* keep-alive pool identity; NULL: hostport (http) */
+	/* keep-alive pool and down-mark identity: NULL for a plain http entry whose host is an
+	 * address literal (hostport is the key); otherwise "[https://]hostport[@addr][#tls id]" */
+	char    *pool_key;
 };
 
 struct conf_namespace;
@@ -148,6 +155,9 @@ struct conf {
 
 	long     leeway_s;          /* clock skew allowed on exp / nbf */
 	bool     forward_token;     /* forward X-Auth-Token upstream (default false) */
+	/* forward request fields with '_' in their names (default false: dropped, as nginx does);
+	 * even then one that reads as a field fngate sets, strips or frames with is dropped */
+	bool     underscores_in_headers;
 	size_t   cache_entries;     /* verified-token cache size per worker (0 disables) */
 
 	struct conf_namespace *namespaces;

@@ -14,4 +14,13 @@ bool headers_hop_by_hop(const char *name, size_t len);
  * case-insensitively; whitespace and empty elements are skipped. Unbounded list length. */
 bool headers_list_has(const char *v, size_t vl, const char *tok, size_t toklen);
 
+/* Names longer than this cannot be an alias of a field fngate treats specially. */
+#define HEADERS_ALIAS_MAX 64
+
+/* A name with '_' in it: what CGI-style runtimes (CGI, WSGI, PHP-FPM, serverless adapters)
+ * make of it, '-' and '_' being one variable to them. Writes the name with every '_' read as
+ * '-' into out (HEADERS_ALIAS_MAX bytes) and returns true; false when the name has no '_' or is
+ * too long to alias anything (out is then untouched). */
+bool headers_underscore_alias(const char *name, size_t len, char out[HEADERS_ALIAS_MAX]);
+
 #endif

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "outcome.h"
+
 /* Raw head scanner state; all zero at the start of each request head. */
 struct http1_scan {
 	uint32_t line;      /* bytes in the current head line */
@@ -18,8 +20,8 @@ struct http1_scan {
 /* Check raw head bytes that llhttp 8 tolerates but a strict server must not: a CR not followed
  * by LF, a bare LF line end, and a head line starting with whitespace (obs-fold, "spaces before
  * headers"). Stops at the empty line ending the head (s->done). Returns 0, or -1 (-> 400) with
- * *reason set to a short code ("bare_cr", "bare_lf", "obs_fold"). */
-int http1_scan_head(struct http1_scan *s, const char *p, size_t n, const char **reason);
+ * *why set to OUT_BARE_CR, OUT_BARE_LF or OUT_OBS_FOLD. */
+int http1_scan_head(struct http1_scan *s, const char *p, size_t n, enum outcome *why);
 
 /* Whether an origin-form request target u[0..n) is acceptable: "/"-rooted ("*" only when
  * options, i.e. for OPTIONS), no fragment, no "." or ".." segment raw or percent-encoded. */

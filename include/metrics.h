@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "outcome.h"
+
 struct worker;
 struct conf;
 struct conf_function;
@@ -41,16 +43,26 @@ struct metrics_worker *metrics_worker_new(struct worker *w);
 void metrics_worker_free(struct metrics_worker *m);
 
 /* One finished request, from request_finish (the hot path: a few nanoseconds). c is the snapshot
- * the request ran on, fn its function (NULL: none matched), gate_reason its enum gate_reason
- * (GATE_DENY when the gate was not reached), err_reason the local error code or NULL, status the
- * status sent, upstream_us the upstream's time to response head (-1: no upstream). The reason
- * counted is the access log's: the gate's, or the error code when there was one (an allowed
- * request that failed upstream counts as an error). m NULL: nothing. */
+ * the request ran on, fn its function (NULL: none matched), final what it is recorded as (the
+ * access log's outcome_final: the gate's outcome, or the error when the gate did not decide or
+ * allowed a request that then failed; its name is the reason label, its decision the decision
+ * label), status the status sent, upstream_us the upstream's time to response head (-1: no
+ * upstream). m NULL: nothing. */
 void metrics_request(struct metrics_worker *m, struct conf *c, const struct conf_function *fn,
-		     int gate_reason, const char *err_reason, int status, int64_t upstream_us);
+		     enum outcome final, int status, int64_t upstream_us);
 
 /* A TLS handshake on a client listener finished: ok, or failed. Thread-safe (any thread). */
 void metrics_tls_handshake(bool ok);
+
+/* Header fields fngate dropped for the '_' in their names (headers.h): */
+enum metrics_hdrdrop {
+	METRICS_HDRDROP_REQUEST = 0,        /* a request field with '_' (underscores_in_headers off) */
+	METRICS_HDRDROP_REQUEST_ALIAS,      /* one that reads as a field fngate sets or strips */
+	METRICS_HDRDROP_RESPONSE_ALIAS,     /* a response field that reads as a framing field */
+	METRICS_NHDRDROP
+};
+/* One such field was dropped. Thread-safe; rare, so one shared relaxed atomic add. */
+void metrics_header_dropped(enum metrics_hdrdrop which);
 
 /* A configuration reload (SIGHUP) was applied (ok) or refused, at wall-clock time `when`
  * (seconds). Thread-safe. */
@@ -62,14 +74,6 @@ void metrics_reload(bool ok, int64_t when);
  * contributes its previous ones). Call from one thread at a time (the admin API's). NULL on
  * allocation failure. */
 char *metrics_render(const struct registry *reg, size_t *len);
-
-/* The reason label for a request (see metrics_request): an index into the reason names. */
-unsigned metrics_reason_index(int gate_reason, const char *err_reason);
-/* The name of a reason index ("public", "token_missing", "no_route", ..., "other"); NULL when
- * idx is out of range. */
-const char *metrics_reason_name(unsigned idx);
-/* "allow", "deny" or "error": the decision a reason index belongs to. */
-const char *metrics_reason_decision(unsigned idx);
 
 /* Escape a label value for the text format (backslash, double quote and newline escaped) into
  * out (capacity cap, NUL-terminated, truncated on a character boundary when too long).

@@ -18,6 +18,7 @@
 #include "http1.h"
 
 #include "gate.h"
+#include "outcome.h"
 
 struct bufferevent;
 struct event;
@@ -72,6 +73,7 @@ struct request {
 	bool     keep_alive;        /* client allows reuse */
 	bool     expect_continue;
 	bool     has_connection;    /* a Connection header was sent (its list names hop-by-hop fields) */
+	bool     has_underscore;    /* a header name holds '_' (forward.c: underscores_in_headers) */
 	int      host_idx;          /* index of the Host header, -1 none */
 	int      token_idx;         /* index of the first X-Auth-Token, -1 none */
 	int      ntokens;
@@ -86,7 +88,7 @@ struct request {
 	int64_t  upstream_us;
 	int      status;            /* status sent to the client */
 	uint64_t bytes_out;
-	const char *err_reason;     /* local error code for the log */
+	enum outcome err;           /* a local error (outcome.h), OUT_NONE when none */
 	/* Last, so that request_reset clears everything above it in one memset. The head memory
 	 * (header table + text) exists only while a request is being handled: an idle keep-alive
 	 * connection holds none (request_mem_acquire / request_mem_release). */
@@ -150,13 +152,14 @@ struct conn {
 void conn_accept_on(struct worker *w, size_t listen_idx, int fd, const struct sockaddr *sa, int salen);
 /* The same for a plain HTTP connection. */
 void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen);
-/* Close the client connection and free it; every error path ends here, with a reason for the log. */
-void conn_close(struct conn *c, const char *reason);
+/* Close the client connection and free it; every error path ends here, with the outcome that
+ * ended it (the log's reason when a request was under way). */
+void conn_close(struct conn *c, enum outcome why);
 /* The response that began cannot be completed. What was queued still goes out, then the
  * connection closes, so the client sees a body cut short by its framing (Content-Length or the
  * missing last chunk); a body delimited by the close itself (HTTP/1.0) is ended with a reset
  * instead, since a clean close would pass the truncated body off as complete. */
-void conn_abort(struct conn *c, const char *reason);
+void conn_abort(struct conn *c, enum outcome why);
 /* The response to the current request is fully queued: finish it (log, reset) and go on. */
 void conn_response_done(struct conn *c);
 /* Resume reading and parsing the client (after backpressure or a finished response). */
@@ -187,6 +190,9 @@ void request_reset(struct request *r);
 int request_mem_acquire(struct conn *c);
 /* Give it back (to the free list when it did not grow). */
 void request_mem_release(struct conn *c);
+/* The head outgrew max_header_bytes: 414 uri_too_long while still in the request target, else
+ * 431 headers_too_large. */
+enum outcome request_head_too_large(const struct request *r);
 /* Chunked body: the CRLF after a chunk's data split across reads is checked here. 0 / -1. */
 int request_check_crlf(struct request *r, const char *p, size_t n);
 /* Header lookups on the current request. */
@@ -210,9 +216,11 @@ void forward_body_end(struct conn *c);
 extern const llhttp_settings_t response_settings;
 
 /* reply.c */
-/* Send a local response with a small JSON body {"error":code[,"reason":reason]}. Marks the
- * response complete. `close` adds Connection: close and closes after flushing. */
-void reply_error(struct conn *c, int status, const char *code, bool close);
+/* Send a local response for outcome o: its status (outcome.h) and a small JSON body
+ * {"error":"<its name>"}. Marks the response complete; records o as the request's error unless
+ * it is a gate refusal (the gate's outcome is already recorded). `close` adds Connection: close
+ * and closes after flushing. */
+void reply_error(struct conn *c, enum outcome o, bool close);
 /* Status line reason phrases for the statuses fngate produces. */
 const char *reply_reason(int status);
 

@@ -44,34 +44,50 @@ struct token_record {
 	int64_t last_used_at;       /* 0: never */
 	char   *kid;                /* the key that signed it; NULL for imported ids */
 	bool    imported;           /* revoked by jti without having been issued here */
+	/* imported: the revocation applies in namespace_id only. False: in every namespace (an
+	 * owner's revocation without a namespace, and every imported record of journals written
+	 * before revocations were kept per namespace, which keep their meaning). */
+	bool    ns_scoped;
 };
+
+/* The namespace a record's revocation-set entry applies in: the owning namespace of an issued
+ * token or of a namespace-scoped imported revocation; NULL (every namespace) otherwise. */
+static inline const char *registry_rec_ns(const struct token_record *t)
+{
+	return !t->imported || t->ns_scoped ? t->namespace_id : NULL;
+}
 
 /* Open (create if needed) the registry in state_dir, load every record (tolerating a crash at any
  * step of a previous write), and fill the revocation set. NULL with a message in err on failure. */
 struct registry *registry_open(const char *state_dir, char *err, size_t errlen);
 void registry_close(struct registry *r);
 
-/* The state directory the registry lives in (the keys live under it too). */
-const char *registry_state_dir(const struct registry *r);
-
 /* Number of records (ready and revoked). */
 size_t registry_count(const struct registry *r);
 
-/* The record of id, NULL when unknown. The pointer is valid until the next registry change. */
+/* The record of id: the token fngate issued with that id, else an imported revocation of it
+ * (the first of them: one per namespace it was revoked in). NULL when unknown. The pointer is
+ * valid until the next registry change. */
 const struct token_record *registry_get(const struct registry *r, const char *id);
+/* The token fngate issued with this id (never an imported revocation), NULL when none. */
+const struct token_record *registry_get_issued(const struct registry *r, const char *id);
 
 /* Add a new ready record (a copy of *rec; rec->status is forced to READY). The id must be new.
  * Durable, then registered READY in the revocation set, before returning. Returns 0, or -1 with
  * a message in err (duplicate id, I/O error: nothing is kept then). */
 int registry_add(struct registry *r, const struct token_record *rec, char *err, size_t errlen);
 
-/* Revoke id at time `now`. When id is unknown and `import_ns` is non-NULL (or `import` is true),
- * an imported record is created (revocation by jti of a token fngate never issued). Returns
- * 0 when revoked now, 1 when it was already revoked, 2 when unknown (and not imported), -1 on an
+/* Revoke id at time `now`: the token fngate issued with that id, if any (with `import` and
+ * import_ns, only when it was issued in import_ns). Otherwise, when `import` is true, an
+ * imported record: the revocation by jti of a token fngate never issued, in namespace
+ * import_ns only, or in every namespace when import_ns is NULL. Returns 0 when
+ * revoked now, 1 when it was already revoked, 2 when unknown (and not imported), -1 on an
  * I/O error (the revocation still applies in memory and in the revocation set, and is retried
- * at the next registry_flush). The revocation set is updated first: it applies at once. */
+ * at the next registry_flush). *out (may be NULL) gets the record. The revocation set is
+ * updated first: it applies at once. */
 int registry_revoke(struct registry *r, const char *id, int64_t now, bool import,
-		    const char *import_ns, char *err, size_t errlen);
+		    const char *import_ns, const struct token_record **out, char *err,
+		    size_t errlen);
 
 /* Listing: records matching the filter (NULL: any), ordered by created_at (then id). Namespace
  * filter matches the owning namespace (namespace-wide and function tokens). `allowed` (NULL: all)

@@ -1,6 +1,11 @@
 /* revoke.h - the set of token ids the gate consults on every request: revoked ids, and the ids
  * the registry knows as ready (for namespaces that require registered tokens).
  *
+ * An entry is a (namespace, jti) pair: a token id means something only within the namespace whose
+ * key signed the token, so a revocation made for namespace B never refuses a token of namespace A
+ * that happens to carry the same jti. A NULL namespace is "every namespace": an owner's
+ * revocation of a jti without a namespace, and records of older journals (their old meaning).
+ *
  * Shared by all workers; the registry (admin API, main thread) writes, workers read. A revocation
  * is visible to every worker as soon as revoke_set() returns. Entries are never removed:
  * revocation is irreversible. */
@@ -20,17 +25,19 @@ enum revoke_state {
 int revoke_init(void);
 void revoke_shutdown(void);
 
-/* State of a jti (len bytes). Lock-light read; safe from any thread. */
-enum revoke_state revoke_lookup(const char *jti, size_t len);
+/* State of jti (len bytes) in namespace ns (never NULL): REVOKED when an entry for ns or for
+ * every namespace says so, else READY when one for ns (or every namespace) does, else UNKNOWN.
+ * One hash probe; lock-light read; safe from any thread. */
+enum revoke_state revoke_lookup(const char *ns, const char *jti, size_t len);
 
-/* Record a state. REVOKED is sticky: setting READY on a revoked id keeps it REVOKED.
- * Returns 0, or -1 on allocation failure. */
-int revoke_set(const char *jti, size_t len, enum revoke_state st);
+/* Record a state for (ns, jti); ns NULL: every namespace. REVOKED is sticky: setting READY on
+ * a revoked entry keeps it REVOKED. Returns 0, or -1 on allocation failure. */
+int revoke_set(const char *ns, const char *jti, size_t len, enum revoke_state st);
 
-/* Note that a token was used now (for last_used_at). Cheap, may be called on every request:
- * it writes only when the stored second differs. */
-void revoke_touch(const char *jti, size_t len, int64_t now);
-/* Last use recorded for a jti, 0 when none. */
-int64_t revoke_last_used(const char *jti, size_t len);
+/* Note that the token (ns, jti) was used now (for last_used_at). Cheap, may be called on every
+ * request: it writes only when the stored second differs, and only entries that exist. */
+void revoke_touch(const char *ns, const char *jti, size_t len, int64_t now);
+/* Last use recorded for (ns, jti) (ns NULL: the every-namespace entry), 0 when none. */
+int64_t revoke_last_used(const char *ns, const char *jti, size_t len);
 
 #endif

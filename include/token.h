@@ -16,11 +16,13 @@ struct conf_key;
 enum token_status {
 	TOKEN_OK = 1,
 	TOKEN_MALFORMED,        /* size, structure, base64url, JSON, claim types, duplicate keys */
-	TOKEN_ALG,              /* alg absent, "none", HS*, or not the pinned alg of a namespace key; unknown kid */
+	TOKEN_ALG,              /* alg absent, "none", HS*, or not the pinned alg of a namespace key */
 	TOKEN_SIGNATURE,        /* the signature does not verify with any candidate key */
 	TOKEN_EXPIRED,          /* exp + leeway <= now */
 	TOKEN_NOT_YET_VALID,    /* nbf - leeway > now */
 	TOKEN_SCOPE,            /* not for this namespace / function, or wrong issuer */
+	TOKEN_KID_UNKNOWN,      /* a kid that no key of the namespace has */
+	TOKEN_ISSUED_IN_FUTURE, /* iat - leeway > now */
 };
 
 /* What a verified token says. Plain data: safe to copy into the cache. */
@@ -32,7 +34,8 @@ struct token_claims {
 	int64_t exp;
 	bool    has_nbf;
 	int64_t nbf;
-	int64_t iat;                            /* 0 when absent */
+	bool    has_iat;
+	int64_t iat;
 	char    iss[TOKEN_ID_MAX + 1];          /* "" when absent */
 	const struct conf_key *key;             /* the key that verified the signature */
 };
@@ -40,19 +43,21 @@ struct token_claims {
 /* Verify the structure, the pinned algorithm and the signature of `tok` (len bytes, not NUL-
  * terminated) against the keys of `ns`, then parse and type-check the claims into *out.
  * Order, cheapest first: len <= max_len; three parts of strict base64url; header JSON (no
- * duplicate keys) with "alg" equal to the pinned alg of a key of ns (with a "kid": that key only,
- * unknown kid -> TOKEN_ALG; "jwk", "jku", "x5u", "x5c" are ignored, never used as keys);
+ * duplicate keys) with "alg" equal to the pinned alg of a key of ns (with a "kid": that key only;
+ * a kid no key has -> TOKEN_KID_UNKNOWN; "jwk", "jku", "x5u", "x5c" are ignored, never used as keys);
  * signature (RS256: PKCS#1 v1.5 SHA-256, length equal to the modulus; ES256: 64-byte r||s,
  * r and s in [1, n-1]); claims JSON (no duplicate keys; exp/nbf/iat numbers; application_claim an
  * array whose first element has string namespace_id and application_id, exactly one non-empty;
  * jti a string of at most TOKEN_ID_MAX bytes). Does not look at time, scope or revocation.
- * Returns TOKEN_OK, TOKEN_MALFORMED, TOKEN_ALG or TOKEN_SIGNATURE. Thread-safe.
+ * Returns TOKEN_OK, TOKEN_MALFORMED, TOKEN_ALG, TOKEN_KID_UNKNOWN or TOKEN_SIGNATURE. Thread-safe.
  * out->key is set whenever the signature verified, even when the claims are then refused
  * (TOKEN_MALFORMED); it is NULL for every other refusal. */
 enum token_status token_verify(const struct conf_namespace *ns, const char *tok, size_t len,
 			       size_t max_len, struct token_claims *out);
 
-/* Time checks with leeway: TOKEN_EXPIRED, TOKEN_NOT_YET_VALID or TOKEN_OK. No exp: valid. */
+/* Time checks with leeway: TOKEN_EXPIRED (exp + leeway <= now), TOKEN_NOT_YET_VALID (nbf -
+ * leeway > now), TOKEN_ISSUED_IN_FUTURE (iat - leeway > now) or TOKEN_OK. No exp: valid; no
+ * nbf or iat: not checked. */
 enum token_status token_check_time(const struct token_claims *c, int64_t now, long leeway_s);
 
 /* Scope: a namespace token (namespace_id == ns->id) opens every function of the namespace; a

@@ -19,6 +19,7 @@ struct upstream_pool;
 #define UPSTREAM_IDLE_MAX      64       /* idle connections kept per endpoint and worker */
 #define UPSTREAM_IDLE_MS       4000     /* below the 5 s keep-alive of common function runtimes */
 #define UPSTREAM_DOWN_MS       2000     /* an endpoint that refused is skipped this long */
+#define UPSTREAM_MAX_RESP_HEADERS 64    /* header fields of an upstream response (more: 502) */
 
 struct upconn {
 	struct worker        *w;
@@ -33,16 +34,14 @@ struct upconn {
 	bool                  resp_started; /* a response byte arrived */
 	bool                  req_sent;     /* the whole request was queued */
 	uint64_t              sent_us;      /* when req_sent became true: the head deadline runs from it */
-	bool                  keep_alive;   /* upstream allows reuse */
 	bool                  head_request; /* HEAD: the response has no body */
 	bool                  read_paused;  /* client output full: response reading stopped */
 	bool                  final_seen;   /* a final (non-1xx) response head was seen */
 	int                   attempts;     /* endpoints tried for this request */
 	unsigned              nhdr_resp;
-	size_t                resp_head_bytes;
 	char                 *hdrbuf;       /* response header collection */
 	size_t                hdrlen, hdrcap;
-	uint32_t              hoff[2 * 128 + 2];
+	uint32_t              hoff[2 + 4 * UPSTREAM_MAX_RESP_HEADERS];  /* response.c */
 	bool                  resp_done;    /* the final response was fully relayed */
 	bool                  is_1xx;
 	bool                  resp_in_value;       /* the message being parsed is informational */
@@ -64,14 +63,13 @@ void upstream_start(struct upconn *u);
 /* Write what is queued for the upstream now (plain, connected sockets); otherwise leave it to the
  * bufferevent with EV_WRITE enabled. Never frees u. */
 void upstream_flush(struct upconn *u);
-/* The request body is backed up on u: wake the client reader when u's output drains. */
-void upstream_watch_drain(struct upconn *u);
 /* The response finished cleanly: return the connection to its pool (or close it). */
 void upstream_release(struct upconn *u);
 /* Close and free an upstream connection (errors, aborts). */
 void upstream_close(struct upconn *u);
-/* Mark u's endpoint down (connection refused / failed). */
-void upstream_mark_down(struct upconn *u);
+/* Mark u's endpoint (one address of an upstream) down for UPSTREAM_DOWN_MS: its connect was
+ * refused, failed or timed out (`why`, logged with the address when the mark is new). */
+void upstream_mark_down(struct upconn *u, const char *why);
 /* u failed before it was connected: true when that was its TLS handshake (certificate
  * verification included), after logging why. Reads the bufferevent's OpenSSL errors. */
 bool upstream_tls_failed(struct upconn *u);

@@ -11,10 +11,8 @@
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
-/* Wall clock in seconds (time(NULL)); tests override it with util_set_clock(). */
+/* Wall clock in seconds (time(NULL)). */
 int64_t util_now(void);
-/* Pin the clock used by util_now() to `t` (0 restores the real clock). Tests only. */
-void util_set_clock(int64_t t);
 /* Monotonic clock in microseconds, for durations. */
 uint64_t util_mono_us(void);
 

@@ -189,7 +189,7 @@ static json_t *json_strornull(const char *s)
 
 static json_t *record_json(const struct token_record *t)
 {
-	int64_t lu = revoke_last_used(t->id, strlen(t->id));
+	int64_t lu = revoke_last_used(registry_rec_ns(t), t->id, strlen(t->id));
 	json_t *o = json_object();
 
 	if (lu < t->last_used_at)
@@ -210,6 +210,10 @@ static json_t *record_json(const struct token_record *t)
 	json_object_set_new(o, "last_used_at", json_time(lu));
 	json_object_set_new(o, "kid", json_strornull(t->kid));
 	json_object_set_new(o, "imported", json_boolean(t->imported));
+	/* Where the revocation (or the registration) applies: an imported jti revoked without a
+	 * namespace by an owner is refused in every namespace. */
+	json_object_set_new(o, "revocation_scope", json_string(registry_rec_ns(t) != NULL ?
+							       "namespace" : "all_namespaces"));
 	return o;
 }
 
@@ -825,15 +829,14 @@ static const struct token_record *token_or_404(struct areq *r, const char *id, u
 	return t;
 }
 
-/* Revoke id and reply. import_ns: namespace recorded for an unknown (imported) jti. */
+/* Revoke id and reply (registry_revoke says which record: import, import_ns). */
 static void do_revoke(struct areq *r, const char *id, bool import, const char *import_ns)
 {
 	char err[512], when[32];
 	const struct token_record *t;
 	int rc;
 
-	rc = registry_revoke(r->a->reg, id, util_now(), import, import_ns, err, sizeof(err));
-	t = registry_get(r->a->reg, id);
+	rc = registry_revoke(r->a->reg, id, util_now(), import, import_ns, &t, err, sizeof(err));
 	if (rc == 1) {
 		util_rfc3339(t->revoked_at, when, sizeof(when));
 		reply_error(r->req, 409, "already_revoked", "token %s was already revoked at %s; "
@@ -878,10 +881,15 @@ static void h_token_revoke_jti(struct areq *r)
 			    "id is configured");
 		goto cleanup;
 	}
-	t = registry_get(r->a->reg, jti);
+	/* A token fngate issued is revoked where it belongs (the key needs that namespace); any
+	 * other jti in the namespace named, or, with none named, in every namespace, which only a
+	 * key that may act on every namespace can do. */
+	t = registry_get_issued(r->a->reg, jti);
+	if (t != NULL && nsid != NULL && strcmp(nsid, t->namespace_id) != 0)
+		t = NULL;       /* another namespace's token: not this one (registry_revoke) */
 	if (forbid(r, ADMIN_PERM_TOKENS_WRITE, t ? t->namespace_id : nsid) != 0)
 		goto cleanup;
-	do_revoke(r, jti, true, t ? NULL : nsid);
+	do_revoke(r, jti, true, nsid);
 cleanup:
 	json_decref(o);
 }

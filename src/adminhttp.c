@@ -524,7 +524,7 @@ static void ah_parse(struct ah_conn *c)
 
 	while (c->phase != AH_WRITING && c->phase != AH_CLOSING && evbuffer_get_length(in) > 0) {
 		struct evbuffer_iovec v;
-		const char *reason = NULL;
+		enum outcome why = OUT_NONE;
 		llhttp_errno_t e;
 		size_t n, used;
 
@@ -541,8 +541,8 @@ static void ah_parse(struct ah_conn *c)
 
 			if (n > room)
 				n = room;
-			if (http1_scan_head(&c->scan, v.iov_base, n, &reason) != 0) {
-				ah_error(c, 400, "bad_request", reason);
+			if (http1_scan_head(&c->scan, v.iov_base, n, &why) != 0) {
+				ah_error(c, 400, "bad_request", outcome_name(why));
 				return;
 			}
 		}

@@ -38,6 +38,7 @@
 #define CONF_MAX_KEYS        64        /* per namespace */
 #define CONF_MAX_HOSTS       256       /* per function */
 #define CONF_MAX_UPSTREAMS   64        /* per function */
+#define CONF_MAX_ADDRS       16        /* servers taken from one upstream name's addresses */
 #define CONF_MAX_LISTEN      64
 #define CONF_MAX_ADMIN_KEYS  1024
 #define CONF_MAX_ADMIN_HOSTS 64
@@ -50,7 +51,6 @@
 #define CONF_DEF_MAX_TOKEN        8192
 #define CONF_DEF_MAX_CONNS        10000
 #define CONF_DEF_HEADER_MS        10000
-#define CONF_DEF_IDLE_MS          60000
 #define CONF_DEF_CONNECT_MS       2000
 #define CONF_DEF_RESPONSE_MS      30000
 #define CONF_DEF_SHUTDOWN_MS      10000
@@ -87,7 +87,8 @@ static _Atomic uint64_t conf_current_gen;  /* generation of conf_current, read w
 
 static const char *const conf_top_keys[] = {
 	"listen", "workers", "state_dir", "limits", "timeouts", "tokens", "namespaces", "admin",
-	"access_log", "log_format", "shutdown_timeout_ms", "user", "group", NULL
+	"access_log", "log_format", "shutdown_timeout_ms", "user", "group", "underscores_in_headers",
+	NULL
 };
 static const char *const conf_limits_keys[] = {
 	"max_header_bytes", "max_body_bytes", "max_token_bytes", "max_connections", NULL
@@ -749,16 +750,55 @@ static char *conf_normalize_path(const char *s, const char **why)
 	return util_strndup(s, n);
 }
 
-/* "http://host[:port][/base]" into u; the host is resolved now (numeric or by name), so a
- * name that does not resolve is a configuration error rather than a 502 at the first request. */
-static int conf_parse_upstream(struct conf_ctx *x, const char *url, struct conf_upstream *u)
+/* Free what one upstream entry owns and leave it empty. */
+static void conf_upstream_clear(struct conf_upstream *u)
+{
+	free(u->url);
+	free(u->host);
+	free(u->hostport);
+	free(u->base_path);
+	free(u->addr_text);
+	free(u->pool_key);
+	tls_client_unref(u->tls_client);
+	memset(u, 0, sizeof(*u));
+}
+
+/* The pool key of an entry: what keeps its connections (and its down mark) apart from every
+ * other entry's. A name that resolved to several addresses gives one entry per address, each
+ * with the address in its key, so that a failing address is marked down alone and the logs
+ * name it. https entries also carry their TLS identity (conf.h). 0 / -1 (out of memory). */
+static int conf_upstream_key(struct conf_upstream *u, bool named)
+{
+	const char *id = u->tls_client != NULL ? tls_client_id(u->tls_client) : "system";
+	size_t n = strlen(u->hostport) + strlen(u->addr_text) + strlen(id) + 16;
+
+	if (!u->tls && !named)
+		return 0;  /* the key is hostport, which is the address */
+	u->pool_key = malloc(n);
+	if (u->pool_key == NULL)
+		return -1;
+	snprintf(u->pool_key, n, "%s%s%s%s%s%s", u->tls ? "https://" : "", u->hostport,
+		 named ? "@" : "", named ? u->addr_text : "", strcmp(id, "system") != 0 ? "#" : "",
+		 strcmp(id, "system") != 0 ? id : "");
+	return 0;
+}
+
+/* "http://host[:port][/base]" into entries appended to f->upstreams (room for them is made
+ * here): the host is resolved now, numeric or by name, so a name that does not resolve is a
+ * configuration error rather than a 502 at the first request; a name with several addresses
+ * (IPv4 and IPv6 alike) gives one entry per address, each a server of the function as nginx
+ * does, up to CONF_MAX_ADDRS of them. https entries take fn_tls (or the system store).
+ * 0 / -1 (recorded). */
+static int conf_parse_upstream(struct conf_ctx *x, const char *url, struct conf_function *f,
+			       struct tls_client *fn_tls)
 {
 	char host[CONF_HOST_MAX + 1], portstr[8];
 	const char *p, *end, *why;
-	struct addrinfo hints, *res = NULL;
-	bool v6 = false, tls = false;
+	struct addrinfo hints, *res = NULL, *ai;
+	bool v6 = false, tls = false, named = false;
 	uint16_t port = 80;
-	size_t hl;
+	char *base_path = NULL;
+	size_t hl, naddr = 0, first = f->nupstreams;
 	int rc = -1, gai;
 
 	if (strncmp(url, "https://", 8) == 0) {
@@ -805,6 +845,7 @@ static int conf_parse_upstream(struct conf_ctx *x, const char *url, struct conf_
 			goto bad_host;
 		memcpy(host, lower, hl + 1);
 		p = hend;
+		named = inet_pton(AF_INET, host, &(struct in_addr){0}) != 1;
 	}
 	if (p != end) {
 		/* *p == ':' */
@@ -819,15 +860,31 @@ static int conf_parse_upstream(struct conf_ctx *x, const char *url, struct conf_
 	}
 	snprintf(portstr, sizeof(portstr), "%u", (unsigned)port);
 	if (*end == '\0') {
-		u->base_path = strdup("");
+		base_path = strdup("");
 	} else {
-		u->base_path = conf_normalize_path(end, &why);
-		if (u->base_path == NULL) {
+		base_path = conf_normalize_path(end, &why);
+		if (base_path == NULL) {
 			conf_err(x, JSONPOS_VALUE, "the base path %s", why);
 			return -1;
 		}
-		if (strcmp(u->base_path, "/") == 0)
-			u->base_path[0] = '\0';
+		if (strcmp(base_path, "/") == 0)
+			base_path[0] = '\0';
+	}
+	if (base_path == NULL) {
+		conf_nomem(x);
+		return -1;
+	}
+	if (tls && fn_tls == NULL) {
+		char err[768];
+		enum tls_file which;
+
+		if (x->tls_default == NULL)
+			x->tls_default = tls_client_new(NULL, NULL, NULL, err, sizeof(err), &which);
+		if (x->tls_default == NULL) {
+			conf_err(x, JSONPOS_VALUE, "%s", err);
+			goto cleanup;
+		}
+		fn_tls = x->tls_default;
 	}
 
 	memset(&hints, 0, sizeof(hints));
@@ -835,35 +892,85 @@ static int conf_parse_upstream(struct conf_ctx *x, const char *url, struct conf_
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_NUMERICSERV;
 	gai = getaddrinfo(host, portstr, &hints, &res);
-	if (gai != 0 || res == NULL || res->ai_addrlen > sizeof(u->addr)) {
+	if (gai != 0 || res == NULL) {
 		conf_err(x, JSONPOS_VALUE, "cannot resolve \"%s\": %s", host,
 			 gai != 0 ? gai_strerror(gai) : "no address");
 		goto cleanup;
 	}
-	memcpy(&u->addr, res->ai_addr, res->ai_addrlen);
-	u->addrlen = res->ai_addrlen;
+	for (ai = res; ai != NULL; ai = ai->ai_next)
+		naddr++;
+	if (naddr > CONF_MAX_ADDRS)
+		naddr = CONF_MAX_ADDRS;
+	{
+		struct conf_upstream *grown = realloc(f->upstreams, (f->nupstreams + naddr) *
+						      sizeof(*f->upstreams));
 
-	u->url = strdup(url);
-	u->host = strdup(host);
-	u->port = port;
-	u->tls = tls;
-	u->hostport = malloc(strlen(host) + 3 + sizeof(portstr));
-	if (u->url == NULL || u->host == NULL || u->hostport == NULL || u->base_path == NULL) {
-		conf_nomem(x);
+		if (grown == NULL) {
+			conf_nomem(x);
+			goto cleanup;
+		}
+		f->upstreams = grown;
+	}
+	for (ai = res; ai != NULL && f->nupstreams - first < naddr; ai = ai->ai_next) {
+		struct conf_upstream *u = &f->upstreams[f->nupstreams];
+		char addr[INET6_ADDRSTRLEN];
+		size_t k, tl = strlen(host) + 3 + sizeof(portstr);
+		bool dup = false;
+
+		if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
+		    ai->ai_addrlen > sizeof(u->addr))
+			continue;
+		for (k = first; k < f->nupstreams && !dup; k++)
+			dup = f->upstreams[k].addrlen == ai->ai_addrlen &&
+			      memcmp(&f->upstreams[k].addr, ai->ai_addr, ai->ai_addrlen) == 0;
+		if (dup)
+			continue;
+		memset(u, 0, sizeof(*u));
+		memcpy(&u->addr, ai->ai_addr, ai->ai_addrlen);
+		u->addrlen = ai->ai_addrlen;
+		u->port = port;
+		u->tls = tls;
+		u->url = strdup(url);
+		u->host = strdup(host);
+		u->base_path = strdup(base_path);
+		u->hostport = malloc(tl);
+		u->addr_text = malloc(INET6_ADDRSTRLEN + 3 + sizeof(portstr));
+		if (tls)
+			u->tls_client = tls_client_ref(fn_tls);
+		if (u->url == NULL || u->host == NULL || u->base_path == NULL || u->hostport == NULL ||
+		    u->addr_text == NULL) {
+			conf_upstream_clear(u);
+			conf_nomem(x);
+			goto cleanup;
+		}
+		snprintf(u->hostport, tl, v6 ? "[%s]:%s" : "%s:%s", host, portstr);
+		if (ai->ai_family == AF_INET6)
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)ai->ai_addr)->sin6_addr,
+				  addr, sizeof(addr));
+		else
+			inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)ai->ai_addr)->sin_addr,
+				  addr, sizeof(addr));
+		snprintf(u->addr_text, INET6_ADDRSTRLEN + 3 + sizeof(portstr),
+			 ai->ai_family == AF_INET6 ? "[%s]:%s" : "%s:%s", addr, portstr);
+		if (conf_upstream_key(u, named) != 0) {
+			conf_upstream_clear(u);
+			conf_nomem(x);
+			goto cleanup;
+		}
+		f->nupstreams++;
+	}
+	if (f->nupstreams == first) {
+		conf_err(x, JSONPOS_VALUE, "cannot resolve \"%s\": no IPv4 or IPv6 address", host);
 		goto cleanup;
 	}
-	snprintf(u->hostport, strlen(host) + 3 + sizeof(portstr), v6 ? "[%s]:%s" : "%s:%s", host, portstr);
 	rc = 0;
 cleanup:
 	if (res != NULL)
 		freeaddrinfo(res);
+	free(base_path);
 	if (rc == -1) {
-		/* the slot is reused by the next upstream: leave it empty */
-		free(u->url);
-		free(u->host);
-		free(u->hostport);
-		free(u->base_path);
-		memset(u, 0, sizeof(*u));
+		while (f->nupstreams > first)
+			conf_upstream_clear(&f->upstreams[--f->nupstreams]);
 	}
 	return rc;
 bad_host:
@@ -1168,48 +1275,6 @@ cleanup:
 	return cl;
 }
 
-/* An https upstream gets its function's client context (or the shared system-store one) and a
- * pool key that keeps its connections apart from other TLS identities. 0 / -1 (recorded). */
-static int conf_upstream_tls_attach(struct conf_ctx *x, struct conf_upstream *u, struct tls_client *fn_tls)
-{
-	char err[768];
-	enum tls_file which;
-	size_t n;
-
-	if (!u->tls)
-		return 0;
-	if (fn_tls == NULL) {
-		if (x->tls_default == NULL)
-			x->tls_default = tls_client_new(NULL, NULL, NULL, err, sizeof(err), &which);
-		if (x->tls_default == NULL) {
-			conf_err(x, JSONPOS_VALUE, "%s", err);
-			goto fail;
-		}
-		fn_tls = x->tls_default;
-	}
-	u->tls_client = tls_client_ref(fn_tls);
-	n = strlen(u->hostport) + strlen(tls_client_id(fn_tls)) + 16;
-	u->pool_key = malloc(n);
-	if (u->pool_key == NULL) {
-		conf_nomem(x);
-		goto fail;
-	}
-	if (strcmp(tls_client_id(fn_tls), "system") == 0)
-		snprintf(u->pool_key, n, "https://%s", u->hostport);
-	else
-		snprintf(u->pool_key, n, "https://%s#%s", u->hostport, tls_client_id(fn_tls));
-	return 0;
-fail:
-	/* the slot is reused by the next upstream: leave it empty */
-	tls_client_unref(u->tls_client);
-	free(u->url);
-	free(u->host);
-	free(u->hostport);
-	free(u->base_path);
-	memset(u, 0, sizeof(*u));
-	return -1;
-}
-
 /* "upstream_tls" with no https upstream is a mistake worth stopping for: the operator meant
  * TLS and the traffic would go in clear. */
 static void conf_upstream_tls_unused(struct conf_ctx *x, json_t *o, const struct conf_function *f,
@@ -1332,19 +1397,13 @@ static void conf_parse_function(struct conf_ctx *x, json_t *o, struct conf_names
 	if (rc == 0)
 		conf_missing(x, "upstreams");
 	if (rc == 1) {
-		f->upstreams = calloc(json_array_size(a), sizeof(*f->upstreams));
-		if (f->upstreams == NULL) {
-			conf_nomem(x);
-			goto done;
-		}
 		conf_push_key(x, "upstreams");
 		json_array_foreach(a, i, v) {
 			conf_push_index(x, i);
 			if (!json_is_string(v) || json_string_length(v) > CONF_PATH_MAX)
 				conf_err(x, JSONPOS_VALUE, "must be a string http(s)://host:port[/base]");
-			else if (conf_parse_upstream(x, json_string_value(v), &f->upstreams[f->nupstreams]) == 0 &&
-				 conf_upstream_tls_attach(x, &f->upstreams[f->nupstreams], up_tls) == 0)
-				f->nupstreams++;
+			else
+				conf_parse_upstream(x, json_string_value(v), f, up_tls);
 			conf_pop(x);
 		}
 		conf_pop(x);
@@ -1883,14 +1942,8 @@ static void conf_free(struct conf *c)
 				free(f->hosts[k]);
 			free(f->hosts);
 			free(f->path_prefix);
-			for (k = 0; k < f->nupstreams; k++) {
-				free(f->upstreams[k].url);
-				free(f->upstreams[k].host);
-				free(f->upstreams[k].hostport);
-				free(f->upstreams[k].base_path);
-				free(f->upstreams[k].pool_key);
-				tls_client_unref(f->upstreams[k].tls_client);
-			}
+			for (k = 0; k < f->nupstreams; k++)
+				conf_upstream_clear(&f->upstreams[k]);
 			free(f->upstreams);
 		}
 		free(ns->functions);
@@ -2026,7 +2079,7 @@ static void conf_parse_root(struct conf_ctx *x, json_t *root)
 	c->limits.max_connections = CONF_DEF_MAX_CONNS;
 	conf_parse_limits(x, root, &c->limits);
 	c->timeouts.client_header_ms = CONF_DEF_HEADER_MS;
-	c->timeouts.client_idle_ms = CONF_DEF_IDLE_MS;
+	c->timeouts.client_idle_ms = CONF_DEFAULT_IDLE_MS;
 	c->timeouts.upstream_connect_ms = CONF_DEF_CONNECT_MS;
 	c->timeouts.upstream_response_ms = CONF_DEF_RESPONSE_MS;
 	conf_parse_timeouts(x, root, &c->timeouts);
@@ -2036,6 +2089,8 @@ static void conf_parse_root(struct conf_ctx *x, json_t *root)
 
 	c->leeway_s = CONF_DEF_LEEWAY_S;
 	c->forward_token = false;
+	c->underscores_in_headers = false;
+	conf_get_bool(x, root, "underscores_in_headers", &c->underscores_in_headers);
 	c->cache_entries = CONF_DEF_CACHE_ENTRIES;
 	if (conf_get_typed(x, root, "tokens", JSON_OBJECT, &o) == 1) {
 		conf_push_key(x, "tokens");

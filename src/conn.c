@@ -47,6 +47,14 @@ static void timer_set(struct conn *c, unsigned ms)
 	evtimer_add(c->timer, &tv);
 }
 
+/* client_idle_ms of the worker's configuration (the default before it has one). */
+static unsigned conn_idle_ms(struct conn *c)
+{
+	const struct conf *cf = worker_conf_peek(c->w);
+
+	return cf != NULL ? cf->timeouts.client_idle_ms : CONF_DEFAULT_IDLE_MS;
+}
+
 static void addr_format(const struct sockaddr *sa, char *ip, size_t iplen, char *full, size_t fulllen)
 {
 	int port = 0;
@@ -199,6 +207,7 @@ static void request_finish(struct conn *c)
 {
 	struct request *r = &c->req;
 	struct access_record ar;
+	enum outcome final;
 
 	if (c->conf == NULL)
 		return;
@@ -214,16 +223,12 @@ static void request_finish(struct conn *c)
 		ar.namespace_id = r->fn->ns->id;
 		ar.function_id = r->fn->id;
 	}
-	if (r->gate.reason != GATE_DENY) {
-		ar.decision = gate_allowed(r->gate.reason) ? "allow" : "deny";
-		ar.reason = gate_reason_name(r->gate.reason);
-	} else {
-		ar.decision = r->status >= 400 ? "error" : NULL;
-		ar.reason = r->err_reason;
-	}
-	if (r->err_reason != NULL && gate_allowed(r->gate.reason)) {
+	final = outcome_final(r->gate.reason, r->err);
+	if (final != OUT_NONE) {
+		ar.decision = outcome_decision_name(outcome_info(final)->decision);
+		ar.reason = outcome_name(final);
+	} else if (r->status >= 400) {
 		ar.decision = "error";
-		ar.reason = r->err_reason;
 	}
 	ar.token_id = r->gate.jti[0] ? r->gate.jti : NULL;
 	ar.status = r->status;
@@ -235,8 +240,7 @@ static void request_finish(struct conn *c)
 		access_combined_fields(c, &ar);
 	if (r->method != 0 || r->status != 0) {
 		log_access(&ar);
-		metrics_request(c->w->metrics, c->conf, r->fn, (int)r->gate.reason, r->err_reason,
-				r->status, r->upstream_us);
+		metrics_request(c->w->metrics, c->conf, r->fn, final, r->status, r->upstream_us);
 	}
 	worker_conf_release(c->w, c->conf);
 	c->conf = NULL;
@@ -244,21 +248,21 @@ static void request_finish(struct conn *c)
 
 /* Closes after which a TLS connection is still healthy: the response was delivered, the
  * client was idle or hung up, or fngate is stopping. Not after errors or stalls. */
-static bool tls_close_is_clean(const char *reason)
+static bool tls_close_is_clean(enum outcome why)
 {
-	return strcmp(reason, "done") == 0 || strcmp(reason, "idle_timeout") == 0 ||
-	       strcmp(reason, "shutdown") == 0 || strcmp(reason, "client_closed") == 0;
+	return why == OUT_DONE || why == OUT_IDLE_TIMEOUT || why == OUT_SHUTDOWN ||
+	       why == OUT_CLIENT_CLOSED;
 }
 
-void conn_close(struct conn *c, const char *reason)
+void conn_close(struct conn *c, enum outcome why)
 {
 	struct worker *w = c->w;
 
 	if (c->conf != NULL && c->phase != PHASE_IDLE) {
 		if (c->req.status == 0) {
 			c->req.status = 499;        /* nginx's "client closed request" */
-			if (c->req.err_reason == NULL)
-				c->req.err_reason = reason;
+			if (c->req.err == OUT_NONE)
+				c->req.err = why;
 		}
 		request_finish(c);
 	} else if (c->conf != NULL) {
@@ -271,7 +275,7 @@ void conn_close(struct conn *c, const char *reason)
 		upstream_close(c->up);
 		c->up = NULL;
 	}
-	if (c->tls && c->tls_done && tls_close_is_clean(reason)) {
+	if (c->tls && c->tls_done && tls_close_is_clean(why)) {
 		/* close_notify: without it a TLS client cannot tell a response ended by the close
 		 * from a cut one, and OpenSSL 3 clients discard the session (no resumption). One
 		 * non-blocking attempt; after a fatal TLS error OpenSSL forbids it, hence the reason
@@ -448,11 +452,7 @@ static void conn_linger(struct conn *c)
 		return;
 	}
 	/* Bound the flush of a client that does not read. */
-	{
-		struct conf *cf = worker_conf_peek(c->w);
-
-		timer_set(c, cf ? cf->timeouts.client_idle_ms : 10000);
-	}
+	timer_set(c, conn_idle_ms(c));
 }
 
 /* Closing and everything is flushed: close now, or shut our side and linger (conn_linger). */
@@ -461,7 +461,7 @@ static void conn_linger_start(struct conn *c)
 	if (c->lingering)
 		return;
 	if (!c->linger || c->client_eof) {
-		conn_close(c, "done");
+		conn_close(c, OUT_DONE);
 		return;
 	}
 	/* Our FIN tells the client the response is complete; TLS has no half-close of its own,
@@ -482,12 +482,12 @@ static void conn_linger_input(struct conn *c, bool eof)
 		c->client_eof = true;
 		conn_read_set(c, false);
 		if (c->lingering)
-			conn_close(c, "done");
+			conn_close(c, OUT_DONE);
 		return;
 	}
 	if (c->lingering) {
 		if (now >= c->linger_until_us) {
-			conn_close(c, "done");
+			conn_close(c, OUT_DONE);
 			return;
 		}
 		{
@@ -499,7 +499,7 @@ static void conn_linger_input(struct conn *c, bool eof)
 	}
 }
 
-void conn_abort(struct conn *c, const char *reason)
+void conn_abort(struct conn *c, enum outcome why)
 {
 	if (c->resp_close_delim && !c->tls) {
 		struct linger lg = {1, 0};
@@ -508,15 +508,15 @@ void conn_abort(struct conn *c, const char *reason)
 		/* SO_LINGER 0: close(2) sends RST, not FIN. */
 		if (fd >= 0)
 			(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-		conn_close(c, reason);
+		conn_close(c, why);
 		return;
 	}
 	if (c->tls) {
-		conn_close(c, reason);  /* no close_notify: TLS says the stream was cut */
+		conn_close(c, why);     /* no close_notify: TLS says the stream was cut */
 		return;
 	}
-	if (c->req.err_reason == NULL)
-		c->req.err_reason = reason;
+	if (c->req.err == OUT_NONE)
+		c->req.err = why;
 	c->close_after = true;
 	request_finish(c);
 	conn_linger(c);
@@ -592,7 +592,7 @@ static void conn_rev_cb(evutil_socket_t fd, short what, void *arg)
 			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 				break;
 			if (n < 0) {
-				conn_close(c, "client_error");
+				conn_close(c, OUT_CLIENT_ERROR);
 				return;
 			}
 			conn_linger_input(c, true);
@@ -615,7 +615,7 @@ static void conn_rev_cb(evutil_socket_t fd, short what, void *arg)
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 			return;
 		if (n < 0 && errno == ENOMEM) {
-			conn_close(c, "out_of_memory");
+			conn_close(c, OUT_OUT_OF_MEMORY);
 			return;
 		}
 		conn_event_cb(c->bev, BEV_EVENT_READING | (n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR), c);
@@ -671,7 +671,7 @@ int conn_dispatch(struct conn *c)
 	size_t hostlen = 0, hn, toklen, pathlen;
 	char hostbuf[256];
 	const char *url = r->buf + r->url_off;
-	enum gate_reason gr;
+	enum outcome gr;
 
 	evtimer_del(c->timer);
 	request_id_assign(c);
@@ -700,12 +700,8 @@ int conn_dispatch(struct conn *c)
 		;
 	r->fn = route_match(c->conf->routes, host, hostlen, url, pathlen);
 	if (r->fn == NULL) {
-		reply_error(c, 404, "no_route", r->has_body);
+		reply_error(c, OUT_NO_ROUTE, r->has_body);
 		return r->has_body ? HPE_PAUSED : 0;
-	}
-	if (r->content_length > r->fn->limits.max_body_bytes) {
-		reply_error(c, 413, "body_too_large", true);
-		return HPE_PAUSED;
 	}
 	tok = request_header(r, r->token_idx, &toklen);
 	if (c->w->cache_gen != c->conf->generation) {
@@ -714,10 +710,16 @@ int conn_dispatch(struct conn *c)
 		c->w->cache_gen = c->conf->generation;
 	}
 	gr = gate_check(c->conf, r->fn, tok, toklen, r->ntokens, util_now(), c->w->cache, &r->gate);
-	if (!gate_allowed(gr)) {
+	if (!outcome_allowed(gr)) {
 		/* The access log records the refusal with its reason and token id. */
-		reply_error(c, 403, gate_reason_name(gr), r->has_body);
+		reply_error(c, gr, r->has_body);
 		return r->has_body ? HPE_PAUSED : 0;
+	}
+	/* The body limit after the gate: a caller without a valid token learns nothing of the
+	 * function's limits, and is told the reason that matters (403, not 413). */
+	if (r->content_length > r->fn->limits.max_body_bytes) {
+		reply_error(c, OUT_BODY_TOO_LARGE, true);
+		return HPE_PAUSED;
 	}
 	if (forward_start(c) != 0)
 		return r->has_body ? HPE_PAUSED : 0;
@@ -756,11 +758,7 @@ static void conn_parse(struct conn *c)
 				conn_linger(c);
 				return;
 			}
-			{
-				struct conf *cf = worker_conf_peek(c->w);
-
-				timer_set(c, cf ? cf->timeouts.client_idle_ms : 60000);
-			}
+			timer_set(c, conn_idle_ms(c));
 		}
 		if (evbuffer_get_length(bufferevent_get_output(c->bev)) > PROXY_HIGH_WATER) {
 			conn_check_output(c);
@@ -781,15 +779,12 @@ static void conn_parse(struct conn *c)
 			continue;
 		}
 		if (evbuffer_get_length(in) == 0) {
-			if (c->phase == PHASE_IDLE) {
-				struct conf *cf = worker_conf_peek(c->w);
-
-				timer_set(c, cf ? cf->timeouts.client_idle_ms : 60000);
-			}
+			if (c->phase == PHASE_IDLE)
+				timer_set(c, conn_idle_ms(c));
 			return;
 		}
 		if (c->phase == PHASE_IDLE && request_begin(c) != 0) {
-			conn_close(c, "no_configuration");
+			conn_close(c, OUT_NO_CONFIGURATION);
 			return;
 		}
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
@@ -804,7 +799,7 @@ static void conn_parse(struct conn *c)
 				n = room;
 		}
 		if (before == PHASE_HEAD || c->phase == PHASE_IDLE) {
-			if (http1_scan_head(&c->req.scan, v.iov_base, n, &c->req.err_reason) != 0)
+			if (http1_scan_head(&c->req.scan, v.iov_base, n, &c->req.err) != 0)
 				goto refuse;
 		}
 		if (c->req.crlf_pending > 0) {
@@ -824,10 +819,7 @@ static void conn_parse(struct conn *c)
 		if (before == PHASE_HEAD && c->phase == PHASE_HEAD) {
 			c->req.head_bytes += used;
 			if (c->req.head_bytes > c->conf->limits.max_header_bytes) {
-				bool in_target = c->req.nhdr == 0 && c->req.url_len > 0;
-
-				c->req.err_reason = in_target ? "uri_too_long" : "headers_too_large";
-				reply_error(c, in_target ? 414 : 431, c->req.err_reason, true);
+				reply_error(c, request_head_too_large(&c->req), true);
 				conn_linger(c);
 				return;
 			}
@@ -851,26 +843,22 @@ static void conn_parse(struct conn *c)
 		}
 		/* A parse error or a limit: answer if nothing was sent yet, then close. */
 refuse:
-		if (c->resp == RESP_NONE && c->req.status == 0 &&
+		if (c->resp == RESP_NONE && c->req.err == OUT_NONE &&
 		    llhttp_get_errno(&c->parser) == HPE_INVALID_VERSION &&
 		    strcmp(llhttp_get_error_reason(&c->parser), "Invalid HTTP version") == 0) {
 			/* A well-formed HTTP-version that is not 1.0 or 1.1 (HTTP/3.0, HTTP/1.2):
 			 * not malformed but unsupported. "HTTP/1.10" or "HTTP/2" stay 400. */
-			c->req.status = 505;
-			c->req.err_reason = "http_version";
+			c->req.err = OUT_HTTP_VERSION;
 		}
 		if (c->resp == RESP_NONE) {
-			int status = c->req.status ? c->req.status : 400;
-			const char *code = c->req.err_reason ? c->req.err_reason : "bad_request";
-
-			if (c->req.err_reason == NULL)
-				c->req.err_reason = "bad_request";
+			if (c->req.err == OUT_NONE)
+				c->req.err = OUT_BAD_REQUEST;
 			if (c->up != NULL) {
 				c->up->client = NULL;
 				upstream_close(c->up);
 				c->up = NULL;
 			}
-			reply_error(c, status, code, true);
+			reply_error(c, c->req.err, true);
 		}
 		if (c->phase != PHASE_CLOSING) {
 			request_finish(c);
@@ -930,7 +918,7 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		log_msg(LOG_LVL_DEBUG, "tls handshake with %s failed: %s", c->client, why);
 		tls_note_handshake(NULL, false);
 		metrics_tls_handshake(false);
-		conn_close(c, "tls_handshake_failed");
+		conn_close(c, OUT_TLS_HANDSHAKE_FAILED);
 		return;
 	}
 	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) &&
@@ -946,11 +934,11 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT)
-		conn_close(c, "client_timeout");
+		conn_close(c, OUT_CLIENT_TIMEOUT);
 	else if (what & BEV_EVENT_EOF)
-		conn_close(c, c->phase == PHASE_IDLE ? "client_closed" : "client_closed_early");
+		conn_close(c, c->phase == PHASE_IDLE ? OUT_CLIENT_CLOSED : OUT_CLIENT_CLOSED_EARLY);
 	else
-		conn_close(c, "client_error");
+		conn_close(c, OUT_CLIENT_ERROR);
 }
 
 static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -963,12 +951,11 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 		/* The handshake shares the first request's deadline: client_header_ms from accept. */
 		tls_note_handshake(NULL, false);
 		metrics_tls_handshake(false);
-		conn_close(c, "tls_handshake_timeout");
+		conn_close(c, OUT_TLS_HANDSHAKE_TIMEOUT);
 		return;
 	}
 	if (c->phase == PHASE_HEAD && c->resp == RESP_NONE) {
-		c->req.err_reason = "header_timeout";
-		reply_error(c, 408, "header_timeout", true);
+		reply_error(c, OUT_HEADER_TIMEOUT, true);
 		request_finish(c);
 		conn_linger(c);
 		return;
@@ -977,15 +964,13 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 		/* Not idle: the last response is still being written (a client reading a big body
 		 * slowly, the rest of it already queued). The write timeout, re-armed by every
 		 * write that makes progress, bounds a client that stopped reading. */
-		struct conf *cf = worker_conf_peek(c->w);
-
-		timer_set(c, cf ? cf->timeouts.client_idle_ms : 60000);
+		timer_set(c, conn_idle_ms(c));
 		return;
 	}
 	if (c->lingering) {
 		/* Silent for PROXY_LINGER_IDLE_MS, or PROXY_LINGER_MS are over. */
-		conn_close(c, "done");
+		conn_close(c, OUT_DONE);
 		return;
 	}
-	conn_close(c, c->phase == PHASE_IDLE ? "idle_timeout" : "timeout");
+	conn_close(c, c->phase == PHASE_IDLE ? OUT_IDLE_TIMEOUT : OUT_TIMEOUT);
 }

@@ -14,6 +14,7 @@
 #include "conf.h"
 #include "headers.h"
 #include "log.h"
+#include "metrics.h"
 #include "proxy.h"
 #include "upstream.h"
 #include "util.h"
@@ -54,7 +55,9 @@ static void hb_str(struct hbuf *b, const char *s)
 }
 
 /* Headers fngate never forwards as received: hop-by-hop ones (RFC 9110 7.6.1), framing it
- * regenerates, the credential, and everything it sets itself (so a client cannot spoof them). */
+ * regenerates, the credential, everything it sets itself (so a client cannot spoof them), and
+ * the other claims of a client address that a function might trust (X-Real-IP, Forwarded):
+ * fngate states the client's address in X-Forwarded-For. */
 static bool header_dropped(const char *n, size_t len, bool forward_token)
 {
 	bool drop = false;
@@ -67,6 +70,9 @@ static bool header_dropped(const char *n, size_t len, bool forward_token)
 		break;
 	case 6:
 		drop = util_ieq(n, len, "expect");
+		break;
+	case 9:
+		drop = util_ieq(n, len, "x-real-ip") || util_ieq(n, len, "forwarded");
 		break;
 	case 12:
 		drop = util_ieq(n, len, "x-request-id") ||
@@ -86,6 +92,27 @@ static bool header_dropped(const char *n, size_t len, bool forward_token)
 	}
 	/* Every X-Fngate-* too: fngate's own identity headers. */
 	return drop || (len >= 9 && util_ieq(n, 9, "x-fngate-"));
+}
+
+/* A request field whose name holds '_' (r->has_underscore said one does): dropped unless the
+ * configuration keeps such fields, and even then when it reads, '_' as '-', as a field fngate
+ * sets, strips or frames with (X_Fngate_Namespace, Content_Length, X_Auth_Token...), since the
+ * function's runtime may see both spellings as one variable. Counted in the metrics. */
+static bool header_underscore_dropped(const struct conn *c, const char *n, size_t len)
+{
+	char alias[HEADERS_ALIAS_MAX];
+
+	if (memchr(n, '_', len) == NULL)
+		return false;
+	if (!c->conf->underscores_in_headers) {
+		metrics_header_dropped(METRICS_HDRDROP_REQUEST);
+		return true;
+	}
+	if (headers_underscore_alias(n, len, alias) && header_dropped(alias, len, false)) {
+		metrics_header_dropped(METRICS_HDRDROP_REQUEST_ALIAS);
+		return true;
+	}
+	return false;
 }
 
 /* The names a Connection header lists are hop-by-hop too. */
@@ -134,7 +161,8 @@ static int build_head(struct conn *c, const struct conf_upstream *ep, struct hbu
 		const char *name = r->buf + h->name_off;
 
 		if (header_dropped(name, h->name_len, c->conf->forward_token) ||
-		    (r->has_connection && connection_lists(r, name, h->name_len)))
+		    (r->has_connection && connection_lists(r, name, h->name_len)) ||
+		    (r->has_underscore && header_underscore_dropped(c, name, h->name_len)))
 			continue;
 		hb_add(b, name, h->name_len);
 		hb_add(b, ": ", 2);
@@ -164,7 +192,7 @@ static int build_head(struct conn *c, const struct conf_upstream *ep, struct hbu
 	hb_str(b, "\r\nX-Fngate-Function: ");
 	hb_str(b, fn->id);
 	hb_add(b, "\r\n", 2);
-	if (r->gate.reason == GATE_ALLOW_TOKEN && r->gate.jti[0] != '\0') {
+	if (r->gate.reason == OUT_TOKEN && r->gate.jti[0] != '\0') {
 		hb_str(b, "X-Fngate-Token-Id: ");
 		hb_str(b, r->gate.jti);
 		hb_add(b, "\r\n", 2);
@@ -184,17 +212,15 @@ int forward_start(struct conn *c)
 	if (u == NULL && local_err != 0) {
 		/* fngate's own shortage (descriptors, memory, ports): 503 with Retry-After, and no
 		 * new clients on this worker until it eases. */
-		const char *why = local_err == EMFILE || local_err == ENFILE ? "out_of_descriptors" :
-		    local_err == EADDRNOTAVAIL ? "out_of_local_ports" : "out_of_memory";
+		enum outcome why = local_err == EMFILE || local_err == ENFILE ? OUT_OUT_OF_DESCRIPTORS :
+		    local_err == EADDRNOTAVAIL ? OUT_OUT_OF_LOCAL_PORTS : OUT_OUT_OF_MEMORY;
 
-		r->err_reason = why;
 		worker_pause_accept(c->w);
-		reply_error(c, 503, why, r->has_body);
+		reply_error(c, why, r->has_body);
 		return -1;
 	}
 	if (u == NULL) {
-		r->err_reason = "upstream_unavailable";
-		reply_error(c, 502, "upstream_unavailable", r->has_body);
+		reply_error(c, OUT_UPSTREAM_UNAVAILABLE, r->has_body);
 		return -1;
 	}
 	idx = upstream_index(u, r->fn);
@@ -216,8 +242,7 @@ int forward_start(struct conn *c)
 		u->retry_head = b.p;
 		u->retry_cap = b.cap;
 		upstream_close(u);
-		r->err_reason = "out_of_memory";
-		reply_error(c, 503, "out_of_memory", true);
+		reply_error(c, OUT_OUT_OF_MEMORY, true);
 		return -1;
 	}
 	u->retry_head = b.p;
@@ -243,13 +268,13 @@ int forward_start(struct conn *c)
 	return 0;
 }
 
-/* Backpressure: a slow upstream stops us reading the client. */
+/* Backpressure: a slow upstream stops us reading the client. The write low-watermark that
+ * upstream_start sets reports the drain (up_write_cb resumes the client). */
 static void forward_backpressure(struct conn *c, struct evbuffer *out)
 {
 	if (evbuffer_get_length(out) > PROXY_HIGH_WATER && !c->read_paused) {
 		conn_read_set(c, false);
 		c->read_paused = true;
-		upstream_watch_drain(c->up);
 	}
 }
 

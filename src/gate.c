@@ -9,29 +9,33 @@
 #include "tcache.h"
 #include "token.h"
 
-static enum gate_reason gate_from_token(enum token_status st)
+static enum outcome gate_from_token(enum token_status st)
 {
 	switch (st) {
 	case TOKEN_OK:
-		return GATE_ALLOW_TOKEN;
+		return OUT_TOKEN;
 	case TOKEN_MALFORMED:
-		return GATE_TOKEN_MALFORMED;
+		return OUT_TOKEN_MALFORMED;
 	case TOKEN_ALG:
-		return GATE_TOKEN_ALG;
+		return OUT_TOKEN_ALG;
 	case TOKEN_SIGNATURE:
-		return GATE_TOKEN_SIGNATURE;
+		return OUT_TOKEN_SIGNATURE;
 	case TOKEN_EXPIRED:
-		return GATE_TOKEN_EXPIRED;
+		return OUT_TOKEN_EXPIRED;
 	case TOKEN_NOT_YET_VALID:
-		return GATE_TOKEN_NOT_YET_VALID;
+		return OUT_TOKEN_NOT_YET_VALID;
 	case TOKEN_SCOPE:
-		return GATE_TOKEN_SCOPE;
+		return OUT_TOKEN_SCOPE;
+	case TOKEN_KID_UNKNOWN:
+		return OUT_TOKEN_KID_UNKNOWN;
+	case TOKEN_ISSUED_IN_FUTURE:
+		return OUT_TOKEN_ISSUED_IN_FUTURE;
 	}
 	/* Anything unexpected is a refusal, never an allow. */
-	return GATE_TOKEN_MALFORMED;
+	return OUT_TOKEN_MALFORMED;
 }
 
-static enum gate_reason gate_check_private(const struct conf *c, const struct conf_function *fn,
+static enum outcome gate_check_private(const struct conf *c, const struct conf_function *fn,
     const char *tok, size_t toklen, int ntokens, int64_t now, struct tcache *cache,
     struct gate_result *res)
 {
@@ -45,14 +49,14 @@ static enum gate_reason gate_check_private(const struct conf *c, const struct co
 	int cached = 0;
 
 	if (ntokens <= 0 || tok == NULL)
-		return GATE_TOKEN_MISSING;
+		return OUT_TOKEN_MISSING;
 	/* Two X-Auth-Token headers: which one would the upstream see? Refuse the ambiguity. */
 	if (ntokens > 1)
-		return GATE_TOKEN_MALFORMED;
+		return OUT_TOKEN_MALFORMED;
 	if (toklen == 0 || toklen > fn->limits.max_token_bytes)
-		return GATE_TOKEN_MALFORMED;
+		return OUT_TOKEN_MALFORMED;
 	if (ns == NULL)
-		return GATE_TOKEN_SCOPE;
+		return OUT_TOKEN_SCOPE;
 
 	memset(&claims, 0, sizeof(claims));
 	if (cache != NULL) {
@@ -64,7 +68,8 @@ static enum gate_reason gate_check_private(const struct conf *c, const struct co
 		st = (enum token_status)cached;
 	} else {
 		st = token_verify(ns, tok, toklen, fn->limits.max_token_bytes, &claims);
-		if (cache != NULL && (st == TOKEN_OK || st == TOKEN_SIGNATURE || st == TOKEN_ALG)) {
+		if (cache != NULL && (st == TOKEN_OK || st == TOKEN_SIGNATURE || st == TOKEN_ALG ||
+				      st == TOKEN_KID_UNKNOWN)) {
 			/* A positive entry dies with the token; negative ones with the generation. */
 			expires = INT64_MAX;
 			if (st == TOKEN_OK && claims.has_exp)
@@ -88,73 +93,42 @@ static enum gate_reason gate_check_private(const struct conf *c, const struct co
 		return gate_from_token(st);
 
 	/* Revocation is never cached: consulted on every request, cache hit or not. */
-	rs = revoke_lookup(res->jti, jlen);
+	rs = revoke_lookup(ns->id, res->jti, jlen);
 	if (rs == REVOKE_REVOKED)
-		return GATE_TOKEN_REVOKED;
+		return OUT_TOKEN_REVOKED;
 	if (ns->require_registered_tokens && rs != REVOKE_READY)
-		return GATE_TOKEN_UNKNOWN;
+		return OUT_TOKEN_UNKNOWN;
 
-	revoke_touch(res->jti, jlen, now);
-	return GATE_ALLOW_TOKEN;
+	revoke_touch(ns->id, res->jti, jlen, now);
+	return OUT_TOKEN;
 }
 
-enum gate_reason gate_check(const struct conf *c, const struct conf_function *fn,
+enum outcome gate_check(const struct conf *c, const struct conf_function *fn,
     const char *tok, size_t toklen, int ntokens, int64_t now, struct tcache *cache,
     struct gate_result *res)
 {
 	struct gate_result local;
-	enum gate_reason r = GATE_DENY;
+	enum outcome r = OUT_NONE;
 
 	if (res == NULL)
 		res = &local;
 	memset(res, 0, sizeof(*res));
-	res->reason = GATE_DENY;
+	res->reason = OUT_NONE;
 
 	if (c == NULL || fn == NULL) {
-		r = GATE_TOKEN_SCOPE;   /* no function, nothing to allow */
+		r = OUT_TOKEN_SCOPE;    /* no function, nothing to allow */
 		goto done;
 	}
 	/* Only an explicit "public" opens the door; any other value (even garbage) is private.
 	 * Public functions forward as they come, token or not: the token is not looked at. */
 	if (atomic_load_explicit(&fn->privacy, memory_order_relaxed) == PRIVACY_PUBLIC) {
-		r = GATE_ALLOW_PUBLIC;
+		r = OUT_PUBLIC;
 		goto done;
 	}
 	r = gate_check_private(c, fn, tok, toklen, ntokens, now, cache, res);
 done:
-	if (r == GATE_DENY)
-		r = GATE_TOKEN_MALFORMED;
+	if (r == OUT_NONE)
+		r = OUT_TOKEN_MALFORMED;
 	res->reason = r;
 	return r;
-}
-
-const char *gate_reason_name(enum gate_reason r)
-{
-	switch (r) {
-	case GATE_DENY:
-		return "deny";
-	case GATE_ALLOW_PUBLIC:
-		return "public";
-	case GATE_ALLOW_TOKEN:
-		return "token";
-	case GATE_TOKEN_MISSING:
-		return "token_missing";
-	case GATE_TOKEN_MALFORMED:
-		return "token_malformed";
-	case GATE_TOKEN_ALG:
-		return "token_alg";
-	case GATE_TOKEN_SIGNATURE:
-		return "token_signature";
-	case GATE_TOKEN_EXPIRED:
-		return "token_expired";
-	case GATE_TOKEN_NOT_YET_VALID:
-		return "token_not_yet_valid";
-	case GATE_TOKEN_SCOPE:
-		return "token_scope";
-	case GATE_TOKEN_REVOKED:
-		return "token_revoked";
-	case GATE_TOKEN_UNKNOWN:
-		return "token_unknown";
-	}
-	return "deny";
 }

@@ -1,6 +1,7 @@
 /* headers.c - HTTP header rules shared by both directions: hop-by-hop fields and token lists. */
 #include "headers.h"
 
+#include <string.h>
 #include <strings.h>
 
 #include "util.h"
@@ -47,4 +48,13 @@ bool headers_list_has(const char *v, size_t vl, const char *tok, size_t toklen)
 			return true;
 	}
 	return false;
+}
+
+bool headers_underscore_alias(const char *n, size_t len, char out[HEADERS_ALIAS_MAX])
+{
+	if (len > HEADERS_ALIAS_MAX || memchr(n, '_', len) == NULL)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		out[i] = n[i] == '_' ? '-' : n[i];
+	return true;
 }

@@ -4,7 +4,7 @@
 
 #include <string.h>
 
-int http1_scan_head(struct http1_scan *r, const char *p, size_t n, const char **reason)
+int http1_scan_head(struct http1_scan *r, const char *p, size_t n, enum outcome *why)
 {
 	const char *end = p + n;
 
@@ -16,14 +16,14 @@ int http1_scan_head(struct http1_scan *r, const char *p, size_t n, const char **
 
 		if (r->cr) {
 			if (*p != '\n') {
-				*reason = "bare_cr";
+				*why = OUT_BARE_CR;
 				return -1;
 			}
 			r->cr = false;
 			goto line_end;
 		}
 		if (r->line == 0 && r->lines > 0 && (*p == ' ' || *p == '\t')) {
-			*reason = "obs_fold";
+			*why = OUT_OBS_FOLD;
 			return -1;
 		}
 		lf = memchr(p, '\n', (size_t)(end - p));
@@ -32,7 +32,7 @@ int http1_scan_head(struct http1_scan *r, const char *p, size_t n, const char **
 		if (lf == NULL) {
 			/* The line goes on in the next read; a CR may only be its last byte here. */
 			if (cr != NULL && cr != end - 1) {
-				*reason = "bare_cr";
+				*why = OUT_BARE_CR;
 				return -1;
 			}
 			r->cr = cr != NULL;
@@ -40,7 +40,7 @@ int http1_scan_head(struct http1_scan *r, const char *p, size_t n, const char **
 			return 0;
 		}
 		if (cr == NULL || cr != lf - 1) {
-			*reason = cr == NULL ? "bare_lf" : "bare_cr";
+			*why = cr == NULL ? OUT_BARE_LF : OUT_BARE_CR;
 			return -1;
 		}
 		r->line += (uint32_t)(len - 1);

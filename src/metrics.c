@@ -17,32 +17,15 @@
 #include <event2/event.h>
 
 #include "conf.h"
-#include "gate.h"
+#include "outcome.h"
 #include "registry.h"
 #include "tcache.h"
 #include "upstream.h"
 #include "util.h"
 #include "worker.h"
 
-/* Local error codes (request.c, conn.c, forward.c, response.c, reply.c): each its own reason
- * label. A code not listed here is counted as "other"; add new codes here. */
-static const char *const metrics_errors[] = {
-	"no_route", "bad_request", "bad_chunk", "bad_header", "bad_host", "bad_target",
-	"bad_transfer_encoding", "bare_cr", "bare_lf", "obs_fold", "http_version",
-	"method_not_allowed", "expectation_failed", "too_many_headers", "headers_too_large",
-	"body_too_large", "header_timeout", "out_of_memory", "out_of_descriptors",
-	"out_of_local_ports", "no_configuration",
-	"upstream_unavailable", "upstream_connect_timeout", "upstream_timeout",
-	"upstream_bad_response", "upstream_closed", "upstream_closed_mid_response",
-	"client_closed", "client_closed_early", "client_timeout", "client_error", "timeout",
-	"idle_timeout", "shutdown", "done",
-};
-
-#define METRICS_ERR_BASE    ((unsigned)GATE_TOKEN_UNKNOWN + 1)
-#define METRICS_NERRORS     (sizeof(metrics_errors) / sizeof(metrics_errors[0]))
-#define METRICS_OTHER       (METRICS_ERR_BASE + (unsigned)METRICS_NERRORS)
-#define METRICS_NREASONS    (METRICS_OTHER + 1)
-#define METRICS_UNKNOWN     0u      /* no gate decision and no error code */
+/* One counter per outcome (outcome.h): the outcome is the reason label's index. */
+#define METRICS_NREASONS    ((unsigned)OUT_COUNT)
 
 /* Upstream latency buckets (upper bounds, microseconds): from loopback functions to the
  * longest configurable upstream_response_ms worth distinguishing. */
@@ -115,6 +98,7 @@ static uint64_t retired_hist[METRICS_NBUCKETS], retired_hist_sum_us;
 static struct tcache_stats retired_cache;
 
 static _Atomic uint64_t tls_ok, tls_failed;
+static _Atomic uint64_t hdr_dropped[METRICS_NHDRDROP];
 static _Atomic uint64_t reloads_ok, reloads_failed;
 static _Atomic int64_t reload_ok_at, reload_failed_at;
 
@@ -132,41 +116,6 @@ static inline uint64_t rd(_Atomic uint64_t *p)
 }
 
 /* ---------------------------------------------------------------- reasons */
-
-unsigned metrics_reason_index(int gate_reason, const char *err_reason)
-{
-	/* The same choice as the access log (conn.c request_finish): an allowed request that
-	 * failed afterwards is an error, a refusal keeps the gate's reason. */
-	if (gate_reason > GATE_DENY && gate_reason <= GATE_TOKEN_UNKNOWN &&
-	    !(err_reason != NULL && gate_allowed((enum gate_reason)gate_reason)))
-		return (unsigned)gate_reason;
-	if (err_reason == NULL)
-		return METRICS_UNKNOWN;
-	for (size_t i = 0; i < METRICS_NERRORS; i++)
-		if (strcmp(err_reason, metrics_errors[i]) == 0)
-			return METRICS_ERR_BASE + (unsigned)i;
-	return METRICS_OTHER;
-}
-
-const char *metrics_reason_name(unsigned idx)
-{
-	if (idx == METRICS_UNKNOWN)
-		return "unknown";
-	if (idx < METRICS_ERR_BASE)
-		return gate_reason_name((enum gate_reason)idx);
-	if (idx < METRICS_OTHER)
-		return metrics_errors[idx - METRICS_ERR_BASE];
-	if (idx == METRICS_OTHER)
-		return "other";
-	return NULL;
-}
-
-const char *metrics_reason_decision(unsigned idx)
-{
-	if (idx > METRICS_UNKNOWN && idx < METRICS_ERR_BASE)
-		return gate_allowed((enum gate_reason)idx) ? "allow" : "deny";
-	return "error";
-}
 
 /* ---------------------------------------------------------------- tables */
 
@@ -318,7 +267,7 @@ static struct metrics_cells *cells_new(struct metrics_table *t, size_t slot)
 }
 
 void metrics_request(struct metrics_worker *m, struct conf *c, const struct conf_function *fn,
-		     int gate_reason, const char *err_reason, int status, int64_t upstream_us)
+		     enum outcome final, int status, int64_t upstream_us)
 {
 	struct metrics_table *t;
 	struct metrics_cells *cells;
@@ -336,11 +285,7 @@ void metrics_request(struct metrics_worker *m, struct conf *c, const struct conf
 		bump(&m->hist[b], 1);
 		bump(&m->hist_sum_us, us);
 	}
-	/* The common case inline: a gate decision and no error code. */
-	reason = (unsigned)gate_reason;
-	if (__builtin_expect(err_reason != NULL || gate_reason <= GATE_DENY ||
-			     gate_reason > GATE_TOKEN_UNKNOWN, 0))
-		reason = metrics_reason_index(gate_reason, err_reason);
+	reason = (unsigned)final < METRICS_NREASONS ? (unsigned)final : (unsigned)OUT_NONE;
 	cls = status >= 100 && status < 600 ? (unsigned)status / 100 : METRICS_CLASS_OTHER;
 	t = m->table;
 	if (__builtin_expect(t == NULL || t->conf != c, 0)) {
@@ -468,6 +413,11 @@ void metrics_tls_handshake(bool ok)
 {
 	/* A handshake costs hundreds of microseconds: one shared atomic add is noise. */
 	atomic_fetch_add_explicit(ok ? &tls_ok : &tls_failed, 1, memory_order_relaxed);
+}
+
+void metrics_header_dropped(enum metrics_hdrdrop which)
+{
+	atomic_fetch_add_explicit(&hdr_dropped[which], 1, memory_order_relaxed);
 }
 
 void metrics_reload(bool ok, int64_t when)
@@ -640,8 +590,8 @@ static void render_requests(struct mbuf *b)
 				mb_printf(b, "\",function=\"");
 				mb_label(b, rows[i].fn);
 				mb_printf(b, "\",decision=\"%s\",reason=\"%s\",status_class=\"%s\"} %llu\n",
-					  metrics_reason_decision((unsigned)r),
-					  metrics_reason_name((unsigned)r), classes[k],
+					  outcome_decision_name(outcome_table[r].decision),
+					  outcome_table[r].name, classes[k],
 					  (unsigned long long)sum[r][k]);
 			}
 		}
@@ -798,6 +748,16 @@ char *metrics_render(const struct registry *reg, size_t *len)
 		  (unsigned long long)atomic_load(&tls_ok));
 	mb_printf(&b, "fngate_tls_handshakes_total{result=\"failure\"} %llu\n",
 		  (unsigned long long)atomic_load(&tls_failed));
+	mb_family(&b, "fngate_headers_dropped_total", "counter",
+		  "Header fields dropped for an underscore in their name: request fields "
+		  "(underscores_in_headers off), and fields whose name reads as one fngate sets, "
+		  "strips or frames with once '_' reads as '-'.");
+	mb_printf(&b, "fngate_headers_dropped_total{direction=\"request\",reason=\"underscore\"} "
+		  "%llu\n", (unsigned long long)atomic_load(&hdr_dropped[METRICS_HDRDROP_REQUEST]));
+	mb_printf(&b, "fngate_headers_dropped_total{direction=\"request\",reason=\"alias\"} %llu\n",
+		  (unsigned long long)atomic_load(&hdr_dropped[METRICS_HDRDROP_REQUEST_ALIAS]));
+	mb_printf(&b, "fngate_headers_dropped_total{direction=\"response\",reason=\"alias\"} %llu\n",
+		  (unsigned long long)atomic_load(&hdr_dropped[METRICS_HDRDROP_RESPONSE_ALIAS]));
 	if (c != NULL)
 		conf_unref(c);
 	if (b.failed || !mb_reserve(&b, 0)) {

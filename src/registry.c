@@ -160,7 +160,11 @@ static int index_rebuild(struct registry *r, size_t want)
 	return 0;
 }
 
-static struct token_record *find(const struct registry *r, const char *id)
+/* The record of id that `pick` accepts (with arg), NULL when none. Several records may share an
+ * id (a token issued here and imported revocations of that jti, one per namespace). */
+static struct token_record *find_if(const struct registry *r, const char *id,
+				    bool (*pick)(const struct token_record *, const void *),
+				    const void *arg)
 {
 	size_t h;
 
@@ -170,11 +174,40 @@ static struct token_record *find(const struct registry *r, const char *id)
 	while (r->index[h] != 0) {
 		struct token_record *t = &r->recs[r->index[h] - 1];
 
-		if (strcmp(t->id, id) == 0)
+		if (strcmp(t->id, id) == 0 && pick(t, arg))
 			return t;
 		h = (h + 1) & (r->icap - 1);
 	}
 	return NULL;
+}
+
+static bool pick_any(const struct token_record *t, const void *arg)
+{
+	(void)t;
+	(void)arg;
+	return true;
+}
+
+static bool pick_issued(const struct token_record *t, const void *arg)
+{
+	(void)arg;
+	return !t->imported;
+}
+
+/* arg: the namespace the imported revocation applies in (NULL: every namespace). */
+static bool pick_imported(const struct token_record *t, const void *arg)
+{
+	const char *ns = arg, *rns = registry_rec_ns(t);
+
+	return t->imported && (rns == NULL ? ns == NULL : ns != NULL && strcmp(rns, ns) == 0);
+}
+
+/* The record a journal line or a change is about: the issued token, or the imported revocation
+ * of the same jti in the same namespace(s). */
+static struct token_record *find_same(const struct registry *r, const struct token_record *t)
+{
+	return t->imported ? find_if(r, t->id, pick_imported, registry_rec_ns(t)) :
+			     find_if(r, t->id, pick_issued, NULL);
 }
 
 /* Append a deep copy of rec to the array and the index. Returns the new record or NULL. */
@@ -224,6 +257,8 @@ static json_t *rec_to_json(const struct token_record *t)
 	json_object_set_new(o, "used", json_integer(t->last_used_at));
 	json_object_set_new(o, "kid", t->kid ? json_string(t->kid) : json_null());
 	json_object_set_new(o, "imported", json_boolean(t->imported));
+	if (t->imported && t->ns_scoped)
+		json_object_set_new(o, "ns_scoped", json_true());
 	return o;
 }
 
@@ -325,6 +360,9 @@ static int line_parse(const char *line, size_t len, struct token_record *t, json
 	t->revoked_at = jint(o, "revoked", &bad);
 	t->last_used_at = jint(o, "used", &bad);
 	t->imported = json_is_true(json_object_get(o, "imported"));
+	/* absent in older journals: their imported revocations applied in every namespace */
+	t->ns_scoped = t->imported && t->namespace_id != NULL &&
+		       json_is_true(json_object_get(o, "ns_scoped"));
 	if (bad || id == NULL || st == NULL || !id_valid(id)) {
 		json_decref(o);
 		return -1;
@@ -342,10 +380,11 @@ static int line_parse(const char *line, size_t len, struct token_record *t, json
 	return 0;
 }
 
-/* Replay one parsed line: the last line of an id wins, except that a revocation is sticky. */
+/* Replay one parsed line: the last line of a record (find_same) wins, except that a revocation
+ * is sticky. */
 static int replay(struct registry *r, const struct token_record *t)
 {
-	struct token_record *cur = find(r, t->id);
+	struct token_record *cur = find_same(r, t);
 	struct token_record copy;
 
 	if (cur == NULL)
@@ -641,8 +680,8 @@ struct registry *registry_open(const char *state_dir, char *err, size_t errlen)
 	for (size_t i = 0; i < r->n; i++) {
 		struct token_record *t = &r->recs[i];
 
-		if (revoke_set(t->id, strlen(t->id), t->status == TOKEN_REC_REVOKED ?
-			       REVOKE_REVOKED : REVOKE_READY) != 0) {
+		if (revoke_set(registry_rec_ns(t), t->id, strlen(t->id),
+			       t->status == TOKEN_REC_REVOKED ? REVOKE_REVOKED : REVOKE_READY) != 0) {
 			util_seterr(err, errlen, "out of memory filling the revocation set");
 			goto fail;
 		}
@@ -676,11 +715,6 @@ void registry_close(struct registry *r)
 	free(r);
 }
 
-const char *registry_state_dir(const struct registry *r)
-{
-	return r->dir;
-}
-
 size_t registry_count(const struct registry *r)
 {
 	return r->n;
@@ -688,7 +722,14 @@ size_t registry_count(const struct registry *r)
 
 const struct token_record *registry_get(const struct registry *r, const char *id)
 {
-	return find(r, id);
+	const struct token_record *t = find_if(r, id, pick_issued, NULL);
+
+	return t != NULL ? t : find_if(r, id, pick_any, NULL);
+}
+
+const struct token_record *registry_get_issued(const struct registry *r, const char *id)
+{
+	return find_if(r, id, pick_issued, NULL);
 }
 
 /* ---------------------------------------------------------------- public: changes */
@@ -706,7 +747,7 @@ int registry_add(struct registry *r, const struct token_record *rec, char *err, 
 		util_seterr(err, errlen, "invalid token id");
 		goto cleanup;
 	}
-	if (find(r, t.id) != NULL) {
+	if (find_if(r, t.id, pick_issued, NULL) != NULL) {
 		util_seterr(err, errlen, "token id %s already exists", t.id);
 		goto cleanup;
 	}
@@ -727,7 +768,7 @@ int registry_add(struct registry *r, const struct token_record *rec, char *err, 
 		util_seterr(err, errlen, "out of memory");
 		goto cleanup;
 	}
-	if (revoke_set(t.id, strlen(t.id), REVOKE_READY) != 0) {
+	if (revoke_set(t.namespace_id, t.id, strlen(t.id), REVOKE_READY) != 0) {
 		util_seterr(err, errlen, "out of memory in the revocation set");
 		goto cleanup;
 	}
@@ -738,24 +779,35 @@ cleanup:
 }
 
 int registry_revoke(struct registry *r, const char *id, int64_t now, bool import,
-		    const char *import_ns, char *err, size_t errlen)
+		    const char *import_ns, const struct token_record **out, char *err,
+		    size_t errlen)
 {
 	struct token_record *t = NULL;
 	char *buf = NULL;
 	size_t len = 0, cap = 0;
 	int rc = -1;
 
+	if (out != NULL)
+		*out = NULL;
 	if (!id_valid(id)) {
 		util_seterr(err, errlen, "invalid token id");
 		return -1;
 	}
-	t = find(r, id);
+	t = find_if(r, id, pick_issued, NULL);
+	/* A jti revoked in one namespace is not the token of that id issued in another. */
+	if (t != NULL && import && import_ns != NULL && strcmp(t->namespace_id, import_ns) != 0)
+		t = NULL;
+	if (t == NULL && import)
+		t = find_if(r, id, pick_imported, import_ns);
+	if (out != NULL)
+		*out = t;
 	if (t != NULL && t->status == TOKEN_REC_REVOKED)
 		return 1;
-	if (t == NULL && !import && import_ns == NULL)
+	if (t == NULL && !import)
 		return 2;
 	/* The revocation takes effect first, in memory, on every worker; durability follows. */
-	if (revoke_set(id, strlen(id), REVOKE_REVOKED) != 0) {
+	if (revoke_set(t != NULL ? registry_rec_ns(t) : import_ns, id, strlen(id),
+		       REVOKE_REVOKED) != 0) {
 		util_seterr(err, errlen, "out of memory in the revocation set");
 		return -1;
 	}
@@ -769,17 +821,21 @@ int registry_revoke(struct registry *r, const char *id, int64_t now, bool import
 		n.status = TOKEN_REC_REVOKED;
 		n.revoked_at = now;
 		n.imported = true;
+		n.ns_scoped = import_ns != NULL;
 		t = push(r, &n);
 		if (t == NULL) {
 			util_seterr(err, errlen, "out of memory");
 			return -1;
 		}
 	} else {
+		int64_t lu = revoke_last_used(registry_rec_ns(t), id, strlen(id));
+
 		t->status = TOKEN_REC_REVOKED;
 		t->revoked_at = now;
-		t->last_used_at = revoke_last_used(id, strlen(id)) > t->last_used_at ?
-				  revoke_last_used(id, strlen(id)) : t->last_used_at;
+		t->last_used_at = lu > t->last_used_at ? lu : t->last_used_at;
 	}
+	if (out != NULL)
+		*out = t;
 	if (line_append(&buf, &len, &cap, t) != 0 || journal_append(r, buf, len, 1) != 0) {
 		util_seterr(err, errlen, "writing %s: %s (the revocation applies; it is retried)",
 		       r->journal, strerror(errno));
@@ -800,7 +856,7 @@ int registry_flush(struct registry *r)
 
 	for (size_t i = 0; i < r->n; i++) {
 		struct token_record *t = &r->recs[i];
-		int64_t lu = revoke_last_used(t->id, strlen(t->id));
+		int64_t lu = revoke_last_used(registry_rec_ns(t), t->id, strlen(t->id));
 
 		if (lu <= t->last_used_at)
 			continue;

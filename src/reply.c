@@ -48,10 +48,13 @@ static bool put(char *buf, size_t cap, size_t *at, const char *s)
 	return true;
 }
 
-void reply_error(struct conn *c, int status, const char *code, bool close)
+void reply_error(struct conn *c, enum outcome o, bool close)
 {
 	/* Built by hand, not with snprintf: the 403 of the gate is the cheapest answer fngate gives
-	 * and is sent at flood rates. `code` is one of fngate's own reason codes, never input. */
+	 * and is sent at flood rates. The code is one of fngate's own outcome names, never input. */
+	const struct outcome_info *oi = outcome_info(o);
+	const char *code = oi->name;
+	int status = oi->status;
 	char buf[640], num[24];
 	size_t at = 0, blen = strlen(code) + 13, nl;
 
@@ -90,8 +93,8 @@ void reply_error(struct conn *c, int status, const char *code, bool close)
 	}
 	evbuffer_add(bufferevent_get_output(c->bev), buf, at);
 	c->req.status = status;
-	if (c->req.err_reason == NULL && status != 403)
-		c->req.err_reason = code;
+	if (c->req.err == OUT_NONE && oi->decision == OUTCOME_ERROR)
+		c->req.err = o;
 	c->resp = RESP_COMPLETE;
 	conn_flush(c);
 }

@@ -99,7 +99,7 @@ int request_check_crlf(struct request *r, const char *p, size_t n)
 
 	while (r->crlf_pending > 0 && n > 0) {
 		if (*p != crlf[2 - r->crlf_pending]) {
-			r->err_reason = "bad_chunk";
+			r->err = OUT_BAD_CHUNK;
 			return -1;
 		}
 		r->crlf_pending--;
@@ -109,7 +109,13 @@ int request_check_crlf(struct request *r, const char *p, size_t n)
 	return 0;
 }
 
-/* Append to the head buffer, bounded by max_header_bytes (-> 431). */
+enum outcome request_head_too_large(const struct request *r)
+{
+	/* Still in the request line: it is the target that is too long (RFC 9110 15.5.15). */
+	return r->nhdr == 0 && r->url_len > 0 ? OUT_URI_TOO_LONG : OUT_HEADERS_TOO_LARGE;
+}
+
+/* Append to the head buffer, bounded by max_header_bytes (request_head_too_large). */
 static int req_append(struct conn *c, const char *at, size_t len)
 {
 	struct request *r = &c->req;
@@ -117,11 +123,7 @@ static int req_append(struct conn *c, const char *at, size_t len)
 	size_t max = c->conf->limits.max_header_bytes;
 
 	if (r->len + len > max) {
-		/* Still in the request line: it is the target that is too long (RFC 9110 15.5.15). */
-		bool in_target = r->nhdr == 0;
-
-		c->req.status = in_target ? 414 : 431;
-		c->req.err_reason = in_target ? "uri_too_long" : "headers_too_large";
+		c->req.err = request_head_too_large(r);
 		return -1;
 	}
 	if (r->len + len > r->cap) {
@@ -134,8 +136,7 @@ static int req_append(struct conn *c, const char *at, size_t len)
 			ncap = max;
 		nm = realloc(r->hdr, REQ_HDR_BYTES + ncap);
 		if (nm == NULL) {
-			c->req.status = 503;
-			c->req.err_reason = "out_of_memory";
+			c->req.err = OUT_OUT_OF_MEMORY;
 			return -1;
 		}
 		r->hdr = (struct header *)(void *)nm;
@@ -153,8 +154,7 @@ static int on_message_begin(llhttp_t *p)
 
 	c->phase = PHASE_HEAD;
 	if (request_mem_acquire(c) != 0) {
-		c->req.status = 503;
-		c->req.err_reason = "out_of_memory";
+		c->req.err = OUT_OUT_OF_MEMORY;
 		return -1;
 	}
 	return 0;
@@ -177,8 +177,7 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
 
 	if (r->nhdr == 0 || r->in_value) {
 		if (r->nhdr == PROXY_MAX_HEADERS) {
-			r->status = 431;
-			r->err_reason = "too_many_headers";
+			r->err = OUT_TOO_MANY_HEADERS;
 			return -1;
 		}
 		r->hdr[r->nhdr].name_off = (uint32_t)r->len;
@@ -217,7 +216,7 @@ static void trim_value(struct request *r, struct header *h)
 		h->val_len--;
 }
 
-/* Validate the head. Returns 0, or an HTTP status with r->err_reason set. */
+/* Validate the head. Returns 0, or -1 with r->err set (its status is the answer). */
 static int request_analyze(struct conn *c)
 {
 	struct request *r = &c->req;
@@ -228,8 +227,8 @@ static int request_analyze(struct conn *c)
 	r->method = llhttp_get_method(p);
 	r->method_known = true;
 	if (llhttp_get_http_major(p) != 1) {
-		r->err_reason = "http_version";
-		return 505;
+		r->err = OUT_HTTP_VERSION;
+		return -1;
 	}
 	r->http_minor = llhttp_get_http_minor(p);
 	for (unsigned i = 0; i < r->nhdr; i++) {
@@ -237,8 +236,8 @@ static int request_analyze(struct conn *c)
 
 		trim_value(r, h);
 		if (h->name_len == 0) {
-			r->err_reason = "bad_header";
-			return 400;
+			r->err = OUT_BAD_HEADER;
+			return -1;
 		}
 		for (uint32_t k = 0; k < h->name_len; k++) {
 			/* RFC 9110 token characters only: llhttp 8 lets a space or an empty name by */
@@ -247,9 +246,11 @@ static int request_analyze(struct conn *c)
 
 			if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
 			      (ch >= '0' && ch <= '9') || (ch != 0 && strchr(tchar, ch) != NULL))) {
-				r->err_reason = "bad_header";
-				return 400;
+				r->err = OUT_BAD_HEADER;
+				return -1;
 			}
+			if (ch == '_')
+				r->has_underscore = true;   /* forward.c decides what to drop */
 		}
 		/* Control bytes in values: llhttp in strict mode refuses them (tested: 400 for \x00,
 		 * \x01, \x0b, \x1b, \x7f), and http1_scan_head refuses obs-fold and bare CR, so the
@@ -271,8 +272,8 @@ static int request_analyze(struct conn *c)
 		case 6:
 			if (hname_is(r, h, "expect")) {
 				if (!util_ieq(r->buf + h->val_off, h->val_len, "100-continue")) {
-					r->err_reason = "expectation_failed";
-					return 417;
+					r->err = OUT_EXPECTATION_FAILED;
+					return -1;
 				}
 				r->expect_continue = true;
 			}
@@ -291,8 +292,8 @@ static int request_analyze(struct conn *c)
 				/* Only a bare "chunked" is framing we relay; anything else is a shape
 				 * two parsers may read differently. */
 				if (!util_ieq(r->buf + h->val_off, h->val_len, "chunked")) {
-					r->err_reason = "bad_transfer_encoding";
-					return 400;
+					r->err = OUT_BAD_TRANSFER_ENCODING;
+					return -1;
 				}
 			}
 			break;
@@ -301,20 +302,20 @@ static int request_analyze(struct conn *c)
 		}
 	}
 	if (te > 1 || (te == 1 && r->http_minor == 0)) {
-		r->err_reason = "bad_transfer_encoding";
-		return 400;
+		r->err = OUT_BAD_TRANSFER_ENCODING;
+		return -1;
 	}
 	if (hosts > 1 || (hosts == 0 && r->http_minor == 1)) {
-		r->err_reason = "bad_host";
-		return 400;
+		r->err = OUT_BAD_HOST;
+		return -1;
 	}
 	if (hosts == 1) {
 		size_t n;
 		const char *v = request_header(r, r->host_idx, &n);
 
 		if (!http1_host_ok(v, n)) {
-			r->err_reason = "bad_host";
-			return 400;
+			r->err = OUT_BAD_HOST;
+			return -1;
 		}
 	}
 	{
@@ -333,8 +334,8 @@ static int request_analyze(struct conn *c)
 			/* no userinfo, a valid host[:port], and a path (an empty one is refused) */
 			if (a == 0 || memchr(u + skip, '@', a) != NULL || !http1_host_ok(u + skip, a) ||
 			    skip + a == n || u[skip + a] != '/') {
-				r->err_reason = "bad_target";
-				return 400;
+				r->err = OUT_BAD_TARGET;
+				return -1;
 			}
 			r->abs_host_off = r->url_off + (uint32_t)skip;
 			r->abs_host_len = (uint32_t)a;
@@ -345,12 +346,12 @@ static int request_analyze(struct conn *c)
 	/* No tunnels. Checked before the target: CONNECT's authority-form target ("host:443") is
 	 * well-formed, the method is what fngate does not do. */
 	if (r->method == HTTP_CONNECT) {
-		r->err_reason = "method_not_allowed";
-		return 405;
+		r->err = OUT_METHOD_NOT_ALLOWED;
+		return -1;
 	}
 	if (!http1_target_ok(r->buf + r->url_off, r->url_len, r->method == HTTP_OPTIONS)) {
-		r->err_reason = "bad_target";
-		return 400;
+		r->err = OUT_BAD_TARGET;
+		return -1;
 	}
 	r->chunked = (p->flags & F_CHUNKED) != 0;
 	if (p->flags & F_CONTENT_LENGTH) {
@@ -367,13 +368,9 @@ static int request_analyze(struct conn *c)
 static int on_headers_complete(llhttp_t *p)
 {
 	struct conn *c = conn_of(p);
-	int status;
 
-	status = request_analyze(c);
-	if (status != 0) {
-		c->req.status = status;
+	if (request_analyze(c) != 0)
 		return -1;
-	}
 	c->phase = PHASE_BODY;
 	return conn_dispatch(c);
 }
@@ -394,15 +391,12 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 			 * start of the next read when it was split. */
 			r->crlf_pending = 2;
 			avail = c->seg_end > end ? (size_t)(c->seg_end - end) : 0;
-			if (request_check_crlf(r, end, avail) != 0) {
-				r->status = 400;
+			if (request_check_crlf(r, end, avail) != 0)
 				return -1;
-			}
 		}
 	}
 	if (r->body_bytes > (r->fn ? r->fn->limits.max_body_bytes : c->conf->limits.max_body_bytes)) {
-		r->status = 413;
-		r->err_reason = "body_too_large";
+		r->err = OUT_BODY_TOO_LARGE;
 		return -1;
 	}
 	if (c->up != NULL)

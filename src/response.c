@@ -14,12 +14,11 @@
 #include "conf.h"
 #include "headers.h"
 #include "log.h"
+#include "metrics.h"
 #include "proxy.h"
 #include "upstream.h"
 #include "util.h"
 #include "worker.h"
-
-#define RESP_MAX_HEADERS 128
 
 static struct upconn *up_of(llhttp_t *p)
 {
@@ -85,7 +84,7 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
 	struct upconn *u = up_of(p);
 
 	if (u->nhdr_resp == 0 || u->resp_in_value) {
-		if (u->nhdr_resp == RESP_MAX_HEADERS / 2)
+		if (u->nhdr_resp == UPSTREAM_MAX_RESP_HEADERS)
 			return -1;
 		H_NAME_OFF(u->nhdr_resp) = (uint32_t)u->hdrlen;
 		H_NAME_LEN(u->nhdr_resp) = 0;
@@ -157,6 +156,7 @@ static int on_headers_complete(llhttp_t *p)
 	int status = llhttp_get_status_code(p);
 	bool no_body, cl_known = (p->flags & F_CONTENT_LENGTH) != 0;
 	bool conn_hdr = false;     /* the response has a Connection header: its list is checked */
+	char alias[HEADERS_ALIAS_MAX];
 	char line[96];
 	int n;
 
@@ -225,6 +225,12 @@ static int on_headers_complete(llhttp_t *p)
 		}
 		if (headers_hop_by_hop(name, nl) || (conn_hdr && listed_in_connection(u, name, nl)))
 			continue;
+		/* Content_Length, Transfer_Encoding...: fngate frames the response itself, and a
+		 * client stack that folds '_' into '-' must not find a second, false framing. */
+		if (headers_underscore_alias(name, nl, alias) && headers_hop_by_hop(alias, nl)) {
+			metrics_header_dropped(METRICS_HDRDROP_RESPONSE_ALIAS);
+			continue;
+		}
 		ob_add(&ob, name, nl);
 		ob_add(&ob, ": ", 2);
 		ob_add(&ob, val, vl);
@@ -332,7 +338,7 @@ static void response_finish(struct upconn *u)
 }
 
 /* Something went wrong with the upstream for client c. */
-static void response_fail(struct upconn *u, int status, const char *code)
+static void response_fail(struct upconn *u, enum outcome o)
 {
 	struct conn *c = u->client;
 
@@ -343,16 +349,15 @@ static void response_fail(struct upconn *u, int status, const char *code)
 	c->up = NULL;
 	u->client = NULL;
 	upstream_close(u);
-	log_msg(LOG_LVL_WARN, "upstream %s for %s/%s request %s", code, c->req.fn->ns->id,
-		c->req.fn->id, c->req.request_id);
+	log_msg(LOG_LVL_WARN, "upstream %s for %s/%s request %s", outcome_name(o),
+		c->req.fn->ns->id, c->req.fn->id, c->req.request_id);
+	c->req.err = o;
 	if (c->resp == RESP_NONE) {
-		c->req.err_reason = code;
-		reply_error(c, status, code, c->phase != PHASE_DONE);
+		reply_error(c, o, c->phase != PHASE_DONE);
 		conn_response_done(c);
 	} else {
 		/* Part of the response reached the client: only closing says it is incomplete. */
-		c->req.err_reason = code;
-		conn_abort(c, code);
+		conn_abort(c, o);
 	}
 }
 
@@ -394,6 +399,9 @@ static bool response_retry(struct upconn *u, bool connect_failed)
 	u->client = NULL;
 	upstream_close(u);
 	upstream_start(v);
+	/* v may be a connected pooled connection, which upstream_start leaves to direct writes:
+	 * without this the moved request would wait in v's buffer until the response timeout. */
+	upstream_flush(v);
 	return true;
 }
 
@@ -417,7 +425,7 @@ again:
 		 * read timeout): a head trickled a byte at a time would hold the request for ever. */
 		if (!u->final_seen && u->req_sent && util_mono_us() - u->sent_us >
 		    (uint64_t)u->client->req.fn->timeouts.upstream_response_ms * 1000u) {
-			response_fail(u, 504, "upstream_timeout");
+			response_fail(u, OUT_UPSTREAM_TIMEOUT);
 			return;
 		}
 		if (u->final_seen && !u->is_1xx && !u->head_request && !u->client->resp_chunked &&
@@ -455,7 +463,7 @@ again:
 			return;
 		}
 		if (err != HPE_OK) {
-			response_fail(u, 502, "upstream_bad_response");
+			response_fail(u, OUT_UPSTREAM_BAD_RESPONSE);
 			return;
 		}
 		/* Backpressure: stop reading while the client is behind. */
@@ -517,23 +525,26 @@ static void up_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
 		if (!u->connected) {
-			upstream_mark_down(u);
+			upstream_mark_down(u, "connect timed out");
 			if (response_retry(u, true))
 				return;
-			response_fail(u, 504, "upstream_connect_timeout");
+			response_fail(u, OUT_UPSTREAM_CONNECT_TIMEOUT);
 		} else {
-			response_fail(u, 504, "upstream_timeout");
+			response_fail(u, OUT_UPSTREAM_TIMEOUT);
 		}
 		return;
 	}
 	if (!u->connected && !u->reused) {
 		/* An https endpoint that fails verification is as unusable as one that refuses. */
-		const char *code = upstream_tls_failed(u) ? "upstream_tls_failed" : "upstream_unavailable";
+		int err = EVUTIL_SOCKET_ERROR();
+		bool tls_failed = upstream_tls_failed(u);
+		enum outcome code = tls_failed ? OUT_UPSTREAM_TLS_FAILED : OUT_UPSTREAM_UNAVAILABLE;
 
-		upstream_mark_down(u);
+		upstream_mark_down(u, tls_failed ? "TLS handshake failed" :
+				      err != 0 ? strerror(err) : "connection failed");
 		if (response_retry(u, true))
 			return;
-		response_fail(u, 502, code);
+		response_fail(u, code);
 		return;
 	}
 	if ((what & BEV_EVENT_EOF) && u->resp_started && llhttp_message_needs_eof(&u->parser)) {
@@ -552,8 +563,8 @@ static void up_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	/* TLS 1.3 servers judge a client certificate after our handshake finished: their refusal
 	 * arrives as an alert instead of a response. */
-	response_fail(u, 502, u->resp_started ? "upstream_closed_mid_response" :
-			      upstream_tls_failed(u) ? "upstream_tls_failed" : "upstream_closed");
+	response_fail(u, u->resp_started ? OUT_UPSTREAM_CLOSED_MID_RESPONSE :
+			 upstream_tls_failed(u) ? OUT_UPSTREAM_TLS_FAILED : OUT_UPSTREAM_CLOSED);
 }
 
 void response_attach(struct upconn *u)

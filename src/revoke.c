@@ -1,4 +1,5 @@
-/* revoke.c - the process-wide jti set (revoked / ready): rwlock hash table, atomic last_used. */
+/* revoke.c - the process-wide (namespace, jti) set (revoked / ready): rwlock hash table hashed on
+ * the jti alone (one probe finds a jti's entries for every namespace), atomic last_used. */
 #include "revoke.h"
 
 #include <pthread.h>
@@ -14,7 +15,8 @@
  * state and last_used are atomics so readers holding only the read lock may update last_used. */
 struct revoke_entry {
 	struct revoke_entry	*next;
-	uint64_t		 hash;
+	uint64_t		 hash;          /* of the jti */
+	char			*ns;            /* NULL: every namespace */
 	_Atomic int		 state;          /* enum revoke_state */
 	_Atomic int64_t		 last_used;
 	size_t			 len;
@@ -68,6 +70,7 @@ void revoke_shutdown(void)
 	for (i = 0; i < revoke_nbuckets; i++) {
 		for (e = revoke_buckets[i]; e != NULL; e = next) {
 			next = e->next;
+			free(e->ns);
 			free(e);
 		}
 	}
@@ -78,18 +81,30 @@ void revoke_shutdown(void)
 	pthread_rwlock_unlock(&revoke_lock);
 }
 
-/* Find an entry; the caller holds the lock (read or write). */
-static struct revoke_entry *revoke_find(const char *jti, size_t len, uint64_t h)
+static bool revoke_ns_eq(const char *a, const char *b)
+{
+	return a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0;
+}
+
+/* The entry of exactly (ns, jti); the caller holds the lock (read or write). */
+static struct revoke_entry *revoke_find(const char *ns, const char *jti, size_t len, uint64_t h)
 {
 	struct revoke_entry *e;
 
 	if (revoke_buckets == NULL)
 		return NULL;
 	for (e = revoke_buckets[h & (revoke_nbuckets - 1)]; e != NULL; e = e->next) {
-		if (e->hash == h && e->len == len && memcmp(e->jti, jti, len) == 0)
+		if (e->hash == h && e->len == len && memcmp(e->jti, jti, len) == 0 &&
+		    revoke_ns_eq(e->ns, ns))
 			return e;
 	}
 	return NULL;
+}
+
+/* Whether entry e (already matching the jti) applies to namespace ns. */
+static bool revoke_applies(const struct revoke_entry *e, const char *ns)
+{
+	return e->ns == NULL || strcmp(e->ns, ns) == 0;
 }
 
 /* Double the table when it averages more than one entry per bucket. Write lock held. */
@@ -113,24 +128,37 @@ static void revoke_grow(void)
 	revoke_nbuckets = n;
 }
 
-enum revoke_state revoke_lookup(const char *jti, size_t len)
+enum revoke_state revoke_lookup(const char *ns, const char *jti, size_t len)
 {
 	enum revoke_state st = REVOKE_UNKNOWN;
 	struct revoke_entry *e;
 	uint64_t h;
 
-	if (jti == NULL || len == 0 || len > TOKEN_ID_MAX)
+	if (ns == NULL || jti == NULL || len == 0 || len > TOKEN_ID_MAX)
 		return REVOKE_UNKNOWN;
 	h = revoke_hash(jti, len);
 	pthread_rwlock_rdlock(&revoke_lock);
-	e = revoke_find(jti, len, h);
-	if (e != NULL)
-		st = (enum revoke_state)atomic_load_explicit(&e->state, memory_order_acquire);
+	if (revoke_buckets != NULL) {
+		for (e = revoke_buckets[h & (revoke_nbuckets - 1)]; e != NULL; e = e->next) {
+			int es;
+
+			if (e->hash != h || e->len != len || memcmp(e->jti, jti, len) != 0 ||
+			    !revoke_applies(e, ns))
+				continue;
+			es = atomic_load_explicit(&e->state, memory_order_acquire);
+			if (es == REVOKE_REVOKED) {
+				st = REVOKE_REVOKED;    /* any revocation that applies wins */
+				break;
+			}
+			if (es == REVOKE_READY)
+				st = REVOKE_READY;
+		}
+	}
 	pthread_rwlock_unlock(&revoke_lock);
 	return st;
 }
 
-int revoke_set(const char *jti, size_t len, enum revoke_state st)
+int revoke_set(const char *ns, const char *jti, size_t len, enum revoke_state st)
 {
 	struct revoke_entry *e;
 	uint64_t h;
@@ -144,7 +172,7 @@ int revoke_set(const char *jti, size_t len, enum revoke_state st)
 	pthread_rwlock_wrlock(&revoke_lock);
 	if (revoke_buckets == NULL)
 		goto cleanup;
-	e = revoke_find(jti, len, h);
+	e = revoke_find(ns, jti, len, h);
 	if (e != NULL) {
 		/* Revocation is irreversible. */
 		if (atomic_load(&e->state) != REVOKE_REVOKED)
@@ -155,6 +183,10 @@ int revoke_set(const char *jti, size_t len, enum revoke_state st)
 	e = calloc(1, sizeof(*e) + len + 1);
 	if (e == NULL)
 		goto cleanup;
+	if (ns != NULL && (e->ns = strdup(ns)) == NULL) {
+		free(e);
+		goto cleanup;
+	}
 	e->hash = h;
 	e->len = len;
 	memcpy(e->jti, jti, len);
@@ -173,7 +205,7 @@ cleanup:
 	return rc;
 }
 
-void revoke_touch(const char *jti, size_t len, int64_t now)
+void revoke_touch(const char *ns, const char *jti, size_t len, int64_t now)
 {
 	struct revoke_entry *e;
 	uint64_t h;
@@ -182,7 +214,7 @@ void revoke_touch(const char *jti, size_t len, int64_t now)
 		return;
 	h = revoke_hash(jti, len);
 	pthread_rwlock_rdlock(&revoke_lock);
-	e = revoke_find(jti, len, h);
+	e = revoke_find(ns, jti, len, h);
 	/* Only ids the registry knows get a last_used: readers never insert, so a stream of
 	 * unregistered (e.g. imported) tokens cannot grow the table. Write only on change, so
 	 * the cache line stays shared between workers within a second. */
@@ -191,7 +223,7 @@ void revoke_touch(const char *jti, size_t len, int64_t now)
 	pthread_rwlock_unlock(&revoke_lock);
 }
 
-int64_t revoke_last_used(const char *jti, size_t len)
+int64_t revoke_last_used(const char *ns, const char *jti, size_t len)
 {
 	struct revoke_entry *e;
 	int64_t t = 0;
@@ -201,7 +233,7 @@ int64_t revoke_last_used(const char *jti, size_t len)
 		return 0;
 	h = revoke_hash(jti, len);
 	pthread_rwlock_rdlock(&revoke_lock);
-	e = revoke_find(jti, len, h);
+	e = revoke_find(ns, jti, len, h);
 	if (e != NULL)
 		t = atomic_load_explicit(&e->last_used, memory_order_relaxed);
 	pthread_rwlock_unlock(&revoke_lock);

@@ -666,8 +666,10 @@ static int token_pay_member(struct tjson *j, const char *key, size_t klen, void 
 		c->has_nbf = true;
 		return tj_numeric_date(j, 1, &c->nbf, &tp->bad);
 	}
-	if (tj_key_is(key, klen, "iat"))
+	if (tj_key_is(key, klen, "iat")) {
+		c->has_iat = true;
 		return tj_numeric_date(j, 0, &c->iat, &tp->bad);
+	}
 	if (tj_key_is(key, klen, "jti"))
 		return tj_id_string(j, c->jti, &tp->bad);
 	if (tj_key_is(key, klen, "iss"))
@@ -757,8 +759,10 @@ static enum token_status token_header_parse(const unsigned char *p, size_t len,
 	h.kidcap = kidcap;
 	if (tj_document(p, len, token_hdr_member, &h) == -1 || h.bad || h.crit)
 		return TOKEN_MALFORMED;
-	if (h.kid_long || h.alg == KEY_ALG_NONE)
+	if (h.alg == KEY_ALG_NONE)
 		return TOKEN_ALG;
+	if (h.kid_long)
+		return TOKEN_KID_UNKNOWN;   /* no configured kid is that long */
 	*alg = h.alg;
 	*haskid = h.haskid;
 	*kidlen = h.kidlen;
@@ -777,7 +781,7 @@ enum token_status token_verify(const struct conf_namespace *ns, const char *tok,
 	enum key_alg alg = KEY_ALG_NONE;
 	struct token_tls *t;
 	char kid[256];
-	size_t kidlen = 0, hlen, plen, slen = 0, used = 0, i, ncand = 0;
+	size_t kidlen = 0, hlen, plen, slen = 0, used = 0, i, ncand = 0, nkid = 0;
 	long n;
 	int haskid = 0, siglong;
 
@@ -822,16 +826,19 @@ enum token_status token_verify(const struct conf_namespace *ns, const char *tok,
 	if (st != TOKEN_OK)
 		goto cleanup;
 
-	/* The alg must be the pinned alg of a candidate key, decided before any crypto. */
+	/* The alg must be the pinned alg of a candidate key, decided before any crypto. A kid
+	 * that names no key of the namespace is its own refusal: the operator's question is then
+	 * "which key signed this?", not "which algorithm?". */
 	for (i = 0; i < ns->nkeys; i++) {
 		if (haskid && (strlen(ns->keys[i].kid) != kidlen ||
 		    memcmp(ns->keys[i].kid, kid, kidlen) != 0))
 			continue;
+		nkid++;
 		if (ns->keys[i].alg == alg)
 			ncand++;
 	}
 	if (ncand == 0) {
-		st = TOKEN_ALG;
+		st = haskid && nkid == 0 ? TOKEN_KID_UNKNOWN : TOKEN_ALG;
 		goto cleanup;
 	}
 
@@ -884,6 +891,11 @@ enum token_status token_check_time(const struct token_claims *c, int64_t now, lo
 		return TOKEN_EXPIRED;
 	if (c->has_nbf && c->nbf > hi)
 		return TOKEN_NOT_YET_VALID;
+	/* Minted later than now by more than the clocks may disagree: a token from a signer whose
+	 * clock is wrong, or made to outlive a rotation. nbf alone would not catch it when the
+	 * signer left nbf out or set it to iat. */
+	if (c->has_iat && c->iat > hi)
+		return TOKEN_ISSUED_IN_FUTURE;
 	return TOKEN_OK;
 }
 
@@ -918,6 +930,10 @@ const char *token_status_name(enum token_status st)
 		return "token_not_yet_valid";
 	case TOKEN_SCOPE:
 		return "token_scope";
+	case TOKEN_KID_UNKNOWN:
+		return "token_kid_unknown";
+	case TOKEN_ISSUED_IN_FUTURE:
+		return "token_issued_in_future";
 	}
 	return "token_malformed";
 }

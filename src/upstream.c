@@ -25,7 +25,7 @@
 #define POOL_BUCKETS 64
 
 struct upstream_pool {
-	char                 *key;          /* "host:port"; "https://host:port[#tls id]" (conf.h pool_key) */
+	char                 *key;          /* "addr:port", "name:port@addr:port", "https://..." (conf.h) */
 	struct sockaddr_storage addr;
 	socklen_t             addrlen;
 	struct tls_client    *tls;          /* https: the client context of the newest configuration */
@@ -65,12 +65,8 @@ static struct upstream_pool *pool_get(struct worker *w, const struct conf_upstre
 	b = hash_str(key) % w->npools_buckets;
 	for (p = w->pools[b]; p != NULL; p = p->next) {
 		if (strcmp(p->key, key) == 0) {
-			/* A reload may have resolved the name to a new address. */
-			if (p->addrlen != ep->addrlen || memcmp(&p->addr, &ep->addr, ep->addrlen) != 0) {
-				memcpy(&p->addr, &ep->addr, ep->addrlen);
-				p->addrlen = ep->addrlen;
-			}
-			/* ...or read a new CA bundle / client certificate: new connections use it. */
+			/* The address is part of the key (conf.h); a reload may have read a new CA
+			 * bundle or client certificate: new connections use it. */
 			if (p->tls != ep->tls_client) {
 				tls_client_unref(p->tls);
 				p->tls = tls_client_ref(ep->tls_client);
@@ -140,9 +136,15 @@ bool upstream_tls_failed(struct upconn *u)
 	return true;
 }
 
-void upstream_mark_down(struct upconn *u)
+void upstream_mark_down(struct upconn *u, const char *why)
 {
-	u->pool->down_until_us = util_mono_us() + (uint64_t)UPSTREAM_DOWN_MS * 1000u;
+	uint64_t now = util_mono_us();
+
+	/* One line per address and worker each time it goes down, not one per failed request. */
+	if (u->pool->down_until_us <= now)
+		log_msg(LOG_LVL_WARN, "upstream %s: %s: marked down for %d ms", u->pool->key, why,
+			UPSTREAM_DOWN_MS);
+	u->pool->down_until_us = now + (uint64_t)UPSTREAM_DOWN_MS * 1000u;
 }
 
 /* Idle in the pool: anything the upstream sends now (data, EOF) means it is no longer usable. */
@@ -308,11 +310,6 @@ void upstream_flush(struct upconn *u)
 	if (u->connected && u->direct_io && bev_write_now(u->bev))
 		return;
 	bufferevent_enable(u->bev, EV_WRITE);
-}
-
-void upstream_watch_drain(struct upconn *u)
-{
-	(void)u;    /* the write low-watermark set in upstream_start already reports the drain */
 }
 
 void upstream_client_drained(struct upconn *u)

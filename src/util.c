@@ -12,18 +12,9 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
-static _Atomic int64_t pinned_clock;
-
 int64_t util_now(void)
 {
-	int64_t t = atomic_load_explicit(&pinned_clock, memory_order_relaxed);
-
-	return t != 0 ? t : (int64_t)time(NULL);
-}
-
-void util_set_clock(int64_t t)
-{
-	atomic_store(&pinned_clock, t);
+	return (int64_t)time(NULL);
 }
 
 uint64_t util_mono_us(void)

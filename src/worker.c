@@ -152,7 +152,7 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
 	for (c = TAILQ_FIRST(&w->conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
 		if (c->phase == PHASE_IDLE || atomic_load(&w->stopped))
-			conn_close(c, "shutdown");
+			conn_close(c, OUT_SHUTDOWN);
 		else
 			c->close_after = true;
 	}
@@ -234,7 +234,7 @@ void worker_free(struct worker *w)
 	struct conn *c;
 
 	while ((c = TAILQ_FIRST(&w->conns)) != NULL)
-		conn_close(c, "shutdown");
+		conn_close(c, OUT_SHUTDOWN);
 	upstream_pools_free(w);
 	for (size_t i = 0; i < w->nlisteners; i++)
 		evconnlistener_free(w->listeners[i]);

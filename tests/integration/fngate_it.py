@@ -307,13 +307,13 @@ class Proc:
         return out
 
 
-def wait_port(port, proc=None, timeout=None):
-    """Wait until something accepts on 127.0.0.1:port; raise if `proc` died or time ran out."""
+def wait_port(port, proc=None, timeout=None, host="127.0.0.1"):
+    """Wait until something accepts on host:port; raise if `proc` died or time ran out."""
     if timeout is None:
         timeout = START_TIMEOUT
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if port_open(port):
+        if port_open(port, host):
             return
         if proc is not None and not proc.alive():
             raise RuntimeError("%s exited (%s) before listening on %d:\n%s" % (
@@ -323,13 +323,16 @@ def wait_port(port, proc=None, timeout=None):
 
 
 class Backend:
-    def __init__(self, env, name, port=None):
+    """The demo backend on host:port (host "127.0.0.1", or "::1" for an IPv6-only one)."""
+
+    def __init__(self, env, name, port=None, host="127.0.0.1"):
         self.name = name
         self.port = port or free_port()
-        self.url = "http://127.0.0.1:%d" % self.port
-        self.proc = Proc([BACKEND_BIN, "--listen", "127.0.0.1:%d" % self.port, "--name", name],
+        hp = ("[%s]:%d" if ":" in host else "%s:%d") % (host, self.port)
+        self.url = "http://" + hp
+        self.proc = Proc([BACKEND_BIN, "--listen", hp, "--name", name],
                          os.path.join(env.dir, "backend-%s.log" % name), "backend " + name)
-        wait_port(self.port, self.proc)
+        wait_port(self.port, self.proc, host=host)
 
     def requests(self):
         """How many requests reached the backend so far (asked directly, not through fngate)."""
@@ -344,12 +347,19 @@ class Backend:
 
 
 class Fngate:
-    def __init__(self, env, conf_path, port, label="fngate", wait=True):
+    """`fngate serve -c conf_path`. hosts: a file that fngate sees as /etc/hosts (and no other
+    process does): it runs in a private mount namespace (unshare -m) where the file is bound
+    over /etc/hosts, so that tests can give names any addresses without touching the system."""
+
+    def __init__(self, env, conf_path, port, label="fngate", wait=True, hosts=None):
         self.conf_path = conf_path
         self.port = port
         self.base = "http://127.0.0.1:%d" % port
-        self.proc = Proc((VALGRIND_ARGV if VALGRIND else []) + [FNGATE_BIN, "serve", "-c", conf_path],
-                         os.path.join(env.dir, "%s-%d.log" % (label, len(_LOGS))), label)
+        argv = (VALGRIND_ARGV if VALGRIND else []) + [FNGATE_BIN, "serve", "-c", conf_path]
+        if hosts is not None:
+            argv = ["unshare", "-m", "sh", "-c", 'mount --bind "$0" /etc/hosts && exec "$@"',
+                    hosts] + argv
+        self.proc = Proc(argv, os.path.join(env.dir, "%s-%d.log" % (label, len(_LOGS))), label)
         if wait:
             wait_port(port, self.proc)
 
@@ -381,8 +391,8 @@ class Env:
             self.keys[name] = Key(self.dir, name, kind)
         return self.keys[name]
 
-    def backend(self, name="backend", port=None):
-        b = Backend(self, name, port)
+    def backend(self, name="backend", port=None, host="127.0.0.1"):
+        b = Backend(self, name, port, host)
         self.procs.append(b.proc)
         return b
 
@@ -395,11 +405,14 @@ class Env:
     def write_config(self, conf, name="fngate.json"):
         return self.write(name, json.dumps(conf, indent=2) + "\n")
 
-    def fngate(self, conf, name="fngate.json", wait=True):
-        """Write `conf` (a dict) and start `fngate serve -c` on it; returns an Fngate."""
+    def fngate(self, conf, name="fngate.json", wait=True, hosts=None):
+        """Write `conf` (a dict) and start `fngate serve -c` on it; returns an Fngate.
+        hosts: the text of the /etc/hosts that this fngate alone sees (Fngate)."""
         path = self.write_config(conf, name)
         port = int(conf["listen"][0].rsplit(":", 1)[1])
-        g = Fngate(self, path, port, wait=False)
+        if hosts is not None:
+            hosts = self.write(name + ".hosts", hosts)
+        g = Fngate(self, path, port, wait=False, hosts=hosts)
         self.procs.append(g.proc)
         if wait:
             wait_port(port, g.proc)

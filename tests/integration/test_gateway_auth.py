@@ -151,6 +151,9 @@ class Auth(it.GatewayCase):
         self.assertForwarded(self.get("/alpha/hello/", tok))
         tok = it.mint(self.ka, it.scw_claims(function_id=FN_HELLO, nbf=10))
         self.assertForwarded(self.get("/alpha/hello/", tok))
+        # minted 10 s ahead by a signer whose clock runs fast: inside the leeway too
+        tok = it.mint(self.ka, it.scw_claims(function_id=FN_HELLO, iat=10, nbf=-5))
+        self.assertForwarded(self.get("/alpha/hello/", tok))
 
     # -- refusals
 
@@ -161,6 +164,23 @@ class Auth(it.GatewayCase):
     def test_not_yet_valid(self):
         tok = it.mint(self.ka, it.scw_claims(function_id=FN_HELLO, nbf=3600))
         self.denied("/alpha/hello/", tok, "token_not_yet_valid")
+
+    def test_issued_in_future(self):
+        """iat beyond now + leeway (60 s), whatever nbf says (absent, or in the past)."""
+        for claims in (it.scw_claims(function_id=FN_HELLO, iat=3600, nbf=-10),
+                       it.scw_claims(function_id=FN_HELLO, iat=120, omit=("nbf",)),
+                       it.scw_claims(function_id=FN_HELLO, iat=86400 * 365, exp=None)):
+            self.denied("/alpha/hello/", it.mint(self.ka, claims), "token_issued_in_future")
+
+    def test_unknown_kid(self):
+        """A kid that no key of the namespace has is its own reason; the right kid, or none,
+        still passes (the namespace's key is "k1")."""
+        claims = it.scw_claims(function_id=FN_HELLO)
+        for kid in ("k2", "", "K1", "k1 ", "x" * 300):
+            tok = it.mint(self.ka, claims, header={"alg": "RS256", "typ": "JWT", "kid": kid})
+            self.denied("/alpha/hello/", tok, "token_kid_unknown")
+        for header in ({"alg": "RS256", "typ": "JWT", "kid": "k1"}, {"alg": "RS256"}):
+            self.assertForwarded(self.get("/alpha/hello/", it.mint(self.ka, claims, header=header)))
 
     def test_other_function_token(self):
         # A valid token of `other` does not open `hello`.

@@ -9,6 +9,7 @@ Topology: namespace p (RS256) with
   down     public   /p/down      upstream on a port nothing listens on
   slow     public   /p/slow      upstream_response_ms 500
   small    public   /p/small     max_body_bytes 1024
+  psmall   private  /p/psmall    max_body_bytes 1024
 A second gateway (forward_token true) serves the same namespace for the forward_token test.
 """
 
@@ -48,6 +49,8 @@ class Proxy(it.GatewayCase):
                 it.function("slow", "slow", up, privacy="public", prefix="/p/slow",
                             timeouts={"upstream_response_ms": 500}),
                 it.function("small", "small", up, privacy="public", prefix="/p/small",
+                            limits={"max_body_bytes": 1024}),
+                it.function("psmall", "psmall", up, prefix="/p/psmall",
                             limits={"max_body_bytes": 1024}),
             ])]
         cls.gw = env.fngate(it.config(env, ns()))
@@ -181,6 +184,20 @@ class Proxy(it.GatewayCase):
         r = self.get("/p/small/x", data=b"a" * 2048, headers=["Transfer-Encoding: chunked"])
         self.assertEqual(r.status, 413, r)
         self.assertForwarded(self.get("/p/small/x", data=b"a" * 1000))
+
+    def test_private_gate_before_body_limit(self):
+        """A private function refuses a caller without a valid token (403) before it looks at
+        the body's size (413): the refusal names the reason that matters and says nothing of
+        the function's limits. With a valid token, the limit applies."""
+        tok = it.mint(self.key, it.scw_claims(function_id="psmall"))
+        for hdrs in ([], ["Transfer-Encoding: chunked"]):
+            self.assertDenied(self.get("/p/psmall/x", data=b"a" * 2048, headers=hdrs),
+                              "token_missing")
+            self.assertDenied(self.get("/p/psmall/x", token=self.token, data=b"a" * 2048,
+                                       headers=hdrs), "token_scope")
+            self.assertDenied(self.get("/p/psmall/x", token=tok, data=b"a" * 2048, headers=hdrs),
+                              "body_too_large", status=413)
+        self.assertForwarded(self.get("/p/psmall/x", token=tok, data=b"a" * 1000))
 
     def test_headers_too_large(self):
         r = self.get("/p/pub/x", headers=["X-Big: " + "b" * 20000])

@@ -62,7 +62,11 @@ class TLS(it.GatewayCase):
         cls.port13 = it.free_port()
         cls.plain = it.free_port()
         conf = cls.gw_conf = cls.make_conf(cls.port, cls.plain, workers=1, port13=cls.port13)
-        cls.gw = tu.start_fngate(env, conf, cls.port)
+        # The /etc/hosts of a standard Debian 12: localhost is ::1 as well, and getaddrinfo
+        # gives ::1 first, while the TLS upstreams listen on 127.0.0.1 only. fngate must try
+        # every address of an upstream name (test_upstream_addresses.py covers the rest).
+        cls.gw = tu.start_fngate(env, conf, cls.port, hosts=env.write(
+            "hosts", "127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n"))
         it.wait_port(cls.plain, cls.gw.proc)
 
     @classmethod

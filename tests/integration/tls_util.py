@@ -128,11 +128,11 @@ def s_client(port, args=(), request=None, timeout=10):
     return p.stdout.decode("utf-8", "replace")
 
 
-def start_fngate(env, conf, port, label="fngate-tls", name="fngate-tls.json"):
+def start_fngate(env, conf, port, label="fngate-tls", name="fngate-tls.json", hosts=None):
     """fngate serve on a configuration whose listeners may be objects (it.Env.fngate reads
-    conf["listen"][0] as a string); waits for `port`."""
+    conf["listen"][0] as a string); waits for `port`. hosts: see it.Fngate."""
     path = env.write_config(conf, name)
-    g = it.Fngate(env, path, port, label=label, wait=False)
+    g = it.Fngate(env, path, port, label=label, wait=False, hosts=hosts)
     env.procs.append(g.proc)
     it.wait_port(port, g.proc)
     return g

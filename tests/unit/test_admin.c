@@ -467,7 +467,9 @@ START_TEST(test_http_errors)
 
 		run_steps(steps, ARRAY_LEN(steps));
 	}
-	ck_assert_int_eq(revoke_lookup("scw-1", 5), REVOKE_REVOKED);
+	/* an owner's revocation without a namespace applies in every namespace */
+	ck_assert_int_eq(revoke_lookup("ns1", "scw-1", 5), REVOKE_REVOKED);
+	ck_assert_int_eq(revoke_lookup("any-other-ns", "scw-1", 5), REVOKE_REVOKED);
 	/* Static files: the right type and the security headers. */
 	{
 		struct resp r;
@@ -567,7 +569,7 @@ START_TEST(test_http_token_lifecycle)
 	ck_assert_ptr_nonnull(strstr(r.body, "\"scope\":\"function\""));
 	ck_assert_ptr_nonnull(strstr(r.body, "\"namespace_id\":\"ns1\""));
 	free(r.body);
-	ck_assert_int_eq(revoke_lookup(id, strlen(id)), REVOKE_READY);
+	ck_assert_int_eq(revoke_lookup("ns1", id, strlen(id)), REVOKE_READY);
 	/* The token is the namespace's: the gateway's verifier accepts it, scoped to f1. */
 	ck_assert_int_eq(token_verify(ns1, tok, strlen(tok), 8192, &cl), TOKEN_OK);
 	ck_assert_str_eq(cl.jti, id);
@@ -610,7 +612,7 @@ START_TEST(test_http_token_lifecycle)
 	ck_assert_msg(r.code == 200, "%d %s", r.code, r.body);
 	ck_assert_ptr_nonnull(strstr(r.body, "\"status\":\"revoked\""));
 	free(r.body);
-	ck_assert_int_eq(revoke_lookup(id, strlen(id)), REVOKE_REVOKED);
+	ck_assert_int_eq(revoke_lookup("ns1", id, strlen(id)), REVOKE_REVOKED);
 	call("DELETE", path, "ci-key", NULL, &r);
 	ck_assert_int_eq(r.code, 409);
 	ck_assert_ptr_nonnull(strstr(r.body, "already revoked"));

@@ -143,8 +143,8 @@ static void setup(void)
 	tokens[TK_NONEALG] = mint(NULL, "{\"alg\":\"none\"}", pay);
 	tokens[TK_GARBAGE] = strdup("not-a-token");
 
-	ck_assert_int_eq(revoke_set("t-revoked", 9, REVOKE_REVOKED), 0);
-	ck_assert_int_eq(revoke_set("t-ready", 7, REVOKE_READY), 0);
+	ck_assert_int_eq(revoke_set("ns-1", "t-revoked", 9, REVOKE_REVOKED), 0);
+	ck_assert_int_eq(revoke_set("ns-1", "t-ready", 7, REVOKE_READY), 0);
 }
 
 static void teardown(void)
@@ -160,7 +160,7 @@ static void teardown(void)
 	revoke_shutdown();
 }
 
-static enum gate_reason run(size_t fn, enum tk t, int ntokens, int64_t now, struct tcache *tc,
+static enum outcome run(size_t fn, enum tk t, int ntokens, int64_t now, struct tcache *tc,
     struct gate_result *res)
 {
 	const char *tok = tokens[t];
@@ -177,34 +177,34 @@ START_TEST(test_decision_table)
 		enum tk tok;
 		int ntokens;
 		int registered;         /* ns-1 requires registered tokens */
-		enum gate_reason want;
+		enum outcome want;
 		const char *jti;        /* expected res.jti */
 	} rows[] = {
-		{ 0, TK_NONE, 0, 0, GATE_ALLOW_PUBLIC, "" },
-		{ 0, TK_GARBAGE, 1, 0, GATE_ALLOW_PUBLIC, "" },
-		{ 0, TK_NS, 2, 0, GATE_ALLOW_PUBLIC, "" },
-		{ 0, TK_REVOKED, 1, 0, GATE_ALLOW_PUBLIC, "" },
-		{ 1, TK_NONE, 0, 0, GATE_TOKEN_MISSING, "" },
-		{ 1, TK_NS, 2, 0, GATE_TOKEN_MALFORMED, "" },
-		{ 3, TK_BIG, 1, 0, GATE_TOKEN_MALFORMED, "" },
-		{ 1, TK_BIG, 1, 0, GATE_ALLOW_TOKEN, "t-big" },
-		{ 1, TK_GARBAGE, 1, 0, GATE_TOKEN_MALFORMED, "" },
-		{ 1, TK_NONEALG, 1, 0, GATE_TOKEN_ALG, "" },
-		{ 1, TK_BADSIG, 1, 0, GATE_TOKEN_SIGNATURE, "" },
-		{ 1, TK_NS, 1, 0, GATE_ALLOW_TOKEN, "t-ns" },
-		{ 2, TK_NS, 1, 0, GATE_ALLOW_TOKEN, "t-ns" },
-		{ 1, TK_NS_NOEXP, 1, 0, GATE_ALLOW_TOKEN, "t-noexp" },
-		{ 1, TK_EXPIRED, 1, 0, GATE_TOKEN_EXPIRED, "t-exp" },
-		{ 1, TK_NBF, 1, 0, GATE_TOKEN_NOT_YET_VALID, "t-nbf" },
-		{ 1, TK_FN_PRIV, 1, 0, GATE_ALLOW_TOKEN, "t-fn" },
-		{ 2, TK_FN_PRIV, 1, 0, GATE_TOKEN_SCOPE, "t-fn" },
-		{ 1, TK_FN_OTHER, 1, 0, GATE_TOKEN_SCOPE, "t-fnother" },
-		{ 1, TK_OTHER_NS, 1, 0, GATE_TOKEN_SCOPE, "t-ns2" },
-		{ 1, TK_REVOKED, 1, 0, GATE_TOKEN_REVOKED, "t-revoked" },
-		{ 1, TK_REVOKED, 1, 1, GATE_TOKEN_REVOKED, "t-revoked" },
-		{ 1, TK_NS, 1, 1, GATE_TOKEN_UNKNOWN, "t-ns" },
-		{ 1, TK_READY, 1, 1, GATE_ALLOW_TOKEN, "t-ready" },
-		{ 1, TK_READY, 1, 0, GATE_ALLOW_TOKEN, "t-ready" },
+		{ 0, TK_NONE, 0, 0, OUT_PUBLIC, "" },
+		{ 0, TK_GARBAGE, 1, 0, OUT_PUBLIC, "" },
+		{ 0, TK_NS, 2, 0, OUT_PUBLIC, "" },
+		{ 0, TK_REVOKED, 1, 0, OUT_PUBLIC, "" },
+		{ 1, TK_NONE, 0, 0, OUT_TOKEN_MISSING, "" },
+		{ 1, TK_NS, 2, 0, OUT_TOKEN_MALFORMED, "" },
+		{ 3, TK_BIG, 1, 0, OUT_TOKEN_MALFORMED, "" },
+		{ 1, TK_BIG, 1, 0, OUT_TOKEN, "t-big" },
+		{ 1, TK_GARBAGE, 1, 0, OUT_TOKEN_MALFORMED, "" },
+		{ 1, TK_NONEALG, 1, 0, OUT_TOKEN_ALG, "" },
+		{ 1, TK_BADSIG, 1, 0, OUT_TOKEN_SIGNATURE, "" },
+		{ 1, TK_NS, 1, 0, OUT_TOKEN, "t-ns" },
+		{ 2, TK_NS, 1, 0, OUT_TOKEN, "t-ns" },
+		{ 1, TK_NS_NOEXP, 1, 0, OUT_TOKEN, "t-noexp" },
+		{ 1, TK_EXPIRED, 1, 0, OUT_TOKEN_EXPIRED, "t-exp" },
+		{ 1, TK_NBF, 1, 0, OUT_TOKEN_NOT_YET_VALID, "t-nbf" },
+		{ 1, TK_FN_PRIV, 1, 0, OUT_TOKEN, "t-fn" },
+		{ 2, TK_FN_PRIV, 1, 0, OUT_TOKEN_SCOPE, "t-fn" },
+		{ 1, TK_FN_OTHER, 1, 0, OUT_TOKEN_SCOPE, "t-fnother" },
+		{ 1, TK_OTHER_NS, 1, 0, OUT_TOKEN_SCOPE, "t-ns2" },
+		{ 1, TK_REVOKED, 1, 0, OUT_TOKEN_REVOKED, "t-revoked" },
+		{ 1, TK_REVOKED, 1, 1, OUT_TOKEN_REVOKED, "t-revoked" },
+		{ 1, TK_NS, 1, 1, OUT_TOKEN_UNKNOWN, "t-ns" },
+		{ 1, TK_READY, 1, 1, OUT_TOKEN, "t-ready" },
+		{ 1, TK_READY, 1, 0, OUT_TOKEN, "t-ready" },
 	};
 	struct tcache *tc = tcache_new(64);
 	size_t i;
@@ -214,15 +214,15 @@ START_TEST(test_decision_table)
 	for (pass = 0; pass < 3; pass++) {
 		for (i = 0; i < ARRAY_LEN(rows); i++) {
 			struct gate_result res;
-			enum gate_reason r;
+			enum outcome r;
 
 			ns[0].require_registered_tokens = rows[i].registered;
 			r = run(rows[i].fn, rows[i].tok, rows[i].ntokens, NOW,
 			    pass == 0 ? NULL : tc, &res);
 			ck_assert_msg(r == rows[i].want, "pass %d row %zu: %s, want %s", pass, i,
-			    gate_reason_name(r), gate_reason_name(rows[i].want));
+			    outcome_name(r), outcome_name(rows[i].want));
 			ck_assert_int_eq(res.reason, r);
-			ck_assert_int_ne(r, GATE_DENY);
+			ck_assert_int_ne(r, OUT_NONE);
 			ck_assert_str_eq(res.jti, rows[i].jti);
 		}
 	}
@@ -237,18 +237,18 @@ START_TEST(test_cache_hit_then_revoked)
 	struct tcache *tc = tcache_new(16);
 	struct gate_result res;
 
-	ck_assert_int_eq(run(1, TK_NS_NOEXP, 1, NOW, tc, &res), GATE_ALLOW_TOKEN);
+	ck_assert_int_eq(run(1, TK_NS_NOEXP, 1, NOW, tc, &res), OUT_TOKEN);
 	ck_assert_int_eq(res.cache_hit, 0);
-	ck_assert_int_eq(run(1, TK_NS_NOEXP, 1, NOW, tc, &res), GATE_ALLOW_TOKEN);
+	ck_assert_int_eq(run(1, TK_NS_NOEXP, 1, NOW, tc, &res), OUT_TOKEN);
 	ck_assert_int_eq(res.cache_hit, 1);
-	ck_assert_int_eq(revoke_last_used("t-noexp", 7), 0);     /* not registered: not tracked */
-	ck_assert_int_eq(revoke_set("t-noexp", 7, REVOKE_REVOKED), 0);
-	ck_assert_int_eq(run(1, TK_NS_NOEXP, 1, NOW, tc, &res), GATE_TOKEN_REVOKED);
+	ck_assert_int_eq(revoke_last_used("ns-1", "t-noexp", 7), 0);     /* not registered: not tracked */
+	ck_assert_int_eq(revoke_set(NULL, "t-noexp", 7, REVOKE_REVOKED), 0);
+	ck_assert_int_eq(run(1, TK_NS_NOEXP, 1, NOW, tc, &res), OUT_TOKEN_REVOKED);
 	ck_assert_int_eq(res.cache_hit, 1);
 	ck_assert_str_eq(res.jti, "t-noexp");
 	/* READY after REVOKED stays revoked */
-	ck_assert_int_eq(revoke_set("t-noexp", 7, REVOKE_READY), 0);
-	ck_assert_int_eq(run(1, TK_NS_NOEXP, 1, NOW, tc, &res), GATE_TOKEN_REVOKED);
+	ck_assert_int_eq(revoke_set("ns-1", "t-noexp", 7, REVOKE_READY), 0);
+	ck_assert_int_eq(run(1, TK_NS_NOEXP, 1, NOW, tc, &res), OUT_TOKEN_REVOKED);
 	tcache_free(tc);
 }
 END_TEST
@@ -261,42 +261,42 @@ START_TEST(test_cache_bounds)
 	struct gate_result res;
 
 	/* allowed at NOW, cached; past exp + leeway it is a miss and refused as expired */
-	ck_assert_int_eq(run(1, TK_NS, 1, NOW, tc, &res), GATE_ALLOW_TOKEN);
-	ck_assert_int_eq(run(1, TK_NS, 1, NOW + 1000 + 29, tc, &res), GATE_ALLOW_TOKEN);
+	ck_assert_int_eq(run(1, TK_NS, 1, NOW, tc, &res), OUT_TOKEN);
+	ck_assert_int_eq(run(1, TK_NS, 1, NOW + 1000 + 29, tc, &res), OUT_TOKEN);
 	ck_assert_int_eq(res.cache_hit, 1);
-	ck_assert_int_eq(run(1, TK_NS, 1, NOW + 1000 + 30, tc, &res), GATE_TOKEN_EXPIRED);
+	ck_assert_int_eq(run(1, TK_NS, 1, NOW + 1000 + 30, tc, &res), OUT_TOKEN_EXPIRED);
 	ck_assert_int_eq(res.cache_hit, 0);
 	/* a forged token costs one verification, then hits the negative entry */
-	ck_assert_int_eq(run(1, TK_BADSIG, 1, NOW, tc, &res), GATE_TOKEN_SIGNATURE);
+	ck_assert_int_eq(run(1, TK_BADSIG, 1, NOW, tc, &res), OUT_TOKEN_SIGNATURE);
 	ck_assert_int_eq(res.cache_hit, 0);
-	ck_assert_int_eq(run(1, TK_BADSIG, 1, NOW, tc, &res), GATE_TOKEN_SIGNATURE);
+	ck_assert_int_eq(run(1, TK_BADSIG, 1, NOW, tc, &res), OUT_TOKEN_SIGNATURE);
 	ck_assert_int_eq(res.cache_hit, 1);
-	ck_assert_int_eq(run(1, TK_NONEALG, 1, NOW, tc, &res), GATE_TOKEN_ALG);
-	ck_assert_int_eq(run(1, TK_NONEALG, 1, NOW, tc, &res), GATE_TOKEN_ALG);
+	ck_assert_int_eq(run(1, TK_NONEALG, 1, NOW, tc, &res), OUT_TOKEN_ALG);
+	ck_assert_int_eq(run(1, TK_NONEALG, 1, NOW, tc, &res), OUT_TOKEN_ALG);
 	ck_assert_int_eq(res.cache_hit, 1);
 	/* malformed results are not cached */
-	ck_assert_int_eq(run(1, TK_GARBAGE, 1, NOW, tc, &res), GATE_TOKEN_MALFORMED);
-	ck_assert_int_eq(run(1, TK_GARBAGE, 1, NOW, tc, &res), GATE_TOKEN_MALFORMED);
+	ck_assert_int_eq(run(1, TK_GARBAGE, 1, NOW, tc, &res), OUT_TOKEN_MALFORMED);
+	ck_assert_int_eq(run(1, TK_GARBAGE, 1, NOW, tc, &res), OUT_TOKEN_MALFORMED);
 	ck_assert_int_eq(res.cache_hit, 0);
 	/* a new configuration generation makes every entry stale */
-	ck_assert_int_eq(run(1, TK_NS_NOEXP, 1, NOW, tc, &res), GATE_ALLOW_TOKEN);
-	ck_assert_int_eq(run(1, TK_NS_NOEXP, 1, NOW, tc, &res), GATE_ALLOW_TOKEN);
+	ck_assert_int_eq(run(1, TK_NS_NOEXP, 1, NOW, tc, &res), OUT_TOKEN);
+	ck_assert_int_eq(run(1, TK_NS_NOEXP, 1, NOW, tc, &res), OUT_TOKEN);
 	ck_assert_int_eq(res.cache_hit, 1);
 	conf.generation++;
-	ck_assert_int_eq(run(1, TK_NS_NOEXP, 1, NOW, tc, &res), GATE_ALLOW_TOKEN);
+	ck_assert_int_eq(run(1, TK_NS_NOEXP, 1, NOW, tc, &res), OUT_TOKEN);
 	ck_assert_int_eq(res.cache_hit, 0);
 	conf.generation--;
 	/* a cached namespace token is still scope-checked per function... */
-	ck_assert_int_eq(run(1, TK_FN_PRIV, 1, NOW, tc, &res), GATE_ALLOW_TOKEN);
-	ck_assert_int_eq(run(2, TK_FN_PRIV, 1, NOW, tc, &res), GATE_TOKEN_SCOPE);
+	ck_assert_int_eq(run(1, TK_FN_PRIV, 1, NOW, tc, &res), OUT_TOKEN);
+	ck_assert_int_eq(run(2, TK_FN_PRIV, 1, NOW, tc, &res), OUT_TOKEN_SCOPE);
 	ck_assert_int_eq(res.cache_hit, 1);
 	/* ...and privacy flips apply immediately */
 	atomic_store(&fns[2].privacy, PRIVACY_PUBLIC);
-	ck_assert_int_eq(run(2, TK_NONE, 0, NOW, tc, &res), GATE_ALLOW_PUBLIC);
+	ck_assert_int_eq(run(2, TK_NONE, 0, NOW, tc, &res), OUT_PUBLIC);
 	atomic_store(&fns[2].privacy, PRIVACY_PRIVATE);
-	ck_assert_int_eq(run(2, TK_NONE, 0, NOW, tc, &res), GATE_TOKEN_MISSING);
+	ck_assert_int_eq(run(2, TK_NONE, 0, NOW, tc, &res), OUT_TOKEN_MISSING);
 	atomic_store(&fns[2].privacy, 0);       /* garbage: private */
-	ck_assert_int_eq(run(2, TK_NONE, 0, NOW, tc, &res), GATE_TOKEN_MISSING);
+	ck_assert_int_eq(run(2, TK_NONE, 0, NOW, tc, &res), OUT_TOKEN_MISSING);
 	atomic_store(&fns[2].privacy, PRIVACY_PRIVATE);
 	tcache_get_stats(tc, &st);
 	ck_assert_uint_gt(st.hits, 0);
@@ -308,27 +308,27 @@ START_TEST(test_touch_and_names)
 {
 	struct gate_result res;
 
-	ck_assert_int_eq(run(1, TK_READY, 1, NOW + 5, NULL, &res), GATE_ALLOW_TOKEN);
-	ck_assert_int_eq(revoke_last_used("t-ready", 7), NOW + 5);
+	ck_assert_int_eq(run(1, TK_READY, 1, NOW + 5, NULL, &res), OUT_TOKEN);
+	ck_assert_int_eq(revoke_last_used("ns-1", "t-ready", 7), NOW + 5);
 	/* refused requests do not count as use */
-	ck_assert_int_eq(run(2, TK_FN_PRIV, 1, NOW + 9, NULL, &res), GATE_TOKEN_SCOPE);
-	ck_assert_int_eq(revoke_last_used("t-fn", 4), 0);
+	ck_assert_int_eq(run(2, TK_FN_PRIV, 1, NOW + 9, NULL, &res), OUT_TOKEN_SCOPE);
+	ck_assert_int_eq(revoke_last_used("ns-1", "t-fn", 4), 0);
 	ck_assert_int_eq(gate_check(&conf, &fns[1], NULL, 0, 0, NOW, NULL, NULL),
-	    GATE_TOKEN_MISSING);
-	ck_assert_str_eq(gate_reason_name(GATE_ALLOW_PUBLIC), "public");
-	ck_assert_str_eq(gate_reason_name(GATE_ALLOW_TOKEN), "token");
-	ck_assert_str_eq(gate_reason_name(GATE_TOKEN_MISSING), "token_missing");
-	ck_assert_str_eq(gate_reason_name(GATE_TOKEN_MALFORMED), "token_malformed");
-	ck_assert_str_eq(gate_reason_name(GATE_TOKEN_ALG), "token_alg");
-	ck_assert_str_eq(gate_reason_name(GATE_TOKEN_SIGNATURE), "token_signature");
-	ck_assert_str_eq(gate_reason_name(GATE_TOKEN_EXPIRED), "token_expired");
-	ck_assert_str_eq(gate_reason_name(GATE_TOKEN_NOT_YET_VALID), "token_not_yet_valid");
-	ck_assert_str_eq(gate_reason_name(GATE_TOKEN_SCOPE), "token_scope");
-	ck_assert_str_eq(gate_reason_name(GATE_TOKEN_REVOKED), "token_revoked");
-	ck_assert_str_eq(gate_reason_name(GATE_TOKEN_UNKNOWN), "token_unknown");
-	ck_assert(!gate_allowed(GATE_DENY));
-	ck_assert(gate_allowed(GATE_ALLOW_PUBLIC) && gate_allowed(GATE_ALLOW_TOKEN));
-	ck_assert(!gate_allowed(GATE_TOKEN_UNKNOWN));
+	    OUT_TOKEN_MISSING);
+	ck_assert_str_eq(outcome_name(OUT_PUBLIC), "public");
+	ck_assert_str_eq(outcome_name(OUT_TOKEN), "token");
+	ck_assert_str_eq(outcome_name(OUT_TOKEN_MISSING), "token_missing");
+	ck_assert_str_eq(outcome_name(OUT_TOKEN_MALFORMED), "token_malformed");
+	ck_assert_str_eq(outcome_name(OUT_TOKEN_ALG), "token_alg");
+	ck_assert_str_eq(outcome_name(OUT_TOKEN_SIGNATURE), "token_signature");
+	ck_assert_str_eq(outcome_name(OUT_TOKEN_EXPIRED), "token_expired");
+	ck_assert_str_eq(outcome_name(OUT_TOKEN_NOT_YET_VALID), "token_not_yet_valid");
+	ck_assert_str_eq(outcome_name(OUT_TOKEN_SCOPE), "token_scope");
+	ck_assert_str_eq(outcome_name(OUT_TOKEN_REVOKED), "token_revoked");
+	ck_assert_str_eq(outcome_name(OUT_TOKEN_UNKNOWN), "token_unknown");
+	ck_assert(!outcome_allowed(OUT_NONE));
+	ck_assert(outcome_allowed(OUT_PUBLIC) && outcome_allowed(OUT_TOKEN));
+	ck_assert(!outcome_allowed(OUT_TOKEN_UNKNOWN));
 }
 END_TEST
 

@@ -64,49 +64,62 @@ static int has_line(const char *text, const char *line)
 
 /* ---------------------------------------------------------------- reasons */
 
+/* What a request is recorded as (outcome_final, the access log's rule) and the labels that gives. */
 static const struct {
-	int         gate;
-	const char *err;
-	const char *name;
-	const char *decision;
+	enum outcome gate;
+	enum outcome err;
+	const char  *name;
+	const char  *decision;
 } reason_cases[] = {
-	{GATE_ALLOW_PUBLIC, NULL, "public", "allow"},
-	{GATE_ALLOW_TOKEN, NULL, "token", "allow"},
-	{GATE_TOKEN_MISSING, NULL, "token_missing", "deny"},
-	{GATE_TOKEN_SIGNATURE, NULL, "token_signature", "deny"},
-	{GATE_TOKEN_UNKNOWN, NULL, "token_unknown", "deny"},
+	{OUT_PUBLIC, OUT_NONE, "public", "allow"},
+	{OUT_TOKEN, OUT_NONE, "token", "allow"},
+	{OUT_TOKEN_MISSING, OUT_NONE, "token_missing", "deny"},
+	{OUT_TOKEN_SIGNATURE, OUT_NONE, "token_signature", "deny"},
+	{OUT_TOKEN_UNKNOWN, OUT_NONE, "token_unknown", "deny"},
 	/* a refusal keeps the gate's reason even when the client then went away */
-	{GATE_TOKEN_REVOKED, "client_closed_early", "token_revoked", "deny"},
+	{OUT_TOKEN_REVOKED, OUT_CLIENT_CLOSED_EARLY, "token_revoked", "deny"},
 	/* an allowed request that failed upstream is an error (as in the access log) */
-	{GATE_ALLOW_PUBLIC, "upstream_timeout", "upstream_timeout", "error"},
-	{GATE_ALLOW_TOKEN, "upstream_unavailable", "upstream_unavailable", "error"},
-	{GATE_DENY, "no_route", "no_route", "error"},
-	{GATE_DENY, "bad_request", "bad_request", "error"},
-	{GATE_DENY, "headers_too_large", "headers_too_large", "error"},
-	{GATE_DENY, "a_code_nobody_listed", "other", "error"},
-	{GATE_DENY, NULL, "unknown", "error"},
-	{99, NULL, "unknown", "error"},
+	{OUT_PUBLIC, OUT_UPSTREAM_TIMEOUT, "upstream_timeout", "error"},
+	{OUT_TOKEN, OUT_UPSTREAM_TLS_FAILED, "upstream_tls_failed", "error"},
+	{OUT_NONE, OUT_NO_ROUTE, "no_route", "error"},
+	{OUT_NONE, OUT_BAD_REQUEST, "bad_request", "error"},
+	{OUT_NONE, OUT_URI_TOO_LONG, "uri_too_long", "error"},
+	{OUT_NONE, OUT_NONE, "unknown", "error"},
 };
 
-START_TEST(test_reason_index)
+START_TEST(test_reason_final)
 {
-	unsigned idx = metrics_reason_index(reason_cases[_i].gate, reason_cases[_i].err);
+	enum outcome o = outcome_final(reason_cases[_i].gate, reason_cases[_i].err);
 
-	ck_assert_str_eq(metrics_reason_name(idx), reason_cases[_i].name);
-	ck_assert_str_eq(metrics_reason_decision(idx), reason_cases[_i].decision);
+	ck_assert_str_eq(outcome_name(o), reason_cases[_i].name);
+	ck_assert_str_eq(outcome_decision_name(outcome_info(o)->decision), reason_cases[_i].decision);
 }
 END_TEST
 
-START_TEST(test_reason_names_distinct)
+/* Every outcome is a series of the requests family once it was counted: none is "other". */
+START_TEST(test_every_outcome_exposed)
 {
-	unsigned n;
+	struct conf *a = load(CONF_A);
+	struct metrics_worker *w = metrics_worker_new(NULL);
+	size_t len;
+	char *text, line[256];
 
-	/* every index has a name up to the last ("other"), none after it, and no two share one */
-	for (n = 0; metrics_reason_name(n) != NULL; n++)
-		for (unsigned k = 0; k < n; k++)
-			ck_assert_str_ne(metrics_reason_name(k), metrics_reason_name(n));
-	ck_assert_str_eq(metrics_reason_name(n - 1), "other");
-	ck_assert_uint_gt(n, 30);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(w);
+	for (int o = 0; o < OUT_COUNT; o++)
+		metrics_request(w, a, a->functions[0], (enum outcome)o, outcome_status((enum outcome)o), -1);
+	text = metrics_render(NULL, &len);
+	ck_assert_ptr_nonnull(text);
+	for (int o = 0; o < OUT_COUNT; o++) {
+		snprintf(line, sizeof(line), ",decision=\"%s\",reason=\"%s\",",
+			 outcome_decision_name(outcome_table[o].decision), outcome_table[o].name);
+		ck_assert_msg(strstr(text, line) != NULL, "outcome %d (%s) not exposed", o,
+			      outcome_table[o].name);
+	}
+	ck_assert_ptr_null(strstr(text, "reason=\"other\""));
+	free(text);
+	metrics_worker_free(w);
+	conf_unref(a);
 }
 END_TEST
 
@@ -218,14 +231,14 @@ START_TEST(test_render_sums_workers)
 	ck_assert_ptr_nonnull(w1);
 	ck_assert_ptr_nonnull(w2);
 	/* 3 allowed (two workers), 2 token_missing, 1 no route, 1 upstream failure */
-	metrics_request(w1, a, f1, GATE_ALLOW_PUBLIC, NULL, 200, 100);
-	metrics_request(w2, a, f1, GATE_ALLOW_PUBLIC, NULL, 204, 101);
-	metrics_request(w2, a, f3, GATE_ALLOW_TOKEN, NULL, 302, 60000001);
-	metrics_request(w1, a, f3, GATE_TOKEN_MISSING, NULL, 403, -1);
-	metrics_request(w2, a, f3, GATE_TOKEN_MISSING, NULL, 403, -1);
-	metrics_request(w1, a, NULL, GATE_DENY, "no_route", 404, -1);
-	metrics_request(w1, a, f1, GATE_ALLOW_PUBLIC, "upstream_unavailable", 502, -1);
-	metrics_request(NULL, a, f1, GATE_ALLOW_PUBLIC, NULL, 200, 5);  /* no metrics: ignored */
+	metrics_request(w1, a, f1, OUT_PUBLIC, 200, 100);
+	metrics_request(w2, a, f1, OUT_PUBLIC, 204, 101);
+	metrics_request(w2, a, f3, OUT_TOKEN, 302, 60000001);
+	metrics_request(w1, a, f3, OUT_TOKEN_MISSING, 403, -1);
+	metrics_request(w2, a, f3, OUT_TOKEN_MISSING, 403, -1);
+	metrics_request(w1, a, NULL, OUT_NO_ROUTE, 404, -1);
+	metrics_request(w1, a, f1, OUT_UPSTREAM_UNAVAILABLE, 502, -1);
+	metrics_request(NULL, a, f1, OUT_PUBLIC, 200, 5);  /* no metrics: ignored */
 	metrics_reload(true, 1700000000);
 	metrics_reload(true, 1700000100);
 	metrics_reload(false, 1700000050);
@@ -296,14 +309,14 @@ START_TEST(test_reload_renumbers)
 	ck_assert_str_eq(a->functions[0]->id, "f1");
 	ck_assert_str_eq(b->functions[0]->id, "f9");
 	ck_assert_str_eq(b->functions[1]->id, "f1");
-	metrics_request(w, a, a->functions[0], GATE_ALLOW_PUBLIC, NULL, 200, -1);
-	metrics_request(w, a, a->functions[1], GATE_ALLOW_PUBLIC, NULL, 200, -1);
-	metrics_request(w, b, b->functions[0], GATE_ALLOW_PUBLIC, NULL, 200, -1);
-	metrics_request(w, b, b->functions[1], GATE_ALLOW_PUBLIC, NULL, 200, -1);
+	metrics_request(w, a, a->functions[0], OUT_PUBLIC, 200, -1);
+	metrics_request(w, a, a->functions[1], OUT_PUBLIC, 200, -1);
+	metrics_request(w, b, b->functions[0], OUT_PUBLIC, 200, -1);
+	metrics_request(w, b, b->functions[1], OUT_PUBLIC, 200, -1);
 	/* a request that began on A and ended after the switch to B */
-	metrics_request(w, a, a->functions[0], GATE_ALLOW_PUBLIC, NULL, 200, -1);
-	metrics_request(w, a, a->functions[1], GATE_ALLOW_PUBLIC, NULL, 500, -1);
-	metrics_request(w, b, b->functions[2], GATE_ALLOW_PUBLIC, NULL, 200, -1);
+	metrics_request(w, a, a->functions[0], OUT_PUBLIC, 200, -1);
+	metrics_request(w, a, a->functions[1], OUT_PUBLIC, 500, -1);
+	metrics_request(w, b, b->functions[2], OUT_PUBLIC, 200, -1);
 	text = metrics_render(NULL, NULL);
 	ck_assert_ptr_nonnull(text);
 	check_format(text);
@@ -351,8 +364,8 @@ int main(void)
 	Suite *s = suite_create("metrics");
 	TCase *tc = tcase_create("core");
 
-	tcase_add_loop_test(tc, test_reason_index, 0, sizeof(reason_cases) / sizeof(reason_cases[0]));
-	tcase_add_test(tc, test_reason_names_distinct);
+	tcase_add_loop_test(tc, test_reason_final, 0, sizeof(reason_cases) / sizeof(reason_cases[0]));
+	tcase_add_test(tc, test_every_outcome_exposed);
 	tcase_add_loop_test(tc, test_escape_label, 0, sizeof(escape_cases) / sizeof(escape_cases[0]));
 	tcase_add_test(tc, test_render_sums_workers);
 	tcase_add_test(tc, test_reload_renumbers);

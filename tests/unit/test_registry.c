@@ -34,9 +34,10 @@ static void restart_set(void)
 	ck_assert_int_eq(revoke_init(), 0);
 }
 
-static enum revoke_state rstate(const char *id)
+/* The state the gate sees for a token of namespace ns with this jti. */
+static enum revoke_state rstate(const char *ns, const char *id)
 {
-	return revoke_lookup(id, strlen(id));
+	return revoke_lookup(ns, id, strlen(id));
 }
 
 static void add(struct registry *r, const char *id, const char *ns, const char *fn, int64_t created,
@@ -72,6 +73,107 @@ static void write_file(const char *path, const char *data, size_t len)
 	close(fd);
 }
 
+/* CRC-32 (IEEE), as the journal's lines carry it: to write a line of an older format. */
+static unsigned crc32_test(const char *p, size_t n)
+{
+	unsigned c = 0xffffffffu;
+
+	for (size_t i = 0; i < n; i++) {
+		c ^= (unsigned char)p[i];
+		for (int k = 0; k < 8; k++)
+			c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
+	}
+	return ~c;
+}
+
+/* Revocations by jti are kept per namespace: one made for namespace B never refuses namespace
+ * A's token of that id; an owner's, without a namespace, applies in every namespace; both
+ * survive a restart; an imported record from an older journal (no "ns_scoped") keeps its old
+ * meaning, every namespace. */
+START_TEST(test_revocation_namespaces)
+{
+	const char *dir = tu_tempdir();
+	struct registry *r = registry_open(dir, err, sizeof(err));
+	const struct token_record *t;
+	char *data, *line, *fixed;
+	size_t len, l;
+
+	ck_assert_msg(r != NULL, "%s", err);
+	add(r, "tok", "A", NULL, 1, 0);
+	ck_assert_int_eq(rstate("A", "tok"), REVOKE_READY);
+	ck_assert_int_eq(rstate("B", "tok"), REVOKE_UNKNOWN);
+	/* B revokes "tok": an imported record of B, A's token untouched */
+	ck_assert_int_eq(registry_revoke(r, "tok", 10, true, "B", &t, err, sizeof(err)), 0);
+	ck_assert(t->imported && t->ns_scoped);
+	ck_assert_str_eq(t->namespace_id, "B");
+	ck_assert_int_eq(rstate("A", "tok"), REVOKE_READY);
+	ck_assert_int_eq(rstate("B", "tok"), REVOKE_REVOKED);
+	ck_assert_int_eq(registry_get_issued(r, "tok")->status, TOKEN_REC_READY);
+	ck_assert_int_eq(registry_revoke(r, "tok", 11, true, "B", &t, err, sizeof(err)), 1);
+	ck_assert_int_eq(t->revoked_at, 10);
+	/* in A: the issued token itself */
+	ck_assert_int_eq(registry_revoke(r, "tok", 12, true, "A", &t, err, sizeof(err)), 0);
+	ck_assert(!t->imported);
+	ck_assert_int_eq(rstate("A", "tok"), REVOKE_REVOKED);
+	/* without a namespace: every namespace; then one namespace more is a record of its own */
+	ck_assert_int_eq(registry_revoke(r, "j", 13, true, NULL, &t, err, sizeof(err)), 0);
+	ck_assert(t->imported && !t->ns_scoped);
+	ck_assert_int_eq(rstate("Q", "j"), REVOKE_REVOKED);
+	ck_assert_int_eq(registry_revoke(r, "j", 14, true, NULL, NULL, err, sizeof(err)), 1);
+	ck_assert_int_eq(registry_revoke(r, "j", 15, true, "C", NULL, err, sizeof(err)), 0);
+	ck_assert_int_eq(registry_revoke(r, "k", 16, true, "D", NULL, err, sizeof(err)), 0);
+	ck_assert_uint_eq(registry_count(r), 5);
+	registry_close(r);
+
+	/* a restart: the same states */
+	restart_set();
+	r = registry_open(dir, err, sizeof(err));
+	ck_assert_msg(r != NULL, "%s", err);
+	ck_assert_uint_eq(registry_count(r), 5);
+	ck_assert_int_eq(rstate("A", "tok"), REVOKE_REVOKED);
+	ck_assert_int_eq(rstate("B", "tok"), REVOKE_REVOKED);
+	ck_assert_int_eq(rstate("C", "tok"), REVOKE_UNKNOWN);
+	ck_assert_int_eq(rstate("Q", "j"), REVOKE_REVOKED);
+	ck_assert_int_eq(rstate("D", "k"), REVOKE_REVOKED);
+	ck_assert_int_eq(rstate("E", "k"), REVOKE_UNKNOWN);
+	registry_close(r);
+
+	/* the journal as an older fngate wrote it: "k" without "ns_scoped" */
+	data = tu_read_file(journal_path(dir), &len);
+	ck_assert_ptr_nonnull(data);
+	line = strstr(data, "{\"id\":\"k\"");
+	ck_assert_ptr_nonnull(line);
+	line -= 9;
+	l = (size_t)(strchr(line, '\n') - line);
+	fixed = malloc(len + 64);
+	ck_assert_ptr_nonnull(fixed);
+	{
+		char body[1024];
+		const char *cut = ",\"ns_scoped\":true";
+		char *at;
+		size_t bl = l - 9;
+
+		memcpy(body, line + 9, bl);
+		body[bl] = '\0';
+		at = strstr(body, cut);
+		ck_assert_ptr_nonnull(at);
+		memmove(at, at + strlen(cut), strlen(at + strlen(cut)) + 1);
+		memcpy(fixed, data, (size_t)(line - data));
+		len = (size_t)(line - data);
+		len += (size_t)sprintf(fixed + len, "%08x %s\n", crc32_test(body, strlen(body)), body);
+	}
+	write_file(journal_path(dir), fixed, len);
+	restart_set();
+	r = registry_open(dir, err, sizeof(err));
+	ck_assert_msg(r != NULL, "%s", err);
+	ck_assert_int_eq(rstate("E", "k"), REVOKE_REVOKED);     /* the old meaning */
+	ck_assert_int_eq(rstate("A", "tok"), REVOKE_REVOKED);
+	registry_close(r);
+	free(fixed);
+	free(data);
+}
+END_TEST
+
 START_TEST(test_operations)
 {
 	const char *dir = tu_tempdir();
@@ -85,8 +187,8 @@ START_TEST(test_operations)
 	add(r, "id-b", "ns1", NULL, 200, 0);
 	add(r, "id-a", "ns1", "fn1", 100, 5000);
 	add(r, "id-c", "ns2", NULL, 300, 0);
-	ck_assert_int_eq(rstate("id-a"), REVOKE_READY);
-	ck_assert_int_eq(rstate("id-zz"), REVOKE_UNKNOWN);
+	ck_assert_int_eq(rstate("ns1", "id-a"), REVOKE_READY);
+	ck_assert_int_eq(rstate("ns1", "id-zz"), REVOKE_UNKNOWN);
 
 	/* A duplicate id is refused and changes nothing. */
 	{
@@ -146,21 +248,21 @@ START_TEST(test_operations)
 	}
 
 	/* Revocation: now, again, unknown, imported. */
-	ck_assert_int_eq(registry_revoke(r, "id-a", 1000, false, NULL, err, sizeof(err)), 0);
-	ck_assert_int_eq(rstate("id-a"), REVOKE_REVOKED);
+	ck_assert_int_eq(registry_revoke(r, "id-a", 1000, false, NULL, NULL, err, sizeof(err)), 0);
+	ck_assert_int_eq(rstate("ns1", "id-a"), REVOKE_REVOKED);
 	ck_assert_int_eq(registry_get(r, "id-a")->status, TOKEN_REC_REVOKED);
 	ck_assert_int_eq(registry_get(r, "id-a")->revoked_at, 1000);
-	ck_assert_int_eq(registry_revoke(r, "id-a", 2000, false, NULL, err, sizeof(err)), 1);
+	ck_assert_int_eq(registry_revoke(r, "id-a", 2000, false, NULL, NULL, err, sizeof(err)), 1);
 	ck_assert_int_eq(registry_get(r, "id-a")->revoked_at, 1000);
-	ck_assert_int_eq(registry_revoke(r, "nope", 2000, false, NULL, err, sizeof(err)), 2);
+	ck_assert_int_eq(registry_revoke(r, "nope", 2000, false, NULL, NULL, err, sizeof(err)), 2);
 	ck_assert_ptr_null(registry_get(r, "nope"));
-	ck_assert_int_eq(registry_revoke(r, "scw-jti-1", 2000, true, "nsx", err, sizeof(err)), 0);
-	ck_assert_int_eq(rstate("scw-jti-1"), REVOKE_REVOKED);
+	ck_assert_int_eq(registry_revoke(r, "scw-jti-1", 2000, true, "nsx", NULL, err, sizeof(err)), 0);
+	ck_assert_int_eq(rstate("nsx", "scw-jti-1"), REVOKE_REVOKED);
 	ck_assert(registry_get(r, "scw-jti-1")->imported);
 	ck_assert_str_eq(registry_get(r, "scw-jti-1")->namespace_id, "nsx");
 	/* Ids that could break the journal or the API are refused. */
-	ck_assert_int_eq(registry_revoke(r, "bad\"id", 2000, true, NULL, err, sizeof(err)), -1);
-	ck_assert_int_eq(registry_revoke(r, "", 2000, true, NULL, err, sizeof(err)), -1);
+	ck_assert_int_eq(registry_revoke(r, "bad\"id", 2000, true, NULL, NULL, err, sizeof(err)), -1);
+	ck_assert_int_eq(registry_revoke(r, "", 2000, true, NULL, NULL, err, sizeof(err)), -1);
 	registry_close(r);
 }
 END_TEST
@@ -175,9 +277,9 @@ START_TEST(test_reload)
 	ck_assert_msg(r != NULL, "%s", err);
 	add(r, "t1", "ns1", NULL, 100, 0);
 	add(r, "t2", "ns1", "fn1", 101, 9999);
-	ck_assert_int_eq(registry_revoke(r, "t1", 150, false, NULL, err, sizeof(err)), 0);
-	ck_assert_int_eq(registry_revoke(r, "imp", 160, true, NULL, err, sizeof(err)), 0);
-	revoke_touch("t2", 2, 777);
+	ck_assert_int_eq(registry_revoke(r, "t1", 150, false, NULL, NULL, err, sizeof(err)), 0);
+	ck_assert_int_eq(registry_revoke(r, "imp", 160, true, NULL, NULL, err, sizeof(err)), 0);
+	revoke_touch("ns1", "t2", 2, 777);
 	ck_assert_int_eq(registry_flush(r), 0);
 	/* A second process cannot open it while the daemon holds it. */
 	ck_assert_ptr_null(registry_open(dir, err, sizeof(err)));
@@ -201,9 +303,9 @@ START_TEST(test_reload)
 	ck_assert_int_eq(t->expires_at, 9999);
 	ck_assert_int_eq(t->last_used_at, 777);
 	ck_assert(registry_get(r, "imp")->imported);
-	ck_assert_int_eq(rstate("t1"), REVOKE_REVOKED);
-	ck_assert_int_eq(rstate("t2"), REVOKE_READY);
-	ck_assert_int_eq(rstate("imp"), REVOKE_REVOKED);
+	ck_assert_int_eq(rstate("ns1", "t1"), REVOKE_REVOKED);
+	ck_assert_int_eq(rstate("ns1", "t2"), REVOKE_READY);
+	ck_assert_int_eq(rstate("ns1", "imp"), REVOKE_REVOKED);
 	registry_close(r);
 }
 END_TEST
@@ -218,9 +320,9 @@ static char *reference_journal(size_t *len)
 	ck_assert_msg(r != NULL, "%s", err);
 	add(r, "A", "ns", NULL, 1, 0);
 	add(r, "B", "ns", "fn", 2, 0);
-	ck_assert_int_eq(registry_revoke(r, "A", 3, false, NULL, err, sizeof(err)), 0);
+	ck_assert_int_eq(registry_revoke(r, "A", 3, false, NULL, NULL, err, sizeof(err)), 0);
 	add(r, "C", "ns", NULL, 4, 0);
-	ck_assert_int_eq(registry_revoke(r, "D", 5, true, NULL, err, sizeof(err)), 0);
+	ck_assert_int_eq(registry_revoke(r, "D", 5, true, NULL, NULL, err, sizeof(err)), 0);
 	registry_close(r);
 	data = tu_read_file(journal_path(dir), len);
 	ck_assert_ptr_nonnull(data);
@@ -261,10 +363,10 @@ START_TEST(test_crash_every_byte)
 		if (complete >= 1)
 			ck_assert_int_eq(a->status, complete >= 3 ? TOKEN_REC_REVOKED :
 					 TOKEN_REC_READY);
-		ck_assert_int_eq(rstate("A"), complete >= 3 ? REVOKE_REVOKED :
+		ck_assert_int_eq(rstate("ns", "A"), complete >= 3 ? REVOKE_REVOKED :
 				 complete >= 1 ? REVOKE_READY : REVOKE_UNKNOWN);
 		ck_assert_msg((registry_get(r, "C") != NULL) == (complete >= 4), "cut %zu: C", cut);
-		ck_assert_int_eq(rstate("D"), complete >= 5 ? REVOKE_REVOKED : REVOKE_UNKNOWN);
+		ck_assert_int_eq(rstate("ns", "D"), complete >= 5 ? REVOKE_REVOKED : REVOKE_UNKNOWN);
 		ck_assert_int_eq(stat(journal_path(dir), &st), 0);
 		ck_assert_int_eq((size_t)st.st_size, good);
 		/* And the registry keeps working after the cut: the new line is whole. */
@@ -350,7 +452,7 @@ START_TEST(test_revocation_sticky)
 	ck_assert_msg(r != NULL, "%s", err);
 	ck_assert_int_eq(registry_get(r, "A")->status, TOKEN_REC_REVOKED);
 	ck_assert_int_eq(registry_get(r, "A")->revoked_at, 3);
-	ck_assert_int_eq(rstate("A"), REVOKE_REVOKED);
+	ck_assert_int_eq(rstate("ns", "A"), REVOKE_REVOKED);
 	registry_close(r);
 	free(buf);
 	free(ref);
@@ -369,7 +471,7 @@ START_TEST(test_compaction)
 	add(r, "x", "ns", NULL, 1, 0);
 	add(r, "y", "ns", NULL, 2, 0);
 	for (int i = 1; i <= 1500; i++) {
-		revoke_touch("x", 1, 1000 + i);
+		revoke_touch("ns", "x", 1, 1000 + i);
 		ck_assert_int_eq(registry_flush(r), 0);
 	}
 	/* Nothing changed: nothing written. */
@@ -490,6 +592,7 @@ static Suite *registry_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_operations);
+	tcase_add_test(tc, test_revocation_namespaces);
 	tcase_add_test(tc, test_reload);
 	tcase_add_test(tc, test_crash_every_byte);
 	tcase_add_test(tc, test_leftover_temp);

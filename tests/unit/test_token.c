@@ -529,6 +529,11 @@ START_TEST(test_alg_none)
 }
 END_TEST
 
+#define KID10 "kkkkkkkkkk"
+#define KID300 KID10 KID10 KID10 KID10 KID10 KID10 KID10 KID10 KID10 KID10 \
+	KID10 KID10 KID10 KID10 KID10 KID10 KID10 KID10 KID10 KID10 \
+	KID10 KID10 KID10 KID10 KID10 KID10 KID10 KID10 KID10 KID10
+
 /* Header shapes: each row a header text and the expected status (signed properly). */
 START_TEST(test_header_table)
 {
@@ -542,9 +547,14 @@ START_TEST(test_header_table)
 		{ "{\"alg\":\"RS256\"}", KEY_ALG_RS256, TOKEN_OK },
 		{ "{\"alg\":\"RS256\",\"kid\":\"rs\"}", KEY_ALG_RS256, TOKEN_OK },
 		{ "{\"alg\":\"ES256\",\"kid\":\"es\"}", KEY_ALG_ES256, TOKEN_OK },
-		/* kid names a key of another alg, or none at all */
+		/* kid names a key of another alg (the alg is wrong), or no key at all (its own
+		 * reason), or is longer than any configured kid; alg "none" stays token_alg */
 		{ "{\"alg\":\"RS256\",\"kid\":\"es\"}", KEY_ALG_RS256, TOKEN_ALG },
-		{ "{\"alg\":\"RS256\",\"kid\":\"nope\"}", KEY_ALG_RS256, TOKEN_ALG },
+		{ "{\"alg\":\"RS256\",\"kid\":\"nope\"}", KEY_ALG_RS256, TOKEN_KID_UNKNOWN },
+		{ "{\"alg\":\"ES256\",\"kid\":\"RS\"}", KEY_ALG_ES256, TOKEN_KID_UNKNOWN },
+		{ "{\"alg\":\"RS256\",\"kid\":\"\"}", KEY_ALG_RS256, TOKEN_KID_UNKNOWN },
+		{ "{\"alg\":\"RS256\",\"kid\":\"" KID300 "\"}", KEY_ALG_RS256, TOKEN_KID_UNKNOWN },
+		{ "{\"alg\":\"none\",\"kid\":\"nope\"}", KEY_ALG_RS256, TOKEN_ALG },
 		{ "{\"alg\":\"RS256\",\"kid\":7}", KEY_ALG_RS256, TOKEN_MALFORMED },
 		/* alg absent or not a string */
 		{ "{\"typ\":\"JWT\"}", KEY_ALG_RS256, TOKEN_ALG },
@@ -847,6 +857,7 @@ START_TEST(test_claims_values)
 	ck_assert_int_eq(c.exp, 1900000000);
 	ck_assert_int_eq(c.nbf, 1800000001);
 	ck_assert_int_eq(c.iat, 5);
+	ck_assert(c.has_iat);
 	ck_assert_str_eq(c.namespace_id, "n");
 	ck_assert_str_eq(c.jti, "");
 	free(tok);
@@ -949,6 +960,41 @@ START_TEST(test_libjwt_minted)
 }
 END_TEST
 
+/* iat beyond now + leeway: token_issued_in_future; within the leeway (a signer whose clock runs
+ * a few seconds ahead) it passes. Each row: iat present?, iat, now, leeway, expected. */
+START_TEST(test_issued_in_future_table)
+{
+	static const struct {
+		bool has_iat;
+		int64_t iat, now;
+		long leeway;
+		enum token_status want;
+	} rows[] = {
+		{ false, 0, 1000, 0, TOKEN_OK },                        /* no iat: not checked */
+		{ true, 1000, 1000, 0, TOKEN_OK },                      /* minted now */
+		{ true, 1001, 1000, 0, TOKEN_ISSUED_IN_FUTURE },        /* one second ahead, no leeway */
+		{ true, 1029, 1000, 30, TOKEN_OK },                     /* leeway - 1 */
+		{ true, 1030, 1000, 30, TOKEN_OK },                     /* exactly the leeway */
+		{ true, 1031, 1000, 30, TOKEN_ISSUED_IN_FUTURE },       /* leeway + 1 */
+		{ true, 5, 1000, 30, TOKEN_OK },                        /* long ago */
+		{ true, INT64_MAX, 1000, 30, TOKEN_ISSUED_IN_FUTURE },  /* saturated, no overflow */
+		{ true, INT64_MAX, INT64_MAX, 30, TOKEN_OK },
+		{ true, 1031, 1000, -5, TOKEN_ISSUED_IN_FUTURE },       /* negative leeway: 0 */
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(rows); i++) {
+		struct token_claims c;
+
+		memset(&c, 0, sizeof(c));
+		c.has_iat = rows[i].has_iat;
+		c.iat = rows[i].iat;
+		ck_assert_msg(token_check_time(&c, rows[i].now, rows[i].leeway) == rows[i].want,
+			      "row %zu", i);
+	}
+}
+END_TEST
+
 START_TEST(test_time_and_scope)
 {
 	struct token_claims c;
@@ -1022,6 +1068,7 @@ static Suite *token_suite(void)
 	tcase_add_test(tm, test_keys_and_es256);
 	tcase_add_test(tm, test_libjwt_minted);
 	tcase_add_test(tm, test_time_and_scope);
+	tcase_add_test(tm, test_issued_in_future_table);
 	suite_add_tcase(s, tm);
 	return s;
 }
