@@ -437,6 +437,16 @@ static int forbid(struct areq *r, unsigned perm, const char *ns_id)
 	return -1;
 }
 
+/* The permission alone, before any id is looked up: a 403 here says nothing about which ids
+ * exist. An id the key may then not see is answered exactly like a missing one (404), so a
+ * restricted key cannot tell another namespace's ids from unknown ones. */
+static int lacks(struct areq *r, unsigned perm)
+{
+	if ((r->key->perms & perm) == perm)
+		return 0;
+	return forbid(r, perm, NULL);
+}
+
 /* ---------------------------------------------------------------- handlers: whoami */
 
 /* The caller's own key: name, role, permissions, namespaces. The configuration keeps no role,
@@ -489,12 +499,10 @@ static const struct conf_namespace *ns_or_404(struct areq *r, const char *id)
 {
 	const struct conf_namespace *ns = id_ok(id) ? conf_find_namespace(r->c, id) : NULL;
 
-	if (ns == NULL) {
+	if (ns == NULL || !admin_key_sees(r->key, ns->id)) {
 		reply_error(r->req, 404, "not_found", "no namespace with this id");
 		return NULL;
 	}
-	if (forbid(r, 0, ns->id) != 0)
-		return NULL;
 	return ns;
 }
 
@@ -543,17 +551,16 @@ static void h_function(struct areq *r, bool patch)
 	json_t *o;
 	int p;
 
-	if (fn == NULL) {
+	if (patch && lacks(r, ADMIN_PERM_FUNCTIONS_WRITE) != 0)
+		return;
+	if (fn == NULL || !admin_key_sees(r->key, fn->ns->id)) {
 		reply_error(r->req, 404, "not_found", "no function with this id");
 		return;
 	}
 	if (!patch) {
-		if (forbid(r, 0, fn->ns->id) == 0)
-			reply_json(r->req, 200, function_json(r->c, fn));
+		reply_json(r->req, 200, function_json(r->c, fn));
 		return;
 	}
-	if (forbid(r, ADMIN_PERM_FUNCTIONS_WRITE, fn->ns->id) != 0)
-		return;
 	o = body_object(r);
 	if (o == NULL)
 		return;
@@ -581,8 +588,27 @@ cleanup:
 
 /* ---------------------------------------------------------------- handlers: tokens */
 
-/* A description: at most REGISTRY_DESC_MAX bytes, no control characters. NULL when fine, else
- * why not. */
+/* The format characters a terminal or a browser acts on rather than shows, in UTF-8 (jansson
+ * has already checked the encoding): C1 controls U+0080..U+009F (C2 80..C2 9F), the bidirectional
+ * marks, embeddings, overrides and isolates (U+061C, U+200E/F, U+202A..U+202E, U+2066..U+2069)
+ * and the line/paragraph separators U+2028/U+2029. Returns the sequence's length, 0 when none. */
+static size_t desc_format_char(const unsigned char *p)
+{
+	if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+		return 2;
+	if (p[0] == 0xd8 && p[1] == 0x9c)
+		return 2;
+	if (p[0] == 0xe2 && p[1] == 0x80 &&
+	    (p[2] == 0x8e || p[2] == 0x8f || (p[2] >= 0xa8 && p[2] <= 0xae)))
+		return 3;
+	if (p[0] == 0xe2 && p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9)
+		return 3;
+	return 0;
+}
+
+/* A description: at most REGISTRY_DESC_MAX bytes, no control characters (ASCII or C1), no
+ * bidirectional controls, no line separators: it is shown raw in the CLI table and the console.
+ * NULL when fine, else why not. */
 static const char *desc_problem(const char *d)
 {
 	if (strlen(d) > REGISTRY_DESC_MAX)
@@ -590,6 +616,8 @@ static const char *desc_problem(const char *d)
 	for (const unsigned char *p = (const unsigned char *)d; *p != '\0'; p++) {
 		if (*p < 0x20 || *p == 0x7f)
 			return "description contains a control character";
+		if (desc_format_char(p) != 0)
+			return "description contains a C1 control, bidirectional or line-separator character";
 	}
 	return NULL;
 }
@@ -628,9 +656,11 @@ static void h_token_create(struct areq *r)
 			    "(a function token)");
 		goto cleanup;
 	}
+	if (lacks(r, ADMIN_PERM_TOKENS_WRITE) != 0)
+		goto cleanup;
 	if (fnid != NULL) {
 		fn = id_ok(fnid) ? conf_find_function(r->c, fnid) : NULL;
-		if (fn == NULL) {
+		if (fn == NULL || !admin_key_sees(r->key, fn->ns->id)) {
 			reply_error(r->req, 400, "unknown_function", "function_id: no function "
 				    "with this id is configured");
 			goto cleanup;
@@ -638,14 +668,12 @@ static void h_token_create(struct areq *r)
 		ns = fn->ns;
 	} else {
 		ns = id_ok(nsid) ? conf_find_namespace(r->c, nsid) : NULL;
-		if (ns == NULL) {
+		if (ns == NULL || !admin_key_sees(r->key, ns->id)) {
 			reply_error(r->req, 400, "unknown_namespace", "namespace_id: no namespace "
 				    "with this id is configured");
 			goto cleanup;
 		}
 	}
-	if (forbid(r, ADMIN_PERM_TOKENS_WRITE, ns->id) != 0)
-		goto cleanup;
 	if (desc == NULL)
 		desc = "";
 	if ((problem = desc_problem(desc)) != NULL) {
@@ -741,7 +769,6 @@ static void h_token_list(struct areq *r)
 	const struct token_record *page[PAGE_SIZE_MAX];
 	size_t n, total = 0;
 	json_t *arr;
-	const char *bound_ns = NULL;
 
 	memset(&rq, 0, sizeof(rq));
 	rq.page = 1;
@@ -786,22 +813,10 @@ static void h_token_list(struct areq *r)
 			goto cleanup;
 		}
 	}
-	/* A filter bound to one namespace is checked against it; without one, a restricted key
-	 * sees its own namespaces only. */
-	if (rq.namespace_id != NULL) {
-		bound_ns = rq.namespace_id;
-	} else if (rq.function_id != NULL) {
-		const struct conf_function *fn = conf_find_function(r->c, rq.function_id);
-
-		bound_ns = fn ? fn->ns->id : NULL;
-	}
-	if (bound_ns != NULL || rq.function_id != NULL) {
-		if (forbid(r, ADMIN_PERM_TOKENS_READ, bound_ns) != 0)
-			goto cleanup;
-	} else if (forbid(r, ADMIN_PERM_TOKENS_READ, r->key->nnamespaces ? r->key->namespaces[0] :
-			  NULL) != 0) {
+	/* A restricted key sees its own namespaces only: a filter naming another namespace (or
+	 * one of its functions) lists nothing, as a filter naming an unknown one does. */
+	if (lacks(r, ADMIN_PERM_TOKENS_READ) != 0)
 		goto cleanup;
-	}
 	if (r->key->nnamespaces > 0) {
 		rq.allowed = r->key->namespaces;
 		rq.nallowed = r->key->nnamespaces;
@@ -818,14 +833,15 @@ cleanup:
 
 static const struct token_record *token_or_404(struct areq *r, const char *id, unsigned perm)
 {
-	const struct token_record *t = id_ok(id) ? registry_get(r->a->reg, id) : NULL;
+	const struct token_record *t;
 
-	if (t == NULL) {
+	if (lacks(r, perm) != 0)
+		return NULL;
+	t = id_ok(id) ? registry_get(r->a->reg, id) : NULL;
+	if (t == NULL || !admin_key_sees(r->key, t->namespace_id)) {
 		reply_error(r->req, 404, "not_found", "no token with this id");
 		return NULL;
 	}
-	if (forbid(r, perm, t->namespace_id) != 0)
-		return NULL;
 	return t;
 }
 
@@ -876,17 +892,24 @@ static void h_token_revoke_jti(struct areq *r)
 			    "of letters, digits, '-', '_', '.', ':'", ID_MAX);
 		goto cleanup;
 	}
-	if (nsid != NULL && (!id_ok(nsid) || conf_find_namespace(r->c, nsid) == NULL)) {
+	if (lacks(r, ADMIN_PERM_TOKENS_WRITE) != 0)
+		goto cleanup;
+	if (nsid != NULL && (!id_ok(nsid) || conf_find_namespace(r->c, nsid) == NULL ||
+			     !admin_key_sees(r->key, nsid))) {
 		reply_error(r->req, 400, "unknown_namespace", "namespace_id: no namespace with this "
 			    "id is configured");
 		goto cleanup;
 	}
-	/* A token fngate issued is revoked where it belongs (the key needs that namespace); any
-	 * other jti in the namespace named, or, with none named, in every namespace, which only a
-	 * key that may act on every namespace can do. */
+	/* A token fngate issued is revoked where it belongs; any other jti in the namespace named
+	 * or, with none named, in every namespace, which only a key that may act on every
+	 * namespace can do. A restricted key names one of its namespaces whatever the jti, and a
+	 * token of another namespace with that id is not the one it revokes (registry_revoke):
+	 * the answer never depends on what other namespaces hold. */
+	if (nsid == NULL && forbid(r, ADMIN_PERM_TOKENS_WRITE, NULL) != 0)
+		goto cleanup;
 	t = registry_get_issued(r->a->reg, jti);
 	if (t != NULL && nsid != NULL && strcmp(nsid, t->namespace_id) != 0)
-		t = NULL;       /* another namespace's token: not this one (registry_revoke) */
+		t = NULL;
 	if (forbid(r, ADMIN_PERM_TOKENS_WRITE, t ? t->namespace_id : nsid) != 0)
 		goto cleanup;
 	do_revoke(r, jti, true, nsid);

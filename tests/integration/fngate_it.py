@@ -346,6 +346,21 @@ class Backend:
         return self.proc.stop()
 
 
+_PROPAGATION = []
+
+
+def unshare_propagation():
+    """The mount propagation for `unshare -m`: "private" (the default: nothing mounted in the
+    new namespace reaches the others), or "unchanged" where "/" is not a mount point, as in a
+    chroot (../shared/fresh-machine.sh), and private cannot be set; there the machines this
+    project runs on (gVisor) do not propagate mounts between namespaces either."""
+    if not _PROPAGATION:
+        ok = subprocess.run(["unshare", "-m", "true"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL).returncode == 0
+        _PROPAGATION.append("private" if ok else "unchanged")
+    return _PROPAGATION[0]
+
+
 class Fngate:
     """`fngate serve -c conf_path`. hosts: a file that fngate sees as /etc/hosts (and no other
     process does): it runs in a private mount namespace (unshare -m) where the file is bound
@@ -357,8 +372,8 @@ class Fngate:
         self.base = "http://127.0.0.1:%d" % port
         argv = (VALGRIND_ARGV if VALGRIND else []) + [FNGATE_BIN, "serve", "-c", conf_path]
         if hosts is not None:
-            argv = ["unshare", "-m", "sh", "-c", 'mount --bind "$0" /etc/hosts && exec "$@"',
-                    hosts] + argv
+            argv = ["unshare", "-m", "--propagation", unshare_propagation(), "sh", "-c",
+                    'mount --bind "$0" /etc/hosts && exec "$@"', hosts] + argv
         self.proc = Proc(argv, os.path.join(env.dir, "%s-%d.log" % (label, len(_LOGS))), label)
         if wait:
             wait_port(port, self.proc)

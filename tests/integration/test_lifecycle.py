@@ -30,7 +30,7 @@ class Lifecycle(it.GatewayCase):
     def setUpClass(cls):
         cls.env = it.Env("lifecycle")
         cls.backend = cls.env.backend("b")
-        cls.keys = {name: lu.new_admin_key() for name in ("ops", "ci", "ro")}
+        cls.keys = {name: lu.new_admin_key() for name in ("ops", "ci", "ro", "fw")}
         scw = [t for t in it.scaleway_vectors() if t["scope"] == "function"][:2]
         cls.scw = scw
         ns_scw = []
@@ -54,6 +54,8 @@ class Lifecycle(it.GatewayCase):
             dict(cls.keys["ci"][1], name="ci", permissions=["tokens:read", "tokens:write"],
                  namespaces=["ns-app"]),
             dict(cls.keys["ro"][1], name="ro", permissions=["tokens:read"]),
+            dict(cls.keys["fw"][1], name="fw", permissions=["functions:write"],
+                 namespaces=["ns-app"]),
         ]
         cls.admin_port = int(cls.conf["admin"]["listen"].rsplit(":", 1)[1])
         cls.admin_url = "http://127.0.0.1:%d" % cls.admin_port
@@ -230,8 +232,8 @@ class Lifecycle(it.GatewayCase):
         self.assertIn("tokens:write", err)
         rc, out, err = self.cli("token", "create", "--function", "other", "--description", "x",
                                 "--no-expiry", key="ci")
-        self.assertEqual(rc, 3, err)
-        self.assertIn("ns-other", err)
+        self.assertNotEqual(rc, 0, err)
+        self.assertIn("unknown_function", err)
         rc, out, err = self.cli("function", "set-privacy", "resize", "public", key="ci")
         self.assertEqual(rc, 3, err)
         rec = self.create("--function", "resize", "--description", "ci", "--no-expiry", key="ci")
@@ -368,6 +370,82 @@ class Lifecycle(it.GatewayCase):
         lu.reload(self.env, self.gw, self.conf)
         self.assertDenied(self.call("/resize/x", old_tok), "token_kid_unknown")
         self.assertForwarded(self.call("/resize/x", new["token"]))
+
+    def test_08_description_characters(self):
+        """Every character a terminal or browser acts on is refused in a description (400, one
+        message, nothing created); ordinary non-ASCII text passes."""
+        ops = self.keys["ops"][0]
+        # (U+0000 is refused earlier, by the JSON parser: invalid_json.)
+        bad = ([chr(c) for c in range(0x01, 0x20)] + ["\x7f"] +
+               [chr(c) for c in range(0x80, 0xa0)] +
+               ["\u061c", "\u200e", "\u200f", "\u2028", "\u2029"] +
+               [chr(c) for c in range(0x202a, 0x202f)] + [chr(c) for c in range(0x2066, 0x206a)])
+        for ch in bad:
+            st, body = lu.admin_request(self.admin_port, "POST", "/v1/tokens", ops, {
+                "function_id": "resize", "description": "a" + ch + "b", "expires_at": None})
+            self.assertEqual(st, 400, "U+%04X" % ord(ch))
+            self.assertEqual(body["error"], "invalid_request", "U+%04X" % ord(ch))
+            self.assertIn("description contains", body["message"])
+        for ok in ("caf\u00e9 \u00a0\u00ff", "\u2027\u202f\u2065\u206a \u4e2d", "\U0001f600"):
+            st, body = lu.admin_request(self.admin_port, "POST", "/v1/tokens", ops, {
+                "function_id": "resize", "description": ok, "expires_at": None})
+            self.assertEqual(st, 201, body)
+            self.assertEqual(body["description"], ok)
+        rc, out, err = self.cli("token", "create", "--function", "resize", "--description",
+                                "evil\u202etxt.exe", "--no-expiry")
+        self.assertNotEqual(rc, 0)
+        self.assertIn("description contains", err)
+
+    def test_09_ownership_oracle(self):
+        """A restricted key gets for every id of a namespace it may not see exactly the answer
+        it gets for an id that does not exist; a missing permission is refused before any id
+        is looked up."""
+        ops = self.keys["ops"][0]
+        st, other = lu.admin_request(self.admin_port, "POST", "/v1/tokens", ops, {
+            "function_id": "other", "description": "other's", "expires_at": None})
+        self.assertEqual(st, 201, other)
+        oid, missing = other["id"], "00000000-0000-4000-8000-000000000000"
+        # (key, method, path of the hidden id, path of a missing id, body(id) or None)
+        table = [
+            ("ci", "GET", "/v1/namespaces/ns-other", "/v1/namespaces/ns-nope", None),
+            ("ci", "GET", "/v1/namespaces/ns-other/functions",
+             "/v1/namespaces/ns-nope/functions", None),
+            ("ci", "GET", "/v1/functions/other", "/v1/functions/nope", None),
+            ("fw", "PATCH", "/v1/functions/other", "/v1/functions/nope",
+             lambda i: {"privacy": "public"}),
+            ("ci", "PATCH", "/v1/functions/other", "/v1/functions/nope",
+             lambda i: {"privacy": "public"}),
+            ("ci", "GET", "/v1/tokens/" + oid, "/v1/tokens/" + missing, None),
+            ("ci", "DELETE", "/v1/tokens/" + oid, "/v1/tokens/" + missing, None),
+            ("fw", "GET", "/v1/tokens/" + oid, "/v1/tokens/" + missing, None),
+            ("ci", "GET", "/v1/tokens?namespace_id=ns-other", "/v1/tokens?namespace_id=ns-nope",
+             None),
+            ("ci", "GET", "/v1/tokens?function_id=other", "/v1/tokens?function_id=nope", None),
+            ("ci", "POST", "/v1/tokens#fn", "/v1/tokens#fn-missing",
+             lambda i: {"function_id": "other" if i else "nope", "description": "x"}),
+            ("ci", "POST", "/v1/tokens#ns", "/v1/tokens#ns-missing",
+             lambda i: {"namespace_id": "ns-other" if i else "ns-nope", "description": "x"}),
+            ("ro", "POST", "/v1/tokens#ro", "/v1/tokens#ro-missing",
+             lambda i: {"function_id": "other" if i else "nope", "description": "x"}),
+            ("ci", "POST", "/v1/tokens/revoke#ns", "/v1/tokens/revoke#ns-missing",
+             lambda i: {"jti": missing, "namespace_id": "ns-other" if i else "ns-nope"}),
+            ("fw", "POST", "/v1/tokens/revoke", "/v1/tokens/revoke#missing",
+             lambda i: {"jti": oid if i else missing}),
+        ]
+        for key, method, hidden, absent, body in table:
+            answers = []
+            for i, path in ((True, hidden), (False, absent)):
+                st, js = lu.admin_request(self.admin_port, method, path.split("#")[0],
+                                          self.keys[key][0], body(i) if body else None)
+                answers.append((st, js))
+            self.assertEqual(answers[0], answers[1], (key, method, hidden))
+            self.assertIn(answers[0][0], (200, 400, 403, 404), (key, method, hidden))
+        # What lacks the permission is 403 whatever the id; the other namespace's token lives.
+        st, js = lu.admin_request(self.admin_port, "POST", "/v1/tokens", self.keys["ro"][0],
+                                  {"function_id": "nope", "description": "x"})
+        self.assertEqual((st, js["error"]), (403, "forbidden"))
+        st, js = lu.admin_request(self.admin_port, "GET", "/v1/tokens/" + oid, ops)
+        self.assertEqual((st, js["status"]), (200, "ready"))
 
 
 if __name__ == "__main__":
