@@ -1,4 +1,4 @@
-/* admin.h - the admin API: its own listener, JSON, evhttp, on the main thread's event loop.
+/* admin.h - the admin API: its own listener (adminhttp.h), JSON, on the main thread's event loop.
  * It also serves the web console (static files) at "/" and GET /healthz without a key. */
 #ifndef FNGATE_ADMIN_H
 #define FNGATE_ADMIN_H

@@ -133,6 +133,9 @@ struct conf_admin {
 	struct conf_admin_key *keys;
 	size_t  nkeys;
 	bool    metrics_auth;       /* GET /metrics needs an admin key (default false) */
+	unsigned max_connections;   /* admin connections at once (default 64): never starves the data plane */
+	char  **hosts;              /* Host names accepted besides localhost and the listener's address */
+	size_t  nhosts;
 };
 
 /* "health": {"listen": ...}: liveness/readiness on a listener of its own (health.c), which

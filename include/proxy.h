@@ -15,6 +15,8 @@
 
 #include <llhttp.h>
 
+#include "http1.h"
+
 #include "gate.h"
 #include "outcome.h"
 
@@ -52,11 +54,7 @@ struct header {
 
 /* The request being read on a connection. Reset between requests. */
 struct request {
-	/* raw head scanner state (see request_scan_head) */
-	uint32_t scan_line;         /* bytes in the current head line */
-	uint32_t scan_lines;        /* complete head lines seen */
-	bool     scan_cr;           /* the previous byte was CR */
-	bool     scan_done;         /* the empty line ending the head was seen */
+	struct http1_scan scan;     /* raw head scanner state (http1.h) */
 	uint8_t  crlf_pending;      /* chunked body: bytes of a chunk's CRLF still to check */
 	uint64_t chunk_left;        /* chunked body: bytes left in the current chunk */
 	size_t   len;               /* bytes used in buf */
@@ -192,10 +190,6 @@ void request_reset(struct request *r);
 int request_mem_acquire(struct conn *c);
 /* Give it back (to the free list when it did not grow). */
 void request_mem_release(struct conn *c);
-/* Check raw head bytes that llhttp 8 tolerates but a strict proxy must not: a CR not followed by
- * LF, and a head line starting with whitespace (obs-fold, "spaces before headers"). Stops at the
- * empty line ending the head. Returns 0, or -1 (-> 400) with r->err set. */
-int request_scan_head(struct request *r, const char *p, size_t n);
 /* The head outgrew max_header_bytes: 414 uri_too_long while still in the request target, else
  * 431 headers_too_large. */
 enum outcome request_head_too_large(const struct request *r);

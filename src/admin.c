@@ -1,4 +1,5 @@
-/* admin.c - the admin API (evhttp, JSON) on its own listener, and the web console's static files. */
+/* admin.c - the admin API's handlers (JSON), routed from the admin listener (adminhttp.c); the
+ * console's static files are console.c's. */
 #include "admin.h"
 
 #include <errno.h>
@@ -18,13 +19,15 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <event2/http.h>
+#include <event2/http.h>             /* URI decoding and query parsing only */
 #include <event2/keyvalq_struct.h>
 #include <event2/util.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 
+#include "adminhttp.h"
 #include "conf.h"
+#include "console.h"
 #include "log.h"
 #include "metrics.h"
 #include "mint.h"
@@ -34,30 +37,22 @@
 #include "state.h"
 #include "util.h"
 
-#ifndef FNGATE_WEB_DIR
-#define FNGATE_WEB_DIR "web"
-#endif
-#ifndef FNGATE_WEB_INSTALL_DIR
-#define FNGATE_WEB_INSTALL_DIR "/usr/local/share/fngate/web"
-#endif
-
 #define ID_MAX          128
 #define PAGE_SIZE_MAX   100
 #define PAGE_SIZE_DEF   20
-#define STATIC_MAX      (8 * 1024 * 1024)
 
 struct admin {
 	struct event_base *base;
-	struct evhttp     *http;
+	struct adminhttp  *http;
 	struct registry   *reg;
 	struct event      *flush_ev;
-	char              *web_root;    /* realpath of the console directory; NULL: none */
+	struct console    *console;
 };
 
 /* One API request in progress: what every handler needs. */
 struct areq {
 	struct admin                *a;
-	struct evhttp_request       *req;
+	struct adminhttp_req        *req;
 	struct conf                 *c;     /* referenced snapshot */
 	const struct conf_admin_key *key;   /* authenticated caller */
 	char                        *segs[5];
@@ -113,44 +108,14 @@ int admin_authorize(const struct conf_admin_key *k, unsigned perm, const char *n
 
 /* ---------------------------------------------------------------- replies */
 
-static const char *reason_phrase(int code)
-{
-	switch (code) {
-	case 200: return "OK";
-	case 201: return "Created";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 409: return "Conflict";
-	case 413: return "Payload Too Large";
-	case 500: return "Internal Server Error";
-	case 503: return "Service Unavailable";
-	default:  return "Error";
-	}
-}
-
-static void security_headers(struct evhttp_request *req)
-{
-	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-
-	evhttp_add_header(h, "Content-Security-Policy", "default-src 'self'; script-src 'self'; "
-			  "object-src 'none'; frame-ancestors 'none'");
-	evhttp_add_header(h, "X-Frame-Options", "DENY");
-	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
-	evhttp_add_header(h, "Referrer-Policy", "no-referrer");
-}
-
 /* Send body (stolen: decref'd here) with `code`. */
-static void reply_json(struct evhttp_request *req, int code, json_t *body)
+static void reply_json(struct adminhttp_req *req, int code, json_t *body)
 {
 	struct evbuffer *b = evbuffer_new();
-	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 
-	evhttp_add_header(h, "Content-Type", "application/json");
-	evhttp_add_header(h, "Cache-Control", "no-store");
+	adminhttp_add_header(req, "Content-Type", "application/json");
+	adminhttp_add_header(req, "Cache-Control", "no-store");
 	if (b != NULL && text != NULL) {
 		evbuffer_add(b, text, strlen(text));
 		evbuffer_add(b, "\n", 1);
@@ -158,7 +123,7 @@ static void reply_json(struct evhttp_request *req, int code, json_t *body)
 		code = 500;
 		evbuffer_add_printf(b, "{\"error\":\"internal\",\"message\":\"out of memory\"}\n");
 	}
-	evhttp_send_reply(req, code, reason_phrase(code), b);
+	adminhttp_reply(req, code, b);
 	if (text != NULL) {
 		/* A creation reply holds a token: do not leave it in freed memory. */
 		util_wipe(text, strlen(text));
@@ -169,10 +134,10 @@ static void reply_json(struct evhttp_request *req, int code, json_t *body)
 	json_decref(body);
 }
 
-static void reply_error(struct evhttp_request *req, int code, const char *err, const char *fmt, ...)
+static void reply_error(struct adminhttp_req *req, int code, const char *err, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
-static void reply_error(struct evhttp_request *req, int code, const char *err, const char *fmt, ...)
+static void reply_error(struct adminhttp_req *req, int code, const char *err, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -181,9 +146,29 @@ static void reply_error(struct evhttp_request *req, int code, const char *err, c
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (code == 401)
-		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
-				  "Bearer realm=\"fngate-admin\"");
+		adminhttp_add_header(req, "WWW-Authenticate", "Bearer realm=\"fngate-admin\"");
 	reply_json(req, code, json_pack("{s:s,s:s}", "error", err, "message", msg));
+}
+
+#define AUTH_LOG_WINDOW_US (10 * 1000000ull)
+
+/* A refused admin authentication, for the daemon log: the first in each 10-second window is
+ * logged with its client, the others counted and reported with the next line, so a flood of
+ * wrong keys cannot fill the disk. The key itself is never logged. */
+static void auth_refused(struct adminhttp_req *req)
+{
+	static uint64_t window_start;
+	static unsigned long suppressed;
+	uint64_t now = util_mono_us();
+
+	if (window_start != 0 && now - window_start < AUTH_LOG_WINDOW_US) {
+		suppressed++;
+		return;
+	}
+	log_msg(LOG_LVL_WARN, "admin: refused an unknown admin key from %s (%lu more refused in "
+		"the previous window)", adminhttp_peer(req), suppressed);
+	window_start = now;
+	suppressed = 0;
 }
 
 /* ---------------------------------------------------------------- JSON views */
@@ -348,8 +333,8 @@ static json_t *namespace_json(const struct admin *a, const struct conf_namespace
 /* Parse the request body as a JSON object (reply sent and NULL on failure). */
 static json_t *body_object(struct areq *r)
 {
-	struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
-	size_t len = evbuffer_get_length(in);
+	size_t len = 0;
+	const char *in = adminhttp_body(r->req, &len);
 	json_error_t je;
 	json_t *o;
 
@@ -362,7 +347,7 @@ static json_t *body_object(struct areq *r)
 		reply_error(r->req, 400, "invalid_json", "a JSON object body is required");
 		return NULL;
 	}
-	o = json_loadb((const char *)evbuffer_pullup(in, -1), len, JSON_REJECT_DUPLICATES, &je);
+	o = json_loadb(in, len, JSON_REJECT_DUPLICATES, &je);
 	if (o == NULL) {
 		reply_error(r->req, 400, "invalid_json", "body: line %d column %d: %s", je.line,
 			    je.column, je.text);
@@ -595,7 +580,8 @@ static void h_function(struct areq *r, bool patch)
 		goto cleanup;
 	}
 	atomic_store(&fn->privacy, p);
-	log_msg(LOG_LVL_INFO, "admin: key %s set function %s %s", r->key->name, fn->id, pv);
+	log_msg(LOG_LVL_INFO, "admin: key %s (client %s) set function %s %s", r->key->name,
+		adminhttp_peer(r->req), fn->id, pv);
 	reply_json(r->req, 200, function_json(r->c, fn));
 cleanup:
 	json_decref(o);
@@ -748,7 +734,8 @@ static void h_token_create(struct areq *r)
 		reply_error(r->req, 500, "internal", "the token could not be stored; none was issued");
 		goto cleanup;
 	}
-	log_msg(LOG_LVL_INFO, "admin: key %s created token %s for %s %s", r->key->name, rec.id,
+	log_msg(LOG_LVL_INFO, "admin: key %s (client %s) created token %s for %s %s", r->key->name,
+		adminhttp_peer(r->req), rec.id,
 		fn ? "function" : "namespace", fn ? fn->id : ns->id);
 	out = record_json(registry_get(r->a->reg, rec.id));
 	json_object_set_new(out, "token", json_string(tok));
@@ -776,7 +763,7 @@ static int parse_uint(const char *s, size_t max, size_t *out)
 
 static void h_token_list(struct areq *r)
 {
-	const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->req));
+	const char *q = adminhttp_query(r->req);
 	struct registry_query rq;
 	struct evkeyvalq kv;
 	struct evkeyval *e;
@@ -884,7 +871,8 @@ static void do_revoke(struct areq *r, const char *id, bool import, const char *i
 			    "not be written; it is retried");
 		return;
 	}
-	log_msg(LOG_LVL_INFO, "admin: key %s revoked token %s", r->key->name, id);
+	log_msg(LOG_LVL_INFO, "admin: key %s (client %s) revoked token %s", r->key->name,
+		adminhttp_peer(r->req), id);
 	reply_json(r->req, 200, record_json(t));
 }
 
@@ -932,11 +920,11 @@ cleanup:
 
 /* ---------------------------------------------------------------- routing */
 
-static void api(struct areq *r, enum evhttp_cmd_type m)
+static void api(struct areq *r, enum adminhttp_method m)
 {
 	char **s = r->segs;
 	size_t n = r->nsegs;
-	bool get = m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD;
+	bool get = m == ADMINHTTP_GET || m == ADMINHTTP_HEAD;
 	const char *allow = NULL;
 	const struct token_record *t;
 
@@ -961,17 +949,17 @@ static void api(struct areq *r, enum evhttp_cmd_type m)
 			return h_functions(r);
 		allow = "GET";
 	} else if (n == 3 && strcmp(s[1], "functions") == 0) {
-		if (get || m == EVHTTP_REQ_PATCH)
-			return h_function(r, m == EVHTTP_REQ_PATCH);
+		if (get || m == ADMINHTTP_PATCH)
+			return h_function(r, m == ADMINHTTP_PATCH);
 		allow = "GET, PATCH";
 	} else if (n == 2 && strcmp(s[1], "tokens") == 0) {
 		if (get)
 			return h_token_list(r);
-		if (m == EVHTTP_REQ_POST)
+		if (m == ADMINHTTP_POST)
 			return h_token_create(r);
 		allow = "GET, POST";
 	} else if (n == 3 && strcmp(s[1], "tokens") == 0 && strcmp(s[2], "revoke") == 0) {
-		if (m == EVHTTP_REQ_POST)
+		if (m == ADMINHTTP_POST)
 			return h_token_revoke_jti(r);
 		allow = "POST";
 	} else if (n == 3 && strcmp(s[1], "tokens") == 0) {
@@ -980,7 +968,7 @@ static void api(struct areq *r, enum evhttp_cmd_type m)
 				reply_json(r->req, 200, record_json(t));
 			return;
 		}
-		if (m == EVHTTP_REQ_DELETE) {
+		if (m == ADMINHTTP_DELETE) {
 			if ((t = token_or_404(r, s[2], ADMIN_PERM_TOKENS_WRITE)) != NULL)
 				do_revoke(r, t->id, false, NULL);
 			return;
@@ -991,15 +979,14 @@ static void api(struct areq *r, enum evhttp_cmd_type m)
 		reply_error(r->req, 404, "not_found", "no such API endpoint");
 		return;
 	}
-	evhttp_add_header(evhttp_request_get_output_headers(r->req), "Allow", allow);
+	adminhttp_add_header(r->req, "Allow", allow);
 	reply_error(r->req, 405, "method_not_allowed", "this endpoint accepts %s", allow);
 }
 
 /* The presented admin key: "Authorization: Bearer <key>" or "X-Auth-Token: <key>". */
-static const char *presented_key(struct evhttp_request *req)
+static const char *presented_key(struct adminhttp_req *req)
 {
-	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
-	const char *v = evhttp_find_header(h, "Authorization");
+	const char *v = adminhttp_header(req, "Authorization");
 
 	if (v != NULL) {
 		if (strncasecmp(v, "Bearer ", 7) != 0)
@@ -1009,7 +996,7 @@ static const char *presented_key(struct evhttp_request *req)
 			v++;
 		return v;
 	}
-	return evhttp_find_header(h, "X-Auth-Token");
+	return adminhttp_header(req, "X-Auth-Token");
 }
 
 /* Split "/v1/a/b" into decoded segments {"v1","a","b"}. 0, or -1 when malformed. */
@@ -1050,182 +1037,75 @@ static int split_path(const char *path, struct areq *r)
 	return 0;
 }
 
-/* ---------------------------------------------------------------- static files (the console) */
-
-static const char *content_type(const char *path)
-{
-	static const struct { const char *ext, *type; } types[] = {
-		{".html", "text/html; charset=utf-8"},
-		{".js",   "text/javascript; charset=utf-8"},
-		{".mjs",  "text/javascript; charset=utf-8"},
-		{".css",  "text/css; charset=utf-8"},
-		{".json", "application/json"},
-		{".svg",  "image/svg+xml"},
-		{".png",  "image/png"},
-		{".ico",  "image/x-icon"},
-		{".txt",  "text/plain; charset=utf-8"},
-		{".map",  "application/json"},
-		{".woff2", "font/woff2"},
-	};
-	const char *dot = strrchr(path, '.');
-
-	for (size_t i = 0; dot != NULL && i < ARRAY_LEN(types); i++) {
-		if (strcmp(dot, types[i].ext) == 0)
-			return types[i].type;
-	}
-	return "application/octet-stream";
-}
-
-static void serve_static(struct admin *a, struct evhttp_request *req, const char *path)
-{
-	char rel[PATH_MAX], full[PATH_MAX], real[PATH_MAX];
-	char *dec = NULL;
-	size_t dl = 0, rootlen;
-	struct stat st;
-	struct evbuffer *b = NULL;
-	int fd = -1;
-	enum evhttp_cmd_type m = evhttp_request_get_command(req);
-
-	if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD) {
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
-		reply_error(req, 405, "method_not_allowed", "the console is read-only: GET");
-		return;
-	}
-	if (a->web_root == NULL)
-		goto notfound;
-	dec = evhttp_uridecode(path, 0, &dl);
-	if (dec == NULL || dl != strlen(dec) || dec[0] != '/' || dl > 1024)
-		goto notfound;
-	/* No "." or ".." segment, no backslash: the path stays under the root by construction,
-	 * and realpath below checks it again after symlinks. */
-	for (const char *s = dec; *s != '\0'; s++) {
-		if (*s == '\\' || (s[0] == '/' && s[1] == '.' &&
-				   (s[2] == '/' || s[2] == '\0' || (s[2] == '.' && (s[3] == '/' ||
-										s[3] == '\0')))))
-			goto notfound;
-	}
-	snprintf(rel, sizeof(rel), "%s%s", dec, dec[dl - 1] == '/' ? "index.html" : "");
-	if (snprintf(full, sizeof(full), "%s%s", a->web_root, rel) >= (int)sizeof(full))
-		goto notfound;
-	if (realpath(full, real) == NULL)
-		goto notfound;
-	rootlen = strlen(a->web_root);
-	if (strncmp(real, a->web_root, rootlen) != 0 || real[rootlen] != '/')
-		goto notfound;
-	fd = open(real, O_RDONLY | O_CLOEXEC);
-	if (fd == -1 || fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_size > STATIC_MAX)
-		goto notfound;
-	b = evbuffer_new();
-	if (b == NULL)
-		goto notfound;
-	security_headers(req);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", content_type(real));
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-cache");
-	if (st.st_size > 0) {
-		if (evbuffer_add_file(b, fd, 0, st.st_size) != 0)
-			goto notfound;
-		fd = -1;    /* owned by the buffer now */
-	}
-	evhttp_send_reply(req, 200, "OK", b);
-	goto cleanup;
-notfound:
-	reply_error(req, 404, "not_found", "no such file");
-cleanup:
-	if (b != NULL)
-		evbuffer_free(b);
-	if (fd != -1)
-		close(fd);
-	free(dec);
-}
-
 /* ---------------------------------------------------------------- metrics */
 
-/* GET /metrics: the Prometheus text format. Without a key unless admin.metrics_auth (scrapers
- * usually carry no bearer; the series hold no secret, only ids and counts). */
-static void h_metrics(struct admin *a, struct evhttp_request *req, enum evhttp_cmd_type m)
+/* Whether req carries a valid admin key; replies 401 when not. */
+static int require_key(const struct conf *c, struct adminhttp_req *req)
 {
-	struct conf *c = conf_acquire();
+	const char *key = presented_key(req);
+
+	if (key == NULL || *key == '\0') {
+		reply_error(req, 401, "unauthorized", "an admin key is required: "
+			    "Authorization: Bearer <key>");
+		return -1;
+	}
+	if (admin_authenticate(&c->admin, key, strlen(key)) == NULL) {
+		auth_refused(req);
+		reply_error(req, 401, "unauthorized", "unknown admin key");
+		return -1;
+	}
+	return 0;
+}
+
+/* GET /metrics: the Prometheus text format. Without a key unless admin.metrics_auth (scrapers
+ * often carry no bearer); the series name namespaces, functions and upstream addresses
+ * (docs/security.md). */
+static void h_metrics(struct admin *a, struct adminhttp_req *req, struct conf *c)
+{
 	struct evbuffer *b = NULL;
-	const char *key;
 	char *text = NULL;
 	size_t len = 0;
 
-	security_headers(req);
-	if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD) {
-		reply_error(req, 405, "method_not_allowed", "GET only");
-		goto cleanup;
-	}
-	if (c != NULL && c->admin.metrics_auth) {
-		key = presented_key(req);
-		if (key == NULL || *key == '\0' ||
-		    admin_authenticate(&c->admin, key, strlen(key)) == NULL) {
-			reply_error(req, 401, "unauthorized", "an admin key is required: "
-				    "Authorization: Bearer <key>");
-			goto cleanup;
-		}
-	}
+	if (c->admin.metrics_auth && require_key(c, req) != 0)
+		return;
 	text = metrics_render(a->reg, &len);
 	b = evbuffer_new();
 	if (text == NULL || b == NULL || evbuffer_add(b, text, len) != 0) {
 		reply_error(req, 500, "internal", "out of memory");
 		goto cleanup;
 	}
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-			  "text/plain; version=0.0.4; charset=utf-8");
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
-	evhttp_send_reply(req, 200, "OK", b);
+	adminhttp_add_header(req, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+	adminhttp_add_header(req, "Cache-Control", "no-store");
+	adminhttp_reply(req, 200, b);
 cleanup:
 	if (b != NULL)
 		evbuffer_free(b);
 	free(text);
-	if (c != NULL)
-		conf_unref(c);
 }
 
-/* ---------------------------------------------------------------- dispatch */
-
-static void dispatch(struct evhttp_request *req, void *arg)
+static void h_healthz(struct admin *a, struct adminhttp_req *req, struct conf *c)
 {
-	struct admin *a = arg;
-	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
-	enum evhttp_cmd_type m = evhttp_request_get_command(req);
+	bool draining = serve_draining();
+
+	(void)a;
+	(void)c;
+	/* 503 while draining (SIGTERM): a load balancer stops sending new requests. */
+	reply_json(req, draining ? 503 : 200, json_pack("{s:s,s:s}", "status",
+		   draining ? "draining" : "ok", "version", FNGATE_VERSION));
+}
+
+/* /v1/...: a key is required; the routes of api(). */
+static void h_api(struct admin *a, struct adminhttp_req *req, struct conf *c)
+{
 	struct areq r;
 	const char *key;
 
 	memset(&r, 0, sizeof(r));
 	r.a = a;
 	r.req = req;
-	if (path == NULL || *path == '\0')
-		path = "/";
-	if (strcmp(path, "/healthz") == 0) {
-		security_headers(req);
-		if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD) {
-			reply_error(req, 405, "method_not_allowed", "GET only");
-			return;
-		}
-		bool draining = serve_draining();
-
-		reply_json(req, draining ? 503 : 200, json_pack("{s:s,s:s}", "status",
-			   draining ? "draining" : "ok", "version", FNGATE_VERSION));
-		return;
-	}
-	if (strcmp(path, "/metrics") == 0) {
-		h_metrics(a, req, m);
-		return;
-	}
-	if (strncmp(path, "/v1/", 4) != 0 && strcmp(path, "/v1") != 0) {
-		serve_static(a, req, path);
-		return;
-	}
-	security_headers(req);
-	if (split_path(path, &r) != 0 || r.nsegs < 1) {
+	r.c = c;
+	if (split_path(adminhttp_path(req), &r) != 0 || r.nsegs < 1) {
 		reply_error(req, 404, "not_found", "no such API endpoint");
-		goto cleanup;
-	}
-	r.c = conf_acquire();
-	if (r.c == NULL) {
-		reply_error(req, 503, "unavailable", "no configuration loaded yet");
 		goto cleanup;
 	}
 	key = presented_key(req);
@@ -1236,15 +1116,68 @@ static void dispatch(struct evhttp_request *req, void *arg)
 	}
 	r.key = admin_authenticate(&r.c->admin, key, strlen(key));
 	if (r.key == NULL) {
+		auth_refused(req);
 		reply_error(req, 401, "unauthorized", "unknown admin key");
 		goto cleanup;
 	}
-	api(&r, m);
+	api(&r, adminhttp_method(req));
 cleanup:
 	for (size_t i = 0; i < r.nsegs; i++)
 		free(r.segs[i]);
-	if (r.c != NULL)
-		conf_unref(r.c);
+}
+
+static void h_console(struct admin *a, struct adminhttp_req *req, struct conf *c)
+{
+	(void)c;
+	console_serve(a->console, req);
+}
+
+/* ---------------------------------------------------------------- dispatch */
+
+/* The admin listener's routes, first match wins: exact paths, then prefixes. */
+static const struct admin_route {
+	const char *path;
+	bool        prefix;     /* path is "/v1": also "/v1/..." */
+	bool        read_only;  /* GET and HEAD only (405 otherwise) */
+	void      (*handler)(struct admin *a, struct adminhttp_req *req, struct conf *c);
+} admin_routes[] = {
+	{"/healthz", false, true,  h_healthz},
+	{"/metrics", false, true,  h_metrics},
+	{"/v1",      true,  false, h_api},
+	{"/",        true,  true,  h_console},
+};
+
+static void dispatch(struct adminhttp_req *req, void *arg)
+{
+	struct admin *a = arg;
+	const char *path = adminhttp_path(req);
+	enum adminhttp_method m = adminhttp_method(req);
+	const struct admin_route *rt = &admin_routes[ARRAY_LEN(admin_routes) - 1];
+	struct conf *c;
+
+	/* the last route ("/", the console) matches every path adminhttp lets through */
+	for (size_t i = 0; i + 1 < ARRAY_LEN(admin_routes); i++) {
+		size_t n = strlen(admin_routes[i].path);
+
+		if (strcmp(path, admin_routes[i].path) == 0 ||
+		    (admin_routes[i].prefix && strncmp(path, admin_routes[i].path, n) == 0 &&
+		     path[n] == '/')) {
+			rt = &admin_routes[i];
+			break;
+		}
+	}
+	if (rt->read_only && m != ADMINHTTP_GET && m != ADMINHTTP_HEAD) {
+		adminhttp_add_header(req, "Allow", "GET, HEAD");
+		reply_error(req, 405, "method_not_allowed", "this path accepts GET and HEAD");
+		return;
+	}
+	c = conf_acquire();
+	if (c == NULL) {
+		reply_error(req, 503, "unavailable", "no configuration loaded yet");
+		return;
+	}
+	rt->handler(a, req, c);
+	conf_unref(c);
 }
 
 static void flush_cb(evutil_socket_t fd, short what, void *arg)
@@ -1256,22 +1189,6 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
 	if (registry_flush(a->reg) != 0)
 		log_msg(LOG_LVL_WARN, "admin: registry flush failed; retried in %d ms",
 			ADMIN_FLUSH_MS);
-}
-
-/* The console directory: $FNGATE_WEB_ROOT, else the installed share dir, else the source tree. */
-static char *find_web_root(void)
-{
-	const char *cands[3] = {getenv("FNGATE_WEB_ROOT"), FNGATE_WEB_INSTALL_DIR, FNGATE_WEB_DIR};
-	char real[PATH_MAX];
-	struct stat st;
-
-	for (size_t i = 0; i < ARRAY_LEN(cands); i++) {
-		if (cands[i] == NULL || *cands[i] == '\0')
-			continue;
-		if (realpath(cands[i], real) != NULL && stat(real, &st) == 0 && S_ISDIR(st.st_mode))
-			return strdup(real);
-	}
-	return NULL;
 }
 
 struct admin *admin_start(struct event_base *base, struct registry *reg, char *err, size_t errlen)
@@ -1293,18 +1210,6 @@ struct admin *admin_start(struct event_base *base, struct registry *reg, char *e
 	}
 	a->base = base;
 	a->reg = reg;
-	a->http = evhttp_new(base);
-	if (a->http == NULL) {
-		snprintf(err, errlen, "evhttp_new failed");
-		goto fail;
-	}
-	evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
-				   EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE);
-	/* evhttp refuses bodies over this with its own 413; up to it we answer in JSON. */
-	evhttp_set_max_body_size(a->http, 4 * ADMIN_BODY_MAX);
-	evhttp_set_max_headers_size(a->http, 16 * 1024);
-	evhttp_set_timeout(a->http, 30);
-	evhttp_set_gencb(a->http, dispatch, a);
 	fd = socket(c->admin.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd == -1 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
 	    bind(fd, (struct sockaddr *)&c->admin.addr, c->admin.addrlen) == -1 ||
@@ -1312,20 +1217,20 @@ struct admin *admin_start(struct event_base *base, struct registry *reg, char *e
 		snprintf(err, errlen, "admin listener %s: %s", c->admin.listen, strerror(errno));
 		goto fail;
 	}
-	if (evhttp_accept_socket(a->http, fd) != 0) {
-		snprintf(err, errlen, "admin listener %s: evhttp_accept_socket failed",
-			 c->admin.listen);
+	a->http = adminhttp_start(base, fd, c->admin.max_connections, dispatch, a);
+	fd = -1;    /* adminhttp owns it, also on failure */
+	if (a->http == NULL) {
+		snprintf(err, errlen, "admin listener %s: out of memory", c->admin.listen);
 		goto fail;
 	}
-	fd = -1;    /* evhttp owns it */
 	a->flush_ev = event_new(base, -1, EV_PERSIST, flush_cb, a);
 	if (a->flush_ev == NULL || event_add(a->flush_ev, &tv) != 0) {
 		snprintf(err, errlen, "admin: cannot schedule the registry flush");
 		goto fail;
 	}
-	a->web_root = find_web_root();
-	log_msg(LOG_LVL_INFO, "admin: listening on %s (console: %s)", c->admin.listen,
-		a->web_root ? a->web_root : "none");
+	a->console = console_open();
+	log_msg(LOG_LVL_INFO, "admin: listening on %s (console: %s, at most %u connections)",
+		c->admin.listen, console_root(a->console), c->admin.max_connections);
 	conf_unref(c);
 	return a;
 fail:
@@ -1347,8 +1252,7 @@ void admin_stop(struct admin *a)
 		if (a->reg != NULL)
 			registry_flush(a->reg);
 	}
-	if (a->http != NULL)
-		evhttp_free(a->http);
-	free(a->web_root);
+	adminhttp_stop(a->http);
+	console_close(a->console);
 	free(a);
 }

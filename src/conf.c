@@ -41,6 +41,7 @@
 #define CONF_MAX_ADDRS       16        /* servers taken from one upstream name's addresses */
 #define CONF_MAX_LISTEN      64
 #define CONF_MAX_ADMIN_KEYS  1024
+#define CONF_MAX_ADMIN_HOSTS 64
 #define CONF_MAX_ERRORS      200       /* past this, one file is beyond help (and each error
 					 * rescans the text for its position) */
 
@@ -57,6 +58,7 @@
 #define CONF_DEF_CACHE_ENTRIES    10000
 #define CONF_DEF_STATE_DIR        "/var/lib/fngate"
 #define CONF_DEF_ADMIN_LISTEN     "127.0.0.1:9090"
+#define CONF_DEF_ADMIN_MAX_CONNECTIONS 64
 
 /* Validation state: the text (for positions), where we are in the tree, and the error list. */
 struct conf_ctx {
@@ -121,7 +123,7 @@ static const char *const conf_upstream_tls_keys[] = {
 	"ca", "cert", "key", NULL
 };
 static const char *const conf_admin_keys[] = {
-	"listen", "keys", "metrics_auth", NULL
+	"listen", "keys", "metrics_auth", "max_connections", "hosts", NULL
 };
 static const char *const conf_health_keys[] = {
 	"listen", NULL
@@ -1683,8 +1685,10 @@ static void conf_parse_admin(struct conf_ctx *x, json_t *root)
 	const char *s = CONF_DEF_ADMIN_LISTEN;
 	json_t *o = NULL, *a, *v;
 	size_t i, j;
+	uint64_t u;
 	int rc;
 
+	ad->max_connections = CONF_DEF_ADMIN_MAX_CONNECTIONS;
 	rc = conf_get_typed(x, root, "admin", JSON_OBJECT, &o);
 	if (rc == -1)
 		return;
@@ -1692,6 +1696,8 @@ static void conf_parse_admin(struct conf_ctx *x, json_t *root)
 		conf_push_key(x, "admin");
 		conf_check_keys(x, o, conf_admin_keys);
 		conf_get_bool(x, o, "metrics_auth", &ad->metrics_auth);
+		if (conf_get_uint(x, o, "max_connections", 1, 4096, &u) == 1)
+			ad->max_connections = (unsigned)u;
 		rc = conf_get_string(x, o, "listen", 128, true, &s);
 		if (rc == 0)
 			s = CONF_DEF_ADMIN_LISTEN;
@@ -1730,6 +1736,30 @@ static void conf_parse_admin(struct conf_ctx *x, json_t *root)
 	if (o == NULL)
 		return;
 
+	if (conf_get_array(x, o, "hosts", CONF_MAX_ADMIN_HOSTS, true, &a) == 1 && json_array_size(a) > 0) {
+		ad->hosts = calloc(json_array_size(a), sizeof(*ad->hosts));
+		if (ad->hosts == NULL) {
+			conf_nomem(x);
+			goto done;
+		}
+		conf_push_key(x, "hosts");
+		json_array_foreach(a, i, v) {
+			const char *h = json_string_value(v);
+
+			conf_push_index(x, i);
+			/* a DNS name or address literal as it appears in Host, compared case-insensitively */
+			if (h == NULL || *h == '\0' || strlen(h) > 253 || strspn(h,
+			    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:[]") != strlen(h))
+				conf_err(x, JSONPOS_VALUE, "must be a host name or address literal "
+					 "(letters, digits, \".-_:[]\")");
+			else if ((ad->hosts[ad->nhosts] = strdup(h)) == NULL)
+				conf_nomem(x);
+			else
+				ad->nhosts++;
+			conf_pop(x);
+		}
+		conf_pop(x);
+	}
 	if (conf_get_array(x, o, "keys", CONF_MAX_ADMIN_KEYS, true, &a) == 1 && json_array_size(a) > 0) {
 		ad->keys = calloc(json_array_size(a), sizeof(*ad->keys));
 		if (ad->keys == NULL) {
@@ -1982,6 +2012,9 @@ static void conf_free(struct conf *c)
 		free(k2->namespaces);
 	}
 	free(c->admin.keys);
+	for (i = 0; i < c->admin.nhosts; i++)
+		free(c->admin.hosts[i]);
+	free(c->admin.hosts);
 	free(c->admin.listen);
 	free(c->health.listen);
 	free(c->access_log);

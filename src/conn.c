@@ -799,7 +799,7 @@ static void conn_parse(struct conn *c)
 				n = room;
 		}
 		if (before == PHASE_HEAD || c->phase == PHASE_IDLE) {
-			if (request_scan_head(&c->req, v.iov_base, n) != 0)
+			if (http1_scan_head(&c->req.scan, v.iov_base, n, &c->req.err) != 0)
 				goto refuse;
 		}
 		if (c->req.crlf_pending > 0) {

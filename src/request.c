@@ -8,6 +8,7 @@
 
 #include "conf.h"
 #include "headers.h"
+#include "http1.h"
 #include "worker.h"
 #include "proxy.h"
 #include "util.h"
@@ -90,59 +91,6 @@ const char *request_header(const struct request *r, int idx, size_t *len)
 	}
 	*len = r->hdr[idx].val_len;
 	return r->buf + r->hdr[idx].val_off;
-}
-
-int request_scan_head(struct request *r, const char *p, size_t n)
-{
-	const char *end = p + n;
-
-	/* Line by line with memchr (the head is mostly one long token line): each line must end in
-	 * CR LF with no other CR in it, and no line after the first may start with SP or HTAB. */
-	while (p < end && !r->scan_done) {
-		const char *lf, *cr;
-		size_t len;
-
-		if (r->scan_cr) {
-			if (*p != '\n') {
-				r->err = OUT_BARE_CR;
-				return -1;
-			}
-			r->scan_cr = false;
-			goto line_end;
-		}
-		if (r->scan_line == 0 && r->scan_lines > 0 && (*p == ' ' || *p == '\t')) {
-			r->err = OUT_OBS_FOLD;
-			return -1;
-		}
-		lf = memchr(p, '\n', (size_t)(end - p));
-		len = (size_t)((lf ? lf : end) - p);
-		cr = memchr(p, '\r', len);
-		if (lf == NULL) {
-			/* The line goes on in the next read; a CR may only be its last byte here. */
-			if (cr != NULL && cr != end - 1) {
-				r->err = OUT_BARE_CR;
-				return -1;
-			}
-			r->scan_cr = cr != NULL;
-			r->scan_line += (uint32_t)len;
-			return 0;
-		}
-		if (cr == NULL || cr != lf - 1) {
-			r->err = cr == NULL ? OUT_BARE_LF : OUT_BARE_CR;
-			return -1;
-		}
-		r->scan_line += (uint32_t)(len - 1);
-		p = lf;
-line_end:
-		p++;
-		if (r->scan_line == 0 && r->scan_lines > 0)
-			r->scan_done = true;    /* the empty line: the body may follow */
-		else if (r->scan_line > 0)
-			r->scan_lines++;
-		/* empty lines before the request line are tolerated (RFC 9112 2.2) */
-		r->scan_line = 0;
-	}
-	return 0;
 }
 
 int request_check_crlf(struct request *r, const char *p, size_t n)
@@ -261,85 +209,6 @@ static bool hname_is(const struct request *r, const struct header *h, const char
 	return util_ieq(r->buf + h->name_off, h->name_len, lit);
 }
 
-/* Reject request targets fngate will not route: anything but origin-form (and "*" for
- * OPTIONS), fragments, and dot segments raw or percent-encoded: a path that an upstream would
- * normalise differently from the router is a way around a prefix-based policy. */
-static bool target_ok(const char *u, size_t n, uint8_t method)
-{
-	size_t plen = n;
-
-	if (n == 1 && u[0] == '*')
-		return method == HTTP_OPTIONS;
-	if (n == 0 || u[0] != '/')
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		if (u[i] == '?') {
-			plen = i;
-			break;
-		}
-		if (u[i] == '#')
-			return false;
-	}
-	/* Walk the segments of the path. */
-	for (size_t i = 0; i < plen;) {
-		size_t j = i + 1, dots = 0, other = 0;
-
-		while (j < plen && u[j] != '/') {
-			if (u[j] == '.') {
-				dots++;
-			} else if (u[j] == '%' && j + 2 < plen && u[j + 1] == '2' &&
-				   (u[j + 2] == 'e' || u[j + 2] == 'E')) {
-				dots++;
-				j += 2;
-			} else {
-				other++;
-			}
-			j++;
-		}
-		if (other == 0 && (dots == 1 || dots == 2))
-			return false;
-		i = j;
-	}
-	return true;
-}
-
-/* Host header value -> lowercase host without port, validated. */
-static bool host_ok(const char *v, size_t n)
-{
-	size_t i = 0;
-
-	if (n == 0 || n > 255)
-		return false;
-	if (v[0] == '[') {
-		for (i = 1; i < n && v[i] != ']'; i++) {
-			if (!(v[i] == ':' || v[i] == '.' || (v[i] >= '0' && v[i] <= '9') ||
-			      (v[i] >= 'a' && v[i] <= 'f') || (v[i] >= 'A' && v[i] <= 'F')))
-				return false;
-		}
-		if (i == n)
-			return false;
-		i++;
-	} else {
-		for (; i < n && v[i] != ':'; i++) {
-			char ch = v[i];
-
-			if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-			      (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_'))
-				return false;
-		}
-		if (i == 0)
-			return false;
-	}
-	if (i < n) {
-		if (v[i] != ':' || i + 1 == n || n - i - 1 > 5)
-			return false;
-		for (size_t k = i + 1; k < n; k++)
-			if (v[k] < '0' || v[k] > '9')
-				return false;
-	}
-	return true;
-}
-
 static void trim_value(struct request *r, struct header *h)
 {
 	while (h->val_len > 0 &&
@@ -384,7 +253,7 @@ static int request_analyze(struct conn *c)
 				r->has_underscore = true;   /* forward.c decides what to drop */
 		}
 		/* Control bytes in values: llhttp in strict mode refuses them (tested: 400 for \x00,
-		 * \x01, \x0b, \x1b, \x7f), and request_scan_head refuses obs-fold and bare CR, so the
+		 * \x01, \x0b, \x1b, \x7f), and http1_scan_head refuses obs-fold and bare CR, so the
 		 * value is not scanned a second time here (it holds the token: the longest header). */
 		switch (h->name_len) {
 		case 4:
@@ -444,7 +313,7 @@ static int request_analyze(struct conn *c)
 		size_t n;
 		const char *v = request_header(r, r->host_idx, &n);
 
-		if (!host_ok(v, n)) {
+		if (!http1_host_ok(v, n)) {
 			r->err = OUT_BAD_HOST;
 			return -1;
 		}
@@ -463,7 +332,7 @@ static int request_analyze(struct conn *c)
 			while (skip + a < n && u[skip + a] != '/' && u[skip + a] != '?' && u[skip + a] != '#')
 				a++;
 			/* no userinfo, a valid host[:port], and a path (an empty one is refused) */
-			if (a == 0 || memchr(u + skip, '@', a) != NULL || !host_ok(u + skip, a) ||
+			if (a == 0 || memchr(u + skip, '@', a) != NULL || !http1_host_ok(u + skip, a) ||
 			    skip + a == n || u[skip + a] != '/') {
 				r->err = OUT_BAD_TARGET;
 				return -1;
@@ -480,7 +349,7 @@ static int request_analyze(struct conn *c)
 		r->err = OUT_METHOD_NOT_ALLOWED;
 		return -1;
 	}
-	if (!target_ok(r->buf + r->url_off, r->url_len, r->method)) {
+	if (!http1_target_ok(r->buf + r->url_off, r->url_len, r->method == HTTP_OPTIONS)) {
 		r->err = OUT_BAD_TARGET;
 		return -1;
 	}

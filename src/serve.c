@@ -241,6 +241,13 @@ static void workers_stop(struct daemon *d)
 	}
 }
 
+/* libevent's own messages (warnings from its internals) as daemon log lines: every line JSON. */
+static void serve_libevent_log(int severity, const char *msg)
+{
+	log_msg(severity >= EVENT_LOG_ERR ? LOG_LVL_ERROR : severity == EVENT_LOG_WARN ?
+		LOG_LVL_WARN : LOG_LVL_DEBUG, "libevent: %s", msg);
+}
+
 int serve_main(const char *path)
 {
 	struct daemon d;
@@ -286,6 +293,7 @@ int serve_main(const char *path)
 	d.shutdown_ms = c->shutdown_timeout_ms;
 	d.nworkers = c->workers;
 	d.workers = calloc((size_t)d.nworkers, sizeof(*d.workers));
+	event_set_log_callback(serve_libevent_log);
 	d.base = event_base_new();
 	if (d.workers == NULL || d.base == NULL)
 		goto cleanup;

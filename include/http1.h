@@ -1,0 +1,34 @@
+/* http1.h - HTTP/1.1 request checks shared by the data plane and the admin listener (no event
+ * loop, no connection state). */
+#ifndef FNGATE_HTTP1_H
+#define FNGATE_HTTP1_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "outcome.h"
+
+/* Raw head scanner state; all zero at the start of each request head. */
+struct http1_scan {
+	uint32_t line;      /* bytes in the current head line */
+	uint32_t lines;     /* complete head lines seen */
+	bool     cr;        /* the previous byte was CR */
+	bool     done;      /* the empty line ending the head was seen */
+};
+
+/* Check raw head bytes that llhttp 8 tolerates but a strict server must not: a CR not followed
+ * by LF, a bare LF line end, and a head line starting with whitespace (obs-fold, "spaces before
+ * headers"). Stops at the empty line ending the head (s->done). Returns 0, or -1 (-> 400) with
+ * *why set to OUT_BARE_CR, OUT_BARE_LF or OUT_OBS_FOLD. */
+int http1_scan_head(struct http1_scan *s, const char *p, size_t n, enum outcome *why);
+
+/* Whether an origin-form request target u[0..n) is acceptable: "/"-rooted ("*" only when
+ * options, i.e. for OPTIONS), no fragment, no "." or ".." segment raw or percent-encoded. */
+bool http1_target_ok(const char *u, size_t n, bool options);
+
+/* Whether a Host value (or an absolute-form authority) is a well-formed host[:port]: a DNS-like
+ * name or a bracketed IPv6 literal, and a port of at most 5 digits. */
+bool http1_host_ok(const char *v, size_t n);
+
+#endif

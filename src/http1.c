@@ -1,0 +1,137 @@
+/* http1.c - HTTP/1.1 request checks shared by the data plane (request.c) and the admin listener
+ * (adminhttp.c): the raw head scan for what llhttp tolerates, and the target and Host shapes. */
+#include "http1.h"
+
+#include <string.h>
+
+int http1_scan_head(struct http1_scan *r, const char *p, size_t n, enum outcome *why)
+{
+	const char *end = p + n;
+
+	/* Line by line with memchr (the head is mostly one long token line): each line must end in
+	 * CR LF with no other CR in it, and no line after the first may start with SP or HTAB. */
+	while (p < end && !r->done) {
+		const char *lf, *cr;
+		size_t len;
+
+		if (r->cr) {
+			if (*p != '\n') {
+				*why = OUT_BARE_CR;
+				return -1;
+			}
+			r->cr = false;
+			goto line_end;
+		}
+		if (r->line == 0 && r->lines > 0 && (*p == ' ' || *p == '\t')) {
+			*why = OUT_OBS_FOLD;
+			return -1;
+		}
+		lf = memchr(p, '\n', (size_t)(end - p));
+		len = (size_t)((lf ? lf : end) - p);
+		cr = memchr(p, '\r', len);
+		if (lf == NULL) {
+			/* The line goes on in the next read; a CR may only be its last byte here. */
+			if (cr != NULL && cr != end - 1) {
+				*why = OUT_BARE_CR;
+				return -1;
+			}
+			r->cr = cr != NULL;
+			r->line += (uint32_t)len;
+			return 0;
+		}
+		if (cr == NULL || cr != lf - 1) {
+			*why = cr == NULL ? OUT_BARE_LF : OUT_BARE_CR;
+			return -1;
+		}
+		r->line += (uint32_t)(len - 1);
+		p = lf;
+line_end:
+		p++;
+		if (r->line == 0 && r->lines > 0)
+			r->done = true;    /* the empty line: the body may follow */
+		else if (r->line > 0)
+			r->lines++;
+		/* empty lines before the request line are tolerated (RFC 9112 2.2) */
+		r->line = 0;
+	}
+	return 0;
+}
+
+/* Reject request targets fngate will not route: anything but origin-form (and "*" for
+ * OPTIONS), fragments, and dot segments raw or percent-encoded: a path that an upstream would
+ * normalise differently from the router is a way around a prefix-based policy. */
+bool http1_target_ok(const char *u, size_t n, bool options)
+{
+	size_t plen = n;
+
+	if (n == 1 && u[0] == '*')
+		return options;
+	if (n == 0 || u[0] != '/')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (u[i] == '?') {
+			plen = i;
+			break;
+		}
+		if (u[i] == '#')
+			return false;
+	}
+	/* Walk the segments of the path. */
+	for (size_t i = 0; i < plen;) {
+		size_t j = i + 1, dots = 0, other = 0;
+
+		while (j < plen && u[j] != '/') {
+			if (u[j] == '.') {
+				dots++;
+			} else if (u[j] == '%' && j + 2 < plen && u[j + 1] == '2' &&
+				   (u[j + 2] == 'e' || u[j + 2] == 'E')) {
+				dots++;
+				j += 2;
+			} else {
+				other++;
+			}
+			j++;
+		}
+		if (other == 0 && (dots == 1 || dots == 2))
+			return false;
+		i = j;
+	}
+	return true;
+}
+
+/* Host header value -> lowercase host without port, validated. */
+bool http1_host_ok(const char *v, size_t n)
+{
+	size_t i = 0;
+
+	if (n == 0 || n > 255)
+		return false;
+	if (v[0] == '[') {
+		for (i = 1; i < n && v[i] != ']'; i++) {
+			if (!(v[i] == ':' || v[i] == '.' || (v[i] >= '0' && v[i] <= '9') ||
+			      (v[i] >= 'a' && v[i] <= 'f') || (v[i] >= 'A' && v[i] <= 'F')))
+				return false;
+		}
+		if (i == n)
+			return false;
+		i++;
+	} else {
+		for (; i < n && v[i] != ':'; i++) {
+			char ch = v[i];
+
+			if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			      (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_'))
+				return false;
+		}
+		if (i == 0)
+			return false;
+	}
+	if (i < n) {
+		if (v[i] != ':' || i + 1 == n || n - i - 1 > 5)
+			return false;
+		for (size_t k = i + 1; k < n; k++)
+			if (v[k] < '0' || v[k] > '9')
+				return false;
+	}
+	return true;
+}
