@@ -32,7 +32,7 @@ static const char *const store_migrations[] = {
 	"  kind text NOT NULL, namespace_id text NOT NULL, key text NOT NULL, body text NOT NULL,"
 	"  seq bigint NOT NULL, PRIMARY KEY (kind, namespace_id, key));"
 	"CREATE TABLE fngate_changes ("
-	"  seq bigserial PRIMARY KEY, kind text NOT NULL, namespace_id text NOT NULL,"
+	"  seq bigint PRIMARY KEY, kind text NOT NULL, namespace_id text NOT NULL,"
 	"  key text NOT NULL, body text, committed_at timestamptz NOT NULL DEFAULT clock_timestamp());",
 };
 _Static_assert(sizeof(store_migrations) / sizeof(store_migrations[0]) == STORE_SCHEMA_VERSION,
@@ -298,12 +298,12 @@ int store_apply(struct store *s, const struct store_item *items, size_t n, int64
 	snprintf(lock, sizeof(lock), "%lld", STORE_LOCK_APPEND);
 	if (store_cmd(s, "BEGIN", 0, NULL, err, errlen) != 0)
 		goto fail;
-	/* The log's order must be its commit order. bigserial values are handed out when the row is
-	 * inserted, not when the transaction commits: with two writers, seq 11 can commit while 10
-	 * is still open, a reader then applies 11 and moves its position past 10 for ever. Holding
-	 * this lock from before the first append until COMMIT (it is transaction-scoped) makes the
-	 * appenders take turns, so a seq is visible only after every smaller one is. Writes are few
-	 * (admin calls, batched last-use updates): the serialisation costs nothing that matters. */
+	/* The log's order must be its commit order. A position handed out at insert time (a
+	 * sequence) is not in commit order: with two writers, seq 11 can commit while 10 is still
+	 * open; a reader then applies 11 and moves its position past 10 for ever. Holding this lock
+	 * from before the first append until COMMIT (it is transaction-scoped) makes the appenders
+	 * take turns, so a seq is visible only after every smaller one is. Writes are few (admin
+	 * calls, batched last-use updates): the serialisation costs nothing that matters. */
 	res = store_exec(s, "SELECT pg_advisory_xact_lock($1::bigint)", 1, lp, PGRES_TUPLES_OK, err,
 			 errlen);
 	if (res == NULL)
@@ -315,9 +315,11 @@ int store_apply(struct store *s, const struct store_item *items, size_t n, int64
 		char seqs[32];
 		const char *dp[4] = {p[0], p[1], p[2], seqs};
 
-		res = store_exec(s, "INSERT INTO fngate_changes (kind, namespace_id, key, body) "
-				 "VALUES ($1, $2, $3, $4) RETURNING seq", 4, p, PGRES_TUPLES_OK,
-				 err, errlen);
+		/* Under the append lock, max + 1 is free: the log stays gapless (a sequence would
+		 * leave holes at every rollback and jump by its cache after a crash). */
+		res = store_exec(s, "INSERT INTO fngate_changes (seq, kind, namespace_id, key, body) "
+				 "SELECT coalesce(max(seq), 0) + 1, $1, $2, $3, $4 FROM fngate_changes "
+				 "RETURNING seq", 4, p, PGRES_TUPLES_OK, err, errlen);
 		if (res == NULL)
 			goto fail;
 		last = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
