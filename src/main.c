@@ -26,6 +26,9 @@ static void usage(FILE *f)
 		"  admin-key create --name NAME --role owner   (offline)\n"
 		"  keygen --namespace ID [--alg RS256|ES256] [--bits N] [--rotate]   (offline)\n"
 		"\n"
+		"Fleet store (PostgreSQL):\n"
+		"  store migrate -c FILE  create or migrate the store's schema\n"
+		"\n"
 		"Run `fngate <command> --help` for a command's options.\n");
 }
 
@@ -88,6 +91,8 @@ int main(int argc, char **argv)
 		return cli_admin_key(argc - 1, argv + 1);
 	if (strcmp(cmd, "keygen") == 0)
 		return cli_keygen(argc - 1, argv + 1);
+	if (strcmp(cmd, "store") == 0)
+		return cli_store(argc - 1, argv + 1);
 	fprintf(stderr, "fngate: unknown command '%s'\n", cmd);
 	usage(stderr);
 	return 2;

@@ -78,20 +78,60 @@ class StoreCase(it.unittest.TestCase):
     def migrate(self):
         driver("migrate", self.ci)
 
+    def write_conf(self, store):
+        """A configuration with the given "store" block; returns its path."""
+        d = self.pg.dir
+        key = os.path.join(d, "fleet.key")
+        with open(key, "wb") as f:
+            f.write(os.urandom(32))
+        os.chmod(key, 0o600)
+        path = os.path.join(d, "fngate-%d.json" % len(os.listdir(d)))
+        conf = {"listen": ["127.0.0.1:%d" % it.free_port()], "namespaces": [],
+                "state_dir": os.path.join(d, "state")}
+        if store is not None:
+            conf["store"] = dict(store, key_file=key) if store.get("type") == "postgresql" \
+                else store
+        with open(path, "w") as f:
+            it.json.dump(conf, f)
+        return path
+
+    def fngate_migrate(self, conf):
+        return subprocess.Popen([it.FNGATE_BIN, "store", "migrate", "-c", conf],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
     def test_migrate_twice_and_concurrently(self):
-        procs = [subprocess.Popen([DRIVER, "migrate", self.ci], stderr=subprocess.PIPE, text=True)
-                 for _ in range(3)]
-        errs = [p.communicate(timeout=60)[1] for p in procs]
-        self.assertEqual([p.returncode for p in procs], [0, 0, 0], errs)
+        conf = self.write_conf({"type": "postgresql", "conninfo": self.ci})
+        procs = [self.fngate_migrate(conf) for _ in range(3)]
+        outs = [p.communicate(timeout=60) for p in procs]
+        self.assertEqual([p.returncode for p in procs], [0, 0, 0], outs)
         # Exactly one of them migrated; the others found the schema current.
-        self.assertEqual(sum("migrated to version 1" in e for e in errs), 1, errs)
-        driver("migrate", self.ci)
+        self.assertEqual(sum("migrated to version 1" in o[1] for o in outs), 1, outs)
+        self.assertTrue(all("store schema at version 1" in o[0] for o in outs), outs)
+        p = self.fngate_migrate(conf)
+        out, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertNotIn("migrated", err)
         self.assertEqual(self.pg.psql("SELECT version FROM fngate_schema").split(), ["1"])
         # A schema newer than this fngate is refused, not downgraded.
         self.pg.psql("UPDATE fngate_schema SET version = 99")
-        r = driver("migrate", self.ci, check=False)
-        self.assertNotEqual(r.returncode, 0)
-        self.assertIn("newer than this fngate", r.stderr)
+        p = self.fngate_migrate(conf)
+        out, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("newer than this fngate", err)
+
+    def test_migrate_refusals(self):
+        # No postgresql store configured; the store unreachable (a port nothing listens on).
+        for store, want in ((None, 'has no "store" of type "postgresql"'),
+                            ({"type": "postgresql",
+                              "conninfo": "host=127.0.0.1 port=%d dbname=x" % it.free_port()},
+                             "store unavailable")):
+            p = self.fngate_migrate(self.write_conf(store))
+            out, err = p.communicate(timeout=60)
+            self.assertEqual(p.returncode, 1, err)
+            self.assertIn(want, err)
+        # A usage error.
+        r = subprocess.run([it.FNGATE_BIN, "store", "migrate"], stderr=subprocess.PIPE, text=True)
+        self.assertEqual(r.returncode, 2)
 
     def test_feed_in_order_with_latency(self):
         self.migrate()
