@@ -1,4 +1,5 @@
-/* cli.h - the command-line clients: token, function, admin-key, keygen (admin API or offline). */
+/* cli.h - the command-line clients: token, function, admin-key, keygen (admin API or offline),
+ * store (the fleet store's schema). */
 #ifndef FNGATE_CLI_H
 #define FNGATE_CLI_H
 
@@ -18,5 +19,6 @@ int cli_token(int argc, char **argv);
 int cli_function(int argc, char **argv);
 int cli_admin_key(int argc, char **argv);
 int cli_keygen(int argc, char **argv);
+int cli_store(int argc, char **argv);         /* cli_store.c */
 
 #endif

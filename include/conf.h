@@ -146,6 +146,23 @@ struct conf_health {
 	socklen_t addrlen;
 };
 
+/* The "store" block: where the registry's state lives (store.h, docs/fleet.md). */
+enum conf_store_type {
+	CONF_STORE_LOCAL = 1,       /* state_dir's journal (default) */
+	CONF_STORE_POSTGRESQL,      /* a PostgreSQL shared by every node of a fleet */
+};
+enum conf_stale_policy {
+	CONF_STALE_REFUSE = 1,      /* private calls answer 503 once the store is stale */
+	CONF_STALE_SERVE,           /* served from the last known state (logged, counted) */
+};
+struct conf_store {
+	enum conf_store_type   type;
+	char                  *conninfo;        /* libpq conninfo; postgresql only (may hold a password) */
+	char                  *key_file;        /* resolved path; postgresql only */
+	unsigned               max_staleness_s; /* 0: no cap */
+	enum conf_stale_policy stale_policy;
+};
+
 struct conf {
 	_Atomic long refs;
 	uint64_t generation;        /* increases with each successful load in this process */
@@ -175,6 +192,7 @@ struct conf {
 
 	struct conf_admin admin;
 	struct conf_health health;
+	struct conf_store store;
 
 	char    *access_log;        /* NULL or "-": stderr; else a file path */
 	char    *log_format;        /* "json" (default) or "combined" */

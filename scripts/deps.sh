@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PACKAGES=(build-essential cmake pkg-config libevent-dev libssl-dev libjansson-dev libjwt-dev
-	check node-llhttp curl python3 openssl groff-base procps)
+	check node-llhttp curl python3 openssl groff-base procps libpq-dev postgresql)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -23,6 +23,7 @@
 #include "jsonpos.h"
 #include "keys.h"
 #include "route.h"
+#include "store_seal.h"
 #include "tls.h"
 #include "util.h"
 
@@ -88,7 +89,7 @@ static _Atomic uint64_t conf_current_gen;  /* generation of conf_current, read w
 static const char *const conf_top_keys[] = {
 	"listen", "workers", "state_dir", "limits", "timeouts", "tokens", "namespaces", "admin",
 	"access_log", "log_format", "shutdown_timeout_ms", "user", "group", "underscores_in_headers",
-	"health", NULL
+	"health", "store", NULL
 };
 static const char *const conf_limits_keys[] = {
 	"max_header_bytes", "max_body_bytes", "max_token_bytes", "max_connections", NULL
@@ -1679,6 +1680,75 @@ done:
 	conf_pop(x);
 }
 
+static const char *const conf_store_keys[] = {
+	"type", "conninfo", "key_file", "max_staleness_s", "stale_policy", NULL
+};
+
+/* The "store" block (issue 12, docs/fleet.md). "local" takes no other key; "postgresql" needs
+ * conninfo and key_file, and the key file is checked now (32 bytes, owner-only mode) so that
+ * `fngate check` finds what would stop a node later. */
+static void conf_parse_store(struct conf_ctx *x, json_t *root)
+{
+	struct conf_store *st = &x->c->store;
+	const char *s;
+	json_t *o;
+	uint64_t v;
+
+	st->type = CONF_STORE_LOCAL;
+	st->stale_policy = CONF_STALE_REFUSE;
+	if (conf_get_typed(x, root, "store", JSON_OBJECT, &o) != 1)
+		return;
+	conf_push_key(x, "store");
+	conf_check_keys(x, o, conf_store_keys);
+	if (conf_get_string(x, o, "type", 16, false, &s) == 1) {
+		if (strcmp(s, "postgresql") == 0)
+			st->type = CONF_STORE_POSTGRESQL;
+		else if (strcmp(s, "local") != 0) {
+			conf_push_key(x, "type");
+			conf_err(x, JSONPOS_VALUE, "must be \"local\" or \"postgresql\"");
+			conf_pop(x);
+		}
+	}
+	if (conf_get_string(x, o, "stale_policy", 16, false, &s) == 1) {
+		if (strcmp(s, "serve") == 0)
+			st->stale_policy = CONF_STALE_SERVE;
+		else if (strcmp(s, "refuse") != 0) {
+			conf_push_key(x, "stale_policy");
+			conf_err(x, JSONPOS_VALUE, "must be \"refuse\" or \"serve\"");
+			conf_pop(x);
+		}
+	}
+	if (conf_get_uint(x, o, "max_staleness_s", 0, 86400, &v) == 1)
+		st->max_staleness_s = (unsigned)v;
+	if (conf_get_string(x, o, "conninfo", 4096, false, &s) == 1 &&
+	    (st->conninfo = strdup(s)) == NULL)
+		conf_nomem(x);
+	if (conf_get_path(x, o, "key_file", &st->key_file) == 1) {
+		uint8_t key[STORE_SEAL_KEY_LEN];
+		char err[CONF_PATH_MAX + 128];
+
+		conf_push_key(x, "key_file");
+		if (store_seal_key_load(st->key_file, key, err, sizeof(err)) != 0)
+			conf_err(x, JSONPOS_VALUE, "%s", err);
+		util_wipe(key, sizeof(key));
+		conf_pop(x);
+	}
+	if (st->type == CONF_STORE_POSTGRESQL) {
+		if (st->conninfo == NULL && json_object_get(o, "conninfo") == NULL)
+			conf_err(x, JSONPOS_KEY, "\"postgresql\" needs \"conninfo\"");
+		if (st->key_file == NULL && json_object_get(o, "key_file") == NULL)
+			conf_err(x, JSONPOS_KEY, "\"postgresql\" needs \"key_file\"");
+	} else {
+		for (const char *const *k = conf_store_keys + 1; *k != NULL; k++)
+			if (json_object_get(o, *k) != NULL) {
+				conf_push_key(x, *k);
+				conf_err(x, JSONPOS_KEY, "applies to \"type\": \"postgresql\" only");
+				conf_pop(x);
+			}
+	}
+	conf_pop(x);
+}
+
 static void conf_parse_admin(struct conf_ctx *x, json_t *root)
 {
 	struct conf_admin *ad = &x->c->admin;
@@ -2017,6 +2087,8 @@ static void conf_free(struct conf *c)
 	free(c->admin.hosts);
 	free(c->admin.listen);
 	free(c->health.listen);
+	util_free_secret(c->store.conninfo);
+	free(c->store.key_file);
 	free(c->access_log);
 	free(c->log_format);
 	free(c->user);
@@ -2204,6 +2276,7 @@ static void conf_parse_root(struct conf_ctx *x, json_t *root)
 
 	conf_parse_admin(x, root);
 	conf_parse_health(x, root);
+	conf_parse_store(x, root);
 	conf_cross_check(x);
 }
 

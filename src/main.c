@@ -29,6 +29,8 @@ static void usage(FILE *f)
 		"\n"
 		"State:\n"
 		"  state backup -c FILE DIR   copy state_dir consistently while fngate runs\n"
+		"Fleet store (PostgreSQL):\n"
+		"  store migrate -c FILE  create or migrate the store's schema\n"
 		"\n"
 		"Run `fngate <command> --help` for a command's options.\n");
 }
@@ -94,6 +96,8 @@ int main(int argc, char **argv)
 		return cli_keygen(argc - 1, argv + 1);
 	if (strcmp(cmd, "state") == 0)
 		return backup_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "store") == 0)
+		return cli_store(argc - 1, argv + 1);
 	fprintf(stderr, "fngate: unknown command '%s'\n", cmd);
 	usage(stderr);
 	return 2;

@@ -880,6 +880,109 @@ START_TEST(test_publish_race)
 }
 END_TEST
 
+/* ---- the "store" block (fleet mode): every error at its position, and the values ---- */
+
+#define ST_HEAD "{\"listen\": [\"127.0.0.1:8080\"], \"namespaces\": [],\n \"store\": "
+#define ST_PG "\"type\": \"postgresql\", \"conninfo\": \"host=db\", "
+
+static const struct err_case store_cases[] = {
+	{ "store type", ST_HEAD "{\"type\": \"mysql\"}}", 2, 20,
+	  "store.type: must be \"local\" or \"postgresql\"" },
+	{ "store not object", ST_HEAD "\"postgresql\"}", 2, 11, "store: must be an object" },
+	{ "store unknown key", ST_HEAD "{\"typ\": \"local\"}}", 2, 12, "store.typ: unknown key" },
+	{ "store policy", ST_HEAD "{" ST_PG "\"key_file\": \"fleet.key\",\n \"stale_policy\": \"ignore\"}}",
+	  3, 18, "store.stale_policy: must be \"refuse\" or \"serve\"" },
+	{ "store staleness range", ST_HEAD "{" ST_PG "\"key_file\": \"fleet.key\",\n \"max_staleness_s\": 86401}}",
+	  3, 21, "store.max_staleness_s: 86401 is out of range" },
+	{ "store staleness type", ST_HEAD "{" ST_PG "\"key_file\": \"fleet.key\",\n \"max_staleness_s\": \"5\"}}",
+	  3, 21, "store.max_staleness_s: must be an integer" },
+	{ "store no conninfo", ST_HEAD "{\"type\": \"postgresql\", \"key_file\": \"fleet.key\"}}", 2, 2,
+	  "store: \"postgresql\" needs \"conninfo\"" },
+	{ "store no key_file", ST_HEAD "{" ST_PG "\n \"stale_policy\": \"serve\"}}", 2, 2,
+	  "store: \"postgresql\" needs \"key_file\"" },
+	{ "store conninfo empty", ST_HEAD "{\"type\": \"postgresql\", \"key_file\": \"fleet.key\",\n \"conninfo\": \"\"}}",
+	  3, 14, "store.conninfo: must not be empty" },
+	{ "store local with conninfo", ST_HEAD "{\"type\": \"local\",\n \"conninfo\": \"host=db\"}}", 3, 2,
+	  "store.conninfo: applies to \"type\": \"postgresql\" only" },
+	{ "store key loose mode", ST_HEAD "{" ST_PG "\n \"key_file\": \"loose.key\"}}", 3, 14,
+	  "mode 0644 is too open" },
+	{ "store key short", ST_HEAD "{" ST_PG "\n \"key_file\": \"short.key\"}}", 3, 14,
+	  "must hold exactly 32 bytes" },
+	{ "store key missing", ST_HEAD "{" ST_PG "\n \"key_file\": \"none.key\"}}", 3, 14,
+	  "No such file or directory" },
+};
+
+/* Key files next to the anchor: fleet.key (good), loose.key (0644), short.key (31 bytes). */
+static void store_key_files(void)
+{
+	static const struct { const char *name; size_t len; mode_t mode; } files[] = {
+		{"fleet.key", 32, 0600}, {"loose.key", 32, 0644}, {"short.key", 31, 0600},
+	};
+	char path[4096];
+
+	for (size_t i = 0; i < ARRAY_LEN(files); i++) {
+		FILE *f;
+		snprintf(path, sizeof(path), "%s/%s", tmpdir, files[i].name);
+		f = fopen(path, "w");
+		ck_assert_ptr_nonnull(f);
+		for (size_t j = 0; j < files[i].len; j++)
+			fputc('k', f);
+		fclose(f);
+		ck_assert_int_eq(chmod(path, files[i].mode), 0);
+	}
+}
+
+START_TEST(test_store_errors)
+{
+	const struct err_case *tc = &store_cases[_i];
+	struct conf_errors errs = { 0 };
+	struct conf *c;
+
+	store_key_files();
+	c = load(tc->text, &errs);
+	if (c != NULL || !has_error(&errs, tc->line, tc->column, tc->message)) {
+		fprintf(stderr, "case \"%s\": expected %d:%d: %s\n", tc->name, tc->line, tc->column, tc->message);
+		conf_errors_print(&errs, stderr);
+	}
+	ck_assert_msg(c == NULL, "case \"%s\" loaded", tc->name);
+	ck_assert_msg(has_error(&errs, tc->line, tc->column, tc->message), "case \"%s\"", tc->name);
+	ck_assert_msg(errs.n == 1, "case \"%s\": %zu errors", tc->name, errs.n);
+	conf_errors_free(&errs);
+}
+END_TEST
+
+START_TEST(test_store_values)
+{
+	static const char pg[] = ST_HEAD "{" ST_PG "\"key_file\": \"fleet.key\",\n"
+		" \"max_staleness_s\": 30, \"stale_policy\": \"serve\"}}";
+	static const char none[] = "{\"listen\": [\"127.0.0.1:8080\"], \"namespaces\": []}";
+	struct conf_errors errs = { 0 };
+	char want[4200];
+	struct conf *c;
+
+	store_key_files();
+	c = load(pg, &errs);
+	conf_errors_print(&errs, stderr);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(c->store.type, CONF_STORE_POSTGRESQL);
+	ck_assert_str_eq(c->store.conninfo, "host=db");
+	snprintf(want, sizeof(want), "%s/fleet.key", tmpdir);
+	ck_assert_str_eq(c->store.key_file, want);
+	ck_assert_uint_eq(c->store.max_staleness_s, 30);
+	ck_assert_int_eq(c->store.stale_policy, CONF_STALE_SERVE);
+	conf_unref(c);
+	/* No block: the local journal, refusing when stale (a policy that never applies to it). */
+	c = load(none, &errs);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(c->store.type, CONF_STORE_LOCAL);
+	ck_assert_ptr_null(c->store.conninfo);
+	ck_assert_uint_eq(c->store.max_staleness_s, 0);
+	ck_assert_int_eq(c->store.stale_policy, CONF_STALE_REFUSE);
+	conf_unref(c);
+	conf_errors_free(&errs);
+}
+END_TEST
+
 static Suite *conf_suite(void)
 {
 	Suite *s = suite_create("conf");
@@ -897,6 +1000,8 @@ static Suite *conf_suite(void)
 	tcase_add_loop_test(tc, test_jsonpos, 0, ARRAY_LEN(pos_cases));
 	tcase_add_test(tc, test_refcount_publish);
 	tcase_add_test(tc, test_publish_race);
+	tcase_add_loop_test(tc, test_store_errors, 0, ARRAY_LEN(store_cases));
+	tcase_add_test(tc, test_store_values);
 	suite_add_tcase(s, tc);
 	return s;
 }
