@@ -14,6 +14,7 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/err.h>
 
 #include "conf.h"
 #include "log.h"
@@ -127,8 +128,10 @@ bool upstream_tls_failed(struct upconn *u)
 	while ((e = bufferevent_get_openssl_error(u->bev)) != 0)
 		if (first == 0)
 			first = e;
-	/* No TLS error and no verification result: the TCP connection itself failed. */
-	if (ssl == NULL || (first == 0 && SSL_get_verify_result(ssl) == X509_V_OK))
+	/* No TLS error, or only a socket errno libevent recorded (library 0: the connect was
+	 * refused), and no verification result: the TCP connection itself failed. */
+	if (ssl == NULL || ((first == 0 || ERR_GET_LIB(first) == 0) &&
+			    SSL_get_verify_result(ssl) == X509_V_OK))
 		return false;
 	tls_failure_reason(ssl, first, why, sizeof(why));
 	log_msg(LOG_LVL_WARN, "upstream %s: TLS handshake failed: %s", u->pool->key, why);

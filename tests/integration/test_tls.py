@@ -512,6 +512,12 @@ class TLS(it.GatewayCase):
         r = self.get("/mtls/x")
         self.assertEqual(r.status, 200, r.body)
         self.assertEqual(r.json()["client_cn"], "fngate-client")
+        # localhost's ::1, where nothing listens, was refused: a connect failure, never
+        # reported as a TLS one (it read "TLS handshake failed: error:00000005")
+        log = self.gw.proc.output()
+        self.assertNotIn("error:00000005", log)
+        self.assertRegex(log, r"localhost:%d@\[::1\]:%d[^\"]*: Connection refused: marked down"
+                         % (self.mtls_up.port, self.mtls_up.port))
         r = self.get("/mtls-none/x")
         self.assertEqual(r.status, 502, r.body)
         self.assertEqual(r.json().get("error"), "upstream_tls_failed", r.body)
