@@ -221,7 +221,7 @@ extern const llhttp_settings_t response_settings;
  * it is a gate refusal (the gate's outcome is already recorded). `close` adds Connection: close
  * and closes after flushing. */
 void reply_error(struct conn *c, enum outcome o, bool close);
-/* Status line reason phrases for the statuses fngate produces. */
+/* Status line reason phrases for the statuses fngate produces (data plane and admin API). */
 const char *reply_reason(int status);
 
 #endif

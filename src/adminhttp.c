@@ -26,6 +26,7 @@
 #include "http1.h"
 #include "listener.h"
 #include "log.h"
+#include "proxy.h"
 #include "util.h"
 
 #define AH_MAX_HEADERS   64
@@ -112,29 +113,6 @@ static const llhttp_settings_t ah_settings;
 
 /* ---------------------------------------------------------------- replies */
 
-static const char *ah_reason(int code)
-{
-	switch (code) {
-	case 100: return "Continue";
-	case 200: return "OK";
-	case 201: return "Created";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 408: return "Request Timeout";
-	case 409: return "Conflict";
-	case 413: return "Payload Too Large";
-	case 421: return "Misdirected Request";
-	case 429: return "Too Many Requests";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 503: return "Service Unavailable";
-	default:  return "Error";
-	}
-}
-
 void adminhttp_add_header(struct adminhttp_req *r, const char *name, const char *value)
 {
 	int n = snprintf(r->out + r->out_len, sizeof(r->out) - r->out_len, "%s: %s\r\n", name, value);
@@ -168,7 +146,7 @@ void adminhttp_reply(struct adminhttp_req *r, int code, struct evbuffer *body)
 			    "Referrer-Policy: no-referrer\r\n"
 			    "%.*s"
 			    "Content-Length: %zu\r\n"
-			    "%s\r\n", code, ah_reason(code), (int)r->out_len, r->out, len,
+			    "%s\r\n", code, reply_reason(code), (int)r->out_len, r->out, len,
 			    keep ? "" : "Connection: close\r\n");
 	if (body != NULL && r->method != ADMINHTTP_HEAD)
 		evbuffer_add_buffer(out, body);

@@ -14,15 +14,19 @@ const char *reply_reason(int status)
 	switch (status) {
 	case 100: return "Continue";
 	case 200: return "OK";
+	case 201: return "Created";
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 408: return "Request Timeout";
+	case 409: return "Conflict";
 	case 413: return "Content Too Large";
 	case 414: return "URI Too Long";
 	case 417: return "Expectation Failed";
+	case 421: return "Misdirected Request";
+	case 429: return "Too Many Requests";
 	case 431: return "Request Header Fields Too Large";
 	case 499: return "Client Closed Request";
 	case 500: return "Internal Server Error";
