@@ -685,6 +685,7 @@ int cli_function(int argc, char **argv)
 	if (flag(&a, "help") || a.npos == 0) {
 		fputs("usage:\n  fngate function list\n  fngate function get ID\n"
 		      "  fngate function set-privacy ID private|public\n"
+		      "  fngate function reset-privacy ID\n"
 		      "common: --admin-url URL --admin-key KEY --json\n",
 		      flag(&a, "help") ? stdout : stderr);
 		return flag(&a, "help") ? CLI_EXIT_OK : CLI_EXIT_USAGE;
@@ -723,9 +724,11 @@ int cli_function(int argc, char **argv)
 		goto cleanup;
 	}
 	if ((strcmp(sub, "get") == 0 && a.npos == 2) ||
-	    (strcmp(sub, "set-privacy") == 0 && a.npos == 3)) {
+	    (strcmp(sub, "set-privacy") == 0 && a.npos == 3) ||
+	    (strcmp(sub, "reset-privacy") == 0 && a.npos == 2)) {
 		char body[64];
 		bool set = strcmp(sub, "set-privacy") == 0;
+		bool reset = strcmp(sub, "reset-privacy") == 0;
 
 		if (set && strcmp(a.pos[2], "private") != 0 && strcmp(a.pos[2], "public") != 0)
 			return usage_error("function set-privacy: the privacy is \"private\" or "
@@ -735,16 +738,20 @@ int cli_function(int argc, char **argv)
 			free(e);
 			return usage_error("invalid function id");
 		}
-		snprintf(path, sizeof(path), "/v1/functions/%s", e);
+		snprintf(path, sizeof(path), "/v1/functions/%s%s", e, reset ? "/privacy" : "");
 		snprintf(body, sizeof(body), "{\"privacy\":\"%s\"}", set ? a.pos[2] : "");
 		/* Two statements: the call must fill resp before api_exit reads it. */
-		st = api_call(&a, set ? "PATCH" : "GET", path, set ? body : NULL, &resp);
+		st = api_call(&a, set ? "PATCH" : reset ? "DELETE" : "GET", path, set ? body : NULL,
+			      &resp);
 		rc = api_exit(st, resp);
 		if (rc == CLI_EXIT_OK) {
 			if (flag(&a, "json"))
 				print_json(resp);
 			else if (set)
 				printf("function %s is now %s.\n", js(resp, "id"), js(resp, "privacy"));
+			else if (reset)
+				printf("function %s is now %s, as the configuration says.\n",
+				       js(resp, "id"), js(resp, "privacy"));
 			else
 				printf("id            %s\nnamespace_id  %s\nprivacy       %s\n"
 				       "configured    %s\npath_prefix   %s\n", js(resp, "id"),
@@ -753,7 +760,8 @@ int cli_function(int argc, char **argv)
 		}
 		goto cleanup;
 	}
-	return usage_error("function: expected list, get ID, or set-privacy ID private|public");
+	return usage_error("function: expected list, get ID, set-privacy ID private|public, or "
+			   "reset-privacy ID");
 cleanup:
 	free(e);
 	json_decref(resp);
