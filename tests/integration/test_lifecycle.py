@@ -415,6 +415,35 @@ class Lifecycle(it.GatewayCase):
                     method="DELETE")
         self.assertEqual((r.status, r.json()["privacy"]), (200, "private"))
 
+    def test_09_cli_endpoints_and_curl_line(self):
+        """The CLI shows functions' names and endpoints, and token create prints the curl line
+        with the token at each endpoint it opens (issue 16 item 3)."""
+        fns = {f["id"]: f for f in json.loads(self.cli("function", "list", "--json")[1])
+               ["functions"]}
+        ep = fns["hello"]["endpoint"]
+        self.assertTrue(ep.startswith("http://127.0.0.1:"), ep)
+        rc, out, err = self.cli("function", "list")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("ENDPOINT", out.splitlines()[0])
+        line = [ln for ln in out.splitlines() if ln.startswith("hello ")][0]
+        self.assertEqual(line.split()[:2], ["hello", "hello"])
+        self.assertIn(ep, line)
+        rc, out, err = self.cli("function", "get", "resize")
+        self.assertIn("name          resize", out)
+        self.assertIn("endpoint      " + fns["resize"]["endpoint"], out)
+        rc, out, err = self.cli("token", "create", "--function", "hello", "--description",
+                                "curl line", "--no-expiry")
+        self.assertEqual(rc, 0, err)
+        tok = out.split("token:\n", 1)[1].split("\n", 1)[0]
+        self.assertIn("curl -H 'X-Auth-Token: %s' '%s'" % (tok, ep), out)
+        rc, out, err = self.cli("token", "create", "--namespace", "ns-app", "--description",
+                                "ns curl lines", "--no-expiry")
+        self.assertEqual(rc, 0, err)
+        tok = out.split("token:\n", 1)[1].split("\n", 1)[0]
+        for fid in ("hello", "resize"):
+            self.assertIn("curl -H 'X-Auth-Token: %s' '%s'" % (tok, fns[fid]["endpoint"]), out)
+        self.assertNotIn(fns["other"]["endpoint"], out)
+
 
 if __name__ == "__main__":
     it.main()
