@@ -10,13 +10,18 @@
 
 #include "conf.h"
 
-/* Apply the privacy overrides stored in c->state_dir to snapshot c (before it is published).
- * Returns 0, or -1 when the state file is unreadable (logged; the configured values stay). */
+/* Apply the privacy overrides stored in c->state_dir to snapshot c (before it is published),
+ * logging a warning for each function whose stored privacy contradicts the file's. Returns 0, or -1 when the state file is unreadable (logged; the configured values stay). */
 int state_apply(struct conf *c);
 
 /* Record the privacy of function_id in state_dir durably (before returning). The caller then
  * stores it into the published snapshot's conf_function.privacy. 0, or -1 with err. */
 int state_set_privacy(const char *state_dir, const char *function_id, enum privacy p,
 		      char *err, size_t errlen);
+
+/* Forget the stored privacy of function_id (durably), so that the file's value applies again;
+ * the caller then stores privacy_configured into the published snapshot. Forgetting an absent
+ * entry succeeds. 0, or -1 with err. */
+int state_reset_privacy(const char *state_dir, const char *function_id, char *err, size_t errlen);
 
 #endif

@@ -587,6 +587,31 @@ cleanup:
 	json_decref(o);
 }
 
+/* DELETE /v1/functions/{id}/privacy: forget the privacy set through the API, so that the
+ * configuration file's value applies again (now, and after restarts and reloads). */
+static void h_function_privacy_reset(struct areq *r)
+{
+	struct conf_function *fn = id_ok(r->segs[2]) ? conf_find_function(r->c, r->segs[2]) : NULL;
+	char err[512];
+
+	if (fn == NULL) {
+		reply_error(r->req, 404, "not_found", "no function with this id");
+		return;
+	}
+	if (forbid(r, ADMIN_PERM_FUNCTIONS_WRITE, fn->ns->id) != 0)
+		return;
+	/* Durable first, as for PATCH. */
+	if (state_reset_privacy(r->c->state_dir, fn->id, err, sizeof(err)) != 0) {
+		log_msg(LOG_LVL_ERROR, "admin: resetting privacy of %s: %s", fn->id, err);
+		reply_error(r->req, 500, "internal", "could not save the privacy state");
+		return;
+	}
+	atomic_store(&fn->privacy, fn->privacy_configured);
+	log_msg(LOG_LVL_INFO, "admin: key %s reset function %s to the configuration's privacy",
+		r->key->name, fn->id);
+	reply_json(r->req, 200, function_json(r->c, fn));
+}
+
 /* ---------------------------------------------------------------- handlers: tokens */
 
 /* The format characters a terminal or a browser acts on rather than shows, in UTF-8 (jansson
@@ -952,6 +977,10 @@ static void api(struct areq *r, enum adminhttp_method m)
 		if (get || m == ADMINHTTP_PATCH)
 			return h_function(r, m == ADMINHTTP_PATCH);
 		allow = "GET, PATCH";
+	} else if (n == 4 && strcmp(s[1], "functions") == 0 && strcmp(s[3], "privacy") == 0) {
+		if (m == ADMINHTTP_DELETE)
+			return h_function_privacy_reset(r);
+		allow = "DELETE";
 	} else if (n == 2 && strcmp(s[1], "tokens") == 0) {
 		if (get)
 			return h_token_list(r);

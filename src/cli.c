@@ -360,6 +360,38 @@ static void token_describe(json_t *t)
 
 /* ---------------------------------------------------------------- token commands */
 
+/* After a creation: a curl line with the token for the function (a function token), or for each
+ * function of the namespace (a namespace token), at the endpoints the API gives. Silent when the
+ * functions cannot be read: the token itself is already printed. */
+static void token_print_curl(const struct cli_args *a, const char *ns, const char *fn,
+			     const char *token)
+{
+	char path[400];
+	char *e = evhttp_uriencode(ns != NULL ? ns : fn, -1, 0);
+	json_t *resp = NULL, *arr;
+	size_t n;
+
+	if (e == NULL || strlen(e) > 300) {
+		free(e);
+		return;
+	}
+	snprintf(path, sizeof(path), ns != NULL ? "/v1/namespaces/%s/functions" : "/v1/functions/%s",
+		 e);
+	free(e);
+	if (api_call(a, "GET", path, NULL, &resp) == 200) {
+		arr = json_object_get(resp, "functions");
+		n = ns != NULL ? json_array_size(arr) : 1;
+		for (size_t i = 0; i < n; i++) {
+			json_t *f = ns != NULL ? json_array_get(arr, i) : resp;
+			const char *ep = json_string_value(json_object_get(f, "endpoint"));
+
+			if (ep != NULL)
+				printf("curl -H 'X-Auth-Token: %s' '%s'\n", token, ep);
+		}
+	}
+	json_decref(resp);
+}
+
 static int token_create(const struct cli_args *a)
 {
 	const char *ns = opt(a, "namespace"), *fn = opt(a, "function"), *desc = opt(a, "description");
@@ -393,6 +425,7 @@ static int token_create(const struct cli_args *a)
 		} else {
 			token_describe(resp);
 			printf("\ntoken:\n%s\n\n", js(resp, "token"));
+			token_print_curl(a, ns, fn, js(resp, "token"));
 			fprintf(stderr, "warning: this is the only time the token is shown; store it "
 				"now (it cannot be retrieved again, only deleted).\n");
 		}
@@ -673,7 +706,8 @@ int cli_token(int argc, char **argv)
 
 int cli_function(int argc, char **argv)
 {
-	static const char *const head[] = {"ID", "NAMESPACE", "PRIVACY", "CONFIGURED", "PATH"};
+	static const char *const head[] = {"ID", "NAME", "NAMESPACE", "PRIVACY", "CONFIGURED",
+					   "ENDPOINT"};
 	struct cli_args a;
 	char path[512], *e = NULL;
 	json_t *resp = NULL;
@@ -685,6 +719,7 @@ int cli_function(int argc, char **argv)
 	if (flag(&a, "help") || a.npos == 0) {
 		fputs("usage:\n  fngate function list\n  fngate function get ID\n"
 		      "  fngate function set-privacy ID private|public\n"
+		      "  fngate function reset-privacy ID\n"
 		      "common: --admin-url URL --admin-key KEY --json\n",
 		      flag(&a, "help") ? stdout : stderr);
 		return flag(&a, "help") ? CLI_EXIT_OK : CLI_EXIT_USAGE;
@@ -704,7 +739,7 @@ int cli_function(int argc, char **argv)
 		}
 		arr = json_object_get(resp, "functions");
 		n = json_array_size(arr);
-		cells = calloc(n * 5 + 1, sizeof(*cells));
+		cells = calloc(n * ARRAY_LEN(head) + 1, sizeof(*cells));
 		if (cells == NULL) {
 			rc = CLI_EXIT_FAILURE;
 			goto cleanup;
@@ -712,20 +747,25 @@ int cli_function(int argc, char **argv)
 		for (size_t i = 0; i < n; i++) {
 			json_t *f = json_array_get(arr, i);
 
-			cells[i * 5 + 0] = js(f, "id");
-			cells[i * 5 + 1] = js(f, "namespace_id");
-			cells[i * 5 + 2] = js(f, "privacy");
-			cells[i * 5 + 3] = js(f, "privacy_configured");
-			cells[i * 5 + 4] = js(f, "path_prefix");
+			const char **row = cells + i * ARRAY_LEN(head);
+
+			row[0] = js(f, "id");
+			row[1] = js(f, "name");
+			row[2] = js(f, "namespace_id");
+			row[3] = js(f, "privacy");
+			row[4] = js(f, "privacy_configured");
+			row[5] = js(f, "endpoint");
 		}
-		table_print(head, 5, cells, n);
+		table_print(head, ARRAY_LEN(head), cells, n);
 		free(cells);
 		goto cleanup;
 	}
 	if ((strcmp(sub, "get") == 0 && a.npos == 2) ||
-	    (strcmp(sub, "set-privacy") == 0 && a.npos == 3)) {
+	    (strcmp(sub, "set-privacy") == 0 && a.npos == 3) ||
+	    (strcmp(sub, "reset-privacy") == 0 && a.npos == 2)) {
 		char body[64];
 		bool set = strcmp(sub, "set-privacy") == 0;
+		bool reset = strcmp(sub, "reset-privacy") == 0;
 
 		if (set && strcmp(a.pos[2], "private") != 0 && strcmp(a.pos[2], "public") != 0)
 			return usage_error("function set-privacy: the privacy is \"private\" or "
@@ -735,25 +775,32 @@ int cli_function(int argc, char **argv)
 			free(e);
 			return usage_error("invalid function id");
 		}
-		snprintf(path, sizeof(path), "/v1/functions/%s", e);
+		snprintf(path, sizeof(path), "/v1/functions/%s%s", e, reset ? "/privacy" : "");
 		snprintf(body, sizeof(body), "{\"privacy\":\"%s\"}", set ? a.pos[2] : "");
 		/* Two statements: the call must fill resp before api_exit reads it. */
-		st = api_call(&a, set ? "PATCH" : "GET", path, set ? body : NULL, &resp);
+		st = api_call(&a, set ? "PATCH" : reset ? "DELETE" : "GET", path, set ? body : NULL,
+			      &resp);
 		rc = api_exit(st, resp);
 		if (rc == CLI_EXIT_OK) {
 			if (flag(&a, "json"))
 				print_json(resp);
 			else if (set)
 				printf("function %s is now %s.\n", js(resp, "id"), js(resp, "privacy"));
+			else if (reset)
+				printf("function %s is now %s, as the configuration says.\n",
+				       js(resp, "id"), js(resp, "privacy"));
 			else
-				printf("id            %s\nnamespace_id  %s\nprivacy       %s\n"
-				       "configured    %s\npath_prefix   %s\n", js(resp, "id"),
+				printf("id            %s\nname          %s\nnamespace_id  %s\n"
+				       "privacy       %s\nconfigured    %s\npath_prefix   %s\n"
+				       "endpoint      %s\n", js(resp, "id"), js(resp, "name"),
 				       js(resp, "namespace_id"), js(resp, "privacy"),
-				       js(resp, "privacy_configured"), js(resp, "path_prefix"));
+				       js(resp, "privacy_configured"), js(resp, "path_prefix"),
+				       js(resp, "endpoint"));
 		}
 		goto cleanup;
 	}
-	return usage_error("function: expected list, get ID, or set-privacy ID private|public");
+	return usage_error("function: expected list, get ID, set-privacy ID private|public, or "
+			   "reset-privacy ID");
 cleanup:
 	free(e);
 	json_decref(resp);

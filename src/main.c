@@ -24,6 +24,7 @@ static void usage(FILE *f)
 		"Tokens and keys (through the admin API unless noted):\n"
 		"  token create|list|get|delete|revoke|mint ...\n"
 		"  function set-privacy ID private|public\n"
+		"  function reset-privacy ID\n"
 		"  admin-key create --name NAME --role owner   (offline)\n"
 		"  keygen --namespace ID [--alg RS256|ES256] [--bits N] [--rotate]   (offline)\n"
 		"\n"

@@ -91,25 +91,38 @@ int state_apply(struct conf *c)
 		}
 		if (fn == NULL)
 			continue;   /* kept: the function may come back in a later configuration */
+		/* The stored value wins over the file silently otherwise: an operator who edits the
+		 * file's privacy and reloads must learn why it did not take effect. */
+		if (p != fn->privacy_configured)
+			log_msg(LOG_LVL_WARN, "state: function %s is %s as set through the admin API "
+				"(%s/%s), not %s as the configuration says; `fngate function "
+				"reset-privacy %s` returns it to the configuration's value", id,
+				p == PRIVACY_PUBLIC ? "public" : "private", c->state_dir, STATE_FILE,
+				fn->privacy_configured == PRIVACY_PUBLIC ? "public" : "private", id);
 		atomic_store(&fn->privacy, p);
 	}
 	json_decref(root);
 	return 0;
 }
 
-int state_set_privacy(const char *state_dir, const char *function_id, enum privacy p,
-		      char *err, size_t errlen)
+/* Store p for function_id, or forget function_id's entry when p is 0; the file is replaced
+ * atomically. 0, or -1 with err. */
+static int state_store(const char *state_dir, const char *function_id, int p,
+		       char *err, size_t errlen)
 {
 	char path[PATH_MAX];
-	json_t *root;
+	json_t *root, *fns;
 	char *text = NULL;
 	int rc = -1;
 
 	root = state_load(state_dir, err, errlen);
 	if (root == NULL)
 		return -1;
-	if (json_object_set_new(json_object_get(root, "functions"), function_id,
-				json_string(p == PRIVACY_PUBLIC ? "public" : "private")) != 0) {
+	fns = json_object_get(root, "functions");
+	if (p == 0)
+		json_object_del(fns, function_id);   /* absent already: nothing to forget */
+	else if (json_object_set_new(fns, function_id,
+				     json_string(p == PRIVACY_PUBLIC ? "public" : "private")) != 0) {
 		snprintf(err, errlen, "out of memory");
 		goto cleanup;
 	}
@@ -128,4 +141,15 @@ cleanup:
 	free(text);
 	json_decref(root);
 	return rc;
+}
+
+int state_set_privacy(const char *state_dir, const char *function_id, enum privacy p,
+		      char *err, size_t errlen)
+{
+	return state_store(state_dir, function_id, p, err, errlen);
+}
+
+int state_reset_privacy(const char *state_dir, const char *function_id, char *err, size_t errlen)
+{
+	return state_store(state_dir, function_id, 0, err, errlen);
 }

@@ -556,17 +556,57 @@
 				': every call must carry a valid token in the X-Auth-Token header.' :
 				': anyone who can reach it may call it, without a token.');
 		};
+		// A privacy set here (or through the API) is kept by fngate and wins over the configuration
+		// file, also after the file changes: say so, and offer the way back to the file's value.
+		const override = h('div', { class: 'alert alert-warn', id: 'privacy-override', role: 'note' });
+		const writable = can('functions:write', fn.namespace_id);
+		const setOverride = () => {
+			override.hidden = !fn.privacy_configured || fn.privacy === fn.privacy_configured;
+			if (override.hidden)
+				return;
+			override.replaceChildren(h('p', {}, `The configuration file says ${fn.privacy_configured}. ` +
+				`The ${fn.privacy} policy was set through the console or the admin API; fngate keeps it ` +
+				'in its state directory, and it wins over the file until it is reset.'));
+			if (!writable)
+				return;
+			const reset = h('button', { type: 'button', class: 'btn', id: 'privacy-reset' },
+				`Use the file's value (${fn.privacy_configured})`);
+			reset.addEventListener('click', async () => {
+				reset.disabled = true;
+				try {
+					const updated = await api('DELETE', '/v1/functions/' + encodeURIComponent(fn.id) + '/privacy');
+					applyPrivacy(updated.privacy);
+					showAlert(status, `The function is now ${fn.privacy}, as the configuration file says.`, 'info');
+				} catch (err) {
+					reset.disabled = false;
+					showAlert(status, 'The privacy policy was not reset. ' + describe(err));
+				}
+			});
+			override.append(reset);
+		};
 		setCurrent();
+		setOverride();
 		const card = h('section', { class: 'card', 'aria-labelledby': 'privacy-title' },
-			h('div', { class: 'card-head' }, h('h2', { id: 'privacy-title' }, 'Privacy policy')), current);
-		if (!can('functions:write', fn.namespace_id)) {
+			h('div', { class: 'card-head' }, h('h2', { id: 'privacy-title' }, 'Privacy policy')), current, override);
+		let group = null;
+		// The policy in force changed (set or reset): every view of it follows.
+		function applyPrivacy(p) {
+			fn.privacy = p;
+			headerBadge.replaceWith(Object.assign(privacyBadge(fn.privacy), { id: 'fn-privacy-badge' }));
+			headerBadge = document.getElementById('fn-privacy-badge');
+			setCurrent();
+			setOverride();
+			if (group)
+				group.querySelector(`input[value="${fn.privacy}"]`).checked = true;
+		}
+		if (!writable) {
 			card.append(h('p', { class: 'muted small' }, 'Your key may not change the privacy policy.'));
 			return card;
 		}
 		const radio = (value, title, text) => h('label', { class: 'radio-card' },
 			h('input', { type: 'radio', name: 'privacy', value, id: 'privacy-' + value, checked: fn.privacy === value }),
 			h('span', {}, h('strong', {}, title), h('span', { class: 'muted small' }, text)));
-		const group = h('fieldset', { class: 'radio-cards' },
+		group = h('fieldset', { class: 'radio-cards' },
 			h('legend', { class: 'muted small' }, 'Who may call this function'),
 			radio('public', 'Public', 'Anyone who can reach the function may call it.'),
 			radio('private', 'Private', 'Callers need a token; others get 403.'));
@@ -575,10 +615,7 @@
 			if (want === fn.privacy)
 				return;
 			confirmPrivacy(fn, want, ev.target, (updated) => {
-				fn.privacy = updated.privacy || want;
-				headerBadge.replaceWith(Object.assign(privacyBadge(fn.privacy), { id: 'fn-privacy-badge' }));
-				headerBadge = document.getElementById('fn-privacy-badge');
-				setCurrent();
+				applyPrivacy(updated.privacy || want);
 				showAlert(status, `The function is now ${fn.privacy}.`, 'info');
 			}, () => {
 				group.querySelector(`input[value="${fn.privacy}"]`).checked = true;

@@ -313,6 +313,9 @@ async function main() {
 			await page.locator('#privacy-private').check();
 			await dlg.getByRole('button', { name: 'Make private' }).click();
 			await page.locator('#fn-privacy-badge', { hasText: 'Private' }).waitFor();
+			// The file says public: the console says the value set here wins over it.
+			await page.locator('#privacy-override', { hasText: 'The configuration file says public' }).waitFor();
+			assert(await page.locator('#privacy-reset').count() === 1, 'a reset is offered');
 			await shot('function-private');
 			if (CALL_URL)
 				await expectStatusSoon(() => curlDirect(null), 403, 'call without a token');
@@ -410,6 +413,20 @@ async function main() {
 			const text = await row(fnDesc).textContent();
 			assert(/Revoked/.test(text), 'listed as revoked: ' + text);
 			await page.getByLabel('Show deleted tokens').uncheck();
+		});
+
+		await step('reset the privacy to the file\'s value (public), then private again', async () => {
+			await page.locator('#privacy-reset').click();
+			await page.locator('#fn-privacy-badge', { hasText: 'Public' }).waitFor();
+			await page.locator('#privacy-override').waitFor({ state: 'hidden' });
+			assert(await page.locator('#privacy-public').isChecked(), 'the radio follows the reset');
+			if (CALL_URL)
+				await expectStatusSoon(() => curlDirect(null), 200, 'call without a token after the reset');
+			await page.locator('#privacy-private').check();
+			await page.getByRole('alertdialog').getByRole('button', { name: 'Make private' }).click();
+			await page.locator('#privacy-override').waitFor();
+			if (CALL_URL)
+				await expectStatusSoon(() => curlDirect(null), 403, 'call without a token, private again');
 		});
 
 		await step('generate with "No expiration date": expires never, and it works', async () => {

@@ -41,6 +41,9 @@ const functions = [
 	{ id: 'billing', name: 'billing', namespace_id: 'ns-other', privacy: 'private', hosts: ['billing.example.test'],
 		path_prefix: null, upstreams: ['http://127.0.0.1:9004'] },
 ];
+// As fngate: the configuration file's privacy beside the one in force.
+for (const f of functions)
+	f.privacy_configured = f.privacy;
 const tokens = []; // records plus a hidden .secret
 
 let gatewayUrl = '';
@@ -157,6 +160,16 @@ async function api(req, res, url, auth) {
 			const list = functions.filter((f) => f.namespace_id === ns.id).map(functionView);
 			return send(res, 200, { functions: list, total_count: list.length });
 		}
+	}
+
+	if (parts[1] === 'functions' && parts.length === 4 && parts[3] === 'privacy' && m === 'DELETE') {
+		const f = functions.find((x) => x.id === parts[2]);
+		if (!f)
+			return fail(res, 404, 'not_found', `no function "${parts[2]}"`);
+		if (!allowed(k, 'functions:write', f.namespace_id))
+			return fail(res, 403, 'permission_denied', 'this key lacks functions:write');
+		f.privacy = f.privacy_configured;
+		return send(res, 200, functionView(f));
 	}
 
 	if (parts[1] === 'functions' && parts.length === 3) {

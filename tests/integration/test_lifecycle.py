@@ -3,8 +3,8 @@
 the CLI: the console user's flow (private -> 403 -> token -> 200 -> listed without the secret ->
 delete -> 403 token_revoked -> restart -> still refused and listed revoked), no-expiry and
 namespace tokens, expiry, Scaleway's tokens on imported keys revoked by jti, admin keys (none,
-wrong, lacking a permission, outside their namespaces), key rotation, and kill -9 during a burst
-of concurrent creations and deletions.
+wrong, lacking a permission, outside their namespaces), key rotation, kill -9 during a burst
+of concurrent creations and deletions, and a privacy set through the API warned and reset.
 
 Test data: the two Scaleway tokens used are function-scoped entries of
 ../shared/vectors/scaleway-tokens.json (no exp, each with its namespace's 4096-bit PKCS#1 key).
@@ -448,6 +448,81 @@ class Lifecycle(it.GatewayCase):
         self.assertEqual((st, js["error"]), (403, "forbidden"))
         st, js = lu.admin_request(self.admin_port, "GET", "/v1/tokens/" + oid, ops)
         self.assertEqual((st, js["status"]), (200, "ready"))
+
+    def test_10_privacy_override_warned_and_reset(self):
+        """A privacy set through the API wins over the file (issue 16 item 4): a warning per
+        contradicting function on start and on reload; reset-privacy returns to the file's
+        value, durably; only a key with functions:write may reset."""
+        warn = "function resize is public as set through the admin API"
+        rc, out, err = self.cli("function", "set-privacy", "resize", "public")
+        self.assertEqual(rc, 0, err)
+        self.assertForwarded(self.call("/resize/x"))
+        lu.reload(self.env, self.gw, self.conf)
+        self.assertEqual(self.gw.proc.output().count(warn), 1)
+        self.assertIn("fngate function reset-privacy resize", self.gw.proc.output())
+        self.restart()
+        self.assertEqual(self.gw.proc.output().count(warn), 1)
+        self.assertNotIn("function hello is", self.gw.proc.output())   # stored = file: silent
+        # The API shows the contradiction (what the console shows beside the policy).
+        f = json.loads(self.cli("function", "get", "resize", "--json")[1])
+        self.assertEqual((f["privacy"], f["privacy_configured"]), ("public", "private"))
+        # Refusals: a key without functions:write, an unknown function, other methods.
+        rc, out, err = self.cli("function", "reset-privacy", "resize", key="ci")
+        self.assertEqual(rc, 3, err)
+        self.assertIn("functions:write", err)
+        self.assertForwarded(self.call("/resize/x"))
+        rc, out, err = self.cli("function", "reset-privacy", "nosuch")
+        self.assertNotEqual(rc, 0)
+        auth = ("Authorization: Bearer " + self.keys["ops"][0],)
+        r = it.curl(self.admin_url + "/v1/functions/resize/privacy", headers=auth)
+        self.assertEqual((r.status, r.header("allow")), (405, "DELETE"))
+        r = it.curl(self.admin_url + "/v1/functions/nosuch/privacy", headers=auth,
+                    method="DELETE")
+        self.assertEqual(r.status, 404)
+        # Reset: the file's value at once, and after a reload and a restart, without warning.
+        rc, out, err = self.cli("function", "reset-privacy", "resize")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("resize is now private, as the configuration says", out)
+        self.assertDenied(self.call("/resize/x"), "token_missing")
+        with open(os.path.join(self.state, "privacy.json")) as fh:
+            self.assertNotIn("resize", json.load(fh)["functions"])
+        lu.reload(self.env, self.gw, self.conf)
+        self.restart()
+        self.assertNotIn(warn, self.gw.proc.output())
+        self.assertDenied(self.call("/resize/x"), "token_missing")
+        # Resetting a function that has no stored privacy succeeds and changes nothing.
+        r = it.curl(self.admin_url + "/v1/functions/resize/privacy", headers=auth,
+                    method="DELETE")
+        self.assertEqual((r.status, r.json()["privacy"]), (200, "private"))
+
+    def test_11_cli_endpoints_and_curl_line(self):
+        """The CLI shows functions' names and endpoints, and token create prints the curl line
+        with the token at each endpoint it opens (issue 16 item 3)."""
+        fns = {f["id"]: f for f in json.loads(self.cli("function", "list", "--json")[1])
+               ["functions"]}
+        ep = fns["hello"]["endpoint"]
+        self.assertTrue(ep.startswith("http://127.0.0.1:"), ep)
+        rc, out, err = self.cli("function", "list")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("ENDPOINT", out.splitlines()[0])
+        line = [ln for ln in out.splitlines() if ln.startswith("hello ")][0]
+        self.assertEqual(line.split()[:2], ["hello", "hello"])
+        self.assertIn(ep, line)
+        rc, out, err = self.cli("function", "get", "resize")
+        self.assertIn("name          resize", out)
+        self.assertIn("endpoint      " + fns["resize"]["endpoint"], out)
+        rc, out, err = self.cli("token", "create", "--function", "hello", "--description",
+                                "curl line", "--no-expiry")
+        self.assertEqual(rc, 0, err)
+        tok = out.split("token:\n", 1)[1].split("\n", 1)[0]
+        self.assertIn("curl -H 'X-Auth-Token: %s' '%s'" % (tok, ep), out)
+        rc, out, err = self.cli("token", "create", "--namespace", "ns-app", "--description",
+                                "ns curl lines", "--no-expiry")
+        self.assertEqual(rc, 0, err)
+        tok = out.split("token:\n", 1)[1].split("\n", 1)[0]
+        for fid in ("hello", "resize"):
+            self.assertIn("curl -H 'X-Auth-Token: %s' '%s'" % (tok, fns[fid]["endpoint"]), out)
+        self.assertNotIn(fns["other"]["endpoint"], out)
 
 
 if __name__ == "__main__":

@@ -64,6 +64,16 @@ START_TEST(test_set_and_apply)
 	c = load(dir);
 	ck_assert_int_eq(state_apply(c), 0);
 	ck_assert_int_eq(priv(c, "f1"), PRIVACY_PRIVATE);
+	ck_assert_int_eq(priv(c, "f2"), PRIVACY_PRIVATE);
+	conf_unref(c);
+	/* Reset: the file's value applies again; resetting an absent entry succeeds; others stay. */
+	ck_assert_int_eq(state_reset_privacy(dir, "f2", err, sizeof(err)), 0);
+	ck_assert_int_eq(state_reset_privacy(dir, "f2", err, sizeof(err)), 0);
+	ck_assert_int_eq(state_reset_privacy(dir, "never", err, sizeof(err)), 0);
+	c = load(dir);
+	ck_assert_int_eq(state_apply(c), 0);
+	ck_assert_int_eq(priv(c, "f2"), PRIVACY_PUBLIC);
+	ck_assert_int_eq(priv(c, "f1"), PRIVACY_PRIVATE);
 	conf_unref(c);
 
 	/* A damaged file: -1, the configuration's values stay, and setting refuses to clobber it. */
@@ -78,6 +88,7 @@ START_TEST(test_set_and_apply)
 	ck_assert_int_eq(priv(c, "f2"), PRIVACY_PUBLIC);
 	conf_unref(c);
 	ck_assert_int_eq(state_set_privacy(dir, "f1", PRIVACY_PUBLIC, err, sizeof(err)), -1);
+	ck_assert_int_eq(state_reset_privacy(dir, "f1", err, sizeof(err)), -1);
 
 	/* A bad value is ignored, the others apply. */
 	f = fopen(path, "w");
