@@ -128,9 +128,11 @@ bool upstream_tls_failed(struct upconn *u)
 	while ((e = bufferevent_get_openssl_error(u->bev)) != 0)
 		if (first == 0)
 			first = e;
-	/* No TLS error, or only a socket errno libevent recorded (library 0: the connect was
-	 * refused), and no verification result: the TCP connection itself failed. */
-	if (ssl == NULL || ((first == 0 || ERR_GET_LIB(first) == 0) &&
+	/* No TLS error and no verification result: the TCP connection itself failed. Before
+	 * the connection was made, a lone socket errno that libevent recorded (library 0) is a
+	 * refused connect too; after it, such an entry may come with the server's refusal (a
+	 * TLS 1.3 server judging our certificate after the handshake), which is a TLS failure. */
+	if (ssl == NULL || ((first == 0 || (!u->connected && ERR_GET_LIB(first) == 0)) &&
 			    SSL_get_verify_result(ssl) == X509_V_OK))
 		return false;
 	tls_failure_reason(ssl, first, why, sizeof(why));
