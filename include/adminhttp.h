@@ -5,12 +5,14 @@
 #ifndef FNGATE_ADMINHTTP_H
 #define FNGATE_ADMINHTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct event_base;
 struct evbuffer;
 struct adminhttp;
 struct adminhttp_req;
+struct json_t;
 
 enum adminhttp_method {
 	ADMINHTTP_GET = 1,
@@ -25,9 +27,13 @@ enum adminhttp_method {
 typedef void (*adminhttp_cb)(struct adminhttp_req *r, void *arg);
 
 /* Serve on listening socket fd (non-blocking; owned from now on, also on failure). max_conns:
- * connections at once; past it accept waits. NULL on failure (out of memory). */
+ * connections at once; past it accept waits. max_head: bytes of a request head, at most the
+ * configuration's max_header_bytes (0: that). check_host: refuse (421) a Host that is not a name
+ * of this listener (its address, localhost, admin.hosts), against DNS rebinding: on for the
+ * admin API, off for the health listener, whose probes name whatever address they reach.
+ * NULL on failure (out of memory). */
 struct adminhttp *adminhttp_start(struct event_base *base, int fd, unsigned max_conns,
-				  adminhttp_cb cb, void *arg);
+				  size_t max_head, bool check_host, adminhttp_cb cb, void *arg);
 /* Close the listener and every connection. NULL is fine. */
 void adminhttp_stop(struct adminhttp *h);
 
@@ -42,6 +48,10 @@ const char *adminhttp_peer(const struct adminhttp_req *r);     /* "ip:port", for
 
 /* Add a response header (name and value are constants or short; copied). */
 void adminhttp_add_header(struct adminhttp_req *r, const char *name, const char *value);
+/* Reply `code` with the JSON body (taken: decref'd here; NULL: empty), Content-Type and
+ * Cache-Control: no-store; the serialized text is wiped after use (a creation reply holds a
+ * token). Out of memory: 500 with a fixed JSON body. */
+void adminhttp_reply_json(struct adminhttp_req *r, int code, struct json_t *body);
 /* Send the reply: status line, the security headers, the added headers, Content-Length, and
  * body (drained; NULL: empty; not sent for HEAD). */
 void adminhttp_reply(struct adminhttp_req *r, int code, struct evbuffer *body);

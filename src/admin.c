@@ -108,32 +108,6 @@ int admin_authorize(const struct conf_admin_key *k, unsigned perm, const char *n
 
 /* ---------------------------------------------------------------- replies */
 
-/* Send body (stolen: decref'd here) with `code`. */
-static void reply_json(struct adminhttp_req *req, int code, json_t *body)
-{
-	struct evbuffer *b = evbuffer_new();
-	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-
-	adminhttp_add_header(req, "Content-Type", "application/json");
-	adminhttp_add_header(req, "Cache-Control", "no-store");
-	if (b != NULL && text != NULL) {
-		evbuffer_add(b, text, strlen(text));
-		evbuffer_add(b, "\n", 1);
-	} else if (b != NULL) {
-		code = 500;
-		evbuffer_add_printf(b, "{\"error\":\"internal\",\"message\":\"out of memory\"}\n");
-	}
-	adminhttp_reply(req, code, b);
-	if (text != NULL) {
-		/* A creation reply holds a token: do not leave it in freed memory. */
-		util_wipe(text, strlen(text));
-		free(text);
-	}
-	if (b != NULL)
-		evbuffer_free(b);
-	json_decref(body);
-}
-
 static void reply_error(struct adminhttp_req *req, int code, const char *err, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
@@ -147,7 +121,7 @@ static void reply_error(struct adminhttp_req *req, int code, const char *err, co
 	va_end(ap);
 	if (code == 401)
 		adminhttp_add_header(req, "WWW-Authenticate", "Bearer realm=\"fngate-admin\"");
-	reply_json(req, code, json_pack("{s:s,s:s}", "error", err, "message", msg));
+	adminhttp_reply_json(req, code, json_pack("{s:s,s:s}", "error", err, "message", msg));
 }
 
 #define AUTH_LOG_WINDOW_US (10 * 1000000ull)
@@ -479,7 +453,7 @@ static void h_whoami(struct areq *r)
 	json_object_set_new(o, "role", owner ? json_string("owner") : json_null());
 	json_object_set_new(o, "permissions", p);
 	json_object_set_new(o, "namespaces", ns);
-	reply_json(r->req, 200, o);
+	adminhttp_reply_json(r->req, 200, o);
 }
 
 /* ---------------------------------------------------------------- handlers: namespaces, functions */
@@ -492,7 +466,7 @@ static void h_namespaces(struct areq *r)
 		if (admin_key_sees(r->key, r->c->namespaces[i].id))
 			json_array_append_new(arr, namespace_json(r->a, &r->c->namespaces[i]));
 	}
-	reply_json(r->req, 200, json_pack("{s:o,s:I}", "namespaces", arr, "total_count",
+	adminhttp_reply_json(r->req, 200, json_pack("{s:o,s:I}", "namespaces", arr, "total_count",
 					  (json_int_t)json_array_size(arr)));
 }
 
@@ -512,7 +486,7 @@ static void h_namespace(struct areq *r)
 	const struct conf_namespace *ns = ns_or_404(r, r->segs[2]);
 
 	if (ns != NULL)
-		reply_json(r->req, 200, namespace_json(r->a, ns));
+		adminhttp_reply_json(r->req, 200, namespace_json(r->a, ns));
 }
 
 static void h_namespace_functions(struct areq *r)
@@ -525,7 +499,7 @@ static void h_namespace_functions(struct areq *r)
 	arr = json_array();
 	for (size_t i = 0; i < ns->nfunctions; i++)
 		json_array_append_new(arr, function_json(r->c, &ns->functions[i]));
-	reply_json(r->req, 200, json_pack("{s:o,s:I}", "functions", arr, "total_count",
+	adminhttp_reply_json(r->req, 200, json_pack("{s:o,s:I}", "functions", arr, "total_count",
 					  (json_int_t)ns->nfunctions));
 }
 
@@ -539,7 +513,7 @@ static void h_functions(struct areq *r)
 		if (admin_key_sees(r->key, fn->ns->id))
 			json_array_append_new(arr, function_json(r->c, fn));
 	}
-	reply_json(r->req, 200, json_pack("{s:o,s:I}", "functions", arr, "total_count",
+	adminhttp_reply_json(r->req, 200, json_pack("{s:o,s:I}", "functions", arr, "total_count",
 					  (json_int_t)json_array_size(arr)));
 }
 
@@ -559,7 +533,7 @@ static void h_function(struct areq *r, bool patch)
 		return;
 	}
 	if (!patch) {
-		reply_json(r->req, 200, function_json(r->c, fn));
+		adminhttp_reply_json(r->req, 200, function_json(r->c, fn));
 		return;
 	}
 	o = body_object(r);
@@ -582,7 +556,7 @@ static void h_function(struct areq *r, bool patch)
 	atomic_store(&fn->privacy, p);
 	log_msg(LOG_LVL_INFO, "admin: key %s (client %s) set function %s %s", r->key->name,
 		adminhttp_peer(r->req), fn->id, pv);
-	reply_json(r->req, 200, function_json(r->c, fn));
+	adminhttp_reply_json(r->req, 200, function_json(r->c, fn));
 cleanup:
 	json_decref(o);
 }
@@ -609,7 +583,7 @@ static void h_function_privacy_reset(struct areq *r)
 	atomic_store(&fn->privacy, fn->privacy_configured);
 	log_msg(LOG_LVL_INFO, "admin: key %s reset function %s to the configuration's privacy",
 		r->key->name, fn->id);
-	reply_json(r->req, 200, function_json(r->c, fn));
+	adminhttp_reply_json(r->req, 200, function_json(r->c, fn));
 }
 
 /* ---------------------------------------------------------------- handlers: tokens */
@@ -764,7 +738,7 @@ static void h_token_create(struct areq *r)
 		fn ? "function" : "namespace", fn ? fn->id : ns->id);
 	out = record_json(registry_get(r->a->reg, rec.id));
 	json_object_set_new(out, "token", json_string(tok));
-	reply_json(r->req, 201, out);
+	adminhttp_reply_json(r->req, 201, out);
 cleanup:
 	util_free_secret(tok);
 	json_decref(o);
@@ -851,7 +825,7 @@ static void h_token_list(struct areq *r)
 	arr = json_array();
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(arr, record_json(page[i]));
-	reply_json(r->req, 200, json_pack("{s:o,s:I}", "tokens", arr, "total_count",
+	adminhttp_reply_json(r->req, 200, json_pack("{s:o,s:I}", "tokens", arr, "total_count",
 					  (json_int_t)total));
 cleanup:
 	evhttp_clear_headers(&kv);
@@ -898,7 +872,7 @@ static void do_revoke(struct areq *r, const char *id, bool import, const char *i
 	}
 	log_msg(LOG_LVL_INFO, "admin: key %s (client %s) revoked token %s", r->key->name,
 		adminhttp_peer(r->req), id);
-	reply_json(r->req, 200, record_json(t));
+	adminhttp_reply_json(r->req, 200, record_json(t));
 }
 
 static void h_token_revoke_jti(struct areq *r)
@@ -994,7 +968,7 @@ static void api(struct areq *r, enum adminhttp_method m)
 	} else if (n == 3 && strcmp(s[1], "tokens") == 0) {
 		if (get) {
 			if ((t = token_or_404(r, s[2], ADMIN_PERM_TOKENS_READ)) != NULL)
-				reply_json(r->req, 200, record_json(t));
+				adminhttp_reply_json(r->req, 200, record_json(t));
 			return;
 		}
 		if (m == ADMINHTTP_DELETE) {
@@ -1119,7 +1093,7 @@ static void h_healthz(struct admin *a, struct adminhttp_req *req, struct conf *c
 	(void)a;
 	(void)c;
 	/* 503 while draining (SIGTERM): a load balancer stops sending new requests. */
-	reply_json(req, draining ? 503 : 200, json_pack("{s:s,s:s}", "status",
+	adminhttp_reply_json(req, draining ? 503 : 200, json_pack("{s:s,s:s}", "status",
 		   draining ? "draining" : "ok", "version", FNGATE_VERSION));
 }
 
@@ -1246,7 +1220,7 @@ struct admin *admin_start(struct event_base *base, struct registry *reg, char *e
 		snprintf(err, errlen, "admin listener %s: %s", c->admin.listen, strerror(errno));
 		goto fail;
 	}
-	a->http = adminhttp_start(base, fd, c->admin.max_connections, dispatch, a);
+	a->http = adminhttp_start(base, fd, c->admin.max_connections, 0, true, dispatch, a);
 	fd = -1;    /* adminhttp owns it, also on failure */
 	if (a->http == NULL) {
 		snprintf(err, errlen, "admin listener %s: out of memory", c->admin.listen);

@@ -19,6 +19,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <jansson.h>
 #include <llhttp.h>
 
 #include "admin.h"
@@ -104,6 +105,8 @@ struct adminhttp {
 	uint64_t           pause_logged_us;    /* last "pausing" line; at most one a minute */
 	unsigned long      pauses;             /* pauses since that line */
 	unsigned           nconns, max_conns;
+	bool               check_host;         /* adminhttp_start */
+	size_t             max_head;           /* 0: limits.max_header_bytes */
 	struct ah_conn    *conns;
 	adminhttp_cb       cb;
 	void              *arg;
@@ -112,6 +115,31 @@ struct adminhttp {
 static const llhttp_settings_t ah_settings;
 
 /* ---------------------------------------------------------------- replies */
+
+void adminhttp_reply_json(struct adminhttp_req *req, int code, json_t *body)
+{
+	struct evbuffer *b = evbuffer_new();
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+
+	adminhttp_add_header(req, "Content-Type", "application/json");
+	adminhttp_add_header(req, "Cache-Control", "no-store");
+	if (b != NULL && text != NULL) {
+		evbuffer_add(b, text, strlen(text));
+		evbuffer_add(b, "\n", 1);
+	} else if (b != NULL) {
+		code = 500;
+		evbuffer_add_printf(b, "{\"error\":\"internal\",\"message\":\"out of memory\"}\n");
+	}
+	adminhttp_reply(req, code, b);
+	if (text != NULL) {
+		/* A creation reply holds a token: do not leave it in freed memory. */
+		util_wipe(text, strlen(text));
+		free(text);
+	}
+	if (b != NULL)
+		evbuffer_free(b);
+	json_decref(body);
+}
 
 void adminhttp_add_header(struct adminhttp_req *r, const char *name, const char *value)
 {
@@ -398,7 +426,8 @@ static int ah_on_headers_complete(llhttp_t *p)
 		c->why = AH_E_HOST_MISSING;
 		return -1;
 	}
-	if (host != NULL && (!http1_host_ok(host, strlen(host)) || !ah_host_allowed(c, host))) {
+	if (host != NULL && (!http1_host_ok(host, strlen(host)) ||
+			     (c->h->check_host && !ah_host_allowed(c, host)))) {
 		c->why = AH_E_HOST_REFUSED;
 		return -1;
 	}
@@ -689,7 +718,8 @@ static int ah_conn_new(struct adminhttp *h, int fd, const struct sockaddr_storag
 		goto fail;
 	c->h = h;
 	c->req.conn = c;
-	c->max_head = cf->limits.max_header_bytes;
+	c->max_head = h->max_head != 0 && h->max_head < cf->limits.max_header_bytes ? h->max_head :
+		      cf->limits.max_header_bytes;
 	c->header_ms = cf->timeouts.client_header_ms;
 	c->idle_ms = cf->timeouts.client_idle_ms;
 	conf_unref(cf);
@@ -793,7 +823,7 @@ static void ah_accept_cb(evutil_socket_t lfd, short what, void *arg)
 }
 
 struct adminhttp *adminhttp_start(struct event_base *base, int fd, unsigned max_conns,
-				  adminhttp_cb cb, void *arg)
+				  size_t max_head, bool check_host, adminhttp_cb cb, void *arg)
 {
 	struct adminhttp *h = calloc(1, sizeof(*h));
 
@@ -804,6 +834,8 @@ struct adminhttp *adminhttp_start(struct event_base *base, int fd, unsigned max_
 	h->base = base;
 	h->fd = fd;
 	h->max_conns = max_conns ? max_conns : 1;
+	h->check_host = check_host;
+	h->max_head = max_head;
 	h->cb = cb;
 	h->arg = arg;
 	h->accept_ev = event_new(base, fd, EV_READ | EV_PERSIST, ah_accept_cb, h);

@@ -1,6 +1,8 @@
 /* health.c - the health listener: liveness (/livez: the process answers) and readiness (/readyz,
  * /healthz: configuration loaded, listeners open, not draining, and the store fresh when fleet
- * mode registers that check). Small, bounded evhttp responder on the main loop; no admin API. */
+ * mode registers that check). Served on the main loop by the admin API's bounded transport
+ * (adminhttp.h: connection cap, head deadline, strict parser), without its Host check (probes
+ * name whatever address they reach) and without the admin API itself. */
 #include "health.h"
 
 #include <errno.h>
@@ -11,18 +13,19 @@
 #include <unistd.h>
 #include <sys/socket.h>
 
-#include <event2/buffer.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <jansson.h>
 
+#include "adminhttp.h"
 #include "conf.h"
 #include "log.h"
 #include "serve.h"
 #include "util.h"
 
+#define HEALTH_MAX_CONNS 16     /* probes open one connection at a time */
+#define HEALTH_MAX_HEAD  4096   /* a probe sends a request line and a few headers */
+
 struct health {
-	struct evhttp *http;
+	struct adminhttp *http;
 };
 
 static _Atomic(health_store_fresh_fn) health_store_fresh;
@@ -32,62 +35,43 @@ void health_set_store_fresh(health_store_fresh_fn fn)
 	atomic_store(&health_store_fresh, fn);
 }
 
-static void health_reply(struct evhttp_request *req, int code, json_t *body)
-{
-	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-	struct evbuffer *b = evbuffer_new();
-	char *s = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
-
-	evhttp_add_header(h, "Content-Type", "application/json");
-	evhttp_add_header(h, "Cache-Control", "no-store");
-	if (b != NULL && s != NULL)
-		evbuffer_add_printf(b, "%s\n", s);
-	evhttp_send_reply(req, code, NULL, b);
-	free(s);
-	json_decref(body);
-	if (b != NULL)
-		evbuffer_free(b);
-}
-
 /* Ready when fngate is serving (this listener is opened only once the configuration is loaded
  * and every listener is open), not draining, and the registered store check, if any, passes. */
-static void health_ready(struct evhttp_request *req)
+static void health_ready(struct adminhttp_req *req)
 {
 	health_store_fresh_fn fresh = atomic_load(&health_store_fresh);
 	const char *why = NULL;
 
 	if (serve_draining()) {
-		health_reply(req, 503, json_pack("{s:s}", "status", "draining"));
+		adminhttp_reply_json(req, 503, json_pack("{s:s}", "status", "draining"));
 		return;
 	}
 	if (fresh != NULL && !fresh(&why)) {
-		health_reply(req, 503, json_pack("{s:s,s:s}", "status", "not_ready", "reason",
-						 why != NULL ? why : "store state not fresh"));
+		adminhttp_reply_json(req, 503, json_pack("{s:s,s:s}", "status", "not_ready", "reason",
+							 why != NULL ? why : "store state not fresh"));
 		return;
 	}
-	health_reply(req, 200, json_pack("{s:s,s:s}", "status", "ready", "version",
-					 FNGATE_VERSION));
+	adminhttp_reply_json(req, 200, json_pack("{s:s,s:s}", "status", "ready", "version",
+						 FNGATE_VERSION));
 }
 
-static void health_dispatch(struct evhttp_request *req, void *arg)
+static void health_dispatch(struct adminhttp_req *req, void *arg)
 {
-	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
-	enum evhttp_cmd_type m = evhttp_request_get_command(req);
+	const char *path = adminhttp_path(req);
+	enum adminhttp_method m = adminhttp_method(req);
 
 	(void)arg;
-	if (path == NULL)
-		path = "";
-	if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD) {
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
-		health_reply(req, 405, json_pack("{s:s}", "error", "method_not_allowed"));
-	} else if (strcmp(path, "/livez") == 0)
-		health_reply(req, 200, json_pack("{s:s,s:s}", "status", "alive", "version",
-						 FNGATE_VERSION));
-	else if (strcmp(path, "/readyz") == 0 || strcmp(path, "/healthz") == 0)
+	if (m != ADMINHTTP_GET && m != ADMINHTTP_HEAD) {
+		adminhttp_add_header(req, "Allow", "GET, HEAD");
+		adminhttp_reply_json(req, 405, json_pack("{s:s}", "error", "method_not_allowed"));
+	} else if (strcmp(path, "/livez") == 0) {
+		adminhttp_reply_json(req, 200, json_pack("{s:s,s:s}", "status", "alive", "version",
+							 FNGATE_VERSION));
+	} else if (strcmp(path, "/readyz") == 0 || strcmp(path, "/healthz") == 0) {
 		health_ready(req);
-	else
-		health_reply(req, 404, json_pack("{s:s}", "error", "not_found"));
+	} else {
+		adminhttp_reply_json(req, 404, json_pack("{s:s}", "error", "not_found"));
+	}
 }
 
 struct health *health_start(struct event_base *base, const struct conf *c, char *err,
@@ -100,20 +84,10 @@ struct health *health_start(struct event_base *base, const struct conf *c, char 
 	if (c->health.listen == NULL)
 		return NULL;
 	h = calloc(1, sizeof(*h));
-	if (h == NULL || (h->http = evhttp_new(base)) == NULL) {
+	if (h == NULL) {
 		snprintf(err, errlen, "health listener: out of memory");
 		goto fail;
 	}
-	/* Probes send a request line and a few headers: anything bigger is refused by evhttp
-	 * (400/413), and a silent client is dropped after 5 s. The common methods reach
-	 * health_dispatch for a JSON 405; evhttp answers 501 for the rest. */
-	evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
-				   EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
-				   EVHTTP_REQ_PATCH);
-	evhttp_set_max_headers_size(h->http, 4096);
-	evhttp_set_max_body_size(h->http, 0);
-	evhttp_set_timeout(h->http, 5);
-	evhttp_set_gencb(h->http, health_dispatch, h);
 	fd = socket(c->health.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd == -1 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
 	    bind(fd, (const struct sockaddr *)&c->health.addr, c->health.addrlen) == -1 ||
@@ -121,9 +95,11 @@ struct health *health_start(struct event_base *base, const struct conf *c, char 
 		snprintf(err, errlen, "health listener %s: %s", c->health.listen, strerror(errno));
 		goto fail;
 	}
-	if (evhttp_accept_socket(h->http, fd) != 0) {
-		snprintf(err, errlen, "health listener %s: evhttp_accept_socket failed",
-			 c->health.listen);
+	h->http = adminhttp_start(base, fd, HEALTH_MAX_CONNS, HEALTH_MAX_HEAD, false,
+				  health_dispatch, h);
+	fd = -1;    /* adminhttp owns it, also on failure */
+	if (h->http == NULL) {
+		snprintf(err, errlen, "health listener %s: out of memory", c->health.listen);
 		goto fail;
 	}
 	log_msg(LOG_LVL_INFO, "health: listening on %s (/livez, /readyz)", c->health.listen);
@@ -139,7 +115,6 @@ void health_stop(struct health *h)
 {
 	if (h == NULL)
 		return;
-	if (h->http != NULL)
-		evhttp_free(h->http);
+	adminhttp_stop(h->http);
 	free(h);
 }
