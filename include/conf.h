@@ -98,6 +98,7 @@ struct conf_namespace {
 	bool    issue_tokens;               /* fngate mints tokens for this namespace */
 	bool    require_registered_tokens;  /* default: equal to issue_tokens */
 	char   *signing_key;                /* optional: PEM path of the private key used to mint */
+	size_t  max_tokens;                 /* registry records (tokens and revocations) it may hold */
 };
 
 struct conf_listen {

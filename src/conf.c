@@ -43,6 +43,8 @@
 #define CONF_MAX_LISTEN      64
 #define CONF_MAX_ADMIN_KEYS  1024
 #define CONF_MAX_ADMIN_HOSTS 64
+#define CONF_DEFAULT_MAX_TOKENS 10000  /* registry records per namespace (security.md: quotas) */
+#define CONF_MAX_MAX_TOKENS  1000000   /* the registry's own cap, shared by every namespace */
 #define CONF_MAX_ERRORS      200       /* past this, one file is beyond help (and each error
 					 * rescans the text for its position) */
 
@@ -102,7 +104,7 @@ static const char *const conf_tokens_keys[] = {
 };
 static const char *const conf_ns_keys[] = {
 	"id", "name", "issuer", "keys", "functions", "issue_tokens", "require_registered_tokens",
-	"signing_key", NULL
+	"signing_key", "max_tokens", NULL
 };
 static const char *const conf_key_keys[] = {
 	"kid", "alg", "public_key", NULL
@@ -1444,6 +1446,7 @@ static bool conf_fn_bad(const struct conf_ctx *x, const struct conf_function *f)
 
 static void conf_parse_namespace(struct conf_ctx *x, json_t *o, struct conf_namespace *ns)
 {
+	uint64_t u;
 	const char *s;
 	json_t *a, *v;
 	size_t i, j;
@@ -1475,6 +1478,9 @@ static void conf_parse_namespace(struct conf_ctx *x, json_t *o, struct conf_name
 	ns->require_registered_tokens = ns->issue_tokens;
 	conf_get_bool(x, o, "require_registered_tokens", &ns->require_registered_tokens);
 	conf_get_path(x, o, "signing_key", &ns->signing_key);
+	ns->max_tokens = CONF_DEFAULT_MAX_TOKENS;
+	if (conf_get_uint(x, o, "max_tokens", 1, CONF_MAX_MAX_TOKENS, &u) == 1)
+		ns->max_tokens = (size_t)u;
 
 	if (conf_get_array(x, o, "keys", CONF_MAX_KEYS, true, &a) == 1 && json_array_size(a) > 0) {
 		ns->keys = calloc(json_array_size(a), sizeof(*ns->keys));

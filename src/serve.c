@@ -259,6 +259,9 @@ int serve_main(const char *path)
 	memset(&d, 0, sizeof(d));
 	d.path = path;
 	signal(SIGPIPE, SIG_IGN);
+	/* A file size limit (RLIMIT_FSIZE) reached by the journal or a log is a failed write
+	 * (EFBIG) that the writer reports, not a reason to die. */
+	signal(SIGXFSZ, SIG_IGN);
 	/* No evthread_use_pthreads(): every event base belongs to one thread, and the threads
 	 * signal each other through eventfds, so libevent's locks would only cost time. */
 	if (revoke_init() != 0) {
