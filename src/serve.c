@@ -278,6 +278,7 @@ int serve_main(const char *path)
 		log_msg(LOG_LVL_ERROR, "state_dir %s: %s", c->state_dir, strerror(errno));
 		goto cleanup;
 	}
+	(void)state_tighten(c->state_dir);   /* each change logged; a failure too */
 	d.reg = registry_open(c->state_dir, err, sizeof(err));
 	if (d.reg == NULL) {
 		log_msg(LOG_LVL_ERROR, "registry: %s", err);
