@@ -137,6 +137,7 @@ struct conf_admin {
 	unsigned max_connections;   /* admin connections at once (default 64): never starves the data plane */
 	char  **hosts;              /* Host names accepted besides localhost and the listener's address */
 	size_t  nhosts;
+	struct tls_server *tls;     /* NULL: plain HTTP; else HTTPS with these certificates (tls.h) */
 };
 
 /* "health": {"listen": ...}: liveness/readiness on a listener of its own (health.c), which

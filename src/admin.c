@@ -1253,7 +1253,8 @@ struct admin *admin_start(struct event_base *base, struct registry *reg, char *e
 		snprintf(err, errlen, "admin listener %s: %s", c->admin.listen, strerror(errno));
 		goto fail;
 	}
-	a->http = adminhttp_start(base, fd, c->admin.max_connections, 0, true, dispatch, a);
+	a->http = adminhttp_start(base, fd, c->admin.max_connections, 0, true, true, dispatch,
+				  a);
 	fd = -1;    /* adminhttp owns it, also on failure */
 	if (a->http == NULL) {
 		snprintf(err, errlen, "admin listener %s: out of memory", c->admin.listen);

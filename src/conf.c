@@ -126,7 +126,7 @@ static const char *const conf_upstream_tls_keys[] = {
 	"ca", "cert", "key", NULL
 };
 static const char *const conf_admin_keys[] = {
-	"listen", "keys", "metrics_auth", "max_connections", "hosts", NULL
+	"listen", "keys", "metrics_auth", "max_connections", "hosts", "tls", NULL
 };
 static const char *const conf_health_keys[] = {
 	"listen", NULL
@@ -1812,6 +1812,12 @@ static void conf_parse_admin(struct conf_ctx *x, json_t *root)
 	if (o == NULL)
 		return;
 
+	/* the listen entries' "tls" object: certificates loaded and checked now */
+	if (conf_get_typed(x, o, "tls", JSON_OBJECT, &v) == 1 && ad->listen != NULL) {
+		conf_push_key(x, "tls");
+		ad->tls = conf_parse_listen_tls(x, v);
+		conf_pop(x);
+	}
 	if (conf_get_array(x, o, "hosts", CONF_MAX_ADMIN_HOSTS, true, &a) == 1 && json_array_size(a) > 0) {
 		ad->hosts = calloc(json_array_size(a), sizeof(*ad->hosts));
 		if (ad->hosts == NULL) {
@@ -2078,6 +2084,7 @@ static void conf_free(struct conf *c)
 		tls_server_unref(c->listen[i].tls);
 	}
 	free(c->listen);
+	tls_server_unref(c->admin.tls);
 	for (i = 0; i < c->admin.nkeys; i++) {
 		struct conf_admin_key *k2 = &c->admin.keys[i];
 

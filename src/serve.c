@@ -375,7 +375,8 @@ int serve_main(const char *path)
 		log_msg(LOG_LVL_INFO, "listening on %s%s (%d workers)", c->listen[k].address,
 			c->listen[k].tls != NULL ? " with TLS" : "", d.nworkers);
 	if (c->admin.listen != NULL && d.admin != NULL)
-		log_msg(LOG_LVL_INFO, "admin API on %s", c->admin.listen);
+		log_msg(LOG_LVL_INFO, "admin API on %s%s", c->admin.listen,
+			c->admin.tls != NULL ? " with TLS" : "");
 	event_base_dispatch(d.base);
 	if (d.admin != NULL) {
 		admin_stop(d.admin);
