@@ -198,6 +198,7 @@ struct conf {
 
 	char    *access_log;        /* NULL or "-": stderr; else a file path */
 	char    *log_format;        /* "json" (default) or "combined" */
+	unsigned access_log_flush_ms;   /* 0: a write per line; else buffered, written at least this often */
 
 	char    *user;              /* NULL: keep the starting user; else switch to it after binding */
 	char    *group;             /* NULL: the user's primary group */

@@ -49,6 +49,7 @@
 					 * rescans the text for its position) */
 
 /* Defaults: the values of the example in the configuration issue (docs/configuration.md). */
+#define CONF_DEF_ACCESS_LOG_FLUSH_MS 1000
 #define CONF_DEF_MAX_HEADER       16384
 #define CONF_DEF_MAX_BODY         6291456
 #define CONF_DEF_MAX_TOKEN        8192
@@ -90,7 +91,7 @@ static _Atomic uint64_t conf_current_gen;  /* generation of conf_current, read w
 
 static const char *const conf_top_keys[] = {
 	"listen", "workers", "state_dir", "limits", "timeouts", "tokens", "namespaces", "admin",
-	"access_log", "log_format", "shutdown_timeout_ms", "user", "group", "underscores_in_headers",
+	"access_log", "access_log_flush_ms", "log_format", "shutdown_timeout_ms", "user", "group", "underscores_in_headers",
 	"health", "store", NULL
 };
 static const char *const conf_limits_keys[] = {
@@ -2240,6 +2241,12 @@ static void conf_parse_root(struct conf_ctx *x, json_t *root)
 		if (c->access_log == NULL)
 			conf_nomem(x);
 	}
+	/* a file is buffered by default (the cost of a write(2) per request, issue 15); stderr,
+	 * read live by journald, docker and people, is not */
+	c->access_log_flush_ms = c->access_log != NULL && strcmp(c->access_log, "-") != 0 &&
+				 strcmp(c->access_log, "off") != 0 ? CONF_DEF_ACCESS_LOG_FLUSH_MS : 0;
+	if (conf_get_uint(x, root, "access_log_flush_ms", 0, 60000, &u) == 1)
+		c->access_log_flush_ms = (unsigned)u;
 	rc = conf_get_string(x, root, "log_format", 16, false, &s);
 	if (rc == 1 && strcmp(s, "json") != 0 && strcmp(s, "combined") != 0) {
 		conf_push_key(x, "log_format");

@@ -158,6 +158,10 @@ static void on_reload(evutil_socket_t sig, short what, void *arg)
 		conf_unref(old);
 	}
 	log_set_access_format(c->log_format);
+	log_flush();    /* a reload is a point where everything logged so far is on disk */
+	if (log_set_access_flush(c->access_log_flush_ms) != 0)
+		log_msg(LOG_LVL_ERROR, "reload: cannot start the access log's writer thread: "
+			"writing each line at once");
 	conf_publish(c);
 	d->reloads++;
 	metrics_reload(true, util_now());
@@ -294,6 +298,9 @@ int serve_main(const char *path)
 		goto cleanup;
 	}
 	log_set_access_format(c->log_format);
+	if (log_set_access_flush(c->access_log_flush_ms) != 0)
+		log_msg(LOG_LVL_ERROR, "cannot start the access log's writer thread: writing each "
+			"line at once");
 	d.shutdown_ms = c->shutdown_timeout_ms;
 	d.nworkers = c->workers;
 	d.workers = calloc((size_t)d.nworkers, sizeof(*d.workers));
