@@ -89,13 +89,7 @@ static uint32_t crc32_ieee(const void *buf, size_t len)
 
 static uint64_t hash_id(const char *s)
 {
-	uint64_t h = 1469598103934665603ull;
-
-	while (*s != '\0') {
-		h ^= (unsigned char)*s++;
-		h *= 1099511628211ull;
-	}
-	return h;
+	return util_fnv64(UTIL_FNV64_INIT, s, strlen(s));
 }
 
 static char *dupnull(const char *s)
