@@ -1324,8 +1324,6 @@ static void conf_cors_list(struct conf_ctx *x, json_t *o, const char *key, size_
 		conf_push_index(x, i);
 		if (!json_is_string(v))
 			conf_err(x, JSONPOS_VALUE, "must be a string, not %s", conf_type_name(v));
-		else if (strlen(json_string_value(v)) != json_string_length(v))
-			conf_err(x, JSONPOS_VALUE, "must not contain a NUL character");
 		else if (add(p, json_string_value(v), &why) != 0)
 			conf_err(x, JSONPOS_VALUE, "%s", why);
 		conf_pop(x);

@@ -358,10 +358,12 @@ int cors_policy_finish(struct cors_policy *p, const char **field, const char **w
 	/* Past the checks, only memory can fail: *field NULL says so. */
 	*field = NULL;
 	*why = "out of memory";
-	for (size_t i = 0; p->methods.n == 0 && i < ARRAY_LEN(defaults); i++)
-		if (cors_list_add(&p->methods, CORS_MAX_METHODS, defaults[i], strlen(defaults[i]),
-				  why) != 0)
-			return -1;
+	if (p->methods.n == 0) {
+		for (size_t i = 0; i < ARRAY_LEN(defaults); i++)
+			if (cors_list_add(&p->methods, CORS_MAX_METHODS, defaults[i],
+					  strlen(defaults[i]), why) != 0)
+				return -1;
+	}
 	p->actual = cors_text(p, false, &p->actual_len);
 	p->preflight = cors_text(p, true, &p->preflight_len);
 	return p->actual != NULL && p->preflight != NULL ? 0 : -1;
