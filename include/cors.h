@@ -30,6 +30,7 @@ struct cors_list {
 /* One function's CORS policy; immutable once cors_policy_finish succeeded. */
 struct cors_policy {
 	bool             any_origin;    /* allow_origins ["*"] */
+	size_t           origins_seen;  /* entries offered, valid or not: "*" must be alone */
 	struct cors_list origins;       /* serialized as browsers send them: lowercase scheme and
 					 * host, no default port */
 	struct cors_list methods;       /* case-sensitive, as HTTP methods are */

@@ -222,13 +222,14 @@ int cors_add_origin(struct cors_policy *p, const char *s, const char **why)
 	char norm[CORS_ORIGIN_MAX + 1];
 
 	if (strcmp(s, "*") == 0 || p->any_origin) {
-		if (p->origins.n > 0 || p->any_origin) {
+		if (p->origins_seen++ > 0) {
 			*why = "\"*\" allows every origin: it must be the only one listed";
 			return -1;
 		}
 		p->any_origin = true;
 		return 0;
 	}
+	p->origins_seen++;
 	if (cors_origin_normalize(s, norm, why) != 0)
 		return -1;
 	if (cors_list_find(&p->origins, norm, strlen(norm), false) >= 0) {
