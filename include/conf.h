@@ -16,6 +16,7 @@
 
 #include "keys.h"
 
+struct cors_policy;
 struct route_table;
 struct tls_server;
 struct tls_client;
@@ -84,6 +85,9 @@ struct conf_function {
 	size_t  nupstreams;
 	struct conf_limits   limits;    /* effective: global values overridden per function */
 	struct conf_timeouts timeouts;
+	/* CORS (cors.h): the function's own "cors" block, else its namespace's; NULL: none */
+	const struct cors_policy *cors;
+	struct cors_policy *cors_own;   /* the function's own block, freed with it */
 	size_t  index;              /* 0..conf.nfunctions-1 over all namespaces */
 };
 
@@ -99,6 +103,7 @@ struct conf_namespace {
 	bool    require_registered_tokens;  /* default: equal to issue_tokens */
 	char   *signing_key;                /* optional: PEM path of the private key used to mint */
 	size_t  max_tokens;                 /* registry records (tokens and revocations) it may hold */
+	struct cors_policy *cors;           /* the default "cors" of its functions; NULL: none */
 };
 
 struct conf_listen {

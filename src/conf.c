@@ -20,6 +20,7 @@
 
 #include <jansson.h>
 
+#include "cors.h"
 #include "jsonpos.h"
 #include "keys.h"
 #include "route.h"
@@ -105,14 +106,18 @@ static const char *const conf_tokens_keys[] = {
 };
 static const char *const conf_ns_keys[] = {
 	"id", "name", "issuer", "keys", "functions", "issue_tokens", "require_registered_tokens",
-	"signing_key", "max_tokens", NULL
+	"signing_key", "max_tokens", "cors", NULL
 };
 static const char *const conf_key_keys[] = {
 	"kid", "alg", "public_key", NULL
 };
 static const char *const conf_fn_keys[] = {
 	"id", "name", "privacy", "hosts", "path_prefix", "strip_prefix", "upstreams", "limits",
-	"timeouts", "upstream_tls", NULL
+	"timeouts", "upstream_tls", "cors", NULL
+};
+static const char *const conf_cors_keys[] = {
+	"allow_origins", "allow_methods", "allow_headers", "expose_headers", "max_age_s",
+	"allow_credentials", NULL
 };
 static const char *const conf_listen_keys[] = {
 	"address", "tls", NULL
@@ -1299,6 +1304,86 @@ static void conf_upstream_tls_unused(struct conf_ctx *x, json_t *o, const struct
 	conf_pop(x);
 }
 
+/* One list of a "cors" block: each element, a string, handed to `add` (cors.h), whose
+ * complaint is reported at the element. */
+static void conf_cors_list(struct conf_ctx *x, json_t *o, const char *key, size_t max,
+			   bool required, bool allow_empty, struct cors_policy *p,
+			   int (*add)(struct cors_policy *, const char *, const char **))
+{
+	const char *why;
+	json_t *a, *v;
+	size_t i;
+	int rc = conf_get_array(x, o, key, max, allow_empty, &a);
+
+	if (rc == 0 && required)
+		conf_missing(x, key);
+	if (rc != 1)
+		return;
+	conf_push_key(x, key);
+	json_array_foreach(a, i, v) {
+		conf_push_index(x, i);
+		if (!json_is_string(v))
+			conf_err(x, JSONPOS_VALUE, "must be a string, not %s", conf_type_name(v));
+		else if (add(p, json_string_value(v), &why) != 0)
+			conf_err(x, JSONPOS_VALUE, "%s", why);
+		conf_pop(x);
+	}
+	conf_pop(x);
+}
+
+/* The "cors" block of a namespace (its functions' default) or of a function (replacing that
+ * default as a whole; null: no CORS). 1 with *out (NULL for null), 0 when absent, -1 when
+ * invalid (errors recorded). */
+static int conf_parse_cors(struct conf_ctx *x, json_t *parent, struct cors_policy **out)
+{
+	json_t *o = json_object_get(parent, "cors");
+	size_t before = x->errs->n;
+	struct cors_policy *p;
+	const char *field, *why;
+	uint64_t age;
+
+	*out = NULL;
+	if (o == NULL)
+		return 0;
+	if (json_is_null(o))
+		return 1;
+	conf_push_key(x, "cors");
+	if (!json_is_object(o)) {
+		conf_err(x, JSONPOS_VALUE, "must be an object or null, not %s", conf_type_name(o));
+		conf_pop(x);
+		return -1;
+	}
+	if ((p = cors_policy_new()) == NULL) {
+		conf_nomem(x);
+		conf_pop(x);
+		return -1;
+	}
+	conf_check_keys(x, o, conf_cors_keys);
+	conf_cors_list(x, o, "allow_origins", CORS_MAX_ORIGINS, true, false, p, cors_add_origin);
+	conf_cors_list(x, o, "allow_methods", CORS_MAX_METHODS, false, false, p, cors_add_method);
+	conf_cors_list(x, o, "allow_headers", CORS_MAX_HEADERS, false, true, p, cors_add_header);
+	conf_cors_list(x, o, "expose_headers", CORS_MAX_HEADERS, false, true, p, cors_add_expose);
+	if (conf_get_uint(x, o, "max_age_s", 0, CORS_MAX_AGE_MAX, &age) == 1)
+		p->max_age_s = (unsigned)age;
+	conf_get_bool(x, o, "allow_credentials", &p->credentials);
+	if (x->errs->n == before && cors_policy_finish(p, &field, &why) != 0) {
+		if (field == NULL) {
+			conf_nomem(x);
+		} else {
+			conf_push_key(x, field);
+			conf_err(x, JSONPOS_VALUE, "%s", why);
+			conf_pop(x);
+		}
+	}
+	conf_pop(x);
+	if (x->errs->n != before) {
+		cors_policy_free(p);
+		return -1;
+	}
+	*out = p;
+	return 1;
+}
+
 static void conf_parse_function(struct conf_ctx *x, json_t *o, struct conf_namespace *ns,
 				struct conf_function *f)
 {
@@ -1419,6 +1504,7 @@ static void conf_parse_function(struct conf_ctx *x, json_t *o, struct conf_names
 	/* Only the keys present override the global values. */
 	conf_parse_limits(x, o, &f->limits);
 	conf_parse_timeouts(x, o, &f->timeouts);
+	f->cors = conf_parse_cors(x, o, &f->cors_own) == 0 ? ns->cors : f->cors_own;
 done:
 	tls_client_unref(up_tls);
 	atomic_store(&f->privacy, f->privacy_configured);
@@ -1482,6 +1568,8 @@ static void conf_parse_namespace(struct conf_ctx *x, json_t *o, struct conf_name
 	ns->max_tokens = CONF_DEFAULT_MAX_TOKENS;
 	if (conf_get_uint(x, o, "max_tokens", 1, CONF_MAX_MAX_TOKENS, &u) == 1)
 		ns->max_tokens = (size_t)u;
+	/* before the functions, which take it as their default */
+	conf_parse_cors(x, o, &ns->cors);
 
 	if (conf_get_array(x, o, "keys", CONF_MAX_KEYS, true, &a) == 1 && json_array_size(a) > 0) {
 		ns->keys = calloc(json_array_size(a), sizeof(*ns->keys));
@@ -2071,12 +2159,14 @@ static void conf_free(struct conf *c)
 			for (k = 0; k < f->nupstreams; k++)
 				conf_upstream_clear(&f->upstreams[k]);
 			free(f->upstreams);
+			cors_policy_free(f->cors_own);
 		}
 		free(ns->functions);
 		free(ns->id);
 		free(ns->name);
 		free(ns->issuer);
 		free(ns->signing_key);
+		cors_policy_free(ns->cors);
 	}
 	free(c->namespaces);
 	free(c->functions);

@@ -12,6 +12,7 @@
 #include <event2/event.h>
 
 #include "conf.h"
+#include "cors.h"
 #include "headers.h"
 #include "log.h"
 #include "metrics.h"
@@ -225,6 +226,9 @@ static int on_headers_complete(llhttp_t *p)
 		}
 		if (headers_hop_by_hop(name, nl) || (conn_hdr && listed_in_connection(u, name, nl)))
 			continue;
+		/* A function with "cors": its policy answers for it, not the upstream. */
+		if (c->req.cors != CORS_OFF && cors_upstream_field(name, nl))
+			continue;
 		/* Content_Length, Transfer_Encoding...: fngate frames the response itself, and a
 		 * client stack that folds '_' into '-' must not find a second, false framing. */
 		if (headers_underscore_alias(name, nl, alias) && headers_hop_by_hop(alias, nl)) {
@@ -235,6 +239,13 @@ static int on_headers_complete(llhttp_t *p)
 		ob_add(&ob, ": ", 2);
 		ob_add(&ob, val, vl);
 		ob_add(&ob, "\r\n", 2);
+	}
+	{
+		struct iovec cors[CORS_IOV_MAX];
+		size_t ncors = reply_cors(c, OUT_NONE, cors);
+
+		for (size_t i = 0; i < ncors; i++)
+			ob_add(&ob, cors[i].iov_base, cors[i].iov_len);
 	}
 	if (!no_body) {
 		if (cl_known && !(p->flags & F_CHUNKED)) {
