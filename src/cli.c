@@ -365,9 +365,11 @@ static void token_describe(json_t *t)
 /* --function's value as a function id, written to id (CLI_ID_MAX + 1 bytes): a function's id,
  * or its name together with --namespace (names are unique within a namespace only). The
  * functions the key sees are read through the API. Returns CLI_EXIT_OK, or an exit code after
- * saying why: CLI_EXIT_NOT_FOUND for an unknown id or name, CLI_EXIT_USAGE for a name given
- * without --namespace or one that is a function's name and another's id. */
-static int resolve_function(const struct cli_args *a, const char *fn, const char *ns, char *id)
+ * saying why: CLI_EXIT_NOT_FOUND for an unknown id or name (silently when `quiet_unknown`: the
+ * API said it already), CLI_EXIT_USAGE for a name given without --namespace or one that is a
+ * function's name and another's id. */
+static int resolve_function(const struct cli_args *a, const char *fn, const char *ns, char *id,
+			    bool quiet_unknown)
 {
 	char path[400], where[256] = "";
 	char *e = NULL;
@@ -417,8 +419,9 @@ static int resolve_function(const struct cli_args *a, const char *fn, const char
 			where);
 		rc = CLI_EXIT_USAGE;
 	} else {
-		fprintf(stderr, "fngate: no function has the id \"%s\" (fngate function list shows "
-			"them; a function's name needs --namespace)\n", fn);
+		if (!quiet_unknown)
+			fprintf(stderr, "fngate: no function has the id \"%s\" (fngate function list "
+				"shows them; a function's name needs --namespace)\n", fn);
 		rc = CLI_EXIT_NOT_FOUND;
 	}
 cleanup:
@@ -479,8 +482,9 @@ static int token_create(const struct cli_args *a)
 	if (exp != NULL && util_parse_rfc3339(exp, &t) != 0)
 		return usage_error("token create: --expires %s is not RFC 3339 "
 				   "(e.g. 2030-01-31T00:00:00Z)", exp);
-	if (fn != NULL) {
-		if ((rc = resolve_function(a, fn, ns, fid)) != CLI_EXIT_OK)
+	/* An id alone goes to the API as it is (one call); with --namespace, it may be a name. */
+	if (fn != NULL && ns != NULL) {
+		if ((rc = resolve_function(a, fn, ns, fid, false)) != CLI_EXIT_OK)
 			return rc;
 		fn = fid;
 		ns = NULL;      /* it named the function's namespace: a function token */
@@ -493,6 +497,10 @@ static int token_create(const struct cli_args *a)
 	st = api_call(a, "POST", "/v1/tokens", body, &resp);
 	free(body);
 	rc = api_exit(st, resp);
+	if (rc != CLI_EXIT_OK && fn != NULL && ns == NULL &&
+	    strcmp(js(resp, "error"), "unknown_function") == 0 &&
+	    resolve_function(a, fn, NULL, fid, true) == CLI_EXIT_USAGE)
+		rc = CLI_EXIT_USAGE;    /* a name without --namespace: said so */
 	if (rc == CLI_EXIT_OK) {
 		if (flag(a, "json")) {
 			print_json(resp);
@@ -521,7 +529,7 @@ static int token_list(const struct cli_args *a)
 	int st, rc;
 
 	if ((v = opt(a, "function")) != NULL &&
-	    (rc = resolve_function(a, v, opt(a, "namespace"), fid)) != CLI_EXIT_OK)
+	    (rc = resolve_function(a, v, opt(a, "namespace"), fid, false)) != CLI_EXIT_OK)
 		return rc;
 	off = (size_t)snprintf(path, sizeof(path), "/v1/tokens?order_by=%s",
 			       flag(a, "desc") ? "created_at_desc" : "created_at_asc");

@@ -221,6 +221,10 @@ class Endpoints(it.GatewayCase):
         self.assertEqual(rc, 4, err)
         self.assertIn('namespace ns-a has no function with the id or name "nosuch"', err)
         rc, out, err = self.cli("token", "create", "--function", "nosuch", *args)
+        self.assertEqual(rc, 5, err)        # the API's refusal, as before names were taken
+        self.assertIn("unknown_function", err)
+        self.assertNotIn("--namespace", err)
+        rc, out, err = self.cli("token", "list", "--function", "nosuch")
         self.assertEqual(rc, 4, err)
         self.assertIn('no function has the id "nosuch"', err)
         rc, out, err = self.cli("token", "list", "--function", "same")
