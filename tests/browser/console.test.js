@@ -511,13 +511,13 @@ async function main() {
 				const created = await r.locator('td.created').textContent();
 				assert(created.trim() === '—', 'no creation time for a token fngate never issued: ' + created);
 				await expectStatusSoon(callImported, 403, 'the revoked imported token');
+				await shot('imported-revoked');
 				// A second revocation says so in place.
 				await page.getByLabel('Token ID (jti) to revoke').fill(impJti);
 				await page.getByRole('button', { name: 'Revoke', exact: true }).click();
 				const err = page.locator('#tokens-panel [role=alert]', { hasText: 'Not revoked' });
 				await err.waitFor();
 				assert(/already revoked/.test(await err.textContent()), 'a second revocation is refused with the reason');
-				await shot('imported-revoked');
 			});
 
 			await step('the imported namespace\'s function: its keys and the revocation, no Generate token', async () => {

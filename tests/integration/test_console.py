@@ -64,6 +64,8 @@ DOC_SHOTS = {
     "namespace-tokens": "14-namespace-tokens.png",
     "function-tokens-both": "15-function-tokens-both.png",
     "read-only": "16-read-only.png",
+    "imported-namespace": "17-imported-namespace.png",
+    "imported-revoked": "18-imported-revoked.png",
 }
 
 
