@@ -109,6 +109,7 @@ struct conf_namespace {
 	bool    require_registered_tokens;  /* default: equal to issue_tokens */
 	char   *signing_key;                /* optional: PEM path of the private key used to mint */
 	struct conf_public_url public_url;  /* overrides conf.public_url for its functions */
+	size_t  max_tokens;                 /* registry records (tokens and revocations) it may hold */
 };
 
 struct conf_listen {
@@ -147,6 +148,7 @@ struct conf_admin {
 	unsigned max_connections;   /* admin connections at once (default 64): never starves the data plane */
 	char  **hosts;              /* Host names accepted besides localhost and the listener's address */
 	size_t  nhosts;
+	struct tls_server *tls;     /* NULL: plain HTTP; else HTTPS with these certificates (tls.h) */
 };
 
 /* "health": {"listen": ...}: liveness/readiness on a listener of its own (health.c), which
@@ -208,6 +210,7 @@ struct conf {
 
 	char    *access_log;        /* NULL or "-": stderr; else a file path */
 	char    *log_format;        /* "json" (default) or "combined" */
+	unsigned access_log_flush_ms;   /* 0: a write per line; else buffered, written at least this often */
 
 	char    *user;              /* NULL: keep the starting user; else switch to it after binding */
 	char    *group;             /* NULL: the user's primary group */

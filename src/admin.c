@@ -631,6 +631,21 @@ static size_t desc_format_char(const unsigned char *p)
 	return 0;
 }
 
+/* 429: namespace ns holds its quota of registry records (tokens and revocations). */
+static void reply_quota(struct areq *r, const struct conf_namespace *ns)
+{
+	reply_error(r->req, 429, "quota_exceeded", "namespace \"%s\" holds %zu token records, "
+		    "its quota (max_tokens); tokens free their place once they expire, or raise "
+		    "max_tokens in the configuration", ns->id, registry_ns_count(r->a->reg, ns->id));
+}
+
+/* 507: the registry holds REGISTRY_MAX records, every namespace together. */
+static void reply_full(struct areq *r)
+{
+	reply_error(r->req, 507, "registry_full", "the token registry holds %d records, its "
+		    "limit: revoking the tokens it holds still works", REGISTRY_MAX);
+}
+
 /* A description: at most REGISTRY_DESC_MAX bytes, no control characters (ASCII or C1), no
  * bidirectional controls, no line separators: it is shown raw in the CLI table and the console.
  * NULL when fine, else why not. */
@@ -753,9 +768,19 @@ static void h_token_create(struct areq *r)
 	rec.created_at = now;
 	rec.expires_at = exp;
 	rec.kid = (char *)(uintptr_t)kid;
-	if (registry_add(r->a->reg, &rec, err, sizeof(err)) != 0) {
+	switch (registry_add(r->a->reg, &rec, ns->max_tokens, err, sizeof(err))) {
+	case REG_OK:
+		break;
+	case REG_QUOTA:
+		reply_quota(r, ns);
+		goto cleanup;
+	case REG_FULL:
+		reply_full(r);
+		goto cleanup;
+	default:
 		log_msg(LOG_LVL_ERROR, "admin: token creation: %s", err);
-		reply_error(r->req, 500, "internal", "the token could not be stored; none was issued");
+		reply_error(r->req, 503, "store_unavailable", "the token could not be stored; none "
+			    "was issued: retry later");
 		goto cleanup;
 	}
 	log_msg(LOG_LVL_INFO, "admin: key %s (client %s) created token %s for %s %s", r->key->name,
@@ -873,26 +898,34 @@ static const struct token_record *token_or_404(struct areq *r, const char *id, u
 /* Revoke id and reply (registry_revoke says which record: import, import_ns). */
 static void do_revoke(struct areq *r, const char *id, bool import, const char *import_ns)
 {
+	const struct conf_namespace *ns = import_ns ? conf_find_namespace(r->c, import_ns) : NULL;
 	char err[512], when[32];
 	const struct token_record *t;
-	int rc;
 
-	rc = registry_revoke(r->a->reg, id, util_now(), import, import_ns, &t, err, sizeof(err));
-	if (rc == 1) {
+	switch (registry_revoke(r->a->reg, id, util_now(), import, import_ns,
+				ns ? ns->max_tokens : REGISTRY_MAX, &t, err, sizeof(err))) {
+	case REG_OK:
+		break;
+	case REG_ALREADY:
 		util_rfc3339(t->revoked_at, when, sizeof(when));
 		reply_error(r->req, 409, "already_revoked", "token %s was already revoked at %s; "
 			    "revocation is irreversible", id, when);
 		return;
-	}
-	if (rc == 2) {
+	case REG_UNKNOWN:
 		reply_error(r->req, 404, "not_found", "no token with this id");
 		return;
-	}
-	if (rc == -1) {
-		/* In memory and in the revocation set it is revoked; only the journal lags. */
+	case REG_QUOTA:
+		reply_quota(r, ns);
+		return;
+	case REG_FULL:
+		reply_full(r);
+		return;
+	default:
+		/* Refused from now on, on every worker; but not on disk, so not acknowledged: the
+		 * caller retries until 200 (registry_revoke writes it again). */
 		log_msg(LOG_LVL_ERROR, "admin: revoking %s: %s", id, err);
-		reply_error(r->req, 500, "internal", "the token is revoked but the registry could "
-			    "not be written; it is retried");
+		reply_error(r->req, 503, "store_unavailable", "the revocation applies in memory "
+			    "but could not be made durable; repeat the request until it succeeds");
 		return;
 	}
 	log_msg(LOG_LVL_INFO, "admin: key %s (client %s) revoked token %s", r->key->name,
@@ -1245,7 +1278,8 @@ struct admin *admin_start(struct event_base *base, struct registry *reg, char *e
 		snprintf(err, errlen, "admin listener %s: %s", c->admin.listen, strerror(errno));
 		goto fail;
 	}
-	a->http = adminhttp_start(base, fd, c->admin.max_connections, 0, true, dispatch, a);
+	a->http = adminhttp_start(base, fd, c->admin.max_connections, 0, true, true, dispatch,
+				  a);
 	fd = -1;    /* adminhttp owns it, also on failure */
 	if (a->http == NULL) {
 		snprintf(err, errlen, "admin listener %s: out of memory", c->admin.listen);

@@ -44,10 +44,13 @@
 #define CONF_MAX_LISTEN      64
 #define CONF_MAX_ADMIN_KEYS  1024
 #define CONF_MAX_ADMIN_HOSTS 64
+#define CONF_DEFAULT_MAX_TOKENS 10000  /* registry records per namespace (security.md: quotas) */
+#define CONF_MAX_MAX_TOKENS  1000000   /* the registry's own cap, shared by every namespace */
 #define CONF_MAX_ERRORS      200       /* past this, one file is beyond help (and each error
 					 * rescans the text for its position) */
 
 /* Defaults: the values of the example in the configuration issue (docs/configuration.md). */
+#define CONF_DEF_ACCESS_LOG_FLUSH_MS 1000
 #define CONF_DEF_MAX_HEADER       16384
 #define CONF_DEF_MAX_BODY         6291456
 #define CONF_DEF_MAX_TOKEN        8192
@@ -89,7 +92,7 @@ static _Atomic uint64_t conf_current_gen;  /* generation of conf_current, read w
 
 static const char *const conf_top_keys[] = {
 	"listen", "workers", "state_dir", "limits", "timeouts", "tokens", "namespaces", "admin",
-	"access_log", "log_format", "shutdown_timeout_ms", "user", "group", "underscores_in_headers",
+	"access_log", "access_log_flush_ms", "log_format", "shutdown_timeout_ms", "user", "group", "underscores_in_headers",
 	"health", "store", "public_url", NULL
 };
 static const char *const conf_limits_keys[] = {
@@ -103,7 +106,7 @@ static const char *const conf_tokens_keys[] = {
 };
 static const char *const conf_ns_keys[] = {
 	"id", "name", "issuer", "keys", "functions", "issue_tokens", "require_registered_tokens",
-	"signing_key", "public_url", NULL
+	"signing_key", "max_tokens", "public_url", NULL
 };
 static const char *const conf_key_keys[] = {
 	"kid", "alg", "public_key", NULL
@@ -125,7 +128,7 @@ static const char *const conf_upstream_tls_keys[] = {
 	"ca", "cert", "key", NULL
 };
 static const char *const conf_admin_keys[] = {
-	"listen", "keys", "metrics_auth", "max_connections", "hosts", NULL
+	"listen", "keys", "metrics_auth", "max_connections", "hosts", "tls", NULL
 };
 static const char *const conf_health_keys[] = {
 	"listen", NULL
@@ -1568,6 +1571,7 @@ static bool conf_fn_bad(const struct conf_ctx *x, const struct conf_function *f)
 
 static void conf_parse_namespace(struct conf_ctx *x, json_t *o, struct conf_namespace *ns)
 {
+	uint64_t u;
 	const char *s;
 	json_t *a, *v;
 	size_t i, j;
@@ -1600,6 +1604,9 @@ static void conf_parse_namespace(struct conf_ctx *x, json_t *o, struct conf_name
 	conf_get_bool(x, o, "require_registered_tokens", &ns->require_registered_tokens);
 	conf_get_path(x, o, "signing_key", &ns->signing_key);
 	conf_parse_public_url(x, o, &ns->public_url);
+	ns->max_tokens = CONF_DEFAULT_MAX_TOKENS;
+	if (conf_get_uint(x, o, "max_tokens", 1, CONF_MAX_MAX_TOKENS, &u) == 1)
+		ns->max_tokens = (size_t)u;
 
 	if (conf_get_array(x, o, "keys", CONF_MAX_KEYS, true, &a) == 1 && json_array_size(a) > 0) {
 		ns->keys = calloc(json_array_size(a), sizeof(*ns->keys));
@@ -1931,6 +1938,12 @@ static void conf_parse_admin(struct conf_ctx *x, json_t *root)
 	if (o == NULL)
 		return;
 
+	/* the listen entries' "tls" object: certificates loaded and checked now */
+	if (conf_get_typed(x, o, "tls", JSON_OBJECT, &v) == 1 && ad->listen != NULL) {
+		conf_push_key(x, "tls");
+		ad->tls = conf_parse_listen_tls(x, v);
+		conf_pop(x);
+	}
 	if (conf_get_array(x, o, "hosts", CONF_MAX_ADMIN_HOSTS, true, &a) == 1 && json_array_size(a) > 0) {
 		ad->hosts = calloc(json_array_size(a), sizeof(*ad->hosts));
 		if (ad->hosts == NULL) {
@@ -2199,6 +2212,7 @@ static void conf_free(struct conf *c)
 	}
 	free(c->listen);
 	conf_public_url_free(&c->public_url);
+	tls_server_unref(c->admin.tls);
 	for (i = 0; i < c->admin.nkeys; i++) {
 		struct conf_admin_key *k2 = &c->admin.keys[i];
 
@@ -2355,6 +2369,12 @@ static void conf_parse_root(struct conf_ctx *x, json_t *root)
 		if (c->access_log == NULL)
 			conf_nomem(x);
 	}
+	/* a file is buffered by default (the cost of a write(2) per request, issue 15); stderr,
+	 * read live by journald, docker and people, is not */
+	c->access_log_flush_ms = c->access_log != NULL && strcmp(c->access_log, "-") != 0 &&
+				 strcmp(c->access_log, "off") != 0 ? CONF_DEF_ACCESS_LOG_FLUSH_MS : 0;
+	if (conf_get_uint(x, root, "access_log_flush_ms", 0, 60000, &u) == 1)
+		c->access_log_flush_ms = (unsigned)u;
 	rc = conf_get_string(x, root, "log_format", 16, false, &s);
 	if (rc == 1 && strcmp(s, "json") != 0 && strcmp(s, "combined") != 0) {
 		conf_push_key(x, "log_format");
