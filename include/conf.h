@@ -68,6 +68,16 @@ struct conf_upstream {
 	char    *pool_key;
 };
 
+/* "public_url": the address callers use (a load balancer, a CDN, a path on a shared host), for
+ * the endpoints fngate shows (admin API, console, CLI); fngate itself never listens on it. */
+struct conf_public_url {
+	char    *url;               /* normalised: "https://example.com:8443/gw"; NULL: not set */
+	bool     tls;               /* https:// */
+	char    *host;              /* lowercase; an IPv6 address in brackets */
+	uint16_t port;              /* 0: the scheme's default */
+	char    *path;              /* "" or "/gw": no trailing '/' */
+};
+
 struct conf_namespace;
 
 struct conf_function {
@@ -102,6 +112,7 @@ struct conf_namespace {
 	bool    issue_tokens;               /* fngate mints tokens for this namespace */
 	bool    require_registered_tokens;  /* default: equal to issue_tokens */
 	char   *signing_key;                /* optional: PEM path of the private key used to mint */
+	struct conf_public_url public_url;  /* overrides conf.public_url for its functions */
 	size_t  max_tokens;                 /* registry records (tokens and revocations) it may hold */
 	struct cors_policy *cors;           /* the default "cors" of its functions; NULL: none */
 };
@@ -178,6 +189,7 @@ struct conf {
 
 	struct conf_listen *listen;
 	size_t   nlisten;
+	struct conf_public_url public_url;  /* url NULL: endpoints are derived from "listen" */
 	int      workers;           /* >= 1; default: number of CPUs */
 	char    *state_dir;         /* resolved */
 

@@ -197,13 +197,25 @@ static const char *privacy_name(int p)
 	return p == PRIVACY_PUBLIC ? "public" : "private";
 }
 
+/* The listener an endpoint is derived from without a public_url: the first TLS one (a caller
+ * with a token should use it), else the first. */
+static const struct conf_listen *endpoint_listener(const struct conf *c)
+{
+	for (size_t i = 0; i < c->nlisten; i++)
+		if (c->listen[i].tls != NULL)
+			return &c->listen[i];
+	return &c->listen[0];
+}
+
 int admin_function_endpoint(const struct conf *c, const struct conf_function *fn, char *buf,
 			    size_t len)
 {
-	const struct sockaddr_storage *ss;
-	const char *host = NULL, *path;
+	const struct conf_public_url *pu;
+	const char *host = NULL, *path, *base = "";
 	char ip[INET6_ADDRSTRLEN + 2];     /* "[" address "]" */
-	unsigned port;
+	char portstr[8] = "";
+	unsigned port = 0;
+	bool tls;
 	int n;
 
 	if (c == NULL || fn == NULL || buf == NULL || len == 0 || c->nlisten == 0)
@@ -217,37 +229,49 @@ int admin_function_endpoint(const struct conf *c, const struct conf_function *fn
 	if (host == NULL && fn->nhosts > 0)
 		return -1;
 	path = fn->path_prefix != NULL ? fn->path_prefix : "/";
-	ss = &c->listen[0].addr;
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
-		struct in_addr a = sin->sin_addr;
-
-		/* A wildcard address is where fngate listens, not where a caller connects. */
-		if (a.s_addr == htonl(INADDR_ANY))
-			a.s_addr = htonl(INADDR_LOOPBACK);
-		port = ntohs(sin->sin_port);
-		if (inet_ntop(AF_INET, &a, ip, sizeof(ip)) == NULL)
-			return -1;
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
-		struct in6_addr a = sin6->sin6_addr;
-
-		if (IN6_IS_ADDR_UNSPECIFIED(&a))
-			a = in6addr_loopback;
-		port = ntohs(sin6->sin6_port);
-		if (inet_ntop(AF_INET6, &a, ip + 1, sizeof(ip) - 2) == NULL)
-			return -1;
-		ip[0] = '[';
-		strcat(ip, "]");
+	pu = fn->ns->public_url.url != NULL ? &fn->ns->public_url :
+	     c->public_url.url != NULL ? &c->public_url : NULL;
+	if (pu != NULL) {
+		tls = pu->tls;
+		port = pu->port;
+		base = pu->path;
+		if (host == NULL)
+			host = pu->host;
 	} else {
-		return -1;
+		const struct conf_listen *l = endpoint_listener(c);
+		const struct sockaddr_storage *ss = &l->addr;
+
+		tls = l->tls != NULL;
+		if (ss->ss_family == AF_INET) {
+			const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+			struct in_addr a = sin->sin_addr;
+
+			/* A wildcard address is where fngate listens, not where a caller connects. */
+			if (a.s_addr == htonl(INADDR_ANY))
+				a.s_addr = htonl(INADDR_LOOPBACK);
+			port = ntohs(sin->sin_port);
+			if (inet_ntop(AF_INET, &a, ip, sizeof(ip)) == NULL)
+				return -1;
+		} else if (ss->ss_family == AF_INET6) {
+			const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+			struct in6_addr a = sin6->sin6_addr;
+
+			if (IN6_IS_ADDR_UNSPECIFIED(&a))
+				a = in6addr_loopback;
+			port = ntohs(sin6->sin6_port);
+			if (inet_ntop(AF_INET6, &a, ip + 1, sizeof(ip) - 2) == NULL)
+				return -1;
+			ip[0] = '[';
+			strcat(ip, "]");
+		} else {
+			return -1;
+		}
+		if (host == NULL)
+			host = ip;
 	}
-	if (host == NULL)
-		host = ip;
-	if (port == 80)
-		n = snprintf(buf, len, "http://%s%s", host, path);
-	else
-		n = snprintf(buf, len, "http://%s:%u%s", host, port, path);
+	if (port != 0 && port != (tls ? 443u : 80u))
+		snprintf(portstr, sizeof(portstr), ":%u", port);
+	n = snprintf(buf, len, "%s://%s%s%s%s", tls ? "https" : "http", host, portstr, base, path);
 	if (n < 0 || (size_t)n >= len) {
 		buf[0] = '\0';
 		return -1;
@@ -258,7 +282,8 @@ int admin_function_endpoint(const struct conf *c, const struct conf_function *fn
 static json_t *function_json(const struct conf *c, const struct conf_function *fn)
 {
 	json_t *o = json_object(), *hosts = json_array(), *ups = json_array();
-	char ep[1024];      /* "http://" + a 253-byte host + ":65535" + a 512-byte prefix fit */
+	char ep[3072];      /* "https://" + a 253-byte host + ":65535" + a 2048-byte public path + a
+			     * 512-byte prefix fit */
 
 	for (size_t i = 0; i < fn->nhosts; i++)
 		json_array_append_new(hosts, json_string(fn->hosts[i]));

@@ -528,6 +528,75 @@ static void token_describe(json_t *t)
 
 /* ---------------------------------------------------------------- token commands */
 
+#define CLI_ID_MAX 128      /* conf.c's longest id */
+
+/* --function's value as a function id, written to id (CLI_ID_MAX + 1 bytes): a function's id,
+ * or its name together with --namespace (names are unique within a namespace only). The
+ * functions the key sees are read through the API. Returns CLI_EXIT_OK, or an exit code after
+ * saying why: CLI_EXIT_NOT_FOUND for an unknown id or name (silently when `quiet_unknown`: the
+ * API said it already), CLI_EXIT_USAGE for a name given without --namespace or one that is a
+ * function's name and another's id. */
+static int resolve_function(const struct cli_args *a, const char *fn, const char *ns, char *id,
+			    bool quiet_unknown)
+{
+	char path[400], where[256] = "";
+	char *e = NULL;
+	json_t *resp = NULL, *arr, *f, *by_id = NULL, *by_name = NULL;
+	size_t i, named = 0, at = 0;
+	int st, rc;
+
+	if (ns != NULL) {
+		e = evhttp_uriencode(ns, -1, 0);
+		if (e == NULL || strlen(e) > 300) {
+			free(e);
+			return usage_error("invalid namespace id");
+		}
+		snprintf(path, sizeof(path), "/v1/namespaces/%s/functions", e);
+		free(e);
+	}
+	st = api_call(a, "GET", ns != NULL ? path : "/v1/functions", NULL, &resp);
+	rc = api_exit(st, resp);
+	if (rc != CLI_EXIT_OK)
+		goto cleanup;
+	arr = json_object_get(resp, "functions");
+	json_array_foreach(arr, i, f) {
+		if (strcmp(js(f, "id"), fn) == 0)
+			by_id = f;
+		if (strcmp(js(f, "name"), fn) == 0) {
+			by_name = f;
+			named++;
+			if (at < sizeof(where))
+				at += (size_t)snprintf(where + at, sizeof(where) - at, "%s%s",
+						       named > 1 ? ", " : "", js(f, "namespace_id"));
+		}
+	}
+	if (ns != NULL && by_id != NULL && by_name != NULL && by_id != by_name) {
+		fprintf(stderr, "fngate: \"%s\" is ambiguous in namespace %s: the id of one function "
+			"and the name of function %s; give that function's id\n", fn, ns,
+			js(by_name, "id"));
+		rc = CLI_EXIT_USAGE;
+	} else if (by_id != NULL || (ns != NULL && by_name != NULL)) {
+		snprintf(id, CLI_ID_MAX + 1, "%s", js(by_id != NULL ? by_id : by_name, "id"));
+	} else if (ns != NULL) {
+		fprintf(stderr, "fngate: namespace %s has no function with the id or name \"%s\" "
+			"(fngate function list shows them)\n", ns, fn);
+		rc = CLI_EXIT_NOT_FOUND;
+	} else if (named > 0) {
+		fprintf(stderr, "fngate: no function has the id \"%s\"; it is the name of a function "
+			"in namespace%s %s: add --namespace with one of them\n", fn, named > 1 ? "s" : "",
+			where);
+		rc = CLI_EXIT_USAGE;
+	} else {
+		if (!quiet_unknown)
+			fprintf(stderr, "fngate: no function has the id \"%s\" (fngate function list "
+				"shows them; a function's name needs --namespace)\n", fn);
+		rc = CLI_EXIT_NOT_FOUND;
+	}
+cleanup:
+	json_decref(resp);
+	return rc;
+}
+
 /* After a creation: a curl line with the token for the function (a function token), or for each
  * function of the namespace (a namespace token), at the endpoints the API gives. Silent when the
  * functions cannot be read: the token itself is already printed. */
@@ -564,13 +633,15 @@ static int token_create(const struct cli_args *a)
 {
 	const char *ns = opt(a, "namespace"), *fn = opt(a, "function"), *desc = opt(a, "description");
 	const char *exp = opt(a, "expires");
+	char fid[CLI_ID_MAX + 1];
 	json_t *req, *resp = NULL;
 	char *body;
 	int64_t t;
 	int st, rc;
 
-	if ((ns == NULL) == (fn == NULL))
-		return usage_error("token create: give exactly one of --namespace ID or --function ID");
+	if (ns == NULL && fn == NULL)
+		return usage_error("token create: give --namespace ID (a namespace token), or "
+				   "--function ID or --function NAME --namespace ID (a function token)");
 	if (desc == NULL)
 		return usage_error("token create: --description TEXT is required");
 	if ((exp == NULL) == !flag(a, "no-expiry"))
@@ -579,6 +650,13 @@ static int token_create(const struct cli_args *a)
 	if (exp != NULL && util_parse_rfc3339(exp, &t) != 0)
 		return usage_error("token create: --expires %s is not RFC 3339 "
 				   "(e.g. 2030-01-31T00:00:00Z)", exp);
+	/* An id alone goes to the API as it is (one call); with --namespace, it may be a name. */
+	if (fn != NULL && ns != NULL) {
+		if ((rc = resolve_function(a, fn, ns, fid, false)) != CLI_EXIT_OK)
+			return rc;
+		fn = fid;
+		ns = NULL;      /* it named the function's namespace: a function token */
+	}
 	req = json_pack("{s:s,s:o}", "description", desc, "expires_at",
 			exp ? json_string(exp) : json_null());
 	json_object_set_new(req, ns ? "namespace_id" : "function_id", json_string(ns ? ns : fn));
@@ -587,6 +665,10 @@ static int token_create(const struct cli_args *a)
 	st = api_call(a, "POST", "/v1/tokens", body, &resp);
 	free(body);
 	rc = api_exit(st, resp);
+	if (rc != CLI_EXIT_OK && fn != NULL && ns == NULL &&
+	    strcmp(js(resp, "error"), "unknown_function") == 0 &&
+	    resolve_function(a, fn, NULL, fid, true) == CLI_EXIT_USAGE)
+		rc = CLI_EXIT_USAGE;    /* a name without --namespace: said so */
 	if (rc == CLI_EXIT_OK) {
 		if (flag(a, "json")) {
 			print_json(resp);
@@ -609,10 +691,14 @@ static int token_list(const struct cli_args *a)
 	char path[1024], *e;
 	size_t off, n;
 	const char *v;
+	char fid[CLI_ID_MAX + 1];
 	json_t *resp = NULL, *arr;
 	const char **cells;
 	int st, rc;
 
+	if ((v = opt(a, "function")) != NULL &&
+	    (rc = resolve_function(a, v, opt(a, "namespace"), fid, false)) != CLI_EXIT_OK)
+		return rc;
 	off = (size_t)snprintf(path, sizeof(path), "/v1/tokens?order_by=%s",
 			       flag(a, "desc") ? "created_at_desc" : "created_at_asc");
 	static const char *const qs[][2] = {{"namespace", "namespace_id"},
@@ -621,6 +707,8 @@ static int token_list(const struct cli_args *a)
 	for (size_t i = 0; i < ARRAY_LEN(qs); i++) {
 		if ((v = opt(a, qs[i][0])) == NULL)
 			continue;
+		if (strcmp(qs[i][0], "function") == 0)
+			v = fid;
 		e = evhttp_encode_uri(v);
 		if (e == NULL)
 			return CLI_EXIT_FAILURE;
@@ -826,13 +914,14 @@ static const struct cli_opt_spec token_specs[] = {
 static void token_usage(FILE *f)
 {
 	fputs("usage:\n"
-	      "  fngate token create (--function ID | --namespace ID) --description TEXT\n"
-	      "                      (--expires RFC3339 | --no-expiry)\n"
-	      "  fngate token list [--namespace ID] [--function ID] [--desc] [--page N] [--page-size N]\n"
+	      "  fngate token create (--function ID | --function NAME --namespace ID | --namespace ID)\n"
+	      "                      --description TEXT (--expires RFC3339 | --no-expiry)\n"
+	      "  fngate token list [--namespace ID] [--function ID | --function NAME --namespace ID]\n"
+	      "                    [--desc] [--page N] [--page-size N]\n"
 	      "  fngate token get ID\n"
 	      "  fngate token delete ID [--yes]\n"
 	      "  fngate token revoke --jti ID [--namespace ID]   (tokens fngate never issued too)\n"
-	      "  fngate token mint --key PRIVATE.pem (--namespace ID | --function ID)\n"
+	      "  fngate token mint --key PRIVATE.pem (--namespace ID | --function ID)   (ids only)\n"
 	      "                    [--expires RFC3339 | --no-expiry] [--kid K] [--alg RS256|ES256]\n"
 	      "                    [--jti ID] [--iss ISSUER]          (offline)\n"
 	      CLI_COMMON_HELP

@@ -35,6 +35,7 @@
 #define CONF_PREFIX_MAX      512
 #define CONF_HOST_MAX        253
 #define CONF_ISSUER_MAX      1024
+#define CONF_URL_MAX         2048
 #define CONF_MAX_NAMESPACES  10000
 #define CONF_MAX_FUNCTIONS   10000     /* per namespace */
 #define CONF_MAX_KEYS        64        /* per namespace */
@@ -93,7 +94,7 @@ static _Atomic uint64_t conf_current_gen;  /* generation of conf_current, read w
 static const char *const conf_top_keys[] = {
 	"listen", "workers", "state_dir", "limits", "timeouts", "tokens", "namespaces", "admin",
 	"access_log", "access_log_flush_ms", "log_format", "shutdown_timeout_ms", "user", "group", "underscores_in_headers",
-	"health", "store", NULL
+	"health", "store", "public_url", NULL
 };
 static const char *const conf_limits_keys[] = {
 	"max_header_bytes", "max_body_bytes", "max_token_bytes", "max_connections", NULL
@@ -106,7 +107,7 @@ static const char *const conf_tokens_keys[] = {
 };
 static const char *const conf_ns_keys[] = {
 	"id", "name", "issuer", "keys", "functions", "issue_tokens", "require_registered_tokens",
-	"signing_key", "max_tokens", "cors", NULL
+	"signing_key", "max_tokens", "cors", "public_url", NULL
 };
 static const char *const conf_key_keys[] = {
 	"kid", "alg", "public_key", NULL
@@ -760,6 +761,129 @@ static char *conf_normalize_path(const char *s, const char **why)
 		n--;
 	*why = "out of memory";
 	return util_strndup(s, n);
+}
+
+/* "public_url" of o: "http(s)://host[:port][/path]", where callers reach fngate's functions.
+ * Each mistake gets its own message; the value is stored normalised (lowercase scheme and host,
+ * the path without a trailing '/'). */
+static void conf_parse_public_url(struct conf_ctx *x, json_t *o, struct conf_public_url *pu)
+{
+	char host[CONF_HOST_MAX + 3], portstr[8];
+	const char *s, *p, *end, *why = NULL;
+	char *path = NULL;
+	size_t hl, n;
+	uint16_t port = 0;
+
+	if (conf_get_string(x, o, "public_url", CONF_URL_MAX, false, &s) != 1)
+		return;
+	conf_push_key(x, "public_url");
+	if (strncasecmp(s, "https://", 8) == 0) {
+		pu->tls = true;
+		p = s + 8;
+	} else if (strncasecmp(s, "http://", 7) == 0) {
+		p = s + 7;
+	} else {
+		why = "must start with \"http://\" or \"https://\" (e.g. \"https://fn.example.com\")";
+		goto bad;
+	}
+	if (strchr(s, '?') != NULL) {
+		why = "must not have a query (\"?...\"): scheme, host, optional port and path only";
+		goto bad;
+	}
+	if (strchr(s, '#') != NULL) {
+		why = "must not have a fragment (\"#...\"): scheme, host, optional port and path only";
+		goto bad;
+	}
+	end = p + strcspn(p, "/");
+	if (memchr(p, '@', (size_t)(end - p)) != NULL) {
+		why = "must not hold user information (\"user@\"): callers authenticate with tokens";
+		goto bad;
+	}
+	if (*p == '[') {
+		const char *close = memchr(p, ']', (size_t)(end - p));
+		struct in6_addr a6;
+
+		hl = close != NULL ? (size_t)(close - p + 1) : 0;
+		if (close == NULL || hl - 2 >= INET6_ADDRSTRLEN)
+			goto bad_host;
+		memcpy(host, p, hl);
+		host[hl] = '\0';
+		host[hl - 1] = '\0';
+		if (inet_pton(AF_INET6, host + 1, &a6) != 1)
+			goto bad_host;
+		host[hl - 1] = ']';
+		for (size_t i = 0; i < hl; i++)
+			host[i] = (char)tolower((unsigned char)host[i]);
+		p = close + 1;
+	} else {
+		char tmp[CONF_HOST_MAX + 1];
+
+		hl = strcspn(p, ":/");
+		if (hl == 0 || hl > CONF_HOST_MAX)
+			goto bad_host;
+		memcpy(tmp, p, hl);
+		tmp[hl] = '\0';
+		if (!conf_dns_name_ok(tmp, host))
+			goto bad_host;
+		p += hl;
+	}
+	if (p != end) {
+		size_t pl = (size_t)(end - p - 1);
+
+		if (*p != ':')
+			goto bad_host;
+		if (pl == 0 || pl >= sizeof(portstr))
+			goto bad_port;
+		memcpy(portstr, p + 1, pl);
+		portstr[pl] = '\0';
+		if (conf_parse_port(portstr, &port) == -1)
+			goto bad_port;
+	}
+	if (*end != '\0') {
+		path = conf_normalize_path(end, &why);
+		if (path == NULL) {
+			conf_err(x, JSONPOS_VALUE, "the path %s", why);
+			goto cleanup;
+		}
+		if (strcmp(path, "/") == 0)
+			path[0] = '\0';
+	} else {
+		path = strdup("");
+	}
+	if (port == (pu->tls ? 443 : 80))
+		port = 0;   /* the default port: shown as callers type it, without it */
+	n = strlen(host) + strlen(path) + 16;
+	pu->port = port;
+	pu->host = strdup(host);
+	pu->path = path;
+	path = NULL;
+	pu->url = malloc(n);
+	if (pu->host == NULL || pu->path == NULL || pu->url == NULL) {
+		conf_nomem(x);
+		goto cleanup;
+	}
+	if (port != 0)
+		snprintf(pu->url, n, "%s://%s:%u%s", pu->tls ? "https" : "http", host, port, pu->path);
+	else
+		snprintf(pu->url, n, "%s://%s%s", pu->tls ? "https" : "http", host, pu->path);
+	goto cleanup;
+bad_host:
+	why = "the host must be a DNS name, an IPv4 address or [IPv6] (http(s)://host[:port][/path])";
+	goto bad;
+bad_port:
+	why = "the port must be 1..65535 (http(s)://host[:port][/path])";
+bad:
+	conf_err(x, JSONPOS_VALUE, "%s", why);
+cleanup:
+	free(path);
+	conf_pop(x);
+}
+
+static void conf_public_url_free(struct conf_public_url *pu)
+{
+	free(pu->url);
+	free(pu->host);
+	free(pu->path);
 }
 
 /* Free what one upstream entry owns and leave it empty. */
@@ -1565,6 +1689,7 @@ static void conf_parse_namespace(struct conf_ctx *x, json_t *o, struct conf_name
 	ns->require_registered_tokens = ns->issue_tokens;
 	conf_get_bool(x, o, "require_registered_tokens", &ns->require_registered_tokens);
 	conf_get_path(x, o, "signing_key", &ns->signing_key);
+	conf_parse_public_url(x, o, &ns->public_url);
 	ns->max_tokens = CONF_DEFAULT_MAX_TOKENS;
 	if (conf_get_uint(x, o, "max_tokens", 1, CONF_MAX_MAX_TOKENS, &u) == 1)
 		ns->max_tokens = (size_t)u;
@@ -2167,6 +2292,7 @@ static void conf_free(struct conf *c)
 		free(ns->issuer);
 		free(ns->signing_key);
 		cors_policy_free(ns->cors);
+		conf_public_url_free(&ns->public_url);
 	}
 	free(c->namespaces);
 	free(c->functions);
@@ -2175,6 +2301,7 @@ static void conf_free(struct conf *c)
 		tls_server_unref(c->listen[i].tls);
 	}
 	free(c->listen);
+	conf_public_url_free(&c->public_url);
 	tls_server_unref(c->admin.tls);
 	for (i = 0; i < c->admin.nkeys; i++) {
 		struct conf_admin_key *k2 = &c->admin.keys[i];
@@ -2285,6 +2412,7 @@ static void conf_parse_root(struct conf_ctx *x, json_t *root)
 	conf_check_keys(x, root, conf_top_keys);
 
 	conf_parse_listen(x, root);
+	conf_parse_public_url(x, root, &c->public_url);
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	c->workers = ncpu < 1 ? 1 : ncpu > 256 ? 256 : (int)ncpu;
 	if (conf_get_uint(x, root, "workers", 1, 256, &u) == 1)

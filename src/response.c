@@ -17,6 +17,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "proxy.h"
+#include "redirect.h"
 #include "upstream.h"
 #include "util.h"
 #include "worker.h"
@@ -149,6 +150,36 @@ static void ob_add(struct outbuf *ob, const void *p, size_t n)
 	ob->len += n;
 }
 
+/* One response field relayed: a Location, Content-Location or Refresh that points into the
+ * upstream's path space is brought back into the function's public one (redirect.h). Returns 0,
+ * or -1 when out of memory. */
+static int relay_redirect(struct outbuf *ob, struct upconn *u, const char *name, size_t nl,
+			  const char *val, size_t vl)
+{
+	const struct conf_function *fn = u->client->req.fn;
+	enum redirect_field kind = redirect_field(name, nl);
+	char *nv = NULL;
+	long n = -1;
+	int idx;
+
+	if (kind != REDIRECT_NONE && (idx = upstream_index(u, fn)) >= 0 &&
+	    redirect_needed(fn, &fn->upstreams[idx])) {
+		nv = malloc(redirect_max_len(fn, vl));
+		if (nv == NULL)
+			return -1;
+		n = redirect_rewrite(fn, &fn->upstreams[idx], kind, val, vl, nv);
+	}
+	ob_add(ob, name, nl);
+	ob_add(ob, ": ", 2);
+	if (n >= 0)
+		ob_add(ob, nv, (size_t)n);
+	else
+		ob_add(ob, val, vl);
+	ob_add(ob, "\r\n", 2);
+	free(nv);
+	return 0;
+}
+
 static int on_headers_complete(llhttp_t *p)
 {
 	struct outbuf ob;
@@ -235,9 +266,16 @@ static int on_headers_complete(llhttp_t *p)
 			metrics_header_dropped(METRICS_HDRDROP_RESPONSE_ALIAS);
 			continue;
 		}
-		ob_add(&ob, name, nl);
-		ob_add(&ob, ": ", 2);
-		ob_add(&ob, val, vl);
+		/* The caller quotes fngate's id, the one in the access log and sent upstream: an
+		 * upstream's own X-Request-Id gives way to it (added below). */
+		if (nl == 12 && util_ieq(name, nl, "x-request-id") && c->req.request_id[0] != '\0')
+			continue;
+		if (relay_redirect(&ob, u, name, nl, val, vl) != 0)
+			return -1;
+	}
+	if (c->req.request_id[0] != '\0') {
+		ob_add(&ob, "X-Request-Id: ", 14);
+		ob_add(&ob, c->req.request_id, strlen(c->req.request_id));
 		ob_add(&ob, "\r\n", 2);
 	}
 	{
