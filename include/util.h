@@ -41,6 +41,11 @@ static inline uint64_t util_fnv64(uint64_t h, const void *p, size_t n)
 	return h;
 }
 
+/* mkdir(path, 0700), an existing directory being fine. 0 / -1 (errno). */
+int util_mkdir_private(const char *path);
+/* The same for path and every missing parent (state_dir). 0 / -1 (errno). */
+int util_mkdir_p(const char *path);
+
 /* Constant-time comparison of two equal-length buffers: 1 when equal, 0 otherwise. */
 int util_ct_equal(const void *a, const void *b, size_t len);
 /* Overwrite a secret so the compiler cannot elide it. */

@@ -546,13 +546,6 @@ cleanup:
 	return rc;
 }
 
-static int mkdir_private(const char *path)
-{
-	if (mkdir(path, 0700) == -1 && errno != EEXIST)
-		return -1;
-	return 0;
-}
-
 /* Append buf (whole lines) to the journal and make it durable. On failure the journal is cut
  * back to its previous size so that no torn line is left in the middle of it. 0 / -1. */
 static int journal_append(struct registry *r, const char *buf, size_t len, size_t nlines)
@@ -716,7 +709,7 @@ struct registry *registry_open(const char *state_dir, char *err, size_t errlen)
 		goto fail;
 	}
 	snprintf(r->journal, jl, "%s/%s", state_dir, JOURNAL_NAME);
-	if (mkdir_private(state_dir) == -1) {
+	if (util_mkdir_private(state_dir) == -1) {
 		util_seterr(err, errlen, "state_dir %s: %s", state_dir, strerror(errno));
 		goto fail;
 	}
@@ -1156,13 +1149,13 @@ int registry_keygen(const char *state_dir, const char *ns_id, enum key_alg alg, 
 		goto cleanup;
 	}
 	snprintf(path, sizeof(path), "%s", state_dir);
-	if (mkdir_private(path) == -1)
+	if (util_mkdir_private(path) == -1)
 		goto syserr;
 	snprintf(path, sizeof(path), "%s/keys", state_dir);
-	if (mkdir_private(path) == -1)
+	if (util_mkdir_private(path) == -1)
 		goto syserr;
 	snprintf(path, sizeof(path), "%s/keys/%s", state_dir, ns_id);
-	if (mkdir_private(path) == -1)
+	if (util_mkdir_private(path) == -1)
 		goto syserr;
 	priv = BIO_new(BIO_s_mem());
 	pub = BIO_new(BIO_s_mem());

@@ -52,27 +52,6 @@ bool serve_draining(void)
 	return atomic_load(&serve_drain_flag) != 0;
 }
 
-static int mkdir_p(const char *dir)
-{
-	char tmp[4096];
-	size_t n = strlen(dir);
-
-	if (n == 0 || n >= sizeof(tmp))
-		return -1;
-	memcpy(tmp, dir, n + 1);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p == '/') {
-			*p = '\0';
-			if (mkdir(tmp, 0700) == -1 && errno != EEXIST)
-				return -1;
-			*p = '/';
-		}
-	}
-	if (mkdir(tmp, 0700) == -1 && errno != EEXIST)
-		return -1;
-	return 0;
-}
-
 /* Load a configuration and make it ready to publish: runtime state applied, signing keys of
  * token-issuing namespaces ensured. NULL (errors logged) when it cannot be used. */
 static struct conf *daemon_prepare(struct daemon *d, const char *path)
@@ -278,7 +257,7 @@ int serve_main(const char *path)
 	/* Enough descriptors for max_connections (a client and an upstream one each), as far as
 	 * the hard limit allows; a shortfall is logged, and accept keeps headroom (listener.c). */
 	(void)listener_raise_nofile(c->limits.max_connections);
-	if (mkdir_p(c->state_dir) != 0) {
+	if (util_mkdir_p(c->state_dir) != 0) {
 		log_msg(LOG_LVL_ERROR, "state_dir %s: %s", c->state_dir, strerror(errno));
 		goto cleanup;
 	}
