@@ -432,22 +432,66 @@ done:
 		evbuffer_free(body);
 }
 
+/* A _big reply in progress: generated one piece at a time as the connection drains, so that a
+ * 1 GiB body neither takes a GiB of memory nor blocks the loop while it is made (the tests'
+ * timings must not depend on how fast a loaded machine fills memory). */
+struct big_reply {
+	struct evhttp_request *req;
+	uint64_t               off, n;
+};
+
+static void
+big_closed(struct evhttp_connection *evcon, void *arg)
+{
+	(void)evcon;
+	free(arg);      /* the client went away mid-body */
+}
+
+static void
+big_next(struct evhttp_connection *evcon, void *arg)
+{
+	struct big_reply *b = arg;
+	struct evbuffer *chunk;
+	uint64_t take;
+
+	if (b->off == b->n) {
+		evhttp_connection_set_closecb(evcon, NULL, NULL);
+		evhttp_send_reply_end(b->req);
+		free(b);
+		return;
+	}
+	chunk = evbuffer_new();
+	if (chunk == NULL)
+		return;         /* the client's timeout ends it */
+	take = b->n - b->off > BACKEND_PIECE ? BACKEND_PIECE : b->n - b->off;
+	add_pattern(chunk, b->off, take);
+	b->off += take;
+	evhttp_send_reply_chunk_with_cb(b->req, chunk, big_next, b);
+	evbuffer_free(chunk);
+}
+
 static void
 handle_big(struct evhttp_request *req)
 {
 	uint64_t n = query_u64(req, "bytes", 1024, BACKEND_MAX_GEN);
-	struct evbuffer *body = evbuffer_new();
+	struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
+	struct big_reply *b = calloc(1, sizeof(*b));
+	char len[32];
 
-	if (body == NULL) {
+	if (b == NULL) {
 		evhttp_send_error(req, 500, "no memory");
 		return;
 	}
-	add_pattern(body, 0, n);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-	    "application/octet-stream");
-	evhttp_add_header(evhttp_request_get_output_headers(req), "X-Backend-Name", backend.name);
-	evhttp_send_reply(req, 200, "OK", body);
-	evbuffer_free(body);
+	b->req = req;
+	b->n = n;
+	snprintf(len, sizeof(len), "%" PRIu64, n);
+	/* with Content-Length set, evhttp does not chunk */
+	evhttp_add_header(oh, "Content-Length", len);
+	evhttp_add_header(oh, "Content-Type", "application/octet-stream");
+	evhttp_add_header(oh, "X-Backend-Name", backend.name);
+	evhttp_connection_set_closecb(evhttp_request_get_connection(req), big_closed, b);
+	evhttp_send_reply_start(req, 200, "OK");
+	big_next(evhttp_request_get_connection(req), b);
 }
 
 static void
