@@ -173,13 +173,6 @@ void conn_resume(struct conn *c);
 /* Reading the client on or off: the bufferevent's for TLS, fngate's own read event for plain
  * connections. */
 void conn_read_set(struct conn *c, bool on);
-/* Write a plain socket bufferevent's queued output now, as far as the socket takes it.
- * Returns true when nothing is left. Not for TLS bufferevents. */
-bool bev_write_now(struct bufferevent *bev);
-/* Read up to max bytes from a plain socket bufferevent's socket into its input buffer now.
- * Returns the bytes read; 0 on EAGAIN, EOF or error, which the bufferevent's own next read
- * reports. Not for TLS bufferevents. */
-size_t bev_read_now(struct bufferevent *bev, size_t max);
 /* Write what is queued for the client now rather than at the next loop turn; what the socket
  * does not take is left to the bufferevent (EV_WRITE enabled until it drains). Never frees c. */
 void conn_flush(struct conn *c);

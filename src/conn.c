@@ -20,6 +20,7 @@
 #include <openssl/ssl.h>
 
 #include "conf.h"
+#include "bevio.h"
 #include "cors.h"
 #include "gate.h"
 #include "listener.h"
@@ -330,76 +331,6 @@ static void request_end(struct conn *c)
 	c->phase = PHASE_IDLE;
 }
 
-bool bev_write_now(struct bufferevent *bev)
-{
-	struct evbuffer *out = bufferevent_get_output(bev);
-	evutil_socket_t fd = bufferevent_getfd(bev);
-
-	/* bufferevents keep their output frozen at the start except while they write. */
-	evbuffer_unfreeze(out, 1);
-	while (evbuffer_get_length(out) > 0) {
-		if (evbuffer_write(out, fd) <= 0)
-			break;
-	}
-	evbuffer_freeze(out, 1);
-	return evbuffer_get_length(out) == 0;
-}
-
-/* Read up to max bytes from fd onto the end of `in`, a bufferevent's input buffer (frozen at its
- * end except while read into). Returns readv's result, errno as readv left it (ENOMEM when no
- * room could be reserved). */
-static ssize_t input_readv(struct evbuffer *in, evutil_socket_t fd, size_t max)
-{
-	struct evbuffer_iovec v[2];
-	struct iovec iov[2];
-	ssize_t n;
-	size_t left;
-	int nv, i;
-
-	evbuffer_unfreeze(in, 0);
-	nv = evbuffer_reserve_space(in, (ev_ssize_t)max, v, 2);
-	if (nv <= 0) {
-		evbuffer_freeze(in, 0);
-		errno = ENOMEM;
-		return -1;
-	}
-	for (i = 0, left = max; i < nv; i++) {
-		iov[i].iov_base = v[i].iov_base;
-		iov[i].iov_len = v[i].iov_len < left ? v[i].iov_len : left;
-		left -= iov[i].iov_len;
-	}
-	n = readv(fd, iov, nv);
-	if (n <= 0) {
-		int e = errno;
-
-		evbuffer_commit_space(in, v, 0);
-		evbuffer_freeze(in, 0);
-		errno = e;
-		return n;
-	}
-	for (i = 0, left = (size_t)n; i < nv; i++) {
-		v[i].iov_len = iov[i].iov_len < left ? iov[i].iov_len : left;
-		left -= v[i].iov_len;
-		if (left == 0)
-			break;
-	}
-	evbuffer_commit_space(in, v, i + 1);
-	evbuffer_freeze(in, 0);
-	return n;
-}
-
-size_t bev_read_now(struct bufferevent *bev, size_t max)
-{
-	evutil_socket_t fd = bufferevent_getfd(bev);
-	ssize_t n;
-
-	if (fd < 0 || max == 0)
-		return 0;
-	/* EAGAIN, EOF or an error: the bufferevent's own next read reports it. */
-	n = input_readv(bufferevent_get_input(bev), fd, max);
-	return n > 0 ? (size_t)n : 0;
-}
-
 void conn_flush(struct conn *c)
 {
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
@@ -612,7 +543,7 @@ static void conn_rev_cb(evutil_socket_t fd, short what, void *arg)
 	want = c->phase == PHASE_BODY ? PROXY_BULK_READ : PROXY_READ_SIZE;
 	if (want > c->read_high - have)
 		want = c->read_high - have;
-	n = input_readv(in, fd, want);
+	n = bev_input_readv(in, fd, want);
 	if (n <= 0) {
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 			return;

@@ -11,6 +11,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "bevio.h"
 #include "conf.h"
 #include "cors.h"
 #include "headers.h"

@@ -16,6 +16,7 @@
 #include <event2/event.h>
 #include <openssl/err.h>
 
+#include "bevio.h"
 #include "conf.h"
 #include "log.h"
 #include "proxy.h"
