@@ -44,7 +44,7 @@ fi
 # The integration tests of the TSan and valgrind stages: the ones where workers share the
 # configuration, the token cache, the revocation set and the registry; no timing or memory
 # measurement (TSan's shadow memory and valgrind's slowdown would fail those, not fngate).
-TSAN_TESTS=${FNGATE_TSAN_TESTS:-test_gateway_auth test_gateway_proxy test_gateway_http test_lifecycle test_signals}
+TSAN_TESTS=${FNGATE_TSAN_TESTS:-test_gateway_auth test_gateway_proxy test_gateway_http test_lifecycle test_signals test_access_log}
 VALGRIND_TESTS=${FNGATE_VALGRIND_TESTS:-test_gateway_auth test_gateway_proxy}
 STAGE_TIMES=()
 
