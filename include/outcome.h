@@ -48,6 +48,7 @@ enum outcome {
 	OUT_OUT_OF_DESCRIPTORS,
 	OUT_OUT_OF_LOCAL_PORTS,
 	OUT_NO_CONFIGURATION,
+	OUT_STORE_UNAVAILABLE,      /* fleet mode: an admin write the shared store could not take */
 	/* the upstream failed */
 	OUT_UPSTREAM_UNAVAILABLE,
 	OUT_UPSTREAM_CONNECT_TIMEOUT,

@@ -12,7 +12,14 @@
  * else is corruption and open fails rather than forgetting a revocation. When dead lines
  * dominate, the journal is compacted: the live records go to tokens.journal.tmp, fsync, rename
  * over tokens.journal, fsync of the directory; a leftover .tmp at open is an unfinished
- * compaction and is removed (the old journal is still whole). */
+ * compaction and is removed (the old journal is still whole).
+ *
+ * Fleet mode (docs/fleet.md): with a shared store, every change is committed to the store first
+ * (registry_set_commit: nothing is applied locally when the store cannot take it), and changes
+ * read from the store (registry_apply_json) go through the same replay as journal lines, so the
+ * journal is the node's local snapshot of the shared state: a node that restarts while the store
+ * is unreachable loads it and knows every revocation it had applied. Each line then also carries
+ * the store position it was applied at ("seq"), from which the node resumes. */
 #ifndef FNGATE_REGISTRY_H
 #define FNGATE_REGISTRY_H
 
@@ -48,6 +55,9 @@ struct token_record {
 	 * owner's revocation without a namespace, and every imported record of journals written
 	 * before revocations were kept per namespace, which keep their meaning). */
 	bool    ns_scoped;
+	/* Fleet mode: the position in the shared store's log of the change this record was last
+	 * written or read at (registry_position); 0 in local mode. */
+	int64_t store_seq;
 };
 
 /* The namespace a record's revocation-set entry applies in: the owning namespace of an issued
@@ -73,9 +83,15 @@ const struct token_record *registry_get(const struct registry *r, const char *id
 const struct token_record *registry_get_issued(const struct registry *r, const char *id);
 
 /* Add a new ready record (a copy of *rec; rec->status is forced to READY). The id must be new.
- * Durable, then registered READY in the revocation set, before returning. Returns 0, or -1 with
- * a message in err (duplicate id, I/O error: nothing is kept then). */
+ * Durable (committed to the shared store first in fleet mode), then registered READY in the
+ * revocation set, before returning. Returns 0, or -1 with a message in err (duplicate id, I/O
+ * error: nothing is kept then), or REGISTRY_E_STORE (with err) when the shared store could not
+ * take it. */
 int registry_add(struct registry *r, const struct token_record *rec, char *err, size_t errlen);
+
+/* What registry_add and registry_revoke return when the shared store could not take the change
+ * (unreachable, timed out, or the outcome of its commit unknown): nothing was applied locally. */
+#define REGISTRY_E_STORE (-2)
 
 /* Revoke id at time `now`: the token fngate issued with that id, if any (with `import` and
  * import_ns, only when it was issued in import_ns). Otherwise, when `import` is true, an
@@ -83,7 +99,7 @@ int registry_add(struct registry *r, const struct token_record *rec, char *err, 
  * import_ns only, or in every namespace when import_ns is NULL. Returns 0 when
  * revoked now, 1 when it was already revoked, 2 when unknown (and not imported), -1 on an
  * I/O error (the revocation still applies in memory and in the revocation set, and is retried
- * at the next registry_flush). *out (may be NULL) gets the record. The revocation set is
+ * at the next registry_flush), REGISTRY_E_STORE when the shared store could not take it. *out (may be NULL) gets the record. The revocation set is
  * updated first: it applies at once. */
 int registry_revoke(struct registry *r, const char *id, int64_t now, bool import,
 		    const char *import_ns, const struct token_record **out, char *err,
@@ -108,6 +124,35 @@ size_t registry_list(const struct registry *r, const struct registry_query *q,
 /* Write the last-use times the gate recorded (revoke_last_used) for ready records that changed,
  * and retry a failed write. Called every few seconds. Returns 0 / -1. */
 int registry_flush(struct registry *r);
+
+/* --- fleet mode: the shared store behind the registry (registry_store.c drives these) --- */
+
+/* Commit the change to `rec` (already in its new state; `json` is its record JSON) to the shared
+ * store. Returns 0 once committed, with *seq its position in the store's log; -1 with err when
+ * the store could not take it (the registry then applies nothing). */
+typedef int (*registry_commit_fn)(void *arg, const struct token_record *rec, const char *json,
+				  int64_t *seq, char *err, size_t errlen);
+/* From now on, registry_add and registry_revoke commit through fn before applying. */
+void registry_set_commit(struct registry *r, registry_commit_fn fn, void *arg);
+
+/* The record JSON of t (the journal's and the store's body format), malloc'd; NULL on OOM. */
+char *registry_record_json(const struct token_record *t);
+
+/* Apply a record read from the shared store at log position seq (json: its record JSON): merged
+ * as a journal line is (the newer record wins, a revocation is sticky), registered in the
+ * revocation set at once (every worker sees it on return), and queued for the journal when it
+ * changed anything. Returns 1 when it changed the registry, 0 when it was known already, -1
+ * when json is not a valid record, -2 when memory ran out (apply it again later); err says why. */
+int registry_apply_json(struct registry *r, const char *json, int64_t seq, char *err,
+			size_t errlen);
+
+/* Make the records queued by registry_apply_json durable in the journal (one write, one
+ * fdatasync). Returns 0, or -1 (logged; the lines stay queued and the next call retries). */
+int registry_sync(struct registry *r);
+
+/* The highest store position the journal and memory hold a record of (0: none): the node
+ * resumes following the store's log from here. */
+int64_t registry_position(const struct registry *r);
 
 /* Signing keys. For every namespace of c with issue_tokens: find its signing key (the configured
  * signing_key PEM, else the current key of state_dir/keys/<ns>/, generated now (RS256, 2048

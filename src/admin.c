@@ -31,6 +31,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "mint.h"
+#include "outcome.h"
 #include "registry.h"
 #include "serve.h"
 #include "revoke.h"
@@ -122,6 +123,19 @@ static void reply_error(struct adminhttp_req *req, int code, const char *err, co
 	if (code == 401)
 		adminhttp_add_header(req, "WWW-Authenticate", "Bearer realm=\"fngate-admin\"");
 	adminhttp_reply_json(req, code, json_pack("{s:s,s:s}", "error", err, "message", msg));
+}
+
+/* Fleet mode: the shared store could not take a write (`what`; the store's own message in
+ * err goes to the log only), so nothing was changed on any node (`effect` says it to the
+ * caller): 503 store_unavailable. */
+static void reply_store_unavailable(struct areq *r, const char *what, const char *err,
+				    const char *effect)
+{
+	log_msg(LOG_LVL_ERROR, "admin: %s refused: %s", what, err);
+	adminhttp_add_header(r->req, "Retry-After", "1");
+	reply_error(r->req, outcome_status(OUT_STORE_UNAVAILABLE), outcome_name(OUT_STORE_UNAVAILABLE),
+		    "the shared store (PostgreSQL) cannot be reached: %s; nothing was changed, "
+		    "retry once it is back", effect);
 }
 
 #define AUTH_LOG_WINDOW_US (10 * 1000000ull)
@@ -633,6 +647,7 @@ static void h_token_create(struct areq *r)
 	struct mint_params mp;
 	char err[512];
 	char *tok = NULL;
+	int rc;
 	int64_t now = util_now(), exp = 0;
 	EVP_PKEY *pk;
 	enum key_alg alg;
@@ -728,7 +743,12 @@ static void h_token_create(struct areq *r)
 	rec.created_at = now;
 	rec.expires_at = exp;
 	rec.kid = (char *)(uintptr_t)kid;
-	if (registry_add(r->a->reg, &rec, err, sizeof(err)) != 0) {
+	rc = registry_add(r->a->reg, &rec, err, sizeof(err));
+	if (rc == REGISTRY_E_STORE) {
+		reply_store_unavailable(r, "token creation", err, "no token was issued");
+		goto cleanup;
+	}
+	if (rc != 0) {
 		log_msg(LOG_LVL_ERROR, "admin: token creation: %s", err);
 		reply_error(r->req, 500, "internal", "the token could not be stored; none was issued");
 		goto cleanup;
@@ -861,6 +881,10 @@ static void do_revoke(struct areq *r, const char *id, bool import, const char *i
 	}
 	if (rc == 2) {
 		reply_error(r->req, 404, "not_found", "no token with this id");
+		return;
+	}
+	if (rc == REGISTRY_E_STORE) {
+		reply_store_unavailable(r, "revocation", err, "the token is not revoked");
 		return;
 	}
 	if (rc == -1) {

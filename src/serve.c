@@ -19,6 +19,7 @@
 
 #include "admin.h"
 #include "conf.h"
+#include "fleet.h"
 #include "health.h"
 #include "listener.h"
 #include "log.h"
@@ -37,6 +38,7 @@ struct daemon {
 	struct worker     *workers;
 	int                nworkers;
 	struct registry   *reg;
+	struct fleet      *fleet;        /* fleet mode: the registry on the shared store */
 	struct admin      *admin;
 	struct health     *health;
 	unsigned           shutdown_ms;
@@ -280,6 +282,13 @@ int serve_main(const char *path)
 		log_msg(LOG_LVL_ERROR, "registry: %s", err);
 		goto cleanup;
 	}
+	if (c->store.type == CONF_STORE_POSTGRESQL) {
+		d.fleet = fleet_open(d.reg, &c->store, err, sizeof(err));
+		if (d.fleet == NULL) {
+			log_msg(LOG_LVL_ERROR, "store: %s", err);
+			goto cleanup;
+		}
+	}
 	/* Now that the registry is open, ensure signing keys (needs it) on this first snapshot. */
 	if (registry_ensure_signing_keys(d.reg, c, err, sizeof(err)) != 0) {
 		log_msg(LOG_LVL_ERROR, "signing keys: %s", err);
@@ -346,6 +355,10 @@ int serve_main(const char *path)
 	if (!ev_hup || !ev_term || !ev_int || !ev_usr1 || !d.drain_tick || evsignal_add(ev_hup, NULL) ||
 	    evsignal_add(ev_term, NULL) || evsignal_add(ev_int, NULL) || evsignal_add(ev_usr1, NULL))
 		goto cleanup;
+	if (d.fleet != NULL && fleet_start(d.fleet, d.base) != 0) {
+		log_msg(LOG_LVL_ERROR, "store: cannot follow the store's changes");
+		goto cleanup;
+	}
 	err[0] = '\0';
 	d.admin = admin_start(d.base, d.reg, err, sizeof(err));
 	if (d.admin == NULL && err[0] != '\0') {
@@ -407,6 +420,7 @@ cleanup:
 		event_free(ev_usr1);
 	if (d.drain_tick)
 		event_free(d.drain_tick);
+	fleet_close(d.fleet);
 	if (d.reg != NULL)
 		registry_close(d.reg);
 	if (d.base != NULL)

@@ -1,0 +1,32 @@
+/* fleet.h - fleet mode (issue 12, docs/fleet.md): the token registry backed by the shared store
+ * (store.h). Every registry write is committed to the store before it is applied (the admin
+ * answers after the commit); at start the node loads the store's snapshot, then follows its
+ * change log on the main loop and applies each change to the registry and the revocation set,
+ * which is how the workers learn of it (they never call the store). The registry's journal is
+ * the node's local snapshot: with the store unreachable, a node starts from it and serves. */
+#ifndef FNGATE_FLEET_H
+#define FNGATE_FLEET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct registry;
+struct conf_store;
+struct fleet;
+
+/* Connect the registry r to the store cs describes: migrate the schema and load the store's
+ * snapshot into r when the store answers (when it does not, r keeps its local snapshot and the
+ * watch catches up once it does), then route r's writes through the store. Main thread, before
+ * the workers start. NULL with a message in err on a bad conninfo or allocation failure. */
+struct fleet *fleet_open(struct registry *r, const struct conf_store *cs, char *err,
+			 size_t errlen);
+
+/* Follow the store's change log on base (the main loop). 0 / -1. */
+int fleet_start(struct fleet *f, struct event_base *base);
+
+/* Stop following, make what was applied durable, detach from the registry, free. NULL is fine. */
+void fleet_close(struct fleet *f);
+
+#endif
