@@ -138,6 +138,24 @@ static int store_cmd(struct store *s, const char *sql, int n, const char *const 
 	return res != NULL ? 0 : -1;
 }
 
+/* Connect when needed and open a transaction with `sql` (a BEGIN). A connection that broke
+ * while idle (a server restart, a failover) is noticed only when used: when the BEGIN fails that
+ * way, nothing was done yet, so reconnect once and try again. 0, or -1 with err. */
+static int store_begin(struct store *s, const char *sql, char *err, size_t errlen)
+{
+	if (store_conn(s, err, errlen) != 0)
+		return -1;
+	if (store_cmd(s, sql, 0, NULL, err, errlen) == 0)
+		return 0;
+	if (PQstatus(s->conn) != CONNECTION_BAD)
+		return -1;
+	PQfinish(s->conn);
+	s->conn = NULL;
+	if (store_conn(s, err, errlen) != 0)
+		return -1;
+	return store_cmd(s, sql, 0, NULL, err, errlen);
+}
+
 /* Leave a failed transaction (ignoring errors: the connection may be gone). */
 static void store_rollback(struct store *s)
 {
@@ -293,11 +311,9 @@ int store_apply(struct store *s, const struct store_item *items, size_t n, int64
 	for (size_t i = 0; i < n; i++)
 		if (store_item_check(&items[i], err, errlen) != 0)
 			return -1;
-	if (store_conn(s, err, errlen) != 0)
-		return -1;
-	snprintf(lock, sizeof(lock), "%lld", STORE_LOCK_APPEND);
-	if (store_cmd(s, "BEGIN", 0, NULL, err, errlen) != 0)
+	if (store_begin(s, "BEGIN", err, errlen) != 0)
 		goto fail;
+	snprintf(lock, sizeof(lock), "%lld", STORE_LOCK_APPEND);
 	/* The log's order must be its commit order. A position handed out at insert time (a
 	 * sequence) is not in commit order: with two writers, seq 11 can commit while 10 is still
 	 * open; a reader then applies 11 and moves its position past 10 for ever. Holding this lock
@@ -415,10 +431,8 @@ int store_snapshot(struct store *s, store_change_cb cb, void *arg, int64_t *posi
 	PGresult *res = NULL;
 	int rc = -1;
 
-	if (store_conn(s, err, errlen) != 0)
-		return -1;
 	/* One snapshot for both reads: the items are exactly the state at the position read. */
-	if (store_cmd(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, err, errlen) != 0)
+	if (store_begin(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err, errlen) != 0)
 		goto cleanup;
 	res = store_exec(s, "SELECT coalesce(max(seq), 0) FROM fngate_changes", 0, NULL,
 			 PGRES_TUPLES_OK, err, errlen);
