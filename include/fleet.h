@@ -29,4 +29,22 @@ int fleet_start(struct fleet *f, struct event_base *base);
 /* Stop following, make what was applied durable, detach from the registry, free. NULL is fine. */
 void fleet_close(struct fleet *f);
 
+/* What the metrics show of fleet mode (main thread: the admin API renders them). */
+#define FLEET_LAG_BUCKETS 10
+extern const double fleet_lag_bounds_s[FLEET_LAG_BUCKETS];   /* upper bounds, seconds */
+struct fleet_status {
+	bool     connected;         /* the watch's connection is up */
+	bool     stale;             /* beyond max_staleness_s (revoke_stale) */
+	int64_t  position;          /* last change of the store's log applied */
+	uint64_t applied;           /* changes applied since start */
+	double   heard_age_s;       /* seconds since the store was last heard from; -1: never */
+	/* commit (the database's clock) to applied (this node's), cumulative counts per bound of
+	 * fleet_lag_bounds_s, then the count and sum of all */
+	uint64_t lag_le[FLEET_LAG_BUCKETS];
+	uint64_t lag_count;
+	double   lag_sum_s;
+};
+/* The status of the running fleet mode: 0, or -1 when the node is not in fleet mode. */
+int fleet_status(struct fleet_status *out);
+
 #endif

@@ -49,6 +49,7 @@ enum outcome {
 	OUT_OUT_OF_LOCAL_PORTS,
 	OUT_NO_CONFIGURATION,
 	OUT_STORE_UNAVAILABLE,      /* fleet mode: an admin write the shared store could not take */
+	OUT_REVOCATION_STATE_STALE, /* fleet mode: a private call while the node's state is stale */
 	/* the upstream failed */
 	OUT_UPSTREAM_UNAVAILABLE,
 	OUT_UPSTREAM_CONNECT_TIMEOUT,

@@ -43,6 +43,7 @@ const struct outcome_info outcome_table[OUT_COUNT] = {
 	[OUT_OUT_OF_LOCAL_PORTS]           = ERR("out_of_local_ports", 503),
 	[OUT_NO_CONFIGURATION]             = ERR("no_configuration", 503),
 	[OUT_STORE_UNAVAILABLE]            = ERR("store_unavailable", 503),
+	[OUT_REVOCATION_STATE_STALE]       = ERR("revocation_state_stale", 503),
 	[OUT_UPSTREAM_UNAVAILABLE]         = ERR("upstream_unavailable", 502),
 	[OUT_UPSTREAM_CONNECT_TIMEOUT]     = ERR("upstream_connect_timeout", 504),
 	[OUT_UPSTREAM_TIMEOUT]             = ERR("upstream_timeout", 504),

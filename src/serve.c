@@ -149,6 +149,12 @@ static void on_reload(evutil_socket_t sig, short what, void *arg)
 			log_msg(LOG_LVL_WARN, "reload: listen addresses and workers change only at restart");
 		if (strcmp(old->state_dir, c->state_dir) != 0)
 			log_msg(LOG_LVL_WARN, "reload: state_dir changes only at restart");
+		/* max_staleness_s and stale_policy apply at once (fleet.c reads them per tick). */
+		if (old->store.type != c->store.type ||
+		    (old->store.conninfo != NULL) != (c->store.conninfo != NULL) ||
+		    (old->store.conninfo && strcmp(old->store.conninfo, c->store.conninfo) != 0))
+			log_msg(LOG_LVL_WARN, "reload: the store's type and conninfo change only at "
+				"restart");
 		if ((old->access_log == NULL) != (c->access_log == NULL) ||
 		    (old->access_log && strcmp(old->access_log, c->access_log) != 0))
 			if (log_open_access(c->access_log) != 0)

@@ -158,6 +158,7 @@ class Fleet(it.GatewayCase):
                     require_registered_tokens=True),
             ], tokens={"leeway_s": 0, "forward_token": False})
             conf["admin"]["keys"] = [dict(cls.ops[1], name="ops", role="owner")]
+            conf["health"] = {"listen": "127.0.0.1:%d" % it.free_port()}
             # C alone reaches the database through a relay the test can cut (test_3); A and B
             # directly, so that B's figures carry no relay delay
             port = cls.relays[name].port if name == "c" else cls.pg.port
@@ -197,6 +198,26 @@ class Fleet(it.GatewayCase):
             if time.time() > deadline:
                 self.fail("node %s: expected %s, got %s" % (node, want, got))
             time.sleep(0.02)
+
+    def get(self, node, listener, path):
+        """(status, text) of GET path on node's admin or health listener."""
+        port = int(self.confs[node][listener]["listen"].rsplit(":", 1)[1])
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        c.request("GET", path)
+        r = c.getresponse()
+        text = r.read().decode()
+        c.close()
+        return r.status, text
+
+    def metric(self, node, name):
+        for line in self.get(node, "admin", "/metrics")[1].splitlines():
+            if line.split(" ")[0] == name:
+                return float(line.split(" ")[1])
+        self.fail("node %s: no metric %s" % (node, name))
+
+    def reload(self, node, **store):
+        self.confs[node]["store"].update(store)
+        lu.reload(self.env, self.nodes[node], self.confs[node], settle=0.5)
 
     # -- the tests, in order
 
@@ -323,6 +344,56 @@ class Fleet(it.GatewayCase):
         st, _ = self.admin("a", "DELETE", "/v1/tokens/" + valid["id"])
         self.assertEqual(st, 200)
         self.wait_status("c", valid["token"], (403, "token_revoked"), timeout=3.0)
+
+
+    def test_5_max_staleness(self):
+        """max_staleness_s 1: once the store is unheard from for longer, B (refuse) answers
+        private calls 503 revocation_state_stale and is not ready; C (serve) serves them and
+        counts them; public functions and known refusals are unaffected; A (no cap) serves.
+        The store back: fresh again, everywhere."""
+        valid = self.create(description="staleness")
+        revoked = self.create(description="staleness, revoked")
+        st, _ = self.admin("a", "DELETE", "/v1/tokens/" + revoked["id"])
+        self.assertEqual(st, 200)
+        for n in ("b", "c"):
+            self.wait_status(n, revoked["token"], (403, "token_revoked"))
+            self.wait_status(n, valid["token"], (200, None))
+        self.reload("b", max_staleness_s=1, stale_policy="refuse")
+        self.reload("c", max_staleness_s=1, stale_policy="serve")
+        for n in ("a", "b", "c"):
+            self.assertEqual(self.get(n, "health", "/readyz")[0], 200)
+            self.assertEqual(self.metric(n, "fngate_store_connected"), 1)
+            self.assertEqual(self.metric(n, "fngate_store_stale"), 0)
+        self.assertGreater(self.metric("b", "fngate_store_changes_applied_total"), 0)
+        self.pg.stop()
+        try:
+            # within the cap: served as before
+            self.assertEqual(self.status("b", valid["token"]), (200, None))
+            self.wait_status("b", valid["token"], (503, "revocation_state_stale"), timeout=3.0)
+            self.assertEqual(self.status("b", revoked["token"]), (403, "token_revoked"))
+            self.assertForwarded(it.curl(self.nodes["b"].url("/hello/x")))
+            st, text = self.get("b", "health", "/readyz")
+            self.assertEqual(st, 503, text)
+            self.assertIn("stale", text)
+            self.assertEqual(self.metric("b", "fngate_store_stale"), 1)
+            self.assertGreater(self.metric("b", "fngate_store_last_heard_seconds"), 1.0)
+            # C serves from its last state, and counts it
+            self.assertEqual(self.metric("c", "fngate_store_stale"), 1)
+            self.assertEqual(self.status("c", valid["token"]), (200, None))
+            self.assertEqual(self.status("c", revoked["token"]), (403, "token_revoked"))
+            self.assertGreaterEqual(self.metric("c", "fngate_store_stale_served_total"), 1)
+            self.assertEqual(self.get("c", "health", "/readyz")[0], 503)
+            # A has no cap
+            self.assertEqual(self.status("a", valid["token"]), (200, None))
+            self.assertEqual(self.get("a", "health", "/readyz")[0], 200)
+        finally:
+            self.pg.start()
+        self.wait_status("b", valid["token"], (200, None), timeout=3.0)
+        self.assertEqual(self.get("b", "health", "/readyz")[0], 200)
+        self.assertEqual(self.metric("b", "fngate_store_stale"), 0)
+        self.assertIn("stale_policy refuse", self.nodes["b"].proc.output())
+        self.assertIn("private calls served from a stale state",
+                      self.nodes["c"].proc.output())
 
 
 if __name__ == "__main__":
