@@ -13,15 +13,22 @@
 
 struct event_base;
 struct registry;
-struct conf_store;
+struct conf;
 struct fleet;
 
-/* Connect the registry r to the store cs describes: migrate the schema and load the store's
- * snapshot into r when the store answers (when it does not, r keeps its local snapshot and the
- * watch catches up once it does), then route r's writes through the store. Main thread, before
- * the workers start. NULL with a message in err on a bad conninfo or allocation failure. */
-struct fleet *fleet_open(struct registry *r, const struct conf_store *cs, char *err,
-			 size_t errlen);
+/* Connect the registry r to the store c->store describes: migrate the schema and load the
+ * store's snapshot into r and into c->state_dir's privacy overrides when the store answers (when
+ * it does not, the node keeps its local snapshot and the watch catches up once it does), then
+ * route r's writes through the store. Main thread, before the configuration is published (apply
+ * the privacy overrides to it afterwards: state_apply). NULL with a message in err on a bad
+ * conninfo or allocation failure. */
+struct fleet *fleet_open(struct registry *r, const struct conf *c, char *err, size_t errlen);
+
+/* In fleet mode, commit the privacy override of function_id (p: PRIVACY_*, or 0 to forget it) to
+ * the store, before the caller records it locally (state.h) and in the running configuration;
+ * the other nodes apply it from the log. Returns 0 once committed or when not in fleet mode, -1
+ * with err when the store could not take it (nothing changed). Main thread. */
+int fleet_commit_privacy(const char *function_id, int p, char *err, size_t errlen);
 
 /* Follow the store's change log on base (the main loop). 0 / -1. */
 int fleet_start(struct fleet *f, struct event_base *base);

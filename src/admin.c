@@ -28,6 +28,7 @@
 #include "adminhttp.h"
 #include "conf.h"
 #include "console.h"
+#include "fleet.h"
 #include "log.h"
 #include "metrics.h"
 #include "mint.h"
@@ -561,6 +562,11 @@ static void h_function(struct areq *r, bool patch)
 		goto cleanup;
 	}
 	p = strcmp(pv, "public") == 0 ? PRIVACY_PUBLIC : PRIVACY_PRIVATE;
+	/* In fleet mode the store takes it first: every node applies it from there. */
+	if (fleet_commit_privacy(fn->id, p, err, sizeof(err)) != 0) {
+		reply_store_unavailable(r, "privacy change", err, "the privacy is unchanged");
+		goto cleanup;
+	}
 	/* Durable first, so that what the API confirms survives a restart. */
 	if (state_set_privacy(r->c->state_dir, fn->id, p, err, sizeof(err)) != 0) {
 		log_msg(LOG_LVL_ERROR, "admin: saving privacy of %s: %s", fn->id, err);
@@ -588,7 +594,11 @@ static void h_function_privacy_reset(struct areq *r)
 	}
 	if (forbid(r, ADMIN_PERM_FUNCTIONS_WRITE, fn->ns->id) != 0)
 		return;
-	/* Durable first, as for PATCH. */
+	/* The store first, then durable here, as for PATCH. */
+	if (fleet_commit_privacy(fn->id, 0, err, sizeof(err)) != 0) {
+		reply_store_unavailable(r, "privacy reset", err, "the privacy is unchanged");
+		return;
+	}
 	if (state_reset_privacy(r->c->state_dir, fn->id, err, sizeof(err)) != 0) {
 		log_msg(LOG_LVL_ERROR, "admin: resetting privacy of %s: %s", fn->id, err);
 		reply_error(r->req, 500, "internal", "could not save the privacy state");

@@ -7,13 +7,17 @@
 #include <string.h>
 #include <time.h>
 
+#include <stdatomic.h>
+
 #include <event2/event.h>
+#include <jansson.h>
 
 #include "conf.h"
 #include "health.h"
 #include "log.h"
 #include "registry.h"
 #include "revoke.h"
+#include "state.h"
 #include "store.h"
 #include "util.h"
 
@@ -27,6 +31,7 @@ const double fleet_lag_bounds_s[FLEET_LAG_BUCKETS] = {
 struct fleet {
 	struct store    *store;
 	struct registry *reg;
+	char            *state_dir;     /* privacy overrides' local copy (state.h) */
 	bool             migrated;      /* the schema is known current */
 	int64_t          start_pos;     /* where the watch starts reading */
 	bool             connected;     /* the watch's connection is up */
@@ -67,36 +72,124 @@ static int fleet_migrate(struct fleet *f, char *err, size_t errlen)
 	return 0;
 }
 
-/* registry_commit_fn: one store_apply per registry write. */
+/* One write: one item, one store_apply (one transaction). 0, or -1 with err. */
+static int fleet_commit_item(struct fleet *f, const struct store_item *it, int64_t *seq,
+			     char *err, size_t errlen)
+{
+	if (fleet_migrate(f, err, errlen) != 0)
+		return -1;
+	return store_apply(f->store, it, 1, seq, err, errlen);
+}
+
+/* registry_commit_fn: a registry write. */
 static int fleet_commit(void *arg, const struct token_record *t, const char *json, int64_t *seq,
 			char *err, size_t errlen)
 {
-	struct fleet *f = arg;
 	struct store_item it;
 
 	fleet_item(t, json, &it);
-	if (fleet_migrate(f, err, errlen) != 0)
-		return -1;
-	return store_apply(f->store, &it, 1, seq, err, errlen);
+	return fleet_commit_item(arg, &it, seq, err, errlen);
 }
 
-/* Apply one item of the store (a change of the log, or an item of the snapshot) at position
- * seq. Returns 0 to go on, -1 to have it read again (resources). */
-static int fleet_apply(struct fleet *f, const struct store_item *it, int64_t seq)
+/* A snapshot being loaded: the state at `position`; the privacy items are gathered so that
+ * they replace the local copy whole (an override forgotten meanwhile is absent from it). */
+struct fleet_snap {
+	struct fleet   *f;
+	int64_t         position;
+	char          **ids;
+	enum privacy   *ps;
+	size_t          n, cap;
+};
+
+/* The privacy a privacy item's body says ({"privacy": "private"|"public"}); 0 when the item
+ * is deleted (the override forgotten) and -1 when the body is not one. */
+static int fleet_privacy(const char *body)
+{
+	json_t *o;
+	const char *v;
+	int p = -1;
+
+	if (body == NULL)
+		return 0;
+	o = json_loads(body, JSON_REJECT_DUPLICATES, NULL);
+	v = json_string_value(json_object_get(o, "privacy"));
+	if (v != NULL && strcmp(v, "private") == 0)
+		p = PRIVACY_PRIVATE;
+	else if (v != NULL && strcmp(v, "public") == 0)
+		p = PRIVACY_PUBLIC;
+	json_decref(o);
+	return p;
+}
+
+/* A privacy change of the log: the local copy first (a reload or a restart applies it), then
+ * the running configuration, as the admin API does on the node that took the change. */
+static int fleet_apply_privacy(struct fleet *f, const char *id, int p)
+{
+	struct conf *c;
+	struct conf_function *fn;
+	char err[512];
+
+	if ((p == 0 ? state_reset_privacy(f->state_dir, id, err, sizeof(err)) :
+		      state_set_privacy(f->state_dir, id, p, err, sizeof(err))) != 0) {
+		log_msg(LOG_LVL_ERROR, "fleet: privacy of %s: %s; read again later", id, err);
+		return -1;
+	}
+	c = conf_acquire();
+	fn = c != NULL ? conf_find_function(c, id) : NULL;
+	if (fn != NULL)
+		atomic_store(&fn->privacy, p != 0 ? p : (int)fn->privacy_configured);
+	conf_unref(c);
+	return 0;
+}
+
+/* Gather a privacy item of a snapshot. 0 / -1 (memory). */
+static int fleet_snap_privacy(struct fleet_snap *s, const char *id, int p)
+{
+	if (s->n == s->cap) {
+		size_t ncap = s->cap ? s->cap * 2 : 16;
+		char **ni = realloc(s->ids, ncap * sizeof(*ni));
+		enum privacy *np;
+
+		if (ni == NULL)
+			return -1;
+		s->ids = ni;
+		np = realloc(s->ps, ncap * sizeof(*np));
+		if (np == NULL)
+			return -1;
+		s->ps = np;
+		s->cap = ncap;
+	}
+	if ((s->ids[s->n] = strdup(id)) == NULL)
+		return -1;
+	s->ps[s->n++] = (enum privacy)p;
+	return 0;
+}
+
+/* Apply one item of the store (a change of the log at position seq, or an item of snapshot
+ * `snap`). Returns 0 to go on, -1 to have it read again (resources, local I/O). */
+static int fleet_apply(struct fleet *f, const struct store_item *it, int64_t seq,
+		       struct fleet_snap *snap)
 {
 	char err[256];
 	int rc;
 
-	switch (it->kind) {
-	case STORE_KIND_TOKEN:
-	case STORE_KIND_REVOCATION:
-		break;
-	default:
-		return 0;   /* kinds this node does not follow yet */
+	if (it->kind == STORE_KIND_PRIVACY) {
+		int p = fleet_privacy(it->body);
+
+		if (p < 0) {
+			log_msg(LOG_LVL_ERROR, "fleet: change %lld: privacy of %s is not "
+				"{\"privacy\": \"private\"|\"public\"}; skipped", (long long)seq, it->key);
+			return 0;
+		}
+		return snap != NULL ? fleet_snap_privacy(snap, it->key, p) :
+				      fleet_apply_privacy(f, it->key, p);
 	}
+	if (it->kind != STORE_KIND_TOKEN && it->kind != STORE_KIND_REVOCATION)
+		return 0;   /* kinds this node does not follow yet */
 	if (it->body == NULL)
 		return 0;   /* records are never deleted: a deletion cannot take a revocation back */
-	rc = registry_apply_json(f->reg, it->body, seq, err, sizeof(err));
+	rc = registry_apply_json(f->reg, it->body, snap != NULL ? snap->position : seq, err,
+				 sizeof(err));
 	if (rc == -2) {
 		log_msg(LOG_LVL_ERROR, "fleet: change %lld: %s; read again later", (long long)seq, err);
 		return -1;
@@ -113,7 +206,7 @@ static int fleet_on_change(const struct store_change *ch, void *arg)
 	struct timespec ts;
 	double lag;
 
-	if (fleet_apply(f, &ch->item, ch->seq) != 0)
+	if (fleet_apply(f, &ch->item, ch->seq, NULL) != 0)
 		return -1;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	lag = ((double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3 - (double)ch->committed_us) / 1e6;
@@ -127,17 +220,11 @@ static int fleet_on_change(const struct store_change *ch, void *arg)
 	return 0;
 }
 
-/* A snapshot item holds the state at the snapshot's position. */
-struct fleet_snap {
-	struct fleet *f;
-	int64_t       position;
-};
-
 static int fleet_on_snapshot_item(const struct store_change *ch, void *arg)
 {
 	struct fleet_snap *s = arg;
 
-	return fleet_apply(s->f, &ch->item, s->position);
+	return fleet_apply(s->f, &ch->item, 0, s);
 }
 
 static void fleet_on_status(int connected, int caught_up, int64_t position, void *arg)
@@ -208,42 +295,74 @@ static bool fleet_fresh(const char **why)
 	return false;
 }
 
-struct fleet *fleet_open(struct registry *r, const struct conf_store *cs, char *err,
-			 size_t errlen)
+/* Load the store's snapshot into the registry and the local privacy copy. 0, or -1 with err
+ * (what was merged stays: every item is the store's). */
+static int fleet_load(struct fleet *f, struct fleet_snap *snap, char *err, size_t errlen)
+{
+	if (fleet_migrate(f, err, errlen) != 0 ||
+	    store_snapshot(f->store, fleet_on_snapshot_item, snap, &snap->position, err,
+			   errlen) != 0)
+		return -1;
+	return state_replace_privacy(f->state_dir, (const char *const *)snap->ids, snap->ps,
+				     snap->n, err, errlen);
+}
+
+struct fleet *fleet_open(struct registry *r, const struct conf *c, char *err, size_t errlen)
 {
 	struct fleet *f = calloc(1, sizeof(*f));
 	struct fleet_snap snap;
 	char serr[512];
 
-	if (f == NULL) {
+	if (f == NULL || (f->state_dir = strdup(c->state_dir)) == NULL) {
+		free(f);
 		util_seterr(err, errlen, "out of memory");
 		return NULL;
 	}
 	f->reg = r;
-	f->store = store_open(cs->conninfo, err, errlen);
+	f->store = store_open(c->store.conninfo, err, errlen);
 	if (f->store == NULL) {
+		free(f->state_dir);
 		free(f);
 		return NULL;
 	}
+	for (size_t i = 0; i < c->nnamespaces; i++)
+		if (c->namespaces[i].issue_tokens && c->namespaces[i].signing_key == NULL)
+			log_msg(LOG_LVL_WARN, "fleet: namespace %s issues tokens with a key generated on "
+				"this node, which the other nodes do not trust (generated keys are not "
+				"shared yet): give it a \"signing_key\", the same file on every node",
+				c->namespaces[i].id);
 	f->start_pos = registry_position(r);
+	memset(&snap, 0, sizeof(snap));
 	snap.f = f;
-	snap.position = 0;
-	if (fleet_migrate(f, serr, sizeof(serr)) != 0 ||
-	    store_snapshot(f->store, fleet_on_snapshot_item, &snap, &snap.position, serr,
-			   sizeof(serr)) != 0) {
+	if (fleet_load(f, &snap, serr, sizeof(serr)) != 0) {
 		log_msg(LOG_LVL_WARN, "fleet: %s; serving the local snapshot (%zu records, change "
 			"%lld) until the store answers", serr, registry_count(r),
 			(long long)f->start_pos);
 	} else {
 		f->start_pos = snap.position;
 		f->heard_us = util_mono_us();
-		log_msg(LOG_LVL_INFO, "fleet: loaded the store's snapshot at change %lld (%zu records)",
-			(long long)snap.position, registry_count(r));
+		log_msg(LOG_LVL_INFO, "fleet: loaded the store's snapshot at change %lld (%zu records, "
+			"%zu privacy overrides)", (long long)snap.position, registry_count(r), snap.n);
 	}
+	for (size_t i = 0; i < snap.n; i++)
+		free(snap.ids[i]);
+	free(snap.ids);
+	free(snap.ps);
 	if (registry_sync(r) != 0)
 		log_msg(LOG_LVL_WARN, "fleet: the local snapshot could not be written; retried");
 	registry_set_commit(r, fleet_commit, f);
 	return f;
+}
+
+int fleet_commit_privacy(const char *function_id, int p, char *err, size_t errlen)
+{
+	struct store_item it = {STORE_KIND_PRIVACY, "", function_id, NULL};
+
+	if (fleet_running == NULL)
+		return 0;
+	if (p != 0)
+		it.body = p == PRIVACY_PUBLIC ? "{\"privacy\":\"public\"}" : "{\"privacy\":\"private\"}";
+	return fleet_commit_item(fleet_running, &it, NULL, err, errlen);
 }
 
 int fleet_start(struct fleet *f, struct event_base *base)
@@ -272,6 +391,7 @@ void fleet_close(struct fleet *f)
 	}
 	store_close(f->store);
 	(void)registry_sync(f->reg);
+	free(f->state_dir);
 	free(f);
 }
 

@@ -289,11 +289,14 @@ int serve_main(const char *path)
 		goto cleanup;
 	}
 	if (c->store.type == CONF_STORE_POSTGRESQL) {
-		d.fleet = fleet_open(d.reg, &c->store, err, sizeof(err));
+		d.fleet = fleet_open(d.reg, c, err, sizeof(err));
 		if (d.fleet == NULL) {
 			log_msg(LOG_LVL_ERROR, "store: %s", err);
 			goto cleanup;
 		}
+		/* The store's privacy overrides, now in state_dir, on this first snapshot. */
+		if (state_apply(c) != 0)
+			log_msg(LOG_LVL_WARN, "state: privacy overrides in %s not applied", c->state_dir);
 	}
 	/* Now that the registry is open, ensure signing keys (needs it) on this first snapshot. */
 	if (registry_ensure_signing_keys(d.reg, c, err, sizeof(err)) != 0) {

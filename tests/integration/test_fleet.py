@@ -215,6 +215,13 @@ class Fleet(it.GatewayCase):
                 return float(line.split(" ")[1])
         self.fail("node %s: no metric %s" % (node, name))
 
+    def wait_metric(self, node, name, value, timeout=3.0):
+        deadline = time.time() + timeout
+        while self.metric(node, name) != value:
+            if time.time() > deadline:
+                self.fail("node %s: %s never became %s" % (node, name, value))
+            time.sleep(0.05)
+
     def reload(self, node, **store):
         self.confs[node]["store"].update(store)
         lu.reload(self.env, self.nodes[node], self.confs[node], settle=0.5)
@@ -378,7 +385,7 @@ class Fleet(it.GatewayCase):
             self.assertEqual(self.metric("b", "fngate_store_stale"), 1)
             self.assertGreater(self.metric("b", "fngate_store_last_heard_seconds"), 1.0)
             # C serves from its last state, and counts it
-            self.assertEqual(self.metric("c", "fngate_store_stale"), 1)
+            self.wait_metric("c", "fngate_store_stale", 1)
             self.assertEqual(self.status("c", valid["token"]), (200, None))
             self.assertEqual(self.status("c", revoked["token"]), (403, "token_revoked"))
             self.assertGreaterEqual(self.metric("c", "fngate_store_stale_served_total"), 1)
@@ -394,6 +401,40 @@ class Fleet(it.GatewayCase):
         self.assertIn("stale_policy refuse", self.nodes["b"].proc.output())
         self.assertIn("private calls served from a stale state",
                       self.nodes["c"].proc.output())
+
+
+    def test_6_privacy(self):
+        """A privacy set through A applies on B and C; reset through B while C is stopped, C
+        restarted follows the store (not its own stale copy); with the database down, 503."""
+        def call(node):
+            return it.curl(self.nodes[node].url("/resize/x"))
+
+        def wait_call(node, status, timeout=2.0):
+            deadline = time.time() + timeout
+            while call(node).status != status:
+                if time.time() > deadline:
+                    self.fail("node %s: /resize without a token is not %d" % (node, status))
+                time.sleep(0.05)
+
+        for n in ("a", "b", "c"):
+            self.assertDenied(call(n), "token_missing")
+        st, body = self.admin("a", "PATCH", "/v1/functions/resize", {"privacy": "public"})
+        self.assertEqual((st, body["privacy"]), (200, "public"), body)
+        for n in ("a", "b", "c"):
+            wait_call(n, 200)
+        self.nodes["c"].stop()
+        st, body = self.admin("b", "DELETE", "/v1/functions/resize/privacy")
+        self.assertEqual((st, body["privacy"]), (200, "private"), body)
+        wait_call("a", 403)
+        self.nodes["c"] = self.env.fngate(self.confs["c"], name="c.json")
+        self.assertDenied(call("c"), "token_missing")
+        self.pg.stop()
+        try:
+            st, body = self.admin("a", "PATCH", "/v1/functions/resize", {"privacy": "public"})
+            self.assertEqual((st, body["error"]), (503, "store_unavailable"), body)
+            self.assertDenied(call("a"), "token_missing")
+        finally:
+            self.pg.start()
 
 
 if __name__ == "__main__":
