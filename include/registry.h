@@ -135,6 +135,16 @@ typedef int (*registry_commit_fn)(void *arg, const struct token_record *rec, con
 /* From now on, registry_add and registry_revoke commit through fn before applying. */
 void registry_set_commit(struct registry *r, registry_commit_fn fn, void *arg);
 
+/* Hand the records whose last_used_at registry_flush just raised (recs[0..n), valid during the
+ * call) to fn, once per flush: fleet mode shares them in one write. */
+typedef void (*registry_used_fn)(void *arg, const struct token_record *const *recs, size_t n);
+void registry_set_used(struct registry *r, registry_used_fn fn, void *arg);
+
+/* A last use of the token fngate issued with id, read from the shared store at position seq:
+ * kept when later than the record's (queued for the journal as registry_apply_json does).
+ * Returns 1 when kept, 0 otherwise (unknown id, not later). */
+int registry_apply_used(struct registry *r, const char *id, int64_t used, int64_t seq);
+
 /* The record JSON of t (the journal's and the store's body format), malloc'd; NULL on OOM. */
 char *registry_record_json(const struct token_record *t);
 

@@ -40,6 +40,9 @@ enum store_kind {
 	STORE_KIND_PRIVACY,         /* key: function id; body: {"privacy": "private"|"public"} */
 	STORE_KIND_SIGNING_KEY,     /* namespace_id + key: kid; body: alg, public PEM and the private
 	                             * PEM sealed with store_seal.h (base64url), never in clear */
+	STORE_KIND_LAST_USED,       /* key: token id; body: {"used": N}, the last use a node saw
+	                             * (kept apart from the record: a batch of these must never
+	                             * carry a "ready" record over a concurrent revocation) */
 };
 
 /* One item written, or one change read. namespace_id is "" where the kind has none. body is a

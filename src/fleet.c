@@ -72,13 +72,45 @@ static int fleet_migrate(struct fleet *f, char *err, size_t errlen)
 	return 0;
 }
 
-/* One write: one item, one store_apply (one transaction). 0, or -1 with err. */
-static int fleet_commit_item(struct fleet *f, const struct store_item *it, int64_t *seq,
-			     char *err, size_t errlen)
+/* One write: items[0..n), one store_apply (one transaction). 0, or -1 with err. */
+static int fleet_commit_item(struct fleet *f, const struct store_item *it, size_t n,
+			     int64_t *seq, char *err, size_t errlen)
 {
 	if (fleet_migrate(f, err, errlen) != 0)
 		return -1;
-	return store_apply(f->store, it, 1, seq, err, errlen);
+	return store_apply(f->store, it, n, seq, err, errlen);
+}
+
+/* registry_used_fn: the last uses this node saw since its previous flush, in one write (one
+ * per ADMIN_FLUSH_MS at most, never one per request). Best effort: a batch the store cannot
+ * take is not retried (the uses stay in this node's journal; the next use is shared), and none
+ * is tried while the watch is disconnected: an unreachable host would hold the main loop for
+ * the connect timeout at every flush. */
+static void fleet_used(void *arg, const struct token_record *const *recs, size_t n)
+{
+	struct fleet *f = arg;
+	struct store_item *items = NULL;
+	char (*bodies)[40] = NULL;
+	char err[512];
+
+	if (!f->connected)
+		return;
+	items = calloc(n, sizeof(*items));
+	bodies = calloc(n, sizeof(*bodies));
+	if (items == NULL || bodies == NULL) {
+		log_msg(LOG_LVL_WARN, "fleet: last uses not shared: out of memory");
+		goto cleanup;
+	}
+	for (size_t i = 0; i < n; i++) {
+		snprintf(bodies[i], sizeof(bodies[i]), "{\"used\":%lld}",
+			 (long long)recs[i]->last_used_at);
+		items[i] = (struct store_item){STORE_KIND_LAST_USED, "", recs[i]->id, bodies[i]};
+	}
+	if (fleet_commit_item(f, items, n, NULL, err, sizeof(err)) != 0)
+		log_msg(LOG_LVL_WARN, "fleet: %zu last uses not shared: %s", n, err);
+cleanup:
+	free(items);
+	free(bodies);
 }
 
 /* registry_commit_fn: a registry write. */
@@ -88,7 +120,7 @@ static int fleet_commit(void *arg, const struct token_record *t, const char *jso
 	struct store_item it;
 
 	fleet_item(t, json, &it);
-	return fleet_commit_item(arg, &it, seq, err, errlen);
+	return fleet_commit_item(arg, &it, 1, seq, err, errlen);
 }
 
 /* A snapshot being loaded: the state at `position`; the privacy items are gathered so that
@@ -183,6 +215,16 @@ static int fleet_apply(struct fleet *f, const struct store_item *it, int64_t seq
 		}
 		return snap != NULL ? fleet_snap_privacy(snap, it->key, p) :
 				      fleet_apply_privacy(f, it->key, p);
+	}
+	if (it->kind == STORE_KIND_LAST_USED) {
+		json_t *o = it->body != NULL ? json_loads(it->body, 0, NULL) : NULL;
+		json_t *u = json_object_get(o, "used");
+
+		if (json_is_integer(u))
+			(void)registry_apply_used(f->reg, it->key, (int64_t)json_integer_value(u),
+						  snap != NULL ? snap->position : seq);
+		json_decref(o);
+		return 0;
 	}
 	if (it->kind != STORE_KIND_TOKEN && it->kind != STORE_KIND_REVOCATION)
 		return 0;   /* kinds this node does not follow yet */
@@ -351,6 +393,7 @@ struct fleet *fleet_open(struct registry *r, const struct conf *c, char *err, si
 	if (registry_sync(r) != 0)
 		log_msg(LOG_LVL_WARN, "fleet: the local snapshot could not be written; retried");
 	registry_set_commit(r, fleet_commit, f);
+	registry_set_used(r, fleet_used, f);
 	return f;
 }
 
@@ -362,7 +405,7 @@ int fleet_commit_privacy(const char *function_id, int p, char *err, size_t errle
 		return 0;
 	if (p != 0)
 		it.body = p == PRIVACY_PUBLIC ? "{\"privacy\":\"public\"}" : "{\"privacy\":\"private\"}";
-	return fleet_commit_item(fleet_running, &it, NULL, err, errlen);
+	return fleet_commit_item(fleet_running, &it, 1, NULL, err, errlen);
 }
 
 int fleet_start(struct fleet *f, struct event_base *base)
@@ -383,6 +426,7 @@ void fleet_close(struct fleet *f)
 	if (f == NULL)
 		return;
 	registry_set_commit(f->reg, NULL, NULL);
+	registry_set_used(f->reg, NULL, NULL);
 	if (fleet_running == f)
 		fleet_running = NULL;
 	if (f->tick != NULL) {

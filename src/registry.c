@@ -48,6 +48,8 @@ struct registry {
 	/* fleet mode */
 	registry_commit_fn commit;      /* NULL: local mode */
 	void   *commit_arg;
+	registry_used_fn used;
+	void   *used_arg;
 	char   *pend;           /* journal lines of applied store changes, not yet written */
 	size_t  pend_len, pend_cap, pend_lines;
 	int64_t position;       /* highest store_seq held */
@@ -1005,11 +1007,14 @@ int64_t registry_position(const struct registry *r)
 
 int registry_flush(struct registry *r)
 {
+	const struct token_record **used = NULL;
 	char *buf = NULL;
 	size_t len = 0, cap = 0, nl = 0;
 	int rc = -1;
 
 	(void)registry_sync(r);
+	if (r->used != NULL && (used = malloc((r->n ? r->n : 1) * sizeof(*used))) == NULL)
+		goto cleanup;
 	for (size_t i = 0; i < r->n; i++) {
 		struct token_record *t = &r->recs[i];
 		int64_t lu = revoke_last_used(registry_rec_ns(t), t->id, strlen(t->id));
@@ -1019,16 +1024,42 @@ int registry_flush(struct registry *r)
 		t->last_used_at = lu;
 		if (line_append(&buf, &len, &cap, t) != 0)
 			goto cleanup;
+		if (used != NULL)
+			used[nl] = t;
 		nl++;
 	}
 	if (len > 0 && !r->dirty && journal_append(r, buf, len, nl) != 0) {
 		log_msg(LOG_LVL_ERROR, "registry: writing %s: %s", r->journal, strerror(errno));
 		r->dirty = true;
 	}
+	if (r->used != NULL && nl > 0)
+		r->used(r->used_arg, used, nl);
 	rc = maybe_compact(r);
 cleanup:
+	free(used);
 	free(buf);
 	return rc;
+}
+
+void registry_set_used(struct registry *r, registry_used_fn fn, void *arg)
+{
+	r->used = fn;
+	r->used_arg = arg;
+}
+
+int registry_apply_used(struct registry *r, const char *id, int64_t used, int64_t seq)
+{
+	struct token_record *t = find_if(r, id, pick_issued, NULL);
+
+	if (t == NULL || used <= t->last_used_at)
+		return 0;
+	t->last_used_at = used;
+	t->store_seq = seq;
+	if (line_append(&r->pend, &r->pend_len, &r->pend_cap, t) != 0)
+		r->dirty = true;    /* the next sync rewrites the journal whole */
+	else
+		r->pend_lines++;
+	return 1;
 }
 
 /* ---------------------------------------------------------------- public: listing */

@@ -437,5 +437,23 @@ class Fleet(it.GatewayCase):
             self.pg.start()
 
 
+    def test_7_last_used_shared(self):
+        """A token used through B only: its last_used_at reaches A and C (B shares its last uses
+        in one write per flush, every 2 s at most)."""
+        tok = self.create(description="used on B")
+        self.wait_status("b", tok["token"], (200, None))
+        st, body = self.admin("a", "GET", "/v1/tokens/" + tok["id"])
+        self.assertIsNone(body.get("last_used_at"))
+        deadline = time.time() + 6
+        while True:
+            seen = [self.admin(n, "GET", "/v1/tokens/" + tok["id"])[1].get("last_used_at")
+                    for n in ("a", "c")]
+            if all(seen):
+                break
+            if time.time() > deadline:
+                self.fail("last_used_at not shared: %s" % seen)
+            time.sleep(0.2)
+
+
 if __name__ == "__main__":
     it.unittest.main(verbosity=2)
