@@ -222,6 +222,28 @@ class Fleet(it.GatewayCase):
                 self.fail("node %s: %s never became %s" % (node, name, value))
             time.sleep(0.05)
 
+    def all_tokens(self, node):
+        """{id: status} of every record node lists (every page)."""
+        out, page = {}, 1
+        while True:
+            st, body = self.admin(node, "GET", "/v1/tokens?page_size=100&page=%d" % page)
+            self.assertEqual(st, 200, body)
+            out.update((t["id"], t["status"]) for t in body["tokens"])
+            if page * 100 >= body["total_count"]:
+                return out
+            page += 1
+
+    def wait_same_position(self, timeout=10.0):
+        """Wait until every node has applied the same last change; returns it."""
+        deadline = time.time() + timeout
+        while True:
+            pos = {n: self.metric(n, "fngate_store_position") for n in ("a", "b", "c")}
+            if len(set(pos.values())) == 1:
+                return pos["a"]
+            if time.time() > deadline:
+                self.fail("positions differ: %s" % pos)
+            time.sleep(0.1)
+
     def reload(self, node, **store):
         self.confs[node]["store"].update(store)
         lu.reload(self.env, self.nodes[node], self.confs[node], settle=0.5)
@@ -453,6 +475,54 @@ class Fleet(it.GatewayCase):
             if time.time() > deadline:
                 self.fail("last_used_at not shared: %s" % seen)
             time.sleep(0.2)
+
+
+    def test_8_concurrent_writes(self):
+        """Creations and deletions through the three nodes at once (each token deleted through
+        another node than the one that created it): identical registries everywhere."""
+        created, lock = [], threading.Lock()
+
+        def creator(node):
+            for i in range(12):
+                st, body = self.admin(node, "POST", "/v1/tokens", {"function_id": "resize",
+                                                                   "description": node})
+                if st == 201:
+                    with lock:
+                        created.append((node, body))
+
+        def deleter(node, items):
+            for _, tok in items:
+                for _attempt in range(100):     # the node may not have caught up yet: 404
+                    st, body = self.admin(node, "DELETE", "/v1/tokens/" + tok["id"])
+                    if st != 404:
+                        break
+                    time.sleep(0.01)
+                self.assertIn(st, (200, 409), body)
+
+        threads = [threading.Thread(target=creator, args=(n,)) for n in ("a", "b", "c") * 2]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(len(created), 72)
+        victims = created[::2]
+        nxt = {"a": "b", "b": "c", "c": "a"}
+        threads = [threading.Thread(target=deleter, args=(
+            n, [v for v in victims if nxt[v[0]] == n])) for n in ("a", "b", "c")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        pos = self.wait_same_position()
+        regs = {n: self.all_tokens(n) for n in ("a", "b", "c")}
+        self.assertEqual(regs["a"], regs["b"])
+        self.assertEqual(regs["a"], regs["c"])
+        for _, tok in victims:
+            self.assertEqual(regs["a"][tok["id"]], "revoked")
+        for _, tok in created[1::2]:
+            self.assertEqual(regs["a"][tok["id"]], "ready")
+        print("\nfleet: 72 concurrent creations and 36 deletions through 3 nodes: identical "
+              "registries (%d records) at change %d" % (len(regs["a"]), pos))
 
 
 if __name__ == "__main__":
