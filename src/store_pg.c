@@ -65,15 +65,28 @@ struct store {
 	void                  *warg;
 };
 
-/* Connect (blocking) with the defaults fngate wants unless the conninfo says otherwise. */
+/* The server's notices and warnings ("relation ... already exists, skipping", "terminating
+ * connection due to ... shutdown") as daemon log lines (libpq would print them to stderr raw):
+ * debug level, since whatever matters also fails a statement or the connection, logged then. */
+static void store_notice(void *arg, const char *msg)
+{
+	(void)arg;
+	log_msg(LOG_LVL_DEBUG, "store: server says: %.*s", (int)strcspn(msg, "\n"), msg);
+}
+
+/* Connect (blocking, or started for PQconnectPoll when async) with the defaults fngate wants
+ * unless the conninfo says otherwise. */
 static PGconn *store_connect_params(const char *conninfo, int async)
 {
 	/* Later keywords override earlier ones, and the expanded dbname (the conninfo) comes after the
 	 * defaults: what the operator wrote wins. */
 	const char *const kw[] = {"connect_timeout", "application_name", "dbname", NULL};
 	const char *const val[] = {STORE_CONNECT_TIMEOUT_S, "fngate", conninfo, NULL};
+	PGconn *c = async ? PQconnectStartParams(kw, val, 1) : PQconnectdbParams(kw, val, 1);
 
-	return async ? PQconnectStartParams(kw, val, 1) : PQconnectdbParams(kw, val, 1);
+	if (c != NULL)
+		PQsetNoticeProcessor(c, store_notice, NULL);
+	return c;
 }
 
 /* The one-line reason of a libpq error, without its trailing newline. */
