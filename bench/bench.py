@@ -599,6 +599,7 @@ def main():
     ap.add_argument("--build-type", default="?")
     ap.add_argument("--verify-bench")
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--logs", action="store_true")
     ap.add_argument("--scenarios", default=",".join(s[0] for s in SCENARIOS))
     args = ap.parse_args()
 
@@ -673,6 +674,17 @@ def main():
         with open(os.path.join(args.results, name), "w") as f:
             json.dump(raw, f, indent=1)
     block = render(info, args, peers, summ, tgts, verify_out, profiles)
+    if args.logs:
+        # the access-log variant: its own table, beside the doc's logs-off run
+        block = ("Access logs on for every proxy: nginx `combined buffer=64k`, HAProxy "
+                 "`option httplog` to stdout (a file), fngate JSON lines to a file (buffered).\n\n"
+                 + block)
+        with open(os.path.join(args.results, "latest-logs.md"), "w") as f:
+            f.write(block + "\n")
+        print(block)
+        log("raw results: %s; table: %s" % (os.path.join(args.results, "latest.json"),
+                                             os.path.join(args.results, "latest-logs.md")))
+        return
     with open(os.path.join(args.results, "latest.md"), "w") as f:
         f.write(block + "\n")
     if set(args.scenarios.split(",")) != set(sc[0] for sc in SCENARIOS):

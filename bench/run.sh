@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # run.sh - the fngate benchmark: fngate beside nginx and HAProxy, same upstream, same client, one run.
 #
-# Usage: bench/run.sh [--rounds N] [--duration S] [--quick] [--profile] [--no-fngate]
+# Usage: bench/run.sh [--rounds N] [--duration S] [--quick] [--profile] [--no-fngate] [--logs]
 #   --rounds N     rounds of every scenario, peers interleaved (default 3); medians are reported
 #   --duration S   seconds of load per wrk run (default 10)
 #   --quick        1 round of 3 s (a smoke run; figures are rough)
 #   --profile      after the run, `perf record -e cpu-clock -g` fngate (1 worker) in every scenario
 #                  whose target was missed; summaries go to bench/results/profile-*.txt
 #   --no-fngate    measure the peers only (fngate is skipped)
+#   --logs         every proxy writes its access log to a file: nginx `combined buffer=64k`, HAProxy
+#                  `option httplog` to its stdout (a file), fngate its JSON lines (buffered, the
+#                  default for a file). The table goes to bench/results/latest-logs.md only
 #   --scenarios L  a comma-separated subset of: idle,public,warm,cold,notoken,badsig,body1k,body1m,
 #                  tls_public,tls_warm,tls_hs_new,tls_hs_reuse (a subset's table goes to
 #                  bench/results/latest.md only: docs/benchmarks.md keeps the last full run)
@@ -21,6 +24,7 @@ DURATION=10
 PROFILE=0
 SCENARIOS=
 WITH_FNGATE=1
+LOGS=0
 TOKENS=100000
 CACHE_ENTRIES=10000
 IDLE_CONNS=10000
@@ -34,8 +38,9 @@ while [ $# -gt 0 ]; do
 	--quick) ROUNDS=1; DURATION=3; shift ;;
 	--profile) PROFILE=1; shift ;;
 	--no-fngate) WITH_FNGATE=0; shift ;;
+	--logs) LOGS=1; shift ;;
 	--scenarios) SCENARIOS=$2; shift 2 ;;
-	-h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 done
@@ -197,8 +202,8 @@ done
 
 # Common limits and timeouts (the same for every peer):
 #   client keep-alive idle 60 s, header read 10 s, upstream connect 2 s, upstream response 30 s,
-#   headers up to 16 KiB, bodies up to 6 MiB, MAXCONN client connections, no access log, keep-alive without
-#   a request cap, upstream keep-alive.
+#   headers up to 16 KiB, bodies up to 6 MiB, MAXCONN client connections, no access log (a file with
+#   --logs), keep-alive without a request cap, upstream keep-alive.
 # shellcheck disable=SC2034
 nginx_common="
 	worker_rlimit_nofile $NOFILE;
@@ -208,7 +213,6 @@ nginx_common="
 	user root;
 "
 nginx_http_common='
-	access_log off;
 	keepalive_timeout 60s;
 	keepalive_requests 100000000;
 	client_header_timeout 10s;
@@ -228,6 +232,7 @@ ${nginx_common//PREFIX/$T/backend}
 events { worker_connections $((2 * MAXCONN)); }
 http {
 ${nginx_http_common//PREFIX/$T/backend}
+	access_log off;
 	server {
 		listen 127.0.0.1:$P_BACKEND backlog=4096;
 		location / {
@@ -258,6 +263,7 @@ ${nginx_common//PREFIX/$T/nginx}
 events { worker_connections $((2 * MAXCONN)); }
 http {
 ${nginx_http_common//PREFIX/$T/nginx}
+	$([ "$LOGS" = 1 ] && echo "access_log $T/nginx/access.log combined buffer=64k;" || echo "access_log off;")
 	upstream function {
 		server 127.0.0.1:$P_BACKEND;
 		keepalive 32;
@@ -299,8 +305,10 @@ global
 	# are on by default (HAProxy also keeps its session cache, used by TLS 1.2 session IDs).
 	ssl-default-bind-options ssl-min-ver TLSv1.2
 	ssl-default-bind-ciphers DEFAULT
+$([ "$LOGS" = 1 ] && printf '\tlog stdout format raw local0\n')
 defaults
 	mode http
+$([ "$LOGS" = 1 ] && printf '\tlog global\n\toption httplog\n')
 	option http-keep-alive
 	timeout connect 2s
 	timeout client 60s
@@ -337,7 +345,7 @@ fngate_cfg() { # $1 port, $2 workers, $3 name, $4 TLS port (optional)
   "listen": [$listen],
   "workers": $2,
   "state_dir": "$T/$3/state",
-  "access_log": "off",
+  "access_log": "$([ "$LOGS" = 1 ] && echo "$T/$3/access.log" || echo off)",
   "admin": {"listen": null},
   "limits":   {"max_header_bytes": 16384, "max_body_bytes": 6291456, "max_token_bytes": 8192,
                "max_connections": $MAXCONN},
@@ -468,4 +476,5 @@ args=(--peers "$peers" --rounds "$ROUNDS" --duration "$DURATION" --client-cpus "
 [ -n "$VERIFY_BENCH" ] && args+=(--verify-bench "$VERIFY_BENCH")
 [ "$PROFILE" = 1 ] && args+=(--profile)
 [ -n "$SCENARIOS" ] && args+=(--scenarios "$SCENARIOS")
+[ "$LOGS" = 1 ] && args+=(--logs)
 python3 "$ROOT/bench/bench.py" "${args[@]}"

@@ -40,12 +40,16 @@ int admin_key_sees(const struct conf_admin_key *k, const char *ns_id);
 struct conf;
 struct conf_function;
 
-/* The URL callers use for fn under configuration c, written to buf (NUL-terminated):
- * "http://" + authority + (fn's path_prefix, or "/"). The authority is fn's first exact (non
- * wildcard) host with the port of c's first listen address (":80" omitted); without an exact
- * host, that listen address itself, a wildcard one ("*", 0.0.0.0, [::]) shown as the loopback
- * address of its family. Returns 0, or -1 when there is none (fn is routed by wildcard hosts
- * only, or c listens nowhere) or it does not fit in len. */
+/* The URL callers use for fn under configuration c, written to buf (NUL-terminated): the one
+ * place that computes it, for the admin API's "endpoint" and so for the console and the CLI.
+ * scheme://authority + base path + (fn's path_prefix, or "/"), where, with a "public_url" (fn's
+ * namespace's, else the top-level one), scheme, port and base path are its own and the host is
+ * fn's first exact (non-wildcard) host, else the public_url's. Without one, the scheme is
+ * https for c's first TLS listener, else http for its first listener, the port that listener's,
+ * the host fn's first exact host, else the listener's address (a wildcard one, "*", 0.0.0.0 or
+ * [::], shown as the loopback address of its family). A scheme's default port is omitted.
+ * Returns 0, or -1 when there is none (fn is routed by wildcard hosts only, or c listens
+ * nowhere) or it does not fit in len. */
 int admin_function_endpoint(const struct conf *c, const struct conf_function *fn, char *buf,
 			    size_t len);
 

@@ -31,9 +31,12 @@ typedef void (*adminhttp_cb)(struct adminhttp_req *r, void *arg);
  * configuration's max_header_bytes (0: that). check_host: refuse (421) a Host that is not a name
  * of this listener (its address, localhost, admin.hosts), against DNS rebinding: on for the
  * admin API, off for the health listener, whose probes name whatever address they reach.
- * NULL on failure (out of memory). */
+ * admin_tls: HTTPS with the configuration's admin.tls certificates when it has them (read at
+ * each accept, so a reload's certificates apply to new connections). NULL on failure (out of
+ * memory). */
 struct adminhttp *adminhttp_start(struct event_base *base, int fd, unsigned max_conns,
-				  size_t max_head, bool check_host, adminhttp_cb cb, void *arg);
+				  size_t max_head, bool check_host, bool admin_tls, adminhttp_cb cb,
+				  void *arg);
 /* Close the listener and every connection. NULL is fine. */
 void adminhttp_stop(struct adminhttp *h);
 

@@ -16,6 +16,7 @@
 
 #include "keys.h"
 
+struct cors_policy;
 struct route_table;
 struct tls_server;
 struct tls_client;
@@ -67,6 +68,16 @@ struct conf_upstream {
 	char    *pool_key;
 };
 
+/* "public_url": the address callers use (a load balancer, a CDN, a path on a shared host), for
+ * the endpoints fngate shows (admin API, console, CLI); fngate itself never listens on it. */
+struct conf_public_url {
+	char    *url;               /* normalised: "https://example.com:8443/gw"; NULL: not set */
+	bool     tls;               /* https:// */
+	char    *host;              /* lowercase; an IPv6 address in brackets */
+	uint16_t port;              /* 0: the scheme's default */
+	char    *path;              /* "" or "/gw": no trailing '/' */
+};
+
 struct conf_namespace;
 
 struct conf_function {
@@ -84,6 +95,9 @@ struct conf_function {
 	size_t  nupstreams;
 	struct conf_limits   limits;    /* effective: global values overridden per function */
 	struct conf_timeouts timeouts;
+	/* CORS (cors.h): the function's own "cors" block, else its namespace's; NULL: none */
+	const struct cors_policy *cors;
+	struct cors_policy *cors_own;   /* the function's own block, freed with it */
 	size_t  index;              /* 0..conf.nfunctions-1 over all namespaces */
 };
 
@@ -98,6 +112,9 @@ struct conf_namespace {
 	bool    issue_tokens;               /* fngate mints tokens for this namespace */
 	bool    require_registered_tokens;  /* default: equal to issue_tokens */
 	char   *signing_key;                /* optional: PEM path of the private key used to mint */
+	struct conf_public_url public_url;  /* overrides conf.public_url for its functions */
+	size_t  max_tokens;                 /* registry records (tokens and revocations) it may hold */
+	struct cors_policy *cors;           /* the default "cors" of its functions; NULL: none */
 };
 
 struct conf_listen {
@@ -136,6 +153,7 @@ struct conf_admin {
 	unsigned max_connections;   /* admin connections at once (default 64): never starves the data plane */
 	char  **hosts;              /* Host names accepted besides localhost and the listener's address */
 	size_t  nhosts;
+	struct tls_server *tls;     /* NULL: plain HTTP; else HTTPS with these certificates (tls.h) */
 };
 
 /* "health": {"listen": ...}: liveness/readiness on a listener of its own (health.c), which
@@ -171,6 +189,7 @@ struct conf {
 
 	struct conf_listen *listen;
 	size_t   nlisten;
+	struct conf_public_url public_url;  /* url NULL: endpoints are derived from "listen" */
 	int      workers;           /* >= 1; default: number of CPUs */
 	char    *state_dir;         /* resolved */
 
@@ -196,6 +215,7 @@ struct conf {
 
 	char    *access_log;        /* NULL or "-": stderr; else a file path */
 	char    *log_format;        /* "json" (default) or "combined" */
+	unsigned access_log_flush_ms;   /* 0: a write per line; else buffered, written at least this often */
 
 	char    *user;              /* NULL: keep the starting user; else switch to it after binding */
 	char    *group;             /* NULL: the user's primary group */

@@ -17,7 +17,10 @@ enum log_level {
 void log_set_level(enum log_level lvl);
 /* Open the access log: NULL or "-" means stderr, "off" disables it. Reopened by log_reopen (SIGUSR1). 0 / -1. */
 int log_open_access(const char *path);
+/* Reopen the access log's file (after rotation), having written what was buffered to the old
+ * one. 0 / -1. */
 int log_reopen(void);
+/* At exit, once no other thread logs: write what is buffered, stop the writer. */
 void log_close(void);
 
 /* The access log's line format: "json" (the default; also for NULL or an unknown name) or
@@ -55,9 +58,19 @@ struct access_record {
 	size_t      user_agent_len;
 };
 
-/* Write one access-log line (JSON, or combined: host, "-", token id as the user, time, request
- * line, status, bytes out, referer, user agent). Thread-safe (one write(2) per line). */
+/* Record one access-log line (JSON, or combined: host, "-", token id as the user, time, request
+ * line, status, bytes out, referer, user agent). Thread-safe. Unbuffered: one write(2) per line;
+ * buffered (log_set_access_flush): appended to the thread's buffer, never waiting for the disk. */
 void log_access(const struct access_record *r);
+
+/* Buffer the access log: 0 writes each line at once; N > 0 keeps lines in per-thread 64 KiB
+ * buffers written by a writer thread when one fills and at least every N ms. Can change at any
+ * time (reload). 0, or -1 when the writer thread cannot start (then unbuffered). */
+int log_set_access_flush(unsigned flush_ms);
+/* Write every buffered access line now (reopen, reload, stop). */
+void log_flush(void);
+/* Access lines dropped because the disk did not keep up (the queue was full), since start. */
+uint64_t log_access_dropped(void);
 
 /* JSON-escape `len` bytes of s into out (capacity cap, NUL-terminated, truncated if needed).
  * Returns the output length. Control and non-ASCII bytes become \\u00XX. */

@@ -25,6 +25,12 @@ enum outcome {
 	OUT_TOKEN_UNKNOWN,          /* namespace requires registered tokens; this jti is not */
 	OUT_TOKEN_KID_UNKNOWN,      /* the header's kid names no key of the namespace */
 	OUT_TOKEN_ISSUED_IN_FUTURE, /* iat beyond now + leeway */
+	/* CORS preflights of a function with "cors", answered by fngate itself (cors.c): never
+	 * forwarded, no token asked */
+	OUT_CORS_PREFLIGHT,         /* 204 with the Access-Control-Allow-* fields */
+	OUT_CORS_ORIGIN,            /* 403: the Origin is not in allow_origins */
+	OUT_CORS_METHOD,            /* 403: Access-Control-Request-Method not in allow_methods */
+	OUT_CORS_HEADERS,           /* 403: Access-Control-Request-Headers names one not allowed */
 	/* fngate's own answers to a request it could not or would not serve */
 	OUT_NO_ROUTE,
 	OUT_BAD_REQUEST,            /* a framing error llhttp reports, without a finer outcome */
@@ -48,7 +54,8 @@ enum outcome {
 	OUT_OUT_OF_DESCRIPTORS,
 	OUT_OUT_OF_LOCAL_PORTS,
 	OUT_NO_CONFIGURATION,
-	OUT_STORE_UNAVAILABLE,      /* fleet mode: an admin write the shared store could not take */
+	OUT_STORE_UNAVAILABLE,      /* an admin write the store (fleet mode's, or the journal) could
+	                             * not take: the admin API's answer, never the data plane's */
 	OUT_REVOCATION_STATE_STALE, /* fleet mode: a private call while the node's state is stale */
 	/* the upstream failed */
 	OUT_UPSTREAM_UNAVAILABLE,
@@ -73,8 +80,8 @@ enum outcome {
 };
 
 enum outcome_decision {
-	OUTCOME_ALLOW = 1,          /* the gate let it through */
-	OUTCOME_DENY,               /* the gate refused it */
+	OUTCOME_ALLOW = 1,          /* the gate let it through (or a CORS preflight passed) */
+	OUTCOME_DENY,               /* the gate refused it (or a CORS preflight failed) */
 	OUTCOME_ERROR,              /* anything else */
 };
 

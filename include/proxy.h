@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/queue.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 
 #include <llhttp.h>
 
@@ -78,6 +79,11 @@ struct request {
 	int      token_idx;         /* index of the first X-Auth-Token, -1 none */
 	int      ntokens;
 	int      reqid_idx;         /* X-Request-Id, -1 none */
+	/* CORS (cors.h): the first Origin, Access-Control-Request-Method and -Headers (-1 none)
+	 * and how many of each; what the function's policy made of them */
+	int      origin_idx, acrm_idx, acrh_idx;
+	uint8_t  norigin, nacrm, nacrh;
+	uint8_t  cors;              /* enum cors_state: CORS_OFF unless the function has "cors" */
 	uint32_t abs_host_off;      /* absolute-form target: its authority (len 0: origin-form) */
 	uint32_t abs_host_len;
 	char     request_id[PROXY_REQID_MAX + 1];
@@ -217,10 +223,14 @@ extern const llhttp_settings_t response_settings;
 
 /* reply.c */
 /* Send a local response for outcome o: its status (outcome.h) and a small JSON body
- * {"error":"<its name>"}. Marks the response complete; records o as the request's error unless
- * it is a gate refusal (the gate's outcome is already recorded). `close` adds Connection: close
- * and closes after flushing. */
+ * {"error":"<its name>"} (none for the 204 of OUT_CORS_PREFLIGHT), with the CORS fields of the
+ * request's function (reply_cors). Marks the response complete; records o as the request's
+ * error unless it is a gate or CORS decision (already recorded as the gate's). `close` adds
+ * Connection: close and closes after flushing. */
 void reply_error(struct conn *c, enum outcome o, bool close);
+/* The CORS fields (cors_fields) of the response to the current request: fngate's own answer o,
+ * or OUT_NONE for one relayed from the upstream. Returns the number of pieces (0: none). */
+size_t reply_cors(const struct conn *c, enum outcome o, struct iovec *iov);
 /* Status line reason phrases for the statuses fngate produces (data plane and admin API). */
 const char *reply_reason(int status);
 

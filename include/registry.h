@@ -55,10 +55,27 @@ struct token_record {
 	 * owner's revocation without a namespace, and every imported record of journals written
 	 * before revocations were kept per namespace, which keep their meaning). */
 	bool    ns_scoped;
+	/* revoked in memory and in the revocation set, but the journal write failed: not yet
+	 * acknowledged to anybody (registry_revoke). Never written to the journal. */
+	bool    pending;
 	/* Fleet mode: the position in the shared store's log of the change this record was last
-	 * written or read at (registry_position); 0 in local mode. */
+	 * read at (registry_position); 0 in local mode and for a node's own writes. */
 	int64_t store_seq;
 };
+
+/* What registry_add and registry_revoke did. */
+enum registry_rc {
+	REG_ERROR = -1,     /* I/O or memory: err says; see each call for what applies */
+	REG_OK = 0,
+	REG_ALREADY,        /* revoke: it was already revoked (and that is durable) */
+	REG_UNKNOWN,        /* revoke: no such token, and no import asked */
+	REG_QUOTA,          /* the namespace holds its quota of records: nothing done */
+	REG_FULL,           /* the registry holds REGISTRY_MAX records: nothing done */
+	REG_STORE,          /* fleet mode: the shared store could not take the change (unreachable,
+	                     * timed out, or its commit's outcome unknown): nothing applied here */
+};
+
+#define REGISTRY_MAX 1000000   /* records, every namespace together */
 
 /* The namespace a record's revocation-set entry applies in: the owning namespace of an issued
  * token or of a namespace-scoped imported revocation; NULL (every namespace) otherwise. */
@@ -74,6 +91,10 @@ void registry_close(struct registry *r);
 
 /* Number of records (ready and revoked). */
 size_t registry_count(const struct registry *r);
+/* Records counted against namespace ns_id's quota: its issued tokens and its namespace-scoped
+ * revocations, less the tokens whose expiry has passed (they free their place at the next
+ * registry_flush: an expired token is refused whatever its record says). */
+size_t registry_ns_count(const struct registry *r, const char *ns_id);
 
 /* The record of id: the token fngate issued with that id, else an imported revocation of it
  * (the first of them: one per namespace it was revoked in). NULL when unknown. The pointer is
@@ -84,26 +105,32 @@ const struct token_record *registry_get_issued(const struct registry *r, const c
 
 /* Add a new ready record (a copy of *rec; rec->status is forced to READY). The id must be new.
  * Durable (committed to the shared store first in fleet mode), then registered READY in the
- * revocation set, before returning. Returns 0, or -1 with a message in err (duplicate id, I/O
- * error: nothing is kept then), or REGISTRY_E_STORE (with err) when the shared store could not
- * take it. */
-int registry_add(struct registry *r, const struct token_record *rec, char *err, size_t errlen);
-
-/* What registry_add and registry_revoke return when the shared store could not take the change
- * (unreachable, timed out, or the outcome of its commit unknown): nothing was applied locally. */
-#define REGISTRY_E_STORE (-2)
+ * revocation set, before returning. Returns REG_OK; REG_QUOTA when rec's namespace already holds
+ * `quota` records (registry_ns_count; in fleet mode, as this node counts them); REG_FULL;
+ * REG_STORE (fleet mode, with err); or REG_ERROR with a message in err (duplicate id, I/O
+ * error). Nothing is kept unless REG_OK. */
+enum registry_rc registry_add(struct registry *r, const struct token_record *rec, size_t quota,
+			      char *err, size_t errlen);
 
 /* Revoke id at time `now`: the token fngate issued with that id, if any (with `import` and
  * import_ns, only when it was issued in import_ns). Otherwise, when `import` is true, an
  * imported record: the revocation by jti of a token fngate never issued, in namespace
- * import_ns only, or in every namespace when import_ns is NULL. Returns 0 when
- * revoked now, 1 when it was already revoked, 2 when unknown (and not imported), -1 on an
- * I/O error (the revocation still applies in memory and in the revocation set, and is retried
- * at the next registry_flush), REGISTRY_E_STORE when the shared store could not take it. *out (may be NULL) gets the record. The revocation set is
- * updated first: it applies at once. */
-int registry_revoke(struct registry *r, const char *id, int64_t now, bool import,
-		    const char *import_ns, const struct token_record **out, char *err,
-		    size_t errlen);
+ * import_ns only, or in every namespace when import_ns is NULL. Returns:
+ *   REG_OK       revoked now, and durable;
+ *   REG_ALREADY  it was already revoked, durably;
+ *   REG_UNKNOWN  no such token (and no import asked);
+ *   REG_QUOTA    an imported record would pass import_ns's `quota` (REG_FULL: the registry's):
+ *                nothing done. Revoking a record the registry holds takes no new place and is
+ *                never refused for room;
+ *   REG_ERROR    the journal could not be written: the revocation applies in memory and in the
+ *                revocation set at once, but is not acknowledged; the record stays `pending`
+ *                and a repeated call (or registry_flush) writes it again, returning REG_OK
+ *                once durable. So an acknowledged revocation is never lost;
+ *   REG_STORE    fleet mode: the shared store could not take it (err says why): nothing done.
+ * *out (may be NULL) gets the record. */
+enum registry_rc registry_revoke(struct registry *r, const char *id, int64_t now, bool import,
+				 const char *import_ns, size_t quota,
+				 const struct token_record **out, char *err, size_t errlen);
 
 /* Listing: records matching the filter (NULL: any), ordered by created_at (then id). Namespace
  * filter matches the owning namespace (namespace-wide and function tokens). `allowed` (NULL: all)

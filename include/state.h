@@ -24,6 +24,12 @@ int state_set_privacy(const char *state_dir, const char *function_id, enum priva
  * entry succeeds. 0, or -1 with err. */
 int state_reset_privacy(const char *state_dir, const char *function_id, char *err, size_t errlen);
 
+/* Tighten the modes of state_dir's tree: a directory or regular file that its group or others may
+ * use (0755, 0644: loosened by a copy, a restore, an umask) holds tokens' records and private
+ * signing keys, so each is logged (warn) and set to its owner's bits only (0700, 0600). No
+ * symlink is followed, no other file system entered. Call at start, before the registry is
+ * opened. Returns the number of entries tightened, or -1 when the walk failed (logged). */
+int state_tighten(const char *state_dir);
 /* Fleet mode: make the stored overrides exactly ids[i] -> ps[i] (i < n), in one atomic replace
  * (the store's snapshot, of which state_dir keeps the node's copy). 0, or -1 with err. */
 int state_replace_privacy(const char *state_dir, const char *const *ids, const enum privacy *ps,

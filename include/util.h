@@ -16,6 +16,36 @@ int64_t util_now(void);
 /* Monotonic clock in microseconds, for durations. */
 uint64_t util_mono_us(void);
 
+/* FNV-1a over n bytes, resumable: start from UTIL_FNV*_INIT, or from the value returned for the
+ * bytes before. For tables keyed by ids (registry, revocation set, pools, routes); the keys come
+ * from configuration or signed tokens, and the tables that anonymous input reaches mix the result
+ * further (route.c). */
+#define UTIL_FNV32_INIT 2166136261u
+#define UTIL_FNV64_INIT 0xcbf29ce484222325ull
+
+static inline uint32_t util_fnv32(uint32_t h, const void *p, size_t n)
+{
+	const unsigned char *s = p;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ s[i]) * 16777619u;
+	return h;
+}
+
+static inline uint64_t util_fnv64(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *s = p;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ s[i]) * 0x100000001b3ull;
+	return h;
+}
+
+/* mkdir(path, 0700), an existing directory being fine. 0 / -1 (errno). */
+int util_mkdir_private(const char *path);
+/* The same for path and every missing parent (state_dir). 0 / -1 (errno). */
+int util_mkdir_p(const char *path);
+
 /* Constant-time comparison of two equal-length buffers: 1 when equal, 0 otherwise. */
 int util_ct_equal(const void *a, const void *b, size_t len);
 /* Overwrite a secret so the compiler cannot elide it. */

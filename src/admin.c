@@ -212,13 +212,25 @@ static const char *privacy_name(int p)
 	return p == PRIVACY_PUBLIC ? "public" : "private";
 }
 
+/* The listener an endpoint is derived from without a public_url: the first TLS one (a caller
+ * with a token should use it), else the first. */
+static const struct conf_listen *endpoint_listener(const struct conf *c)
+{
+	for (size_t i = 0; i < c->nlisten; i++)
+		if (c->listen[i].tls != NULL)
+			return &c->listen[i];
+	return &c->listen[0];
+}
+
 int admin_function_endpoint(const struct conf *c, const struct conf_function *fn, char *buf,
 			    size_t len)
 {
-	const struct sockaddr_storage *ss;
-	const char *host = NULL, *path;
+	const struct conf_public_url *pu;
+	const char *host = NULL, *path, *base = "";
 	char ip[INET6_ADDRSTRLEN + 2];     /* "[" address "]" */
-	unsigned port;
+	char portstr[8] = "";
+	unsigned port = 0;
+	bool tls;
 	int n;
 
 	if (c == NULL || fn == NULL || buf == NULL || len == 0 || c->nlisten == 0)
@@ -232,37 +244,49 @@ int admin_function_endpoint(const struct conf *c, const struct conf_function *fn
 	if (host == NULL && fn->nhosts > 0)
 		return -1;
 	path = fn->path_prefix != NULL ? fn->path_prefix : "/";
-	ss = &c->listen[0].addr;
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
-		struct in_addr a = sin->sin_addr;
-
-		/* A wildcard address is where fngate listens, not where a caller connects. */
-		if (a.s_addr == htonl(INADDR_ANY))
-			a.s_addr = htonl(INADDR_LOOPBACK);
-		port = ntohs(sin->sin_port);
-		if (inet_ntop(AF_INET, &a, ip, sizeof(ip)) == NULL)
-			return -1;
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
-		struct in6_addr a = sin6->sin6_addr;
-
-		if (IN6_IS_ADDR_UNSPECIFIED(&a))
-			a = in6addr_loopback;
-		port = ntohs(sin6->sin6_port);
-		if (inet_ntop(AF_INET6, &a, ip + 1, sizeof(ip) - 2) == NULL)
-			return -1;
-		ip[0] = '[';
-		strcat(ip, "]");
+	pu = fn->ns->public_url.url != NULL ? &fn->ns->public_url :
+	     c->public_url.url != NULL ? &c->public_url : NULL;
+	if (pu != NULL) {
+		tls = pu->tls;
+		port = pu->port;
+		base = pu->path;
+		if (host == NULL)
+			host = pu->host;
 	} else {
-		return -1;
+		const struct conf_listen *l = endpoint_listener(c);
+		const struct sockaddr_storage *ss = &l->addr;
+
+		tls = l->tls != NULL;
+		if (ss->ss_family == AF_INET) {
+			const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+			struct in_addr a = sin->sin_addr;
+
+			/* A wildcard address is where fngate listens, not where a caller connects. */
+			if (a.s_addr == htonl(INADDR_ANY))
+				a.s_addr = htonl(INADDR_LOOPBACK);
+			port = ntohs(sin->sin_port);
+			if (inet_ntop(AF_INET, &a, ip, sizeof(ip)) == NULL)
+				return -1;
+		} else if (ss->ss_family == AF_INET6) {
+			const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+			struct in6_addr a = sin6->sin6_addr;
+
+			if (IN6_IS_ADDR_UNSPECIFIED(&a))
+				a = in6addr_loopback;
+			port = ntohs(sin6->sin6_port);
+			if (inet_ntop(AF_INET6, &a, ip + 1, sizeof(ip) - 2) == NULL)
+				return -1;
+			ip[0] = '[';
+			strcat(ip, "]");
+		} else {
+			return -1;
+		}
+		if (host == NULL)
+			host = ip;
 	}
-	if (host == NULL)
-		host = ip;
-	if (port == 80)
-		n = snprintf(buf, len, "http://%s%s", host, path);
-	else
-		n = snprintf(buf, len, "http://%s:%u%s", host, port, path);
+	if (port != 0 && port != (tls ? 443u : 80u))
+		snprintf(portstr, sizeof(portstr), ":%u", port);
+	n = snprintf(buf, len, "%s://%s%s%s%s", tls ? "https" : "http", host, portstr, base, path);
 	if (n < 0 || (size_t)n >= len) {
 		buf[0] = '\0';
 		return -1;
@@ -273,7 +297,8 @@ int admin_function_endpoint(const struct conf *c, const struct conf_function *fn
 static json_t *function_json(const struct conf *c, const struct conf_function *fn)
 {
 	json_t *o = json_object(), *hosts = json_array(), *ups = json_array();
-	char ep[1024];      /* "http://" + a 253-byte host + ":65535" + a 512-byte prefix fit */
+	char ep[3072];      /* "https://" + a 253-byte host + ":65535" + a 2048-byte public path + a
+			     * 512-byte prefix fit */
 
 	for (size_t i = 0; i < fn->nhosts; i++)
 		json_array_append_new(hosts, json_string(fn->hosts[i]));
@@ -630,6 +655,21 @@ static size_t desc_format_char(const unsigned char *p)
 	return 0;
 }
 
+/* 429: namespace ns holds its quota of registry records (tokens and revocations). */
+static void reply_quota(struct areq *r, const struct conf_namespace *ns)
+{
+	reply_error(r->req, 429, "quota_exceeded", "namespace \"%s\" holds %zu token records, "
+		    "its quota (max_tokens); tokens free their place once they expire, or raise "
+		    "max_tokens in the configuration", ns->id, registry_ns_count(r->a->reg, ns->id));
+}
+
+/* 507: the registry holds REGISTRY_MAX records, every namespace together. */
+static void reply_full(struct areq *r)
+{
+	reply_error(r->req, 507, "registry_full", "the token registry holds %d records, its "
+		    "limit: revoking the tokens it holds still works", REGISTRY_MAX);
+}
+
 /* A description: at most REGISTRY_DESC_MAX bytes, no control characters (ASCII or C1), no
  * bidirectional controls, no line separators: it is shown raw in the CLI table and the console.
  * NULL when fine, else why not. */
@@ -657,7 +697,6 @@ static void h_token_create(struct areq *r)
 	struct mint_params mp;
 	char err[512];
 	char *tok = NULL;
-	int rc;
 	int64_t now = util_now(), exp = 0;
 	EVP_PKEY *pk;
 	enum key_alg alg;
@@ -753,14 +792,22 @@ static void h_token_create(struct areq *r)
 	rec.created_at = now;
 	rec.expires_at = exp;
 	rec.kid = (char *)(uintptr_t)kid;
-	rc = registry_add(r->a->reg, &rec, err, sizeof(err));
-	if (rc == REGISTRY_E_STORE) {
+	switch (registry_add(r->a->reg, &rec, ns->max_tokens, err, sizeof(err))) {
+	case REG_OK:
+		break;
+	case REG_QUOTA:
+		reply_quota(r, ns);
+		goto cleanup;
+	case REG_FULL:
+		reply_full(r);
+		goto cleanup;
+	case REG_STORE:
 		reply_store_unavailable(r, "token creation", err, "no token was issued");
 		goto cleanup;
-	}
-	if (rc != 0) {
+	default:
 		log_msg(LOG_LVL_ERROR, "admin: token creation: %s", err);
-		reply_error(r->req, 500, "internal", "the token could not be stored; none was issued");
+		reply_error(r->req, 503, "store_unavailable", "the token could not be stored; none "
+			    "was issued: retry later");
 		goto cleanup;
 	}
 	log_msg(LOG_LVL_INFO, "admin: key %s (client %s) created token %s for %s %s", r->key->name,
@@ -878,30 +925,37 @@ static const struct token_record *token_or_404(struct areq *r, const char *id, u
 /* Revoke id and reply (registry_revoke says which record: import, import_ns). */
 static void do_revoke(struct areq *r, const char *id, bool import, const char *import_ns)
 {
+	const struct conf_namespace *ns = import_ns ? conf_find_namespace(r->c, import_ns) : NULL;
 	char err[512], when[32];
 	const struct token_record *t;
-	int rc;
 
-	rc = registry_revoke(r->a->reg, id, util_now(), import, import_ns, &t, err, sizeof(err));
-	if (rc == 1) {
+	switch (registry_revoke(r->a->reg, id, util_now(), import, import_ns,
+				ns ? ns->max_tokens : REGISTRY_MAX, &t, err, sizeof(err))) {
+	case REG_OK:
+		break;
+	case REG_ALREADY:
 		util_rfc3339(t->revoked_at, when, sizeof(when));
 		reply_error(r->req, 409, "already_revoked", "token %s was already revoked at %s; "
 			    "revocation is irreversible", id, when);
 		return;
-	}
-	if (rc == 2) {
+	case REG_UNKNOWN:
 		reply_error(r->req, 404, "not_found", "no token with this id");
 		return;
-	}
-	if (rc == REGISTRY_E_STORE) {
+	case REG_QUOTA:
+		reply_quota(r, ns);
+		return;
+	case REG_FULL:
+		reply_full(r);
+		return;
+	case REG_STORE:
 		reply_store_unavailable(r, "revocation", err, "the token is not revoked");
 		return;
-	}
-	if (rc == -1) {
-		/* In memory and in the revocation set it is revoked; only the journal lags. */
+	default:
+		/* Refused from now on, on every worker; but not on disk, so not acknowledged: the
+		 * caller retries until 200 (registry_revoke writes it again). */
 		log_msg(LOG_LVL_ERROR, "admin: revoking %s: %s", id, err);
-		reply_error(r->req, 500, "internal", "the token is revoked but the registry could "
-			    "not be written; it is retried");
+		reply_error(r->req, 503, "store_unavailable", "the revocation applies in memory "
+			    "but could not be made durable; repeat the request until it succeeds");
 		return;
 	}
 	log_msg(LOG_LVL_INFO, "admin: key %s (client %s) revoked token %s", r->key->name,
@@ -1254,7 +1308,8 @@ struct admin *admin_start(struct event_base *base, struct registry *reg, char *e
 		snprintf(err, errlen, "admin listener %s: %s", c->admin.listen, strerror(errno));
 		goto fail;
 	}
-	a->http = adminhttp_start(base, fd, c->admin.max_connections, 0, true, dispatch, a);
+	a->http = adminhttp_start(base, fd, c->admin.max_connections, 0, true, true, dispatch,
+				  a);
 	fd = -1;    /* adminhttp owns it, also on failure */
 	if (a->http == NULL) {
 		snprintf(err, errlen, "admin listener %s: out of memory", c->admin.listen);

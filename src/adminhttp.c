@@ -1,7 +1,7 @@
 /* adminhttp.c - the admin listener's HTTP/1.1 transport on llhttp (strict), with the data plane's
  * limits: its own connection cap, a deadline for the whole head and one for the body, the body
  * limit checked before buffering, accept paused on EMFILE, Host checks against DNS rebinding,
- * and JSON errors carrying the security headers. */
+ * JSON errors carrying the security headers, and HTTPS with admin.tls. */
 #include "adminhttp.h"
 
 #include <errno.h>
@@ -18,9 +18,12 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <jansson.h>
 #include <llhttp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "admin.h"
 #include "conf.h"
@@ -28,6 +31,7 @@
 #include "listener.h"
 #include "log.h"
 #include "proxy.h"
+#include "tls.h"
 #include "util.h"
 
 #define AH_MAX_HEADERS   64
@@ -93,6 +97,7 @@ struct ah_conn {
 	char                   peer[INET6_ADDRSTRLEN + 8];
 	char                   local[INET6_ADDRSTRLEN + 2];     /* "127.0.0.1" or "[::1]" */
 	unsigned               local_port;
+	bool                   tls, tls_done;  /* HTTPS; its handshake completed */
 	struct ah_conn        *next, *prev;
 };
 
@@ -106,6 +111,7 @@ struct adminhttp {
 	unsigned long      pauses;             /* pauses since that line */
 	unsigned           nconns, max_conns;
 	bool               check_host;         /* adminhttp_start */
+	bool               admin_tls;          /* adminhttp_start: HTTPS when admin.tls is set */
 	size_t             max_head;           /* 0: limits.max_header_bytes */
 	struct ah_conn    *conns;
 	adminhttp_cb       cb;
@@ -601,6 +607,19 @@ static void ah_deadline_cb(evutil_socket_t fd, short what, void *arg)
 		ah_close(c);    /* idle, or a reply the client does not read */
 }
 
+/* close_notify, once the handshake is done: a TLS client can then tell a reply ended by the
+ * close from a cut one. One non-blocking attempt. */
+static void ah_tls_close_notify(struct ah_conn *c)
+{
+	SSL *ssl;
+
+	if (!c->tls || !c->tls_done || (ssl = bufferevent_openssl_get_ssl(c->bev)) == NULL)
+		return;
+	(void)SSL_shutdown(ssl);
+	ERR_clear_error();
+	c->tls_done = false;    /* not twice */
+}
+
 static void ah_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct ah_conn *c = arg;
@@ -628,9 +647,12 @@ static void ah_write_cb(struct bufferevent *bev, void *arg)
 		 * input for a bounded time: a refused body of known length to its end, then close
 		 * (a FIN while it still writes makes some clients drop the reply); otherwise shut
 		 * our side first (as the data plane does). */
-		if (c->linger_want == 0 && shutdown(bufferevent_getfd(bev), SHUT_WR) == -1) {
-			ah_close(c);
-			return;
+		if (c->linger_want == 0) {
+			ah_tls_close_notify(c);
+			if (shutdown(bufferevent_getfd(bev), SHUT_WR) == -1) {
+				ah_close(c);
+				return;
+			}
 		}
 		c->phase = AH_LINGER;
 		ah_arm(c, AH_LINGER_MS);
@@ -650,6 +672,11 @@ static void ah_write_cb(struct bufferevent *bev, void *arg)
 static void ah_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct ah_conn *c = arg;
+
+	if (what & BEV_EVENT_CONNECTED) {   /* the TLS handshake completed */
+		c->tls_done = true;
+		return;
+	}
 
 	/* EOF with a reply still going out: finish it, then close; else nothing can be answered */
 	if ((what & BEV_EVENT_EOF) && (c->phase == AH_WRITING || c->phase == AH_CLOSING) &&
@@ -680,6 +707,8 @@ static void ah_close(struct ah_conn *c)
 		c->next->prev = c->prev;
 	ah_req_reset(&c->req);
 	event_free(c->deadline);
+	if (c->phase != AH_LINGER)
+		ah_tls_close_notify(c);
 	bufferevent_free(c->bev);
 	free(c);
 	if (h->nconns-- == h->max_conns && !evtimer_pending(h->retry_ev, NULL))
@@ -722,14 +751,29 @@ static int ah_conn_new(struct adminhttp *h, int fd, const struct sockaddr_storag
 		      cf->limits.max_header_bytes;
 	c->header_ms = cf->timeouts.client_header_ms;
 	c->idle_ms = cf->timeouts.client_idle_ms;
-	conf_unref(cf);
-	cf = NULL;
 	ah_addr_text(peer, host, sizeof(host), &port);
 	snprintf(c->peer, sizeof(c->peer), "%s:%u", host, port);
 	if (getsockname(fd, (struct sockaddr *)&local, &ll) == -1)
 		goto fail;
 	ah_addr_text(&local, c->local, sizeof(c->local), &c->local_port);
-	c->bev = bufferevent_socket_new(h->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (h->admin_tls && cf->admin.tls != NULL) {
+		/* the current certificates: the SSL keeps a reference, a reload changes only later
+		 * connections. The handshake counts against the head's deadline, armed below. */
+		SSL *ssl = tls_server_ssl_new(cf->admin.tls);
+
+		if (ssl == NULL)
+			goto fail;
+		/* on failure libevent has freed ssl already (BEV_OPT_CLOSE_ON_FREE), not the fd */
+		c->bev = bufferevent_openssl_socket_new(h->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+							BEV_OPT_CLOSE_ON_FREE);
+		if (c->bev != NULL)
+			bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+		c->tls = true;
+	} else {
+		c->bev = bufferevent_socket_new(h->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	}
+	conf_unref(cf);
+	cf = NULL;
 	if (c->bev == NULL)
 		goto fail;
 	fd = -1;
@@ -823,7 +867,8 @@ static void ah_accept_cb(evutil_socket_t lfd, short what, void *arg)
 }
 
 struct adminhttp *adminhttp_start(struct event_base *base, int fd, unsigned max_conns,
-				  size_t max_head, bool check_host, adminhttp_cb cb, void *arg)
+				  size_t max_head, bool check_host, bool admin_tls, adminhttp_cb cb,
+				  void *arg)
 {
 	struct adminhttp *h = calloc(1, sizeof(*h));
 
@@ -835,6 +880,7 @@ struct adminhttp *adminhttp_start(struct event_base *base, int fd, unsigned max_
 	h->fd = fd;
 	h->max_conns = max_conns ? max_conns : 1;
 	h->check_host = check_host;
+	h->admin_tls = admin_tls;
 	h->max_head = max_head;
 	h->cb = cb;
 	h->arg = arg;

@@ -17,6 +17,7 @@
 
 #include "conf.h"
 #include "registry.h"
+#include "util.h"
 #include "revoke.h"
 
 #define BACKUP_FILE_MAX (256u * 1024 * 1024)   /* no state file comes near this */
@@ -62,7 +63,7 @@ static int backup_dir(const char *src, const char *dst, unsigned *nfiles)
 		fprintf(stderr, "fngate state backup: %s: %s\n", src, strerror(errno));
 		return -1;
 	}
-	if (mkdir(dst, 0700) == -1 && errno != EEXIST) {
+	if (util_mkdir_private(dst) == -1) {
 		fprintf(stderr, "fngate state backup: %s: %s\n", dst, strerror(errno));
 		goto cleanup;
 	}

@@ -3,31 +3,48 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 
 #include "b64url.h"
 #include "conf.h"
 #include "keys.h"
 #include "mint.h"
 #include "registry.h"
+#include "tls.h"
 #include "util.h"
 
 #define CLI_DEFAULT_URL       "http://127.0.0.1:9090"
 #define CLI_DEFAULT_STATE_DIR "/var/lib/fngate"
 #define CLI_TIMEOUT_S         15
+#define CLI_KEY_MAX           300     /* bytes of an admin key (fngk_ + 43 base64url: far less) */
+
+/* The options every admin API command takes, for the usage texts. */
+#define CLI_COMMON_HELP \
+	"common: --admin-url URL (http:// or https://; default $FNGATE_ADMIN_URL or " \
+	CLI_DEFAULT_URL ")\n" \
+	"        --admin-key-file FILE (- reads standard input)  or $FNGATE_ADMIN_KEY\n" \
+	"        --admin-key KEY (visible to every local user in ps: prefer the two above)\n" \
+	"        --admin-ca FILE (PEM CA bundle for https://; default $FNGATE_ADMIN_CA or the\n" \
+	"        system store)  --json\n"
 
 /* ---------------------------------------------------------------- options */
 
@@ -49,7 +66,8 @@ struct cli_args {
 };
 
 static const struct cli_opt_spec common_specs[] = {
-	{"admin-url", true}, {"admin-key", true}, {"json", false}, {"help", false},
+	{"admin-url", true}, {"admin-key", true}, {"admin-key-file", true}, {"admin-ca", true},
+	{"json", false}, {"help", false},
 };
 
 /* Parse argv[from..argc) against specs (plus the common ones). 0, or -1 (message printed). */
@@ -170,37 +188,162 @@ static void http_done(struct evhttp_request *req, void *arg)
 	event_base_loopbreak(r->base);
 }
 
+/* The admin key read from --admin-key-file, once per process (standard input can be read only
+ * once); wiped at exit. */
+static char cli_key_buf[CLI_KEY_MAX + 2];
+static bool cli_key_read;
+
+static void cli_key_wipe(void)
+{
+	util_wipe(cli_key_buf, sizeof(cli_key_buf));
+}
+
+/* Read the admin key from path ("-": standard input): its first line, without the line end.
+ * NULL with a message printed when it cannot be read or is not one key. */
+static const char *key_from_file(const char *path)
+{
+	struct stat st;
+	ssize_t n;
+	size_t len = 0;
+	int fd;
+
+	if (cli_key_read)
+		return cli_key_buf;
+	fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd == -1) {
+		fprintf(stderr, "fngate: --admin-key-file %s: %s\n", path, strerror(errno));
+		return NULL;
+	}
+	if (fd != STDIN_FILENO && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (st.st_mode & 077) != 0)
+		fprintf(stderr, "fngate: warning: %s is readable by other users (mode %04o): "
+			"chmod 600 it\n", path, (unsigned)(st.st_mode & 07777));
+	atexit(cli_key_wipe);
+	while (len < sizeof(cli_key_buf) - 1 &&
+	       (n = read(fd, cli_key_buf + len, sizeof(cli_key_buf) - 1 - len)) != 0) {
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			fprintf(stderr, "fngate: --admin-key-file %s: %s\n", path, strerror(errno));
+			len = 0;
+			break;
+		}
+		len += (size_t)n;
+		if (memchr(cli_key_buf, '\n', len) != NULL)
+			break;
+	}
+	if (fd != STDIN_FILENO)
+		close(fd);
+	cli_key_buf[len] = '\0';
+	cli_key_buf[strcspn(cli_key_buf, "\r\n")] = '\0';
+	len = strlen(cli_key_buf);
+	if (len == 0 || len > CLI_KEY_MAX) {
+		fprintf(stderr, "fngate: --admin-key-file %s: expected one admin key on its first "
+			"line (%s)\n", path, len == 0 ? "it is empty" : "too long");
+		cli_key_wipe();
+		return NULL;
+	}
+	for (size_t i = 0; i < len; i++) {
+		if ((unsigned char)cli_key_buf[i] <= 0x20 || (unsigned char)cli_key_buf[i] >= 0x7f) {
+			fprintf(stderr, "fngate: --admin-key-file %s: the key holds a space or a "
+				"control character\n", path);
+			cli_key_wipe();
+			return NULL;
+		}
+	}
+	cli_key_read = true;
+	return cli_key_buf;
+}
+
+/* The admin key of a command: --admin-key-file, --admin-key, $FNGATE_ADMIN_KEY, in that order;
+ * *ok false (message printed) when a key file was given and cannot be used. */
+static const char *admin_key(const struct cli_args *a, bool *ok)
+{
+	const char *file = opt(a, "admin-key-file"), *key = opt(a, "admin-key");
+
+	*ok = true;
+	if (file != NULL && key != NULL) {
+		fprintf(stderr, "fngate: give --admin-key-file or --admin-key, not both\n");
+		*ok = false;
+		return NULL;
+	}
+	if (file != NULL) {
+		key = key_from_file(file);
+		*ok = key != NULL;
+		return key;
+	}
+	return key != NULL ? key : getenv("FNGATE_ADMIN_KEY");
+}
+
+/* A TLS bufferevent for https://host: the peer verified against --admin-ca (or $FNGATE_ADMIN_CA,
+ * else the system store) and host. NULL with a message printed. */
+static struct bufferevent *tls_bev(const struct cli_args *a, struct event_base *base,
+				   const char *host, struct tls_client **tc)
+{
+	const char *ca = opt(a, "admin-ca");
+	enum tls_file which;
+	char err[512];
+	SSL *ssl;
+
+	if (ca == NULL)
+		ca = getenv("FNGATE_ADMIN_CA");
+	*tc = tls_client_new(ca, NULL, NULL, err, sizeof(err), &which);
+	if (*tc == NULL) {
+		fprintf(stderr, "fngate: --admin-ca: %s\n", err);
+		return NULL;
+	}
+	ssl = tls_client_ssl_new(*tc, host);
+	if (ssl == NULL)
+		return NULL;
+	return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+					      BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+}
+
 /* One request to the admin API. *out gets the parsed JSON body (may be NULL), the status is
  * returned; 0 when the API could not be reached (message printed). */
 static int api_call(const struct cli_args *a, const char *method, const char *path,
 		    const char *body, json_t **out)
 {
-	const char *url = opt(a, "admin-url"), *key = opt(a, "admin-key");
+	const char *url = opt(a, "admin-url"), *key;
 	struct evhttp_uri *u = NULL;
 	struct event_base *base = NULL;
 	struct evhttp_connection *cn = NULL;
 	struct evhttp_request *req = NULL;
+	struct bufferevent *bev = NULL;
+	struct tls_client *tc = NULL;
 	struct http_result res = {0, NULL, false, NULL};
-	char full[2048], auth[512];
-	const char *host, *base_path;
+	char full[2048], auth[512], hostbuf[256];
+	const char *host, *base_path, *scheme;
 	enum evhttp_cmd_type m;
+	bool https, key_ok;
 	int port;
 
 	*out = NULL;
+	key = admin_key(a, &key_ok);
+	if (!key_ok)
+		return 0;
 	if (url == NULL)
 		url = getenv("FNGATE_ADMIN_URL");
 	if (url == NULL)
 		url = CLI_DEFAULT_URL;
-	if (key == NULL)
-		key = getenv("FNGATE_ADMIN_KEY");
 	u = evhttp_uri_parse(url);
-	if (u == NULL || evhttp_uri_get_scheme(u) == NULL ||
-	    strcmp(evhttp_uri_get_scheme(u), "http") != 0 || evhttp_uri_get_host(u) == NULL) {
-		fprintf(stderr, "fngate: --admin-url %s: expected http://HOST:PORT\n", url);
+	scheme = u != NULL ? evhttp_uri_get_scheme(u) : NULL;
+	if (scheme == NULL || (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) ||
+	    evhttp_uri_get_host(u) == NULL || strlen(evhttp_uri_get_host(u)) >= sizeof(hostbuf)) {
+		fprintf(stderr, "fngate: --admin-url %s: expected http://HOST:PORT or "
+			"https://HOST:PORT\n", url);
 		goto cleanup;
 	}
-	host = evhttp_uri_get_host(u);
-	port = evhttp_uri_get_port(u) > 0 ? evhttp_uri_get_port(u) : 80;
+	https = strcmp(scheme, "https") == 0;
+	/* evhttp keeps an IPv6 literal's brackets; connect, SNI and the certificate check want
+	 * the bare address */
+	snprintf(hostbuf, sizeof(hostbuf), "%s", evhttp_uri_get_host(u));
+	host = hostbuf;
+	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+		hostbuf[strlen(hostbuf) - 1] = '\0';
+		host = hostbuf + 1;
+	}
+	port = evhttp_uri_get_port(u) > 0 ? evhttp_uri_get_port(u) : https ? 443 : 80;
 	base_path = evhttp_uri_get_path(u);
 	if (base_path == NULL || strcmp(base_path, "/") == 0)
 		base_path = "";
@@ -211,15 +354,25 @@ static int api_call(const struct cli_args *a, const char *method, const char *pa
 	if (base == NULL)
 		goto cleanup;
 	res.base = base;
-	cn = evhttp_connection_base_new(base, NULL, host, (unsigned short)port);
+	if (https) {
+		bev = tls_bev(a, base, host, &tc);
+		if (bev == NULL)
+			goto cleanup;
+		/* owned by the connection from now on */
+		cn = evhttp_connection_base_bufferevent_new(base, NULL, bev, host,
+							    (unsigned short)port);
+	} else {
+		cn = evhttp_connection_base_new(base, NULL, host, (unsigned short)port);
+	}
 	req = evhttp_request_new(http_done, &res);
 	if (cn == NULL || req == NULL)
 		goto cleanup;
 	evhttp_connection_set_timeout(cn, CLI_TIMEOUT_S);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Host", host);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Host",
+			  evhttp_uri_get_host(u));
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Accept", "application/json");
 	if (key != NULL && *key != '\0') {
-		if (strlen(key) > 300) {
+		if (strlen(key) > CLI_KEY_MAX) {
 			fprintf(stderr, "fngate: the admin key is too long\n");
 			goto cleanup;
 		}
@@ -246,8 +399,20 @@ static int api_call(const struct cli_args *a, const char *method, const char *pa
 	req = NULL;     /* owned by the connection */
 	event_base_dispatch(base);
 	if (res.status == 0) {
-		fprintf(stderr, "fngate: cannot reach the admin API at %s (is fngate running? "
-			"set --admin-url or FNGATE_ADMIN_URL)\n", url);
+		unsigned long e = bev != NULL ? bufferevent_get_openssl_error(bev) : 0;
+		SSL *ssl = bev != NULL ? bufferevent_openssl_get_ssl(bev) : NULL;
+
+		if (ssl != NULL && (e != 0 || SSL_get_verify_result(ssl) != X509_V_OK)) {
+			char why[256];
+
+			tls_failure_reason(ssl, e, why, sizeof(why));
+			fprintf(stderr, "fngate: TLS with the admin API at %s failed: %s (give its "
+				"CA with --admin-ca or FNGATE_ADMIN_CA)\n", url, why);
+		} else {
+			fprintf(stderr, "fngate: cannot reach the admin API at %s (is fngate "
+				"running? set --admin-url or FNGATE_ADMIN_URL)\n", url);
+		}
+		ERR_clear_error();
 		goto cleanup;
 	}
 	if (res.body != NULL && res.body[0] != '\0')
@@ -257,8 +422,11 @@ cleanup:
 		evhttp_request_free(req);
 	if (cn != NULL)
 		evhttp_connection_free(cn);
+	else if (bev != NULL)
+		bufferevent_free(bev);  /* no connection took it */
 	if (base != NULL)
 		event_base_free(base);
+	tls_client_unref(tc);
 	if (u != NULL)
 		evhttp_uri_free(u);
 	if (res.body != NULL) {
@@ -281,12 +449,12 @@ static int api_exit(int status, json_t *j)
 	fprintf(stderr, "fngate: %s (HTTP %d%s%s)\n", msg ? msg : "request failed", status,
 		code ? ", " : "", code ? code : "");
 	if (status == 401)
-		fprintf(stderr, "hint: pass an admin key with --admin-key or FNGATE_ADMIN_KEY\n");
+		fprintf(stderr, "hint: pass an admin key with --admin-key-file or FNGATE_ADMIN_KEY\n");
 	if (status == 401 || status == 403)
 		return CLI_EXIT_AUTH;
 	if (status == 404)
 		return CLI_EXIT_NOT_FOUND;
-	if (status == 400 || status == 409 || status == 413)
+	if (status == 400 || status == 409 || status == 413 || status == 429)
 		return CLI_EXIT_REJECTED;
 	return CLI_EXIT_FAILURE;
 }
@@ -360,6 +528,75 @@ static void token_describe(json_t *t)
 
 /* ---------------------------------------------------------------- token commands */
 
+#define CLI_ID_MAX 128      /* conf.c's longest id */
+
+/* --function's value as a function id, written to id (CLI_ID_MAX + 1 bytes): a function's id,
+ * or its name together with --namespace (names are unique within a namespace only). The
+ * functions the key sees are read through the API. Returns CLI_EXIT_OK, or an exit code after
+ * saying why: CLI_EXIT_NOT_FOUND for an unknown id or name (silently when `quiet_unknown`: the
+ * API said it already), CLI_EXIT_USAGE for a name given without --namespace or one that is a
+ * function's name and another's id. */
+static int resolve_function(const struct cli_args *a, const char *fn, const char *ns, char *id,
+			    bool quiet_unknown)
+{
+	char path[400], where[256] = "";
+	char *e = NULL;
+	json_t *resp = NULL, *arr, *f, *by_id = NULL, *by_name = NULL;
+	size_t i, named = 0, at = 0;
+	int st, rc;
+
+	if (ns != NULL) {
+		e = evhttp_uriencode(ns, -1, 0);
+		if (e == NULL || strlen(e) > 300) {
+			free(e);
+			return usage_error("invalid namespace id");
+		}
+		snprintf(path, sizeof(path), "/v1/namespaces/%s/functions", e);
+		free(e);
+	}
+	st = api_call(a, "GET", ns != NULL ? path : "/v1/functions", NULL, &resp);
+	rc = api_exit(st, resp);
+	if (rc != CLI_EXIT_OK)
+		goto cleanup;
+	arr = json_object_get(resp, "functions");
+	json_array_foreach(arr, i, f) {
+		if (strcmp(js(f, "id"), fn) == 0)
+			by_id = f;
+		if (strcmp(js(f, "name"), fn) == 0) {
+			by_name = f;
+			named++;
+			if (at < sizeof(where))
+				at += (size_t)snprintf(where + at, sizeof(where) - at, "%s%s",
+						       named > 1 ? ", " : "", js(f, "namespace_id"));
+		}
+	}
+	if (ns != NULL && by_id != NULL && by_name != NULL && by_id != by_name) {
+		fprintf(stderr, "fngate: \"%s\" is ambiguous in namespace %s: the id of one function "
+			"and the name of function %s; give that function's id\n", fn, ns,
+			js(by_name, "id"));
+		rc = CLI_EXIT_USAGE;
+	} else if (by_id != NULL || (ns != NULL && by_name != NULL)) {
+		snprintf(id, CLI_ID_MAX + 1, "%s", js(by_id != NULL ? by_id : by_name, "id"));
+	} else if (ns != NULL) {
+		fprintf(stderr, "fngate: namespace %s has no function with the id or name \"%s\" "
+			"(fngate function list shows them)\n", ns, fn);
+		rc = CLI_EXIT_NOT_FOUND;
+	} else if (named > 0) {
+		fprintf(stderr, "fngate: no function has the id \"%s\"; it is the name of a function "
+			"in namespace%s %s: add --namespace with one of them\n", fn, named > 1 ? "s" : "",
+			where);
+		rc = CLI_EXIT_USAGE;
+	} else {
+		if (!quiet_unknown)
+			fprintf(stderr, "fngate: no function has the id \"%s\" (fngate function list "
+				"shows them; a function's name needs --namespace)\n", fn);
+		rc = CLI_EXIT_NOT_FOUND;
+	}
+cleanup:
+	json_decref(resp);
+	return rc;
+}
+
 /* After a creation: a curl line with the token for the function (a function token), or for each
  * function of the namespace (a namespace token), at the endpoints the API gives. Silent when the
  * functions cannot be read: the token itself is already printed. */
@@ -396,13 +633,15 @@ static int token_create(const struct cli_args *a)
 {
 	const char *ns = opt(a, "namespace"), *fn = opt(a, "function"), *desc = opt(a, "description");
 	const char *exp = opt(a, "expires");
+	char fid[CLI_ID_MAX + 1];
 	json_t *req, *resp = NULL;
 	char *body;
 	int64_t t;
 	int st, rc;
 
-	if ((ns == NULL) == (fn == NULL))
-		return usage_error("token create: give exactly one of --namespace ID or --function ID");
+	if (ns == NULL && fn == NULL)
+		return usage_error("token create: give --namespace ID (a namespace token), or "
+				   "--function ID or --function NAME --namespace ID (a function token)");
 	if (desc == NULL)
 		return usage_error("token create: --description TEXT is required");
 	if ((exp == NULL) == !flag(a, "no-expiry"))
@@ -411,6 +650,13 @@ static int token_create(const struct cli_args *a)
 	if (exp != NULL && util_parse_rfc3339(exp, &t) != 0)
 		return usage_error("token create: --expires %s is not RFC 3339 "
 				   "(e.g. 2030-01-31T00:00:00Z)", exp);
+	/* An id alone goes to the API as it is (one call); with --namespace, it may be a name. */
+	if (fn != NULL && ns != NULL) {
+		if ((rc = resolve_function(a, fn, ns, fid, false)) != CLI_EXIT_OK)
+			return rc;
+		fn = fid;
+		ns = NULL;      /* it named the function's namespace: a function token */
+	}
 	req = json_pack("{s:s,s:o}", "description", desc, "expires_at",
 			exp ? json_string(exp) : json_null());
 	json_object_set_new(req, ns ? "namespace_id" : "function_id", json_string(ns ? ns : fn));
@@ -419,6 +665,10 @@ static int token_create(const struct cli_args *a)
 	st = api_call(a, "POST", "/v1/tokens", body, &resp);
 	free(body);
 	rc = api_exit(st, resp);
+	if (rc != CLI_EXIT_OK && fn != NULL && ns == NULL &&
+	    strcmp(js(resp, "error"), "unknown_function") == 0 &&
+	    resolve_function(a, fn, NULL, fid, true) == CLI_EXIT_USAGE)
+		rc = CLI_EXIT_USAGE;    /* a name without --namespace: said so */
 	if (rc == CLI_EXIT_OK) {
 		if (flag(a, "json")) {
 			print_json(resp);
@@ -441,10 +691,14 @@ static int token_list(const struct cli_args *a)
 	char path[1024], *e;
 	size_t off, n;
 	const char *v;
+	char fid[CLI_ID_MAX + 1];
 	json_t *resp = NULL, *arr;
 	const char **cells;
 	int st, rc;
 
+	if ((v = opt(a, "function")) != NULL &&
+	    (rc = resolve_function(a, v, opt(a, "namespace"), fid, false)) != CLI_EXIT_OK)
+		return rc;
 	off = (size_t)snprintf(path, sizeof(path), "/v1/tokens?order_by=%s",
 			       flag(a, "desc") ? "created_at_desc" : "created_at_asc");
 	static const char *const qs[][2] = {{"namespace", "namespace_id"},
@@ -453,6 +707,8 @@ static int token_list(const struct cli_args *a)
 	for (size_t i = 0; i < ARRAY_LEN(qs); i++) {
 		if ((v = opt(a, qs[i][0])) == NULL)
 			continue;
+		if (strcmp(qs[i][0], "function") == 0)
+			v = fid;
 		e = evhttp_encode_uri(v);
 		if (e == NULL)
 			return CLI_EXIT_FAILURE;
@@ -658,19 +914,19 @@ static const struct cli_opt_spec token_specs[] = {
 static void token_usage(FILE *f)
 {
 	fputs("usage:\n"
-	      "  fngate token create (--function ID | --namespace ID) --description TEXT\n"
-	      "                      (--expires RFC3339 | --no-expiry)\n"
-	      "  fngate token list [--namespace ID] [--function ID] [--desc] [--page N] [--page-size N]\n"
+	      "  fngate token create (--function ID | --function NAME --namespace ID | --namespace ID)\n"
+	      "                      --description TEXT (--expires RFC3339 | --no-expiry)\n"
+	      "  fngate token list [--namespace ID] [--function ID | --function NAME --namespace ID]\n"
+	      "                    [--desc] [--page N] [--page-size N]\n"
 	      "  fngate token get ID\n"
 	      "  fngate token delete ID [--yes]\n"
 	      "  fngate token revoke --jti ID [--namespace ID]   (tokens fngate never issued too)\n"
-	      "  fngate token mint --key PRIVATE.pem (--namespace ID | --function ID)\n"
+	      "  fngate token mint --key PRIVATE.pem (--namespace ID | --function ID)   (ids only)\n"
 	      "                    [--expires RFC3339 | --no-expiry] [--kid K] [--alg RS256|ES256]\n"
 	      "                    [--jti ID] [--iss ISSUER]          (offline)\n"
-	      "common: --admin-url URL (default $FNGATE_ADMIN_URL or " CLI_DEFAULT_URL ")\n"
-	      "        --admin-key KEY (default $FNGATE_ADMIN_KEY)  --json\n"
+	      CLI_COMMON_HELP
 	      "exit codes: 0 ok, 1 failure, 2 usage, 3 not authorised (401/403), 4 not found,\n"
-	      "            5 request refused (400/409/413)\n", f);
+	      "            5 request refused (400/409/413/429)\n", f);
 }
 
 int cli_token(int argc, char **argv)
@@ -720,7 +976,7 @@ int cli_function(int argc, char **argv)
 		fputs("usage:\n  fngate function list\n  fngate function get ID\n"
 		      "  fngate function set-privacy ID private|public\n"
 		      "  fngate function reset-privacy ID\n"
-		      "common: --admin-url URL --admin-key KEY --json\n",
+		      CLI_COMMON_HELP,
 		      flag(&a, "help") ? stdout : stderr);
 		return flag(&a, "help") ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 	}

@@ -20,6 +20,7 @@
 
 #include <jansson.h>
 
+#include "cors.h"
 #include "jsonpos.h"
 #include "keys.h"
 #include "route.h"
@@ -34,6 +35,7 @@
 #define CONF_PREFIX_MAX      512
 #define CONF_HOST_MAX        253
 #define CONF_ISSUER_MAX      1024
+#define CONF_URL_MAX         2048
 #define CONF_MAX_NAMESPACES  10000
 #define CONF_MAX_FUNCTIONS   10000     /* per namespace */
 #define CONF_MAX_KEYS        64        /* per namespace */
@@ -43,10 +45,13 @@
 #define CONF_MAX_LISTEN      64
 #define CONF_MAX_ADMIN_KEYS  1024
 #define CONF_MAX_ADMIN_HOSTS 64
+#define CONF_DEFAULT_MAX_TOKENS 10000  /* registry records per namespace (security.md: quotas) */
+#define CONF_MAX_MAX_TOKENS  1000000   /* the registry's own cap, shared by every namespace */
 #define CONF_MAX_ERRORS      200       /* past this, one file is beyond help (and each error
 					 * rescans the text for its position) */
 
 /* Defaults: the values of the example in the configuration issue (docs/configuration.md). */
+#define CONF_DEF_ACCESS_LOG_FLUSH_MS 1000
 #define CONF_DEF_MAX_HEADER       16384
 #define CONF_DEF_MAX_BODY         6291456
 #define CONF_DEF_MAX_TOKEN        8192
@@ -88,8 +93,8 @@ static _Atomic uint64_t conf_current_gen;  /* generation of conf_current, read w
 
 static const char *const conf_top_keys[] = {
 	"listen", "workers", "state_dir", "limits", "timeouts", "tokens", "namespaces", "admin",
-	"access_log", "log_format", "shutdown_timeout_ms", "user", "group", "underscores_in_headers",
-	"health", "store", NULL
+	"access_log", "access_log_flush_ms", "log_format", "shutdown_timeout_ms", "user", "group", "underscores_in_headers",
+	"health", "store", "public_url", NULL
 };
 static const char *const conf_limits_keys[] = {
 	"max_header_bytes", "max_body_bytes", "max_token_bytes", "max_connections", NULL
@@ -102,14 +107,18 @@ static const char *const conf_tokens_keys[] = {
 };
 static const char *const conf_ns_keys[] = {
 	"id", "name", "issuer", "keys", "functions", "issue_tokens", "require_registered_tokens",
-	"signing_key", NULL
+	"signing_key", "max_tokens", "cors", "public_url", NULL
 };
 static const char *const conf_key_keys[] = {
 	"kid", "alg", "public_key", NULL
 };
 static const char *const conf_fn_keys[] = {
 	"id", "name", "privacy", "hosts", "path_prefix", "strip_prefix", "upstreams", "limits",
-	"timeouts", "upstream_tls", NULL
+	"timeouts", "upstream_tls", "cors", NULL
+};
+static const char *const conf_cors_keys[] = {
+	"allow_origins", "allow_methods", "allow_headers", "expose_headers", "max_age_s",
+	"allow_credentials", NULL
 };
 static const char *const conf_listen_keys[] = {
 	"address", "tls", NULL
@@ -124,7 +133,7 @@ static const char *const conf_upstream_tls_keys[] = {
 	"ca", "cert", "key", NULL
 };
 static const char *const conf_admin_keys[] = {
-	"listen", "keys", "metrics_auth", "max_connections", "hosts", NULL
+	"listen", "keys", "metrics_auth", "max_connections", "hosts", "tls", NULL
 };
 static const char *const conf_health_keys[] = {
 	"listen", NULL
@@ -754,6 +763,129 @@ static char *conf_normalize_path(const char *s, const char **why)
 	return util_strndup(s, n);
 }
 
+/* "public_url" of o: "http(s)://host[:port][/path]", where callers reach fngate's functions.
+ * Each mistake gets its own message; the value is stored normalised (lowercase scheme and host,
+ * the path without a trailing '/'). */
+static void conf_parse_public_url(struct conf_ctx *x, json_t *o, struct conf_public_url *pu)
+{
+	char host[CONF_HOST_MAX + 3], portstr[8];
+	const char *s, *p, *end, *why = NULL;
+	char *path = NULL;
+	size_t hl, n;
+	uint16_t port = 0;
+
+	if (conf_get_string(x, o, "public_url", CONF_URL_MAX, false, &s) != 1)
+		return;
+	conf_push_key(x, "public_url");
+	if (strncasecmp(s, "https://", 8) == 0) {
+		pu->tls = true;
+		p = s + 8;
+	} else if (strncasecmp(s, "http://", 7) == 0) {
+		p = s + 7;
+	} else {
+		why = "must start with \"http://\" or \"https://\" (e.g. \"https://fn.example.com\")";
+		goto bad;
+	}
+	if (strchr(s, '?') != NULL) {
+		why = "must not have a query (\"?...\"): scheme, host, optional port and path only";
+		goto bad;
+	}
+	if (strchr(s, '#') != NULL) {
+		why = "must not have a fragment (\"#...\"): scheme, host, optional port and path only";
+		goto bad;
+	}
+	end = p + strcspn(p, "/");
+	if (memchr(p, '@', (size_t)(end - p)) != NULL) {
+		why = "must not hold user information (\"user@\"): callers authenticate with tokens";
+		goto bad;
+	}
+	if (*p == '[') {
+		const char *close = memchr(p, ']', (size_t)(end - p));
+		struct in6_addr a6;
+
+		hl = close != NULL ? (size_t)(close - p + 1) : 0;
+		if (close == NULL || hl - 2 >= INET6_ADDRSTRLEN)
+			goto bad_host;
+		memcpy(host, p, hl);
+		host[hl] = '\0';
+		host[hl - 1] = '\0';
+		if (inet_pton(AF_INET6, host + 1, &a6) != 1)
+			goto bad_host;
+		host[hl - 1] = ']';
+		for (size_t i = 0; i < hl; i++)
+			host[i] = (char)tolower((unsigned char)host[i]);
+		p = close + 1;
+	} else {
+		char tmp[CONF_HOST_MAX + 1];
+
+		hl = strcspn(p, ":/");
+		if (hl == 0 || hl > CONF_HOST_MAX)
+			goto bad_host;
+		memcpy(tmp, p, hl);
+		tmp[hl] = '\0';
+		if (!conf_dns_name_ok(tmp, host))
+			goto bad_host;
+		p += hl;
+	}
+	if (p != end) {
+		size_t pl = (size_t)(end - p - 1);
+
+		if (*p != ':')
+			goto bad_host;
+		if (pl == 0 || pl >= sizeof(portstr))
+			goto bad_port;
+		memcpy(portstr, p + 1, pl);
+		portstr[pl] = '\0';
+		if (conf_parse_port(portstr, &port) == -1)
+			goto bad_port;
+	}
+	if (*end != '\0') {
+		path = conf_normalize_path(end, &why);
+		if (path == NULL) {
+			conf_err(x, JSONPOS_VALUE, "the path %s", why);
+			goto cleanup;
+		}
+		if (strcmp(path, "/") == 0)
+			path[0] = '\0';
+	} else {
+		path = strdup("");
+	}
+	if (port == (pu->tls ? 443 : 80))
+		port = 0;   /* the default port: shown as callers type it, without it */
+	n = strlen(host) + strlen(path) + 16;
+	pu->port = port;
+	pu->host = strdup(host);
+	pu->path = path;
+	path = NULL;
+	pu->url = malloc(n);
+	if (pu->host == NULL || pu->path == NULL || pu->url == NULL) {
+		conf_nomem(x);
+		goto cleanup;
+	}
+	if (port != 0)
+		snprintf(pu->url, n, "%s://%s:%u%s", pu->tls ? "https" : "http", host, port, pu->path);
+	else
+		snprintf(pu->url, n, "%s://%s%s", pu->tls ? "https" : "http", host, pu->path);
+	goto cleanup;
+bad_host:
+	why = "the host must be a DNS name, an IPv4 address or [IPv6] (http(s)://host[:port][/path])";
+	goto bad;
+bad_port:
+	why = "the port must be 1..65535 (http(s)://host[:port][/path])";
+bad:
+	conf_err(x, JSONPOS_VALUE, "%s", why);
+cleanup:
+	free(path);
+	conf_pop(x);
+}
+
+static void conf_public_url_free(struct conf_public_url *pu)
+{
+	free(pu->url);
+	free(pu->host);
+	free(pu->path);
+}
+
 /* Free what one upstream entry owns and leave it empty. */
 static void conf_upstream_clear(struct conf_upstream *u)
 {
@@ -1296,6 +1428,86 @@ static void conf_upstream_tls_unused(struct conf_ctx *x, json_t *o, const struct
 	conf_pop(x);
 }
 
+/* One list of a "cors" block: each element, a string, handed to `add` (cors.h), whose
+ * complaint is reported at the element. */
+static void conf_cors_list(struct conf_ctx *x, json_t *o, const char *key, size_t max,
+			   bool required, bool allow_empty, struct cors_policy *p,
+			   int (*add)(struct cors_policy *, const char *, const char **))
+{
+	const char *why;
+	json_t *a, *v;
+	size_t i;
+	int rc = conf_get_array(x, o, key, max, allow_empty, &a);
+
+	if (rc == 0 && required)
+		conf_missing(x, key);
+	if (rc != 1)
+		return;
+	conf_push_key(x, key);
+	json_array_foreach(a, i, v) {
+		conf_push_index(x, i);
+		if (!json_is_string(v))
+			conf_err(x, JSONPOS_VALUE, "must be a string, not %s", conf_type_name(v));
+		else if (add(p, json_string_value(v), &why) != 0)
+			conf_err(x, JSONPOS_VALUE, "%s", why);
+		conf_pop(x);
+	}
+	conf_pop(x);
+}
+
+/* The "cors" block of a namespace (its functions' default) or of a function (replacing that
+ * default as a whole; null: no CORS). 1 with *out (NULL for null), 0 when absent, -1 when
+ * invalid (errors recorded). */
+static int conf_parse_cors(struct conf_ctx *x, json_t *parent, struct cors_policy **out)
+{
+	json_t *o = json_object_get(parent, "cors");
+	size_t before = x->errs->n;
+	struct cors_policy *p;
+	const char *field, *why;
+	uint64_t age;
+
+	*out = NULL;
+	if (o == NULL)
+		return 0;
+	if (json_is_null(o))
+		return 1;
+	conf_push_key(x, "cors");
+	if (!json_is_object(o)) {
+		conf_err(x, JSONPOS_VALUE, "must be an object or null, not %s", conf_type_name(o));
+		conf_pop(x);
+		return -1;
+	}
+	if ((p = cors_policy_new()) == NULL) {
+		conf_nomem(x);
+		conf_pop(x);
+		return -1;
+	}
+	conf_check_keys(x, o, conf_cors_keys);
+	conf_cors_list(x, o, "allow_origins", CORS_MAX_ORIGINS, true, false, p, cors_add_origin);
+	conf_cors_list(x, o, "allow_methods", CORS_MAX_METHODS, false, false, p, cors_add_method);
+	conf_cors_list(x, o, "allow_headers", CORS_MAX_HEADERS, false, true, p, cors_add_header);
+	conf_cors_list(x, o, "expose_headers", CORS_MAX_HEADERS, false, true, p, cors_add_expose);
+	if (conf_get_uint(x, o, "max_age_s", 0, CORS_MAX_AGE_MAX, &age) == 1)
+		p->max_age_s = (unsigned)age;
+	conf_get_bool(x, o, "allow_credentials", &p->credentials);
+	if (x->errs->n == before && cors_policy_finish(p, &field, &why) != 0) {
+		if (field == NULL) {
+			conf_nomem(x);
+		} else {
+			conf_push_key(x, field);
+			conf_err(x, JSONPOS_VALUE, "%s", why);
+			conf_pop(x);
+		}
+	}
+	conf_pop(x);
+	if (x->errs->n != before) {
+		cors_policy_free(p);
+		return -1;
+	}
+	*out = p;
+	return 1;
+}
+
 static void conf_parse_function(struct conf_ctx *x, json_t *o, struct conf_namespace *ns,
 				struct conf_function *f)
 {
@@ -1416,6 +1628,7 @@ static void conf_parse_function(struct conf_ctx *x, json_t *o, struct conf_names
 	/* Only the keys present override the global values. */
 	conf_parse_limits(x, o, &f->limits);
 	conf_parse_timeouts(x, o, &f->timeouts);
+	f->cors = conf_parse_cors(x, o, &f->cors_own) == 0 ? ns->cors : f->cors_own;
 done:
 	tls_client_unref(up_tls);
 	atomic_store(&f->privacy, f->privacy_configured);
@@ -1444,6 +1657,7 @@ static bool conf_fn_bad(const struct conf_ctx *x, const struct conf_function *f)
 
 static void conf_parse_namespace(struct conf_ctx *x, json_t *o, struct conf_namespace *ns)
 {
+	uint64_t u;
 	const char *s;
 	json_t *a, *v;
 	size_t i, j;
@@ -1475,6 +1689,12 @@ static void conf_parse_namespace(struct conf_ctx *x, json_t *o, struct conf_name
 	ns->require_registered_tokens = ns->issue_tokens;
 	conf_get_bool(x, o, "require_registered_tokens", &ns->require_registered_tokens);
 	conf_get_path(x, o, "signing_key", &ns->signing_key);
+	conf_parse_public_url(x, o, &ns->public_url);
+	ns->max_tokens = CONF_DEFAULT_MAX_TOKENS;
+	if (conf_get_uint(x, o, "max_tokens", 1, CONF_MAX_MAX_TOKENS, &u) == 1)
+		ns->max_tokens = (size_t)u;
+	/* before the functions, which take it as their default */
+	conf_parse_cors(x, o, &ns->cors);
 
 	if (conf_get_array(x, o, "keys", CONF_MAX_KEYS, true, &a) == 1 && json_array_size(a) > 0) {
 		ns->keys = calloc(json_array_size(a), sizeof(*ns->keys));
@@ -1806,6 +2026,12 @@ static void conf_parse_admin(struct conf_ctx *x, json_t *root)
 	if (o == NULL)
 		return;
 
+	/* the listen entries' "tls" object: certificates loaded and checked now */
+	if (conf_get_typed(x, o, "tls", JSON_OBJECT, &v) == 1 && ad->listen != NULL) {
+		conf_push_key(x, "tls");
+		ad->tls = conf_parse_listen_tls(x, v);
+		conf_pop(x);
+	}
 	if (conf_get_array(x, o, "hosts", CONF_MAX_ADMIN_HOSTS, true, &a) == 1 && json_array_size(a) > 0) {
 		ad->hosts = calloc(json_array_size(a), sizeof(*ad->hosts));
 		if (ad->hosts == NULL) {
@@ -2058,12 +2284,15 @@ static void conf_free(struct conf *c)
 			for (k = 0; k < f->nupstreams; k++)
 				conf_upstream_clear(&f->upstreams[k]);
 			free(f->upstreams);
+			cors_policy_free(f->cors_own);
 		}
 		free(ns->functions);
 		free(ns->id);
 		free(ns->name);
 		free(ns->issuer);
 		free(ns->signing_key);
+		cors_policy_free(ns->cors);
+		conf_public_url_free(&ns->public_url);
 	}
 	free(c->namespaces);
 	free(c->functions);
@@ -2072,6 +2301,8 @@ static void conf_free(struct conf *c)
 		tls_server_unref(c->listen[i].tls);
 	}
 	free(c->listen);
+	conf_public_url_free(&c->public_url);
+	tls_server_unref(c->admin.tls);
 	for (i = 0; i < c->admin.nkeys; i++) {
 		struct conf_admin_key *k2 = &c->admin.keys[i];
 
@@ -2181,6 +2412,7 @@ static void conf_parse_root(struct conf_ctx *x, json_t *root)
 	conf_check_keys(x, root, conf_top_keys);
 
 	conf_parse_listen(x, root);
+	conf_parse_public_url(x, root, &c->public_url);
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	c->workers = ncpu < 1 ? 1 : ncpu > 256 ? 256 : (int)ncpu;
 	if (conf_get_uint(x, root, "workers", 1, 256, &u) == 1)
@@ -2227,6 +2459,12 @@ static void conf_parse_root(struct conf_ctx *x, json_t *root)
 		if (c->access_log == NULL)
 			conf_nomem(x);
 	}
+	/* a file is buffered by default (the cost of a write(2) per request, issue 15); stderr,
+	 * read live by journald, docker and people, is not */
+	c->access_log_flush_ms = c->access_log != NULL && strcmp(c->access_log, "-") != 0 &&
+				 strcmp(c->access_log, "off") != 0 ? CONF_DEF_ACCESS_LOG_FLUSH_MS : 0;
+	if (conf_get_uint(x, root, "access_log_flush_ms", 0, 60000, &u) == 1)
+		c->access_log_flush_ms = (unsigned)u;
 	rc = conf_get_string(x, root, "log_format", 16, false, &s);
 	if (rc == 1 && strcmp(s, "json") != 0 && strcmp(s, "combined") != 0) {
 		conf_push_key(x, "log_format");

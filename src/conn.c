@@ -20,6 +20,7 @@
 #include <openssl/ssl.h>
 
 #include "conf.h"
+#include "cors.h"
 #include "gate.h"
 #include "log.h"
 #include "metrics.h"
@@ -664,6 +665,33 @@ static void request_id_assign(struct conn *c)
 	}
 }
 
+/* A function with "cors": which CORS fields every response to this request gets (reply.c,
+ * response.c), and a preflight answered here, without a token and without the upstream: the
+ * browser asks it before it sends the token. Returns true when it answered. */
+static bool conn_cors(struct conn *c)
+{
+	struct request *r = &c->req;
+	struct cors_request cr;
+	enum cors_state st;
+	enum outcome o;
+
+	cr.options = r->method == HTTP_OPTIONS;
+	cr.origin = request_header(r, r->origin_idx, &cr.origin_len);
+	cr.norigin = r->norigin;
+	cr.method = request_header(r, r->acrm_idx, &cr.method_len);
+	cr.nmethod = r->nacrm;
+	cr.headers = request_header(r, r->acrh_idx, &cr.headers_len);
+	cr.nheaders = r->nacrh;
+	o = cors_check(r->fn->cors, &cr, &st);
+	r->cors = (uint8_t)st;
+	if (o == OUT_NONE)
+		return false;
+	/* Recorded as the gate's decision: the access log and the metrics show it as such. */
+	r->gate.reason = o;
+	reply_error(c, o, r->has_body);
+	return true;
+}
+
 int conn_dispatch(struct conn *c)
 {
 	struct request *r = &c->req;
@@ -703,6 +731,8 @@ int conn_dispatch(struct conn *c)
 		reply_error(c, OUT_NO_ROUTE, r->has_body);
 		return r->has_body ? HPE_PAUSED : 0;
 	}
+	if (r->fn->cors != NULL && conn_cors(c))
+		return r->has_body ? HPE_PAUSED : 0;
 	tok = request_header(r, r->token_idx, &toklen);
 	if (c->w->cache_gen != c->conf->generation) {
 		/* Keys may have changed: nothing verified under another configuration is reused. */

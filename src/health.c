@@ -95,7 +95,7 @@ struct health *health_start(struct event_base *base, const struct conf *c, char 
 		snprintf(err, errlen, "health listener %s: %s", c->health.listen, strerror(errno));
 		goto fail;
 	}
-	h->http = adminhttp_start(base, fd, HEALTH_MAX_CONNS, HEALTH_MAX_HEAD, false,
+	h->http = adminhttp_start(base, fd, HEALTH_MAX_CONNS, HEALTH_MAX_HEAD, false, false,
 				  health_dispatch, h);
 	fd = -1;    /* adminhttp owns it, also on failure */
 	if (h->http == NULL) {

@@ -8,12 +8,18 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "util.h"
+
+#define ALOG_LINE_MAX     4096   /* bytes of one access line, at most */
+#define ALOG_TAIL_RESERVE 160    /* of which the numeric fields' (status .. total_ms) */
 
 static _Atomic int min_level = LOG_LVL_INFO;
 static _Atomic int access_fd = 2;
@@ -25,6 +31,43 @@ static char *access_path;
  * new client socket may already have taken. Kept open until log_close. */
 static int access_file_fd = -1;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The access log's buffering (below, before log_access). */
+#define ALOG_BUF_SIZE      (64 * 1024)
+#define ALOG_QUEUE_MAX     64          /* full buffers waiting: 4 MiB */
+#define ALOG_DROP_LOG_US   (60 * 1000000ull)
+
+struct alog_buf {
+	pthread_mutex_t  mu;
+	char            *data;         /* ALOG_BUF_SIZE bytes */
+	size_t           len;
+	uint64_t         lines;
+	struct alog_buf *next;         /* alog_threads */
+};
+
+struct alog_chunk {
+	char    *data;
+	size_t   len;
+	uint64_t lines;
+};
+
+static _Atomic unsigned alog_flush_ms;     /* 0: unbuffered */
+static _Atomic uint64_t alog_dropped;
+static _Thread_local struct alog_buf *alog_mine;
+static pthread_mutex_t alog_threads_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct alog_buf *alog_threads;
+/* the queue, the spare buffers and the writer's state: under alog_q_mu */
+static pthread_mutex_t alog_q_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t alog_q_cond = PTHREAD_COND_INITIALIZER;
+static struct alog_chunk alog_queue[ALOG_QUEUE_MAX];
+static size_t alog_qhead, alog_qlen;
+static char *alog_spare[ALOG_QUEUE_MAX];
+static size_t alog_nspare;
+static bool alog_stop, alog_running;
+static pthread_t alog_thread;
+/* held while writing: the writer thread and log_flush write in queue order */
+static pthread_mutex_t alog_w_mu = PTHREAD_MUTEX_INITIALIZER;
+
 
 void log_set_level(enum log_level lvl)
 {
@@ -82,6 +125,7 @@ int log_reopen(void)
 	int rc = 0;
 	char *p;
 
+	log_flush();    /* what was logged before the signal belongs to the old file */
 	pthread_mutex_lock(&log_lock);
 	p = access_path ? strdup(access_path) : NULL;
 	pthread_mutex_unlock(&log_lock);
@@ -93,7 +137,33 @@ int log_reopen(void)
 
 void log_close(void)
 {
-	/* Called once no other thread logs any more (the workers have been joined). */
+	bool running;
+
+	/* Called once no other thread logs any more (the workers have been joined): stop the
+	 * writer, write what is buffered, free the buffers. */
+	pthread_mutex_lock(&alog_q_mu);
+	alog_stop = true;
+	running = alog_running;
+	alog_running = false;
+	pthread_cond_signal(&alog_q_cond);
+	pthread_mutex_unlock(&alog_q_mu);
+	if (running)
+		pthread_join(alog_thread, NULL);
+	log_flush();
+	atomic_store(&alog_flush_ms, 0);
+	pthread_mutex_lock(&alog_threads_mu);
+	while (alog_threads != NULL) {
+		struct alog_buf *b = alog_threads;
+
+		alog_threads = b->next;
+		pthread_mutex_destroy(&b->mu);
+		free(b->data);
+		free(b);
+	}
+	pthread_mutex_unlock(&alog_threads_mu);
+	while (alog_nspare > 0)
+		free(alog_spare[--alog_nspare]);
+	alog_mine = NULL;
 	atomic_store(&access_fd, 2);
 	pthread_mutex_lock(&log_lock);
 	if (access_file_fd != -1)
@@ -206,141 +276,453 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 		write_all(2, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
 
-/* Append "key":"escaped" or "key":null. */
-static size_t put_str(char *o, size_t at, size_t cap, const char *key, const char *v, size_t vlen)
-{
-	int n;
+/* ---------------------------------------------------------------- access lines, without printf
+ *
+ * A line is built by appending to a buffer with at least ALOG_LINE_MAX bytes free: each field
+ * is bounded (paths to 1024/2048 bytes, escaped at most 6x... so the line cuts fields that would
+ * pass the end instead of overflowing). */
 
-	if (at >= cap)
-		return at;
-	if (v == NULL) {
-		n = snprintf(o + at, cap - at, ",\"%s\":null", key);
-		return at + (n > 0 ? (size_t)n : 0);
-	}
-	n = snprintf(o + at, cap - at, ",\"%s\":\"", key);
-	if (n <= 0 || at + (size_t)n >= cap)
-		return cap;
-	at += (size_t)n;
-	at += log_json_escape(v, vlen, o + at, cap - at - 2);
-	o[at++] = '"';
-	o[at] = '\0';
-	return at;
+struct lb {
+	char  *p;
+	size_t at;
+	size_t cap;     /* bytes usable for fields; the line's fixed tail has its own reserve */
+};
+
+static inline void lb_lit(struct lb *b, const char *s, size_t n)
+{
+	if (b->at + n > b->cap)
+		n = b->cap - b->at;
+	memcpy(b->p + b->at, s, n);
+	b->at += n;
 }
+
+#define LB_LIT(b, lit) lb_lit((b), (lit), sizeof(lit) - 1)
+
+static inline void lb_u64(struct lb *b, uint64_t v)
+{
+	char d[20];
+	size_t n = 0;
+
+	do {
+		d[sizeof(d) - 1 - n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	lb_lit(b, d + sizeof(d) - n, n);
+}
+
+/* Microseconds as milliseconds with three decimals ("%.3f" of us / 1000: exact); -1: "-1.000". */
+static void lb_ms(struct lb *b, int64_t us)
+{
+	char frac[4];
+
+	if (us < 0) {
+		LB_LIT(b, "-1.000");
+		return;
+	}
+	lb_u64(b, (uint64_t)us / 1000);
+	frac[0] = '.';
+	frac[1] = (char)('0' + us / 100 % 10);
+	frac[2] = (char)('0' + us / 10 % 10);
+	frac[3] = (char)('0' + us % 10);
+	lb_lit(b, frac, 4);
+}
+
+/* Bytes that JSON strings carry as they are: printable ASCII except '"' and '\\'. */
+static const unsigned char json_plain[256] = {
+	['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['('] = 1, [')'] = 1,
+	['*'] = 1, ['+'] = 1, [','] = 1, ['-'] = 1, ['.'] = 1, ['/'] = 1, [':'] = 1, [';'] = 1,
+	['<'] = 1, ['='] = 1, ['>'] = 1, ['?'] = 1, ['@'] = 1, ['['] = 1, [']'] = 1, ['^'] = 1,
+	['_'] = 1, ['`'] = 1, ['{'] = 1, ['|'] = 1, ['}'] = 1, ['~'] = 1, [' '] = 1,
+	['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
+	['8'] = 1, ['9'] = 1,
+	['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1,
+	['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1,
+	['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
+	['Y'] = 1, ['Z'] = 1,
+	['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1,
+	['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1,
+	['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
+	['y'] = 1, ['z'] = 1,
+};
+
+/* `,"key":"escaped value"` (as log_json_escape escapes), or `,"key":null`. key_lit includes
+ * the leading `,"key":`. Runs of plain bytes are copied at once. */
+static void lb_json(struct lb *b, const char *key_lit, size_t key_len, const char *v, size_t vlen)
+{
+	static const char hx[] = "0123456789abcdef";
+
+	lb_lit(b, key_lit, key_len);
+	if (v == NULL) {
+		LB_LIT(b, "null");
+		return;
+	}
+	LB_LIT(b, "\"");
+	for (size_t i = 0; i < vlen;) {
+		size_t j = i;
+
+		while (j < vlen && json_plain[(unsigned char)v[j]])
+			j++;
+		lb_lit(b, v + i, j - i);
+		if (j == vlen)
+			break;
+		if (v[j] == '"' || v[j] == '\\') {
+			char esc[2] = {'\\', v[j]};
+
+			lb_lit(b, esc, 2);
+		} else {
+			unsigned char ch = (unsigned char)v[j];
+			char esc[6] = {'\\', 'u', '0', '0', hx[ch >> 4], hx[ch & 0xf]};
+
+			lb_lit(b, esc, 6);
+		}
+		i = j + 1;
+	}
+	LB_LIT(b, "\"");
+}
+
+#define LB_JSON(b, key, v, n) lb_json((b), ",\"" key "\":", sizeof(",\"" key "\":") - 1, (v), (n))
 
 /* A combined-format field: bytes other than printable ASCII, '"' and '\\' become \xHH (as
  * nginx writes them), so a line can never be split or its quotes broken. NULL or "" -> "-". */
-static size_t put_clf(char *o, size_t at, size_t cap, const char *v, size_t vlen)
+static void lb_clf(struct lb *b, const char *v, size_t vlen)
 {
 	static const char hx[] = "0123456789ABCDEF";
 
 	if (v == NULL || vlen == 0) {
-		if (at + 1 < cap)
-			o[at++] = '-';
-		return at;
+		LB_LIT(b, "-");
+		return;
 	}
-	for (size_t i = 0; i < vlen; i++) {
-		unsigned char ch = (unsigned char)v[i];
+	for (size_t i = 0; i < vlen;) {
+		size_t j = i;
 
-		if (ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\') {
-			if (at + 4 >= cap)
-				break;
-			o[at++] = '\\';
-			o[at++] = 'x';
-			o[at++] = hx[ch >> 4];
-			o[at++] = hx[ch & 0xf];
-		} else {
-			if (at + 1 >= cap)
-				break;
-			o[at++] = (char)ch;
+		while (j < vlen && json_plain[(unsigned char)v[j]])
+			j++;
+		lb_lit(b, v + i, j - i);
+		if (j == vlen)
+			break;
+		{
+			unsigned char ch = (unsigned char)v[j];
+			char esc[4] = {'\\', 'x', hx[ch >> 4], hx[ch & 0xf]};
+
+			lb_lit(b, esc, 4);
 		}
+		i = j + 1;
 	}
-	return at;
 }
 
-static size_t put_raw(char *o, size_t at, size_t cap, const char *lit)
+static size_t slen(const char *s)
 {
-	size_t n = strlen(lit);
+	return s != NULL ? strlen(s) : 0;
+}
 
-	if (at + n >= cap)
-		return at;
-	memcpy(o + at, lit, n);
-	return at + n;
+/* The combined format's time, "10/Oct/2000:13:55:36 +0000", formatted once a second per thread. */
+static size_t time_clf(char *buf, size_t cap)
+{
+	static _Thread_local time_t cached_sec = -1;
+	static _Thread_local char cached[40];
+	static _Thread_local size_t cached_len;
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	if (tv.tv_sec != cached_sec) {
+		struct tm tm;
+
+		gmtime_r(&tv.tv_sec, &tm);
+		cached_len = strftime(cached, sizeof(cached), "%d/%b/%Y:%H:%M:%S +0000", &tm);
+		cached_sec = tv.tv_sec;
+	}
+	if (cap < cached_len)
+		return 0;
+	memcpy(buf, cached, cached_len);
+	return cached_len;
 }
 
 /* host - user [10/Oct/2000:13:55:36 +0000] "GET /a HTTP/1.1" 200 2326 "referer" "agent" */
-static void log_access_clf(int fd, const struct access_record *r)
+static void line_clf(struct lb *b, const struct access_record *r)
 {
-	char line[4096], ts[40];
-	struct timeval tv;
-	struct tm tm;
-	size_t at = 0, cap = sizeof(line) - 2;
-	int n;
+	char ts[40];
 
-	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
-	strftime(ts, sizeof(ts), "%d/%b/%Y:%H:%M:%S +0000", &tm);
-	at = put_clf(line, at, cap, r->client_ip, r->client_ip ? strlen(r->client_ip) : 0);
-	at = put_raw(line, at, cap, " - ");
-	at = put_clf(line, at, cap, r->token_id, r->token_id ? strlen(r->token_id) : 0);
-	n = snprintf(line + at, cap - at, " [%s] \"", ts);
-	at = n > 0 && (size_t)n < cap - at ? at + (size_t)n : cap;
-	at = put_clf(line, at, cap, r->method, r->method ? strlen(r->method) : 0);
-	at = put_raw(line, at, cap, " ");
-	at = put_clf(line, at, cap, r->path, r->path_len > 2048 ? 2048 : r->path_len);
-	at = put_raw(line, at, cap, " ");
-	at = put_clf(line, at, cap, r->protocol, r->protocol ? strlen(r->protocol) : 0);
+	lb_clf(b, r->client_ip, slen(r->client_ip));
+	LB_LIT(b, " - ");
+	lb_clf(b, r->token_id, slen(r->token_id));
+	LB_LIT(b, " [");
+	lb_lit(b, ts, time_clf(ts, sizeof(ts)));
+	LB_LIT(b, "] \"");
+	lb_clf(b, r->method, slen(r->method));
+	LB_LIT(b, " ");
+	lb_clf(b, r->path, r->path_len > 2048 ? 2048 : r->path_len);
+	LB_LIT(b, " ");
+	lb_clf(b, r->protocol, slen(r->protocol));
+	LB_LIT(b, "\" ");
+	lb_u64(b, (uint64_t)(r->status > 0 ? r->status : 0));
+	LB_LIT(b, " ");
 	if (r->bytes_out > 0)
-		n = snprintf(line + at, cap - at, "\" %d %llu \"", r->status,
-			     (unsigned long long)r->bytes_out);
+		lb_u64(b, r->bytes_out);
 	else
-		n = snprintf(line + at, cap - at, "\" %d - \"", r->status);
-	at = n > 0 && (size_t)n < cap - at ? at + (size_t)n : cap;
-	at = put_clf(line, at, cap, r->referer, r->referer_len > 1024 ? 1024 : r->referer_len);
-	at = put_raw(line, at, cap, "\" \"");
-	at = put_clf(line, at, cap, r->user_agent, r->user_agent_len > 1024 ? 1024 : r->user_agent_len);
-	line[at++] = '"';
-	line[at++] = '\n';
-	write_all(fd, line, at);
+		LB_LIT(b, "-");
+	LB_LIT(b, " \"");
+	lb_clf(b, r->referer, r->referer_len > 1024 ? 1024 : r->referer_len);
+	LB_LIT(b, "\" \"");
+	lb_clf(b, r->user_agent, r->user_agent_len > 1024 ? 1024 : r->user_agent_len);
+	LB_LIT(b, "\"\n");
+}
+
+static void line_json(struct lb *b, const struct access_record *r)
+{
+	char ts[40];
+
+	LB_LIT(b, "{\"time\":\"");
+	lb_lit(b, ts, time_iso(ts, sizeof(ts)));
+	LB_LIT(b, "\",\"type\":\"access\"");
+	LB_JSON(b, "request_id", r->request_id, slen(r->request_id));
+	LB_JSON(b, "client", r->client, slen(r->client));
+	LB_JSON(b, "method", r->method, slen(r->method));
+	LB_JSON(b, "path", r->path, r->path_len > 1024 ? 1024 : r->path_len);
+	LB_JSON(b, "namespace", r->namespace_id, slen(r->namespace_id));
+	LB_JSON(b, "function", r->function_id, slen(r->function_id));
+	LB_JSON(b, "decision", r->decision, slen(r->decision));
+	LB_JSON(b, "reason", r->reason, slen(r->reason));
+	LB_JSON(b, "token_id", r->token_id, slen(r->token_id));
+	/* the numeric tail always fits: ALOG_TAIL_RESERVE bytes are kept for it */
+	b->cap += ALOG_TAIL_RESERVE;
+	LB_LIT(b, ",\"status\":");
+	lb_u64(b, (uint64_t)(r->status > 0 ? r->status : 0));
+	LB_LIT(b, ",\"bytes_in\":");
+	lb_u64(b, r->bytes_in);
+	LB_LIT(b, ",\"bytes_out\":");
+	lb_u64(b, r->bytes_out);
+	LB_LIT(b, ",\"upstream_ms\":");
+	lb_ms(b, r->upstream_us);
+	LB_LIT(b, ",\"total_ms\":");
+	lb_ms(b, r->total_us);
+	LB_LIT(b, "}\n");
+}
+
+/* Build r's line at b->p (ALOG_LINE_MAX bytes free). Returns its length. */
+static size_t line_build(char *p, const struct access_record *r)
+{
+	struct lb b = {p, 0, ALOG_LINE_MAX - ALOG_TAIL_RESERVE};
+
+	if (atomic_load_explicit(&access_combined, memory_order_relaxed)) {
+		b.cap = ALOG_LINE_MAX - 2;
+		line_clf(&b, r);
+		if (b.p[b.at - 1] != '\n') {   /* cut: keep the line whole */
+			b.p[b.at++] = '"';
+			b.p[b.at++] = '\n';
+		}
+	} else {
+		line_json(&b, r);
+	}
+	return b.at;
+}
+
+/* ---------------------------------------------------------------- buffering and the writer
+ *
+ * With access_log_flush_ms > 0, each thread that logs appends its lines to a buffer of its
+ * own (ALOG_BUF_SIZE bytes, under a mutex that only the writer thread ever contends for). A
+ * full buffer goes to a bounded queue; the writer thread writes the queue, and every flush
+ * period takes the threads' partial buffers too. Workers never wait for the disk: when the
+ * queue is full (the disk does not keep up), a full buffer is dropped instead, its lines
+ * counted (log_access_dropped) and reported once a minute. log_flush writes everything now
+ * (reopen, reload, stop). With 0, each line is written at once by the thread that made it. */
+
+/* A buffer for a thread (alog_q_mu held): a spare one, else a new one. NULL: no memory. */
+static char *alog_fresh(void)
+{
+	return alog_nspare > 0 ? alog_spare[--alog_nspare] : malloc(ALOG_BUF_SIZE);
+}
+
+/* Give back a written buffer (alog_q_mu held). */
+static void alog_recycle(char *data)
+{
+	if (alog_nspare < ALOG_QUEUE_MAX)
+		alog_spare[alog_nspare++] = data;
+	else
+		free(data);
+}
+
+/* Hand b's full buffer to the writer and give b an empty one (b->mu held). When the queue is
+ * full or there is no memory, the lines are dropped and counted: the worker never waits. */
+static void alog_handoff(struct alog_buf *b)
+{
+	char *fresh;
+
+	pthread_mutex_lock(&alog_q_mu);
+	if (alog_qlen < ALOG_QUEUE_MAX && (fresh = alog_fresh()) != NULL) {
+		alog_queue[(alog_qhead + alog_qlen++) % ALOG_QUEUE_MAX] =
+			(struct alog_chunk){b->data, b->len, b->lines};
+		b->data = fresh;
+		pthread_cond_signal(&alog_q_cond);
+	} else {
+		atomic_fetch_add(&alog_dropped, b->lines);
+	}
+	pthread_mutex_unlock(&alog_q_mu);
+	b->len = 0;
+	b->lines = 0;
+}
+
+/* This thread's buffer, registered on first use. NULL: no memory. */
+static struct alog_buf *alog_thread_buf(void)
+{
+	struct alog_buf *b = alog_mine;
+
+	if (b != NULL)
+		return b;
+	b = calloc(1, sizeof(*b));
+	if (b == NULL || (b->data = malloc(ALOG_BUF_SIZE)) == NULL) {
+		free(b);
+		return NULL;
+	}
+	pthread_mutex_init(&b->mu, NULL);
+	pthread_mutex_lock(&alog_threads_mu);
+	b->next = alog_threads;
+	alog_threads = b;
+	pthread_mutex_unlock(&alog_threads_mu);
+	alog_mine = b;
+	return b;
+}
+
+/* Write everything queued and every thread's partial buffer (alog_w_mu held). */
+static void alog_write_out(void)
+{
+	struct alog_chunk batch[ALOG_QUEUE_MAX];
+	size_t n = 0;
+	int fd = atomic_load(&access_fd);
+
+	pthread_mutex_lock(&alog_q_mu);
+	while (alog_qlen > 0) {
+		batch[n++] = alog_queue[alog_qhead];
+		alog_qhead = (alog_qhead + 1) % ALOG_QUEUE_MAX;
+		alog_qlen--;
+	}
+	pthread_mutex_unlock(&alog_q_mu);
+	for (size_t i = 0; i < n; i++) {
+		if (fd >= 0)
+			write_all(fd, batch[i].data, batch[i].len);
+		pthread_mutex_lock(&alog_q_mu);
+		alog_recycle(batch[i].data);
+		pthread_mutex_unlock(&alog_q_mu);
+	}
+	pthread_mutex_lock(&alog_threads_mu);
+	for (struct alog_buf *b = alog_threads; b != NULL; b = b->next) {
+		struct alog_chunk c = {NULL, 0, 0};
+
+		pthread_mutex_lock(&b->mu);
+		if (b->len > 0) {
+			char *fresh;
+
+			pthread_mutex_lock(&alog_q_mu);
+			fresh = alog_fresh();
+			pthread_mutex_unlock(&alog_q_mu);
+			if (fresh != NULL) {
+				c = (struct alog_chunk){b->data, b->len, b->lines};
+				b->data = fresh;
+				b->len = 0;
+				b->lines = 0;
+			}
+		}
+		pthread_mutex_unlock(&b->mu);
+		if (c.data != NULL) {
+			if (fd >= 0)
+				write_all(fd, c.data, c.len);
+			pthread_mutex_lock(&alog_q_mu);
+			alog_recycle(c.data);
+			pthread_mutex_unlock(&alog_q_mu);
+		}
+	}
+	pthread_mutex_unlock(&alog_threads_mu);
+}
+
+static void *alog_writer(void *arg)
+{
+	uint64_t reported = 0, reported_us = 0;
+
+	(void)arg;
+	for (;;) {
+		unsigned ms = atomic_load(&alog_flush_ms);
+		struct timespec until;
+		uint64_t dropped;
+		bool stop;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		ms = ms > 0 ? ms : 1000;
+		until.tv_sec += ms / 1000;
+		until.tv_nsec += (long)(ms % 1000) * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_mutex_lock(&alog_q_mu);
+		while (!alog_stop && alog_qlen == 0 &&
+		       pthread_cond_timedwait(&alog_q_cond, &alog_q_mu, &until) == 0)
+			;
+		stop = alog_stop;
+		pthread_mutex_unlock(&alog_q_mu);
+		pthread_mutex_lock(&alog_w_mu);
+		alog_write_out();
+		pthread_mutex_unlock(&alog_w_mu);
+		dropped = atomic_load(&alog_dropped);
+		if (dropped != reported && util_mono_us() - reported_us >= ALOG_DROP_LOG_US) {
+			log_msg(LOG_LVL_WARN, "access log: %llu lines dropped since the last report: "
+				"the disk does not keep up (fngate_access_log_dropped_total)",
+				(unsigned long long)(dropped - reported));
+			reported = dropped;
+			reported_us = util_mono_us();
+		}
+		if (stop)
+			return NULL;
+	}
+}
+
+int log_set_access_flush(unsigned flush_ms)
+{
+	int rc = 0;
+
+	atomic_store(&alog_flush_ms, flush_ms);
+	pthread_mutex_lock(&alog_q_mu);
+	if (flush_ms > 0 && !alog_running) {
+		alog_stop = false;
+		if (pthread_create(&alog_thread, NULL, alog_writer, NULL) == 0)
+			alog_running = true;
+		else
+			rc = -1;
+	}
+	pthread_mutex_unlock(&alog_q_mu);
+	if (rc != 0)
+		atomic_store(&alog_flush_ms, 0);   /* unbuffered then: nothing is lost */
+	return rc;
+}
+
+void log_flush(void)
+{
+	pthread_mutex_lock(&alog_w_mu);
+	alog_write_out();
+	pthread_mutex_unlock(&alog_w_mu);
+}
+
+uint64_t log_access_dropped(void)
+{
+	return atomic_load(&alog_dropped);
 }
 
 void log_access(const struct access_record *r)
 {
-	char line[4096], ts[40];
-	size_t at;
-	int n, fd = atomic_load(&access_fd);
+	struct alog_buf *b;
+	int fd = atomic_load_explicit(&access_fd, memory_order_relaxed);
 
 	if (fd < 0)
 		return;
-	if (atomic_load_explicit(&access_combined, memory_order_relaxed)) {
-		log_access_clf(fd, r);
+	if (atomic_load_explicit(&alog_flush_ms, memory_order_relaxed) == 0 ||
+	    (b = alog_thread_buf()) == NULL) {
+		char line[ALOG_LINE_MAX];
+
+		write_all(fd, line, line_build(line, r));
 		return;
 	}
-	time_iso(ts, sizeof(ts));
-	n = snprintf(line, sizeof(line), "{\"time\":\"%s\",\"type\":\"access\"", ts);
-	at = (size_t)n;
-	at = put_str(line, at, sizeof(line) - 256, "request_id", r->request_id,
-		     r->request_id ? strlen(r->request_id) : 0);
-	at = put_str(line, at, sizeof(line) - 256, "client", r->client, r->client ? strlen(r->client) : 0);
-	at = put_str(line, at, sizeof(line) - 256, "method", r->method, r->method ? strlen(r->method) : 0);
-	at = put_str(line, at, sizeof(line) - 256, "path", r->path, r->path_len > 1024 ? 1024 : r->path_len);
-	at = put_str(line, at, sizeof(line) - 256, "namespace", r->namespace_id,
-		     r->namespace_id ? strlen(r->namespace_id) : 0);
-	at = put_str(line, at, sizeof(line) - 256, "function", r->function_id,
-		     r->function_id ? strlen(r->function_id) : 0);
-	at = put_str(line, at, sizeof(line) - 256, "decision", r->decision,
-		     r->decision ? strlen(r->decision) : 0);
-	at = put_str(line, at, sizeof(line) - 256, "reason", r->reason, r->reason ? strlen(r->reason) : 0);
-	at = put_str(line, at, sizeof(line) - 256, "token_id", r->token_id,
-		     r->token_id ? strlen(r->token_id) : 0);
-	if (at > sizeof(line) - 256)
-		at = sizeof(line) - 256;
-	n = snprintf(line + at, sizeof(line) - at,
-		     ",\"status\":%d,\"bytes_in\":%llu,\"bytes_out\":%llu,\"upstream_ms\":%s%.3f,"
-		     "\"total_ms\":%.3f}\n",
-		     r->status, (unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out,
-		     "", r->upstream_us < 0 ? -1.0 : (double)r->upstream_us / 1000.0,
-		     (double)r->total_us / 1000.0);
-	if (n > 0)
-		at += (size_t)n;
-	write_all(fd, line, at);
+	pthread_mutex_lock(&b->mu);
+	if (ALOG_BUF_SIZE - b->len < ALOG_LINE_MAX)
+		alog_handoff(b);
+	b->len += line_build(b->data + b->len, r);
+	b->lines++;
+	pthread_mutex_unlock(&b->mu);
 }

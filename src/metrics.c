@@ -18,6 +18,7 @@
 
 #include "conf.h"
 #include "fleet.h"
+#include "log.h"
 #include "outcome.h"
 #include "registry.h"
 #include "revoke.h"
@@ -799,6 +800,10 @@ char *metrics_render(const struct registry *reg, size_t *len)
 		  (unsigned long long)atomic_load(&hdr_dropped[METRICS_HDRDROP_REQUEST_ALIAS]));
 	mb_printf(&b, "fngate_headers_dropped_total{direction=\"response\",reason=\"alias\"} %llu\n",
 		  (unsigned long long)atomic_load(&hdr_dropped[METRICS_HDRDROP_RESPONSE_ALIAS]));
+	mb_family(&b, "fngate_access_log_dropped_total", "counter",
+		  "Access-log lines dropped because the disk did not keep up with a buffered log.");
+	mb_printf(&b, "fngate_access_log_dropped_total %llu\n",
+		  (unsigned long long)log_access_dropped());
 	render_fleet(&b);
 	if (c != NULL)
 		conf_unref(c);

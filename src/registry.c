@@ -27,7 +27,6 @@
 #define JOURNAL_MAX      (256u * 1024 * 1024)  /* refuse to replay more than this */
 #define LINE_MAX_BYTES   (16u * 1024)          /* one record is far smaller */
 #define COMPACT_SLACK    1024                  /* dead lines tolerated before compaction */
-#define REGISTRY_MAX     1000000               /* records */
 #define SYNC_BATCH       1000                  /* queued store changes written at once */
 
 struct reg_signer {
@@ -61,6 +60,16 @@ struct registry {
 
 	struct reg_signer *signers;
 	size_t  nsigners;
+
+	/* Quota accounting: records per owning namespace (registry_ns_count), open addressing. */
+	struct ns_count *counts;
+	size_t  ccap;           /* power of two; 0 before the first record */
+	size_t  nused;          /* slots in use */
+};
+
+struct ns_count {
+	char   *ns_id;          /* NULL: empty slot */
+	size_t  n;
 };
 
 /* ---------------------------------------------------------------- helpers */
@@ -91,13 +100,7 @@ static uint32_t crc32_ieee(const void *buf, size_t len)
 
 static uint64_t hash_id(const char *s)
 {
-	uint64_t h = 1469598103934665603ull;
-
-	while (*s != '\0') {
-		h ^= (unsigned char)*s++;
-		h *= 1099511628211ull;
-	}
-	return h;
+	return util_fnv64(UTIL_FNV64_INIT, s, strlen(s));
 }
 
 static char *dupnull(const char *s)
@@ -221,9 +224,70 @@ static struct token_record *find_same(const struct registry *r, const struct tok
 			     find_if(r, t->id, pick_issued, NULL);
 }
 
+/* ---------------------------------------------------------------- quota accounting */
+
+/* The counter of ns_id, created when `create` (NULL: none and not created, or no memory). */
+static struct ns_count *ns_slot(struct registry *r, const char *ns_id, bool create)
+{
+	size_t h;
+
+	if (r->ccap == 0 || (create && (r->nused + 1) * 2 > r->ccap)) {
+		size_t ncap = r->ccap ? r->ccap * 2 : 16;
+		struct ns_count *nc;
+
+		if (!create)
+			return NULL;
+		nc = calloc(ncap, sizeof(*nc));
+		if (nc == NULL)
+			return NULL;
+		for (size_t i = 0; i < r->ccap; i++) {
+			if (r->counts[i].ns_id == NULL)
+				continue;
+			h = (size_t)hash_id(r->counts[i].ns_id) & (ncap - 1);
+			while (nc[h].ns_id != NULL)
+				h = (h + 1) & (ncap - 1);
+			nc[h] = r->counts[i];
+		}
+		free(r->counts);
+		r->counts = nc;
+		r->ccap = ncap;
+	}
+	h = (size_t)hash_id(ns_id) & (r->ccap - 1);
+	while (r->counts[h].ns_id != NULL) {
+		if (strcmp(r->counts[h].ns_id, ns_id) == 0)
+			return &r->counts[h];
+		h = (h + 1) & (r->ccap - 1);
+	}
+	if (!create || (r->counts[h].ns_id = strdup(ns_id)) == NULL)
+		return NULL;
+	r->nused++;
+	return &r->counts[h];
+}
+
+/* Whether t takes a place in its namespace's quota at time now (see registry_ns_count). */
+static bool counts_at(const struct token_record *t, int64_t now)
+{
+	return t->namespace_id != NULL && (t->expires_at == 0 || t->expires_at > now);
+}
+
+/* Count every record again: the tokens that expired since free their places. */
+static void ns_recount(struct registry *r, int64_t now)
+{
+	struct ns_count *c;
+
+	for (size_t i = 0; i < r->ccap; i++)
+		r->counts[i].n = 0;
+	for (size_t i = 0; i < r->n; i++) {
+		if (counts_at(&r->recs[i], now) &&
+		    (c = ns_slot(r, r->recs[i].namespace_id, true)) != NULL)
+			c->n++;
+	}
+}
+
 /* Append a deep copy of rec to the array and the index. Returns the new record or NULL. */
 static struct token_record *push(struct registry *r, const struct token_record *rec)
 {
+	struct ns_count *c = NULL;
 	size_t h;
 
 	if (r->n >= REGISTRY_MAX)
@@ -239,8 +303,12 @@ static struct token_record *push(struct registry *r, const struct token_record *
 	}
 	if ((r->n + 1) * 2 > r->icap && index_rebuild(r, r->n + 1) != 0)
 		return NULL;
+	if (rec->namespace_id != NULL && (c = ns_slot(r, rec->namespace_id, true)) == NULL)
+		return NULL;
 	if (rec_copy(&r->recs[r->n], rec) != 0)
 		return NULL;
+	if (counts_at(rec, util_now()))
+		c->n++;
 	h = (size_t)hash_id(rec->id) & (r->icap - 1);
 	while (r->index[h] != 0)
 		h = (h + 1) & (r->icap - 1);
@@ -528,13 +596,6 @@ cleanup:
 	return rc;
 }
 
-static int mkdir_private(const char *path)
-{
-	if (mkdir(path, 0700) == -1 && errno != EEXIST)
-		return -1;
-	return 0;
-}
-
 /* Append buf (whole lines) to the journal and make it durable. On failure the journal is cut
  * back to its previous size so that no torn line is left in the middle of it. 0 / -1. */
 static int journal_append(struct registry *r, const char *buf, size_t len, size_t nlines)
@@ -558,7 +619,7 @@ static int journal_compact(struct registry *r)
 {
 	char *buf = NULL;
 	size_t len = 0, cap = 0;
-	int fd = -1, rc = -1;
+	int fd = -1, rc = -1, saved;
 
 	for (size_t i = 0; i < r->n; i++) {
 		if (line_append(&buf, &len, &cap, &r->recs[i]) != 0)
@@ -575,15 +636,19 @@ static int journal_compact(struct registry *r)
 	r->size = (off_t)len;
 	r->lines = r->n;
 	r->dirty = false;
+	for (size_t i = 0; i < r->n; i++)
+		r->recs[i].pending = false;
 	r->pend_len = r->pend_lines = 0;   /* the live records include every queued change */
 	rc = 0;
 cleanup:
+	saved = errno;
 	if (rc == -1)
 		log_msg(LOG_LVL_ERROR, "registry: compaction of %s failed: %s", r->journal,
-			strerror(errno));
+			strerror(saved));
 	if (fd != -1)
 		close(fd);
 	free(buf);
+	errno = saved;   /* the caller reports why */
 	return rc;
 }
 
@@ -695,7 +760,7 @@ struct registry *registry_open(const char *state_dir, char *err, size_t errlen)
 		goto fail;
 	}
 	snprintf(r->journal, jl, "%s/%s", state_dir, JOURNAL_NAME);
-	if (mkdir_private(state_dir) == -1) {
+	if (util_mkdir_private(state_dir) == -1) {
 		util_seterr(err, errlen, "state_dir %s: %s", state_dir, strerror(errno));
 		goto fail;
 	}
@@ -762,6 +827,9 @@ void registry_close(struct registry *r)
 		EVP_PKEY_free(r->signers[i].pkey);
 	}
 	free(r->signers);
+	for (size_t i = 0; i < r->ccap; i++)
+		free(r->counts[i].ns_id);
+	free(r->counts);
 	free(r->recs);
 	free(r->index);
 	free(r->journal);
@@ -772,6 +840,13 @@ void registry_close(struct registry *r)
 size_t registry_count(const struct registry *r)
 {
 	return r->n;
+}
+
+size_t registry_ns_count(const struct registry *r, const char *ns_id)
+{
+	const struct ns_count *c = ns_slot((struct registry *)(uintptr_t)r, ns_id, false);
+
+	return c != NULL ? c->n : 0;
 }
 
 const struct token_record *registry_get(const struct registry *r, const char *id)
@@ -806,15 +881,17 @@ static int commit(struct registry *r, const struct token_record *t, char *err, s
 	return rc;
 }
 
-int registry_add(struct registry *r, const struct token_record *rec, char *err, size_t errlen)
+enum registry_rc registry_add(struct registry *r, const struct token_record *rec, size_t quota,
+			      char *err, size_t errlen)
 {
 	struct token_record t = *rec;
 	char *buf = NULL;
 	size_t len = 0, cap = 0;
-	int rc = -1;
+	enum registry_rc rc = REG_ERROR;
 
 	t.status = TOKEN_REC_READY;
 	t.revoked_at = 0;
+	t.pending = false;
 	t.store_seq = 0;
 	if (!id_valid(t.id)) {
 		util_seterr(err, errlen, "invalid token id");
@@ -824,12 +901,16 @@ int registry_add(struct registry *r, const struct token_record *rec, char *err, 
 		util_seterr(err, errlen, "token id %s already exists", t.id);
 		goto cleanup;
 	}
+	if (t.namespace_id != NULL && registry_ns_count(r, t.namespace_id) >= quota) {
+		rc = REG_QUOTA;
+		goto cleanup;
+	}
 	if (r->n >= REGISTRY_MAX) {
-		util_seterr(err, errlen, "the registry is full (%d records)", REGISTRY_MAX);
+		rc = REG_FULL;
 		goto cleanup;
 	}
 	if (r->commit != NULL && commit(r, &t, err, errlen) != 0) {
-		rc = REGISTRY_E_STORE;
+		rc = REG_STORE;
 		goto cleanup;
 	}
 	if (line_append(&buf, &len, &cap, &t) != 0) {
@@ -849,27 +930,51 @@ int registry_add(struct registry *r, const struct token_record *rec, char *err, 
 		util_seterr(err, errlen, "out of memory in the revocation set");
 		goto cleanup;
 	}
-	rc = 0;
+	rc = REG_OK;
 cleanup:
 	free(buf);
 	return rc;
 }
 
-int registry_revoke(struct registry *r, const char *id, int64_t now, bool import,
-		    const char *import_ns, const struct token_record **out, char *err,
-		    size_t errlen)
+/* Make t's revocation durable: append its line, or rewrite the whole journal when that fails
+ * (or an earlier write did), so that a revocation is acknowledged only once it is on disk. */
+static enum registry_rc revoke_persist(struct registry *r, struct token_record *t, char *err,
+				       size_t errlen)
+{
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	enum registry_rc rc = REG_OK;
+	int saved = 0;
+
+	t->pending = true;
+	if (!r->dirty && line_append(&buf, &len, &cap, t) == 0 &&
+	    journal_append(r, buf, len, 1) == 0) {
+		t->pending = false;
+	} else if (journal_compact(r) != 0) {   /* clears every pending flag when it succeeds */
+		saved = errno;
+		r->dirty = true;
+	}
+	if (t->pending) {
+		util_seterr(err, errlen, "writing %s: %s (the revocation applies but is not durable)",
+		       r->journal, strerror(saved));
+		rc = REG_ERROR;
+	}
+	free(buf);
+	return rc;
+}
+
+enum registry_rc registry_revoke(struct registry *r, const char *id, int64_t now, bool import,
+				 const char *import_ns, size_t quota,
+				 const struct token_record **out, char *err, size_t errlen)
 {
 	struct token_record *t = NULL;
 	struct token_record n;      /* the record as revoked; strings borrowed */
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
-	int rc = -1;
 
 	if (out != NULL)
 		*out = NULL;
 	if (!id_valid(id)) {
 		util_seterr(err, errlen, "invalid token id");
-		return -1;
+		return REG_ERROR;
 	}
 	t = find_if(r, id, pick_issued, NULL);
 	/* A jti revoked in one namespace is not the token of that id issued in another. */
@@ -880,9 +985,13 @@ int registry_revoke(struct registry *r, const char *id, int64_t now, bool import
 	if (out != NULL)
 		*out = t;
 	if (t != NULL && t->status == TOKEN_REC_REVOKED)
-		return 1;
+		return t->pending ? revoke_persist(r, t, err, errlen) : REG_ALREADY;
 	if (t == NULL && !import)
-		return 2;
+		return REG_UNKNOWN;
+	if (t == NULL && import_ns != NULL && registry_ns_count(r, import_ns) >= quota)
+		return REG_QUOTA;
+	if (t == NULL && r->n >= REGISTRY_MAX)
+		return REG_FULL;
 	if (t == NULL) {
 		memset(&n, 0, sizeof(n));
 		snprintf(n.id, sizeof(n.id), "%s", id);
@@ -902,17 +1011,17 @@ int registry_revoke(struct registry *r, const char *id, int64_t now, bool import
 	/* In fleet mode the store takes it first: a revocation that only one node knew would be
 	 * lost with that node, and the caller would believe it done everywhere. */
 	if (r->commit != NULL && commit(r, &n, err, errlen) != 0)
-		return REGISTRY_E_STORE;
+		return REG_STORE;
 	/* The revocation takes effect first, in memory, on every worker; durability follows. */
 	if (revoke_set(registry_rec_ns(&n), id, strlen(id), REVOKE_REVOKED) != 0) {
 		util_seterr(err, errlen, "out of memory in the revocation set");
-		return -1;
+		return REG_ERROR;
 	}
 	if (t == NULL) {
 		t = push(r, &n);
 		if (t == NULL) {
 			util_seterr(err, errlen, "out of memory");
-			return -1;
+			return REG_ERROR;
 		}
 	} else {
 		t->status = n.status;
@@ -921,16 +1030,7 @@ int registry_revoke(struct registry *r, const char *id, int64_t now, bool import
 	}
 	if (out != NULL)
 		*out = t;
-	if (line_append(&buf, &len, &cap, t) != 0 || journal_append(r, buf, len, 1) != 0) {
-		util_seterr(err, errlen, "writing %s: %s (the revocation applies; it is retried)",
-		       r->journal, strerror(errno));
-		r->dirty = true;
-		goto cleanup;
-	}
-	rc = 0;
-cleanup:
-	free(buf);
-	return rc;
+	return revoke_persist(r, t, err, errlen);
 }
 
 /* ---------------------------------------------------------------- public: fleet mode */
@@ -1034,6 +1134,7 @@ int registry_flush(struct registry *r)
 	}
 	if (r->used != NULL && nl > 0)
 		r->used(r->used_arg, used, nl);
+	ns_recount(r, util_now());
 	rc = maybe_compact(r);
 cleanup:
 	free(used);
@@ -1235,13 +1336,13 @@ int registry_keygen(const char *state_dir, const char *ns_id, enum key_alg alg, 
 		goto cleanup;
 	}
 	snprintf(path, sizeof(path), "%s", state_dir);
-	if (mkdir_private(path) == -1)
+	if (util_mkdir_private(path) == -1)
 		goto syserr;
 	snprintf(path, sizeof(path), "%s/keys", state_dir);
-	if (mkdir_private(path) == -1)
+	if (util_mkdir_private(path) == -1)
 		goto syserr;
 	snprintf(path, sizeof(path), "%s/keys/%s", state_dir, ns_id);
-	if (mkdir_private(path) == -1)
+	if (util_mkdir_private(path) == -1)
 		goto syserr;
 	priv = BIO_new(BIO_s_mem());
 	pub = BIO_new(BIO_s_mem());

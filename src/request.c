@@ -33,6 +33,9 @@ void request_reset(struct request *r)
 	r->host_idx = -1;
 	r->token_idx = -1;
 	r->reqid_idx = -1;
+	r->origin_idx = -1;
+	r->acrm_idx = -1;
+	r->acrh_idx = -1;
 	r->upstream_us = -1;
 }
 
@@ -270,7 +273,10 @@ static int request_analyze(struct conn *c)
 			}
 			break;
 		case 6:
-			if (hname_is(r, h, "expect")) {
+			if (hname_is(r, h, "origin")) {
+				if (r->norigin++ == 0)
+					r->origin_idx = (int)i;
+			} else if (hname_is(r, h, "expect")) {
 				if (!util_ieq(r->buf + h->val_off, h->val_len, "100-continue")) {
 					r->err = OUT_EXPECTATION_FAILED;
 					return -1;
@@ -285,6 +291,14 @@ static int request_analyze(struct conn *c)
 			} else if (hname_is(r, h, "x-request-id")) {
 				r->reqid_idx = (int)i;
 			}
+			break;
+		case 29:
+			if (hname_is(r, h, "access-control-request-method") && r->nacrm++ == 0)
+				r->acrm_idx = (int)i;
+			break;
+		case 30:
+			if (hname_is(r, h, "access-control-request-headers") && r->nacrh++ == 0)
+				r->acrh_idx = (int)i;
 			break;
 		case 17:
 			if (hname_is(r, h, "transfer-encoding")) {

@@ -12,10 +12,12 @@
 #include <event2/event.h>
 
 #include "conf.h"
+#include "cors.h"
 #include "headers.h"
 #include "log.h"
 #include "metrics.h"
 #include "proxy.h"
+#include "redirect.h"
 #include "upstream.h"
 #include "util.h"
 #include "worker.h"
@@ -148,6 +150,36 @@ static void ob_add(struct outbuf *ob, const void *p, size_t n)
 	ob->len += n;
 }
 
+/* One response field relayed: a Location, Content-Location or Refresh that points into the
+ * upstream's path space is brought back into the function's public one (redirect.h). Returns 0,
+ * or -1 when out of memory. */
+static int relay_redirect(struct outbuf *ob, struct upconn *u, const char *name, size_t nl,
+			  const char *val, size_t vl)
+{
+	const struct conf_function *fn = u->client->req.fn;
+	enum redirect_field kind = redirect_field(name, nl);
+	char *nv = NULL;
+	long n = -1;
+	int idx;
+
+	if (kind != REDIRECT_NONE && (idx = upstream_index(u, fn)) >= 0 &&
+	    redirect_needed(fn, &fn->upstreams[idx])) {
+		nv = malloc(redirect_max_len(fn, vl));
+		if (nv == NULL)
+			return -1;
+		n = redirect_rewrite(fn, &fn->upstreams[idx], kind, val, vl, nv);
+	}
+	ob_add(ob, name, nl);
+	ob_add(ob, ": ", 2);
+	if (n >= 0)
+		ob_add(ob, nv, (size_t)n);
+	else
+		ob_add(ob, val, vl);
+	ob_add(ob, "\r\n", 2);
+	free(nv);
+	return 0;
+}
+
 static int on_headers_complete(llhttp_t *p)
 {
 	struct outbuf ob;
@@ -225,16 +257,33 @@ static int on_headers_complete(llhttp_t *p)
 		}
 		if (headers_hop_by_hop(name, nl) || (conn_hdr && listed_in_connection(u, name, nl)))
 			continue;
+		/* A function with "cors": its policy answers for it, not the upstream. */
+		if (c->req.cors != CORS_OFF && cors_upstream_field(name, nl))
+			continue;
 		/* Content_Length, Transfer_Encoding...: fngate frames the response itself, and a
 		 * client stack that folds '_' into '-' must not find a second, false framing. */
 		if (headers_underscore_alias(name, nl, alias) && headers_hop_by_hop(alias, nl)) {
 			metrics_header_dropped(METRICS_HDRDROP_RESPONSE_ALIAS);
 			continue;
 		}
-		ob_add(&ob, name, nl);
-		ob_add(&ob, ": ", 2);
-		ob_add(&ob, val, vl);
+		/* The caller quotes fngate's id, the one in the access log and sent upstream: an
+		 * upstream's own X-Request-Id gives way to it (added below). */
+		if (nl == 12 && util_ieq(name, nl, "x-request-id") && c->req.request_id[0] != '\0')
+			continue;
+		if (relay_redirect(&ob, u, name, nl, val, vl) != 0)
+			return -1;
+	}
+	if (c->req.request_id[0] != '\0') {
+		ob_add(&ob, "X-Request-Id: ", 14);
+		ob_add(&ob, c->req.request_id, strlen(c->req.request_id));
 		ob_add(&ob, "\r\n", 2);
+	}
+	{
+		struct iovec cors[CORS_IOV_MAX];
+		size_t ncors = reply_cors(c, OUT_NONE, cors);
+
+		for (size_t i = 0; i < ncors; i++)
+			ob_add(&ob, cors[i].iov_base, cors[i].iov_len);
 	}
 	if (!no_body) {
 		if (cl_known && !(p->flags & F_CHUNKED)) {

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "token.h"
+#include "util.h"
 
 #define REVOKE_INITIAL_BUCKETS	1024
 
@@ -34,14 +35,7 @@ static size_t revoke_count;
 /* FNV-1a: jti values come from signed tokens or the admin API, not from anonymous clients. */
 static uint64_t revoke_hash(const char *s, size_t len)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 0x100000001b3ull;
-	}
-	return h;
+	return util_fnv64(UTIL_FNV64_INIT, s, len);
 }
 
 int revoke_init(void)

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "conf.h"
+#include "util.h"
 
 /* Longest path_prefix conf.c accepts; a request path is only scanned this far. */
 #define ROUTE_PREFIX_MAX 512
@@ -47,19 +48,6 @@ struct route_table {
 	size_t              nwild;
 };
 
-#define ROUTE_FNV_INIT 2166136261u
-
-static inline uint32_t route_fnv(uint32_t h, const char *s, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 16777619u;
-	}
-	return h;
-}
-
 /* murmur3's finalizer: FNV's low bits alone are weak for a power-of-two table */
 static inline uint32_t route_mix(uint32_t h)
 {
@@ -83,7 +71,7 @@ static size_t route_pow2(size_t n)
 static const struct route_host *route_host_find(const struct route_table *rt, const char *name,
 						size_t len, bool wild)
 {
-	uint32_t h = route_fnv(ROUTE_FNV_INIT, name, len) ^ (wild ? 0x5bd1e995u : 0);
+	uint32_t h = util_fnv32(UTIL_FNV32_INIT, name, len) ^ (wild ? 0x5bd1e995u : 0);
 	size_t i = route_mix(h) & rt->hmask;
 
 	for (; rt->hosts[i].name != NULL; i = (i + 1) & rt->hmask) {
@@ -97,7 +85,7 @@ static const struct route_host *route_host_find(const struct route_table *rt, co
 
 static uint32_t route_host_group(struct route_table *rt, const char *name, size_t len, bool wild)
 {
-	uint32_t h = route_fnv(ROUTE_FNV_INIT, name, len) ^ (wild ? 0x5bd1e995u : 0);
+	uint32_t h = util_fnv32(UTIL_FNV32_INIT, name, len) ^ (wild ? 0x5bd1e995u : 0);
 	size_t i = route_mix(h) & rt->hmask;
 
 	for (; rt->hosts[i].name != NULL; i = (i + 1) & rt->hmask) {
@@ -130,7 +118,7 @@ static void route_insert(struct route_table *rt, uint32_t group, const struct co
 
 	if (len == 1 && p[0] == '/')
 		len = 0;        /* "/" matches every path, exactly as no prefix */
-	h = route_fnv(ROUTE_FNV_INIT, p, len);
+	h = util_fnv32(UTIL_FNV32_INIT, p, len);
 	for (i = route_slot(rt, h, group); rt->routes[i].fn != NULL; i = (i + 1) & rt->rmask) {
 		const struct route_entry *e = &rt->routes[i];
 
@@ -241,7 +229,7 @@ const struct conf_function *route_match(const struct route_table *rt, const char
 	const struct route_host *hg;
 	const struct conf_function *fn;
 	size_t i, lim;
-	uint32_t h = ROUTE_FNV_INIT;
+	uint32_t h = UTIL_FNV32_INIT;
 
 	if (rt == NULL)
 		return NULL;
@@ -259,7 +247,7 @@ const struct conf_function *route_match(const struct route_table *rt, const char
 			cd.n++;
 		}
 		if (i < lim)
-			h = route_fnv(h, path + i, 1);
+			h = util_fnv32(h, path + i, 1);
 	}
 
 	if (host != NULL && hostlen > 0 && host[hostlen - 1] == '.')

@@ -54,27 +54,6 @@ bool serve_draining(void)
 	return atomic_load(&serve_drain_flag) != 0;
 }
 
-static int mkdir_p(const char *dir)
-{
-	char tmp[4096];
-	size_t n = strlen(dir);
-
-	if (n == 0 || n >= sizeof(tmp))
-		return -1;
-	memcpy(tmp, dir, n + 1);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p == '/') {
-			*p = '\0';
-			if (mkdir(tmp, 0700) == -1 && errno != EEXIST)
-				return -1;
-			*p = '/';
-		}
-	}
-	if (mkdir(tmp, 0700) == -1 && errno != EEXIST)
-		return -1;
-	return 0;
-}
-
 /* Load a configuration and make it ready to publish: runtime state applied, signing keys of
  * token-issuing namespaces ensured. NULL (errors logged) when it cannot be used. */
 static struct conf *daemon_prepare(struct daemon *d, const char *path)
@@ -166,6 +145,10 @@ static void on_reload(evutil_socket_t sig, short what, void *arg)
 		conf_unref(old);
 	}
 	log_set_access_format(c->log_format);
+	log_flush();    /* a reload is a point where everything logged so far is on disk */
+	if (log_set_access_flush(c->access_log_flush_ms) != 0)
+		log_msg(LOG_LVL_ERROR, "reload: cannot start the access log's writer thread: "
+			"writing each line at once");
 	conf_publish(c);
 	d->reloads++;
 	metrics_reload(true, util_now());
@@ -267,6 +250,9 @@ int serve_main(const char *path)
 	memset(&d, 0, sizeof(d));
 	d.path = path;
 	signal(SIGPIPE, SIG_IGN);
+	/* A file size limit (RLIMIT_FSIZE) reached by the journal or a log is a failed write
+	 * (EFBIG) that the writer reports, not a reason to die. */
+	signal(SIGXFSZ, SIG_IGN);
 	/* No evthread_use_pthreads(): every event base belongs to one thread, and the threads
 	 * signal each other through eventfds, so libevent's locks would only cost time. */
 	if (revoke_init() != 0) {
@@ -279,10 +265,11 @@ int serve_main(const char *path)
 	/* Enough descriptors for max_connections (a client and an upstream one each), as far as
 	 * the hard limit allows; a shortfall is logged, and accept keeps headroom (listener.c). */
 	(void)listener_raise_nofile(c->limits.max_connections);
-	if (mkdir_p(c->state_dir) != 0) {
+	if (util_mkdir_p(c->state_dir) != 0) {
 		log_msg(LOG_LVL_ERROR, "state_dir %s: %s", c->state_dir, strerror(errno));
 		goto cleanup;
 	}
+	(void)state_tighten(c->state_dir);   /* each change logged; a failure too */
 	d.reg = registry_open(c->state_dir, err, sizeof(err));
 	if (d.reg == NULL) {
 		log_msg(LOG_LVL_ERROR, "registry: %s", err);
@@ -308,6 +295,9 @@ int serve_main(const char *path)
 		goto cleanup;
 	}
 	log_set_access_format(c->log_format);
+	if (log_set_access_flush(c->access_log_flush_ms) != 0)
+		log_msg(LOG_LVL_ERROR, "cannot start the access log's writer thread: writing each "
+			"line at once");
 	d.shutdown_ms = c->shutdown_timeout_ms;
 	d.nworkers = c->workers;
 	d.workers = calloc((size_t)d.nworkers, sizeof(*d.workers));
@@ -393,7 +383,8 @@ int serve_main(const char *path)
 		log_msg(LOG_LVL_INFO, "listening on %s%s (%d workers)", c->listen[k].address,
 			c->listen[k].tls != NULL ? " with TLS" : "", d.nworkers);
 	if (c->admin.listen != NULL && d.admin != NULL)
-		log_msg(LOG_LVL_INFO, "admin API on %s", c->admin.listen);
+		log_msg(LOG_LVL_INFO, "admin API on %s%s", c->admin.listen,
+			c->admin.tls != NULL ? " with TLS" : "");
 	event_base_dispatch(d.base);
 	if (d.admin != NULL) {
 		admin_stop(d.admin);

@@ -1,12 +1,17 @@
-/* state.c - runtime state kept in state_dir: function privacy overrides set through the admin API. */
+/* state.c - runtime state kept in state_dir: function privacy overrides set through the admin
+ * API, and the modes of state_dir's tree. */
 #include "state.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -189,4 +194,54 @@ int state_set_privacy(const char *state_dir, const char *function_id, enum priva
 int state_reset_privacy(const char *state_dir, const char *function_id, char *err, size_t errlen)
 {
 	return state_store(state_dir, function_id, 0, err, errlen);
+}
+
+/* nftw has no callback argument: the count of the walk in progress (main thread, at start). */
+static int tighten_count;
+
+static int tighten_cb(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+	struct stat st;
+	int fd;
+
+	(void)ftw;
+	if ((type != FTW_F && type != FTW_D) || (sb->st_mode & 077) == 0)
+		return 0;
+	/* Through a descriptor opened without following a link: what is changed is what was
+	 * checked, even if the entry was swapped meanwhile. */
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC |
+		  (type == FTW_D ? O_DIRECTORY : 0));
+	if (fd != -1 && fstat(fd, &st) == -1) {
+		close(fd);
+		fd = -1;
+	}
+	if (fd != -1 && (st.st_mode & 077) == 0) {
+		close(fd);   /* swapped for a tight one meanwhile */
+		return 0;
+	}
+	if (fd == -1 || fchmod(fd, st.st_mode & 0700) == -1) {
+		log_msg(LOG_LVL_WARN, "state_dir: %s is mode %04o (open to its group or others) and "
+			"cannot be tightened: %s", path, (unsigned)(sb->st_mode & 07777),
+			strerror(errno));
+	} else {
+		log_msg(LOG_LVL_WARN, "state_dir: %s was mode %04o (open to its group or others); "
+			"set to %04o", path, (unsigned)(st.st_mode & 07777),
+			(unsigned)(st.st_mode & 0700));
+		tighten_count++;
+	}
+	if (fd != -1)
+		close(fd);
+	return 0;
+}
+
+int state_tighten(const char *state_dir)
+{
+	tighten_count = 0;
+	if (nftw(state_dir, tighten_cb, 16, FTW_PHYS | FTW_MOUNT) != 0) {
+		if (errno == ENOENT)
+			return 0;
+		log_msg(LOG_LVL_ERROR, "state_dir %s: %s", state_dir, strerror(errno));
+		return -1;
+	}
+	return tighten_count;
 }

@@ -39,11 +39,7 @@ struct upstream_pool {
 
 static uint32_t hash_str(const char *s)
 {
-	uint32_t h = 2166136261u;
-
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 16777619u;
-	return h;
+	return util_fnv32(UTIL_FNV32_INIT, s, strlen(s));
 }
 
 static const char *ep_key(const struct conf_upstream *ep)

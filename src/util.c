@@ -1,12 +1,15 @@
-/* util.c - small helpers shared by every module: time, strings, secrets, random ids. */
+/* util.c - small helpers shared by every module: time, strings, secrets, random ids, private
+ * directories. */
 #include "util.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <openssl/crypto.h>
@@ -214,4 +217,30 @@ void util_hex(const unsigned char *in, size_t n, char *out)
 		out[2 * i + 1] = hx[in[i] & 0xf];
 	}
 	out[2 * n] = '\0';
+}
+
+int util_mkdir_private(const char *path)
+{
+	return mkdir(path, 0700) == -1 && errno != EEXIST ? -1 : 0;
+}
+
+int util_mkdir_p(const char *path)
+{
+	char tmp[4096];
+	size_t n = strlen(path);
+
+	if (n == 0 || n >= sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(tmp, path, n + 1);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (util_mkdir_private(tmp) == -1)
+			return -1;
+		*p = '/';
+	}
+	return util_mkdir_private(tmp);
 }

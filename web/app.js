@@ -500,7 +500,8 @@
 				h('div', { class: 'card-head' }, h('h2', {}, 'Functions')), functionsTable(fns)));
 		} else {
 			const panel = tokensPanel({ kind: 'namespace', ns, fns });
-			nodes.push(h('div', { id: 'panel-security', role: 'tabpanel', 'aria-labelledby': 'tab-security' }, panel.el));
+			nodes.push(h('div', { id: 'panel-security', role: 'tabpanel', 'aria-labelledby': 'tab-security' },
+				acceptedKeysCard(ns), panel.el));
 			panel.load();
 		}
 		return nodes;
@@ -541,7 +542,7 @@
 		} else {
 			const panel = tokensPanel({ kind: 'function', ns, fn });
 			nodes.push(h('div', { id: 'panel-security', role: 'tabpanel', 'aria-labelledby': 'tab-security' },
-				privacyCard(fn, badge), panel.el));
+				privacyCard(fn, badge), acceptedKeysCard(ns), panel.el));
 			panel.load();
 		}
 		return nodes;
@@ -625,6 +626,25 @@
 		return card;
 	}
 
+	// What a namespace with imported keys accepts: tokens signed by these keys (kid, pinned alg),
+	// minted elsewhere. null for a namespace that issues its own tokens.
+	function acceptedKeysCard(ns) {
+		if (ns.issue_tokens !== false)
+			return null;
+		const keys = Array.isArray(ns.keys) ? ns.keys : [];
+		return h('section', { class: 'card', id: 'accepted-keys', 'aria-labelledby': 'accepted-keys-title' },
+			h('div', { class: 'card-head' }, h('h2', { id: 'accepted-keys-title' }, 'Accepted keys'),
+				h('span', { class: 'badge' }, 'Imported keys')),
+			h('p', { class: 'muted' }, 'Tokens are not generated here: this namespace accepts tokens signed by its ' +
+				'imported keys (from the configuration file), for as long as they are unexpired and not revoked below.' +
+				(ns.issuer ? ` Their "iss" claim must be "${ns.issuer}".` : '')),
+			h('table', { id: 'accepted-keys-table' },
+				h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Key ID (kid)'), h('th', { scope: 'col' }, 'Algorithm'))),
+				h('tbody', {}, keys.length ? keys.map((k) => h('tr', {},
+					h('td', { class: 'mono' }, k.kid), h('td', { class: 'mono' }, k.alg))) :
+					h('tr', {}, h('td', { colspan: '2', class: 'empty' }, 'No key: no token is accepted.')))));
+	}
+
 	// ---- tokens -----------------------------------------------------------------------------
 
 	function tokenState(t) {
@@ -642,17 +662,22 @@
 	function tokensPanel(ctx) {
 		const nsId = ctx.ns.id;
 		const writable = can('tokens:write', nsId);
+		// A namespace with imported keys (issue_tokens false) accepts tokens minted elsewhere:
+		// fngate cannot generate any, and lists only the jtis revoked here.
+		const imported = ctx.ns.issue_tokens === false;
 		const alertEl = h('p', { class: 'alert alert-error', role: 'alert', hidden: true });
 		const statusEl = h('p', { class: 'alert alert-info', role: 'status', hidden: true });
 		const body = h('tbody', {}, h('tr', {}, h('td', { colspan: '7', class: 'loading' }, 'Loading tokens…')));
 		const showDeleted = h('input', { type: 'checkbox', id: 'tokens-show-deleted' });
 		let genBtn = null;
-		const title = ctx.kind === 'function' ? 'Tokens' : 'Namespace tokens';
-		const intro = ctx.kind === 'function' ?
+		const title = imported ? 'Revoked tokens' : ctx.kind === 'function' ? 'Tokens' : 'Namespace tokens';
+		const intro = imported ?
+			'This namespace does not issue tokens: it accepts the tokens its keys sign (above), minted elsewhere. ' +
+			'fngate lists only the token IDs (jti) revoked here.' : ctx.kind === 'function' ?
 			'Tokens that open this function: its own, and those of its namespace (they open every function in it).' :
 			'Namespace-wide tokens open every function of this namespace. Function tokens are on each function\'s Security tab.';
 		const head = h('div', { class: 'card-head' }, h('h2', { id: 'tokens-title' }, title));
-		if (writable) {
+		if (writable && !imported) {
 			genBtn = h('button', { type: 'button', class: 'btn btn-primary', id: 'generate-token' }, 'Generate token');
 			genBtn.addEventListener('click', () => openGenerate(ctx, genBtn, (created) => {
 				showAlert(statusEl, `Token "${created.description || created.id}" generated.`, 'info');
@@ -662,9 +687,13 @@
 		}
 		const el = h('section', { class: 'card', id: 'tokens-panel', 'aria-labelledby': 'tokens-title' }, head,
 			h('p', { class: 'muted' }, intro),
-			writable ? null : h('p', { class: 'muted small', id: 'tokens-readonly' }, 'Your key can list tokens but not generate or delete them.'),
+			writable ? null : h('p', { class: 'muted small', id: 'tokens-readonly' }, imported ?
+				'Your key can list revoked tokens but not revoke one.' :
+				'Your key can list tokens but not generate or delete them.'),
+			writable && imported ? revokeForm() : null,
 			alertEl, statusEl,
-			h('div', { class: 'check small' }, showDeleted, h('label', { for: 'tokens-show-deleted' }, 'Show deleted tokens')),
+			// Every record of an imported namespace is a revocation: nothing to hide.
+			imported ? null : h('div', { class: 'check small' }, showDeleted, h('label', { for: 'tokens-show-deleted' }, 'Show deleted tokens')),
 			h('table', { id: 'tokens-table' },
 				h('caption', { class: 'muted small', hidden: true }, title),
 				h('thead', {}, h('tr', {}, ['Description', 'Scope', 'Created', 'Expires', 'Last used', 'Status']
@@ -672,17 +701,58 @@
 				body));
 		let all = [];
 
+		// Revocation by jti: a token minted elsewhere is known here only by its jti claim
+		// (POST /v1/tokens/revoke, in this namespace).
+		function revokeForm() {
+			const input = h('input', { id: 'revoke-jti', name: 'jti', type: 'text', autocomplete: 'off', spellcheck: 'false',
+				maxlength: '256', required: true, 'aria-describedby': 'revoke-jti-hint' });
+			const btn = h('button', { type: 'submit', class: 'btn btn-danger', id: 'revoke-submit' }, 'Revoke');
+			const form = h('form', { id: 'revoke-form', class: 'revoke-form', novalidate: true },
+				h('label', { for: 'revoke-jti' }, 'Token ID (jti) to revoke'),
+				h('div', { class: 'row' }, input, btn),
+				h('p', { class: 'muted small', id: 'revoke-jti-hint' },
+					'The token\'s "jti" claim. Every token carrying it is refused in this namespace from then on; this cannot be undone.'));
+			form.addEventListener('submit', async (ev) => {
+				ev.preventDefault();
+				const jti = input.value.trim();
+				if (!jti) {
+					showAlert(alertEl, 'Enter the token ID (its jti claim) to revoke.');
+					input.focus();
+					return;
+				}
+				btn.disabled = true;
+				showAlert(alertEl, '');
+				showAlert(statusEl, '');
+				try {
+					const rec = await api('POST', '/v1/tokens/revoke', { jti, namespace_id: nsId });
+					input.value = '';
+					showAlert(statusEl, `Token ID "${rec.id}" revoked: tokens carrying it are refused from now on.`, 'info');
+					load();
+				} catch (err) {
+					if (!session.key)
+						return;
+					showAlert(alertEl, err instanceof ApiError && (err.status === 400 || err.status === 409) ?
+						'Not revoked: ' + err.message : 'Not revoked. ' + describe(err));
+				} finally {
+					btn.disabled = false;
+				}
+			});
+			return form;
+		}
+
 		function draw() {
-			const rows = all.filter((t) => showDeleted.checked || t.status !== 'revoked');
+			const rows = all.filter((t) => imported || showDeleted.checked || t.status !== 'revoked');
 			if (!rows.length) {
 				body.replaceChildren(h('tr', {}, h('td', { colspan: '7', class: 'empty' },
-					writable ? 'No token yet. Generate one to let a caller in.' : 'No token.')));
+					imported ? 'No token ID revoked here: every unexpired token its keys sign is accepted.' :
+						writable ? 'No token yet. Generate one to let a caller in.' : 'No token.')));
 				return;
 			}
 			body.replaceChildren(...rows.map((t) => {
 				const own = !!t.function_id;
-				// Imported: a jti revoked by id, for a token fngate never issued (scope unknown).
-				const imported = t.imported === true || t.scope === 'unknown';
+				// A jti revoked by id, for a token fngate never issued (scope unknown): it has no
+				// creation here, only its revocation.
+				const foreign = t.imported === true || t.scope === 'unknown';
 				const [cls, label] = tokenState(t);
 				const name = t.description || t.id;
 				let action = null;
@@ -696,14 +766,14 @@
 				return h('tr', { 'data-token-id': t.id },
 					h('td', {}, t.description ? t.description : h('span', { class: 'muted' }, '(no description)'),
 						h('span', { class: 'sub mono' }, t.id)),
-					h('td', {}, imported ? h('span', { class: 'badge' }, 'Imported') :
+					h('td', {}, foreign ? h('span', { class: 'badge' }, 'Imported') :
 						h('span', { class: 'badge ' + (own ? 'badge-scope-fn' : 'badge-scope-ns') },
 							own ? (ctx.kind === 'function' ? 'This function' : 'Function ' + t.function_id) : 'Namespace')),
-					h('td', {}, timeEl(t.created_at, '—')),
-					h('td', {}, timeEl(t.expires_at, 'Never')),
+					h('td', { class: 'created' }, foreign ? h('span', { class: 'muted', title: 'Not issued by fngate' }, '—') : timeEl(t.created_at, '—')),
+					h('td', {}, foreign ? h('span', { class: 'muted' }, 'Unknown') : timeEl(t.expires_at, 'Never')),
 					h('td', {}, timeEl(t.last_used_at, 'Never')),
-					h('td', {}, h('span', { class: 'badge badge-' + cls }, label),
-						t.revoked_at ? h('span', { class: 'sub' }, timeEl(t.revoked_at)) : null),
+					h('td', { class: 'status' }, h('span', { class: 'badge badge-' + cls }, label),
+						t.revoked_at ? h('span', { class: 'sub revoked-at' }, 'at ', timeEl(t.revoked_at)) : null),
 					h('td', { class: 'actions-cell' }, action));
 			}));
 		}

@@ -11,6 +11,10 @@
 //   CALL_URL       URL of FUNCTION_ID through the gateway, optional: a call without a token goes
 //                  there, and the console's curl line must answer like it
 //   CALL_HOST      Host header for CALL_URL (host-routed functions), optional
+//   IMPORTED_NAMESPACE_ID  a namespace with imported keys (issue_tokens false), optional: then
+//   IMPORTED_FUNCTION_ID   a private function of it,
+//   IMPORTED_CALL_URL      its URL through the gateway, and
+//   IMPORTED_TOKEN         a token its key signed (minted by the runner), opening that function
 //   ARTIFACT_DIR   where screenshots go (default ./console-artifacts)
 //   CHROMIUM       browser binary (default /usr/bin/chromium)
 //   NODE_PATH      where playwright-core is installed (the runner sets it)
@@ -41,6 +45,10 @@ const NAMESPACE_ID = env('NAMESPACE_ID');
 const FUNCTION_ID = env('FUNCTION_ID');
 const CALL_URL = env('CALL_URL', '');
 const CALL_HOST = env('CALL_HOST', '');
+const IMPORTED_NAMESPACE_ID = env('IMPORTED_NAMESPACE_ID', '');
+const IMPORTED_FUNCTION_ID = env('IMPORTED_FUNCTION_ID', '');
+const IMPORTED_CALL_URL = env('IMPORTED_CALL_URL', '');
+const IMPORTED_TOKEN = env('IMPORTED_TOKEN', '');
 const ARTIFACT_DIR = path.resolve(env('ARTIFACT_DIR', 'console-artifacts'));
 const CHROMIUM = env('CHROMIUM', '/usr/bin/chromium');
 
@@ -466,6 +474,61 @@ async function main() {
 			await shot('function-tokens-both');
 		});
 
+		if (IMPORTED_NAMESPACE_ID) {
+			const impJti = JSON.parse(Buffer.from(IMPORTED_TOKEN.split('.')[1], 'base64url').toString()).jti;
+			const callImported = () => curlStatus(['-H', 'X-Auth-Token: ' + IMPORTED_TOKEN, IMPORTED_CALL_URL]);
+
+			await step('a namespace with imported keys: what it accepts, no Generate token, no "No token yet"', async () => {
+				await page.goto(new URL('#/namespaces/' + encodeURIComponent(IMPORTED_NAMESPACE_ID) + '/security', CONSOLE_URL).href);
+				await page.getByRole('heading', { name: 'Accepted keys' }).waitFor();
+				await page.locator('#tokens-table .loading').waitFor({ state: 'detached' });
+				const ns = await apiGet('/v1/namespaces/' + encodeURIComponent(IMPORTED_NAMESPACE_ID), OWNER_KEY);
+				assert(ns.issue_tokens === false, 'the API says the namespace does not issue tokens');
+				const keys = await page.locator('#accepted-keys-table tbody').textContent();
+				for (const k of ns.keys)
+					assert(keys.includes(k.kid) && keys.includes(k.alg), `the key ${k.kid} (${k.alg}) is shown: ${keys}`);
+				assert(await page.getByRole('button', { name: 'Generate token' }).count() === 0, 'no Generate token button');
+				const empty = await tokensTable().locator('tbody').textContent();
+				assert(!/No token yet/.test(empty), 'no "No token yet": ' + empty);
+				assert(/every unexpired token its keys sign is accepted/.test(empty), 'the empty list says what is accepted: ' + empty);
+				assert(callImported() === 200, 'a token signed by the imported key opens the function');
+				await shot('imported-namespace');
+			});
+
+			await step('revoke an imported token by jti: listed as revoked, with its revocation time; curl -> 403', async () => {
+				const before = Date.now();
+				await page.getByLabel('Token ID (jti) to revoke').fill(impJti);
+				await page.getByRole('button', { name: 'Revoke', exact: true }).click();
+				await page.locator('[role=status]', { hasText: 'revoked' }).waitFor();
+				const r = tokensTable().locator(`tbody tr[data-token-id="${impJti}"]`);
+				await r.waitFor();
+				const text = await r.textContent();
+				assert(/Imported/.test(text) && /Revoked/.test(text), 'listed as an imported, revoked token: ' + text);
+				const rec = (await apiGet('/v1/tokens/' + encodeURIComponent(impJti), OWNER_KEY));
+				const at = await r.locator('.revoked-at time').getAttribute('datetime');
+				assert(at === rec.revoked_at, `the revocation time is shown as such (${at} vs ${rec.revoked_at})`);
+				assert(Date.parse(at) >= before - 2000, 'the revocation time is now: ' + at);
+				const created = await r.locator('td.created').textContent();
+				assert(created.trim() === '—', 'no creation time for a token fngate never issued: ' + created);
+				await expectStatusSoon(callImported, 403, 'the revoked imported token');
+				await shot('imported-revoked');
+				// A second revocation says so in place.
+				await page.getByLabel('Token ID (jti) to revoke').fill(impJti);
+				await page.getByRole('button', { name: 'Revoke', exact: true }).click();
+				const err = page.locator('#tokens-panel [role=alert]', { hasText: 'Not revoked' });
+				await err.waitFor();
+				assert(/already revoked/.test(await err.textContent()), 'a second revocation is refused with the reason');
+			});
+
+			await step('the imported namespace\'s function: its keys and the revocation, no Generate token', async () => {
+				await page.goto(new URL('#/functions/' + encodeURIComponent(IMPORTED_FUNCTION_ID) + '/security', CONSOLE_URL).href);
+				await page.getByRole('heading', { name: 'Accepted keys' }).waitFor();
+				await tokensTable().locator(`tbody tr[data-token-id="${impJti}"]`).waitFor();
+				assert(await page.getByRole('button', { name: 'Generate token' }).count() === 0, 'no Generate token button');
+				assert(await page.getByLabel('Token ID (jti) to revoke').count() === 1, 'revocation by jti is offered');
+			});
+		}
+
 		await step('an expired session is sent back to sign-in with a message', async () => {
 			await page.evaluate(() => sessionStorage.setItem('fngate.adminKey', 'expired-or-removed-key'));
 			await page.reload();
@@ -498,6 +561,12 @@ async function main() {
 			assert(await page.locator('input[name=privacy]').count() === 0, 'no privacy toggle');
 			await page.locator('#tokens-readonly').waitFor();
 			await shot('read-only');
+			if (IMPORTED_NAMESPACE_ID) {
+				await page.goto(new URL('#/namespaces/' + encodeURIComponent(IMPORTED_NAMESPACE_ID) + '/security', CONSOLE_URL).href);
+				await page.getByRole('heading', { name: 'Accepted keys' }).waitFor();
+				await page.locator('#tokens-readonly', { hasText: 'not revoke' }).waitFor();
+				assert(await page.locator('#revoke-form').count() === 0, 'no revocation form for a read-only key');
+			}
 		});
 
 		await step('no script error and no CSP violation in the page', async () => {

@@ -3,7 +3,8 @@
 // It serves web/ at / with the headers the real admin listener sends, implements the /v1 API shape
 // the console uses (namespaces, functions, privacy, tokens, whoami) in memory, and runs a toy gateway
 // that answers 200 / 403 by the same rules, so the browser flow (generate -> curl 200 -> delete ->
-// curl 403) can be exercised without the daemon. The real-daemon test is the one that counts.
+// curl 403; an imported key's token -> 200 -> revoke its jti -> 403) can be exercised without the
+// daemon. The real-daemon test is the one that counts.
 //
 // Usage: node mock_admin.js [--port 0] [--gateway-port 0] [--web DIR]
 // Prints one JSON line on stdout once listening: {"admin_url","gateway_url","keys":{...},...}.
@@ -30,8 +31,11 @@ const KEYS = [
 ];
 
 const namespaces = [
-	{ id: 'ns-demo', name: 'demo', issue_tokens: true, require_registered_tokens: true },
-	{ id: 'ns-other', name: 'other', issue_tokens: true, require_registered_tokens: true },
+	{ id: 'ns-demo', name: 'demo', issue_tokens: true, require_registered_tokens: true, keys: [] },
+	{ id: 'ns-other', name: 'other', issue_tokens: true, require_registered_tokens: true, keys: [] },
+	// Keys imported from another platform: no token is issued here, tokens signed elsewhere open it.
+	{ id: 'ns-scw', name: 'scw', issue_tokens: false, require_registered_tokens: false,
+		keys: [{ kid: 'scw-2025', alg: 'RS256' }] },
 ];
 const functions = [
 	{ id: 'hello', name: 'hello', namespace_id: 'ns-demo', privacy: 'public', hosts: ['hello.example.test'],
@@ -40,11 +44,17 @@ const functions = [
 		path_prefix: '/resize', upstreams: ['http://127.0.0.1:9002', 'http://127.0.0.1:9003'] },
 	{ id: 'billing', name: 'billing', namespace_id: 'ns-other', privacy: 'private', hosts: ['billing.example.test'],
 		path_prefix: null, upstreams: ['http://127.0.0.1:9004'] },
+	{ id: 'legacy', name: 'legacy', namespace_id: 'ns-scw', privacy: 'private', hosts: [],
+		path_prefix: '/legacy', upstreams: ['http://127.0.0.1:9005'] },
 ];
 // As fngate: the configuration file's privacy beside the one in force.
 for (const f of functions)
 	f.privacy_configured = f.privacy;
 const tokens = []; // records plus a hidden .secret
+// A token the imported key signed elsewhere: valid until its jti is revoked (no record before).
+const importedJti = crypto.randomUUID();
+const importedToken = mintToken({ id: importedJti, kid: 'scw-2025', namespace_id: '', function_id: 'legacy',
+	created_at: new Date().toISOString(), expires_at: null });
 
 let gatewayUrl = '';
 
@@ -239,6 +249,8 @@ async function api(req, res, url, auth) {
 			}
 			if (!allowed(k, 'tokens:write', nsId))
 				return fail(res, 403, 'permission_denied', 'this key lacks tokens:write');
+			if (!namespaces.find((n) => n.id === nsId).issue_tokens)
+				return fail(res, 400, 'invalid_argument', `namespace "${nsId}" does not issue tokens (issue_tokens is false)`);
 			const desc = body.description === undefined || body.description === null ? '' : body.description;
 			if (typeof desc !== 'string' || Buffer.byteLength(desc) > 512 || /[\u0000-\u001f\u007f]/.test(desc))
 				return fail(res, 400, 'invalid_argument', 'description: at most 512 bytes, no control characters');
@@ -258,6 +270,31 @@ async function api(req, res, url, auth) {
 			rec.secret = mintToken(rec);
 			tokens.push(rec);
 			return send(res, 201, Object.assign({ token: rec.secret }, publicRecord(rec)));
+		}
+		if (parts.length === 3 && parts[2] === 'revoke' && m === 'POST') {
+			let body;
+			try {
+				body = JSON.parse(await readBody(req));
+			} catch (e) {
+				return fail(res, 400, 'invalid_json', 'the body is not JSON');
+			}
+			if (typeof body.jti !== 'string' || !body.jti || typeof body.namespace_id !== 'string')
+				return fail(res, 400, 'invalid_argument', 'jti and namespace_id are required (the mock takes no global revocation)');
+			if (!allowed(k, 'tokens:write', body.namespace_id))
+				return fail(res, 403, 'permission_denied', 'this key lacks tokens:write');
+			const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+			let t = tokens.find((x) => x.id === body.jti && x.namespace_id === body.namespace_id);
+			if (t && t.status === 'revoked')
+				return fail(res, 409, 'already_revoked', `token ${t.id} was already revoked at ${t.revoked_at}; revocation is irreversible`);
+			if (!t) {
+				// As fngate: the revocation's registration time is its created_at.
+				t = { id: body.jti, namespace_id: body.namespace_id, function_id: null, scope: 'unknown', description: null,
+					created_at: now, expires_at: null, imported: true, last_used_at: null, kid: null };
+				tokens.push(t);
+			}
+			t.status = 'revoked';
+			t.revoked_at = now;
+			return send(res, 200, publicRecord(t));
 		}
 		if (parts.length === 3) {
 			const t = tokens.find((x) => x.id === parts[2]);
@@ -346,6 +383,12 @@ const gateway = http.createServer((req, res) => {
 		const tok = req.headers['x-auth-token'];
 		if (!tok)
 			return deny('token_missing');
+		if (tok === importedToken) {
+			if (tokens.find((x) => x.id === importedJti && x.status === 'revoked'))
+				return deny('token_revoked');
+			res.writeHead(200, { 'Content-Type': 'application/json' });
+			return res.end(JSON.stringify({ function: f.id, method: req.method, path: req.url }) + '\n');
+		}
 		const t = tokens.find((x) => x.secret === tok);
 		if (!t)
 			return deny('token_invalid');
@@ -371,6 +414,9 @@ admin.listen(ADMIN_PORT, '127.0.0.1', () => {
 			readonly_key: KEYS[1].key,
 			namespace_id: 'ns-demo',
 			function_id: 'hello',
+			imported_namespace_id: 'ns-scw',
+			imported_function_id: 'legacy',
+			imported_token: importedToken,
 		}) + '\n');
 	});
 });

@@ -22,6 +22,10 @@ readline.createInterface({ input: mock.stdout }).once('line', (line) => {
 		NAMESPACE_ID: m.namespace_id,
 		FUNCTION_ID: m.function_id,
 		CALL_URL: m.gateway_url + '/hello',
+		IMPORTED_NAMESPACE_ID: m.imported_namespace_id,
+		IMPORTED_FUNCTION_ID: m.imported_function_id,
+		IMPORTED_CALL_URL: m.gateway_url + '/legacy',
+		IMPORTED_TOKEN: m.imported_token,
 		ARTIFACT_DIR: process.argv[2] || process.env.ARTIFACT_DIR || path.resolve('console-artifacts-mock'),
 	});
 	const t = spawn(process.execPath, [path.join(__dirname, 'console.test.js')], { env, stdio: 'inherit' });

@@ -6,7 +6,9 @@ issues its own tokens (signing key generated at start), a public function `hello
 one, an owner admin key and a read-only admin key (tokens:read). Then runs
 tests/browser/console.test.js: Debian's chromium, headless, driven by playwright-core, through
 the whole flow of issue 5 (sign in, open the function, set it private, generate a token, curl 200,
-delete it, curl 403, no-expiry token, namespace tokens, read-only key, wrong key).
+delete it, curl 403, no-expiry token, namespace tokens, read-only key, wrong key), and a second
+namespace whose key is imported (issue 16 item 8: what it accepts, no token generation, revocation
+by jti with its time, curl 403 after it).
 
 What it needs, installed here when missing (and the test FAILS, never skips, when it cannot be):
   /usr/bin/chromium   apt-get install -y chromium
@@ -41,6 +43,8 @@ if UPDATE_DOCS:
 NS = "ns-demo"
 FN = "hello"
 FN_PRIVATE = "resize"
+NS_IMPORTED = "ns-scw"     # keys imported from the configuration: fngate issues no token there
+FN_IMPORTED = "legacy"
 
 # Screenshot (by step name) -> docs/console/ file, for the walkthrough.
 DOC_SHOTS = {
@@ -60,6 +64,8 @@ DOC_SHOTS = {
     "namespace-tokens": "14-namespace-tokens.png",
     "function-tokens-both": "15-function-tokens-both.png",
     "read-only": "16-read-only.png",
+    "imported-namespace": "17-imported-namespace.png",
+    "imported-revoked": "18-imported-revoked.png",
 }
 
 
@@ -165,13 +171,19 @@ class Console(it.GatewayCase):
         cls.owner_key = "fngate-owner-" + secrets.token_urlsafe(24)
         cls.ro_key = "fngate-readonly-" + secrets.token_urlsafe(24)
         cls.admin_port = it.free_port()
+        cls.imported_key = cls.env.key("scw", "rsa-pkcs1")
         conf = it.config(cls.env, [
             it.namespace(NS, "demo", [], [
                 it.function(FN, "hello", cls.backend.url, privacy="public", prefix="/hello"),
                 it.function(FN_PRIVATE, "resize", cls.backend.url, privacy="private",
                             prefix="/resize"),
             ], issue_tokens=True),
+            it.namespace(NS_IMPORTED, "scw", [cls.imported_key.conf("scw-2025")], [
+                it.function(FN_IMPORTED, "legacy", cls.backend.url, prefix="/legacy"),
+            ]),
         ])
+        # A token that key signed, as the platform it came from minted them (no kid).
+        cls.imported_token = it.mint(cls.imported_key, it.scw_claims(function_id=FN_IMPORTED))
         conf["admin"] = {
             "listen": "127.0.0.1:%d" % cls.admin_port,
             "keys": [
@@ -203,6 +215,10 @@ class Console(it.GatewayCase):
                    NAMESPACE_ID=NS,
                    FUNCTION_ID=FN,
                    CALL_URL=self.gw.url("/hello"),
+                   IMPORTED_NAMESPACE_ID=NS_IMPORTED,
+                   IMPORTED_FUNCTION_ID=FN_IMPORTED,
+                   IMPORTED_CALL_URL=self.gw.url("/legacy"),
+                   IMPORTED_TOKEN=self.imported_token,
                    ARTIFACT_DIR=artifacts,
                    CHROMIUM=CHROMIUM)
         p = subprocess.run(["node", os.path.join(BROWSER_DIR, "console.test.js")], env=env,

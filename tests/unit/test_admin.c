@@ -126,24 +126,46 @@ START_TEST(test_endpoint_table)
 		const char *listen;     /* JSON array body */
 		const char *route;      /* the function's "hosts" / "path_prefix" members */
 		const char *want;       /* NULL: no endpoint (-1) */
+		const char *top;        /* top-level members ("" / NULL: none) */
+		const char *ns;         /* the namespace's members */
 	} table[] = {
-		{"\"127.0.0.1:8080\"", "\"path_prefix\":\"/f\"", "http://127.0.0.1:8080/f"},
+		{"\"127.0.0.1:8080\"", "\"path_prefix\":\"/f\"", "http://127.0.0.1:8080/f", NULL, NULL},
 		/* Wildcard listen addresses are shown as the loopback address of their family. */
-		{"\"*:8080\"", "\"path_prefix\":\"/f\"", "http://127.0.0.1:8080/f"},
-		{"\"0.0.0.0:8080\"", "\"path_prefix\":\"/f/\"", "http://127.0.0.1:8080/f"},
-		{"\"[::]:8443\"", "\"path_prefix\":\"/a/b\"", "http://[::1]:8443/a/b"},
-		{"\"[::1]:8080\"", "\"path_prefix\":\"/f\"", "http://[::1]:8080/f"},
-		{"\"10.1.2.3:80\"", "\"path_prefix\":\"/\"", "http://10.1.2.3/"},
+		{"\"*:8080\"", "\"path_prefix\":\"/f\"", "http://127.0.0.1:8080/f", NULL, NULL},
+		{"\"0.0.0.0:8080\"", "\"path_prefix\":\"/f/\"", "http://127.0.0.1:8080/f", NULL, NULL},
+		{"\"[::]:8443\"", "\"path_prefix\":\"/a/b\"", "http://[::1]:8443/a/b", NULL, NULL},
+		{"\"[::1]:8080\"", "\"path_prefix\":\"/f\"", "http://[::1]:8080/f", NULL, NULL},
+		{"\"10.1.2.3:80\"", "\"path_prefix\":\"/\"", "http://10.1.2.3/", NULL, NULL},
 		/* The first listen address counts. */
-		{"\"127.0.0.2:81\",\"*:8080\"", "\"path_prefix\":\"/f\"", "http://127.0.0.2:81/f"},
+		{"\"127.0.0.2:81\",\"*:8080\"", "\"path_prefix\":\"/f\"", "http://127.0.0.2:81/f", NULL, NULL},
 		/* A host wins over the listen address, with the listen port; no prefix -> "/". */
-		{"\"*:8080\"", "\"hosts\":[\"api.example.com\"]", "http://api.example.com:8080/"},
-		{"\"127.0.0.1:80\"", "\"hosts\":[\"api.example.com\"]", "http://api.example.com/"},
+		{"\"*:8080\"", "\"hosts\":[\"api.example.com\"]", "http://api.example.com:8080/", NULL, NULL},
+		{"\"127.0.0.1:80\"", "\"hosts\":[\"api.example.com\"]", "http://api.example.com/", NULL, NULL},
 		{"\"[::]:9000\"", "\"hosts\":[\"*.example.com\",\"fn.example.com\"],\"path_prefix\":\"/v2\"",
-		 "http://fn.example.com:9000/v2"},
+		 "http://fn.example.com:9000/v2", NULL, NULL},
 		/* Wildcard hosts only: no single URL. */
-		{"\"*:8080\"", "\"hosts\":[\"*.example.com\"]", NULL},
-		{"\"*:8080\"", "\"hosts\":[\"*.example.com\"],\"path_prefix\":\"/f\"", NULL},
+		{"\"*:8080\"", "\"hosts\":[\"*.example.com\"]", NULL, NULL, NULL},
+		{"\"*:8080\"", "\"hosts\":[\"*.example.com\"],\"path_prefix\":\"/f\"", NULL, NULL, NULL},
+		/* A public_url gives scheme, authority and base path; the default port is dropped. */
+		{"\"*:8080\"", "\"path_prefix\":\"/f\"", "https://fn.example.com/f",
+		 "\"public_url\":\"https://fn.example.com\",", NULL},
+		{"\"*:8080\"", "\"path_prefix\":\"/f\"", "https://example.com/gw/f",
+		 "\"public_url\":\"HTTPS://Example.COM:443/gw/\",", NULL},
+		{"\"*:8080\"", "\"path_prefix\":\"/\"", "http://example.com:8000/gw/",
+		 "\"public_url\":\"http://example.com:8000/gw\",", NULL},
+		{"\"*:8080\"", "\"path_prefix\":\"/f\"", "http://[2001:db8::1]:81/f",
+		 "\"public_url\":\"http://[2001:DB8::1]:81\",", NULL},
+		/* ... and a function's exact host stays its host. */
+		{"\"*:8080\"", "\"hosts\":[\"shop.example.com\"],\"path_prefix\":\"/f\"",
+		 "https://shop.example.com:8443/gw/f", "\"public_url\":\"https://example.com:8443/gw\",", NULL},
+		{"\"*:8080\"", "\"hosts\":[\"*.example.com\"]", NULL,
+		 "\"public_url\":\"https://example.com\",", NULL},
+		/* The namespace's public_url wins over the top-level one. */
+		{"\"*:8080\"", "\"path_prefix\":\"/f\"", "https://team.example.net/x/f",
+		 "\"public_url\":\"https://fn.example.com\",",
+		 "\"public_url\":\"https://team.example.net/x\","},
+		{"\"*:8080\"", "\"path_prefix\":\"/f\"", "http://ns.example.net/f", "",
+		 "\"public_url\":\"http://ns.example.net\","},
 	};
 	char text[1024], buf[256];
 
@@ -153,10 +175,11 @@ START_TEST(test_endpoint_table)
 		int rc;
 
 		snprintf(text, sizeof(text),
-			 "{\"listen\":[%s],\"state_dir\":\"%s\",\"admin\":{\"listen\":null},"
-			 "\"namespaces\":[{\"name\":\"ns\",\"functions\":[{\"name\":\"fn\",%s,"
+			 "{%s\"listen\":[%s],\"state_dir\":\"%s\",\"admin\":{\"listen\":null},"
+			 "\"namespaces\":[{%s\"name\":\"ns\",\"functions\":[{\"name\":\"fn\",%s,"
 			 "\"upstreams\":[\"http://127.0.0.1:9\"]}]}]}",
-			 table[i].listen, tu_tempdir(), table[i].route);
+			 table[i].top ? table[i].top : "", table[i].listen, tu_tempdir(),
+			 table[i].ns ? table[i].ns : "", table[i].route);
 		c = conf_load_string(text, strlen(text), "endpoint-test.json", &errs);
 		if (c == NULL)
 			conf_errors_print(&errs, stderr);

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -53,7 +55,7 @@ static void add(struct registry *r, const char *id, const char *ns, const char *
 	t.created_at = created;
 	t.expires_at = expires;
 	t.kid = (char *)"kabc";
-	ck_assert_msg(registry_add(r, &t, err, sizeof(err)) == 0, "add %s: %s", id, err);
+	ck_assert_msg(registry_add(r, &t, REGISTRY_MAX, err, sizeof(err)) == 0, "add %s: %s", id, err);
 }
 
 static char *journal_path(const char *dir)
@@ -103,25 +105,25 @@ START_TEST(test_revocation_namespaces)
 	ck_assert_int_eq(rstate("A", "tok"), REVOKE_READY);
 	ck_assert_int_eq(rstate("B", "tok"), REVOKE_UNKNOWN);
 	/* B revokes "tok": an imported record of B, A's token untouched */
-	ck_assert_int_eq(registry_revoke(r, "tok", 10, true, "B", &t, err, sizeof(err)), 0);
+	ck_assert_int_eq(registry_revoke(r, "tok", 10, true, "B", REGISTRY_MAX, &t, err, sizeof(err)), 0);
 	ck_assert(t->imported && t->ns_scoped);
 	ck_assert_str_eq(t->namespace_id, "B");
 	ck_assert_int_eq(rstate("A", "tok"), REVOKE_READY);
 	ck_assert_int_eq(rstate("B", "tok"), REVOKE_REVOKED);
 	ck_assert_int_eq(registry_get_issued(r, "tok")->status, TOKEN_REC_READY);
-	ck_assert_int_eq(registry_revoke(r, "tok", 11, true, "B", &t, err, sizeof(err)), 1);
+	ck_assert_int_eq(registry_revoke(r, "tok", 11, true, "B", REGISTRY_MAX, &t, err, sizeof(err)), 1);
 	ck_assert_int_eq(t->revoked_at, 10);
 	/* in A: the issued token itself */
-	ck_assert_int_eq(registry_revoke(r, "tok", 12, true, "A", &t, err, sizeof(err)), 0);
+	ck_assert_int_eq(registry_revoke(r, "tok", 12, true, "A", REGISTRY_MAX, &t, err, sizeof(err)), 0);
 	ck_assert(!t->imported);
 	ck_assert_int_eq(rstate("A", "tok"), REVOKE_REVOKED);
 	/* without a namespace: every namespace; then one namespace more is a record of its own */
-	ck_assert_int_eq(registry_revoke(r, "j", 13, true, NULL, &t, err, sizeof(err)), 0);
+	ck_assert_int_eq(registry_revoke(r, "j", 13, true, NULL, REGISTRY_MAX, &t, err, sizeof(err)), 0);
 	ck_assert(t->imported && !t->ns_scoped);
 	ck_assert_int_eq(rstate("Q", "j"), REVOKE_REVOKED);
-	ck_assert_int_eq(registry_revoke(r, "j", 14, true, NULL, NULL, err, sizeof(err)), 1);
-	ck_assert_int_eq(registry_revoke(r, "j", 15, true, "C", NULL, err, sizeof(err)), 0);
-	ck_assert_int_eq(registry_revoke(r, "k", 16, true, "D", NULL, err, sizeof(err)), 0);
+	ck_assert_int_eq(registry_revoke(r, "j", 14, true, NULL, REGISTRY_MAX, NULL, err, sizeof(err)), 1);
+	ck_assert_int_eq(registry_revoke(r, "j", 15, true, "C", REGISTRY_MAX, NULL, err, sizeof(err)), 0);
+	ck_assert_int_eq(registry_revoke(r, "k", 16, true, "D", REGISTRY_MAX, NULL, err, sizeof(err)), 0);
 	ck_assert_uint_eq(registry_count(r), 5);
 	registry_close(r);
 
@@ -196,7 +198,7 @@ START_TEST(test_operations)
 
 		memset(&t, 0, sizeof(t));
 		snprintf(t.id, sizeof(t.id), "id-a");
-		ck_assert_int_eq(registry_add(r, &t, err, sizeof(err)), -1);
+		ck_assert_int_eq(registry_add(r, &t, REGISTRY_MAX, err, sizeof(err)), -1);
 		ck_assert_ptr_nonnull(strstr(err, "already exists"));
 	}
 	ck_assert_uint_eq(registry_count(r), 3);
@@ -248,21 +250,21 @@ START_TEST(test_operations)
 	}
 
 	/* Revocation: now, again, unknown, imported. */
-	ck_assert_int_eq(registry_revoke(r, "id-a", 1000, false, NULL, NULL, err, sizeof(err)), 0);
+	ck_assert_int_eq(registry_revoke(r, "id-a", 1000, false, NULL, REGISTRY_MAX, NULL, err, sizeof(err)), 0);
 	ck_assert_int_eq(rstate("ns1", "id-a"), REVOKE_REVOKED);
 	ck_assert_int_eq(registry_get(r, "id-a")->status, TOKEN_REC_REVOKED);
 	ck_assert_int_eq(registry_get(r, "id-a")->revoked_at, 1000);
-	ck_assert_int_eq(registry_revoke(r, "id-a", 2000, false, NULL, NULL, err, sizeof(err)), 1);
+	ck_assert_int_eq(registry_revoke(r, "id-a", 2000, false, NULL, REGISTRY_MAX, NULL, err, sizeof(err)), 1);
 	ck_assert_int_eq(registry_get(r, "id-a")->revoked_at, 1000);
-	ck_assert_int_eq(registry_revoke(r, "nope", 2000, false, NULL, NULL, err, sizeof(err)), 2);
+	ck_assert_int_eq(registry_revoke(r, "nope", 2000, false, NULL, REGISTRY_MAX, NULL, err, sizeof(err)), 2);
 	ck_assert_ptr_null(registry_get(r, "nope"));
-	ck_assert_int_eq(registry_revoke(r, "scw-jti-1", 2000, true, "nsx", NULL, err, sizeof(err)), 0);
+	ck_assert_int_eq(registry_revoke(r, "scw-jti-1", 2000, true, "nsx", REGISTRY_MAX, NULL, err, sizeof(err)), 0);
 	ck_assert_int_eq(rstate("nsx", "scw-jti-1"), REVOKE_REVOKED);
 	ck_assert(registry_get(r, "scw-jti-1")->imported);
 	ck_assert_str_eq(registry_get(r, "scw-jti-1")->namespace_id, "nsx");
 	/* Ids that could break the journal or the API are refused. */
-	ck_assert_int_eq(registry_revoke(r, "bad\"id", 2000, true, NULL, NULL, err, sizeof(err)), -1);
-	ck_assert_int_eq(registry_revoke(r, "", 2000, true, NULL, NULL, err, sizeof(err)), -1);
+	ck_assert_int_eq(registry_revoke(r, "bad\"id", 2000, true, NULL, REGISTRY_MAX, NULL, err, sizeof(err)), -1);
+	ck_assert_int_eq(registry_revoke(r, "", 2000, true, NULL, REGISTRY_MAX, NULL, err, sizeof(err)), -1);
 	registry_close(r);
 }
 END_TEST
@@ -277,8 +279,8 @@ START_TEST(test_reload)
 	ck_assert_msg(r != NULL, "%s", err);
 	add(r, "t1", "ns1", NULL, 100, 0);
 	add(r, "t2", "ns1", "fn1", 101, 9999);
-	ck_assert_int_eq(registry_revoke(r, "t1", 150, false, NULL, NULL, err, sizeof(err)), 0);
-	ck_assert_int_eq(registry_revoke(r, "imp", 160, true, NULL, NULL, err, sizeof(err)), 0);
+	ck_assert_int_eq(registry_revoke(r, "t1", 150, false, NULL, REGISTRY_MAX, NULL, err, sizeof(err)), 0);
+	ck_assert_int_eq(registry_revoke(r, "imp", 160, true, NULL, REGISTRY_MAX, NULL, err, sizeof(err)), 0);
 	revoke_touch("ns1", "t2", 2, 777);
 	ck_assert_int_eq(registry_flush(r), 0);
 	/* A second process cannot open it while the daemon holds it. */
@@ -320,9 +322,9 @@ static char *reference_journal(size_t *len)
 	ck_assert_msg(r != NULL, "%s", err);
 	add(r, "A", "ns", NULL, 1, 0);
 	add(r, "B", "ns", "fn", 2, 0);
-	ck_assert_int_eq(registry_revoke(r, "A", 3, false, NULL, NULL, err, sizeof(err)), 0);
+	ck_assert_int_eq(registry_revoke(r, "A", 3, false, NULL, REGISTRY_MAX, NULL, err, sizeof(err)), 0);
 	add(r, "C", "ns", NULL, 4, 0);
-	ck_assert_int_eq(registry_revoke(r, "D", 5, true, NULL, NULL, err, sizeof(err)), 0);
+	ck_assert_int_eq(registry_revoke(r, "D", 5, true, NULL, REGISTRY_MAX, NULL, err, sizeof(err)), 0);
 	registry_close(r);
 	data = tu_read_file(journal_path(dir), len);
 	ck_assert_ptr_nonnull(data);
@@ -584,6 +586,104 @@ START_TEST(test_keygen_and_signing_keys)
 }
 END_TEST
 
+/* Quotas: a namespace holds at most `quota` records (tokens and revocations together); past it
+ * nothing is added, other namespaces are not affected, revoking a record it holds is never
+ * refused, expired tokens free their place at the next flush, and a restart counts the same. */
+START_TEST(test_quota)
+{
+	const char *dir = tu_tempdir();
+	struct registry *r = registry_open(dir, err, sizeof(err));
+	struct token_record t;
+	int64_t now = util_now();
+
+	ck_assert_msg(r != NULL, "%s", err);
+	add(r, "q1", "Q", NULL, 1, 0);
+	add(r, "q2", "Q", "fn", 2, now + 2);   /* expires in 2 s */
+	ck_assert_int_eq(registry_revoke(r, "jq", 3, true, "Q", 3, NULL, err, sizeof(err)), REG_OK);
+	ck_assert_uint_eq(registry_ns_count(r, "Q"), 3);
+	memset(&t, 0, sizeof(t));
+	snprintf(t.id, sizeof(t.id), "q4");
+	t.namespace_id = (char *)"Q";
+	ck_assert_int_eq(registry_add(r, &t, 3, err, sizeof(err)), REG_QUOTA);
+	ck_assert_ptr_null(registry_get(r, "q4"));
+	ck_assert_int_eq(rstate("Q", "q4"), REVOKE_UNKNOWN);
+	/* an imported revocation would take a place: refused, and not applied */
+	ck_assert_int_eq(registry_revoke(r, "jq2", 4, true, "Q", 3, NULL, err, sizeof(err)), REG_QUOTA);
+	ck_assert_int_eq(rstate("Q", "jq2"), REVOKE_UNKNOWN);
+	/* revoking what it holds takes no place */
+	ck_assert_int_eq(registry_revoke(r, "q1", 5, true, "Q", 3, NULL, err, sizeof(err)), REG_OK);
+	ck_assert_int_eq(registry_revoke(r, "jq", 6, true, "Q", 3, NULL, err, sizeof(err)),
+			 REG_ALREADY);
+	/* another namespace has its own quota; a revocation in every namespace counts in none */
+	snprintf(t.id, sizeof(t.id), "p1");
+	t.namespace_id = (char *)"P";
+	ck_assert_int_eq(registry_add(r, &t, 3, err, sizeof(err)), REG_OK);
+	ck_assert_int_eq(registry_revoke(r, "jall", 7, true, NULL, REGISTRY_MAX, NULL, err,
+					 sizeof(err)), REG_OK);
+	ck_assert_uint_eq(registry_ns_count(r, "P"), 1);
+	ck_assert_uint_eq(registry_ns_count(r, "nobody"), 0);
+	/* a restart counts the same */
+	registry_close(r);
+	restart_set();
+	r = registry_open(dir, err, sizeof(err));
+	ck_assert_msg(r != NULL, "%s", err);
+	ck_assert_uint_eq(registry_ns_count(r, "Q"), 3);
+	/* once q2 has expired, a flush frees its place */
+	sleep(3);
+	ck_assert_int_eq(registry_flush(r), 0);
+	ck_assert_uint_eq(registry_ns_count(r, "Q"), 2);
+	snprintf(t.id, sizeof(t.id), "q4");
+	t.namespace_id = (char *)"Q";
+	ck_assert_int_eq(registry_add(r, &t, 3, err, sizeof(err)), REG_OK);
+	registry_close(r);
+}
+END_TEST
+
+/* A revocation is acknowledged only once durable: when the journal cannot be written (here a
+ * file size limit, as a full disk would), it applies at once but answers REG_ERROR, stays so
+ * on a repeat, and the repeat after the disk recovers answers REG_OK (then REG_ALREADY); a
+ * restart finds it. */
+START_TEST(test_revocation_durable)
+{
+	const char *dir = tu_tempdir();
+	struct registry *r = registry_open(dir, err, sizeof(err));
+	struct rlimit old, lim;
+	struct stat st;
+	const struct token_record *t;
+
+	ck_assert_msg(r != NULL, "%s", err);
+	add(r, "d1", "ns", NULL, 1, 0);
+	ck_assert_int_eq(stat(journal_path(dir), &st), 0);
+	signal(SIGXFSZ, SIG_IGN);
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = (rlim_t)st.st_size;   /* not one byte more */
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	ck_assert_int_eq(registry_revoke(r, "d1", 10, false, NULL, REGISTRY_MAX, &t, err,
+					 sizeof(err)), REG_ERROR);
+	ck_assert_ptr_nonnull(strstr(err, "not durable"));
+	ck_assert(t->pending);
+	ck_assert_int_eq(rstate("ns", "d1"), REVOKE_REVOKED);   /* applies at once */
+	ck_assert_int_eq(registry_revoke(r, "d1", 11, false, NULL, REGISTRY_MAX, NULL, err,
+					 sizeof(err)), REG_ERROR);
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+	ck_assert_int_eq(registry_revoke(r, "d1", 12, false, NULL, REGISTRY_MAX, &t, err,
+					 sizeof(err)), REG_OK);
+	ck_assert(!t->pending);
+	ck_assert_int_eq(t->revoked_at, 10);
+	ck_assert_int_eq(registry_revoke(r, "d1", 13, false, NULL, REGISTRY_MAX, NULL, err,
+					 sizeof(err)), REG_ALREADY);
+	registry_close(r);
+	restart_set();
+	r = registry_open(dir, err, sizeof(err));
+	ck_assert_msg(r != NULL, "%s", err);
+	ck_assert_int_eq(registry_get(r, "d1")->status, TOKEN_REC_REVOKED);
+	ck_assert_int_eq(rstate("ns", "d1"), REVOKE_REVOKED);
+	registry_close(r);
+	signal(SIGXFSZ, SIG_DFL);
+}
+END_TEST
+
 static Suite *registry_suite(void)
 {
 	Suite *s = suite_create("registry");
@@ -594,6 +694,8 @@ static Suite *registry_suite(void)
 	tcase_add_test(tc, test_operations);
 	tcase_add_test(tc, test_revocation_namespaces);
 	tcase_add_test(tc, test_reload);
+	tcase_add_test(tc, test_quota);
+	tcase_add_test(tc, test_revocation_durable);
 	tcase_add_test(tc, test_crash_every_byte);
 	tcase_add_test(tc, test_leftover_temp);
 	tcase_add_test(tc, test_damage_refused);
