@@ -2,12 +2,11 @@
  * loaded at start, and its change log followed on the main loop (fleet.h). */
 #include "fleet.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#include <stdatomic.h>
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -272,7 +271,12 @@ static int fleet_on_snapshot_item(const struct store_change *ch, void *arg)
 static void fleet_on_status(int connected, int caught_up, int64_t position, void *arg)
 {
 	struct fleet *f = arg;
+	char err[512];
 
+	/* A node that started while the store was down has not made the schema current yet: do it
+	 * now that the server answers, before the watch's first read of the log needs it. */
+	if (connected && !f->migrated && fleet_migrate(f, err, sizeof(err)) != 0)
+		log_msg(LOG_LVL_WARN, "fleet: %s", err);
 	if (connected && !f->connected)
 		log_msg(LOG_LVL_INFO, "fleet: following the store from change %lld",
 			(long long)position);

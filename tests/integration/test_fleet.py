@@ -612,5 +612,53 @@ class Fleet(it.GatewayCase):
             self.assertTrue(line.startswith("{"), "not a JSON log line: %r" % line)
 
 
+
+class FirstStartStoreDown(it.GatewayCase):
+    """A node whose first start finds the database down, before any schema exists: it serves
+    (nothing is registered yet), and once the database answers it creates the schema itself and
+    follows the log: writes work, with no `fngate store migrate` run by anybody."""
+
+    def test_first_start_with_store_down(self):
+        env = it.Env("fleet-first")
+        pg = pg_util.Postgres()
+        try:
+            ops = lu.new_admin_key()
+            keyfile = os.path.join(env.dir, "fleet.key")
+            with open(keyfile, "wb") as f:
+                f.write(os.urandom(32))
+            os.chmod(keyfile, 0o600)
+            backend = env.backend("b")
+            conf = it.config(env, [it.namespace(
+                "ns-app", "app", [], [it.function("resize", "resize", backend.url,
+                                                  prefix="/resize")],
+                issue_tokens=True, signing_key=env.key("signer").priv)])
+            conf["admin"]["keys"] = [dict(ops[1], name="ops", role="owner")]
+            conf["store"] = {"type": "postgresql", "key_file": keyfile,
+                             "conninfo": pg.conninfo()}
+            pg.stop()
+            g = env.fngate(conf)
+            port = int(conf["admin"]["listen"].rsplit(":", 1)[1])
+            self.assertDenied(it.curl(g.url("/resize/x")), "token_missing")
+            st, body = lu.admin_request(port, "POST", "/v1/tokens", ops[0],
+                                        {"function_id": "resize"})
+            self.assertEqual((st, body["error"]), (503, "store_unavailable"))
+            pg.start()
+            # no write through the node: its watch makes the schema once the server answers
+            deadline = time.time() + 5
+            while pg.psql("SELECT count(*) FROM pg_tables WHERE tablename = 'fngate_changes'"
+                          ).strip() != "1":
+                self.assertLess(time.time(), deadline, "the node never created the schema")
+                time.sleep(0.1)
+            st, body = lu.admin_request(port, "POST", "/v1/tokens", ops[0],
+                                        {"function_id": "resize"})
+            self.assertEqual(st, 201, body)
+            self.assertForwarded(it.curl(g.url("/resize/x"), token=body["token"]))
+            self.assertEqual(pg.psql("SELECT version FROM fngate_schema").strip(), "1")
+            self.assertIn("fleet: following the store", g.proc.output())
+        finally:
+            env.close()
+            pg.close()
+
+
 if __name__ == "__main__":
     it.unittest.main(verbosity=2)
