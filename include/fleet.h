@@ -36,6 +36,12 @@ int fleet_start(struct fleet *f, struct event_base *base);
 /* Stop following, make what was applied durable, detach from the registry, free. NULL is fine. */
 void fleet_close(struct fleet *f);
 
+/* Read the store's log to its end now, synchronously, applying what this node has not yet: for
+ * an admin call about a record it does not know (a token created through another node a moment
+ * ago, which the watch is about to deliver). Returns the number of changes read (0: nothing
+ * new, or not in fleet mode), -1 when the store did not answer. Main thread. */
+int fleet_catch_up(void);
+
 /* What the metrics show of fleet mode (main thread: the admin API renders them). */
 #define FLEET_LAG_BUCKETS 10
 extern const double fleet_lag_bounds_s[FLEET_LAG_BUCKETS];   /* upper bounds, seconds */

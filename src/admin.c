@@ -915,6 +915,10 @@ static const struct token_record *token_or_404(struct areq *r, const char *id, u
 	if (lacks(r, perm) != 0)
 		return NULL;
 	t = id_ok(id) ? registry_get(r->a->reg, id) : NULL;
+	/* Fleet mode: a token created through another node a moment ago may not be in this
+	 * node's copy yet; read the store's log to its end before answering 404. */
+	if (t == NULL && id_ok(id) && fleet_catch_up() > 0)
+		t = registry_get(r->a->reg, id);
 	if (t == NULL || !admin_key_sees(r->key, t->namespace_id)) {
 		reply_error(r->req, 404, "not_found", "no token with this id");
 		return NULL;

@@ -461,3 +461,35 @@ int fleet_status(struct fleet_status *out)
 	out->lag_sum_s = f->lag_sum_s;
 	return 0;
 }
+
+/* A change read by fleet_catch_up: applied, not counted (the watch delivers it again, and
+ * counts it and its lag then). */
+static int fleet_on_catch_up(const struct store_change *ch, void *arg)
+{
+	return fleet_apply(arg, &ch->item, ch->seq, NULL);
+}
+
+int fleet_catch_up(void)
+{
+	struct fleet *f = fleet_running;
+	int64_t from, last;
+	char err[512];
+	int n, total = 0;
+
+	if (f == NULL)
+		return 0;
+	/* From what the watch has applied: what it delivers again later is known by then. */
+	from = store_watch_position(f->store);
+	do {
+		n = store_changes_after(f->store, from, fleet_on_catch_up, f, &last, err,
+					sizeof(err));
+		if (n < 0) {
+			log_msg(LOG_LVL_WARN, "fleet: catching up: %s", err);
+			return -1;
+		}
+		total += n;
+		from = last;
+	} while (n == STORE_BATCH_MAX);
+	(void)registry_sync(f->reg);
+	return total;
+}
