@@ -15,7 +15,6 @@
 
 #include "outcome.h"
 
-struct worker;
 struct conf;
 struct conf_function;
 struct registry;
@@ -34,10 +33,23 @@ enum metrics_class {
 
 #define METRICS_SNAPSHOT_MS 200     /* a scrape waits this long at most for the workers' gauges */
 
-/* The metrics of worker w (its event base gets the event a scrape uses to ask for the worker's
- * gauges: token cache statistics, upstream pools). w NULL: a detached set (unit tests), whose
- * gauges are zero. Registered so that scrapes see it. NULL on allocation failure. */
-struct metrics_worker *metrics_worker_new(struct worker *w);
+/* The gauges only a worker's own thread may read (token cache statistics, upstream pools, open
+ * connections): a scrape asks every worker, whose report function fills them through these on
+ * its thread. The worker pushes; metrics never reaches into worker, cache or pool internals. */
+struct metrics_gauges;
+struct tcache_stats;
+typedef void (*metrics_report_fn)(void *arg, struct metrics_gauges *g);
+void metrics_gauges_cache(struct metrics_gauges *g, const struct tcache_stats *s);
+void metrics_gauges_pool(struct metrics_gauges *g, const char *key, unsigned nidle);
+void metrics_gauges_conns(struct metrics_gauges *g, unsigned n);
+
+/* The metrics of one worker, whose event base gets the event a scrape uses to ask for its report
+ * (and report is called once more by metrics_worker_free). base or report NULL: a detached set
+ * (unit tests) whose gauges are zero. Registered so that scrapes see it. NULL on allocation
+ * failure. */
+struct event_base;
+struct metrics_worker *metrics_worker_new(struct event_base *base, metrics_report_fn report,
+					  void *arg);
 /* Unregister and free (on the main thread, after the worker stopped). Its counts stay in the
  * process totals: counters never go backwards. NULL is fine. */
 void metrics_worker_free(struct metrics_worker *m);

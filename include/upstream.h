@@ -81,7 +81,8 @@ void response_attach(struct upconn *u);
 void upstream_pools_free(struct worker *w);
 /* The endpoint index of a connection within fn's upstreams, or -1. */
 int upstream_index(const struct upconn *u, const struct conf_function *fn);
-/* Call fn(pool key, idle connections, arg) for every pool of worker w, on w's thread (metrics). */
+/* Call fn(pool key, idle connections, arg) for every pool of worker w, on w's thread (its
+ * report to metrics). */
 void upstream_pools_foreach(struct worker *w, void (*fn)(const char *key, unsigned nidle, void *arg),
 			    void *arg);
 

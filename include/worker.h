@@ -10,7 +10,7 @@
 
 struct event_base;
 struct event;
-struct evconnlistener;
+struct listener_set;
 struct tcache;
 struct metrics_worker;
 struct conn;
@@ -29,11 +29,7 @@ struct worker {
 	int                  id;
 	pthread_t            thread;
 	struct event_base   *base;
-	struct evconnlistener **listeners;
-	size_t               nlisteners;
-	bool                 listening;     /* listeners enabled */
-	bool                 fds_low;       /* accept paused for descriptor headroom (logged once) */
-	struct event        *accept_retry;  /* re-enable accept after EMFILE / cap */
+	struct listener_set *ls;            /* its listeners, which pause and resume themselves */
 	struct event        *wake;          /* main thread -> worker: drain / stop */
 	int                  wake_fd;       /* its eventfd */
 	struct tcache       *cache;
@@ -75,10 +71,9 @@ void worker_conf_release(struct worker *w, struct conf *c);
 /* The current configuration without holding it (valid until the worker's next hold). */
 struct conf *worker_conf_peek(struct worker *w);
 
-/* Accept control, from conn.c when connections come and go. */
+/* Connections come and go (conn.c): the count for max_connections; the drain's end; accept
+ * resumed after a pause for the cap. */
 void worker_conn_opened(struct worker *w);
 void worker_conn_closed(struct worker *w);
-/* Stop accepting on this worker for a moment (connection cap reached). */
-void worker_pause_accept(struct worker *w);
 
 #endif

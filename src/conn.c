@@ -22,6 +22,7 @@
 #include "conf.h"
 #include "cors.h"
 #include "gate.h"
+#include "listener.h"
 #include "log.h"
 #include "metrics.h"
 #include "proxy.h"
@@ -122,7 +123,7 @@ void conn_accept_on(struct worker *w, size_t listen_idx, int fd, const struct so
 	if (worker_total_conns >= cf->limits.max_connections) {
 		/* Over the cap: refuse this one and stop accepting until a connection closes. */
 		close(fd);
-		worker_pause_accept(w);
+		listener_pause(w->ls);
 		goto done;
 	}
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));

@@ -13,6 +13,7 @@
 
 #include "conf.h"
 #include "headers.h"
+#include "listener.h"
 #include "log.h"
 #include "metrics.h"
 #include "proxy.h"
@@ -215,7 +216,7 @@ int forward_start(struct conn *c)
 		enum outcome why = local_err == EMFILE || local_err == ENFILE ? OUT_OUT_OF_DESCRIPTORS :
 		    local_err == EADDRNOTAVAIL ? OUT_OUT_OF_LOCAL_PORTS : OUT_OUT_OF_MEMORY;
 
-		worker_pause_accept(c->w);
+		listener_pause(c->w->ls);
 		reply_error(c, why, r->has_body);
 		return -1;
 	}

@@ -1,5 +1,5 @@
-/* listener.c - accept: per-worker SO_REUSEPORT listeners, the connection cap, descriptor headroom
- * and the EMFILE pause. */
+/* listener.c - accept: per-worker SO_REUSEPORT listeners, each worker's set pausing and resuming
+ * itself (the connection cap, descriptor headroom, EMFILE), handing connections to the worker. */
 #include "listener.h"
 
 #include <errno.h>
@@ -16,10 +16,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
-#include "conf.h"
 #include "log.h"
-#include "proxy.h"
-#include "worker.h"
 
 /* RLIMIT_NOFILE as last read: refreshed at start, after EMFILE and while accept is paused, so
  * a limit lowered behind fngate's back (prlimit) is noticed. */
@@ -138,33 +135,95 @@ fail:
 	return -1;
 }
 
-void listener_close_all(struct worker *w)
+/* A pause lasts this long unless a connection closes first (the cap) or the descriptors
+ * are back (probed each time). */
+#define LISTENER_PAUSE_MS  50
+#define LISTENER_EMFILE_MS 100
+
+struct listener_set {
+	struct evconnlistener **l;
+	size_t               n;
+	bool                 listening;     /* enabled */
+	bool                 fds_low;       /* paused for descriptor headroom (logged once) */
+	struct event        *retry;         /* re-enable after a pause */
+	listener_accept_cb   cb;
+	void                *arg;
+};
+
+static void ls_enable(struct listener_set *ls, bool on)
 {
-	for (size_t i = 0; i < w->nlisteners; i++)
-		evconnlistener_free(w->listeners[i]);
-	w->nlisteners = 0;
-	w->listening = false;
+	if (ls->listening == on || ls->n == 0)
+		return;
+	for (size_t i = 0; i < ls->n; i++) {
+		if (on)
+			evconnlistener_enable(ls->l[i]);
+		else
+			evconnlistener_disable(ls->l[i]);
+	}
+	ls->listening = on;
+}
+
+static void ls_pause_for(struct listener_set *ls, unsigned ms)
+{
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+	ls_enable(ls, false);
+	evtimer_add(ls->retry, &tv);
+}
+
+static void retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct listener_set *ls = arg;
+
+	(void)fd;
+	(void)what;
+	if (ls->n == 0)
+		return;     /* closed for the drain */
+	if (ls->fds_low) {
+		/* Probe the lowest free descriptor (the kernel hands out the lowest) and keep
+		 * waiting while the headroom is not back. */
+		int probe;
+
+		listener_fd_limit_refresh();
+		probe = fcntl(evconnlistener_get_fd(ls->l[0]), F_DUPFD_CLOEXEC, 0);
+		if (probe >= 0)
+			close(probe);
+		if (probe < 0 || listener_fds_low(probe)) {
+			ls_pause_for(ls, LISTENER_PAUSE_MS);
+			return;
+		}
+		ls->fds_low = false;
+		log_msg(LOG_LVL_INFO, "descriptors available again: accepting");
+	}
+	ls_enable(ls, true);
+}
+
+void listener_close_all(struct listener_set *ls)
+{
+	for (size_t i = 0; i < ls->n; i++)
+		evconnlistener_free(ls->l[i]);
+	ls->n = 0;
+	ls->listening = false;
 }
 
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
 		      void *arg)
 {
-	struct worker *w = arg;
+	struct listener_set *ls = arg;
 	size_t li;
 
-	/* The listener's index is its listen entry's (serve.c binds them in order): TLS or not. */
-	for (li = 0; li < w->nlisteners && w->listeners[li] != l; li++)
+	for (li = 0; li < ls->n && ls->l[li] != l; li++)
 		;
-	conn_accept_on(w, li, fd, sa, salen);
+	ls->cb(ls->arg, li, fd, sa, salen);
 	if (listener_fds_low((int)fd)) {
 		/* Few descriptors left: the connections already accepted need them for their
 		 * upstream connections more than a new client does, which waits in the backlog. */
-		if (!w->fds_low)
+		if (!ls->fds_low)
 			log_msg(LOG_LVL_WARN, "descriptors low (descriptor %d of %u, keeping %u for "
 				"upstream connections): pausing accept", (int)fd,
 				atomic_load(&fd_limit), listener_fd_reserve());
-		w->fds_low = true;
-		worker_pause_accept(w);
+		ls->fds_low = true;
+		ls_pause_for(ls, LISTENER_PAUSE_MS);
 	}
 }
 
@@ -172,44 +231,62 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
  * listener that stays readable (OpenBSD httpd server_accept does the same). */
 static void accept_error_cb(struct evconnlistener *l, void *arg)
 {
-	struct worker *w = arg;
+	struct listener_set *ls = arg;
 	int e = EVUTIL_SOCKET_ERROR();
-	struct timeval tv = {0, 100 * 1000};
 
 	(void)l;
 	if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
 		listener_fd_limit_refresh();
-		log_msg(LOG_LVL_WARN, "accept: %s; pausing accept for 100 ms", strerror(e));
-		listener_enable(w, 0);
-		evtimer_add(w->accept_retry, &tv);
+		log_msg(LOG_LVL_WARN, "accept: %s; pausing accept for %d ms", strerror(e),
+			LISTENER_EMFILE_MS);
+		ls_pause_for(ls, LISTENER_EMFILE_MS);
 	}
 }
 
-int listener_attach(struct worker *w, const int *fds, size_t nfds)
+struct listener_set *listener_set_new(struct event_base *base, const int *fds, size_t nfds,
+				      listener_accept_cb cb, void *arg)
 {
-	w->listeners = calloc(nfds ? nfds : 1, sizeof(*w->listeners));
-	if (w->listeners == NULL)
-		return -1;
-	for (size_t i = 0; i < nfds; i++) {
-		w->listeners[i] = evconnlistener_new(w->base, accept_cb, w,
+	struct listener_set *ls = calloc(1, sizeof(*ls));
+	size_t i = 0;
+
+	if (ls == NULL || (ls->l = calloc(nfds ? nfds : 1, sizeof(*ls->l))) == NULL ||
+	    (ls->retry = evtimer_new(base, retry_cb, ls)) == NULL)
+		goto fail;
+	ls->cb = cb;
+	ls->arg = arg;
+	for (; i < nfds; i++) {
+		ls->l[i] = evconnlistener_new(base, accept_cb, ls,
 		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_DISABLED, -1, fds[i]);
-		if (w->listeners[i] == NULL)
-			return -1;
-		evconnlistener_set_error_cb(w->listeners[i], accept_error_cb);
-		w->nlisteners++;
+		if (ls->l[i] == NULL)
+			goto fail;
+		evconnlistener_set_error_cb(ls->l[i], accept_error_cb);
+		ls->n++;
 	}
-	return 0;
+	return ls;
+fail:
+	for (; i < nfds; i++)
+		close(fds[i]);   /* not wrapped yet */
+	listener_set_free(ls);
+	return NULL;
 }
 
-void listener_enable(struct worker *w, int on)
+void listener_set_free(struct listener_set *ls)
 {
-	if (w->listening == (on != 0) || w->nlisteners == 0)
+	if (ls == NULL)
 		return;
-	for (size_t i = 0; i < w->nlisteners; i++) {
-		if (on)
-			evconnlistener_enable(w->listeners[i]);
-		else
-			evconnlistener_disable(w->listeners[i]);
-	}
-	w->listening = on != 0;
+	listener_close_all(ls);
+	if (ls->retry != NULL)
+		event_free(ls->retry);
+	free(ls->l);
+	free(ls);
+}
+
+void listener_resume(struct listener_set *ls)
+{
+	ls_enable(ls, true);
+}
+
+void listener_pause(struct listener_set *ls)
+{
+	ls_pause_for(ls, LISTENER_PAUSE_MS);
 }

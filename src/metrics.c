@@ -23,9 +23,7 @@
 #include "registry.h"
 #include "revoke.h"
 #include "tcache.h"
-#include "upstream.h"
 #include "util.h"
-#include "worker.h"
 
 /* One counter per outcome (outcome.h): the outcome is the reason label's index. */
 #define METRICS_NREASONS    ((unsigned)OUT_COUNT)
@@ -63,8 +61,18 @@ struct metrics_pool {
 	uint64_t idle;
 };
 
+/* What a worker reports when a scrape asks (metrics_gauges_*). */
+struct metrics_gauges {
+	struct tcache_stats   cache;
+	struct metrics_pool  *pools;
+	size_t                npools;
+	size_t                cappools;
+	unsigned              conns;
+};
+
 struct metrics_worker {
-	struct worker        *w;
+	metrics_report_fn     report;   /* the worker's: fills `g` on its own thread */
+	void                 *report_arg;
 	struct event         *snap_ev;  /* a scrape wakes it: the worker copies its gauges */
 	int                   snap_fd;  /* its eventfd: written by the scraper, read by the worker */
 	/* The worker changes `table` and fills `table->slot` under metrics_lock; the scraper reads
@@ -72,13 +80,10 @@ struct metrics_worker {
 	struct metrics_table *table;
 	_Atomic uint64_t      hist[METRICS_NBUCKETS];   /* their sum is the count */
 	_Atomic uint64_t      hist_sum_us;
-	/* Gauges the worker copies when asked (under metrics_lock). */
+	/* Gauges the worker reports when asked (under metrics_lock). */
 	uint64_t              snap_want;
 	uint64_t              snap_have;
-	struct tcache_stats   cache;
-	struct metrics_pool  *pools;
-	size_t                npools;
-	size_t                cappools;
+	struct metrics_gauges g;
 	LIST_ENTRY(metrics_worker) entry;
 };
 
@@ -305,35 +310,44 @@ void metrics_request(struct metrics_worker *m, struct conf *c, const struct conf
 
 /* ---------------------------------------------------------------- workers */
 
-static void snap_pool_cb(const char *key, unsigned nidle, void *arg)
+void metrics_gauges_pool(struct metrics_gauges *g, const char *key, unsigned nidle)
 {
-	struct metrics_worker *m = arg;
 	struct metrics_pool *p;
 
-	if (m->npools == m->cappools) {
-		size_t cap = m->cappools ? 2 * m->cappools : 8;
-		struct metrics_pool *v = realloc(m->pools, cap * sizeof(*v));
+	if (g->npools == g->cappools) {
+		size_t cap = g->cappools ? 2 * g->cappools : 8;
+		struct metrics_pool *v = realloc(g->pools, cap * sizeof(*v));
 
 		if (v == NULL)
 			return;
-		m->pools = v;
-		m->cappools = cap;
+		g->pools = v;
+		g->cappools = cap;
 	}
-	p = &m->pools[m->npools];
+	p = &g->pools[g->npools];
 	if ((p->key = strdup(key)) == NULL)
 		return;
 	p->idle = nidle;
-	m->npools++;
+	g->npools++;
 }
 
-static void pools_clear(struct metrics_worker *m)
+void metrics_gauges_cache(struct metrics_gauges *g, const struct tcache_stats *s)
 {
-	for (size_t i = 0; i < m->npools; i++)
-		free(m->pools[i].key);
-	m->npools = 0;
+	g->cache = *s;
 }
 
-/* On the worker's thread, asked by a scrape: copy the gauges only this thread may read. */
+void metrics_gauges_conns(struct metrics_gauges *g, unsigned n)
+{
+	g->conns = n;
+}
+
+static void pools_clear(struct metrics_gauges *g)
+{
+	for (size_t i = 0; i < g->npools; i++)
+		free(g->pools[i].key);
+	g->npools = 0;
+}
+
+/* On the worker's thread, asked by a scrape: the worker reports the gauges only it may read. */
 static void snap_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct metrics_worker *m = arg;
@@ -343,27 +357,28 @@ static void snap_cb(evutil_socket_t fd, short what, void *arg)
 	if (read(fd, &n, sizeof(n)) != (ssize_t)sizeof(n))
 		return;         /* spurious: nothing was asked */
 	pthread_mutex_lock(&metrics_lock);
-	tcache_get_stats(m->w->cache, &m->cache);
-	pools_clear(m);
-	upstream_pools_foreach(m->w, snap_pool_cb, m);
+	pools_clear(&m->g);
+	m->report(m->report_arg, &m->g);
 	m->snap_have = m->snap_want;
 	pthread_cond_broadcast(&metrics_cond);
 	pthread_mutex_unlock(&metrics_lock);
 }
 
-struct metrics_worker *metrics_worker_new(struct worker *w)
+struct metrics_worker *metrics_worker_new(struct event_base *base, metrics_report_fn report,
+					  void *arg)
 {
 	struct metrics_worker *m = calloc(1, sizeof(*m));
 
 	if (m == NULL)
 		return NULL;
-	m->w = w;
-	if (w != NULL && w->base != NULL) {
+	m->report = report;
+	m->report_arg = arg;
+	if (base != NULL && report != NULL) {
 		/* An eventfd rather than event_active from the scraping thread: the event bases
 		 * are used without libevent's locks (each belongs to one thread). */
 		m->snap_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		m->snap_ev = m->snap_fd == -1 ? NULL :
-		    event_new(w->base, m->snap_fd, EV_READ | EV_PERSIST, snap_cb, m);
+		    event_new(base, m->snap_fd, EV_READ | EV_PERSIST, snap_cb, m);
 		if (m->snap_ev == NULL || event_add(m->snap_ev, NULL) != 0) {
 			if (m->snap_ev != NULL)
 				event_free(m->snap_ev);
@@ -392,14 +407,13 @@ void metrics_worker_free(struct metrics_worker *m)
 	for (size_t b = 0; b < METRICS_NBUCKETS; b++)
 		retired_hist[b] += rd(&m->hist[b]);
 	retired_hist_sum_us += rd(&m->hist_sum_us);
-	if (m->w != NULL) {
-		/* The worker has stopped: its cache can be read from here now. */
-		struct tcache_stats s;
-
-		tcache_get_stats(m->w->cache, &s);
-		retired_cache.hits += s.hits;
-		retired_cache.misses += s.misses;
-		retired_cache.evictions += s.evictions;
+	if (m->report != NULL) {
+		/* The worker has stopped: it can report from this thread now, a last time. */
+		pools_clear(&m->g);
+		m->report(m->report_arg, &m->g);
+		retired_cache.hits += m->g.cache.hits;
+		retired_cache.misses += m->g.cache.misses;
+		retired_cache.evictions += m->g.cache.evictions;
 	}
 	pthread_mutex_unlock(&metrics_lock);
 	if (m->snap_ev != NULL) {
@@ -407,8 +421,8 @@ void metrics_worker_free(struct metrics_worker *m)
 		close(m->snap_fd);
 	}
 	table_free(m->table);
-	pools_clear(m);
-	free(m->pools);
+	pools_clear(&m->g);
+	free(m->g.pools);
 	free(m);
 }
 
@@ -689,6 +703,7 @@ char *metrics_render(const struct registry *reg, size_t *len)
 	struct tcache_stats cache;
 	struct metrics_pool *pools = NULL;
 	size_t npools = 0, i;
+	unsigned conns = 0;
 	int nworkers = 0;
 
 	pthread_mutex_lock(&metrics_lock);
@@ -707,16 +722,17 @@ char *metrics_render(const struct registry *reg, size_t *len)
 		for (i = 0; i < METRICS_NBUCKETS; i++)
 			hist[i] += rd(&m->hist[i]);
 		hsum += rd(&m->hist_sum_us);
-		cache.hits += m->cache.hits;
-		cache.misses += m->cache.misses;
-		cache.evictions += m->cache.evictions;
-		npools += m->npools;
+		cache.hits += m->g.cache.hits;
+		cache.misses += m->g.cache.misses;
+		cache.evictions += m->g.cache.evictions;
+		conns += m->g.conns;
+		npools += m->g.npools;
 	}
 	if (npools > 0 && (pools = calloc(npools, sizeof(*pools))) != NULL) {
 		npools = 0;
 		LIST_FOREACH(m, &metrics_workers, entry)
-			for (i = 0; i < m->npools; i++)
-				pools[npools++] = m->pools[i];  /* keys borrowed under the lock */
+			for (i = 0; i < m->g.npools; i++)
+				pools[npools++] = m->g.pools[i];  /* keys borrowed under the lock */
 		qsort(pools, npools, sizeof(*pools), pool_cmp);
 	} else {
 		npools = 0;
@@ -758,7 +774,7 @@ char *metrics_render(const struct registry *reg, size_t *len)
 	mb_printf(&b, "fngate_token_cache_evictions_total %llu\n",
 		  (unsigned long long)cache.evictions);
 	mb_family(&b, "fngate_open_connections", "gauge", "Open client connections (all workers).");
-	mb_printf(&b, "fngate_open_connections %u\n", atomic_load(&worker_total_conns));
+	mb_printf(&b, "fngate_open_connections %u\n", conns);
 	mb_family(&b, "fngate_workers", "gauge", "Worker threads.");
 	mb_printf(&b, "fngate_workers %d\n", nworkers);
 	mb_family(&b, "fngate_registry_tokens", "gauge",

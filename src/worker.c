@@ -2,7 +2,6 @@
  * cache and upstream pools, so the request path takes no lock. */
 #include "worker.h"
 
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +9,6 @@
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <event2/listener.h>
 #include <event2/thread.h>
 
 #include "conf.h"
@@ -109,31 +107,27 @@ static void wconf_free_all(struct worker *w)
 	}
 }
 
-static void accept_retry_cb(evutil_socket_t fd, short what, void *arg)
+static void report_pool(const char *key, unsigned nidle, void *arg)
+{
+	metrics_gauges_pool(arg, key, nidle);
+}
+
+/* A scrape asks (metrics.h): the gauges only this thread may read. */
+static void worker_report(void *arg, struct metrics_gauges *g)
 {
 	struct worker *w = arg;
+	struct tcache_stats s;
 
-	(void)fd;
-	(void)what;
-	if (atomic_load(&w->draining))
-		return;
-	if (w->fds_low) {
-		/* Paused for descriptors: probe the lowest free one (the kernel hands out the
-		 * lowest) and keep waiting while the headroom is not back. */
-		int probe;
+	tcache_get_stats(w->cache, &s);
+	metrics_gauges_cache(g, &s);
+	metrics_gauges_conns(g, w->nconns);
+	upstream_pools_foreach(w, report_pool, g);
+}
 
-		listener_fd_limit_refresh();
-		probe = fcntl(w->wake_fd, F_DUPFD_CLOEXEC, 0);
-		if (probe >= 0)
-			close(probe);
-		if (probe < 0 || listener_fds_low(probe)) {
-			worker_pause_accept(w);
-			return;
-		}
-		w->fds_low = false;
-		log_msg(LOG_LVL_INFO, "descriptors available again: accepting");
-	}
-	listener_enable(w, 1);
+/* A connection accepted by one of this worker's listeners. */
+static void worker_accept(void *arg, size_t listen_idx, int fd, struct sockaddr *sa, int salen)
+{
+	conn_accept_on(arg, listen_idx, fd, sa, salen);
 }
 
 /* Woken by the main thread: start draining, or stop now. */
@@ -150,7 +144,7 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
 	/* Close, not just disable: a disabled listener still lets the kernel complete handshakes
 	 * into its backlog, where clients hang until they give up; closed, they are refused at
 	 * once and a load balancer moves on. */
-	listener_close_all(w);
+	listener_close_all(w->ls);
 	/* Idle keep-alive connections have nothing in flight: close them now. */
 	for (c = TAILQ_FIRST(&w->conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
@@ -180,7 +174,6 @@ int worker_init(struct worker *w, int id, const int *fds, size_t nfds, size_t ca
 	event_config_free(cfg);
 	if (w->base == NULL)
 		return -1;
-	w->accept_retry = evtimer_new(w->base, accept_retry_cb, w);
 	/* Cross-thread wake-ups go through an eventfd: each event base belongs to one thread and
 	 * runs without libevent's locks. */
 	w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -190,11 +183,11 @@ int worker_init(struct worker *w, int id, const int *fds, size_t nfds, size_t ca
 	if (w->wake == NULL || event_add(w->wake, NULL) != 0)
 		return -1;
 	w->cache = tcache_new(cache_entries);
-	if (w->accept_retry == NULL || w->wake == NULL || w->cache == NULL)
+	if (w->wake == NULL || w->cache == NULL)
 		return -1;
-	if ((w->metrics = metrics_worker_new(w)) == NULL)
+	if ((w->metrics = metrics_worker_new(w->base, worker_report, w)) == NULL)
 		return -1;
-	if (listener_attach(w, fds, nfds) != 0)
+	if ((w->ls = listener_set_new(w->base, fds, nfds, worker_accept, w)) == NULL)
 		return -1;
 	if (util_random(rnd, sizeof(rnd)) != 0)
 		return -1;
@@ -206,7 +199,7 @@ static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 
-	listener_enable(w, 1);
+	listener_resume(w->ls);
 	event_base_dispatch(w->base);
 	atomic_store(&w->exited, 1);
 	return NULL;
@@ -240,11 +233,7 @@ void worker_free(struct worker *w)
 	while ((c = TAILQ_FIRST(&w->conns)) != NULL)
 		conn_close(c, OUT_SHUTDOWN);
 	upstream_pools_free(w);
-	for (size_t i = 0; i < w->nlisteners; i++)
-		evconnlistener_free(w->listeners[i]);
-	free(w->listeners);
-	if (w->accept_retry)
-		event_free(w->accept_retry);
+	listener_set_free(w->ls);
 	if (w->wake)
 		event_free(w->wake);
 	if (w->wake_fd > 0)
@@ -276,14 +265,5 @@ void worker_conn_closed(struct worker *w)
 			event_base_loopexit(w->base, NULL);
 		return;
 	}
-	if (!w->listening)
-		listener_enable(w, 1);
-}
-
-void worker_pause_accept(struct worker *w)
-{
-	struct timeval tv = {0, 50 * 1000};
-
-	listener_enable(w, 0);
-	evtimer_add(w->accept_retry, &tv);
+	listener_resume(w->ls);    /* below the cap again, if that was the pause */
 }

@@ -100,7 +100,7 @@ END_TEST
 START_TEST(test_every_outcome_exposed)
 {
 	struct conf *a = load(CONF_A);
-	struct metrics_worker *w = metrics_worker_new(NULL);
+	struct metrics_worker *w = metrics_worker_new(NULL, NULL, NULL);
 	size_t len;
 	char *text, line[256];
 
@@ -223,7 +223,7 @@ static void check_format(const char *text)
 START_TEST(test_render_sums_workers)
 {
 	struct conf *a = load(CONF_A);
-	struct metrics_worker *w1 = metrics_worker_new(NULL), *w2 = metrics_worker_new(NULL);
+	struct metrics_worker *w1 = metrics_worker_new(NULL, NULL, NULL), *w2 = metrics_worker_new(NULL, NULL, NULL);
 	const struct conf_function *f1 = a->functions[0], *f3 = a->functions[2];
 	char *text;
 	size_t len;
@@ -300,7 +300,7 @@ END_TEST
 START_TEST(test_reload_renumbers)
 {
 	struct conf *a = load(CONF_A), *b = load(CONF_B);
-	struct metrics_worker *w = metrics_worker_new(NULL);
+	struct metrics_worker *w = metrics_worker_new(NULL, NULL, NULL);
 	char *text;
 
 	ck_assert_ptr_nonnull(w);
