@@ -54,6 +54,9 @@ enum outcome {
 	OUT_OUT_OF_DESCRIPTORS,
 	OUT_OUT_OF_LOCAL_PORTS,
 	OUT_NO_CONFIGURATION,
+	OUT_STORE_UNAVAILABLE,      /* an admin write the store (fleet mode's, or the journal) could
+	                             * not take: the admin API's answer, never the data plane's */
+	OUT_REVOCATION_STATE_STALE, /* fleet mode: a private call while the node's state is stale */
 	/* the upstream failed */
 	OUT_UPSTREAM_UNAVAILABLE,
 	OUT_UPSTREAM_CONNECT_TIMEOUT,

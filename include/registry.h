@@ -12,7 +12,14 @@
  * else is corruption and open fails rather than forgetting a revocation. When dead lines
  * dominate, the journal is compacted: the live records go to tokens.journal.tmp, fsync, rename
  * over tokens.journal, fsync of the directory; a leftover .tmp at open is an unfinished
- * compaction and is removed (the old journal is still whole). */
+ * compaction and is removed (the old journal is still whole).
+ *
+ * Fleet mode (docs/fleet.md): with a shared store, every change is committed to the store first
+ * (registry_set_commit: nothing is applied locally when the store cannot take it), and changes
+ * read from the store (registry_apply_json) go through the same replay as journal lines, so the
+ * journal is the node's local snapshot of the shared state: a node that restarts while the store
+ * is unreachable loads it and knows every revocation it had applied. Each line then also carries
+ * the store position it was applied at ("seq"), from which the node resumes. */
 #ifndef FNGATE_REGISTRY_H
 #define FNGATE_REGISTRY_H
 
@@ -51,6 +58,9 @@ struct token_record {
 	/* revoked in memory and in the revocation set, but the journal write failed: not yet
 	 * acknowledged to anybody (registry_revoke). Never written to the journal. */
 	bool    pending;
+	/* Fleet mode: the position in the shared store's log of the change this record was last
+	 * read at (registry_position); 0 in local mode and for a node's own writes. */
+	int64_t store_seq;
 };
 
 /* What registry_add and registry_revoke did. */
@@ -61,6 +71,8 @@ enum registry_rc {
 	REG_UNKNOWN,        /* revoke: no such token, and no import asked */
 	REG_QUOTA,          /* the namespace holds its quota of records: nothing done */
 	REG_FULL,           /* the registry holds REGISTRY_MAX records: nothing done */
+	REG_STORE,          /* fleet mode: the shared store could not take the change (unreachable,
+	                     * timed out, or its commit's outcome unknown): nothing applied here */
 };
 
 #define REGISTRY_MAX 1000000   /* records, every namespace together */
@@ -92,9 +104,11 @@ const struct token_record *registry_get(const struct registry *r, const char *id
 const struct token_record *registry_get_issued(const struct registry *r, const char *id);
 
 /* Add a new ready record (a copy of *rec; rec->status is forced to READY). The id must be new.
- * Durable, then registered READY in the revocation set, before returning. Returns REG_OK;
- * REG_QUOTA when rec's namespace already holds `quota` records (registry_ns_count); REG_FULL;
- * or REG_ERROR with a message in err (duplicate id, I/O error). Nothing is kept unless REG_OK. */
+ * Durable (committed to the shared store first in fleet mode), then registered READY in the
+ * revocation set, before returning. Returns REG_OK; REG_QUOTA when rec's namespace already holds
+ * `quota` records (registry_ns_count; in fleet mode, as this node counts them); REG_FULL;
+ * REG_STORE (fleet mode, with err); or REG_ERROR with a message in err (duplicate id, I/O
+ * error). Nothing is kept unless REG_OK. */
 enum registry_rc registry_add(struct registry *r, const struct token_record *rec, size_t quota,
 			      char *err, size_t errlen);
 
@@ -111,7 +125,8 @@ enum registry_rc registry_add(struct registry *r, const struct token_record *rec
  *   REG_ERROR    the journal could not be written: the revocation applies in memory and in the
  *                revocation set at once, but is not acknowledged; the record stays `pending`
  *                and a repeated call (or registry_flush) writes it again, returning REG_OK
- *                once durable. So an acknowledged revocation is never lost.
+ *                once durable. So an acknowledged revocation is never lost;
+ *   REG_STORE    fleet mode: the shared store could not take it (err says why): nothing done.
  * *out (may be NULL) gets the record. */
 enum registry_rc registry_revoke(struct registry *r, const char *id, int64_t now, bool import,
 				 const char *import_ns, size_t quota,
@@ -136,6 +151,45 @@ size_t registry_list(const struct registry *r, const struct registry_query *q,
 /* Write the last-use times the gate recorded (revoke_last_used) for ready records that changed,
  * and retry a failed write. Called every few seconds. Returns 0 / -1. */
 int registry_flush(struct registry *r);
+
+/* --- fleet mode: the shared store behind the registry (registry_store.c drives these) --- */
+
+/* Commit the change to `rec` (already in its new state; `json` is its record JSON) to the shared
+ * store. Returns 0 once committed, with *seq its position in the store's log; -1 with err when
+ * the store could not take it (the registry then applies nothing). */
+typedef int (*registry_commit_fn)(void *arg, const struct token_record *rec, const char *json,
+				  int64_t *seq, char *err, size_t errlen);
+/* From now on, registry_add and registry_revoke commit through fn before applying. */
+void registry_set_commit(struct registry *r, registry_commit_fn fn, void *arg);
+
+/* Hand the records whose last_used_at registry_flush just raised (recs[0..n), valid during the
+ * call) to fn, once per flush: fleet mode shares them in one write. */
+typedef void (*registry_used_fn)(void *arg, const struct token_record *const *recs, size_t n);
+void registry_set_used(struct registry *r, registry_used_fn fn, void *arg);
+
+/* A last use of the token fngate issued with id, read from the shared store at position seq:
+ * kept when later than the record's (queued for the journal as registry_apply_json does).
+ * Returns 1 when kept, 0 otherwise (unknown id, not later). */
+int registry_apply_used(struct registry *r, const char *id, int64_t used, int64_t seq);
+
+/* The record JSON of t (the journal's and the store's body format), malloc'd; NULL on OOM. */
+char *registry_record_json(const struct token_record *t);
+
+/* Apply a record read from the shared store at log position seq (json: its record JSON): merged
+ * as a journal line is (the newer record wins, a revocation is sticky), registered in the
+ * revocation set at once (every worker sees it on return), and queued for the journal when it
+ * changed anything. Returns 1 when it changed the registry, 0 when it was known already, -1
+ * when json is not a valid record, -2 when memory ran out (apply it again later); err says why. */
+int registry_apply_json(struct registry *r, const char *json, int64_t seq, char *err,
+			size_t errlen);
+
+/* Make the records queued by registry_apply_json durable in the journal (one write, one
+ * fdatasync). Returns 0, or -1 (logged; the lines stay queued and the next call retries). */
+int registry_sync(struct registry *r);
+
+/* The highest store position the journal and memory hold a record of (0: none): the node
+ * resumes following the store's log from here. */
+int64_t registry_position(const struct registry *r);
 
 /* Signing keys. For every namespace of c with issue_tokens: find its signing key (the configured
  * signing_key PEM, else the current key of state_dir/keys/<ns>/, generated now (RS256, 2048

@@ -12,6 +12,7 @@
 #ifndef FNGATE_REVOKE_H
 #define FNGATE_REVOKE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,6 +38,14 @@ int revoke_set(const char *ns, const char *jti, size_t len, enum revoke_state st
 /* Note that the token (ns, jti) was used now (for last_used_at). Cheap, may be called on every
  * request: it writes only when the stored second differs, and only entries that exist. */
 void revoke_touch(const char *ns, const char *jti, size_t len, int64_t now);
+/* Fleet mode (fleet.c, on the main thread) says whether the set may lag the shared store by
+ * more than max_staleness_s; the gate reads it on every private call that would be allowed.
+ * revoke_stale_served counts the calls served all the same (stale_policy "serve"). */
+void revoke_set_stale(bool stale);
+bool revoke_stale(void);
+void revoke_count_stale_served(void);
+uint64_t revoke_stale_served(void);
+
 /* Last use recorded for (ns, jti) (ns NULL: the every-namespace entry), 0 when none. */
 int64_t revoke_last_used(const char *ns, const char *jti, size_t len);
 

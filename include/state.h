@@ -10,8 +10,8 @@
 
 #include "conf.h"
 
-/* Apply the privacy overrides stored in c->state_dir to snapshot c (before it is published),
- * logging a warning for each function whose stored privacy contradicts the file's. Returns 0, or -1 when the state file is unreadable (logged; the configured values stay). */
+/* Apply the privacy overrides stored in c->state_dir to snapshot c (before it is published;
+ * functions without one get the file's value), logging a warning for each function whose stored privacy contradicts the file's. Returns 0, or -1 when the state file is unreadable (logged; the configured values stay). */
 int state_apply(struct conf *c);
 
 /* Record the privacy of function_id in state_dir durably (before returning). The caller then
@@ -30,5 +30,9 @@ int state_reset_privacy(const char *state_dir, const char *function_id, char *er
  * symlink is followed, no other file system entered. Call at start, before the registry is
  * opened. Returns the number of entries tightened, or -1 when the walk failed (logged). */
 int state_tighten(const char *state_dir);
+/* Fleet mode: make the stored overrides exactly ids[i] -> ps[i] (i < n), in one atomic replace
+ * (the store's snapshot, of which state_dir keeps the node's copy). 0, or -1 with err. */
+int state_replace_privacy(const char *state_dir, const char *const *ids, const enum privacy *ps,
+			  size_t n, char *err, size_t errlen);
 
 #endif

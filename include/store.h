@@ -9,8 +9,9 @@
  * one listening connection on their main loop (LISTEN/NOTIFY, plus a catch-up read after every
  * (re)connect), and load a snapshot (every item, with its position) at start.
  *
- * The `local` store (type "local", the default) is today's journal in state_dir (registry.c)
- * and does not go through this interface yet; "postgresql" is store_pg.c.
+ * The `local` store (type "local", the default) is the journal in state_dir (registry.c) and
+ * does not go through this interface; "postgresql" is store_pg.c, which fleet.c connects to the
+ * registry.
  *
  * Threads: everything here runs on the daemon's main thread. Writes (store_apply) are
  * synchronous calls for the admin path, each bounded by the statement timeout
@@ -34,10 +35,14 @@ struct store;
 
 enum store_kind {
 	STORE_KIND_TOKEN = 1,       /* key: token id; body: the token record (registry.c's JSON) */
-	STORE_KIND_REVOCATION,      /* namespace_id + key: the revoked jti; body: {"revoked_at": N} */
+	STORE_KIND_REVOCATION,      /* namespace_id ("": every namespace) + key: the revoked jti of a
+	                             * token fngate did not issue; body: its record (registry.c's JSON) */
 	STORE_KIND_PRIVACY,         /* key: function id; body: {"privacy": "private"|"public"} */
 	STORE_KIND_SIGNING_KEY,     /* namespace_id + key: kid; body: alg, public PEM and the private
 	                             * PEM sealed with store_seal.h (base64url), never in clear */
+	STORE_KIND_LAST_USED,       /* key: token id; body: {"used": N}, the last use a node saw
+	                             * (kept apart from the record: a batch of these must never
+	                             * carry a "ready" record over a concurrent revocation) */
 };
 
 /* One item written, or one change read. namespace_id is "" where the kind has none. body is a

@@ -28,9 +28,11 @@
 #include "adminhttp.h"
 #include "conf.h"
 #include "console.h"
+#include "fleet.h"
 #include "log.h"
 #include "metrics.h"
 #include "mint.h"
+#include "outcome.h"
 #include "registry.h"
 #include "serve.h"
 #include "revoke.h"
@@ -122,6 +124,19 @@ static void reply_error(struct adminhttp_req *req, int code, const char *err, co
 	if (code == 401)
 		adminhttp_add_header(req, "WWW-Authenticate", "Bearer realm=\"fngate-admin\"");
 	adminhttp_reply_json(req, code, json_pack("{s:s,s:s}", "error", err, "message", msg));
+}
+
+/* Fleet mode: the shared store could not take a write (`what`; the store's own message in
+ * err goes to the log only), so nothing was changed on any node (`effect` says it to the
+ * caller): 503 store_unavailable. */
+static void reply_store_unavailable(struct areq *r, const char *what, const char *err,
+				    const char *effect)
+{
+	log_msg(LOG_LVL_ERROR, "admin: %s refused: %s", what, err);
+	adminhttp_add_header(r->req, "Retry-After", "1");
+	reply_error(r->req, outcome_status(OUT_STORE_UNAVAILABLE), outcome_name(OUT_STORE_UNAVAILABLE),
+		    "the shared store (PostgreSQL) cannot be reached: %s; nothing was changed, "
+		    "retry once it is back", effect);
 }
 
 #define AUTH_LOG_WINDOW_US (10 * 1000000ull)
@@ -572,6 +587,11 @@ static void h_function(struct areq *r, bool patch)
 		goto cleanup;
 	}
 	p = strcmp(pv, "public") == 0 ? PRIVACY_PUBLIC : PRIVACY_PRIVATE;
+	/* In fleet mode the store takes it first: every node applies it from there. */
+	if (fleet_commit_privacy(fn->id, p, err, sizeof(err)) != 0) {
+		reply_store_unavailable(r, "privacy change", err, "the privacy is unchanged");
+		goto cleanup;
+	}
 	/* Durable first, so that what the API confirms survives a restart. */
 	if (state_set_privacy(r->c->state_dir, fn->id, p, err, sizeof(err)) != 0) {
 		log_msg(LOG_LVL_ERROR, "admin: saving privacy of %s: %s", fn->id, err);
@@ -599,7 +619,11 @@ static void h_function_privacy_reset(struct areq *r)
 	}
 	if (forbid(r, ADMIN_PERM_FUNCTIONS_WRITE, fn->ns->id) != 0)
 		return;
-	/* Durable first, as for PATCH. */
+	/* The store first, then durable here, as for PATCH. */
+	if (fleet_commit_privacy(fn->id, 0, err, sizeof(err)) != 0) {
+		reply_store_unavailable(r, "privacy reset", err, "the privacy is unchanged");
+		return;
+	}
 	if (state_reset_privacy(r->c->state_dir, fn->id, err, sizeof(err)) != 0) {
 		log_msg(LOG_LVL_ERROR, "admin: resetting privacy of %s: %s", fn->id, err);
 		reply_error(r->req, 500, "internal", "could not save the privacy state");
@@ -777,6 +801,9 @@ static void h_token_create(struct areq *r)
 	case REG_FULL:
 		reply_full(r);
 		goto cleanup;
+	case REG_STORE:
+		reply_store_unavailable(r, "token creation", err, "no token was issued");
+		goto cleanup;
 	default:
 		log_msg(LOG_LVL_ERROR, "admin: token creation: %s", err);
 		reply_error(r->req, 503, "store_unavailable", "the token could not be stored; none "
@@ -888,6 +915,10 @@ static const struct token_record *token_or_404(struct areq *r, const char *id, u
 	if (lacks(r, perm) != 0)
 		return NULL;
 	t = id_ok(id) ? registry_get(r->a->reg, id) : NULL;
+	/* Fleet mode: a token created through another node a moment ago may not be in this
+	 * node's copy yet; read the store's log to its end before answering 404. */
+	if (t == NULL && id_ok(id) && fleet_catch_up() > 0)
+		t = registry_get(r->a->reg, id);
 	if (t == NULL || !admin_key_sees(r->key, t->namespace_id)) {
 		reply_error(r->req, 404, "not_found", "no token with this id");
 		return NULL;
@@ -919,6 +950,9 @@ static void do_revoke(struct areq *r, const char *id, bool import, const char *i
 		return;
 	case REG_FULL:
 		reply_full(r);
+		return;
+	case REG_STORE:
+		reply_store_unavailable(r, "revocation", err, "the token is not revoked");
 		return;
 	default:
 		/* Refused from now on, on every worker; but not on disk, so not acknowledged: the

@@ -98,6 +98,13 @@ static enum outcome gate_check_private(const struct conf *c, const struct conf_f
 		return OUT_TOKEN_REVOKED;
 	if (ns->require_registered_tokens && rs != REVOKE_READY)
 		return OUT_TOKEN_UNKNOWN;
+	/* Fleet mode: this node's revocations may lag the shared store too long to vouch for a
+	 * token (docs/fleet.md). What is known refused stays refused above either way. */
+	if (revoke_stale()) {
+		if (c->store.stale_policy != CONF_STALE_SERVE)
+			return OUT_REVOCATION_STATE_STALE;
+		revoke_count_stale_served();
+	}
 
 	revoke_touch(ns->id, res->jti, jlen, now);
 	return OUT_TOKEN;

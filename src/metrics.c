@@ -17,9 +17,11 @@
 #include <event2/event.h>
 
 #include "conf.h"
+#include "fleet.h"
 #include "log.h"
 #include "outcome.h"
 #include "registry.h"
+#include "revoke.h"
 #include "tcache.h"
 #include "util.h"
 
@@ -653,6 +655,45 @@ static void snapshot_workers(void)
 	}
 }
 
+/* Fleet mode's families (docs/fleet.md), only on nodes in fleet mode. */
+static void render_fleet(struct mbuf *b)
+{
+	struct fleet_status st;
+
+	if (fleet_status(&st) != 0)
+		return;
+	mb_family(b, "fngate_store_connected", "gauge",
+		  "1 while the connection following the shared store's change log is up.");
+	mb_printf(b, "fngate_store_connected %d\n", st.connected ? 1 : 0);
+	mb_family(b, "fngate_store_stale", "gauge",
+		  "1 while the store has not been heard from for longer than max_staleness_s.");
+	mb_printf(b, "fngate_store_stale %d\n", st.stale ? 1 : 0);
+	mb_family(b, "fngate_store_position", "gauge",
+		  "Position in the store's change log of the last change applied.");
+	mb_printf(b, "fngate_store_position %lld\n", (long long)st.position);
+	mb_family(b, "fngate_store_changes_applied_total", "counter",
+		  "Changes of the store's log applied to this node since it started.");
+	mb_printf(b, "fngate_store_changes_applied_total %llu\n", (unsigned long long)st.applied);
+	mb_family(b, "fngate_store_last_heard_seconds", "gauge",
+		  "Seconds since the store was last heard from (0 while connected and caught up; "
+		  "-1: never since start).");
+	mb_printf(b, "fngate_store_last_heard_seconds %.3f\n", st.heard_age_s);
+	mb_family(b, "fngate_store_stale_served_total", "counter",
+		  "Private calls served while stale (stale_policy serve).");
+	mb_printf(b, "fngate_store_stale_served_total %llu\n",
+		  (unsigned long long)revoke_stale_served());
+	mb_family(b, "fngate_store_apply_lag_seconds", "histogram",
+		  "From a change's commit (the database's clock) to its application on this node.");
+	for (int i = 0; i < FLEET_LAG_BUCKETS; i++)
+		mb_printf(b, "fngate_store_apply_lag_seconds_bucket{le=\"%g\"} %llu\n",
+			  fleet_lag_bounds_s[i], (unsigned long long)st.lag_le[i]);
+	mb_printf(b, "fngate_store_apply_lag_seconds_bucket{le=\"+Inf\"} %llu\n",
+		  (unsigned long long)st.lag_count);
+	mb_printf(b, "fngate_store_apply_lag_seconds_sum %.6f\n", st.lag_sum_s);
+	mb_printf(b, "fngate_store_apply_lag_seconds_count %llu\n",
+		  (unsigned long long)st.lag_count);
+}
+
 char *metrics_render(const struct registry *reg, size_t *len)
 {
 	struct mbuf b = {0};
@@ -779,6 +820,7 @@ char *metrics_render(const struct registry *reg, size_t *len)
 		  "Access-log lines dropped because the disk did not keep up with a buffered log.");
 	mb_printf(&b, "fngate_access_log_dropped_total %llu\n",
 		  (unsigned long long)log_access_dropped());
+	render_fleet(&b);
 	if (c != NULL)
 		conf_unref(c);
 	if (b.failed || !mb_reserve(&b, 0)) {

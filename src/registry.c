@@ -1,4 +1,5 @@
-/* registry.c - the token registry: a checksummed append-only journal in state_dir, signing keys. */
+/* registry.c - the token registry: a checksummed append-only journal in state_dir (in fleet mode,
+ * the local snapshot of the shared store's state), signing keys. */
 #include "registry.h"
 
 #include <errno.h>
@@ -26,6 +27,7 @@
 #define JOURNAL_MAX      (256u * 1024 * 1024)  /* refuse to replay more than this */
 #define LINE_MAX_BYTES   (16u * 1024)          /* one record is far smaller */
 #define COMPACT_SLACK    1024                  /* dead lines tolerated before compaction */
+#define SYNC_BATCH       1000                  /* queued store changes written at once */
 
 struct reg_signer {
 	char        *ns_id;
@@ -41,6 +43,15 @@ struct registry {
 	off_t   size;           /* journal bytes known good */
 	size_t  lines;          /* journal lines, live or dead */
 	bool    dirty;          /* a write failed: the next flush compacts */
+
+	/* fleet mode */
+	registry_commit_fn commit;      /* NULL: local mode */
+	void   *commit_arg;
+	registry_used_fn used;
+	void   *used_arg;
+	char   *pend;           /* journal lines of applied store changes, not yet written */
+	size_t  pend_len, pend_cap, pend_lines;
+	int64_t position;       /* highest store_seq held */
 
 	struct token_record *recs;
 	size_t  n, cap;
@@ -327,20 +338,27 @@ static json_t *rec_to_json(const struct token_record *t)
 	json_object_set_new(o, "imported", json_boolean(t->imported));
 	if (t->imported && t->ns_scoped)
 		json_object_set_new(o, "ns_scoped", json_true());
+	if (t->store_seq != 0)
+		json_object_set_new(o, "seq", json_integer(t->store_seq));
 	return o;
+}
+
+char *registry_record_json(const struct token_record *t)
+{
+	json_t *o = rec_to_json(t);
+	char *js = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;   /* control chars escaped */
+
+	json_decref(o);
+	return js;
 }
 
 /* Append "<crc> <json>\n" for t to a growing buffer. 0 / -1. */
 static int line_append(char **buf, size_t *len, size_t *cap, const struct token_record *t)
 {
-	json_t *o = rec_to_json(t);
-	char *js = NULL;
+	char *js = registry_record_json(t);   /* one line: control characters are escaped */
 	size_t jl, need;
 	int rc = -1;
 
-	if (o == NULL)
-		goto cleanup;
-	js = json_dumps(o, JSON_COMPACT);   /* escapes control characters: one line */
 	if (js == NULL)
 		goto cleanup;
 	jl = strlen(js);
@@ -364,7 +382,6 @@ static int line_append(char **buf, size_t *len, size_t *cap, const struct token_
 	rc = 0;
 cleanup:
 	free(js);
-	json_decref(o);
 	return rc;
 }
 
@@ -392,26 +409,16 @@ static int64_t jint(json_t *o, const char *k, int *bad)
 	return (int64_t)json_integer_value(v);
 }
 
-/* Parse one journal line (without its '\n') into *t (strings borrowed from *root, which the
- * caller frees). 0, or -1 when the checksum, the JSON or a field is wrong. */
-static int line_parse(const char *line, size_t len, struct token_record *t, json_t **root)
+/* Parse a record JSON (a journal line's or a store item's body) into *t (strings borrowed from
+ * *root, which the caller frees). 0, or -1 when the JSON or a field is wrong. */
+static int rec_parse(const char *js, size_t len, struct token_record *t, json_t **root)
 {
-	char crchex[9];
-	char *end;
-	unsigned long crc;
 	const char *id, *st;
 	int bad = 0;
-	json_t *o;
+	json_t *o, *seq;
 
 	*root = NULL;
-	if (len < 11 || line[8] != ' ')
-		return -1;
-	memcpy(crchex, line, 8);
-	crchex[8] = '\0';
-	crc = strtoul(crchex, &end, 16);
-	if (end != crchex + 8 || crc != crc32_ieee(line + 9, len - 9))
-		return -1;
-	o = json_loadb(line + 9, len - 9, JSON_REJECT_DUPLICATES, NULL);
+	o = json_loadb(js, len, JSON_REJECT_DUPLICATES, NULL);
 	if (!json_is_object(o)) {
 		json_decref(o);
 		return -1;
@@ -431,7 +438,10 @@ static int line_parse(const char *line, size_t len, struct token_record *t, json
 	/* absent in older journals: their imported revocations applied in every namespace */
 	t->ns_scoped = t->imported && t->namespace_id != NULL &&
 		       json_is_true(json_object_get(o, "ns_scoped"));
-	if (bad || id == NULL || st == NULL || !id_valid(id)) {
+	seq = json_object_get(o, "seq");    /* absent in local mode */
+	if (seq != NULL)
+		t->store_seq = json_is_integer(seq) ? (int64_t)json_integer_value(seq) : -1;
+	if (bad || t->store_seq < 0 || id == NULL || st == NULL || !id_valid(id)) {
 		json_decref(o);
 		return -1;
 	}
@@ -448,24 +458,64 @@ static int line_parse(const char *line, size_t len, struct token_record *t, json
 	return 0;
 }
 
-/* Replay one parsed line: the last line of a record (find_same) wins, except that a revocation
- * is sticky. */
-static int replay(struct registry *r, const struct token_record *t)
+/* Parse one journal line (without its '\n'): "<crc> <record JSON>", as rec_parse. 0 / -1. */
+static int line_parse(const char *line, size_t len, struct token_record *t, json_t **root)
+{
+	char crchex[9];
+	char *end;
+	unsigned long crc;
+
+	*root = NULL;
+	if (len < 11 || line[8] != ' ')
+		return -1;
+	memcpy(crchex, line, 8);
+	crchex[8] = '\0';
+	crc = strtoul(crchex, &end, 16);
+	if (end != crchex + 8 || crc != crc32_ieee(line + 9, len - 9))
+		return -1;
+	return rec_parse(line + 9, len - 9, t, root);
+}
+
+static bool str_same(const char *a, const char *b)
+{
+	return a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0;
+}
+
+/* Do a and b say the same (the store position aside)? */
+static bool rec_same(const struct token_record *a, const struct token_record *b)
+{
+	return strcmp(a->id, b->id) == 0 && str_same(a->namespace_id, b->namespace_id) &&
+	       str_same(a->function_id, b->function_id) && str_same(a->description, b->description) &&
+	       str_same(a->kid, b->kid) && a->created_at == b->created_at &&
+	       a->expires_at == b->expires_at && a->status == b->status &&
+	       a->revoked_at == b->revoked_at && a->last_used_at == b->last_used_at &&
+	       a->imported == b->imported && a->ns_scoped == b->ns_scoped;
+}
+
+/* Replay one record (a journal line, a change of the shared store): the last one of a record
+ * (find_same) wins, except that a revocation is sticky. Returns the record as it now stands
+ * (*changed: whether anything but its position changed), or NULL when out of memory. */
+static struct token_record *replay(struct registry *r, const struct token_record *t,
+				   bool *changed)
 {
 	struct token_record *cur = find_same(r, t);
 	struct token_record copy;
 
+	*changed = true;
+	if (t->store_seq > r->position)
+		r->position = t->store_seq;
 	if (cur == NULL)
-		return push(r, t) != NULL ? 0 : -1;
+		return push(r, t);
 	if (rec_copy(&copy, t) != 0)
-		return -1;
+		return NULL;
 	if (cur->status == TOKEN_REC_REVOKED && copy.status != TOKEN_REC_REVOKED) {
 		copy.status = TOKEN_REC_REVOKED;
 		copy.revoked_at = cur->revoked_at;
 	}
+	*changed = !rec_same(cur, &copy);
 	rec_clear(cur);
 	*cur = copy;
-	return 0;
+	return cur;
 }
 
 /* ---------------------------------------------------------------- files */
@@ -588,6 +638,7 @@ static int journal_compact(struct registry *r)
 	r->dirty = false;
 	for (size_t i = 0; i < r->n; i++)
 		r->recs[i].pending = false;
+	r->pend_len = r->pend_lines = 0;   /* the live records include every queued change */
 	rc = 0;
 cleanup:
 	saved = errno;
@@ -647,7 +698,7 @@ static int journal_load(struct registry *r, char *err, size_t errlen)
 		size_t ll = nl ? (size_t)(nl - (buf + off)) : len - off;
 		struct token_record t;
 		json_t *root = NULL;
-		bool last = nl == NULL || (size_t)(nl - buf) + 1 == len;
+		bool last = nl == NULL || (size_t)(nl - buf) + 1 == len, changed;
 
 		lineno++;
 		if (nl == NULL || ll > LINE_MAX_BYTES || line_parse(buf + off, ll, &t, &root) != 0) {
@@ -666,7 +717,7 @@ static int journal_load(struct registry *r, char *err, size_t errlen)
 			}
 			break;
 		}
-		if (replay(r, &t) != 0) {
+		if (replay(r, &t, &changed) == NULL) {
 			json_decref(root);
 			util_seterr(err, errlen, "%s: out of memory or too many records", r->journal);
 			goto cleanup;
@@ -764,8 +815,11 @@ void registry_close(struct registry *r)
 {
 	if (r == NULL)
 		return;
-	if (r->fd != -1)
+	if (r->fd != -1) {
+		(void)registry_sync(r);
 		close(r->fd);
+	}
+	free(r->pend);
 	for (size_t i = 0; i < r->n; i++)
 		rec_clear(&r->recs[i]);
 	for (size_t i = 0; i < r->nsigners; i++) {
@@ -809,6 +863,24 @@ const struct token_record *registry_get_issued(const struct registry *r, const c
 
 /* ---------------------------------------------------------------- public: changes */
 
+/* Fleet mode: commit *t (its new state) to the shared store before anything is applied here.
+ * The position the store gives is not recorded in t: the changes before it from other nodes may
+ * not have been applied yet, and the journal's positions say where to resume reading. 0 / -1. */
+static int commit(struct registry *r, const struct token_record *t, char *err, size_t errlen)
+{
+	char *js = registry_record_json(t);
+	int64_t seq = 0;
+	int rc;
+
+	if (js == NULL) {
+		util_seterr(err, errlen, "out of memory");
+		return -1;
+	}
+	rc = r->commit(r->commit_arg, t, js, &seq, err, errlen);
+	free(js);
+	return rc;
+}
+
 enum registry_rc registry_add(struct registry *r, const struct token_record *rec, size_t quota,
 			      char *err, size_t errlen)
 {
@@ -820,6 +892,7 @@ enum registry_rc registry_add(struct registry *r, const struct token_record *rec
 	t.status = TOKEN_REC_READY;
 	t.revoked_at = 0;
 	t.pending = false;
+	t.store_seq = 0;
 	if (!id_valid(t.id)) {
 		util_seterr(err, errlen, "invalid token id");
 		goto cleanup;
@@ -834,6 +907,10 @@ enum registry_rc registry_add(struct registry *r, const struct token_record *rec
 	}
 	if (r->n >= REGISTRY_MAX) {
 		rc = REG_FULL;
+		goto cleanup;
+	}
+	if (r->commit != NULL && commit(r, &t, err, errlen) != 0) {
+		rc = REG_STORE;
 		goto cleanup;
 	}
 	if (line_append(&buf, &len, &cap, &t) != 0) {
@@ -891,6 +968,7 @@ enum registry_rc registry_revoke(struct registry *r, const char *id, int64_t now
 				 const struct token_record **out, char *err, size_t errlen)
 {
 	struct token_record *t = NULL;
+	struct token_record n;      /* the record as revoked; strings borrowed */
 
 	if (out != NULL)
 		*out = NULL;
@@ -914,46 +992,129 @@ enum registry_rc registry_revoke(struct registry *r, const char *id, int64_t now
 		return REG_QUOTA;
 	if (t == NULL && r->n >= REGISTRY_MAX)
 		return REG_FULL;
-	/* The revocation takes effect first, in memory, on every worker; durability follows. */
-	if (revoke_set(t != NULL ? registry_rec_ns(t) : import_ns, id, strlen(id),
-		       REVOKE_REVOKED) != 0) {
-		util_seterr(err, errlen, "out of memory in the revocation set");
-		return REG_ERROR;
-	}
 	if (t == NULL) {
-		struct token_record n;
-
 		memset(&n, 0, sizeof(n));
 		snprintf(n.id, sizeof(n.id), "%s", id);
 		n.namespace_id = (char *)(uintptr_t)import_ns;
 		n.created_at = now;
-		n.status = TOKEN_REC_REVOKED;
-		n.revoked_at = now;
 		n.imported = true;
 		n.ns_scoped = import_ns != NULL;
+	} else {
+		int64_t lu = revoke_last_used(registry_rec_ns(t), id, strlen(id));
+
+		n = *t;
+		n.last_used_at = lu > t->last_used_at ? lu : t->last_used_at;
+		n.store_seq = 0;
+	}
+	n.status = TOKEN_REC_REVOKED;
+	n.revoked_at = now;
+	/* In fleet mode the store takes it first: a revocation that only one node knew would be
+	 * lost with that node, and the caller would believe it done everywhere. */
+	if (r->commit != NULL && commit(r, &n, err, errlen) != 0)
+		return REG_STORE;
+	/* The revocation takes effect first, in memory, on every worker; durability follows. */
+	if (revoke_set(registry_rec_ns(&n), id, strlen(id), REVOKE_REVOKED) != 0) {
+		util_seterr(err, errlen, "out of memory in the revocation set");
+		return REG_ERROR;
+	}
+	if (t == NULL) {
 		t = push(r, &n);
 		if (t == NULL) {
 			util_seterr(err, errlen, "out of memory");
 			return REG_ERROR;
 		}
 	} else {
-		int64_t lu = revoke_last_used(registry_rec_ns(t), id, strlen(id));
-
-		t->status = TOKEN_REC_REVOKED;
-		t->revoked_at = now;
-		t->last_used_at = lu > t->last_used_at ? lu : t->last_used_at;
+		t->status = n.status;
+		t->revoked_at = n.revoked_at;
+		t->last_used_at = n.last_used_at;
 	}
 	if (out != NULL)
 		*out = t;
 	return revoke_persist(r, t, err, errlen);
 }
 
+/* ---------------------------------------------------------------- public: fleet mode */
+
+void registry_set_commit(struct registry *r, registry_commit_fn fn, void *arg)
+{
+	r->commit = fn;
+	r->commit_arg = arg;
+}
+
+int registry_apply_json(struct registry *r, const char *json, int64_t seq, char *err,
+			size_t errlen)
+{
+	struct token_record t, *cur;
+	json_t *root = NULL;
+	bool changed;
+	int rc = -1;
+
+	if (rec_parse(json, strlen(json), &t, &root) != 0) {
+		util_seterr(err, errlen, "not a valid token record");
+		return -1;
+	}
+	t.store_seq = seq;
+	/* The revocation set first: a revocation (sticky there too) reaches the workers even if
+	 * memory runs out below. */
+	if (revoke_set(registry_rec_ns(&t), t.id, strlen(t.id), t.status == TOKEN_REC_REVOKED ?
+		       REVOKE_REVOKED : REVOKE_READY) != 0) {
+		util_seterr(err, errlen, "out of memory in the revocation set");
+		rc = -2;
+		goto cleanup;
+	}
+	cur = replay(r, &t, &changed);
+	if (cur == NULL) {
+		util_seterr(err, errlen, "out of memory or too many records");
+		rc = -2;
+		goto cleanup;
+	}
+	rc = 0;
+	if (changed) {
+		/* The merged record, as a later replay of the journal must see it. */
+		rc = 1;
+		if (line_append(&r->pend, &r->pend_len, &r->pend_cap, cur) != 0)
+			r->dirty = true;    /* applied: the next sync rewrites the journal whole */
+		else
+			r->pend_lines++;
+		if (r->pend_lines >= SYNC_BATCH)
+			(void)registry_sync(r);
+	}
+cleanup:
+	json_decref(root);
+	return rc;
+}
+
+int registry_sync(struct registry *r)
+{
+	/* After a failed write the journal may lack lines: rewrite it whole instead. */
+	if (r->dirty)
+		return journal_compact(r);
+	if (r->pend_len == 0)
+		return 0;
+	if (journal_append(r, r->pend, r->pend_len, r->pend_lines) != 0) {
+		log_msg(LOG_LVL_ERROR, "registry: writing %s: %s", r->journal, strerror(errno));
+		r->dirty = true;
+		return -1;
+	}
+	r->pend_len = r->pend_lines = 0;
+	return 0;
+}
+
+int64_t registry_position(const struct registry *r)
+{
+	return r->position;
+}
+
 int registry_flush(struct registry *r)
 {
+	const struct token_record **used = NULL;
 	char *buf = NULL;
 	size_t len = 0, cap = 0, nl = 0;
 	int rc = -1;
 
+	(void)registry_sync(r);
+	if (r->used != NULL && (used = malloc((r->n ? r->n : 1) * sizeof(*used))) == NULL)
+		goto cleanup;
 	for (size_t i = 0; i < r->n; i++) {
 		struct token_record *t = &r->recs[i];
 		int64_t lu = revoke_last_used(registry_rec_ns(t), t->id, strlen(t->id));
@@ -963,17 +1124,43 @@ int registry_flush(struct registry *r)
 		t->last_used_at = lu;
 		if (line_append(&buf, &len, &cap, t) != 0)
 			goto cleanup;
+		if (used != NULL)
+			used[nl] = t;
 		nl++;
 	}
 	if (len > 0 && !r->dirty && journal_append(r, buf, len, nl) != 0) {
 		log_msg(LOG_LVL_ERROR, "registry: writing %s: %s", r->journal, strerror(errno));
 		r->dirty = true;
 	}
+	if (r->used != NULL && nl > 0)
+		r->used(r->used_arg, used, nl);
 	ns_recount(r, util_now());
 	rc = maybe_compact(r);
 cleanup:
+	free(used);
 	free(buf);
 	return rc;
+}
+
+void registry_set_used(struct registry *r, registry_used_fn fn, void *arg)
+{
+	r->used = fn;
+	r->used_arg = arg;
+}
+
+int registry_apply_used(struct registry *r, const char *id, int64_t used, int64_t seq)
+{
+	struct token_record *t = find_if(r, id, pick_issued, NULL);
+
+	if (t == NULL || used <= t->last_used_at)
+		return 0;
+	t->last_used_at = used;
+	t->store_seq = seq;
+	if (line_append(&r->pend, &r->pend_len, &r->pend_cap, t) != 0)
+		r->dirty = true;    /* the next sync rewrites the journal whole */
+	else
+		r->pend_lines++;
+	return 1;
 }
 
 /* ---------------------------------------------------------------- public: listing */

@@ -24,6 +24,9 @@ struct revoke_entry {
 	char			 jti[];
 };
 
+static _Atomic bool revoke_is_stale;
+static _Atomic uint64_t revoke_served_stale;
+
 static pthread_rwlock_t revoke_lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct revoke_entry **revoke_buckets;
 static size_t revoke_nbuckets;          /* a power of two */
@@ -232,4 +235,25 @@ int64_t revoke_last_used(const char *ns, const char *jti, size_t len)
 		t = atomic_load_explicit(&e->last_used, memory_order_relaxed);
 	pthread_rwlock_unlock(&revoke_lock);
 	return t;
+}
+
+void revoke_set_stale(bool stale)
+{
+	atomic_store_explicit(&revoke_is_stale, stale, memory_order_release);
+}
+
+bool revoke_stale(void)
+{
+	return atomic_load_explicit(&revoke_is_stale, memory_order_acquire);
+}
+
+void revoke_count_stale_served(void)
+{
+	/* Only while stale, under stale_policy "serve": a shared counter is fine then. */
+	atomic_fetch_add_explicit(&revoke_served_stale, 1, memory_order_relaxed);
+}
+
+uint64_t revoke_stale_served(void)
+{
+	return atomic_load_explicit(&revoke_served_stale, memory_order_relaxed);
 }

@@ -19,6 +19,7 @@
 
 #include "admin.h"
 #include "conf.h"
+#include "fleet.h"
 #include "health.h"
 #include "listener.h"
 #include "log.h"
@@ -37,6 +38,7 @@ struct daemon {
 	struct worker     *workers;
 	int                nworkers;
 	struct registry   *reg;
+	struct fleet      *fleet;        /* fleet mode: the registry on the shared store */
 	struct admin      *admin;
 	struct health     *health;
 	unsigned           shutdown_ms;
@@ -126,6 +128,12 @@ static void on_reload(evutil_socket_t sig, short what, void *arg)
 			log_msg(LOG_LVL_WARN, "reload: listen addresses and workers change only at restart");
 		if (strcmp(old->state_dir, c->state_dir) != 0)
 			log_msg(LOG_LVL_WARN, "reload: state_dir changes only at restart");
+		/* max_staleness_s and stale_policy apply at once (fleet.c reads them per tick). */
+		if (old->store.type != c->store.type ||
+		    (old->store.conninfo != NULL) != (c->store.conninfo != NULL) ||
+		    (old->store.conninfo && strcmp(old->store.conninfo, c->store.conninfo) != 0))
+			log_msg(LOG_LVL_WARN, "reload: the store's type and conninfo change only at "
+				"restart");
 		if ((old->access_log == NULL) != (c->access_log == NULL) ||
 		    (old->access_log && strcmp(old->access_log, c->access_log) != 0))
 			if (log_open_access(c->access_log) != 0)
@@ -267,6 +275,16 @@ int serve_main(const char *path)
 		log_msg(LOG_LVL_ERROR, "registry: %s", err);
 		goto cleanup;
 	}
+	if (c->store.type == CONF_STORE_POSTGRESQL) {
+		d.fleet = fleet_open(d.reg, c, err, sizeof(err));
+		if (d.fleet == NULL) {
+			log_msg(LOG_LVL_ERROR, "store: %s", err);
+			goto cleanup;
+		}
+		/* The store's privacy overrides, now in state_dir, on this first snapshot. */
+		if (state_apply(c) != 0)
+			log_msg(LOG_LVL_WARN, "state: privacy overrides in %s not applied", c->state_dir);
+	}
 	/* Now that the registry is open, ensure signing keys (needs it) on this first snapshot. */
 	if (registry_ensure_signing_keys(d.reg, c, err, sizeof(err)) != 0) {
 		log_msg(LOG_LVL_ERROR, "signing keys: %s", err);
@@ -336,6 +354,10 @@ int serve_main(const char *path)
 	if (!ev_hup || !ev_term || !ev_int || !ev_usr1 || !d.drain_tick || evsignal_add(ev_hup, NULL) ||
 	    evsignal_add(ev_term, NULL) || evsignal_add(ev_int, NULL) || evsignal_add(ev_usr1, NULL))
 		goto cleanup;
+	if (d.fleet != NULL && fleet_start(d.fleet, d.base) != 0) {
+		log_msg(LOG_LVL_ERROR, "store: cannot follow the store's changes");
+		goto cleanup;
+	}
 	err[0] = '\0';
 	d.admin = admin_start(d.base, d.reg, err, sizeof(err));
 	if (d.admin == NULL && err[0] != '\0') {
@@ -398,6 +420,7 @@ cleanup:
 		event_free(ev_usr1);
 	if (d.drain_tick)
 		event_free(d.drain_tick);
+	fleet_close(d.fleet);
 	if (d.reg != NULL)
 		registry_close(d.reg);
 	if (d.base != NULL)

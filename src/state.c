@@ -86,6 +86,10 @@ int state_apply(struct conf *c)
 			err);
 		return -1;
 	}
+	/* The file's value wherever no override is stored: applying twice (fleet mode, once the
+	 * store's overrides have replaced the local ones) leaves no override that is gone. */
+	for (size_t i = 0; i < c->nfunctions; i++)
+		atomic_store(&c->functions[i]->privacy, c->functions[i]->privacy_configured);
 	json_object_foreach(json_object_get(root, "functions"), id, v) {
 		struct conf_function *fn = conf_find_function(c, id);
 		int p = privacy_parse(v);
@@ -110,28 +114,26 @@ int state_apply(struct conf *c)
 	return 0;
 }
 
-/* Store p for function_id, or forget function_id's entry when p is 0; the file is replaced
- * atomically. 0, or -1 with err. */
-static int state_store(const char *state_dir, const char *function_id, int p,
-		       char *err, size_t errlen)
+/* Set fns[function_id] to p, or forget it when p is 0. 0, or -1 with err. */
+static int state_put(json_t *fns, const char *function_id, int p, char *err, size_t errlen)
 {
-	char path[PATH_MAX];
-	json_t *root, *fns;
-	char *text = NULL;
-	int rc = -1;
-
-	root = state_load(state_dir, err, errlen);
-	if (root == NULL)
-		return -1;
-	fns = json_object_get(root, "functions");
 	if (p == 0)
 		json_object_del(fns, function_id);   /* absent already: nothing to forget */
 	else if (json_object_set_new(fns, function_id,
 				     json_string(p == PRIVACY_PUBLIC ? "public" : "private")) != 0) {
 		snprintf(err, errlen, "out of memory");
-		goto cleanup;
+		return -1;
 	}
-	text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
+	return 0;
+}
+
+/* Replace the state file with root ({"functions": ...}) atomically. 0, or -1 with err. */
+static int state_write(const char *state_dir, json_t *root, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	char *text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
+	int rc = -1;
+
 	if (text == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto cleanup;
@@ -144,6 +146,41 @@ static int state_store(const char *state_dir, const char *function_id, int p,
 	rc = 0;
 cleanup:
 	free(text);
+	return rc;
+}
+
+/* Store p for function_id, or forget function_id's entry when p is 0; the file is replaced
+ * atomically. 0, or -1 with err. */
+static int state_store(const char *state_dir, const char *function_id, int p,
+		       char *err, size_t errlen)
+{
+	json_t *root = state_load(state_dir, err, errlen);
+	int rc = -1;
+
+	if (root == NULL)
+		return -1;
+	if (state_put(json_object_get(root, "functions"), function_id, p, err, errlen) == 0)
+		rc = state_write(state_dir, root, err, errlen);
+	json_decref(root);
+	return rc;
+}
+
+int state_replace_privacy(const char *state_dir, const char *const *ids, const enum privacy *ps,
+			  size_t n, char *err, size_t errlen)
+{
+	json_t *root = json_pack("{s:{}}", "functions");
+	int rc = -1;
+
+	if (root == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (state_put(json_object_get(root, "functions"), ids[i], (int)ps[i], err,
+			      errlen) != 0)
+			goto cleanup;
+	rc = state_write(state_dir, root, err, errlen);
+cleanup:
 	json_decref(root);
 	return rc;
 }

@@ -23,6 +23,7 @@ static const char *const store_kind_names[] = {
 	[STORE_KIND_REVOCATION] = "revocation",
 	[STORE_KIND_PRIVACY] = "privacy",
 	[STORE_KIND_SIGNING_KEY] = "signing_key",
+	[STORE_KIND_LAST_USED] = "last_used",
 };
 
 /* Migrations, in order: migration i brings the schema from version i to i + 1. Each runs in one
@@ -64,15 +65,28 @@ struct store {
 	void                  *warg;
 };
 
-/* Connect (blocking) with the defaults fngate wants unless the conninfo says otherwise. */
+/* The server's notices and warnings ("relation ... already exists, skipping", "terminating
+ * connection due to ... shutdown") as daemon log lines (libpq would print them to stderr raw):
+ * debug level, since whatever matters also fails a statement or the connection, logged then. */
+static void store_notice(void *arg, const char *msg)
+{
+	(void)arg;
+	log_msg(LOG_LVL_DEBUG, "store: server says: %.*s", (int)strcspn(msg, "\n"), msg);
+}
+
+/* Connect (blocking, or started for PQconnectPoll when async) with the defaults fngate wants
+ * unless the conninfo says otherwise. */
 static PGconn *store_connect_params(const char *conninfo, int async)
 {
 	/* Later keywords override earlier ones, and the expanded dbname (the conninfo) comes after the
 	 * defaults: what the operator wrote wins. */
 	const char *const kw[] = {"connect_timeout", "application_name", "dbname", NULL};
 	const char *const val[] = {STORE_CONNECT_TIMEOUT_S, "fngate", conninfo, NULL};
+	PGconn *c = async ? PQconnectStartParams(kw, val, 1) : PQconnectdbParams(kw, val, 1);
 
-	return async ? PQconnectStartParams(kw, val, 1) : PQconnectdbParams(kw, val, 1);
+	if (c != NULL)
+		PQsetNoticeProcessor(c, store_notice, NULL);
+	return c;
 }
 
 /* The one-line reason of a libpq error, without its trailing newline. */
@@ -136,6 +150,24 @@ static int store_cmd(struct store *s, const char *sql, int n, const char *const 
 
 	PQclear(res);
 	return res != NULL ? 0 : -1;
+}
+
+/* Connect when needed and open a transaction with `sql` (a BEGIN). A connection that broke
+ * while idle (a server restart, a failover) is noticed only when used: when the BEGIN fails that
+ * way, nothing was done yet, so reconnect once and try again. 0, or -1 with err. */
+static int store_begin(struct store *s, const char *sql, char *err, size_t errlen)
+{
+	if (store_conn(s, err, errlen) != 0)
+		return -1;
+	if (store_cmd(s, sql, 0, NULL, err, errlen) == 0)
+		return 0;
+	if (PQstatus(s->conn) != CONNECTION_BAD)
+		return -1;
+	PQfinish(s->conn);
+	s->conn = NULL;
+	if (store_conn(s, err, errlen) != 0)
+		return -1;
+	return store_cmd(s, sql, 0, NULL, err, errlen);
 }
 
 /* Leave a failed transaction (ignoring errors: the connection may be gone). */
@@ -293,11 +325,9 @@ int store_apply(struct store *s, const struct store_item *items, size_t n, int64
 	for (size_t i = 0; i < n; i++)
 		if (store_item_check(&items[i], err, errlen) != 0)
 			return -1;
-	if (store_conn(s, err, errlen) != 0)
-		return -1;
-	snprintf(lock, sizeof(lock), "%lld", STORE_LOCK_APPEND);
-	if (store_cmd(s, "BEGIN", 0, NULL, err, errlen) != 0)
+	if (store_begin(s, "BEGIN", err, errlen) != 0)
 		goto fail;
+	snprintf(lock, sizeof(lock), "%lld", STORE_LOCK_APPEND);
 	/* The log's order must be its commit order. A position handed out at insert time (a
 	 * sequence) is not in commit order: with two writers, seq 11 can commit while 10 is still
 	 * open; a reader then applies 11 and moves its position past 10 for ever. Holding this lock
@@ -415,10 +445,8 @@ int store_snapshot(struct store *s, store_change_cb cb, void *arg, int64_t *posi
 	PGresult *res = NULL;
 	int rc = -1;
 
-	if (store_conn(s, err, errlen) != 0)
-		return -1;
 	/* One snapshot for both reads: the items are exactly the state at the position read. */
-	if (store_cmd(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, err, errlen) != 0)
+	if (store_begin(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err, errlen) != 0)
 		goto cleanup;
 	res = store_exec(s, "SELECT coalesce(max(seq), 0) FROM fngate_changes", 0, NULL,
 			 PGRES_TUPLES_OK, err, errlen);

@@ -684,6 +684,126 @@ START_TEST(test_revocation_durable)
 }
 END_TEST
 
+/* Fleet mode's hooks (fleet.c drives them against PostgreSQL; test_fleet.py covers that): a
+ * commit hook that refuses leaves nothing applied; records read from the store merge as journal
+ * lines do (sticky revocation, no-op repeats), reach the revocation set at once, and are in the
+ * journal, with their position, after registry_sync. */
+struct fake_store {
+	int     refuse;
+	int     commits;
+	char    last[1024];
+};
+
+static int fake_commit(void *arg, const struct token_record *t, const char *json, int64_t *seq,
+		       char *e, size_t elen)
+{
+	struct fake_store *fs = arg;
+
+	(void)t;
+	if (fs->refuse) {
+		snprintf(e, elen, "store unavailable: refused");
+		return -1;
+	}
+	fs->commits++;
+	snprintf(fs->last, sizeof(fs->last), "%s", json);
+	*seq = 100 + fs->commits;
+	return 0;
+}
+
+static size_t used_seen;
+
+static void fake_used(void *arg, const struct token_record *const *recs, size_t n)
+{
+	(void)arg;
+	(void)recs;
+	used_seen += n;
+}
+
+START_TEST(test_fleet_hooks)
+{
+	const char *dir = tu_tempdir();
+	struct fake_store fs = {0};
+	struct token_record t;
+	const struct token_record *out;
+	struct registry *r = registry_open(dir, err, sizeof(err));
+	static const char ready[] = "{\"id\":\"F\",\"ns\":\"ns\",\"fn\":null,\"desc\":null,"
+		"\"created\":5,\"expires\":0,\"status\":\"ready\",\"revoked\":0,\"used\":0,"
+		"\"kid\":null,\"imported\":false}";
+	static const char revoked[] = "{\"id\":\"F\",\"ns\":\"ns\",\"fn\":null,\"desc\":null,"
+		"\"created\":5,\"expires\":0,\"status\":\"revoked\",\"revoked\":9,\"used\":0,"
+		"\"kid\":null,\"imported\":false}";
+
+	ck_assert_msg(r != NULL, "%s", err);
+	registry_set_commit(r, fake_commit, &fs);
+	registry_set_used(r, fake_used, NULL);
+	memset(&t, 0, sizeof(t));
+	snprintf(t.id, sizeof(t.id), "G");
+	t.namespace_id = (char *)"ns";
+	t.created_at = 1;
+	/* the store refuses: nothing here */
+	fs.refuse = 1;
+	ck_assert_int_eq(registry_add(r, &t, REGISTRY_MAX, err, sizeof(err)), REG_STORE);
+	ck_assert_int_eq(registry_count(r), 0);
+	ck_assert_int_eq(rstate("ns", "G"), REVOKE_UNKNOWN);
+	/* it takes it: committed (the record JSON), then applied, durably */
+	fs.refuse = 0;
+	ck_assert_int_eq(registry_add(r, &t, REGISTRY_MAX, err, sizeof(err)), REG_OK);
+	ck_assert_int_eq(fs.commits, 1);
+	ck_assert_ptr_nonnull(strstr(fs.last, "\"id\":\"G\""));
+	ck_assert_int_eq(rstate("ns", "G"), REVOKE_READY);
+	/* a revocation the store refuses is not applied; one it takes is */
+	fs.refuse = 1;
+	ck_assert_int_eq(registry_revoke(r, "G", 7, false, NULL, REGISTRY_MAX, &out, err,
+					 sizeof(err)), REG_STORE);
+	ck_assert_int_eq(rstate("ns", "G"), REVOKE_READY);
+	ck_assert_int_eq(registry_get(r, "G")->status, TOKEN_REC_READY);
+	fs.refuse = 0;
+	ck_assert_int_eq(registry_revoke(r, "G", 7, false, NULL, REGISTRY_MAX, &out, err,
+					 sizeof(err)), REG_OK);
+	ck_assert_ptr_nonnull(strstr(fs.last, "\"status\":\"revoked\""));
+	ck_assert_int_eq(rstate("ns", "G"), REVOKE_REVOKED);
+	/* a node's own commits do not move its position */
+	ck_assert_int_eq(registry_position(r), 0);
+
+	/* changes read from the store */
+	ck_assert_int_eq(registry_apply_json(r, ready, 5, err, sizeof(err)), 1);
+	ck_assert_int_eq(rstate("ns", "F"), REVOKE_READY);
+	ck_assert_int_eq(registry_apply_json(r, ready, 5, err, sizeof(err)), 0);   /* known */
+	ck_assert_int_eq(registry_apply_json(r, revoked, 6, err, sizeof(err)), 1);
+	ck_assert_int_eq(rstate("ns", "F"), REVOKE_REVOKED);
+	ck_assert_int_eq(registry_apply_json(r, ready, 7, err, sizeof(err)), 0);   /* sticky */
+	ck_assert_int_eq(registry_get(r, "F")->status, TOKEN_REC_REVOKED);
+	ck_assert_int_eq(registry_position(r), 7);
+	ck_assert_int_eq(registry_apply_json(r, "{\"id\":1}", 8, err, sizeof(err)), -1);
+	ck_assert_int_eq(registry_apply_json(r, "not json", 8, err, sizeof(err)), -1);
+	ck_assert_int_eq(registry_apply_used(r, "F", 42, 8), 1);
+	ck_assert_int_eq(registry_apply_used(r, "F", 41, 9), 0);   /* not later */
+	ck_assert_int_eq(registry_apply_used(r, "nobody", 42, 9), 0);
+	ck_assert_int_eq(registry_get(r, "F")->last_used_at, 42);
+	/* last uses the gate noted go to the used hook at the flush */
+	revoke_touch("ns", "G", 1, 1234);
+	used_seen = 0;
+	ck_assert_int_eq(registry_flush(r), 0);
+	ck_assert_int_eq(used_seen, 1);
+	ck_assert_int_eq(registry_sync(r), 0);
+	registry_close(r);
+
+	/* the journal is the local snapshot: every record, the revocation, the resume position */
+	restart_set();
+	r = registry_open(dir, err, sizeof(err));
+	ck_assert_msg(r != NULL, "%s", err);
+	ck_assert_int_eq(registry_count(r), 2);
+	ck_assert_int_eq(registry_get(r, "F")->status, TOKEN_REC_REVOKED);
+	ck_assert_int_eq(registry_get(r, "F")->last_used_at, 42);
+	ck_assert_int_eq(rstate("ns", "F"), REVOKE_REVOKED);
+	ck_assert_int_eq(rstate("ns", "G"), REVOKE_REVOKED);
+	/* 8: the last change that wrote a line (7 changed nothing; reading it again is harmless) */
+	ck_assert_int_eq(registry_position(r), 8);
+	registry_close(r);
+}
+END_TEST
+
+
 static Suite *registry_suite(void)
 {
 	Suite *s = suite_create("registry");
@@ -703,6 +823,7 @@ static Suite *registry_suite(void)
 	tcase_add_test(tc, test_compaction);
 	tcase_add_test(tc, test_write_atomic);
 	tcase_add_test(tc, test_keygen_and_signing_keys);
+	tcase_add_test(tc, test_fleet_hooks);
 	suite_add_tcase(s, tc);
 	return s;
 }

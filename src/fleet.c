@@ -1,0 +1,495 @@
+/* fleet.c - fleet mode: the registry's writes committed to the shared store first, its snapshot
+ * loaded at start, and its change log followed on the main loop (fleet.h). */
+#include "fleet.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "conf.h"
+#include "health.h"
+#include "log.h"
+#include "registry.h"
+#include "revoke.h"
+#include "state.h"
+#include "store.h"
+#include "util.h"
+
+#define FLEET_TICK_MS      200      /* staleness is judged this often */
+#define FLEET_STALE_LOG_US (10 * 1000000ull)
+
+const double fleet_lag_bounds_s[FLEET_LAG_BUCKETS] = {
+	0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5
+};
+
+struct fleet {
+	struct store    *store;
+	struct registry *reg;
+	char            *state_dir;     /* privacy overrides' local copy (state.h) */
+	bool             migrated;      /* the schema is known current */
+	int64_t          start_pos;     /* where the watch starts reading */
+	bool             connected;     /* the watch's connection is up */
+	bool             current;       /* ... and has caught up since it connected */
+	uint64_t         heard_us;      /* util_mono_us() the store was last heard from; 0: never */
+	struct event    *tick;
+	uint64_t         stale_logged_us;
+	uint64_t         stale_logged_n;
+	uint64_t         applied;
+	uint64_t         lag_le[FLEET_LAG_BUCKETS];
+	uint64_t         lag_count;
+	double           lag_sum_s;
+};
+
+/* The running fleet (fleet_start .. fleet_close), for fleet_status. Main thread only. */
+static struct fleet *fleet_running;
+
+/* The store item of a record: an issued token under its id; an imported revocation under the
+ * namespace it applies in ("" for every namespace) and the jti. */
+static void fleet_item(const struct token_record *t, const char *json, struct store_item *it)
+{
+	const char *ns = registry_rec_ns(t);
+
+	it->kind = t->imported ? STORE_KIND_REVOCATION : STORE_KIND_TOKEN;
+	it->namespace_id = t->imported && ns != NULL ? ns : "";
+	it->key = t->id;
+	it->body = json;
+}
+
+/* The schema is made current once per process, at the first moment the store answers. */
+static int fleet_migrate(struct fleet *f, char *err, size_t errlen)
+{
+	if (f->migrated)
+		return 0;
+	if (store_migrate(f->store, err, errlen) != 0)
+		return -1;
+	f->migrated = true;
+	return 0;
+}
+
+/* One write: items[0..n), one store_apply (one transaction). 0, or -1 with err. */
+static int fleet_commit_item(struct fleet *f, const struct store_item *it, size_t n,
+			     int64_t *seq, char *err, size_t errlen)
+{
+	if (fleet_migrate(f, err, errlen) != 0)
+		return -1;
+	return store_apply(f->store, it, n, seq, err, errlen);
+}
+
+/* registry_used_fn: the last uses this node saw since its previous flush, in one write (one
+ * per ADMIN_FLUSH_MS at most, never one per request). Best effort: a batch the store cannot
+ * take is not retried (the uses stay in this node's journal; the next use is shared), and none
+ * is tried while the watch is disconnected: an unreachable host would hold the main loop for
+ * the connect timeout at every flush. */
+static void fleet_used(void *arg, const struct token_record *const *recs, size_t n)
+{
+	struct fleet *f = arg;
+	struct store_item *items = NULL;
+	char (*bodies)[40] = NULL;
+	char err[512];
+
+	if (!f->connected)
+		return;
+	items = calloc(n, sizeof(*items));
+	bodies = calloc(n, sizeof(*bodies));
+	if (items == NULL || bodies == NULL) {
+		log_msg(LOG_LVL_WARN, "fleet: last uses not shared: out of memory");
+		goto cleanup;
+	}
+	for (size_t i = 0; i < n; i++) {
+		snprintf(bodies[i], sizeof(bodies[i]), "{\"used\":%lld}",
+			 (long long)recs[i]->last_used_at);
+		items[i] = (struct store_item){STORE_KIND_LAST_USED, "", recs[i]->id, bodies[i]};
+	}
+	if (fleet_commit_item(f, items, n, NULL, err, sizeof(err)) != 0)
+		log_msg(LOG_LVL_WARN, "fleet: %zu last uses not shared: %s", n, err);
+cleanup:
+	free(items);
+	free(bodies);
+}
+
+/* registry_commit_fn: a registry write. */
+static int fleet_commit(void *arg, const struct token_record *t, const char *json, int64_t *seq,
+			char *err, size_t errlen)
+{
+	struct store_item it;
+
+	fleet_item(t, json, &it);
+	return fleet_commit_item(arg, &it, 1, seq, err, errlen);
+}
+
+/* A snapshot being loaded: the state at `position`; the privacy items are gathered so that
+ * they replace the local copy whole (an override forgotten meanwhile is absent from it). */
+struct fleet_snap {
+	struct fleet   *f;
+	int64_t         position;
+	char          **ids;
+	enum privacy   *ps;
+	size_t          n, cap;
+};
+
+/* The privacy a privacy item's body says ({"privacy": "private"|"public"}); 0 when the item
+ * is deleted (the override forgotten) and -1 when the body is not one. */
+static int fleet_privacy(const char *body)
+{
+	json_t *o;
+	const char *v;
+	int p = -1;
+
+	if (body == NULL)
+		return 0;
+	o = json_loads(body, JSON_REJECT_DUPLICATES, NULL);
+	v = json_string_value(json_object_get(o, "privacy"));
+	if (v != NULL && strcmp(v, "private") == 0)
+		p = PRIVACY_PRIVATE;
+	else if (v != NULL && strcmp(v, "public") == 0)
+		p = PRIVACY_PUBLIC;
+	json_decref(o);
+	return p;
+}
+
+/* A privacy change of the log: the local copy first (a reload or a restart applies it), then
+ * the running configuration, as the admin API does on the node that took the change. */
+static int fleet_apply_privacy(struct fleet *f, const char *id, int p)
+{
+	struct conf *c;
+	struct conf_function *fn;
+	char err[512];
+
+	if ((p == 0 ? state_reset_privacy(f->state_dir, id, err, sizeof(err)) :
+		      state_set_privacy(f->state_dir, id, p, err, sizeof(err))) != 0) {
+		log_msg(LOG_LVL_ERROR, "fleet: privacy of %s: %s; read again later", id, err);
+		return -1;
+	}
+	c = conf_acquire();
+	fn = c != NULL ? conf_find_function(c, id) : NULL;
+	if (fn != NULL)
+		atomic_store(&fn->privacy, p != 0 ? p : (int)fn->privacy_configured);
+	conf_unref(c);
+	return 0;
+}
+
+/* Gather a privacy item of a snapshot. 0 / -1 (memory). */
+static int fleet_snap_privacy(struct fleet_snap *s, const char *id, int p)
+{
+	if (s->n == s->cap) {
+		size_t ncap = s->cap ? s->cap * 2 : 16;
+		char **ni = realloc(s->ids, ncap * sizeof(*ni));
+		enum privacy *np;
+
+		if (ni == NULL)
+			return -1;
+		s->ids = ni;
+		np = realloc(s->ps, ncap * sizeof(*np));
+		if (np == NULL)
+			return -1;
+		s->ps = np;
+		s->cap = ncap;
+	}
+	if ((s->ids[s->n] = strdup(id)) == NULL)
+		return -1;
+	s->ps[s->n++] = (enum privacy)p;
+	return 0;
+}
+
+/* Apply one item of the store (a change of the log at position seq, or an item of snapshot
+ * `snap`). Returns 0 to go on, -1 to have it read again (resources, local I/O). */
+static int fleet_apply(struct fleet *f, const struct store_item *it, int64_t seq,
+		       struct fleet_snap *snap)
+{
+	char err[256];
+	int rc;
+
+	if (it->kind == STORE_KIND_PRIVACY) {
+		int p = fleet_privacy(it->body);
+
+		if (p < 0) {
+			log_msg(LOG_LVL_ERROR, "fleet: change %lld: privacy of %s is not "
+				"{\"privacy\": \"private\"|\"public\"}; skipped", (long long)seq, it->key);
+			return 0;
+		}
+		return snap != NULL ? fleet_snap_privacy(snap, it->key, p) :
+				      fleet_apply_privacy(f, it->key, p);
+	}
+	if (it->kind == STORE_KIND_LAST_USED) {
+		json_t *o = it->body != NULL ? json_loads(it->body, 0, NULL) : NULL;
+		json_t *u = json_object_get(o, "used");
+
+		if (json_is_integer(u))
+			(void)registry_apply_used(f->reg, it->key, (int64_t)json_integer_value(u),
+						  snap != NULL ? snap->position : seq);
+		json_decref(o);
+		return 0;
+	}
+	if (it->kind != STORE_KIND_TOKEN && it->kind != STORE_KIND_REVOCATION)
+		return 0;   /* kinds this node does not follow yet */
+	if (it->body == NULL)
+		return 0;   /* records are never deleted: a deletion cannot take a revocation back */
+	rc = registry_apply_json(f->reg, it->body, snap != NULL ? snap->position : seq, err,
+				 sizeof(err));
+	if (rc == -2) {
+		log_msg(LOG_LVL_ERROR, "fleet: change %lld: %s; read again later", (long long)seq, err);
+		return -1;
+	}
+	if (rc < 0)
+		log_msg(LOG_LVL_ERROR, "fleet: change %lld (%s %s): %s; skipped", (long long)seq,
+			it->namespace_id, it->key, err);
+	return 0;
+}
+
+static int fleet_on_change(const struct store_change *ch, void *arg)
+{
+	struct fleet *f = arg;
+	struct timespec ts;
+	double lag;
+
+	if (fleet_apply(f, &ch->item, ch->seq, NULL) != 0)
+		return -1;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	lag = ((double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3 - (double)ch->committed_us) / 1e6;
+	lag = lag < 0 ? 0 : lag;    /* clocks of two machines */
+	f->applied++;
+	f->lag_count++;
+	f->lag_sum_s += lag;
+	for (int i = 0; i < FLEET_LAG_BUCKETS; i++)
+		if (lag <= fleet_lag_bounds_s[i])
+			f->lag_le[i]++;
+	return 0;
+}
+
+static int fleet_on_snapshot_item(const struct store_change *ch, void *arg)
+{
+	struct fleet_snap *s = arg;
+
+	return fleet_apply(s->f, &ch->item, 0, s);
+}
+
+static void fleet_on_status(int connected, int caught_up, int64_t position, void *arg)
+{
+	struct fleet *f = arg;
+	char err[512];
+
+	/* A node that started while the store was down has not made the schema current yet: do it
+	 * now that the server answers, before the watch's first read of the log needs it. */
+	if (connected && !f->migrated && fleet_migrate(f, err, sizeof(err)) != 0)
+		log_msg(LOG_LVL_WARN, "fleet: %s", err);
+	if (connected && !f->connected)
+		log_msg(LOG_LVL_INFO, "fleet: following the store from change %lld",
+			(long long)position);
+	else if (!connected && f->connected)
+		log_msg(LOG_LVL_WARN, "fleet: lost the store at change %lld; serving the last known "
+			"state", (long long)position);
+	f->connected = connected != 0;
+	/* Heard from only once caught up: before that, this node's state may still be old. */
+	f->current = f->connected && (caught_up || f->current);
+	if (f->current)
+		f->heard_us = util_mono_us();
+	/* What was applied reaches the local snapshot once a catch-up is complete (or cut). */
+	if (caught_up || !connected)
+		(void)registry_sync(f->reg);
+}
+
+/* Every FLEET_TICK_MS: is the revocation state stale (max_staleness_s, read from the current
+ * configuration so that a reload changes it), and tell the gate. A node that started without
+ * reaching the store has never heard from it: stale at once when there is a cap. */
+static void fleet_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct fleet *f = arg;
+	struct conf *c = conf_acquire();
+	uint64_t now = util_mono_us(), cap_us;
+	bool stale, policy_serve;
+
+	(void)fd;
+	(void)what;
+	if (c == NULL)
+		return;
+	cap_us = (uint64_t)c->store.max_staleness_s * 1000000u;
+	policy_serve = c->store.stale_policy == CONF_STALE_SERVE;
+	conf_unref(c);
+	if (f->current)
+		f->heard_us = now;
+	stale = cap_us > 0 && !f->current && (f->heard_us == 0 || now - f->heard_us > cap_us);
+	if (stale != revoke_stale()) {
+		if (stale)
+			log_msg(LOG_LVL_ERROR, "fleet: nothing heard from the store for more than %llu s: "
+				"private calls %s", (unsigned long long)(cap_us / 1000000u),
+				policy_serve ? "are served from the last known state (stale_policy serve)" :
+				"answer 503 revocation_state_stale (stale_policy refuse)");
+		else
+			log_msg(LOG_LVL_INFO, "fleet: the store's state is current again");
+		revoke_set_stale(stale);
+	}
+	if (stale && revoke_stale_served() != f->stale_logged_n &&
+	    now - f->stale_logged_us >= FLEET_STALE_LOG_US) {
+		log_msg(LOG_LVL_WARN, "fleet: %llu private calls served from a stale state so far",
+			(unsigned long long)revoke_stale_served());
+		f->stale_logged_n = revoke_stale_served();
+		f->stale_logged_us = now;
+	}
+}
+
+/* The readiness condition (health.h): not stale. */
+static bool fleet_fresh(const char **why)
+{
+	if (!revoke_stale())
+		return true;
+	*why = "revocation state stale: the store unheard from beyond max_staleness_s";
+	return false;
+}
+
+/* Load the store's snapshot into the registry and the local privacy copy. 0, or -1 with err
+ * (what was merged stays: every item is the store's). */
+static int fleet_load(struct fleet *f, struct fleet_snap *snap, char *err, size_t errlen)
+{
+	if (fleet_migrate(f, err, errlen) != 0 ||
+	    store_snapshot(f->store, fleet_on_snapshot_item, snap, &snap->position, err,
+			   errlen) != 0)
+		return -1;
+	return state_replace_privacy(f->state_dir, (const char *const *)snap->ids, snap->ps,
+				     snap->n, err, errlen);
+}
+
+struct fleet *fleet_open(struct registry *r, const struct conf *c, char *err, size_t errlen)
+{
+	struct fleet *f = calloc(1, sizeof(*f));
+	struct fleet_snap snap;
+	char serr[512];
+
+	if (f == NULL || (f->state_dir = strdup(c->state_dir)) == NULL) {
+		free(f);
+		util_seterr(err, errlen, "out of memory");
+		return NULL;
+	}
+	f->reg = r;
+	f->store = store_open(c->store.conninfo, err, errlen);
+	if (f->store == NULL) {
+		free(f->state_dir);
+		free(f);
+		return NULL;
+	}
+	for (size_t i = 0; i < c->nnamespaces; i++)
+		if (c->namespaces[i].issue_tokens && c->namespaces[i].signing_key == NULL)
+			log_msg(LOG_LVL_WARN, "fleet: namespace %s issues tokens with a key generated on "
+				"this node, which the other nodes do not trust (generated keys are not "
+				"shared yet): give it a \"signing_key\", the same file on every node",
+				c->namespaces[i].id);
+	f->start_pos = registry_position(r);
+	memset(&snap, 0, sizeof(snap));
+	snap.f = f;
+	if (fleet_load(f, &snap, serr, sizeof(serr)) != 0) {
+		log_msg(LOG_LVL_WARN, "fleet: %s; serving the local snapshot (%zu records, change "
+			"%lld) until the store answers", serr, registry_count(r),
+			(long long)f->start_pos);
+	} else {
+		f->start_pos = snap.position;
+		f->heard_us = util_mono_us();
+		log_msg(LOG_LVL_INFO, "fleet: loaded the store's snapshot at change %lld (%zu records, "
+			"%zu privacy overrides)", (long long)snap.position, registry_count(r), snap.n);
+	}
+	for (size_t i = 0; i < snap.n; i++)
+		free(snap.ids[i]);
+	free(snap.ids);
+	free(snap.ps);
+	if (registry_sync(r) != 0)
+		log_msg(LOG_LVL_WARN, "fleet: the local snapshot could not be written; retried");
+	registry_set_commit(r, fleet_commit, f);
+	registry_set_used(r, fleet_used, f);
+	return f;
+}
+
+int fleet_commit_privacy(const char *function_id, int p, char *err, size_t errlen)
+{
+	struct store_item it = {STORE_KIND_PRIVACY, "", function_id, NULL};
+
+	if (fleet_running == NULL)
+		return 0;
+	if (p != 0)
+		it.body = p == PRIVACY_PUBLIC ? "{\"privacy\":\"public\"}" : "{\"privacy\":\"private\"}";
+	return fleet_commit_item(fleet_running, &it, 1, NULL, err, errlen);
+}
+
+int fleet_start(struct fleet *f, struct event_base *base)
+{
+	struct timeval tv = {0, FLEET_TICK_MS * 1000};
+
+	f->tick = event_new(base, -1, EV_PERSIST, fleet_on_tick, f);
+	if (f->tick == NULL || event_add(f->tick, &tv) != 0)
+		return -1;
+	health_set_store_fresh(fleet_fresh);
+	fleet_running = f;
+	fleet_on_tick(-1, 0, f);
+	return store_watch(f->store, base, f->start_pos, fleet_on_change, fleet_on_status, f);
+}
+
+void fleet_close(struct fleet *f)
+{
+	if (f == NULL)
+		return;
+	registry_set_commit(f->reg, NULL, NULL);
+	registry_set_used(f->reg, NULL, NULL);
+	if (fleet_running == f)
+		fleet_running = NULL;
+	if (f->tick != NULL) {
+		health_set_store_fresh(NULL);
+		event_free(f->tick);
+	}
+	store_close(f->store);
+	(void)registry_sync(f->reg);
+	free(f->state_dir);
+	free(f);
+}
+
+int fleet_status(struct fleet_status *out)
+{
+	const struct fleet *f = fleet_running;
+
+	memset(out, 0, sizeof(*out));
+	if (f == NULL)
+		return -1;
+	out->connected = f->connected;
+	out->stale = revoke_stale();
+	out->position = store_watch_position(f->store);
+	out->applied = f->applied;
+	out->heard_age_s = f->heard_us == 0 ? -1 :
+			   f->current ? 0 : (double)(util_mono_us() - f->heard_us) / 1e6;
+	memcpy(out->lag_le, f->lag_le, sizeof(out->lag_le));
+	out->lag_count = f->lag_count;
+	out->lag_sum_s = f->lag_sum_s;
+	return 0;
+}
+
+/* A change read by fleet_catch_up: applied, not counted (the watch delivers it again, and
+ * counts it and its lag then). */
+static int fleet_on_catch_up(const struct store_change *ch, void *arg)
+{
+	return fleet_apply(arg, &ch->item, ch->seq, NULL);
+}
+
+int fleet_catch_up(void)
+{
+	struct fleet *f = fleet_running;
+	int64_t from, last;
+	char err[512];
+	int n, total = 0;
+
+	if (f == NULL)
+		return 0;
+	/* From what the watch has applied: what it delivers again later is known by then. */
+	from = store_watch_position(f->store);
+	do {
+		n = store_changes_after(f->store, from, fleet_on_catch_up, f, &last, err,
+					sizeof(err));
+		if (n < 0) {
+			log_msg(LOG_LVL_WARN, "fleet: catching up: %s", err);
+			return -1;
+		}
+		total += n;
+		from = last;
+	} while (n == STORE_BATCH_MAX);
+	(void)registry_sync(f->reg);
+	return total;
+}
