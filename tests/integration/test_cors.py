@@ -402,6 +402,8 @@ class Cors(it.GatewayCase):
         seen = json.loads(w["body"])
         self.assertEqual(seen["name"], "cors-backend")
         self.assertEqual(seen["headers"].get("origin"), [self.page_origin])
+        # the proxied answer's X-Request-Id is exposed to the page, and is the access log's
+        self.assertIn(w["requestId"], [a.get("request_id") for a in self.gw.access_lines()], w)
         self.assertEqual(res["postJson"]["status"], 200, res["postJson"])
         self.assertEqual(res["postJson"]["body"], '{"a":1}')     # the backend's echo
         # without: a 403 the page can read, simple request or preflighted
