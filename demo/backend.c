@@ -443,8 +443,15 @@ struct big_reply {
 static void
 big_closed(struct evhttp_connection *evcon, void *arg)
 {
+	struct big_reply *b = arg;
+
 	(void)evcon;
-	free(arg);      /* the client went away mid-body */
+	/* The client went away mid-body: evhttp detached the unfinished request from its
+	 * connection (it is ours to free then); at a shutdown it is still queued, and freed with
+	 * the connection. */
+	if (evhttp_request_get_connection(b->req) == NULL)
+		evhttp_request_free(b->req);
+	free(b);
 }
 
 static void
