@@ -104,7 +104,8 @@ int store_snapshot(struct store *s, store_change_cb cb, void *arg, int64_t *posi
  * order. A lost connection is retried with backoff (STORE_BACKOFF_MIN_MS doubling up to
  * STORE_BACKOFF_MAX_MS). Never blocks the loop. 0, or -1 (already watching, allocation). */
 #define STORE_BACKOFF_MIN_MS 100
-#define STORE_BACKOFF_MAX_MS 1000   /* a node catches up within ~1 s of the store coming back */
+#define STORE_BACKOFF_MAX_MS 500    /* a node catches up within 1 s of the store coming back:
+                                     * at most 0.5 s to notice, and the catch-up read */
 int store_watch(struct store *s, struct event_base *base, int64_t position, store_change_cb cb,
 		store_status_cb status, void *arg);
 

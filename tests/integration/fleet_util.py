@@ -44,7 +44,16 @@ class FleetCase(it.GatewayCase):
             conf["store"] = {"type": "postgresql", "key_file": cls.keyfile,
                              "conninfo": conninfo(name)}
             cls.confs[name] = conf
-            cls.nodes[name] = cls.env.fngate(conf, name="%s.json" % name)
+            cls.start_node(name)
+
+    @classmethod
+    def start_node(cls, name):
+        """Start (or restart) node `name`; returns once its admin API accepts too (the
+        gateway's socket may listen before it does)."""
+        cls.nodes[name] = cls.env.fngate(cls.confs[name], name="%s.json" % name)
+        it.wait_port(int(cls.confs[name]["admin"]["listen"].rsplit(":", 1)[1]),
+                     cls.nodes[name].proc)
+        return cls.nodes[name]
 
     def admin(self, node, method, path, body=None):
         port = int(self.confs[node]["admin"]["listen"].rsplit(":", 1)[1])

@@ -219,7 +219,7 @@ class Fleet(fu.FleetCase):
                 self.assertForwarded(it.curl(self.nodes[n].url("/hello/x")))
         finally:
             self.pg.start()
-        # the watch retries every second at most: writes work at once, nodes follow
+        # the watch retries every half second at most: writes work at once, nodes follow
         st, body = self.admin("b", "DELETE", "/v1/tokens/" + keep["id"])
         self.assertEqual(st, 200, body)
         for n in ("a", "c"):
@@ -261,7 +261,7 @@ class Fleet(fu.FleetCase):
         self.nodes["c"].proc.wait(10)
         self.pg.stop()
         try:
-            self.nodes["c"] = self.env.fngate(self.confs["c"], name="c.json")
+            self.start_node("c")
             self.assertEqual(self.status("c", revoked["token"]), (403, "token_revoked"))
             self.assertEqual(self.status("c", valid["token"]), (200, None))
             st, body = self.admin("c", "GET", "/v1/tokens?page_size=100")
@@ -348,7 +348,7 @@ class Fleet(fu.FleetCase):
         st, body = self.admin("b", "DELETE", "/v1/functions/resize/privacy")
         self.assertEqual((st, body["privacy"]), (200, "private"), body)
         wait_call("a", 403)
-        self.nodes["c"] = self.env.fngate(self.confs["c"], name="c.json")
+        self.start_node("c")
         self.assertDenied(call("c"), "token_missing")
         self.pg.stop()
         try:
