@@ -15,6 +15,13 @@ struct event_base;
 struct registry;
 struct conf;
 struct fleet;
+struct store_item;
+struct token_record;
+
+/* The store item of a registry record (json: its record JSON, borrowed like the strings of t):
+ * an issued token under its id; an imported revocation under the namespace it applies in (""
+ * for every namespace) and the jti. */
+void fleet_record_item(const struct token_record *t, const char *json, struct store_item *it);
 
 /* Connect the registry r to the store c->store describes: migrate the schema and load the
  * store's snapshot into r and into c->state_dir's privacy overrides when the store answers (when

@@ -48,9 +48,7 @@ struct fleet {
 /* The running fleet (fleet_start .. fleet_close), for fleet_status. Main thread only. */
 static struct fleet *fleet_running;
 
-/* The store item of a record: an issued token under its id; an imported revocation under the
- * namespace it applies in ("" for every namespace) and the jti. */
-static void fleet_item(const struct token_record *t, const char *json, struct store_item *it)
+void fleet_record_item(const struct token_record *t, const char *json, struct store_item *it)
 {
 	const char *ns = registry_rec_ns(t);
 
@@ -118,7 +116,7 @@ static int fleet_commit(void *arg, const struct token_record *t, const char *jso
 {
 	struct store_item it;
 
-	fleet_item(t, json, &it);
+	fleet_record_item(t, json, &it);
 	return fleet_commit_item(arg, &it, 1, seq, err, errlen);
 }
 
