@@ -38,8 +38,9 @@ enum store_kind {
 	STORE_KIND_REVOCATION,      /* namespace_id ("": every namespace) + key: the revoked jti of a
 	                             * token fngate did not issue; body: its record (registry.c's JSON) */
 	STORE_KIND_PRIVACY,         /* key: function id; body: {"privacy": "private"|"public"} */
-	STORE_KIND_SIGNING_KEY,     /* namespace_id + key: kid; body: alg, public PEM and the private
-	                             * PEM sealed with store_seal.h (base64url), never in clear */
+	STORE_KIND_SIGNING_KEY,     /* namespace_id + key: kid; body: {"sealed": the private PEM
+	                             * sealed with store_seal.h, base64url}, never in clear; one per
+	                             * namespace (store_claim) */
 	STORE_KIND_LAST_USED,       /* key: token id; body: {"used": N}, the last use a node saw
 	                             * (kept apart from the record: a batch of these must never
 	                             * carry a "ready" record over a concurrent revocation) */
@@ -86,6 +87,14 @@ int store_migrate(struct store *s, char *err, size_t errlen);
  * gets the position of the last change), or -1 with a message in err: nothing was written then,
  * or (a lost connection during COMMIT) the outcome is unknown, which err says. */
 int store_apply(struct store *s, const struct store_item *items, size_t n, int64_t *seq,
+		char *err, size_t errlen);
+
+/* Write `it` (one item with a body) unless the store already holds an item of the same kind and
+ * namespace (whatever its key): first commit wins, so that nodes racing to set one value per
+ * namespace (a generated signing key) end with the same. Returns 0 once it is written; 1 when
+ * another was there first: *key and *body (malloc'd, the caller frees) get that item's; -1 with
+ * err (the outcome is unknown when err says so, as for store_apply). */
+int store_claim(struct store *s, const struct store_item *it, char **key, char **body,
 		char *err, size_t errlen);
 
 /* Read the changes after position `after` (at most STORE_BATCH_MAX), calling cb for each in log

@@ -11,6 +11,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
+#include "b64url.h"
 #include "conf.h"
 #include "health.h"
 #include "log.h"
@@ -18,6 +19,7 @@
 #include "revoke.h"
 #include "state.h"
 #include "store.h"
+#include "store_seal.h"
 #include "util.h"
 
 #define FLEET_TICK_MS      200      /* staleness is judged this often */
@@ -224,7 +226,7 @@ static int fleet_apply(struct fleet *f, const struct store_item *it, int64_t seq
 		return 0;
 	}
 	if (it->kind != STORE_KIND_TOKEN && it->kind != STORE_KIND_REVOCATION)
-		return 0;   /* kinds this node does not follow yet */
+		return 0;   /* signing keys: settled at start (fleet_share_keys) */
 	if (it->body == NULL)
 		return 0;   /* records are never deleted: a deletion cannot take a revocation back */
 	rc = registry_apply_json(f->reg, it->body, snap != NULL ? snap->position : seq, err,
@@ -339,6 +341,116 @@ static bool fleet_fresh(const char **why)
 	return false;
 }
 
+/* The body of a signing_key item: {"sealed": base64url of store_seal(pem)}. NULL (memory). */
+static char *fleet_key_body(const uint8_t key[STORE_SEAL_KEY_LEN], const char *ns,
+			    const char *kid, const char *pem, size_t len)
+{
+	uint8_t *sealed = NULL;
+	size_t slen = 0;
+	char *b64 = NULL, *body = NULL;
+
+	if (store_seal(key, ns, kid, (const uint8_t *)pem, len, &sealed, &slen) != 0)
+		return NULL;
+	b64 = malloc(B64URL_ENCODED_LEN(slen) + 1);
+	if (b64 != NULL && b64url_encode(sealed, slen, b64, B64URL_ENCODED_LEN(slen) + 1) >= 0) {
+		json_t *o = json_pack("{s:s}", "sealed", b64);
+
+		body = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+		json_decref(o);
+	}
+	free(b64);
+	free(sealed);
+	return body;
+}
+
+/* Open a signing_key item's body for (ns, kid): *pem (malloc'd; the caller wipes and frees it).
+ * 0, or -1 with err (malformed, altered, another key file). */
+static int fleet_key_open(const uint8_t key[STORE_SEAL_KEY_LEN], const char *ns, const char *kid,
+			  const char *body, uint8_t **pem, size_t *len, char *err, size_t errlen)
+{
+	json_t *o = json_loads(body, JSON_REJECT_DUPLICATES, NULL);
+	const char *b64 = json_string_value(json_object_get(o, "sealed"));
+	size_t blen = b64 != NULL ? strlen(b64) : 0;
+	uint8_t *sealed = blen > 0 ? malloc(B64URL_DECODED_MAX(blen)) : NULL;
+	long n = sealed != NULL ? b64url_decode(b64, blen, sealed, B64URL_DECODED_MAX(blen)) : -1;
+	int rc = -1;
+
+	if (n < 0)
+		util_seterr(err, errlen, "its body is not {\"sealed\": base64url}");
+	else if (store_unseal(key, ns, kid, sealed, (size_t)n, pem, len) != 0)
+		util_seterr(err, errlen, "it does not open with this node's key_file (another "
+			    "key_file, or altered)");
+	else
+		rc = 0;
+	free(sealed);
+	json_decref(o);
+	return rc;
+}
+
+/* One signing key per token-issuing namespace without a configured signing_key, the same on
+ * every node: this node's generated key (made now when it has none) is offered to the store,
+ * sealed; the first node to commit one wins (store_claim), and a node that finds another's
+ * adopts it, writing it into its state_dir as its current generated key, where the registry
+ * loads it (registry_ensure_signing_keys) and trusts it. A failure leaves the node with its own
+ * key (logged): tokens it then issues are refused by the other nodes. */
+static void fleet_share_keys(struct fleet *f, const struct conf *c)
+{
+	uint8_t key[STORE_SEAL_KEY_LEN];
+	char err[512];
+
+	if (store_seal_key_load(c->store.key_file, key, err, sizeof(err)) != 0) {
+		log_msg(LOG_LVL_ERROR, "fleet: generated signing keys not shared: %s", err);
+		return;
+	}
+	for (size_t i = 0; i < c->nnamespaces; i++) {
+		const struct conf_namespace *ns = &c->namespaces[i];
+		char kid[32], akid[32], *pem = NULL, *body = NULL, *wkid = NULL, *wbody = NULL;
+		uint8_t *wpem = NULL;
+		size_t len = 0, wlen = 0;
+		struct store_item it = {STORE_KIND_SIGNING_KEY, ns->id, kid, NULL};
+		int rc;
+
+		if (!ns->issue_tokens || ns->signing_key != NULL)
+			continue;
+		if (registry_generated_key(f->state_dir, ns->id, kid, sizeof(kid), &pem, &len, err,
+					   sizeof(err)) != 0 ||
+		    (it.body = body = fleet_key_body(key, ns->id, kid, pem, len)) == NULL) {
+			log_msg(LOG_LVL_ERROR, "fleet: namespace %s: its generated signing key not "
+				"shared: %s", ns->id, pem == NULL ? err : "sealing failed");
+			goto next;
+		}
+		rc = store_claim(f->store, &it, &wkid, &wbody, err, sizeof(err));
+		if (rc < 0) {
+			log_msg(LOG_LVL_ERROR, "fleet: namespace %s: its generated signing key not "
+				"shared: %s", ns->id, err);
+		} else if (rc == 0 || strcmp(wkid, kid) == 0) {
+			log_msg(LOG_LVL_INFO, "fleet: namespace %s signs with the fleet's generated "
+				"key %s", ns->id, kid);
+		} else if (fleet_key_open(key, ns->id, wkid, wbody, &wpem, &wlen, err,
+					  sizeof(err)) != 0 ||
+			   registry_key_adopt(f->state_dir, ns->id, (const char *)wpem, wlen, akid,
+					      sizeof(akid), err, sizeof(err)) != 0) {
+			log_msg(LOG_LVL_ERROR, "fleet: namespace %s: the fleet's generated signing key "
+				"%s cannot be used: %s; this node signs with its own (%s), which the "
+				"other nodes refuse", ns->id, wkid, err, kid);
+		} else {
+			log_msg(LOG_LVL_INFO, "fleet: namespace %s signs with the fleet's generated "
+				"key %s (stored by another node first)", ns->id, akid);
+		}
+next:
+		if (pem != NULL)
+			util_wipe(pem, len);
+		if (wpem != NULL)
+			util_wipe(wpem, wlen);
+		free(pem);
+		free(wpem);
+		free(body);
+		free(wkid);
+		free(wbody);
+	}
+	util_wipe(key, sizeof(key));
+}
+
 /* Load the store's snapshot into the registry and the local privacy copy. 0, or -1 with err
  * (what was merged stays: every item is the store's). */
 static int fleet_load(struct fleet *f, struct fleet_snap *snap, char *err, size_t errlen)
@@ -369,12 +481,6 @@ struct fleet *fleet_open(struct registry *r, const struct conf *c, char *err, si
 		free(f);
 		return NULL;
 	}
-	for (size_t i = 0; i < c->nnamespaces; i++)
-		if (c->namespaces[i].issue_tokens && c->namespaces[i].signing_key == NULL)
-			log_msg(LOG_LVL_WARN, "fleet: namespace %s issues tokens with a key generated on "
-				"this node, which the other nodes do not trust (generated keys are not "
-				"shared yet): give it a \"signing_key\", the same file on every node",
-				c->namespaces[i].id);
 	f->start_pos = registry_position(r);
 	memset(&snap, 0, sizeof(snap));
 	snap.f = f;
@@ -382,11 +488,18 @@ struct fleet *fleet_open(struct registry *r, const struct conf *c, char *err, si
 		log_msg(LOG_LVL_WARN, "fleet: %s; serving the local snapshot (%zu records, change "
 			"%lld) until the store answers", serr, registry_count(r),
 			(long long)f->start_pos);
+		for (size_t i = 0; i < c->nnamespaces; i++)
+			if (c->namespaces[i].issue_tokens && c->namespaces[i].signing_key == NULL)
+				log_msg(LOG_LVL_WARN, "fleet: namespace %s signs with the generated key "
+					"in this node's state_dir, unchecked against the store's: restart "
+					"the node once the store answers if it never did before",
+					c->namespaces[i].id);
 	} else {
 		f->start_pos = snap.position;
 		f->heard_us = util_mono_us();
 		log_msg(LOG_LVL_INFO, "fleet: loaded the store's snapshot at change %lld (%zu records, "
 			"%zu privacy overrides)", (long long)snap.position, registry_count(r), snap.n);
+		fleet_share_keys(f, c);
 	}
 	for (size_t i = 0; i < snap.n; i++)
 		free(snap.ids[i]);

@@ -18,8 +18,10 @@ class FleetCase(it.GatewayCase):
     names = ("a", "b", "c")
 
     @classmethod
-    def start_fleet(cls, env_name, conninfo):
-        """Start the nodes; conninfo(name) is each node's store conninfo."""
+    def start_fleet(cls, env_name, conninfo, generated_keys=False):
+        """Start the nodes, all at once; conninfo(name) is each node's store conninfo.
+        generated_keys: the namespace has no signing_key (each node generates one, and the
+        store settles which the fleet uses)."""
         cls.env = it.Env(env_name)
         cls.backend = cls.env.backend("b")
         cls.ops = lu.new_admin_key()
@@ -36,24 +38,34 @@ class FleetCase(it.GatewayCase):
                     it.function("hello", "hello", cls.backend.url, privacy="public",
                                 prefix="/hello"),
                     it.function("resize", "resize", cls.backend.url, prefix="/resize")],
-                    issue_tokens=True, signing_key=signer.priv,
-                    require_registered_tokens=True),
+                    issue_tokens=True, require_registered_tokens=True,
+                    **({} if generated_keys else {"signing_key": signer.priv})),
             ], tokens={"leeway_s": 0, "forward_token": False})
             conf["admin"]["keys"] = [dict(cls.ops[1], name="ops", role="owner")]
             conf["health"] = {"listen": "127.0.0.1:%d" % it.free_port()}
             conf["store"] = {"type": "postgresql", "key_file": cls.keyfile,
                              "conninfo": conninfo(name)}
             cls.confs[name] = conf
-            cls.start_node(name)
+        for name in cls.names:
+            cls.start_node(name, wait=False)
+        for name in cls.names:
+            cls.wait_node(name)
 
     @classmethod
-    def start_node(cls, name):
-        """Start (or restart) node `name`; returns once its admin API accepts too (the
-        gateway's socket may listen before it does)."""
-        cls.nodes[name] = cls.env.fngate(cls.confs[name], name="%s.json" % name)
+    def start_node(cls, name, wait=True):
+        """Start (or restart) node `name`; with wait, return once it serves (wait_node)."""
+        cls.nodes[name] = cls.env.fngate(cls.confs[name], name="%s.json" % name, wait=False)
+        if wait:
+            cls.wait_node(name)
+        return cls.nodes[name]
+
+    @classmethod
+    def wait_node(cls, name):
+        """Wait until node `name` accepts on its gateway and its admin API (the gateway's socket
+        may listen before the admin API does)."""
+        it.wait_port(cls.nodes[name].port, cls.nodes[name].proc)
         it.wait_port(int(cls.confs[name]["admin"]["listen"].rsplit(":", 1)[1]),
                      cls.nodes[name].proc)
-        return cls.nodes[name]
 
     def admin(self, node, method, path, body=None):
         port = int(self.confs[node]["admin"]["listen"].rsplit(":", 1)[1])
