@@ -1,5 +1,6 @@
 /* cli_store.c - `fngate store migrate|import -c FILE`: create or migrate the shared store's
- * schema; copy a single node's state_dir (token records, revocations, privacy overrides) into it. */
+ * schema; copy a single node's state_dir (token records, revocations, privacy overrides,
+ * generated signing keys) into it. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "revoke.h"
 #include "state.h"
 #include "store.h"
+#include "util.h"
 
 #define IMPORT_CONFLICTS_SHOWN 20
 
@@ -24,7 +26,8 @@ static int cli_store_usage(FILE *f, int status)
 		"migrate: create or migrate the schema of the PostgreSQL store that FILE's \"store\"\n"
 		"block names (to version %d). Safe to run again, and from several nodes at once.\n\n"
 		"import: copy FILE's state_dir (token records and revocations, function privacy\n"
-		"overrides) into that store, for a single node that becomes a fleet. Stop the node\n"
+		"overrides, generated signing keys, sealed under the store's key_file) into that\n"
+		"store, for a single node that becomes a fleet. Stop the node\n"
 		"first. Idempotent: what the store already holds is left alone. Refused, with nothing\n"
 		"written, when the store holds a different record for any of them.\n",
 		STORE_SCHEMA_VERSION);
@@ -127,6 +130,54 @@ static const char *imp_kind_name(enum store_kind k)
 	       "revocation" : "privacy override of function";
 }
 
+/* The generated signing key of each token-issuing namespace without a configured signing_key
+ * that state_dir holds, sealed (fleet_key_body), as items. 0, or -1 (message printed). */
+static int imp_keys(const struct conf *c, struct imp_list *l)
+{
+	uint8_t key[STORE_SEAL_KEY_LEN];
+	char err[512];
+	int rc = 0;
+
+	if (store_seal_key_load(c->store.key_file, key, err, sizeof(err)) != 0) {
+		fprintf(stderr, "fngate store import: %s\n", err);
+		return -1;
+	}
+	for (size_t i = 0; i < c->nnamespaces && rc == 0; i++) {
+		const struct conf_namespace *ns = &c->namespaces[i];
+		char kid[32], *pem = NULL, *body = NULL;
+		size_t len = 0;
+
+		if (!ns->issue_tokens || ns->signing_key != NULL ||
+		    registry_current_kid(c->state_dir, ns->id, kid, sizeof(kid)) != 0)
+			continue;
+		if (registry_generated_key(c->state_dir, ns->id, kid, sizeof(kid), &pem, &len, err,
+					   sizeof(err)) != 0) {
+			fprintf(stderr, "fngate store import: namespace %s: %s\n", ns->id, err);
+			rc = -1;
+			continue;
+		}
+		body = fleet_key_body(key, ns->id, kid, pem, len);
+		util_wipe(pem, len);
+		free(pem);
+		if (body == NULL || imp_push(l, STORE_KIND_SIGNING_KEY, ns->id, kid, body) != 0) {
+			fprintf(stderr, "fngate store import: out of memory\n");
+			rc = -1;
+		}
+		free(body);
+	}
+	util_wipe(key, sizeof(key));
+	return rc;
+}
+
+/* The store's signing key of namespace ns (one per namespace: store_claim), or NULL. */
+static const struct imp_item *imp_find_key(const struct imp_list *stored, const char *ns)
+{
+	for (size_t i = 0; i < stored->n; i++)
+		if (stored->v[i].kind == STORE_KIND_SIGNING_KEY && strcmp(stored->v[i].ns, ns) == 0)
+			return &stored->v[i];
+	return NULL;
+}
+
 /* `fngate store import`: the node's state (its registry opened read as at start: the journal
  * locked, so a running node refuses it) compared with the store's snapshot, then whatever the
  * store lacks written in one transaction. Exit status as cli.h. */
@@ -173,6 +224,8 @@ static int cli_store_import(const struct conf *c, struct store *s)
 		fprintf(stderr, "fngate store import: %s\n", err);
 		goto cleanup;
 	}
+	if (imp_keys(c, &local) != 0)
+		goto cleanup;
 	if (store_snapshot(s, imp_on_store_item, &stored, &position, err, sizeof(err)) != 0) {
 		fprintf(stderr, "fngate store import: %s\n", err);
 		goto cleanup;
@@ -183,8 +236,23 @@ static int cli_store_import(const struct conf *c, struct store *s)
 		goto oom;
 	for (size_t i = 0; i < local.n; i++) {
 		const struct imp_item *l = &local.v[i];
-		const struct imp_item *st = bsearch(l, stored.v, stored.n, sizeof(*stored.v), imp_cmp);
+		const struct imp_item *st;
 
+		/* A signing key: one per namespace, and compared by kid (each sealing differs). */
+		if (l->kind == STORE_KIND_SIGNING_KEY) {
+			st = imp_find_key(&stored, l->ns);
+			if (st == NULL)
+				todo[ntodo++] = (struct store_item){l->kind, l->ns, l->key, l->body};
+			else if (strcmp(st->key, l->key) == 0)
+				nsame++;
+			else if (nconflict++ < IMPORT_CONFLICTS_SHOWN)
+				fprintf(stderr, "fngate store import: conflict: the store holds another "
+					"generated signing key of namespace %s (%s; here: %s): the tokens "
+					"this node issued would be refused by the fleet\n", l->ns, st->key,
+					l->key);
+			continue;
+		}
+		st = bsearch(l, stored.v, stored.n, sizeof(*stored.v), imp_cmp);
 		if (st == NULL) {
 			todo[ntodo++] = (struct store_item){l->kind, l->ns, l->key, l->body};
 		} else if (imp_same(l->body, st->body)) {

@@ -341,9 +341,8 @@ static bool fleet_fresh(const char **why)
 	return false;
 }
 
-/* The body of a signing_key item: {"sealed": base64url of store_seal(pem)}. NULL (memory). */
-static char *fleet_key_body(const uint8_t key[STORE_SEAL_KEY_LEN], const char *ns,
-			    const char *kid, const char *pem, size_t len)
+char *fleet_key_body(const uint8_t key[STORE_SEAL_KEY_LEN], const char *ns, const char *kid,
+		     const char *pem, size_t len)
 {
 	uint8_t *sealed = NULL;
 	size_t slen = 0;

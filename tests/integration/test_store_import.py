@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """test_store_import.py - `fngate store import -c FILE` (issue 12, docs/fleet.md): a single node's
-state_dir (token records, revocations of issued tokens and of imported jtis, privacy overrides)
-copied into a real PostgreSQL (pg_util.py). The node, restarted in fleet mode, and a second, new
-node on the same store then serve the same registry: the valid tokens pass on both, the revoked
-ones and the revoked jti are refused, the privacy override applies. A second import changes
+state_dir (token records, revocations of issued tokens and of imported jtis, privacy overrides,
+its generated signing key) copied into a real PostgreSQL (pg_util.py). The node, restarted in
+fleet mode, and a second, new node on the same store then serve the same registry: the valid
+tokens pass on both (the new node adopted the imported key), the revoked ones and the revoked jti
+are refused, the privacy override applies. A second import changes
 nothing and says so; an import refuses (exit 5, nothing written) when the store holds a
 different record for one of the node's items, and (exit 1) while the node runs.
 
-Tokens: issued by node A itself (POST /v1/tokens, its configured signing key); the jti revoked
+Tokens: issued by node A itself (POST /v1/tokens, the key it generated); the jti revoked
 by import is a token minted by the test with `ext`, a key the namespace imports (keys)."""
 
 import os
@@ -32,7 +33,6 @@ class StoreImport(it.GatewayCase):
         with open(cls.keyfile, "wb") as f:
             f.write(os.urandom(32))
         os.chmod(cls.keyfile, 0o600)
-        cls.signer = cls.env.key("signer")
         cls.ext = cls.env.key("ext")
 
     @classmethod
@@ -45,7 +45,7 @@ class StoreImport(it.GatewayCase):
             it.namespace("ns-app", "app", [self.ext.conf("ext1")], [
                 it.function("hello", "hello", self.backend.url, prefix="/hello"),
                 it.function("resize", "resize", self.backend.url, prefix="/resize")],
-                issue_tokens=True, signing_key=self.signer.priv)],
+                issue_tokens=True)],   # no signing_key: each node generates one
             tokens={"leeway_s": 0, "forward_token": False})
         c["admin"]["keys"] = [dict(self.ops[1], name="ops", role="owner")]
         if store:
@@ -109,19 +109,24 @@ class StoreImport(it.GatewayCase):
         self.assertIn("in use by another fngate process", r.stderr)
         a.stop()
 
-        # the import: 5 records and 1 privacy override, in one transaction
+        # the import: 5 records, 1 privacy override and the signing key, in one transaction
         r = self.store_import(conf_a_fleet, "a-fleet.json")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        self.assertIn("imported 6 items", r.stdout)
-        self.assertEqual(self.store_count(), 6)
+        self.assertIn("imported 7 items", r.stdout)
+        self.assertEqual(self.store_count(), 7)
         self.assertEqual(self.pg.psql("SELECT kind, count(*) FROM fngate_items GROUP BY kind "
                                       "ORDER BY kind").split(),
-                         ["privacy|1", "revocation|1", "token|4"])
+                         ["privacy|1", "revocation|1", "signing_key|1", "token|4"])
+        with open(os.path.join(conf_a["state_dir"], "keys", "ns-app", "current")) as f:
+            kid = f.read().strip()
+        self.assertEqual(self.pg.psql("SELECT key FROM fngate_items WHERE kind = 'signing_key'"
+                                      ).strip(), kid)
+        self.assertNotIn("PRIVATE", self.pg.psql("SELECT body FROM fngate_items"))
         # again: nothing changes, and it says so
         r = self.store_import(conf_a_fleet, "a-fleet.json")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        self.assertIn("nothing to import: the store already holds all 6 items", r.stdout)
-        self.assertEqual(self.store_count(), 6)
+        self.assertIn("nothing to import: the store already holds all 7 items", r.stdout)
+        self.assertEqual(self.store_count(), 7)
 
         # A in fleet mode, and a new node B on the same store: one registry
         a = self.start(conf_a_fleet, "a-fleet.json")
@@ -159,6 +164,8 @@ class StoreImport(it.GatewayCase):
         self.assertEqual(r.returncode, 5, r.stdout + r.stderr)
         self.assertIn("conflict: the store holds a different privacy override of function hello",
                       r.stderr)
+        self.assertIn("conflict: the store holds another generated signing key of namespace "
+                      "ns-app (%s" % kid, r.stderr)
         self.assertIn("nothing was imported", r.stderr)
         self.assertEqual(self.store_count(), n)
         # the record of a token revoked in the store since A's import: a conflict too
