@@ -28,8 +28,8 @@ void fleet_record_item(const struct token_record *t, const char *json, struct st
 /* The body of the signing_key item of a generated key (kid, private PEM pem[0..len)) of
  * namespace ns: {"sealed": base64url of store_seal(pem)} under the fleet's key. NULL when
  * sealing fails (memory). The caller frees it. */
-char *fleet_key_body(const uint8_t key[STORE_SEAL_KEY_LEN], const char *ns, const char *kid, const char *pem,
-		     size_t len);
+char *fleet_key_body(const uint8_t key[STORE_SEAL_KEY_LEN], const char *ns, const char *kid,
+		     const char *pem, size_t len);
 
 /* Connect the registry r to the store c->store describes: migrate the schema and load the
  * store's snapshot into r and into c->state_dir's privacy overrides when the store answers (when

@@ -24,15 +24,25 @@
 
 #define FLEET_TICK_MS      200      /* staleness is judged this often */
 #define FLEET_STALE_LOG_US (10 * 1000000ull)
+#define FLEET_KID_LEN      32       /* a key id (registry_key_kid) and its NUL */
 
 const double fleet_lag_bounds_s[FLEET_LAG_BUCKETS] = {
 	0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5
+};
+
+/* A generated signing key known to be the fleet's: the namespace's key in the store. */
+struct fleet_key {
+	char *ns;
+	char  kid[FLEET_KID_LEN];
 };
 
 struct fleet {
 	struct store    *store;
 	struct registry *reg;
 	char            *state_dir;     /* privacy overrides' local copy (state.h) */
+	char            *key_file;      /* the fleet's sealing key (store_seal.h) */
+	struct fleet_key *keys;         /* settled generated keys (fleet_settle_key) */
+	size_t           nkeys;
 	bool             migrated;      /* the schema is known current */
 	int64_t          start_pos;     /* where the watch starts reading */
 	bool             connected;     /* the watch's connection is up */
@@ -110,16 +120,6 @@ static void fleet_used(void *arg, const struct token_record *const *recs, size_t
 cleanup:
 	free(items);
 	free(bodies);
-}
-
-/* registry_commit_fn: a registry write. */
-static int fleet_commit(void *arg, const struct token_record *t, const char *json, int64_t *seq,
-			char *err, size_t errlen)
-{
-	struct store_item it;
-
-	fleet_record_item(t, json, &it);
-	return fleet_commit_item(arg, &it, 1, seq, err, errlen);
 }
 
 /* A snapshot being loaded: the state at `position`; the privacy items are gathered so that
@@ -386,68 +386,145 @@ static int fleet_key_open(const uint8_t key[STORE_SEAL_KEY_LEN], const char *ns,
 	return rc;
 }
 
+/* Remember that kid is the fleet's generated key of namespace ns. 0 / -1 (memory). */
+static int fleet_key_settled(struct fleet *f, const char *ns, const char *kid)
+{
+	struct fleet_key *nk;
+
+	for (size_t i = 0; i < f->nkeys; i++)
+		if (strcmp(f->keys[i].ns, ns) == 0) {
+			snprintf(f->keys[i].kid, sizeof(f->keys[i].kid), "%s", kid);
+			return 0;
+		}
+	nk = realloc(f->keys, (f->nkeys + 1) * sizeof(*nk));
+	if (nk == NULL)
+		return -1;
+	f->keys = nk;
+	if ((nk[f->nkeys].ns = strdup(ns)) == NULL)
+		return -1;
+	snprintf(nk[f->nkeys].kid, sizeof(nk[f->nkeys].kid), "%s", kid);
+	f->nkeys++;
+	return 0;
+}
+
 /* One signing key per token-issuing namespace without a configured signing_key, the same on
- * every node: this node's generated key (made now when it has none) is offered to the store,
- * sealed; the first node to commit one wins (store_claim), and a node that finds another's
- * adopts it, writing it into its state_dir as its current generated key, where the registry
- * loads it (registry_ensure_signing_keys) and trusts it. A failure leaves the node with its own
- * key (logged): tokens it then issues are refused by the other nodes. */
-static void fleet_share_keys(struct fleet *f, const struct conf *c)
+ * every node: this node's current generated key of namespace ns (made now when it has none) is
+ * offered to the store, sealed; the first node to commit one wins (store_claim), and a node that
+ * finds another's adopts it, writing it into its state_dir as its current generated key, where
+ * the registry loads it (registry_ensure_signing_keys, at start and at each reload) and trusts
+ * it. kid gets the fleet's key. 0 (this node's key is the fleet's), 1 (another's, adopted), or
+ * -1 with err (the node keeps its own key). */
+static int fleet_settle_key(struct fleet *f, const char *ns, char kid[FLEET_KID_LEN], char *err,
+			    size_t errlen)
 {
 	uint8_t key[STORE_SEAL_KEY_LEN];
-	char err[512];
+	char mine[FLEET_KID_LEN], *pem = NULL, *body = NULL, *wkid = NULL, *wbody = NULL;
+	uint8_t *wpem = NULL;
+	size_t len = 0, wlen = 0;
+	struct store_item it = {STORE_KIND_SIGNING_KEY, ns, mine, NULL};
+	int rc = -1;
 
-	if (store_seal_key_load(c->store.key_file, key, err, sizeof(err)) != 0) {
-		log_msg(LOG_LVL_ERROR, "fleet: generated signing keys not shared: %s", err);
-		return;
+	if (store_seal_key_load(f->key_file, key, err, errlen) != 0)
+		return -1;
+	if (registry_generated_key(f->state_dir, ns, mine, sizeof(mine), &pem, &len, err,
+				   errlen) != 0)
+		goto cleanup;
+	if ((it.body = body = fleet_key_body(key, ns, mine, pem, len)) == NULL) {
+		util_seterr(err, errlen, "sealing failed");
+		goto cleanup;
 	}
+	rc = store_claim(f->store, &it, &wkid, &wbody, err, errlen);
+	if (rc == 0 || (rc == 1 && strcmp(wkid, mine) == 0)) {
+		snprintf(kid, FLEET_KID_LEN, "%s", mine);
+		rc = 0;
+	} else if (rc == 1) {
+		rc = fleet_key_open(key, ns, wkid, wbody, &wpem, &wlen, err, errlen) != 0 ||
+		     registry_key_adopt(f->state_dir, ns, (const char *)wpem, wlen, kid, FLEET_KID_LEN, err,
+					errlen) != 0 ? -1 : 1;
+	}
+	if (rc >= 0 && fleet_key_settled(f, ns, kid) != 0) {
+		util_seterr(err, errlen, "out of memory");
+		rc = -1;
+	}
+cleanup:
+	if (pem != NULL)
+		util_wipe(pem, len);
+	if (wpem != NULL)
+		util_wipe(wpem, wlen);
+	util_wipe(key, sizeof(key));
+	free(pem);
+	free(wpem);
+	free(body);
+	free(wkid);
+	free(wbody);
+	return rc;
+}
+
+/* At start, with the store answering: settle the key of every namespace that needs one. */
+static void fleet_share_keys(struct fleet *f, const struct conf *c)
+{
 	for (size_t i = 0; i < c->nnamespaces; i++) {
 		const struct conf_namespace *ns = &c->namespaces[i];
-		char kid[32], akid[32], *pem = NULL, *body = NULL, *wkid = NULL, *wbody = NULL;
-		uint8_t *wpem = NULL;
-		size_t len = 0, wlen = 0;
-		struct store_item it = {STORE_KIND_SIGNING_KEY, ns->id, kid, NULL};
+		char kid[FLEET_KID_LEN], err[512];
 		int rc;
 
 		if (!ns->issue_tokens || ns->signing_key != NULL)
 			continue;
-		if (registry_generated_key(f->state_dir, ns->id, kid, sizeof(kid), &pem, &len, err,
-					   sizeof(err)) != 0 ||
-		    (it.body = body = fleet_key_body(key, ns->id, kid, pem, len)) == NULL) {
+		rc = fleet_settle_key(f, ns->id, kid, err, sizeof(err));
+		if (rc < 0)
 			log_msg(LOG_LVL_ERROR, "fleet: namespace %s: its generated signing key not "
-				"shared: %s", ns->id, pem == NULL ? err : "sealing failed");
-			goto next;
-		}
-		rc = store_claim(f->store, &it, &wkid, &wbody, err, sizeof(err));
-		if (rc < 0) {
-			log_msg(LOG_LVL_ERROR, "fleet: namespace %s: its generated signing key not "
-				"shared: %s", ns->id, err);
-		} else if (rc == 0 || strcmp(wkid, kid) == 0) {
+				"shared: %s; the tokens it issues are refused until it is", ns->id, err);
+		else
 			log_msg(LOG_LVL_INFO, "fleet: namespace %s signs with the fleet's generated "
-				"key %s", ns->id, kid);
-		} else if (fleet_key_open(key, ns->id, wkid, wbody, &wpem, &wlen, err,
-					  sizeof(err)) != 0 ||
-			   registry_key_adopt(f->state_dir, ns->id, (const char *)wpem, wlen, akid,
-					      sizeof(akid), err, sizeof(err)) != 0) {
-			log_msg(LOG_LVL_ERROR, "fleet: namespace %s: the fleet's generated signing key "
-				"%s cannot be used: %s; this node signs with its own (%s), which the "
-				"other nodes refuse", ns->id, wkid, err, kid);
-		} else {
-			log_msg(LOG_LVL_INFO, "fleet: namespace %s signs with the fleet's generated "
-				"key %s (stored by another node first)", ns->id, akid);
-		}
-next:
-		if (pem != NULL)
-			util_wipe(pem, len);
-		if (wpem != NULL)
-			util_wipe(wpem, wlen);
-		free(pem);
-		free(wpem);
-		free(body);
-		free(wkid);
-		free(wbody);
+				"key %s%s", ns->id, kid, rc == 1 ? " (stored by another node first)" : "");
 	}
-	util_wipe(key, sizeof(key));
+}
+
+/* A ready token record about to be committed: is the key that signed it the fleet's? A
+ * configured signing_key is (the same file on every node: the operator's part); a generated one
+ * is once settled with the store (fleet_settle_key): at start, or here, for a node that started
+ * without the store. A node whose key lost to another's adopts that one for its next start but
+ * keeps signing with its own until then: its tokens would be refused by the other nodes, so they
+ * are not issued. 0, or -1 with err. */
+static int fleet_key_check(struct fleet *f, const struct token_record *t, char *err,
+			   size_t errlen)
+{
+	struct conf *c;
+	const struct conf_namespace *ns;
+	bool generated;
+	char kid[FLEET_KID_LEN];
+
+	if (t->imported || t->status != TOKEN_REC_READY || t->kid == NULL || t->namespace_id == NULL)
+		return 0;
+	for (size_t i = 0; i < f->nkeys; i++)
+		if (strcmp(f->keys[i].ns, t->namespace_id) == 0 && strcmp(f->keys[i].kid, t->kid) == 0)
+			return 0;
+	c = conf_acquire();
+	ns = c != NULL ? conf_find_namespace(c, t->namespace_id) : NULL;
+	generated = ns != NULL && ns->signing_key == NULL;
+	conf_unref(c);
+	if (!generated)
+		return 0;
+	if (fleet_settle_key(f, t->namespace_id, kid, err, errlen) < 0)
+		return -1;
+	if (strcmp(kid, t->kid) == 0)
+		return 0;
+	util_seterr(err, errlen, "namespace %s signs with this node's generated key %s, not the "
+		    "fleet's (%s, now in this node's state_dir): restart or reload the node to sign "
+		    "with it", t->namespace_id, t->kid, kid);
+	return -1;
+}
+
+/* registry_commit_fn: a registry write. */
+static int fleet_commit(void *arg, const struct token_record *t, const char *json, int64_t *seq,
+			char *err, size_t errlen)
+{
+	struct store_item it;
+
+	if (fleet_key_check(arg, t, err, errlen) != 0)
+		return -1;
+	fleet_record_item(t, json, &it);
+	return fleet_commit_item(arg, &it, 1, seq, err, errlen);
 }
 
 /* Load the store's snapshot into the registry and the local privacy copy. 0, or -1 with err
@@ -468,7 +545,10 @@ struct fleet *fleet_open(struct registry *r, const struct conf *c, char *err, si
 	struct fleet_snap snap;
 	char serr[512];
 
-	if (f == NULL || (f->state_dir = strdup(c->state_dir)) == NULL) {
+	if (f == NULL || (f->state_dir = strdup(c->state_dir)) == NULL ||
+	    (f->key_file = strdup(c->store.key_file)) == NULL) {
+		if (f != NULL)
+			free(f->state_dir);
 		free(f);
 		util_seterr(err, errlen, "out of memory");
 		return NULL;
@@ -477,6 +557,7 @@ struct fleet *fleet_open(struct registry *r, const struct conf *c, char *err, si
 	f->store = store_open(c->store.conninfo, err, errlen);
 	if (f->store == NULL) {
 		free(f->state_dir);
+		free(f->key_file);
 		free(f);
 		return NULL;
 	}
@@ -489,9 +570,8 @@ struct fleet *fleet_open(struct registry *r, const struct conf *c, char *err, si
 			(long long)f->start_pos);
 		for (size_t i = 0; i < c->nnamespaces; i++)
 			if (c->namespaces[i].issue_tokens && c->namespaces[i].signing_key == NULL)
-				log_msg(LOG_LVL_WARN, "fleet: namespace %s signs with the generated key "
-					"in this node's state_dir, unchecked against the store's: restart "
-					"the node once the store answers if it never did before",
+				log_msg(LOG_LVL_WARN, "fleet: namespace %s: its generated signing key is "
+					"checked against the store's at the first token issued",
 					c->namespaces[i].id);
 	} else {
 		f->start_pos = snap.position;
@@ -549,6 +629,10 @@ void fleet_close(struct fleet *f)
 	}
 	store_close(f->store);
 	(void)registry_sync(f->reg);
+	for (size_t i = 0; i < f->nkeys; i++)
+		free(f->keys[i].ns);
+	free(f->keys);
+	free(f->key_file);
 	free(f->state_dir);
 	free(f);
 }

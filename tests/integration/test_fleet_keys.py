@@ -4,7 +4,9 @@ token-issuing namespace without a configured signing_key, three nodes (fleet_uti
 the same moment on an empty PostgreSQL (pg_util.py). Each generates a key; the store keeps the
 first one committed (sealed with the fleet's key_file: no private key in clear in the database),
 and the two others adopt it. A token issued through any node is accepted by every other; a node
-restarted keeps the fleet's key.
+restarted keeps the fleet's key. A fourth node started while the database is down signs with its
+own key: it issues no token with it once the database is back (503, the fleet's key adopted into
+its state_dir), and after a reload issues tokens with the fleet's key.
 
 Tokens: minted by the nodes themselves (POST /v1/tokens) with the generated key."""
 
@@ -13,10 +15,12 @@ import os
 import re
 import signal
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fngate_it as it  # noqa: E402
 import fleet_util as fu  # noqa: E402
+import lifecycle_util as lu  # noqa: E402
 import pg_util  # noqa: E402
 
 
@@ -82,6 +86,40 @@ class GeneratedKeys(fu.FleetCase):
         self.assertEqual(kid_of(tok["token"]), kid)
         for n in ("a", "c"):
             self.wait_status(n, tok["token"], (200, None), timeout=1.0)
+
+    def test_4_node_started_without_the_store(self):
+        kid = self.fleet_kid("a")[0]
+        conf = json.loads(json.dumps(self.confs["a"]))
+        fresh = it.config(self.env, [])
+        for k in ("listen", "state_dir", "admin"):
+            conf[k] = fresh[k]
+        conf["admin"]["keys"] = self.confs["a"]["admin"]["keys"]
+        conf["health"] = {"listen": "127.0.0.1:%d" % it.free_port()}
+        self.confs["d"] = conf
+        self.pg.stop()
+        try:
+            self.start_node("d")
+        finally:
+            self.pg.start()
+        with open(os.path.join(conf["state_dir"], "keys", "ns-app", "current")) as f:
+            own = f.read().strip()
+        self.assertNotEqual(own, kid)
+        deadline = time.time() + 5
+        while self.metric("d", "fngate_store_connected") != 1:
+            self.assertLess(time.time(), deadline, "d never reached the store")
+            time.sleep(0.05)
+        st, body = self.admin("d", "POST", "/v1/tokens", {"function_id": "resize"})
+        self.assertEqual((st, body["error"]), (503, "store_unavailable"), body)
+        self.assertIn("signs with this node's generated key %s, not the fleet's (%s" % (own, kid),
+                      self.nodes["d"].proc.output())
+        with open(os.path.join(conf["state_dir"], "keys", "ns-app", "current")) as f:
+            self.assertEqual(f.read().strip(), kid)
+        lu.reload(self.env, self.nodes["d"], conf, settle=0.5)
+        tok = self.create("d", "after the reload")
+        self.assertEqual(kid_of(tok["token"]), kid)
+        for n in self.names:
+            self.wait_status(n, tok["token"], (200, None), timeout=1.0)
+        self.nodes["d"].stop()
 
 
 if __name__ == "__main__":
