@@ -11,10 +11,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store_seal.h"
+
 struct event_base;
 struct registry;
 struct conf;
 struct fleet;
+struct store_item;
+struct token_record;
+
+/* The store item of a registry record (json: its record JSON, borrowed like the strings of t):
+ * an issued token under its id; an imported revocation under the namespace it applies in (""
+ * for every namespace) and the jti. */
+void fleet_record_item(const struct token_record *t, const char *json, struct store_item *it);
+
+/* The body of the signing_key item of a generated key (kid, private PEM pem[0..len)) of
+ * namespace ns: {"sealed": base64url of store_seal(pem)} under the fleet's key. NULL when
+ * sealing fails (memory). The caller frees it. */
+char *fleet_key_body(const uint8_t key[STORE_SEAL_KEY_LEN], const char *ns, const char *kid,
+		     const char *pem, size_t len);
 
 /* Connect the registry r to the store c->store describes: migrate the schema and load the
  * store's snapshot into r and into c->state_dir's privacy overrides when the store answers (when

@@ -218,6 +218,17 @@ int registry_key_kid(EVP_PKEY *pkey, char *out, size_t outlen);
 int registry_keygen(const char *state_dir, const char *ns_id, enum key_alg alg, int bits,
 		    char *kid_out, size_t kidlen, char *err, size_t errlen);
 
+/* Fleet mode: ns_id's current generated signing key in state_dir, made now when there is none
+ * (RS256, 2048 bits): kid, and its private PEM in *pem (malloc'd, NUL-terminated; the caller
+ * wipes it with util_wipe and frees it). 0, or -1 with err. */
+int registry_generated_key(const char *state_dir, const char *ns_id, char *kid, size_t kidlen,
+			   char **pem, size_t *pemlen, char *err, size_t errlen);
+/* Fleet mode: make pem[0..len) (an RSA or EC private key, the fleet's generated key of ns_id,
+ * read from the store) ns_id's current generated key in state_dir, written as registry_keygen
+ * writes one; kid gets its kid. 0, or -1 with err. */
+int registry_key_adopt(const char *state_dir, const char *ns_id, const char *pem, size_t len,
+		       char *kid, size_t kidlen, char *err, size_t errlen);
+
 /* The current signing kid of ns_id in state_dir (from "current"): 0, or -1 when none. */
 int registry_current_kid(const char *state_dir, const char *ns_id, char *kid_out, size_t kidlen);
 

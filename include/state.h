@@ -35,4 +35,10 @@ int state_tighten(const char *state_dir);
 int state_replace_privacy(const char *state_dir, const char *const *ids, const enum privacy *ps,
 			  size_t n, char *err, size_t errlen);
 
+/* Call cb for each privacy override stored in state_dir (`fngate store import`); cb returns 0
+ * to go on, -1 (out of memory) to stop. 0, or -1 with err (unreadable file, or cb stopped). */
+typedef int (*state_privacy_cb)(const char *function_id, enum privacy p, void *arg);
+int state_each_privacy(const char *state_dir, state_privacy_cb cb, void *arg, char *err,
+		       size_t errlen);
+
 #endif

@@ -38,8 +38,9 @@ enum store_kind {
 	STORE_KIND_REVOCATION,      /* namespace_id ("": every namespace) + key: the revoked jti of a
 	                             * token fngate did not issue; body: its record (registry.c's JSON) */
 	STORE_KIND_PRIVACY,         /* key: function id; body: {"privacy": "private"|"public"} */
-	STORE_KIND_SIGNING_KEY,     /* namespace_id + key: kid; body: alg, public PEM and the private
-	                             * PEM sealed with store_seal.h (base64url), never in clear */
+	STORE_KIND_SIGNING_KEY,     /* namespace_id + key: kid; body: {"sealed": the private PEM
+	                             * sealed with store_seal.h, base64url}, never in clear; one per
+	                             * namespace (store_claim) */
 	STORE_KIND_LAST_USED,       /* key: token id; body: {"used": N}, the last use a node saw
 	                             * (kept apart from the record: a batch of these must never
 	                             * carry a "ready" record over a concurrent revocation) */
@@ -88,6 +89,14 @@ int store_migrate(struct store *s, char *err, size_t errlen);
 int store_apply(struct store *s, const struct store_item *items, size_t n, int64_t *seq,
 		char *err, size_t errlen);
 
+/* Write `it` (one item with a body) unless the store already holds an item of the same kind and
+ * namespace (whatever its key): first commit wins, so that nodes racing to set one value per
+ * namespace (a generated signing key) end with the same. Returns 0 once it is written; 1 when
+ * another was there first: *key and *body (malloc'd, the caller frees) get that item's; -1 with
+ * err (the outcome is unknown when err says so, as for store_apply). */
+int store_claim(struct store *s, const struct store_item *it, char **key, char **body,
+		char *err, size_t errlen);
+
 /* Read the changes after position `after` (at most STORE_BATCH_MAX), calling cb for each in log
  * order. *last gets the position of the last change delivered (`after` when none). Returns the
  * number delivered, or -1 with err. Synchronous. */
@@ -104,7 +113,8 @@ int store_snapshot(struct store *s, store_change_cb cb, void *arg, int64_t *posi
  * order. A lost connection is retried with backoff (STORE_BACKOFF_MIN_MS doubling up to
  * STORE_BACKOFF_MAX_MS). Never blocks the loop. 0, or -1 (already watching, allocation). */
 #define STORE_BACKOFF_MIN_MS 100
-#define STORE_BACKOFF_MAX_MS 1000   /* a node catches up within ~1 s of the store coming back */
+#define STORE_BACKOFF_MAX_MS 500    /* a node catches up within 1 s of the store coming back:
+                                     * at most 0.5 s to notice, and the catch-up read */
 int store_watch(struct store *s, struct event_base *base, int64_t position, store_change_cb cb,
 		store_status_cb status, void *arg);
 

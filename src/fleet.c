@@ -11,6 +11,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
+#include "b64url.h"
 #include "conf.h"
 #include "health.h"
 #include "log.h"
@@ -18,19 +19,30 @@
 #include "revoke.h"
 #include "state.h"
 #include "store.h"
+#include "store_seal.h"
 #include "util.h"
 
 #define FLEET_TICK_MS      200      /* staleness is judged this often */
 #define FLEET_STALE_LOG_US (10 * 1000000ull)
+#define FLEET_KID_LEN      32       /* a key id (registry_key_kid) and its NUL */
 
 const double fleet_lag_bounds_s[FLEET_LAG_BUCKETS] = {
 	0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5
+};
+
+/* A generated signing key known to be the fleet's: the namespace's key in the store. */
+struct fleet_key {
+	char *ns;
+	char  kid[FLEET_KID_LEN];
 };
 
 struct fleet {
 	struct store    *store;
 	struct registry *reg;
 	char            *state_dir;     /* privacy overrides' local copy (state.h) */
+	char            *key_file;      /* the fleet's sealing key (store_seal.h) */
+	struct fleet_key *keys;         /* settled generated keys (fleet_settle_key) */
+	size_t           nkeys;
 	bool             migrated;      /* the schema is known current */
 	int64_t          start_pos;     /* where the watch starts reading */
 	bool             connected;     /* the watch's connection is up */
@@ -48,9 +60,7 @@ struct fleet {
 /* The running fleet (fleet_start .. fleet_close), for fleet_status. Main thread only. */
 static struct fleet *fleet_running;
 
-/* The store item of a record: an issued token under its id; an imported revocation under the
- * namespace it applies in ("" for every namespace) and the jti. */
-static void fleet_item(const struct token_record *t, const char *json, struct store_item *it)
+void fleet_record_item(const struct token_record *t, const char *json, struct store_item *it)
 {
 	const char *ns = registry_rec_ns(t);
 
@@ -110,16 +120,6 @@ static void fleet_used(void *arg, const struct token_record *const *recs, size_t
 cleanup:
 	free(items);
 	free(bodies);
-}
-
-/* registry_commit_fn: a registry write. */
-static int fleet_commit(void *arg, const struct token_record *t, const char *json, int64_t *seq,
-			char *err, size_t errlen)
-{
-	struct store_item it;
-
-	fleet_item(t, json, &it);
-	return fleet_commit_item(arg, &it, 1, seq, err, errlen);
 }
 
 /* A snapshot being loaded: the state at `position`; the privacy items are gathered so that
@@ -226,7 +226,7 @@ static int fleet_apply(struct fleet *f, const struct store_item *it, int64_t seq
 		return 0;
 	}
 	if (it->kind != STORE_KIND_TOKEN && it->kind != STORE_KIND_REVOCATION)
-		return 0;   /* kinds this node does not follow yet */
+		return 0;   /* signing keys: settled at start (fleet_share_keys) */
 	if (it->body == NULL)
 		return 0;   /* records are never deleted: a deletion cannot take a revocation back */
 	rc = registry_apply_json(f->reg, it->body, snap != NULL ? snap->position : seq, err,
@@ -341,6 +341,192 @@ static bool fleet_fresh(const char **why)
 	return false;
 }
 
+char *fleet_key_body(const uint8_t key[STORE_SEAL_KEY_LEN], const char *ns, const char *kid,
+		     const char *pem, size_t len)
+{
+	uint8_t *sealed = NULL;
+	size_t slen = 0;
+	char *b64 = NULL, *body = NULL;
+
+	if (store_seal(key, ns, kid, (const uint8_t *)pem, len, &sealed, &slen) != 0)
+		return NULL;
+	b64 = malloc(B64URL_ENCODED_LEN(slen) + 1);
+	if (b64 != NULL && b64url_encode(sealed, slen, b64, B64URL_ENCODED_LEN(slen) + 1) >= 0) {
+		json_t *o = json_pack("{s:s}", "sealed", b64);
+
+		body = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+		json_decref(o);
+	}
+	free(b64);
+	free(sealed);
+	return body;
+}
+
+/* Open a signing_key item's body for (ns, kid): *pem (malloc'd; the caller wipes and frees it).
+ * 0, or -1 with err (malformed, altered, another key file). */
+static int fleet_key_open(const uint8_t key[STORE_SEAL_KEY_LEN], const char *ns, const char *kid,
+			  const char *body, uint8_t **pem, size_t *len, char *err, size_t errlen)
+{
+	json_t *o = json_loads(body, JSON_REJECT_DUPLICATES, NULL);
+	const char *b64 = json_string_value(json_object_get(o, "sealed"));
+	size_t blen = b64 != NULL ? strlen(b64) : 0;
+	uint8_t *sealed = blen > 0 ? malloc(B64URL_DECODED_MAX(blen)) : NULL;
+	long n = sealed != NULL ? b64url_decode(b64, blen, sealed, B64URL_DECODED_MAX(blen)) : -1;
+	int rc = -1;
+
+	if (n < 0)
+		util_seterr(err, errlen, "its body is not {\"sealed\": base64url}");
+	else if (store_unseal(key, ns, kid, sealed, (size_t)n, pem, len) != 0)
+		util_seterr(err, errlen, "it does not open with this node's key_file (another "
+			    "key_file, or altered)");
+	else
+		rc = 0;
+	free(sealed);
+	json_decref(o);
+	return rc;
+}
+
+/* Remember that kid is the fleet's generated key of namespace ns. 0 / -1 (memory). */
+static int fleet_key_settled(struct fleet *f, const char *ns, const char *kid)
+{
+	struct fleet_key *nk;
+
+	for (size_t i = 0; i < f->nkeys; i++)
+		if (strcmp(f->keys[i].ns, ns) == 0) {
+			snprintf(f->keys[i].kid, sizeof(f->keys[i].kid), "%s", kid);
+			return 0;
+		}
+	nk = realloc(f->keys, (f->nkeys + 1) * sizeof(*nk));
+	if (nk == NULL)
+		return -1;
+	f->keys = nk;
+	if ((nk[f->nkeys].ns = strdup(ns)) == NULL)
+		return -1;
+	snprintf(nk[f->nkeys].kid, sizeof(nk[f->nkeys].kid), "%s", kid);
+	f->nkeys++;
+	return 0;
+}
+
+/* One signing key per token-issuing namespace without a configured signing_key, the same on
+ * every node: this node's current generated key of namespace ns (made now when it has none) is
+ * offered to the store, sealed; the first node to commit one wins (store_claim), and a node that
+ * finds another's adopts it, writing it into its state_dir as its current generated key, where
+ * the registry loads it (registry_ensure_signing_keys, at start and at each reload) and trusts
+ * it. kid gets the fleet's key. 0 (this node's key is the fleet's), 1 (another's, adopted), or
+ * -1 with err (the node keeps its own key). */
+static int fleet_settle_key(struct fleet *f, const char *ns, char kid[FLEET_KID_LEN], char *err,
+			    size_t errlen)
+{
+	uint8_t key[STORE_SEAL_KEY_LEN];
+	char mine[FLEET_KID_LEN], *pem = NULL, *body = NULL, *wkid = NULL, *wbody = NULL;
+	uint8_t *wpem = NULL;
+	size_t len = 0, wlen = 0;
+	struct store_item it = {STORE_KIND_SIGNING_KEY, ns, mine, NULL};
+	int rc = -1;
+
+	if (store_seal_key_load(f->key_file, key, err, errlen) != 0)
+		return -1;
+	if (registry_generated_key(f->state_dir, ns, mine, sizeof(mine), &pem, &len, err,
+				   errlen) != 0)
+		goto cleanup;
+	if ((it.body = body = fleet_key_body(key, ns, mine, pem, len)) == NULL) {
+		util_seterr(err, errlen, "sealing failed");
+		goto cleanup;
+	}
+	rc = store_claim(f->store, &it, &wkid, &wbody, err, errlen);
+	if (rc == 0 || (rc == 1 && strcmp(wkid, mine) == 0)) {
+		snprintf(kid, FLEET_KID_LEN, "%s", mine);
+		rc = 0;
+	} else if (rc == 1) {
+		rc = fleet_key_open(key, ns, wkid, wbody, &wpem, &wlen, err, errlen) != 0 ||
+		     registry_key_adopt(f->state_dir, ns, (const char *)wpem, wlen, kid, FLEET_KID_LEN, err,
+					errlen) != 0 ? -1 : 1;
+	}
+	if (rc >= 0 && fleet_key_settled(f, ns, kid) != 0) {
+		util_seterr(err, errlen, "out of memory");
+		rc = -1;
+	}
+cleanup:
+	if (pem != NULL)
+		util_wipe(pem, len);
+	if (wpem != NULL)
+		util_wipe(wpem, wlen);
+	util_wipe(key, sizeof(key));
+	free(pem);
+	free(wpem);
+	free(body);
+	free(wkid);
+	free(wbody);
+	return rc;
+}
+
+/* At start, with the store answering: settle the key of every namespace that needs one. */
+static void fleet_share_keys(struct fleet *f, const struct conf *c)
+{
+	for (size_t i = 0; i < c->nnamespaces; i++) {
+		const struct conf_namespace *ns = &c->namespaces[i];
+		char kid[FLEET_KID_LEN], err[512];
+		int rc;
+
+		if (!ns->issue_tokens || ns->signing_key != NULL)
+			continue;
+		rc = fleet_settle_key(f, ns->id, kid, err, sizeof(err));
+		if (rc < 0)
+			log_msg(LOG_LVL_ERROR, "fleet: namespace %s: its generated signing key not "
+				"shared: %s; the tokens it issues are refused until it is", ns->id, err);
+		else
+			log_msg(LOG_LVL_INFO, "fleet: namespace %s signs with the fleet's generated "
+				"key %s%s", ns->id, kid, rc == 1 ? " (stored by another node first)" : "");
+	}
+}
+
+/* A ready token record about to be committed: is the key that signed it the fleet's? A
+ * configured signing_key is (the same file on every node: the operator's part); a generated one
+ * is once settled with the store (fleet_settle_key): at start, or here, for a node that started
+ * without the store. A node whose key lost to another's adopts that one for its next start but
+ * keeps signing with its own until then: its tokens would be refused by the other nodes, so they
+ * are not issued. 0, or -1 with err. */
+static int fleet_key_check(struct fleet *f, const struct token_record *t, char *err,
+			   size_t errlen)
+{
+	struct conf *c;
+	const struct conf_namespace *ns;
+	bool generated;
+	char kid[FLEET_KID_LEN];
+
+	if (t->imported || t->status != TOKEN_REC_READY || t->kid == NULL || t->namespace_id == NULL)
+		return 0;
+	for (size_t i = 0; i < f->nkeys; i++)
+		if (strcmp(f->keys[i].ns, t->namespace_id) == 0 && strcmp(f->keys[i].kid, t->kid) == 0)
+			return 0;
+	c = conf_acquire();
+	ns = c != NULL ? conf_find_namespace(c, t->namespace_id) : NULL;
+	generated = ns != NULL && ns->signing_key == NULL;
+	conf_unref(c);
+	if (!generated)
+		return 0;
+	if (fleet_settle_key(f, t->namespace_id, kid, err, errlen) < 0)
+		return -1;
+	if (strcmp(kid, t->kid) == 0)
+		return 0;
+	util_seterr(err, errlen, "namespace %s signs with this node's generated key %s, not the "
+		    "fleet's (%s, now in this node's state_dir): restart or reload the node to sign "
+		    "with it", t->namespace_id, t->kid, kid);
+	return -1;
+}
+
+/* registry_commit_fn: a registry write. */
+static int fleet_commit(void *arg, const struct token_record *t, const char *json, int64_t *seq,
+			char *err, size_t errlen)
+{
+	struct store_item it;
+
+	if (fleet_key_check(arg, t, err, errlen) != 0)
+		return -1;
+	fleet_record_item(t, json, &it);
+	return fleet_commit_item(arg, &it, 1, seq, err, errlen);
+}
+
 /* Load the store's snapshot into the registry and the local privacy copy. 0, or -1 with err
  * (what was merged stays: every item is the store's). */
 static int fleet_load(struct fleet *f, struct fleet_snap *snap, char *err, size_t errlen)
@@ -359,7 +545,10 @@ struct fleet *fleet_open(struct registry *r, const struct conf *c, char *err, si
 	struct fleet_snap snap;
 	char serr[512];
 
-	if (f == NULL || (f->state_dir = strdup(c->state_dir)) == NULL) {
+	if (f == NULL || (f->state_dir = strdup(c->state_dir)) == NULL ||
+	    (f->key_file = strdup(c->store.key_file)) == NULL) {
+		if (f != NULL)
+			free(f->state_dir);
 		free(f);
 		util_seterr(err, errlen, "out of memory");
 		return NULL;
@@ -368,15 +557,10 @@ struct fleet *fleet_open(struct registry *r, const struct conf *c, char *err, si
 	f->store = store_open(c->store.conninfo, err, errlen);
 	if (f->store == NULL) {
 		free(f->state_dir);
+		free(f->key_file);
 		free(f);
 		return NULL;
 	}
-	for (size_t i = 0; i < c->nnamespaces; i++)
-		if (c->namespaces[i].issue_tokens && c->namespaces[i].signing_key == NULL)
-			log_msg(LOG_LVL_WARN, "fleet: namespace %s issues tokens with a key generated on "
-				"this node, which the other nodes do not trust (generated keys are not "
-				"shared yet): give it a \"signing_key\", the same file on every node",
-				c->namespaces[i].id);
 	f->start_pos = registry_position(r);
 	memset(&snap, 0, sizeof(snap));
 	snap.f = f;
@@ -384,11 +568,17 @@ struct fleet *fleet_open(struct registry *r, const struct conf *c, char *err, si
 		log_msg(LOG_LVL_WARN, "fleet: %s; serving the local snapshot (%zu records, change "
 			"%lld) until the store answers", serr, registry_count(r),
 			(long long)f->start_pos);
+		for (size_t i = 0; i < c->nnamespaces; i++)
+			if (c->namespaces[i].issue_tokens && c->namespaces[i].signing_key == NULL)
+				log_msg(LOG_LVL_WARN, "fleet: namespace %s: its generated signing key is "
+					"checked against the store's at the first token issued",
+					c->namespaces[i].id);
 	} else {
 		f->start_pos = snap.position;
 		f->heard_us = util_mono_us();
 		log_msg(LOG_LVL_INFO, "fleet: loaded the store's snapshot at change %lld (%zu records, "
 			"%zu privacy overrides)", (long long)snap.position, registry_count(r), snap.n);
+		fleet_share_keys(f, c);
 	}
 	for (size_t i = 0; i < snap.n; i++)
 		free(snap.ids[i]);
@@ -439,6 +629,10 @@ void fleet_close(struct fleet *f)
 	}
 	store_close(f->store);
 	(void)registry_sync(f->reg);
+	for (size_t i = 0; i < f->nkeys; i++)
+		free(f->keys[i].ns);
+	free(f->keys);
+	free(f->key_file);
 	free(f->state_dir);
 	free(f);
 }

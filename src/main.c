@@ -32,6 +32,7 @@ static void usage(FILE *f)
 		"  state backup -c FILE DIR   copy state_dir consistently while fngate runs\n"
 		"Fleet store (PostgreSQL):\n"
 		"  store migrate -c FILE  create or migrate the store's schema\n"
+		"  store import -c FILE   copy a single node's state_dir into the store\n"
 		"\n"
 		"Run `fngate <command> --help` for a command's options.\n");
 }

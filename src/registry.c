@@ -1306,10 +1306,21 @@ int registry_current_kid(const char *state_dir, const char *ns_id, char *kid_out
 	return 0;
 }
 
-int registry_keygen(const char *state_dir, const char *ns_id, enum key_alg alg, int bits,
-		    char *kid_out, size_t kidlen, char *err, size_t errlen)
+static enum key_alg alg_of(EVP_PKEY *pk)
 {
-	EVP_PKEY *pk = NULL;
+	if (EVP_PKEY_is_a(pk, "RSA"))
+		return KEY_ALG_RS256;
+	if (EVP_PKEY_is_a(pk, "EC"))
+		return KEY_ALG_ES256;
+	return KEY_ALG_NONE;
+}
+
+/* Write pk as ns_id's current generated key in state_dir: keys/<ns>/<kid>.pem (0600),
+ * <kid>.pub.pem, then "current" (atomically, last: a crash leaves the previous key current).
+ * kid_out gets the kid. 0, or -1 with err. */
+static int key_write(const char *state_dir, const char *ns_id, EVP_PKEY *pk, char *kid_out,
+		     size_t kidlen, char *err, size_t errlen)
+{
 	BIO *priv = NULL, *pub = NULL;
 	char path[PATH_MAX], kid[32], line[40];
 	int rc = -1;
@@ -1317,23 +1328,11 @@ int registry_keygen(const char *state_dir, const char *ns_id, enum key_alg alg, 
 	if (!ns_id_pathsafe(ns_id)) {
 		util_seterr(err, errlen, "namespace id %s cannot name a key directory "
 		       "(letters, digits, '-', '_', '.')", ns_id);
-		goto cleanup;
+		return -1;
 	}
-	if (alg == KEY_ALG_RS256) {
-		if (bits != 2048 && bits != 3072 && bits != 4096) {
-			util_seterr(err, errlen, "RSA bits must be 2048, 3072 or 4096");
-			goto cleanup;
-		}
-		pk = EVP_RSA_gen((unsigned)bits);
-	} else if (alg == KEY_ALG_ES256) {
-		pk = EVP_EC_gen("P-256");
-	} else {
-		util_seterr(err, errlen, "algorithm must be RS256 or ES256");
-		goto cleanup;
-	}
-	if (pk == NULL || registry_key_kid(pk, kid, sizeof(kid)) != 0) {
-		util_seterr(err, errlen, "key generation failed");
-		goto cleanup;
+	if (registry_key_kid(pk, kid, sizeof(kid)) != 0) {
+		util_seterr(err, errlen, "key id computation failed");
+		return -1;
 	}
 	snprintf(path, sizeof(path), "%s", state_dir);
 	if (util_mkdir_private(path) == -1)
@@ -1376,17 +1375,86 @@ cleanup:
 	}
 	BIO_free(priv);
 	BIO_free(pub);
+	return rc;
+}
+
+int registry_keygen(const char *state_dir, const char *ns_id, enum key_alg alg, int bits,
+		    char *kid_out, size_t kidlen, char *err, size_t errlen)
+{
+	EVP_PKEY *pk = NULL;
+	int rc;
+
+	if (alg == KEY_ALG_RS256) {
+		if (bits != 2048 && bits != 3072 && bits != 4096) {
+			util_seterr(err, errlen, "RSA bits must be 2048, 3072 or 4096");
+			return -1;
+		}
+		pk = EVP_RSA_gen((unsigned)bits);
+	} else if (alg == KEY_ALG_ES256) {
+		pk = EVP_EC_gen("P-256");
+	} else {
+		util_seterr(err, errlen, "algorithm must be RS256 or ES256");
+		return -1;
+	}
+	if (pk == NULL) {
+		util_seterr(err, errlen, "key generation failed");
+		return -1;
+	}
+	rc = key_write(state_dir, ns_id, pk, kid_out, kidlen, err, errlen);
 	EVP_PKEY_free(pk);
 	return rc;
 }
 
-static enum key_alg alg_of(EVP_PKEY *pk)
+int registry_generated_key(const char *state_dir, const char *ns_id, char *kid, size_t kidlen,
+			   char **pem, size_t *pemlen, char *err, size_t errlen)
 {
-	if (EVP_PKEY_is_a(pk, "RSA"))
-		return KEY_ALG_RS256;
-	if (EVP_PKEY_is_a(pk, "EC"))
-		return KEY_ALG_ES256;
-	return KEY_ALG_NONE;
+	char path[PATH_MAX];
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	*pem = NULL;
+	if (registry_current_kid(state_dir, ns_id, kid, kidlen) != 0 &&
+	    registry_keygen(state_dir, ns_id, KEY_ALG_RS256, 2048, kid, kidlen, err, errlen) != 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/keys/%s/%s.pem", state_dir, ns_id, kid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd == -1 || fstat(fd, &st) == -1 || st.st_size <= 0 || st.st_size > 65536 ||
+	    (*pem = malloc((size_t)st.st_size + 1)) == NULL) {
+		util_seterr(err, errlen, "%s: %s", path, fd == -1 ? strerror(errno) :
+			    "unreadable, empty or too large");
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	n = read(fd, *pem, (size_t)st.st_size);
+	close(fd);
+	if (n != st.st_size) {
+		util_seterr(err, errlen, "%s: short read", path);
+		util_wipe(*pem, (size_t)st.st_size);
+		free(*pem);
+		*pem = NULL;
+		return -1;
+	}
+	(*pem)[n] = '\0';
+	*pemlen = (size_t)n;
+	return 0;
+}
+
+int registry_key_adopt(const char *state_dir, const char *ns_id, const char *pem, size_t len,
+		       char *kid, size_t kidlen, char *err, size_t errlen)
+{
+	BIO *b = BIO_new_mem_buf(pem, (int)len);
+	EVP_PKEY *pk = b != NULL ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+	int rc = -1;
+
+	BIO_free(b);
+	if (pk == NULL || alg_of(pk) == KEY_ALG_NONE)
+		util_seterr(err, errlen, "not an RSA or EC private key in PEM");
+	else
+		rc = key_write(state_dir, ns_id, pk, kid, kidlen, err, errlen);
+	EVP_PKEY_free(pk);
+	return rc;
 }
 
 static EVP_PKEY *load_private_any(const char *path, char *err, size_t errlen)

@@ -185,6 +185,30 @@ cleanup:
 	return rc;
 }
 
+int state_each_privacy(const char *state_dir, state_privacy_cb cb, void *arg, char *err,
+		       size_t errlen)
+{
+	const char *id;
+	json_t *root = state_load(state_dir, err, errlen), *v;
+	int rc = 0;
+
+	if (root == NULL)
+		return -1;
+	json_object_foreach(json_object_get(root, "functions"), id, v) {
+		int p = privacy_parse(v);
+
+		if (p == 0)
+			continue;   /* ignored at start as well (state_apply warns) */
+		if (cb(id, (enum privacy)p, arg) != 0) {
+			snprintf(err, errlen, "out of memory");
+			rc = -1;
+			break;
+		}
+	}
+	json_decref(root);
+	return rc;
+}
+
 int state_set_privacy(const char *state_dir, const char *function_id, enum privacy p,
 		      char *err, size_t errlen)
 {

@@ -314,17 +314,13 @@ static int store_item_check(const struct store_item *it, char *err, size_t errle
 	return 0;
 }
 
-int store_apply(struct store *s, const struct store_item *items, size_t n, int64_t *seq,
-		char *err, size_t errlen)
+/* Open a write transaction that holds the append lock. 0, or -1 with err (rolled back). */
+static int store_begin_append(struct store *s, char *err, size_t errlen)
 {
 	char lock[32];
 	const char *lp[1] = {lock};
 	PGresult *res;
-	int64_t last = 0;
 
-	for (size_t i = 0; i < n; i++)
-		if (store_item_check(&items[i], err, errlen) != 0)
-			return -1;
 	if (store_begin(s, "BEGIN", err, errlen) != 0)
 		goto fail;
 	snprintf(lock, sizeof(lock), "%lld", STORE_LOCK_APPEND);
@@ -339,6 +335,20 @@ int store_apply(struct store *s, const struct store_item *items, size_t n, int64
 	if (res == NULL)
 		goto fail;
 	PQclear(res);
+	return 0;
+fail:
+	store_rollback(s);
+	return -1;
+}
+
+/* In the append transaction: one change per item, and the item set (or deleted), then NOTIFY
+ * and COMMIT. *seq (may be NULL) gets the last change's position. 0, or -1 with err. */
+static int store_put_commit(struct store *s, const struct store_item *items, size_t n,
+			    int64_t *seq, char *err, size_t errlen)
+{
+	PGresult *res;
+	int64_t last = 0;
+
 	for (size_t i = 0; i < n; i++) {
 		const char *p[4] = {store_kind_name(items[i].kind), items[i].namespace_id, items[i].key,
 				    items[i].body};
@@ -384,6 +394,52 @@ int store_apply(struct store *s, const struct store_item *items, size_t n, int64
 fail:
 	store_rollback(s);
 	return -1;
+}
+
+int store_apply(struct store *s, const struct store_item *items, size_t n, int64_t *seq,
+		char *err, size_t errlen)
+{
+	for (size_t i = 0; i < n; i++)
+		if (store_item_check(&items[i], err, errlen) != 0)
+			return -1;
+	if (store_begin_append(s, err, errlen) != 0)
+		return -1;
+	return store_put_commit(s, items, n, seq, err, errlen);
+}
+
+int store_claim(struct store *s, const struct store_item *it, char **key, char **body,
+		char *err, size_t errlen)
+{
+	const char *p[2] = {store_kind_name(it->kind), it->namespace_id};
+	PGresult *res;
+
+	*key = *body = NULL;
+	if (store_item_check(it, err, errlen) != 0 || it->body == NULL ||
+	    store_begin_append(s, err, errlen) != 0)
+		return -1;
+	/* Under the append lock: no other claim can commit between this read and the insert. */
+	res = store_exec(s, "SELECT key, body FROM fngate_items WHERE kind = $1 AND "
+			 "namespace_id = $2 ORDER BY seq LIMIT 1", 2, p, PGRES_TUPLES_OK, err, errlen);
+	if (res == NULL) {
+		store_rollback(s);
+		return -1;
+	}
+	if (PQntuples(res) == 1) {
+		*key = strdup(PQgetvalue(res, 0, 0));
+		*body = strdup(PQgetvalue(res, 0, 1));
+		PQclear(res);
+		store_rollback(s);
+		if (*key == NULL || *body == NULL) {
+			free(*key);
+			free(*body);
+			*key = *body = NULL;
+			util_seterr(err, errlen, "out of memory");
+			return -1;
+		}
+		return 1;
+	}
+	PQclear(res);
+	return store_put_commit(s, it, 1, NULL, err, errlen);
 }
 
 /* Deliver the rows of a changes query (seq, kind, namespace_id, key, body, committed_us) to cb.

@@ -2,6 +2,9 @@
 (PostgreSQL refuses to run as root) in a temporary directory, on its own loopback port and unix
 socket directory, with a database and a role for fngate. Stopped and removed at exit, even when a
 test failed. `kill9()` and `start()` on the same data directory serve the failure tests.
+`Postgres(primary=p)` is a streaming standby of p (`pg_basebackup -R`, its own port and socket
+directory), `promote()` makes it a primary; `conninfo_multi()` names several servers in one
+libpq multi-host conninfo (failover).
 
 Debian's `postgresql` package is installed with apt-get when missing; a test never skips.
 """
@@ -46,9 +49,13 @@ def _as_postgres():
 
 
 class Postgres:
-    """One private server. conninfo(): a libpq connection string for the fngate role."""
+    """One private server. conninfo(): a libpq connection string for the fngate role.
+    primary: make this server a streaming standby of that one (pg_basebackup -R) instead of
+    a new cluster; the standby has the primary's database and role. conf: more lines for
+    postgresql.conf (e.g. synchronous_standby_names)."""
 
-    def __init__(self, dbname="fngate", user="fngate", password="fngate-test"):
+    def __init__(self, dbname="fngate", user="fngate", password="fngate-test", primary=None,
+                 conf=""):
         self.bin = _bindir()
         self.dir = tempfile.mkdtemp(prefix="fngate-pg-")
         os.chmod(self.dir, 0o755)
@@ -56,6 +63,8 @@ class Postgres:
         self.sock = os.path.join(self.dir, "sock")
         self.log = os.path.join(self.dir, "postgres.log")
         self.port = free_port()
+        if primary is not None:
+            dbname, user, password = primary.dbname, primary.user, primary.password
         self.dbname, self.user, self.password = dbname, user, password
         pw = pwd.getpwnam("postgres")
         for d in (self.data, self.sock):
@@ -64,14 +73,22 @@ class Postgres:
         open(self.log, "w").close()
         os.chown(self.log, pw.pw_uid, pw.pw_gid)
         _SERVERS.append(self)
-        self._pg(["initdb", "-D", self.data, "-A", "trust", "-U", "postgres", "-E", "UTF8",
-                  "--no-sync"])
+        if primary is not None:
+            # initdb's pg_hba.conf trusts replication connections from 127.0.0.1; -R writes
+            # primary_conninfo and standby.signal; the copied postgresql.conf names the
+            # primary's port and socket directory: the lines appended below override them
+            self._pg(["pg_basebackup", "-D", self.data, "-R", "-X", "stream", "-c", "fast",
+                      "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres"])
+        else:
+            self._pg(["initdb", "-D", self.data, "-A", "trust", "-U", "postgres", "-E", "UTF8",
+                      "--no-sync"])
         with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
             f.write("listen_addresses = '127.0.0.1'\nport = %d\nunix_socket_directories = '%s'\n"
-                    "fsync = on\nmax_connections = 100\n" % (self.port, self.sock))
+                    "fsync = on\nmax_connections = 100\n%s\n" % (self.port, self.sock, conf))
         self.start()
-        self.psql("CREATE ROLE %s LOGIN PASSWORD '%s'" % (user, password), db="postgres")
-        self.psql("CREATE DATABASE %s OWNER %s" % (dbname, user), db="postgres")
+        if primary is None:
+            self.psql("CREATE ROLE %s LOGIN PASSWORD '%s'" % (user, password), db="postgres")
+            self.psql("CREATE DATABASE %s OWNER %s" % (dbname, user), db="postgres")
 
     def _pg(self, argv, check=True, **kw):
         argv = [os.path.join(self.bin, argv[0])] + argv[1:]
@@ -88,6 +105,16 @@ class Postgres:
     def start(self, timeout=30):
         """Start (or restart after kill9) on the same data directory; wait until it accepts."""
         self._pg(["pg_ctl", "-D", self.data, "-l", self.log, "-w", "-t", str(timeout), "start"])
+
+    def promote(self, timeout=30):
+        """Make a standby the primary (pg_ctl promote); returns once it accepts writes."""
+        self._pg(["pg_ctl", "-D", self.data, "-w", "-t", str(timeout), "promote"])
+
+    def reload_conf(self, lines):
+        """Append lines to postgresql.conf and have the server read it again."""
+        with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
+            f.write(lines + "\n")
+        self._pg(["pg_ctl", "-D", self.data, "reload"])
 
     def pid(self):
         with open(os.path.join(self.data, "postmaster.pid")) as f:
@@ -136,6 +163,17 @@ class Postgres:
     def close(self):
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def conninfo_multi(servers, **extra):
+    """One libpq conninfo naming every server of `servers` in order (multi-host: libpq tries
+    them in turn; with target_session_attrs=read-write it keeps the one that takes writes)."""
+    kv = {"host": ",".join("127.0.0.1" for _ in servers),
+          "port": ",".join(str(s.port) for s in servers), "dbname": servers[0].dbname,
+          "user": servers[0].user, "password": servers[0].password, "connect_timeout": "2",
+          "target_session_attrs": "read-write"}
+    kv.update({k: str(v) for k, v in extra.items()})
+    return " ".join("%s=%s" % (k, v) for k, v in kv.items())
 
 
 @atexit.register

@@ -22,6 +22,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fngate_it as it  # noqa: E402
+import fleet_util as fu  # noqa: E402
 import lifecycle_util as lu  # noqa: E402
 import pg_util  # noqa: E402
 
@@ -133,122 +134,20 @@ class Poller:
         self.done.set()
 
 
-class Fleet(it.GatewayCase):
+class Fleet(fu.FleetCase):
     @classmethod
     def setUpClass(cls):
-        cls.env = it.Env("fleet")
         cls.pg = pg_util.Postgres()
-        cls.backend = cls.env.backend("b")
-        cls.ops = lu.new_admin_key()
-        keyfile = os.path.join(cls.env.dir, "fleet.key")
-        with open(keyfile, "wb") as f:
-            f.write(os.urandom(32))
-        os.chmod(keyfile, 0o600)
-        signer = cls.env.key("signer")
-        cls.relays = {}
-        cls.nodes = {}
-        cls.confs = {}
-        cls.relays["c"] = Relay(cls.pg.port)
-        for name in ("a", "b", "c"):
-            conf = it.config(cls.env, [
-                it.namespace("ns-app", "app", [], [
-                    it.function("hello", "hello", cls.backend.url, privacy="public",
-                                prefix="/hello"),
-                    it.function("resize", "resize", cls.backend.url, prefix="/resize")],
-                    issue_tokens=True, signing_key=signer.priv,
-                    require_registered_tokens=True),
-            ], tokens={"leeway_s": 0, "forward_token": False})
-            conf["admin"]["keys"] = [dict(cls.ops[1], name="ops", role="owner")]
-            conf["health"] = {"listen": "127.0.0.1:%d" % it.free_port()}
-            # C alone reaches the database through a relay the test can cut (test_3); A and B
-            # directly, so that B's figures carry no relay delay
-            port = cls.relays[name].port if name == "c" else cls.pg.port
-            conf["store"] = {"type": "postgresql", "key_file": keyfile,
-                             "conninfo": cls.pg.conninfo(port=port)}
-            cls.confs[name] = conf
-            cls.nodes[name] = cls.env.fngate(conf, name="%s.json" % name)
+        # C alone reaches the database through a relay the test can cut (test_3); A and B
+        # directly, so that B's figures carry no relay delay
+        cls.relays = {"c": Relay(cls.pg.port)}
+        cls.start_fleet("fleet", lambda name: cls.pg.conninfo(
+            port=cls.relays[name].port if name in cls.relays else cls.pg.port))
 
     @classmethod
     def tearDownClass(cls):
         cls.env.close()
         cls.pg.close()
-
-    # -- helpers
-
-    def admin(self, node, method, path, body=None):
-        port = int(self.confs[node]["admin"]["listen"].rsplit(":", 1)[1])
-        return lu.admin_request(port, method, path, key=self.ops[0], body=body)
-
-    def create(self, node="a", description="fleet"):
-        st, body = self.admin(node, "POST", "/v1/tokens", {"function_id": "resize",
-                                                           "description": description,
-                                                           "expires_at": None})
-        self.assertEqual(st, 201, body)
-        return body
-
-    def status(self, node, token):
-        """(status, error) of one call to the private function through node."""
-        return lu.gateway_statuses(self.nodes[node].port, "/resize/x", {"t": token})["t"]
-
-    def wait_status(self, node, token, want, timeout=5.0):
-        deadline = time.time() + timeout
-        while True:
-            got = self.status(node, token)
-            if got[0] == want[0] and (want[1] is None or got[1] == want[1]):
-                return
-            if time.time() > deadline:
-                self.fail("node %s: expected %s, got %s" % (node, want, got))
-            time.sleep(0.02)
-
-    def get(self, node, listener, path):
-        """(status, text) of GET path on node's admin or health listener."""
-        port = int(self.confs[node][listener]["listen"].rsplit(":", 1)[1])
-        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        c.request("GET", path)
-        r = c.getresponse()
-        text = r.read().decode()
-        c.close()
-        return r.status, text
-
-    def metric(self, node, name):
-        for line in self.get(node, "admin", "/metrics")[1].splitlines():
-            if line.split(" ")[0] == name:
-                return float(line.split(" ")[1])
-        self.fail("node %s: no metric %s" % (node, name))
-
-    def wait_metric(self, node, name, value, timeout=3.0):
-        deadline = time.time() + timeout
-        while self.metric(node, name) != value:
-            if time.time() > deadline:
-                self.fail("node %s: %s never became %s" % (node, name, value))
-            time.sleep(0.05)
-
-    def all_tokens(self, node):
-        """{id: status} of every record node lists (every page)."""
-        out, page = {}, 1
-        while True:
-            st, body = self.admin(node, "GET", "/v1/tokens?page_size=100&page=%d" % page)
-            self.assertEqual(st, 200, body)
-            out.update((t["id"], t["status"]) for t in body["tokens"])
-            if page * 100 >= body["total_count"]:
-                return out
-            page += 1
-
-    def wait_same_position(self, timeout=10.0):
-        """Wait until every node has applied the store's last change; returns its position."""
-        last = int(self.pg.psql("SELECT coalesce(max(seq), 0) FROM fngate_changes"))
-        deadline = time.time() + timeout
-        while True:
-            pos = {n: self.metric(n, "fngate_store_position") for n in ("a", "b", "c")}
-            if all(p >= last for p in pos.values()):
-                return last
-            if time.time() > deadline:
-                self.fail("positions differ: %s" % pos)
-            time.sleep(0.1)
-
-    def reload(self, node, **store):
-        self.confs[node]["store"].update(store)
-        lu.reload(self.env, self.nodes[node], self.confs[node], settle=0.5)
 
     # -- the tests, in order
 
@@ -320,7 +219,7 @@ class Fleet(it.GatewayCase):
                 self.assertForwarded(it.curl(self.nodes[n].url("/hello/x")))
         finally:
             self.pg.start()
-        # the watch retries every second at most: writes work at once, nodes follow
+        # the watch retries every half second at most: writes work at once, nodes follow
         st, body = self.admin("b", "DELETE", "/v1/tokens/" + keep["id"])
         self.assertEqual(st, 200, body)
         for n in ("a", "c"):
@@ -362,7 +261,7 @@ class Fleet(it.GatewayCase):
         self.nodes["c"].proc.wait(10)
         self.pg.stop()
         try:
-            self.nodes["c"] = self.env.fngate(self.confs["c"], name="c.json")
+            self.start_node("c")
             self.assertEqual(self.status("c", revoked["token"]), (403, "token_revoked"))
             self.assertEqual(self.status("c", valid["token"]), (200, None))
             st, body = self.admin("c", "GET", "/v1/tokens?page_size=100")
@@ -449,7 +348,7 @@ class Fleet(it.GatewayCase):
         st, body = self.admin("b", "DELETE", "/v1/functions/resize/privacy")
         self.assertEqual((st, body["privacy"]), (200, "private"), body)
         wait_call("a", 403)
-        self.nodes["c"] = self.env.fngate(self.confs["c"], name="c.json")
+        self.start_node("c")
         self.assertDenied(call("c"), "token_missing")
         self.pg.stop()
         try:
