@@ -501,8 +501,12 @@ class Fleet(fu.FleetCase):
         # The target is 2 s; on this shared 2-core machine, with three other nodes and
         # PostgreSQL on it, a start varies from about 1.5 to 3 s (docs/fleet.md): the assertion
         # is a bound on regressions, the printed figures are the measurement.
-        self.assertLessEqual(start_store, 6.0)
-        self.assertLessEqual(start_local, 6.0)
+        # A time bound says something of the plain build only (the suite stage checks it): a
+        # sanitizer build is a Debug build with every allocation instrumented (hostile_util's
+        # memory_bound makes the same choice for memory).
+        if not os.environ.get("FNGATE_SANITIZER"):
+            self.assertLessEqual(start_store, 6.0)
+            self.assertLessEqual(start_local, 6.0)
         for line in self.nodes["d"].proc.output().splitlines():
             self.assertTrue(line.startswith("{"), "not a JSON log line: %r" % line)
 
