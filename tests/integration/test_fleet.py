@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -438,6 +439,42 @@ class Fleet(fu.FleetCase):
             if time.time() > deadline:
                 self.fail("node %s: %s records, not %d" % (node, body, want))
             time.sleep(0.02)
+
+    def test_85_cli_against_any_node(self):
+        """The CLI works against any node: a token created with `fngate token create` through
+        A is listed by B, deleted with `fngate token delete` through C, refused by all three,
+        and `fngate token get` through A shows it revoked; privacy set through B with `fngate
+        function set-privacy` applies on C."""
+        def cli(node, *args):
+            env = dict(os.environ, FNGATE_ADMIN_KEY=self.ops[0],
+                       FNGATE_ADMIN_URL="http://" + self.confs[node]["admin"]["listen"])
+            p = subprocess.run([it.FNGATE_BIN] + list(args), capture_output=True, text=True,
+                               env=env, timeout=30)
+            self.assertEqual(p.returncode, 0, (node, args, p.stderr))
+            return p.stdout
+
+        made = json.loads(cli("a", "token", "create", "--function", "resize", "--description",
+                              "cli fleet", "--no-expiry", "--json"))
+        for n in self.names:
+            self.wait_status(n, made["token"], (200, None), timeout=2.0)
+        listed = json.loads(cli("b", "token", "list", "--function", "resize", "--json",
+                                "--page-size", "100", "--desc"))
+        self.assertIn(made["id"], [t["id"] for t in listed["tokens"]])
+        cli("c", "token", "delete", made["id"], "--yes")
+        for n in self.names:
+            self.wait_status(n, made["token"], (403, "token_revoked"), timeout=1.0)
+        got = json.loads(cli("a", "token", "get", made["id"], "--json"))
+        self.assertEqual(got["status"], "revoked")
+        cli("b", "function", "set-privacy", "hello", "private")
+        deadline = time.time() + 2
+        while time.time() < deadline and it.curl(self.nodes["c"].url("/hello/x")).status == 200:
+            time.sleep(0.05)
+        self.assertDenied(it.curl(self.nodes["c"].url("/hello/x")), "token_missing")
+        cli("a", "function", "reset-privacy", "hello")
+        deadline = time.time() + 2
+        while time.time() < deadline and it.curl(self.nodes["c"].url("/hello/x")).status != 200:
+            time.sleep(0.05)
+        self.assertEqual(it.curl(self.nodes["c"].url("/hello/x")).status, 200)
 
     def test_9_scale(self):
         """SCALE records written straight into the store (one transaction): the three nodes
