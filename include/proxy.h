@@ -154,10 +154,9 @@ struct conn {
 
 /* conn.c */
 /* The constructor: a connection accepted on listening socket `listen_idx` of the worker (the
- * index into conf.listen; its "tls" decides whether the connection starts with a handshake). */
+ * index into conf.listen; its "tls" decides whether the connection starts with a handshake; an
+ * index past the end, SIZE_MAX, means a plain connection). */
 void conn_accept_on(struct worker *w, size_t listen_idx, int fd, const struct sockaddr *sa, int salen);
-/* The same for a plain HTTP connection. */
-void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen);
 /* Close the client connection and free it; every error path ends here, with the outcome that
  * ended it (the log's reason when a request was under way). */
 void conn_close(struct conn *c, enum outcome why);
@@ -192,9 +191,7 @@ int conn_dispatch(struct conn *c);
 /* request.c */
 extern const llhttp_settings_t request_settings;
 void request_reset(struct request *r);
-/* Head memory for a request, from the worker's free list. 0 / -1 (out of memory). */
-int request_mem_acquire(struct conn *c);
-/* Give it back (to the free list when it did not grow). */
+/* Give the request's head memory (request.c takes it from the worker's free list) back (to the free list when it did not grow). */
 void request_mem_release(struct conn *c);
 /* The head outgrew max_header_bytes: 414 uri_too_long while still in the request target, else
  * 431 headers_too_large. */

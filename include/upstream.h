@@ -43,8 +43,8 @@ struct upconn {
 	size_t                hdrlen, hdrcap;
 	uint32_t              hoff[2 + 4 * UPSTREAM_MAX_RESP_HEADERS];  /* response.c */
 	bool                  resp_done;    /* the final response was fully relayed */
-	bool                  is_1xx;
-	bool                  resp_in_value;       /* the message being parsed is informational */
+	bool                  is_1xx;       /* the message being parsed is informational */
+	bool                  resp_in_value;/* llhttp is inside a header value (response.c) */
 	char                 *retry_head;   /* request head kept until the response starts; the */
 	size_t                retry_len;    /* buffer stays with the connection and is reused */
 	size_t                retry_cap;

@@ -82,7 +82,8 @@ const struct conf_admin_key *admin_authenticate(const struct conf_admin *adm, co
 	return found;
 }
 
-int admin_key_sees(const struct conf_admin_key *k, const char *ns_id)
+/* Whether key k sees namespace ns_id at all (its namespace restriction). */
+static int admin_key_sees(const struct conf_admin_key *k, const char *ns_id)
 {
 	if (k == NULL)
 		return 0;

@@ -1,5 +1,6 @@
-/* conn.c - the client connection: one constructor (conn_accept), one destructor (conn_close),
- * the read loop that feeds llhttp, keep-alive, pipelining, timeouts and backpressure. */
+/* conn.c - the client connection: one constructor (conn_accept_on), one destructor (conn_close),
+ * the read loop that feeds llhttp, keep-alive, pipelining, timeouts, the lingering close and
+ * backpressure. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -77,11 +78,6 @@ static void addr_format(const struct sockaddr *sa, char *ip, size_t iplen, char 
 		snprintf(ip, iplen, "unix");
 		snprintf(full, fulllen, "unix");
 	}
-}
-
-void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen)
-{
-	conn_accept_on(w, SIZE_MAX, fd, sa, salen);
 }
 
 /* The client bufferevent: plain, or TLS in accepting state with its own SSL from the listener's

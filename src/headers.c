@@ -1,4 +1,5 @@
-/* headers.c - HTTP header rules shared by both directions: hop-by-hop fields and token lists. */
+/* headers.c - HTTP header rules shared by both directions: hop-by-hop fields, token lists and the
+ * '_' alias of a name. */
 #include "headers.h"
 
 #include <string.h>

@@ -41,7 +41,8 @@ void request_reset(struct request *r)
 
 #define REQ_HDR_BYTES (sizeof(struct header) * PROXY_MAX_HEADERS)
 
-int request_mem_acquire(struct conn *c)
+/* Head memory for a request, from the worker's free list. 0 / -1 (out of memory). */
+static int request_mem_acquire(struct conn *c)
 {
 	struct request *r = &c->req;
 	struct worker *w = c->w;
