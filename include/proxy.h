@@ -16,6 +16,7 @@
 
 #include <llhttp.h>
 
+#include "headers.h"
 #include "http1.h"
 
 #include "gate.h"
@@ -44,14 +45,6 @@ struct upconn;
 #define PROXY_BULK_MIN      4096
 #define PROXY_BULK_READ     (64 * 1024)
 #define PROXY_BULK_BUDGET   (256 * 1024)
-
-/* One header line, as offsets into struct request.buf. */
-struct header {
-	uint32_t name_off;
-	uint32_t name_len;
-	uint32_t val_off;
-	uint32_t val_len;
-};
 
 /* The request being read on a connection. Reset between requests. */
 struct request {

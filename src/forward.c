@@ -115,19 +115,6 @@ static bool header_underscore_dropped(const struct conn *c, const char *n, size_
 	return false;
 }
 
-/* The names a Connection header lists are hop-by-hop too. */
-static bool connection_lists(const struct request *r, const char *name, size_t nlen)
-{
-	for (unsigned i = 0; i < r->nhdr; i++) {
-		const struct header *h = &r->hdr[i];
-
-		if (h->name_len == 10 && util_ieq(r->buf + h->name_off, 10, "connection") &&
-		    headers_list_has(r->buf + h->val_off, h->val_len, name, nlen))
-			return true;
-	}
-	return false;
-}
-
 /* Build the request head for the upstream. Returns 0 / -1 (out of memory). */
 static int build_head(struct conn *c, const struct conf_upstream *ep, struct hbuf *b)
 {
@@ -161,7 +148,8 @@ static int build_head(struct conn *c, const struct conf_upstream *ep, struct hbu
 		const char *name = r->buf + h->name_off;
 
 		if (header_dropped(name, h->name_len, c->conf->forward_token) ||
-		    (r->has_connection && connection_lists(r, name, h->name_len)) ||
+		    (r->has_connection &&
+		     headers_connection_lists(r->buf, r->hdr, r->nhdr, name, h->name_len)) ||
 		    (r->has_underscore && header_underscore_dropped(c, name, h->name_len)))
 			continue;
 		hb_add(b, name, h->name_len);

@@ -51,6 +51,17 @@ bool headers_list_has(const char *v, size_t vl, const char *tok, size_t toklen)
 	return false;
 }
 
+bool headers_connection_lists(const char *buf, const struct header *hdr, unsigned n,
+			      const char *name, size_t len)
+{
+	for (unsigned i = 0; i < n; i++) {
+		if (hdr[i].name_len == 10 && util_ieq(buf + hdr[i].name_off, 10, "connection") &&
+		    headers_list_has(buf + hdr[i].val_off, hdr[i].val_len, name, len))
+			return true;
+	}
+	return false;
+}
+
 bool headers_underscore_alias(const char *n, size_t len, char out[HEADERS_ALIAS_MAX])
 {
 	if (len > HEADERS_ALIAS_MAX || memchr(n, '_', len) == NULL)
