@@ -1,5 +1,5 @@
-/* http1.h - HTTP/1.1 request checks shared by the data plane and the admin listener (no event
- * loop, no connection state). */
+/* http1.h - HTTP/1.1 rules shared by the data plane and the admin listener: request checks, and
+ * the chunked framing fngate writes in both directions (no event loop, no connection state). */
 #ifndef FNGATE_HTTP1_H
 #define FNGATE_HTTP1_H
 
@@ -8,6 +8,8 @@
 #include <stdint.h>
 
 #include "outcome.h"
+
+struct evbuffer;
 
 /* Raw head scanner state; all zero at the start of each request head. */
 struct http1_scan {
@@ -30,5 +32,11 @@ bool http1_target_ok(const char *u, size_t n, bool options);
 /* Whether a Host value (or an absolute-form authority) is a well-formed host[:port]: a DNS-like
  * name or a bracketed IPv6 literal, and a port of at most 5 digits. */
 bool http1_host_ok(const char *v, size_t n);
+
+/* Append len bytes at `at` to out as one chunk of a chunked body: size line, data, CRLF. An
+ * empty piece is written as nothing (a zero-size chunk would end the body). */
+void http1_chunk_add(struct evbuffer *out, const void *at, size_t len);
+/* Append the last chunk (no trailers) ending a chunked body. */
+void http1_chunk_last(struct evbuffer *out);
 
 #endif

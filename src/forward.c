@@ -270,18 +270,10 @@ void forward_body(struct conn *c, const char *at, size_t len)
 {
 	struct evbuffer *out = bufferevent_get_output(c->up->bev);
 
-	if (c->req.chunked) {
-		char sz[24];
-		size_t n = util_u64_hex(len, sz);
-
-		sz[n++] = '\r';
-		sz[n++] = '\n';
-		evbuffer_add(out, sz, n);
+	if (c->req.chunked)
+		http1_chunk_add(out, at, len);
+	else
 		evbuffer_add(out, at, len);
-		evbuffer_add(out, "\r\n", 2);
-	} else {
-		evbuffer_add(out, at, len);
-	}
 	forward_backpressure(c, out);
 }
 
@@ -298,7 +290,7 @@ void forward_body_move(struct conn *c, struct evbuffer *in, size_t len)
 void forward_body_end(struct conn *c)
 {
 	if (c->req.chunked)
-		evbuffer_add(bufferevent_get_output(c->up->bev), "0\r\n\r\n", 5);
+		http1_chunk_last(bufferevent_get_output(c->up->bev));
 	c->up->req_sent = true;
 	c->up->sent_us = util_mono_us();
 }

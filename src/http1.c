@@ -1,8 +1,13 @@
-/* http1.c - HTTP/1.1 request checks shared by the data plane (request.c) and the admin listener
- * (adminhttp.c): the raw head scan for what llhttp tolerates, and the target and Host shapes. */
+/* http1.c - HTTP/1.1 rules shared by the data plane (request.c) and the admin listener
+ * (adminhttp.c): the raw head scan for what llhttp tolerates, and the target and Host shapes;
+ * and the chunked framing of the bodies fngate relays (forward.c, response.c). */
 #include "http1.h"
 
 #include <string.h>
+
+#include <event2/buffer.h>
+
+#include "util.h"
 
 int http1_scan_head(struct http1_scan *r, const char *p, size_t n, enum outcome *why)
 {
@@ -134,4 +139,24 @@ bool http1_host_ok(const char *v, size_t n)
 				return false;
 	}
 	return true;
+}
+
+void http1_chunk_add(struct evbuffer *out, const void *at, size_t len)
+{
+	char line[24];          /* 16 hex digits and CRLF */
+	size_t n;
+
+	if (len == 0)
+		return;
+	n = util_u64_hex(len, line);
+	line[n++] = '\r';
+	line[n++] = '\n';
+	evbuffer_add(out, line, n);
+	evbuffer_add(out, at, len);
+	evbuffer_add(out, "\r\n", 2);
+}
+
+void http1_chunk_last(struct evbuffer *out)
+{
+	evbuffer_add(out, "0\r\n\r\n", 5);
 }

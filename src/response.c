@@ -304,18 +304,10 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 	if (c == NULL || u->is_1xx)
 		return -1;
 	out = bufferevent_get_output(c->bev);
-	if (c->resp_chunked) {
-		char sz[24];
-		size_t n = util_u64_hex(len, sz);
-
-		sz[n++] = '\r';
-		sz[n++] = '\n';
-		evbuffer_add(out, sz, n);
+	if (c->resp_chunked)
+		http1_chunk_add(out, at, len);
+	else
 		evbuffer_add(out, at, len);
-		evbuffer_add(out, "\r\n", 2);
-	} else {
-		evbuffer_add(out, at, len);
-	}
 	c->req.bytes_out += len;
 	return 0;
 }
@@ -330,7 +322,7 @@ static int on_message_complete(llhttp_t *p)
 		return 0;
 	}
 	if (c != NULL && c->resp_chunked)
-		evbuffer_add(bufferevent_get_output(c->bev), "0\r\n\r\n", 5);
+		http1_chunk_last(bufferevent_get_output(c->bev));
 	u->resp_done = true;
 	return HPE_PAUSED;
 }
