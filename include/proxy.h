@@ -175,8 +175,13 @@ size_t bev_read_now(struct bufferevent *bev, size_t max);
 /* Write what is queued for the client now rather than at the next loop turn; what the socket
  * does not take is left to the bufferevent (EV_WRITE enabled until it drains). Never frees c. */
 void conn_flush(struct conn *c);
-/* Output was queued for the client: apply backpressure if it is too much. */
-void conn_check_output(struct conn *c);
+/* Backpressure, in one place for both directions of the request: the client is not read while
+ * out (its own output, or its upstream's) holds more than PROXY_HIGH_WATER. Returns true when
+ * out is over the mark (reading is then stopped). */
+bool conn_backpressure(struct conn *c, struct evbuffer *out);
+/* Some output drained (the client's or its upstream's): resume reading the client once both
+ * are down to half the mark. */
+void conn_backpressure_release(struct conn *c);
 /* The request head is complete and valid: route, gate, forward or answer. Returns an llhttp
  * on_headers_complete code (0, or HPE_PAUSED to stop parsing this connection). */
 int conn_dispatch(struct conn *c);

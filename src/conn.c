@@ -406,14 +406,25 @@ void conn_flush(struct conn *c)
 	bufferevent_enable(c->bev, EV_WRITE);
 }
 
-void conn_check_output(struct conn *c)
+bool conn_backpressure(struct conn *c, struct evbuffer *out)
 {
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-
-	if (evbuffer_get_length(out) > PROXY_HIGH_WATER && !c->read_paused) {
+	if (evbuffer_get_length(out) <= PROXY_HIGH_WATER)
+		return false;
+	if (!c->read_paused) {
 		conn_read_set(c, false);
 		c->read_paused = true;
 	}
+	return true;
+}
+
+void conn_backpressure_release(struct conn *c)
+{
+	if (!c->read_paused || c->phase == PHASE_CLOSING ||
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) > PROXY_HIGH_WATER / 2 ||
+	    (c->up != NULL && evbuffer_get_length(bufferevent_get_output(c->up->bev)) >
+			      PROXY_HIGH_WATER / 2))
+		return;
+	conn_resume(c);
 }
 
 /* Begin closing: flush what is queued, then close (conn_linger_start). When the client may still
@@ -786,10 +797,8 @@ static void conn_parse(struct conn *c)
 			}
 			timer_set(c, conn_idle_ms(c));
 		}
-		if (evbuffer_get_length(bufferevent_get_output(c->bev)) > PROXY_HIGH_WATER) {
-			conn_check_output(c);
+		if (conn_backpressure(c, bufferevent_get_output(c->bev)))
 			return;
-		}
 		if (c->phase == PHASE_BODY && c->up != NULL && !c->req.chunked && !c->read_paused &&
 		    c->parser.content_length > 1 && evbuffer_get_length(in) > 0) {
 			/* A Content-Length body has no framing to rewrite: its bytes move to the
@@ -915,13 +924,7 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 		bufferevent_disable(c->bev, EV_WRITE);
 	if (c->up != NULL)
 		upstream_client_drained(c->up);
-	if (c->read_paused &&
-	    evbuffer_get_length(bufferevent_get_output(c->bev)) <= PROXY_HIGH_WATER / 2 &&
-	    (c->up == NULL || evbuffer_get_length(bufferevent_get_output(c->up->bev)) <= PROXY_HIGH_WATER / 2)) {
-		c->read_paused = false;
-		conn_read_set(c, true);
-		conn_parse(c);
-	}
+	conn_backpressure_release(c);
 }
 
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg)

@@ -256,16 +256,6 @@ int forward_start(struct conn *c)
 	return 0;
 }
 
-/* Backpressure: a slow upstream stops us reading the client. The write low-watermark that
- * upstream_start sets reports the drain (up_write_cb resumes the client). */
-static void forward_backpressure(struct conn *c, struct evbuffer *out)
-{
-	if (evbuffer_get_length(out) > PROXY_HIGH_WATER && !c->read_paused) {
-		conn_read_set(c, false);
-		c->read_paused = true;
-	}
-}
-
 void forward_body(struct conn *c, const char *at, size_t len)
 {
 	struct evbuffer *out = bufferevent_get_output(c->up->bev);
@@ -274,7 +264,9 @@ void forward_body(struct conn *c, const char *at, size_t len)
 		http1_chunk_add(out, at, len);
 	else
 		evbuffer_add(out, at, len);
-	forward_backpressure(c, out);
+	/* A slow upstream stops the client being read; the write low-watermark that upstream_start
+	 * sets reports the drain (up_write_cb). */
+	(void)conn_backpressure(c, out);
 }
 
 void forward_body_move(struct conn *c, struct evbuffer *in, size_t len)
@@ -284,7 +276,7 @@ void forward_body_move(struct conn *c, struct evbuffer *in, size_t len)
 	/* Whole chains change hands; only a partly taken last chain is copied. */
 	evbuffer_remove_buffer(in, out, len);
 	c->req.body_bytes += len;
-	forward_backpressure(c, out);
+	(void)conn_backpressure(c, out);
 }
 
 void forward_body_end(struct conn *c)

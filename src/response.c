@@ -426,6 +426,17 @@ static bool response_retry(struct upconn *u, bool connect_failed)
 	return true;
 }
 
+/* Backpressure the other way: the upstream is not read while the client's output holds more
+ * than PROXY_HIGH_WATER (upstream_client_drained resumes it). Returns true when it stopped. */
+static bool up_backpressure(struct upconn *u)
+{
+	if (evbuffer_get_length(bufferevent_get_output(u->client->bev)) <= PROXY_HIGH_WATER)
+		return false;
+	u->read_paused = true;
+	bufferevent_disable(u->bev, EV_READ);
+	return true;
+}
+
 static void up_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct upconn *u = arg;
@@ -465,11 +476,8 @@ again:
 			u->parser.content_length -= k;
 			c->req.bytes_out += k;
 			conn_flush(c);
-			if (evbuffer_get_length(bufferevent_get_output(c->bev)) > PROXY_HIGH_WATER) {
-				u->read_paused = true;
-				bufferevent_disable(u->bev, EV_READ);
+			if (up_backpressure(u))
 				return;
-			}
 			continue;
 		}
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
@@ -487,12 +495,8 @@ again:
 			response_fail(u, OUT_UPSTREAM_BAD_RESPONSE);
 			return;
 		}
-		/* Backpressure: stop reading while the client is behind. */
-		if (evbuffer_get_length(bufferevent_get_output(u->client->bev)) > PROXY_HIGH_WATER) {
-			u->read_paused = true;
-			bufferevent_disable(u->bev, EV_READ);
+		if (up_backpressure(u))
 			return;
-		}
 	}
 	if (bulk > 0 && u->client != NULL && !u->resp_done && u->final_seen && !u->read_paused) {
 		size_t want = bulk < PROXY_BULK_READ ? bulk : PROXY_BULK_READ, n;
@@ -515,10 +519,8 @@ static void up_write_cb(struct bufferevent *bev, void *arg)
 	if (u->connected && u->direct_io &&
 	    evbuffer_get_length(bufferevent_get_output(u->bev)) == 0)
 		bufferevent_disable(u->bev, EV_WRITE);
-	if (c != NULL && c->read_paused && c->phase == PHASE_BODY &&
-	    evbuffer_get_length(bufferevent_get_output(u->bev)) <= PROXY_HIGH_WATER / 2) {
-		conn_resume(c);
-	}
+	if (c != NULL)
+		conn_backpressure_release(c);
 }
 
 static void up_event_cb(struct bufferevent *bev, short what, void *arg)
