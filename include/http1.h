@@ -29,6 +29,11 @@ int http1_scan_head(struct http1_scan *s, const char *p, size_t n, enum outcome 
  * options, i.e. for OPTIONS), no fragment, no "." or ".." segment raw or percent-encoded. */
 bool http1_target_ok(const char *u, size_t n, bool options);
 
+/* A head outgrew its limit: OUT_URI_TOO_LONG (414) while still in the request line, i.e. no
+ * header field begun yet and a target collected (RFC 9110 15.5.15), else OUT_HEADERS_TOO_LARGE
+ * (431). The one place that chooses, for the data plane and the admin listener alike. */
+enum outcome http1_head_too_large(size_t nfields, size_t target_len);
+
 /* Whether a Host value (or an absolute-form authority) is a well-formed host[:port]: a DNS-like
  * name or a bracketed IPv6 literal, and a port of at most 5 digits. */
 bool http1_host_ok(const char *v, size_t n);

@@ -191,9 +191,6 @@ extern const llhttp_settings_t request_settings;
 void request_reset(struct request *r);
 /* Give the request's head memory (request.c takes it from the worker's free list) back (to the free list when it did not grow). */
 void request_mem_release(struct conn *c);
-/* The head outgrew max_header_bytes: 414 uri_too_long while still in the request target, else
- * 431 headers_too_large. */
-enum outcome request_head_too_large(const struct request *r);
 /* Chunked body: the CRLF after a chunk's data split across reads is checked here. 0 / -1. */
 int request_check_crlf(struct request *r, const char *p, size_t n);
 /* Header lookups on the current request. */

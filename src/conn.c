@@ -854,7 +854,7 @@ static void conn_parse(struct conn *c)
 		if (before == PHASE_HEAD && c->phase == PHASE_HEAD) {
 			c->req.head_bytes += used;
 			if (c->req.head_bytes > c->conf->limits.max_header_bytes) {
-				reply_error(c, request_head_too_large(&c->req), true);
+				reply_error(c, http1_head_too_large(c->req.nhdr, c->req.url_len), true);
 				conn_linger(c);
 				return;
 			}

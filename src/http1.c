@@ -141,6 +141,11 @@ bool http1_host_ok(const char *v, size_t n)
 	return true;
 }
 
+enum outcome http1_head_too_large(size_t nfields, size_t target_len)
+{
+	return nfields == 0 && target_len > 0 ? OUT_URI_TOO_LONG : OUT_HEADERS_TOO_LARGE;
+}
+
 void http1_chunk_add(struct evbuffer *out, const void *at, size_t len)
 {
 	char line[24];          /* 16 hex digits and CRLF */

@@ -113,13 +113,7 @@ int request_check_crlf(struct request *r, const char *p, size_t n)
 	return 0;
 }
 
-enum outcome request_head_too_large(const struct request *r)
-{
-	/* Still in the request line: it is the target that is too long (RFC 9110 15.5.15). */
-	return r->nhdr == 0 && r->url_len > 0 ? OUT_URI_TOO_LONG : OUT_HEADERS_TOO_LARGE;
-}
-
-/* Append to the head buffer, bounded by max_header_bytes (request_head_too_large). */
+/* Append to the head buffer, bounded by max_header_bytes (http1_head_too_large). */
 static int req_append(struct conn *c, const char *at, size_t len)
 {
 	struct request *r = &c->req;
@@ -127,7 +121,7 @@ static int req_append(struct conn *c, const char *at, size_t len)
 	size_t max = c->conf->limits.max_header_bytes;
 
 	if (r->len + len > max) {
-		c->req.err = request_head_too_large(r);
+		c->req.err = http1_head_too_large(r->nhdr, r->url_len);
 		return -1;
 	}
 	if (r->len + len > r->cap) {

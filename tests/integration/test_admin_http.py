@@ -135,6 +135,9 @@ class AdminHTTP(it.GatewayCase):
             ("space in a name", b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX A: b\r\n\r\n", 400),
             ("head too large", b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: " +
              b"a" * 20000 + b"\r\n\r\n", 431),
+            # the target alone over the limit: 414, as on the data plane (http1_head_too_large)
+            ("target too long", b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+             414),
         ]
         for what, data, status in cases:
             with self.subTest(what):
