@@ -220,13 +220,11 @@ static void request_finish(struct conn *c)
 		ar.namespace_id = r->fn->ns->id;
 		ar.function_id = r->fn->id;
 	}
+	/* The decision and reason come from the outcome table, as the metrics' labels do: a
+	 * request with neither a gate decision nor an error is "error"/"unknown" in both. */
 	final = outcome_final(r->gate.reason, r->err);
-	if (final != OUT_NONE) {
-		ar.decision = outcome_decision_name(outcome_info(final)->decision);
-		ar.reason = outcome_name(final);
-	} else if (r->status >= 400) {
-		ar.decision = "error";
-	}
+	ar.decision = outcome_decision_name(outcome_info(final)->decision);
+	ar.reason = outcome_name(final);
 	ar.token_id = r->gate.jti[0] ? r->gate.jti : NULL;
 	ar.status = r->status;
 	ar.bytes_in = r->body_bytes;
