@@ -238,6 +238,12 @@ struct conf_errors {
 	size_t n;
 };
 
+/* Identifiers (the id and name of namespaces, functions and admin keys): 1..CONF_ID_MAX bytes of
+ * A-Z a-z 0-9 . _ -. They appear in URLs, file names, log lines and metric labels; the admin API
+ * checks the ids it is given with the same rule (conf_id_ok). */
+#define CONF_ID_MAX 128
+bool conf_id_ok(const char *s);
+
 /* Load and validate a configuration file completely: syntax, unknown keys, types, ranges,
  * duplicate ids, routes claimed twice, keys (each PEM parsed and checked against its alg),
  * upstream URLs, listen addresses. Every error found is appended to errs (as many as can be

@@ -37,7 +37,7 @@
 #include "state.h"
 #include "util.h"
 
-#define ID_MAX          128
+#define TOKEN_ID_CHARS_MAX 128
 #define PAGE_SIZE_MAX   100
 #define PAGE_SIZE_DEF   20
 
@@ -401,12 +401,14 @@ static int opt_string(struct areq *r, json_t *o, const char *name, const char **
 	return 1;
 }
 
-/* An id from a path segment or a body: 1..128 bytes of [A-Za-z0-9._:-]. */
-static bool id_ok(const char *s)
+/* A token id or jti from a path segment or a body: 1..TOKEN_ID_CHARS_MAX bytes of
+ * [A-Za-z0-9._:-]. Not a configuration id (conf_id_ok, for namespaces and functions): a jti
+ * minted elsewhere may be a URN ("urn:uuid:..."), hence the ':'. */
+static bool token_id_ok(const char *s)
 {
 	size_t n = strlen(s);
 
-	if (n == 0 || n > ID_MAX)
+	if (n == 0 || n > TOKEN_ID_CHARS_MAX)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char ch = s[i];
@@ -498,7 +500,7 @@ static void h_namespaces(struct areq *r)
 
 static const struct conf_namespace *ns_or_404(struct areq *r, const char *id)
 {
-	const struct conf_namespace *ns = id_ok(id) ? conf_find_namespace(r->c, id) : NULL;
+	const struct conf_namespace *ns = conf_id_ok(id) ? conf_find_namespace(r->c, id) : NULL;
 
 	if (ns == NULL || !admin_key_sees(r->key, ns->id)) {
 		reply_error(r->req, 404, "not_found", "no namespace with this id");
@@ -546,7 +548,7 @@ static void h_functions(struct areq *r)
 static void h_function(struct areq *r, bool patch)
 {
 	static const char *const fields[] = {"privacy", NULL};
-	struct conf_function *fn = id_ok(r->segs[2]) ? conf_find_function(r->c, r->segs[2]) : NULL;
+	struct conf_function *fn = conf_id_ok(r->segs[2]) ? conf_find_function(r->c, r->segs[2]) : NULL;
 	const char *pv;
 	char err[512];
 	json_t *o;
@@ -591,7 +593,7 @@ cleanup:
  * configuration file's value applies again (now, and after restarts and reloads). */
 static void h_function_privacy_reset(struct areq *r)
 {
-	struct conf_function *fn = id_ok(r->segs[2]) ? conf_find_function(r->c, r->segs[2]) : NULL;
+	struct conf_function *fn = conf_id_ok(r->segs[2]) ? conf_find_function(r->c, r->segs[2]) : NULL;
 	char err[512];
 
 	if (fn == NULL) {
@@ -700,7 +702,7 @@ static void h_token_create(struct areq *r)
 	if (lacks(r, ADMIN_PERM_TOKENS_WRITE) != 0)
 		goto cleanup;
 	if (fnid != NULL) {
-		fn = id_ok(fnid) ? conf_find_function(r->c, fnid) : NULL;
+		fn = conf_id_ok(fnid) ? conf_find_function(r->c, fnid) : NULL;
 		if (fn == NULL || !admin_key_sees(r->key, fn->ns->id)) {
 			reply_error(r->req, 400, "unknown_function", "function_id: no function "
 				    "with this id is configured");
@@ -708,7 +710,7 @@ static void h_token_create(struct areq *r)
 		}
 		ns = fn->ns;
 	} else {
-		ns = id_ok(nsid) ? conf_find_namespace(r->c, nsid) : NULL;
+		ns = conf_id_ok(nsid) ? conf_find_namespace(r->c, nsid) : NULL;
 		if (ns == NULL || !admin_key_sees(r->key, ns->id)) {
 			reply_error(r->req, 400, "unknown_namespace", "namespace_id: no namespace "
 				    "with this id is configured");
@@ -830,9 +832,9 @@ static void h_token_list(struct areq *r)
 		goto cleanup;
 	}
 	TAILQ_FOREACH(e, &kv, next) {
-		if (strcmp(e->key, "namespace_id") == 0 && id_ok(e->value)) {
+		if (strcmp(e->key, "namespace_id") == 0 && conf_id_ok(e->value)) {
 			rq.namespace_id = e->value;
-		} else if (strcmp(e->key, "function_id") == 0 && id_ok(e->value)) {
+		} else if (strcmp(e->key, "function_id") == 0 && conf_id_ok(e->value)) {
 			rq.function_id = e->value;
 		} else if (strcmp(e->key, "order_by") == 0 &&
 			   (strcmp(e->value, "created_at_asc") == 0 ||
@@ -888,7 +890,7 @@ static const struct token_record *token_or_404(struct areq *r, const char *id, u
 
 	if (lacks(r, perm) != 0)
 		return NULL;
-	t = id_ok(id) ? registry_get(r->a->reg, id) : NULL;
+	t = token_id_ok(id) ? registry_get(r->a->reg, id) : NULL;
 	if (t == NULL || !admin_key_sees(r->key, t->namespace_id)) {
 		reply_error(r->req, 404, "not_found", "no token with this id");
 		return NULL;
@@ -946,14 +948,14 @@ static void h_token_revoke_jti(struct areq *r)
 	if (only_fields(r, o, fields) != 0 || opt_string(r, o, "jti", &jti) < 0 ||
 	    opt_string(r, o, "namespace_id", &nsid) < 0)
 		goto cleanup;
-	if (jti == NULL || !id_ok(jti)) {
+	if (jti == NULL || !token_id_ok(jti)) {
 		reply_error(r->req, 400, "invalid_request", "jti is required: 1 to %d characters "
-			    "of letters, digits, '-', '_', '.', ':'", ID_MAX);
+			    "of letters, digits, '-', '_', '.', ':'", TOKEN_ID_CHARS_MAX);
 		goto cleanup;
 	}
 	if (lacks(r, ADMIN_PERM_TOKENS_WRITE) != 0)
 		goto cleanup;
-	if (nsid != NULL && (!id_ok(nsid) || conf_find_namespace(r->c, nsid) == NULL ||
+	if (nsid != NULL && (!conf_id_ok(nsid) || conf_find_namespace(r->c, nsid) == NULL ||
 			     !admin_key_sees(r->key, nsid))) {
 		reply_error(r->req, 400, "unknown_namespace", "namespace_id: no namespace with this "
 			    "id is configured");
