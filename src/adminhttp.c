@@ -497,9 +497,7 @@ static bool ah_method_token(const char *p, size_t n)
 {
 	size_t i = 0;
 
-	while (i < n && p[i] != ' ' && p[i] != '\0' &&
-	       strchr("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
-		      "ABCDEFGHIJKLMNOPQRSTUVWXYZ", p[i]) != NULL)
+	while (i < n && http1_tchar((unsigned char)p[i]))
 		i++;
 	return i > 0 && i < n && p[i] == ' ';
 }
