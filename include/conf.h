@@ -27,7 +27,7 @@ enum privacy {
 };
 
 struct conf_limits {
-	size_t   max_header_bytes;    /* request line + headers; over it -> 431 */
+	size_t   max_header_bytes;    /* request line + headers; over it -> 431 (414 in the line) */
 	size_t   max_body_bytes;      /* request body; over it -> 413 */
 	size_t   max_token_bytes;     /* X-Auth-Token; over it -> 403 token_malformed */
 	unsigned max_connections;     /* client connections, all workers together */

@@ -1,4 +1,5 @@
-/* headers.h - HTTP header rules shared by the request and the response side. */
+/* headers.h - HTTP header rules shared by the request and the response side, and the header field
+ * of a collected head (struct header) both sides locate their fields with. */
 #ifndef FNGATE_HEADERS_H
 #define FNGATE_HEADERS_H
 

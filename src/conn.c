@@ -714,7 +714,7 @@ int conn_dispatch(struct conn *c)
 	if (hv != NULL) {
 		size_t i;
 
-		/* lowercase, without the port (host_ok validated the shape) */
+		/* lowercase, without the port (request.c checked the shape: http1_host_ok) */
 		for (i = 0; i < hn && i < sizeof(hostbuf) - 1; i++) {
 			if (hv[0] != '[' && hv[i] == ':')
 				break;
