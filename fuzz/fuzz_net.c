@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -350,8 +351,8 @@ struct fuzz_session *fuzz_session_new(enum fuzz_upstream_mode mode)
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
 		die("socketpair");
 	s->cfd = sv[0];
-	/* What the listener's accept callback does with a new client. */
-	conn_accept(&s->w, sv[1], (const struct sockaddr *)(const void *)&sa, (int)sizeof(sa));
+	/* What the listener's accept callback does with a new client (no listen entry: plain). */
+	conn_accept_on(&s->w, SIZE_MAX, sv[1], (const struct sockaddr *)(const void *)&sa, (int)sizeof(sa));
 	return s;
 }
 

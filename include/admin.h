@@ -34,9 +34,6 @@ const struct conf_admin_key *admin_authenticate(const struct conf_admin *adm, co
  * Returns 0 (allowed) or -1 (-> 403). */
 int admin_authorize(const struct conf_admin_key *k, unsigned perm, const char *ns_id);
 
-/* Whether key k sees namespace ns_id at all (its namespace restriction). */
-int admin_key_sees(const struct conf_admin_key *k, const char *ns_id);
-
 struct conf;
 struct conf_function;
 

@@ -27,7 +27,7 @@ enum privacy {
 };
 
 struct conf_limits {
-	size_t   max_header_bytes;    /* request line + headers; over it -> 431 */
+	size_t   max_header_bytes;    /* request line + headers; over it -> 431 (414 in the line) */
 	size_t   max_body_bytes;      /* request body; over it -> 413 */
 	size_t   max_token_bytes;     /* X-Auth-Token; over it -> 403 token_malformed */
 	unsigned max_connections;     /* client connections, all workers together */
@@ -237,6 +237,12 @@ struct conf_errors {
 	struct conf_error *v;
 	size_t n;
 };
+
+/* Identifiers (the id and name of namespaces, functions and admin keys): 1..CONF_ID_MAX bytes of
+ * A-Z a-z 0-9 . _ -. They appear in URLs, file names, log lines and metric labels; the admin API
+ * checks the ids it is given with the same rule (conf_id_ok). */
+#define CONF_ID_MAX 128
+bool conf_id_ok(const char *s);
 
 /* Load and validate a configuration file completely: syntax, unknown keys, types, ranges,
  * duplicate ids, routes claimed twice, keys (each PEM parsed and checked against its alg),

@@ -1,9 +1,20 @@
-/* headers.h - HTTP header rules shared by the request and the response side. */
+/* headers.h - HTTP header rules shared by the request and the response side, and the header field
+ * of a collected head (struct header) both sides locate their fields with. */
 #ifndef FNGATE_HEADERS_H
 #define FNGATE_HEADERS_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+/* One header field of a collected head, as offsets into the buffer that holds its text (a
+ * request's buf, an upstream response's hdrbuf). */
+struct header {
+	uint32_t name_off;
+	uint32_t name_len;
+	uint32_t val_off;
+	uint32_t val_len;
+};
 
 /* A field that never crosses fngate as received, in either direction: hop-by-hop fields
  * (RFC 9110 7.6.1: Connection, Keep-Alive, TE, Trailer, Transfer-Encoding, Upgrade, Proxy-*)
@@ -13,6 +24,12 @@ bool headers_hop_by_hop(const char *name, size_t len);
 /* Whether the comma-separated token list v (a Connection value, say) holds tok, compared
  * case-insensitively; whitespace and empty elements are skipped. Unbounded list length. */
 bool headers_list_has(const char *v, size_t vl, const char *tok, size_t toklen);
+
+/* Whether a Connection field among the n fields hdr (offsets into buf) lists the field name
+ * name[0..len): such a field is hop-by-hop too (RFC 9110 7.6.1). Callers ask only when the head
+ * has a Connection field, so a head without one costs no scan. */
+bool headers_connection_lists(const char *buf, const struct header *hdr, unsigned n,
+			      const char *name, size_t len);
 
 /* Names longer than this cannot be an alias of a field fngate treats specially. */
 #define HEADERS_ALIAS_MAX 64

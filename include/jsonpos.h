@@ -34,7 +34,4 @@ int jsonpos_locate(const char *text, size_t len, const struct jsonpos_step *step
 int jsonpos_find(const char *text, size_t len, const char *path, enum jsonpos_part part,
 		 int *line, int *column);
 
-/* Line and column of a byte offset in text (1-based, columns in characters). */
-void jsonpos_offset(const char *text, size_t len, size_t off, int *line, int *column);
-
 #endif

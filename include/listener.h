@@ -45,8 +45,6 @@ void listener_close_all(struct listener_set *ls);
 int listener_raise_nofile(unsigned max_connections);
 /* Re-read RLIMIT_NOFILE (after EMFILE, while paused); returns it. */
 unsigned listener_fd_limit_refresh(void);
-/* Descriptors kept free for upstream connections: accept pauses below it. */
-unsigned listener_fd_reserve(void);
 /* fd was just allocated: true when fewer than the reserve are left above it. */
 bool listener_fds_low(int fd);
 

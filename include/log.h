@@ -1,4 +1,4 @@
-/* log.h - the daemon log (stderr) and the access log (one JSON line per request).
+/* log.h - the daemon log (stderr) and the access log (one line per request, JSON or combined).
  * Nothing here ever receives a token or an admin key: callers pass token ids only. */
 #ifndef FNGATE_LOG_H
 #define FNGATE_LOG_H

@@ -16,6 +16,7 @@
 
 #include <llhttp.h>
 
+#include "headers.h"
 #include "http1.h"
 
 #include "gate.h"
@@ -44,14 +45,6 @@ struct upconn;
 #define PROXY_BULK_MIN      4096
 #define PROXY_BULK_READ     (64 * 1024)
 #define PROXY_BULK_BUDGET   (256 * 1024)
-
-/* One header line, as offsets into struct request.buf. */
-struct header {
-	uint32_t name_off;
-	uint32_t name_len;
-	uint32_t val_off;
-	uint32_t val_len;
-};
 
 /* The request being read on a connection. Reset between requests. */
 struct request {
@@ -154,10 +147,9 @@ struct conn {
 
 /* conn.c */
 /* The constructor: a connection accepted on listening socket `listen_idx` of the worker (the
- * index into conf.listen; its "tls" decides whether the connection starts with a handshake). */
+ * index into conf.listen; its "tls" decides whether the connection starts with a handshake; an
+ * index past the end, SIZE_MAX, means a plain connection). */
 void conn_accept_on(struct worker *w, size_t listen_idx, int fd, const struct sockaddr *sa, int salen);
-/* The same for a plain HTTP connection. */
-void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen);
 /* Close the client connection and free it; every error path ends here, with the outcome that
  * ended it (the log's reason when a request was under way). */
 void conn_close(struct conn *c, enum outcome why);
@@ -176,8 +168,13 @@ void conn_read_set(struct conn *c, bool on);
 /* Write what is queued for the client now rather than at the next loop turn; what the socket
  * does not take is left to the bufferevent (EV_WRITE enabled until it drains). Never frees c. */
 void conn_flush(struct conn *c);
-/* Output was queued for the client: apply backpressure if it is too much. */
-void conn_check_output(struct conn *c);
+/* Backpressure, in one place for both directions of the request: the client is not read while
+ * out (its own output, or its upstream's) holds more than PROXY_HIGH_WATER. Returns true when
+ * out is over the mark (reading is then stopped). */
+bool conn_backpressure(struct conn *c, struct evbuffer *out);
+/* Some output drained (the client's or its upstream's): resume reading the client once both
+ * are down to half the mark. */
+void conn_backpressure_release(struct conn *c);
 /* The request head is complete and valid: route, gate, forward or answer. Returns an llhttp
  * on_headers_complete code (0, or HPE_PAUSED to stop parsing this connection). */
 int conn_dispatch(struct conn *c);
@@ -185,13 +182,8 @@ int conn_dispatch(struct conn *c);
 /* request.c */
 extern const llhttp_settings_t request_settings;
 void request_reset(struct request *r);
-/* Head memory for a request, from the worker's free list. 0 / -1 (out of memory). */
-int request_mem_acquire(struct conn *c);
-/* Give it back (to the free list when it did not grow). */
+/* Give the request's head memory (request.c takes it from the worker's free list) back (to the free list when it did not grow). */
 void request_mem_release(struct conn *c);
-/* The head outgrew max_header_bytes: 414 uri_too_long while still in the request target, else
- * 431 headers_too_large. */
-enum outcome request_head_too_large(const struct request *r);
 /* Chunked body: the CRLF after a chunk's data split across reads is checked here. 0 / -1. */
 int request_check_crlf(struct request *r, const char *p, size_t n);
 /* Header lookups on the current request. */

@@ -49,8 +49,8 @@ int tls_server_add(struct tls_server *s, const char *cert, const char *key, char
 const char *const *tls_server_names(const struct tls_server *s, size_t i, size_t *n);
 size_t tls_server_count(const struct tls_server *s);
 
-/* References (atomic: snapshots are dropped on any thread). unref frees at zero. */
-struct tls_server *tls_server_ref(struct tls_server *s);
+/* Drop a reference (atomic: snapshots are dropped on any thread); frees at zero. The SSLs
+ * made by tls_server_ssl_new hold one each. */
 void tls_server_unref(struct tls_server *s);
 
 /* A new SSL in server mode for one accepted connection; it holds a reference on s until it

@@ -9,6 +9,8 @@
 
 #include <llhttp.h>
 
+#include "headers.h"
+
 struct worker;
 struct conn;
 struct conf_function;
@@ -39,12 +41,13 @@ struct upconn {
 	bool                  final_seen;   /* a final (non-1xx) response head was seen */
 	int                   attempts;     /* endpoints tried for this request */
 	unsigned              nhdr_resp;
-	char                 *hdrbuf;       /* response header collection */
-	size_t                hdrlen, hdrcap;
-	uint32_t              hoff[2 + 4 * UPSTREAM_MAX_RESP_HEADERS];  /* response.c */
+	char                 *hdrbuf;       /* response head collection (response.c): reason */
+	size_t                hdrlen, hdrcap;/* phrase and fields, located by the offsets below */
+	uint32_t              reason_off, reason_len;
+	struct header         resp_hdr[UPSTREAM_MAX_RESP_HEADERS];
 	bool                  resp_done;    /* the final response was fully relayed */
-	bool                  is_1xx;
-	bool                  resp_in_value;       /* the message being parsed is informational */
+	bool                  is_1xx;       /* the message being parsed is informational */
+	bool                  resp_in_value;/* llhttp is inside a header value (response.c) */
 	char                 *retry_head;   /* request head kept until the response starts; the */
 	size_t                retry_len;    /* buffer stays with the connection and is reused */
 	size_t                retry_cap;

@@ -1,4 +1,5 @@
-/* admin.c - the admin API's handlers (JSON), routed from the admin listener (adminhttp.c); the
+/* admin.c - the admin API's handlers (JSON), routed from the admin listener (adminhttp.c) by two
+ * tables: the listener's paths (admin_routes), then the API's routes under /v1 (api_routes); the
  * console's static files are console.c's. */
 #include "admin.h"
 
@@ -39,7 +40,7 @@
 #include "state.h"
 #include "util.h"
 
-#define ID_MAX          128
+#define TOKEN_ID_CHARS_MAX 128
 #define PAGE_SIZE_MAX   100
 #define PAGE_SIZE_DEF   20
 
@@ -84,7 +85,8 @@ const struct conf_admin_key *admin_authenticate(const struct conf_admin *adm, co
 	return found;
 }
 
-int admin_key_sees(const struct conf_admin_key *k, const char *ns_id)
+/* Whether key k sees namespace ns_id at all (its namespace restriction). */
+static int admin_key_sees(const struct conf_admin_key *k, const char *ns_id)
 {
 	if (k == NULL)
 		return 0;
@@ -415,12 +417,14 @@ static int opt_string(struct areq *r, json_t *o, const char *name, const char **
 	return 1;
 }
 
-/* An id from a path segment or a body: 1..128 bytes of [A-Za-z0-9._:-]. */
-static bool id_ok(const char *s)
+/* A token id or jti from a path segment or a body: 1..TOKEN_ID_CHARS_MAX bytes of
+ * [A-Za-z0-9._:-]. Not a configuration id (conf_id_ok, for namespaces and functions): a jti
+ * minted elsewhere may be a URN ("urn:uuid:..."), hence the ':'. */
+static bool token_id_ok(const char *s)
 {
 	size_t n = strlen(s);
 
-	if (n == 0 || n > ID_MAX)
+	if (n == 0 || n > TOKEN_ID_CHARS_MAX)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char ch = s[i];
@@ -512,7 +516,7 @@ static void h_namespaces(struct areq *r)
 
 static const struct conf_namespace *ns_or_404(struct areq *r, const char *id)
 {
-	const struct conf_namespace *ns = id_ok(id) ? conf_find_namespace(r->c, id) : NULL;
+	const struct conf_namespace *ns = conf_id_ok(id) ? conf_find_namespace(r->c, id) : NULL;
 
 	if (ns == NULL || !admin_key_sees(r->key, ns->id)) {
 		reply_error(r->req, 404, "not_found", "no namespace with this id");
@@ -560,7 +564,7 @@ static void h_functions(struct areq *r)
 static void h_function(struct areq *r, bool patch)
 {
 	static const char *const fields[] = {"privacy", NULL};
-	struct conf_function *fn = id_ok(r->segs[2]) ? conf_find_function(r->c, r->segs[2]) : NULL;
+	struct conf_function *fn = conf_id_ok(r->segs[2]) ? conf_find_function(r->c, r->segs[2]) : NULL;
 	const char *pv;
 	char err[512];
 	json_t *o;
@@ -610,7 +614,7 @@ cleanup:
  * configuration file's value applies again (now, and after restarts and reloads). */
 static void h_function_privacy_reset(struct areq *r)
 {
-	struct conf_function *fn = id_ok(r->segs[2]) ? conf_find_function(r->c, r->segs[2]) : NULL;
+	struct conf_function *fn = conf_id_ok(r->segs[2]) ? conf_find_function(r->c, r->segs[2]) : NULL;
 	char err[512];
 
 	if (fn == NULL) {
@@ -723,7 +727,7 @@ static void h_token_create(struct areq *r)
 	if (lacks(r, ADMIN_PERM_TOKENS_WRITE) != 0)
 		goto cleanup;
 	if (fnid != NULL) {
-		fn = id_ok(fnid) ? conf_find_function(r->c, fnid) : NULL;
+		fn = conf_id_ok(fnid) ? conf_find_function(r->c, fnid) : NULL;
 		if (fn == NULL || !admin_key_sees(r->key, fn->ns->id)) {
 			reply_error(r->req, 400, "unknown_function", "function_id: no function "
 				    "with this id is configured");
@@ -731,7 +735,7 @@ static void h_token_create(struct areq *r)
 		}
 		ns = fn->ns;
 	} else {
-		ns = id_ok(nsid) ? conf_find_namespace(r->c, nsid) : NULL;
+		ns = conf_id_ok(nsid) ? conf_find_namespace(r->c, nsid) : NULL;
 		if (ns == NULL || !admin_key_sees(r->key, ns->id)) {
 			reply_error(r->req, 400, "unknown_namespace", "namespace_id: no namespace "
 				    "with this id is configured");
@@ -856,9 +860,9 @@ static void h_token_list(struct areq *r)
 		goto cleanup;
 	}
 	TAILQ_FOREACH(e, &kv, next) {
-		if (strcmp(e->key, "namespace_id") == 0 && id_ok(e->value)) {
+		if (strcmp(e->key, "namespace_id") == 0 && conf_id_ok(e->value)) {
 			rq.namespace_id = e->value;
-		} else if (strcmp(e->key, "function_id") == 0 && id_ok(e->value)) {
+		} else if (strcmp(e->key, "function_id") == 0 && conf_id_ok(e->value)) {
 			rq.function_id = e->value;
 		} else if (strcmp(e->key, "order_by") == 0 &&
 			   (strcmp(e->value, "created_at_asc") == 0 ||
@@ -914,10 +918,10 @@ static const struct token_record *token_or_404(struct areq *r, const char *id, u
 
 	if (lacks(r, perm) != 0)
 		return NULL;
-	t = id_ok(id) ? registry_get(r->a->reg, id) : NULL;
+	t = token_id_ok(id) ? registry_get(r->a->reg, id) : NULL;
 	/* Fleet mode: a token created through another node a moment ago may not be in this
 	 * node's copy yet; read the store's log to its end before answering 404. */
-	if (t == NULL && id_ok(id) && fleet_catch_up() > 0)
+	if (t == NULL && token_id_ok(id) && fleet_catch_up() > 0)
 		t = registry_get(r->a->reg, id);
 	if (t == NULL || !admin_key_sees(r->key, t->namespace_id)) {
 		reply_error(r->req, 404, "not_found", "no token with this id");
@@ -979,14 +983,14 @@ static void h_token_revoke_jti(struct areq *r)
 	if (only_fields(r, o, fields) != 0 || opt_string(r, o, "jti", &jti) < 0 ||
 	    opt_string(r, o, "namespace_id", &nsid) < 0)
 		goto cleanup;
-	if (jti == NULL || !id_ok(jti)) {
+	if (jti == NULL || !token_id_ok(jti)) {
 		reply_error(r->req, 400, "invalid_request", "jti is required: 1 to %d characters "
-			    "of letters, digits, '-', '_', '.', ':'", ID_MAX);
+			    "of letters, digits, '-', '_', '.', ':'", TOKEN_ID_CHARS_MAX);
 		goto cleanup;
 	}
 	if (lacks(r, ADMIN_PERM_TOKENS_WRITE) != 0)
 		goto cleanup;
-	if (nsid != NULL && (!id_ok(nsid) || conf_find_namespace(r->c, nsid) == NULL ||
+	if (nsid != NULL && (!conf_id_ok(nsid) || conf_find_namespace(r->c, nsid) == NULL ||
 			     !admin_key_sees(r->key, nsid))) {
 		reply_error(r->req, 400, "unknown_namespace", "namespace_id: no namespace with this "
 			    "id is configured");
@@ -1011,68 +1015,102 @@ cleanup:
 
 /* ---------------------------------------------------------------- routing */
 
+/* GET and PATCH /v1/functions/{id}, and GET and DELETE /v1/tokens/{id}, as handlers of one
+ * method each for the routing table below. */
+static void h_function_get(struct areq *r)
+{
+	h_function(r, false);
+}
+
+static void h_function_patch(struct areq *r)
+{
+	h_function(r, true);
+}
+
+static void h_token_get(struct areq *r)
+{
+	const struct token_record *t = token_or_404(r, r->segs[2], ADMIN_PERM_TOKENS_READ);
+
+	if (t != NULL)
+		adminhttp_reply_json(r->req, 200, record_json(t));
+}
+
+static void h_token_delete(struct areq *r)
+{
+	const struct token_record *t = token_or_404(r, r->segs[2], ADMIN_PERM_TOKENS_WRITE);
+
+	if (t != NULL)
+		do_revoke(r, t->id, false, NULL);
+}
+
+/* The methods an API route answers; GET answers HEAD too. Allow lists them in this order. */
+enum api_method { API_GET, API_POST, API_PATCH, API_DELETE, API_NMETHODS };
+
+static const char *const api_method_names[API_NMETHODS] = {"GET", "POST", "PATCH", "DELETE"};
+
+#define API_ID NULL     /* a path segment that is an id: any value (the handler checks it) */
+
+/* The API's routes under /v1, first match wins (so "tokens/revoke" before "tokens/{id}"): the
+ * path's segments after "v1", and a handler per method. A path that matches with another
+ * method is 405 with the route's Allow; one that matches nothing is 404. */
+static const struct api_route {
+	size_t      nsegs;
+	const char *seg[3];
+	void      (*h[API_NMETHODS])(struct areq *r);
+} api_routes[] = {
+	{1, {"whoami"},                          {[API_GET] = h_whoami}},
+	{1, {"namespaces"},                      {[API_GET] = h_namespaces}},
+	{2, {"namespaces", API_ID},              {[API_GET] = h_namespace}},
+	{3, {"namespaces", API_ID, "functions"}, {[API_GET] = h_namespace_functions}},
+	{1, {"functions"},                       {[API_GET] = h_functions}},
+	{2, {"functions", API_ID},               {[API_GET] = h_function_get,
+						  [API_PATCH] = h_function_patch}},
+	{3, {"functions", API_ID, "privacy"},    {[API_DELETE] = h_function_privacy_reset}},
+	{1, {"tokens"},                          {[API_GET] = h_token_list,
+						  [API_POST] = h_token_create}},
+	{2, {"tokens", "revoke"},                {[API_POST] = h_token_revoke_jti}},
+	{2, {"tokens", API_ID},                  {[API_GET] = h_token_get,
+						  [API_DELETE] = h_token_delete}},
+};
+
+static const struct api_route *api_match(char *const *segs, size_t nsegs)
+{
+	for (size_t i = 0; i < ARRAY_LEN(api_routes); i++) {
+		const struct api_route *rt = &api_routes[i];
+		size_t k;
+
+		if (rt->nsegs != nsegs)
+			continue;
+		for (k = 0; k < nsegs; k++)
+			if (rt->seg[k] != API_ID && strcmp(rt->seg[k], segs[k]) != 0)
+				break;
+		if (k == nsegs)
+			return rt;
+	}
+	return NULL;
+}
+
+/* Route an authenticated request under /v1 (r->segs[0] is "v1"). */
 static void api(struct areq *r, enum adminhttp_method m)
 {
-	char **s = r->segs;
-	size_t n = r->nsegs;
-	bool get = m == ADMINHTTP_GET || m == ADMINHTTP_HEAD;
-	const char *allow = NULL;
-	const struct token_record *t;
+	const struct api_route *rt = api_match(r->segs + 1, r->nsegs - 1);
+	int k = m == ADMINHTTP_GET || m == ADMINHTTP_HEAD ? API_GET : m == ADMINHTTP_POST ? API_POST :
+		m == ADMINHTTP_PATCH ? API_PATCH : m == ADMINHTTP_DELETE ? API_DELETE : -1;
+	char allow[32];
+	size_t at = 0;
 
-	if (n == 2 && strcmp(s[1], "whoami") == 0) {
-		if (get)
-			return h_whoami(r);
-		allow = "GET";
-	} else if (n == 2 && strcmp(s[1], "namespaces") == 0) {
-		if (get)
-			return h_namespaces(r);
-		allow = "GET";
-	} else if (n == 3 && strcmp(s[1], "namespaces") == 0) {
-		if (get)
-			return h_namespace(r);
-		allow = "GET";
-	} else if (n == 4 && strcmp(s[1], "namespaces") == 0 && strcmp(s[3], "functions") == 0) {
-		if (get)
-			return h_namespace_functions(r);
-		allow = "GET";
-	} else if (n == 2 && strcmp(s[1], "functions") == 0) {
-		if (get)
-			return h_functions(r);
-		allow = "GET";
-	} else if (n == 3 && strcmp(s[1], "functions") == 0) {
-		if (get || m == ADMINHTTP_PATCH)
-			return h_function(r, m == ADMINHTTP_PATCH);
-		allow = "GET, PATCH";
-	} else if (n == 4 && strcmp(s[1], "functions") == 0 && strcmp(s[3], "privacy") == 0) {
-		if (m == ADMINHTTP_DELETE)
-			return h_function_privacy_reset(r);
-		allow = "DELETE";
-	} else if (n == 2 && strcmp(s[1], "tokens") == 0) {
-		if (get)
-			return h_token_list(r);
-		if (m == ADMINHTTP_POST)
-			return h_token_create(r);
-		allow = "GET, POST";
-	} else if (n == 3 && strcmp(s[1], "tokens") == 0 && strcmp(s[2], "revoke") == 0) {
-		if (m == ADMINHTTP_POST)
-			return h_token_revoke_jti(r);
-		allow = "POST";
-	} else if (n == 3 && strcmp(s[1], "tokens") == 0) {
-		if (get) {
-			if ((t = token_or_404(r, s[2], ADMIN_PERM_TOKENS_READ)) != NULL)
-				adminhttp_reply_json(r->req, 200, record_json(t));
-			return;
-		}
-		if (m == ADMINHTTP_DELETE) {
-			if ((t = token_or_404(r, s[2], ADMIN_PERM_TOKENS_WRITE)) != NULL)
-				do_revoke(r, t->id, false, NULL);
-			return;
-		}
-		allow = "GET, DELETE";
-	}
-	if (allow == NULL) {
+	if (rt == NULL) {
 		reply_error(r->req, 404, "not_found", "no such API endpoint");
 		return;
+	}
+	if (k >= 0 && rt->h[k] != NULL) {
+		rt->h[k](r);
+		return;
+	}
+	for (int i = 0; i < API_NMETHODS; i++) {
+		if (rt->h[i] != NULL)
+			at += (size_t)snprintf(allow + at, sizeof(allow) - at, "%s%s", at ? ", " : "",
+					       api_method_names[i]);
 	}
 	adminhttp_add_header(r->req, "Allow", allow);
 	reply_error(r->req, 405, "method_not_allowed", "this endpoint accepts %s", allow);
@@ -1132,25 +1170,27 @@ static int split_path(const char *path, struct areq *r)
 	return 0;
 }
 
-/* ---------------------------------------------------------------- metrics */
-
-/* Whether req carries a valid admin key; replies 401 when not. */
-static int require_key(const struct conf *c, struct adminhttp_req *req)
+/* The admin key req carries, authenticated; NULL after replying 401 when it carries none or an
+ * unknown one. */
+static const struct conf_admin_key *require_key(const struct conf *c, struct adminhttp_req *req)
 {
 	const char *key = presented_key(req);
+	const struct conf_admin_key *k;
 
 	if (key == NULL || *key == '\0') {
 		reply_error(req, 401, "unauthorized", "an admin key is required: "
 			    "Authorization: Bearer <key>");
-		return -1;
+		return NULL;
 	}
-	if (admin_authenticate(&c->admin, key, strlen(key)) == NULL) {
+	k = admin_authenticate(&c->admin, key, strlen(key));
+	if (k == NULL) {
 		auth_refused(req);
 		reply_error(req, 401, "unauthorized", "unknown admin key");
-		return -1;
 	}
-	return 0;
+	return k;
 }
+
+/* ---------------------------------------------------------------- metrics */
 
 /* GET /metrics: the Prometheus text format. Without a key unless admin.metrics_auth (scrapers
  * often carry no bearer); the series name namespaces, functions and upstream addresses
@@ -1161,7 +1201,7 @@ static void h_metrics(struct admin *a, struct adminhttp_req *req, struct conf *c
 	char *text = NULL;
 	size_t len = 0;
 
-	if (c->admin.metrics_auth && require_key(c, req) != 0)
+	if (c->admin.metrics_auth && require_key(c, req) == NULL)
 		return;
 	text = metrics_render(a->reg, &len);
 	b = evbuffer_new();
@@ -1193,7 +1233,6 @@ static void h_healthz(struct admin *a, struct adminhttp_req *req, struct conf *c
 static void h_api(struct admin *a, struct adminhttp_req *req, struct conf *c)
 {
 	struct areq r;
-	const char *key;
 
 	memset(&r, 0, sizeof(r));
 	r.a = a;
@@ -1203,19 +1242,9 @@ static void h_api(struct admin *a, struct adminhttp_req *req, struct conf *c)
 		reply_error(req, 404, "not_found", "no such API endpoint");
 		goto cleanup;
 	}
-	key = presented_key(req);
-	if (key == NULL || *key == '\0') {
-		reply_error(req, 401, "unauthorized", "an admin key is required: "
-			    "Authorization: Bearer <key>");
-		goto cleanup;
-	}
-	r.key = admin_authenticate(&r.c->admin, key, strlen(key));
-	if (r.key == NULL) {
-		auth_refused(req);
-		reply_error(req, 401, "unauthorized", "unknown admin key");
-		goto cleanup;
-	}
-	api(&r, adminhttp_method(req));
+	r.key = require_key(c, req);
+	if (r.key != NULL)
+		api(&r, adminhttp_method(req));
 cleanup:
 	for (size_t i = 0; i < r.nsegs; i++)
 		free(r.segs[i]);

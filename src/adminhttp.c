@@ -497,9 +497,7 @@ static bool ah_method_token(const char *p, size_t n)
 {
 	size_t i = 0;
 
-	while (i < n && p[i] != ' ' && p[i] != '\0' &&
-	       strchr("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
-		      "ABCDEFGHIJKLMNOPQRSTUVWXYZ", p[i]) != NULL)
+	while (i < n && http1_tchar((unsigned char)p[i]))
 		i++;
 	return i > 0 && i < n && p[i] == ' ';
 }
@@ -564,7 +562,10 @@ static void ah_parse(struct ah_conn *c)
 		if (c->phase == AH_HEAD) {
 			c->head_bytes += used;
 			if (c->head_bytes > c->max_head) {
-				ah_error(c, 431, "headers_too_large", "the request head is too large");
+				enum outcome o = http1_head_too_large(c->req.nhdr, c->req.head_len);
+
+				ah_error(c, outcome_status(o), outcome_name(o), o == OUT_URI_TOO_LONG ?
+					 "the request target is too long" : "the request head is too large");
 				return;
 			}
 		}

@@ -30,7 +30,6 @@
 
 /* Bounds on every input: a configuration is written by people, never this large. */
 #define CONF_FILE_MAX        (16u * 1024 * 1024)
-#define CONF_ID_MAX          128
 #define CONF_PATH_MAX        4096
 #define CONF_PREFIX_MAX      512
 #define CONF_HOST_MAX        253
@@ -568,15 +567,16 @@ static int conf_get_array(struct conf_ctx *x, json_t *o, const char *key, size_t
 
 /* ---- value syntax ---- */
 
-/* ids and names: [A-Za-z0-9._-]{1,128}; they appear in URLs, file names and log lines. */
-static bool conf_id_ok(const char *s)
+bool conf_id_ok(const char *s)
 {
 	size_t n = 0;
 
 	for (; s[n] != '\0'; n++) {
-		unsigned char ch = (unsigned char)s[n];
+		char ch = s[n];
 
-		if (!isalnum(ch) && ch != '.' && ch != '_' && ch != '-')
+		/* ASCII explicitly: isalnum() would follow the locale */
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		      ch == '.' || ch == '_' || ch == '-'))
 			return false;
 		if (n >= CONF_ID_MAX)
 			return false;

@@ -1,5 +1,6 @@
-/* conn.c - the client connection: one constructor (conn_accept), one destructor (conn_close),
- * the read loop that feeds llhttp, keep-alive, pipelining, timeouts and backpressure. */
+/* conn.c - the client connection: one constructor (conn_accept_on), one destructor (conn_close),
+ * the read loop that feeds llhttp, keep-alive, pipelining, timeouts, the lingering close and
+ * backpressure. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -79,11 +80,6 @@ static void addr_format(const struct sockaddr *sa, char *ip, size_t iplen, char 
 		snprintf(ip, iplen, "unix");
 		snprintf(full, fulllen, "unix");
 	}
-}
-
-void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen)
-{
-	conn_accept_on(w, SIZE_MAX, fd, sa, salen);
 }
 
 /* The client bufferevent: plain, or TLS in accepting state with its own SSL from the listener's
@@ -226,13 +222,11 @@ static void request_finish(struct conn *c)
 		ar.namespace_id = r->fn->ns->id;
 		ar.function_id = r->fn->id;
 	}
+	/* The decision and reason come from the outcome table, as the metrics' labels do: a
+	 * request with neither a gate decision nor an error is "error"/"unknown" in both. */
 	final = outcome_final(r->gate.reason, r->err);
-	if (final != OUT_NONE) {
-		ar.decision = outcome_decision_name(outcome_info(final)->decision);
-		ar.reason = outcome_name(final);
-	} else if (r->status >= 400) {
-		ar.decision = "error";
-	}
+	ar.decision = outcome_decision_name(outcome_info(final)->decision);
+	ar.reason = outcome_name(final);
 	ar.token_id = r->gate.jti[0] ? r->gate.jti : NULL;
 	ar.status = r->status;
 	ar.bytes_in = r->body_bytes;
@@ -342,14 +336,25 @@ void conn_flush(struct conn *c)
 	bufferevent_enable(c->bev, EV_WRITE);
 }
 
-void conn_check_output(struct conn *c)
+bool conn_backpressure(struct conn *c, struct evbuffer *out)
 {
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-
-	if (evbuffer_get_length(out) > PROXY_HIGH_WATER && !c->read_paused) {
+	if (evbuffer_get_length(out) <= PROXY_HIGH_WATER)
+		return false;
+	if (!c->read_paused) {
 		conn_read_set(c, false);
 		c->read_paused = true;
 	}
+	return true;
+}
+
+void conn_backpressure_release(struct conn *c)
+{
+	if (!c->read_paused || c->phase == PHASE_CLOSING ||
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) > PROXY_HIGH_WATER / 2 ||
+	    (c->up != NULL && evbuffer_get_length(bufferevent_get_output(c->up->bev)) >
+			      PROXY_HIGH_WATER / 2))
+		return;
+	conn_resume(c);
 }
 
 /* Begin closing: flush what is queued, then close (conn_linger_start). When the client may still
@@ -641,7 +646,7 @@ int conn_dispatch(struct conn *c)
 	if (hv != NULL) {
 		size_t i;
 
-		/* lowercase, without the port (host_ok validated the shape) */
+		/* lowercase, without the port (request.c checked the shape: http1_host_ok) */
 		for (i = 0; i < hn && i < sizeof(hostbuf) - 1; i++) {
 			if (hv[0] != '[' && hv[i] == ':')
 				break;
@@ -722,10 +727,8 @@ static void conn_parse(struct conn *c)
 			}
 			timer_set(c, conn_idle_ms(c));
 		}
-		if (evbuffer_get_length(bufferevent_get_output(c->bev)) > PROXY_HIGH_WATER) {
-			conn_check_output(c);
+		if (conn_backpressure(c, bufferevent_get_output(c->bev)))
 			return;
-		}
 		if (c->phase == PHASE_BODY && c->up != NULL && !c->req.chunked && !c->read_paused &&
 		    c->parser.content_length > 1 && evbuffer_get_length(in) > 0) {
 			/* A Content-Length body has no framing to rewrite: its bytes move to the
@@ -781,7 +784,7 @@ static void conn_parse(struct conn *c)
 		if (before == PHASE_HEAD && c->phase == PHASE_HEAD) {
 			c->req.head_bytes += used;
 			if (c->req.head_bytes > c->conf->limits.max_header_bytes) {
-				reply_error(c, request_head_too_large(&c->req), true);
+				reply_error(c, http1_head_too_large(c->req.nhdr, c->req.url_len), true);
 				conn_linger(c);
 				return;
 			}
@@ -851,13 +854,7 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 		bufferevent_disable(c->bev, EV_WRITE);
 	if (c->up != NULL)
 		upstream_client_drained(c->up);
-	if (c->read_paused &&
-	    evbuffer_get_length(bufferevent_get_output(c->bev)) <= PROXY_HIGH_WATER / 2 &&
-	    (c->up == NULL || evbuffer_get_length(bufferevent_get_output(c->up->bev)) <= PROXY_HIGH_WATER / 2)) {
-		c->read_paused = false;
-		conn_read_set(c, true);
-		conn_parse(c);
-	}
+	conn_backpressure_release(c);
 }
 
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg)

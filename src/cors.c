@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "http1.h"
 #include "util.h"
 
 /* The Vary of a preflight's answer: it depends on all three request fields. */
@@ -18,23 +19,6 @@ static const char cors_acao[] = "Access-Control-Allow-Origin: ";
 /* A preflight refused from an allowed origin: the origin line is ended, no Allow-* follows. */
 static const char cors_refused[] =
 	"\r\nVary: Origin, Access-Control-Request-Method, Access-Control-Request-Headers\r\n";
-
-/* RFC 9110 5.6.2 tchar. */
-static bool cors_tchar(unsigned char ch)
-{
-	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-	       (ch != 0 && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
-}
-
-static bool cors_token(const char *s, size_t n)
-{
-	if (n == 0)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!cors_tchar((unsigned char)s[i]))
-			return false;
-	return true;
-}
 
 static void cors_list_free(struct cors_list *l)
 {
@@ -249,7 +233,7 @@ int cors_add_method(struct cors_policy *p, const char *s, const char **why)
 		*why = "wildcards are not supported: list the methods";
 		return -1;
 	}
-	if (n > CORS_NAME_MAX || !cors_token(s, n)) {
+	if (n > CORS_NAME_MAX || !http1_token_ok(s, n)) {
 		*why = "is not a method name (an RFC 9110 token)";
 		return -1;
 	}
@@ -281,7 +265,7 @@ static int cors_add_name(struct cors_list *l, const char *s, const char *always,
 		*why = "wildcards are not supported: list the header names";
 		return -1;
 	}
-	if (n > CORS_NAME_MAX || !cors_token(s, n)) {
+	if (n > CORS_NAME_MAX || !http1_token_ok(s, n)) {
 		*why = "is not a header name (an RFC 9110 token)";
 		return -1;
 	}
@@ -398,7 +382,7 @@ static bool cors_headers_allowed(const struct cors_policy *p, const char *v, siz
 			e--;
 		if (e == s)
 			continue;
-		if (!cors_token(v + s, e - s))
+		if (!http1_token_ok(v + s, e - s))
 			return false;
 		if (!util_ieq(v + s, e - s, "x-auth-token") &&
 		    cors_list_find(&p->headers, v + s, e - s, true) < 0)

@@ -116,19 +116,6 @@ static bool header_underscore_dropped(const struct conn *c, const char *n, size_
 	return false;
 }
 
-/* The names a Connection header lists are hop-by-hop too. */
-static bool connection_lists(const struct request *r, const char *name, size_t nlen)
-{
-	for (unsigned i = 0; i < r->nhdr; i++) {
-		const struct header *h = &r->hdr[i];
-
-		if (h->name_len == 10 && util_ieq(r->buf + h->name_off, 10, "connection") &&
-		    headers_list_has(r->buf + h->val_off, h->val_len, name, nlen))
-			return true;
-	}
-	return false;
-}
-
 /* Build the request head for the upstream. Returns 0 / -1 (out of memory). */
 static int build_head(struct conn *c, const struct conf_upstream *ep, struct hbuf *b)
 {
@@ -162,7 +149,8 @@ static int build_head(struct conn *c, const struct conf_upstream *ep, struct hbu
 		const char *name = r->buf + h->name_off;
 
 		if (header_dropped(name, h->name_len, c->conf->forward_token) ||
-		    (r->has_connection && connection_lists(r, name, h->name_len)) ||
+		    (r->has_connection &&
+		     headers_connection_lists(r->buf, r->hdr, r->nhdr, name, h->name_len)) ||
 		    (r->has_underscore && header_underscore_dropped(c, name, h->name_len)))
 			continue;
 		hb_add(b, name, h->name_len);
@@ -269,33 +257,17 @@ int forward_start(struct conn *c)
 	return 0;
 }
 
-/* Backpressure: a slow upstream stops us reading the client. The write low-watermark that
- * upstream_start sets reports the drain (up_write_cb resumes the client). */
-static void forward_backpressure(struct conn *c, struct evbuffer *out)
-{
-	if (evbuffer_get_length(out) > PROXY_HIGH_WATER && !c->read_paused) {
-		conn_read_set(c, false);
-		c->read_paused = true;
-	}
-}
-
 void forward_body(struct conn *c, const char *at, size_t len)
 {
 	struct evbuffer *out = bufferevent_get_output(c->up->bev);
 
-	if (c->req.chunked) {
-		char sz[24];
-		size_t n = util_u64_hex(len, sz);
-
-		sz[n++] = '\r';
-		sz[n++] = '\n';
-		evbuffer_add(out, sz, n);
+	if (c->req.chunked)
+		http1_chunk_add(out, at, len);
+	else
 		evbuffer_add(out, at, len);
-		evbuffer_add(out, "\r\n", 2);
-	} else {
-		evbuffer_add(out, at, len);
-	}
-	forward_backpressure(c, out);
+	/* A slow upstream stops the client being read; the write low-watermark that upstream_start
+	 * sets reports the drain (up_write_cb). */
+	(void)conn_backpressure(c, out);
 }
 
 void forward_body_move(struct conn *c, struct evbuffer *in, size_t len)
@@ -305,13 +277,13 @@ void forward_body_move(struct conn *c, struct evbuffer *in, size_t len)
 	/* Whole chains change hands; only a partly taken last chain is copied. */
 	evbuffer_remove_buffer(in, out, len);
 	c->req.body_bytes += len;
-	forward_backpressure(c, out);
+	(void)conn_backpressure(c, out);
 }
 
 void forward_body_end(struct conn *c)
 {
 	if (c->req.chunked)
-		evbuffer_add(bufferevent_get_output(c->up->bev), "0\r\n\r\n", 5);
+		http1_chunk_last(bufferevent_get_output(c->up->bev));
 	c->up->req_sent = true;
 	c->up->sent_us = util_mono_us();
 }

@@ -1,4 +1,5 @@
-/* headers.c - HTTP header rules shared by both directions: hop-by-hop fields and token lists. */
+/* headers.c - HTTP header rules shared by both directions: hop-by-hop fields, token lists and the
+ * '_' alias of a name. */
 #include "headers.h"
 
 #include <string.h>
@@ -45,6 +46,17 @@ bool headers_list_has(const char *v, size_t vl, const char *tok, size_t toklen)
 		while (p < vl && v[p] != ',' && v[p] != ' ' && v[p] != '\t')
 			p++;
 		if (p - s == toklen && toklen > 0 && strncasecmp(v + s, tok, toklen) == 0)
+			return true;
+	}
+	return false;
+}
+
+bool headers_connection_lists(const char *buf, const struct header *hdr, unsigned n,
+			      const char *name, size_t len)
+{
+	for (unsigned i = 0; i < n; i++) {
+		if (hdr[i].name_len == 10 && util_ieq(buf + hdr[i].name_off, 10, "connection") &&
+		    headers_list_has(buf + hdr[i].val_off, hdr[i].val_len, name, len))
 			return true;
 	}
 	return false;

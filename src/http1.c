@@ -1,8 +1,15 @@
-/* http1.c - HTTP/1.1 request checks shared by the data plane (request.c) and the admin listener
- * (adminhttp.c): the raw head scan for what llhttp tolerates, and the target and Host shapes. */
+/* http1.c - HTTP/1.1 rules shared by the data plane (request.c) and the admin listener
+ * (adminhttp.c): the raw head scan for what llhttp tolerates, the target, absolute-form and Host
+ * shapes (tokens are http1.h's inline checks), the 414-or-431 choice; and the chunked framing of
+ * the bodies fngate relays (forward.c, response.c). */
 #include "http1.h"
 
 #include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+
+#include "util.h"
 
 int http1_scan_head(struct http1_scan *r, const char *p, size_t n, enum outcome *why)
 {
@@ -35,8 +42,11 @@ int http1_scan_head(struct http1_scan *r, const char *p, size_t n, enum outcome 
 				*why = OUT_BARE_CR;
 				return -1;
 			}
+			/* That CR is the line's end, not its content: counted, an empty line split
+			 * between its CR and LF would not be seen as the end of the head, and the
+			 * body after it would be scanned as head lines. */
 			r->cr = cr != NULL;
-			r->line += (uint32_t)len;
+			r->line += (uint32_t)(len - (cr != NULL));
 			return 0;
 		}
 		if (cr == NULL || cr != lf - 1) {
@@ -99,7 +109,8 @@ bool http1_target_ok(const char *u, size_t n, bool options)
 	return true;
 }
 
-/* Host header value -> lowercase host without port, validated. */
+/* A host[:port] as Host or an absolute-form authority gives it: a DNS-like name (letters,
+ * digits, '-', '.', '_') or a bracketed IPv6 literal, and at most 5 digits of port. */
 bool http1_host_ok(const char *v, size_t n)
 {
 	size_t i = 0;
@@ -134,4 +145,49 @@ bool http1_host_ok(const char *v, size_t n)
 				return false;
 	}
 	return true;
+}
+
+int http1_absolute_form(const char *u, size_t n, size_t *auth_off, size_t *auth_len)
+{
+	size_t skip = 0, a = 0;
+
+	if (n > 7 && strncasecmp(u, "http://", 7) == 0)
+		skip = 7;
+	else if (n > 8 && strncasecmp(u, "https://", 8) == 0)
+		skip = 8;
+	else
+		return 0;
+	while (skip + a < n && u[skip + a] != '/' && u[skip + a] != '?' && u[skip + a] != '#')
+		a++;
+	if (a == 0 || memchr(u + skip, '@', a) != NULL || !http1_host_ok(u + skip, a) ||
+	    skip + a == n || u[skip + a] != '/')
+		return -1;
+	*auth_off = skip;
+	*auth_len = a;
+	return 1;
+}
+
+enum outcome http1_head_too_large(size_t nfields, size_t target_len)
+{
+	return nfields == 0 && target_len > 0 ? OUT_URI_TOO_LONG : OUT_HEADERS_TOO_LARGE;
+}
+
+void http1_chunk_add(struct evbuffer *out, const void *at, size_t len)
+{
+	char line[24];          /* 16 hex digits and CRLF */
+	size_t n;
+
+	if (len == 0)
+		return;
+	n = util_u64_hex(len, line);
+	line[n++] = '\r';
+	line[n++] = '\n';
+	evbuffer_add(out, line, n);
+	evbuffer_add(out, at, len);
+	evbuffer_add(out, "\r\n", 2);
+}
+
+void http1_chunk_last(struct evbuffer *out)
+{
+	evbuffer_add(out, "0\r\n\r\n", 5);
 }

@@ -173,7 +173,8 @@ static bool jsonpos_key_equals(const char *s, size_t len, size_t i, const char *
 	return j < len && k == klen;
 }
 
-void jsonpos_offset(const char *text, size_t len, size_t off, int *line, int *column)
+/* Line and column of a byte offset in text (1-based, columns in characters). */
+static void jsonpos_offset(const char *text, size_t len, size_t off, int *line, int *column)
 {
 	size_t i;
 	int l = 1, c = 1;

@@ -31,7 +31,8 @@ unsigned listener_fd_limit_refresh(void)
 	return atomic_load(&fd_limit);
 }
 
-unsigned listener_fd_reserve(void)
+/* Descriptors kept free for upstream connections: accept pauses below it. */
+static unsigned listener_fd_reserve(void)
 {
 	unsigned lim = atomic_load(&fd_limit), r = lim / 16;
 

@@ -1,5 +1,6 @@
-/* log.c - the daemon log (JSON lines on stderr) and the access log (one JSON line per request,
- * stderr or a file reopened on SIGUSR1). Tokens and admin keys never reach this file's callers'
+/* log.c - the daemon log (JSON lines on stderr) and the access log (one line per request, JSON or
+ * combined, built without printf into a per-worker buffer that a writer thread writes; stderr or
+ * a file reopened on SIGUSR1). Tokens and admin keys never reach this file's callers'
  * arguments: only token ids do. */
 #include "log.h"
 

@@ -2,7 +2,6 @@
  * configured bounds, rejects smuggling shapes, and hands body bytes to the forwarder. */
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <llhttp.h>
 
@@ -41,7 +40,8 @@ void request_reset(struct request *r)
 
 #define REQ_HDR_BYTES (sizeof(struct header) * PROXY_MAX_HEADERS)
 
-int request_mem_acquire(struct conn *c)
+/* Head memory for a request, from the worker's free list. 0 / -1 (out of memory). */
+static int request_mem_acquire(struct conn *c)
 {
 	struct request *r = &c->req;
 	struct worker *w = c->w;
@@ -112,13 +112,7 @@ int request_check_crlf(struct request *r, const char *p, size_t n)
 	return 0;
 }
 
-enum outcome request_head_too_large(const struct request *r)
-{
-	/* Still in the request line: it is the target that is too long (RFC 9110 15.5.15). */
-	return r->nhdr == 0 && r->url_len > 0 ? OUT_URI_TOO_LONG : OUT_HEADERS_TOO_LARGE;
-}
-
-/* Append to the head buffer, bounded by max_header_bytes (request_head_too_large). */
+/* Append to the head buffer, bounded by max_header_bytes (http1_head_too_large). */
 static int req_append(struct conn *c, const char *at, size_t len)
 {
 	struct request *r = &c->req;
@@ -126,7 +120,7 @@ static int req_append(struct conn *c, const char *at, size_t len)
 	size_t max = c->conf->limits.max_header_bytes;
 
 	if (r->len + len > max) {
-		c->req.err = request_head_too_large(r);
+		c->req.err = http1_head_too_large(r->nhdr, r->url_len);
 		return -1;
 	}
 	if (r->len + len > r->cap) {
@@ -238,23 +232,12 @@ static int request_analyze(struct conn *c)
 		struct header *h = &r->hdr[i];
 
 		trim_value(r, h);
-		if (h->name_len == 0) {
+		if (!http1_token_ok(r->buf + h->name_off, h->name_len)) {
 			r->err = OUT_BAD_HEADER;
 			return -1;
 		}
-		for (uint32_t k = 0; k < h->name_len; k++) {
-			/* RFC 9110 token characters only: llhttp 8 lets a space or an empty name by */
-			static const char tchar[] = "!#$%&'*+-.^_`|~";
-			unsigned char ch = (unsigned char)r->buf[h->name_off + k];
-
-			if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-			      (ch >= '0' && ch <= '9') || (ch != 0 && strchr(tchar, ch) != NULL))) {
-				r->err = OUT_BAD_HEADER;
-				return -1;
-			}
-			if (ch == '_')
-				r->has_underscore = true;   /* forward.c decides what to drop */
-		}
+		if (memchr(r->buf + h->name_off, '_', h->name_len) != NULL)
+			r->has_underscore = true;   /* forward.c decides what to drop */
 		/* Control bytes in values: llhttp in strict mode refuses them (tested: 400 for \x00,
 		 * \x01, \x0b, \x1b, \x7f), and http1_scan_head refuses obs-fold and bare CR, so the
 		 * value is not scanned a second time here (it holds the token: the longest header). */
@@ -333,28 +316,20 @@ static int request_analyze(struct conn *c)
 		}
 	}
 	{
-		/* absolute-form ("http://host/path"): servers must accept it (RFC 9112 3.2.2). Its
-		 * authority replaces Host for routing; the path goes on as origin-form. */
-		const char *u = r->buf + r->url_off;
-		size_t n = r->url_len, skip = 0, a = 0;
+		/* absolute-form: its authority replaces Host for routing; the path goes on as
+		 * origin-form. */
+		size_t off, a;
+		int form = http1_absolute_form(r->buf + r->url_off, r->url_len, &off, &a);
 
-		if (n > 7 && strncasecmp(u, "http://", 7) == 0)
-			skip = 7;
-		else if (n > 8 && strncasecmp(u, "https://", 8) == 0)
-			skip = 8;
-		if (skip > 0) {
-			while (skip + a < n && u[skip + a] != '/' && u[skip + a] != '?' && u[skip + a] != '#')
-				a++;
-			/* no userinfo, a valid host[:port], and a path (an empty one is refused) */
-			if (a == 0 || memchr(u + skip, '@', a) != NULL || !http1_host_ok(u + skip, a) ||
-			    skip + a == n || u[skip + a] != '/') {
-				r->err = OUT_BAD_TARGET;
-				return -1;
-			}
-			r->abs_host_off = r->url_off + (uint32_t)skip;
+		if (form < 0) {
+			r->err = OUT_BAD_TARGET;
+			return -1;
+		}
+		if (form > 0) {
+			r->abs_host_off = r->url_off + (uint32_t)off;
 			r->abs_host_len = (uint32_t)a;
-			r->url_off += (uint32_t)(skip + a);
-			r->url_len -= (uint32_t)(skip + a);
+			r->url_off += (uint32_t)(off + a);
+			r->url_len -= (uint32_t)(off + a);
 		}
 	}
 	/* No tunnels. Checked before the target: CONNECT's authority-form target ("host:443") is

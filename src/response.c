@@ -53,20 +53,14 @@ static int hdr_append(struct upconn *u, const char *at, size_t len)
 	return 0;
 }
 
-/* hoff layout: [0],[1] reason phrase offset/len; then per header name off/len, value off/len. */
-#define H_NAME_OFF(i) u->hoff[2 + 4 * (i)]
-#define H_NAME_LEN(i) u->hoff[3 + 4 * (i)]
-#define H_VAL_OFF(i)  u->hoff[4 + 4 * (i)]
-#define H_VAL_LEN(i)  u->hoff[5 + 4 * (i)]
-
 static int on_message_begin(llhttp_t *p)
 {
 	struct upconn *u = up_of(p);
 
 	u->hdrlen = 0;
 	u->nhdr_resp = 0;
-	u->hoff[0] = 0;
-	u->hoff[1] = 0;
+	u->reason_off = 0;
+	u->reason_len = 0;
 	u->resp_in_value = false;
 	u->resp_started = true;
 	return 0;
@@ -76,9 +70,9 @@ static int on_status(llhttp_t *p, const char *at, size_t len)
 {
 	struct upconn *u = up_of(p);
 
-	if (u->hoff[1] == 0)
-		u->hoff[0] = (uint32_t)u->hdrlen;
-	u->hoff[1] += (uint32_t)len;
+	if (u->reason_len == 0)
+		u->reason_off = (uint32_t)u->hdrlen;
+	u->reason_len += (uint32_t)len;
 	return hdr_append(u, at, len);
 }
 
@@ -89,14 +83,10 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
 	if (u->nhdr_resp == 0 || u->resp_in_value) {
 		if (u->nhdr_resp == UPSTREAM_MAX_RESP_HEADERS)
 			return -1;
-		H_NAME_OFF(u->nhdr_resp) = (uint32_t)u->hdrlen;
-		H_NAME_LEN(u->nhdr_resp) = 0;
-		H_VAL_OFF(u->nhdr_resp) = 0;
-		H_VAL_LEN(u->nhdr_resp) = 0;
-		u->nhdr_resp++;
+		u->resp_hdr[u->nhdr_resp++] = (struct header){.name_off = (uint32_t)u->hdrlen};
 		u->resp_in_value = false;
 	}
-	H_NAME_LEN(u->nhdr_resp - 1) += (uint32_t)len;
+	u->resp_hdr[u->nhdr_resp - 1].name_len += (uint32_t)len;
 	return hdr_append(u, at, len);
 }
 
@@ -106,21 +96,10 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
 
 	if (!u->resp_in_value) {
 		u->resp_in_value = true;
-		H_VAL_OFF(u->nhdr_resp - 1) = (uint32_t)u->hdrlen;
+		u->resp_hdr[u->nhdr_resp - 1].val_off = (uint32_t)u->hdrlen;
 	}
-	H_VAL_LEN(u->nhdr_resp - 1) += (uint32_t)len;
+	u->resp_hdr[u->nhdr_resp - 1].val_len += (uint32_t)len;
 	return hdr_append(u, at, len);
-}
-
-/* The names a Connection header of the response lists are hop-by-hop too. */
-static bool listed_in_connection(struct upconn *u, const char *name, size_t nlen)
-{
-	for (unsigned i = 0; i < u->nhdr_resp; i++) {
-		if (H_NAME_LEN(i) == 10 && util_ieq(u->hdrbuf + H_NAME_OFF(i), 10, "connection") &&
-		    headers_list_has(u->hdrbuf + H_VAL_OFF(i), H_VAL_LEN(i), name, nlen))
-			return true;
-	}
-	return false;
 }
 
 /* The response head is assembled here and handed to the client's evbuffer in one piece: one
@@ -209,19 +188,19 @@ static int on_headers_complete(llhttp_t *p)
 		int te = 0;
 
 		for (unsigned i = 0; i < u->nhdr_resp; i++) {
+			const struct header *h = &u->resp_hdr[i];
 			const char *val;
-			size_t vl = H_VAL_LEN(i);
+			size_t vl = h->val_len;
 
 			/* An empty field name is malformed; with only such fields hdrbuf is still
 			 * NULL, so this also guards the pointer arithmetic below. */
-			if (H_NAME_LEN(i) == 0)
+			if (h->name_len == 0)
 				return -1;
-			if (H_NAME_LEN(i) == 10 && util_ieq(u->hdrbuf + H_NAME_OFF(i), 10, "connection"))
+			if (h->name_len == 10 && util_ieq(u->hdrbuf + h->name_off, 10, "connection"))
 				conn_hdr = true;
-			if (H_NAME_LEN(i) != 17 ||
-			    !util_ieq(u->hdrbuf + H_NAME_OFF(i), 17, "transfer-encoding"))
+			if (h->name_len != 17 || !util_ieq(u->hdrbuf + h->name_off, 17, "transfer-encoding"))
 				continue;
-			val = u->hdrbuf + H_VAL_OFF(i);
+			val = u->hdrbuf + h->val_off;
 			while (vl > 0 && (val[vl - 1] == ' ' || val[vl - 1] == '\t'))
 				vl--;
 			if (++te > 1 || !util_ieq(val, vl, "chunked"))
@@ -235,15 +214,15 @@ static int on_headers_complete(llhttp_t *p)
 	n = 9 + (int)util_u64_dec((uint64_t)status, line + 9);
 	line[n++] = ' ';
 	ob_add(&ob, line, (size_t)n);
-	if (u->hoff[1] > 0)
-		ob_add(&ob, u->hdrbuf + u->hoff[0], u->hoff[1]);
+	if (u->reason_len > 0)
+		ob_add(&ob, u->hdrbuf + u->reason_off, u->reason_len);
 	else
 		ob_add(&ob, reply_reason(status), strlen(reply_reason(status)));
 	ob_add(&ob, "\r\n", 2);
 	for (unsigned i = 0; i < u->nhdr_resp; i++) {
-		const char *name = u->hdrbuf + H_NAME_OFF(i);
-		size_t nl = H_NAME_LEN(i), vl = H_VAL_LEN(i);
-		const char *val = u->hdrbuf + H_VAL_OFF(i);
+		const struct header *h = &u->resp_hdr[i];
+		const char *name = u->hdrbuf + h->name_off, *val = u->hdrbuf + h->val_off;
+		size_t nl = h->name_len, vl = h->val_len;
 
 		while (vl > 0 && (val[vl - 1] == ' ' || val[vl - 1] == '\t'))
 			vl--;
@@ -256,7 +235,8 @@ static int on_headers_complete(llhttp_t *p)
 			ob_add(&ob, "\r\n", 2);
 			continue;
 		}
-		if (headers_hop_by_hop(name, nl) || (conn_hdr && listed_in_connection(u, name, nl)))
+		if (headers_hop_by_hop(name, nl) ||
+		    (conn_hdr && headers_connection_lists(u->hdrbuf, u->resp_hdr, u->nhdr_resp, name, nl)))
 			continue;
 		/* A function with "cors": its policy answers for it, not the upstream. */
 		if (c->req.cors != CORS_OFF && cors_upstream_field(name, nl))
@@ -325,18 +305,10 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 	if (c == NULL || u->is_1xx)
 		return -1;
 	out = bufferevent_get_output(c->bev);
-	if (c->resp_chunked) {
-		char sz[24];
-		size_t n = util_u64_hex(len, sz);
-
-		sz[n++] = '\r';
-		sz[n++] = '\n';
-		evbuffer_add(out, sz, n);
+	if (c->resp_chunked)
+		http1_chunk_add(out, at, len);
+	else
 		evbuffer_add(out, at, len);
-		evbuffer_add(out, "\r\n", 2);
-	} else {
-		evbuffer_add(out, at, len);
-	}
 	c->req.bytes_out += len;
 	return 0;
 }
@@ -351,7 +323,7 @@ static int on_message_complete(llhttp_t *p)
 		return 0;
 	}
 	if (c != NULL && c->resp_chunked)
-		evbuffer_add(bufferevent_get_output(c->bev), "0\r\n\r\n", 5);
+		http1_chunk_last(bufferevent_get_output(c->bev));
 	u->resp_done = true;
 	return HPE_PAUSED;
 }
@@ -455,6 +427,17 @@ static bool response_retry(struct upconn *u, bool connect_failed)
 	return true;
 }
 
+/* Backpressure the other way: the upstream is not read while the client's output holds more
+ * than PROXY_HIGH_WATER (upstream_client_drained resumes it). Returns true when it stopped. */
+static bool up_backpressure(struct upconn *u)
+{
+	if (evbuffer_get_length(bufferevent_get_output(u->client->bev)) <= PROXY_HIGH_WATER)
+		return false;
+	u->read_paused = true;
+	bufferevent_disable(u->bev, EV_READ);
+	return true;
+}
+
 static void up_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct upconn *u = arg;
@@ -494,11 +477,8 @@ again:
 			u->parser.content_length -= k;
 			c->req.bytes_out += k;
 			conn_flush(c);
-			if (evbuffer_get_length(bufferevent_get_output(c->bev)) > PROXY_HIGH_WATER) {
-				u->read_paused = true;
-				bufferevent_disable(u->bev, EV_READ);
+			if (up_backpressure(u))
 				return;
-			}
 			continue;
 		}
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
@@ -516,12 +496,8 @@ again:
 			response_fail(u, OUT_UPSTREAM_BAD_RESPONSE);
 			return;
 		}
-		/* Backpressure: stop reading while the client is behind. */
-		if (evbuffer_get_length(bufferevent_get_output(u->client->bev)) > PROXY_HIGH_WATER) {
-			u->read_paused = true;
-			bufferevent_disable(u->bev, EV_READ);
+		if (up_backpressure(u))
 			return;
-		}
 	}
 	if (bulk > 0 && u->client != NULL && !u->resp_done && u->final_seen && !u->read_paused) {
 		size_t want = bulk < PROXY_BULK_READ ? bulk : PROXY_BULK_READ, n;
@@ -544,10 +520,8 @@ static void up_write_cb(struct bufferevent *bev, void *arg)
 	if (u->connected && u->direct_io &&
 	    evbuffer_get_length(bufferevent_get_output(u->bev)) == 0)
 		bufferevent_disable(u->bev, EV_WRITE);
-	if (c != NULL && c->read_paused && c->phase == PHASE_BODY &&
-	    evbuffer_get_length(bufferevent_get_output(u->bev)) <= PROXY_HIGH_WATER / 2) {
-		conn_resume(c);
-	}
+	if (c != NULL)
+		conn_backpressure_release(c);
 }
 
 static void up_event_cb(struct bufferevent *bev, short what, void *arg)

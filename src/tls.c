@@ -581,7 +581,8 @@ size_t tls_server_count(const struct tls_server *s)
 	return s->ncerts;
 }
 
-struct tls_server *tls_server_ref(struct tls_server *s)
+/* Take a reference (tls_server_unref drops it). */
+static struct tls_server *tls_server_ref(struct tls_server *s)
 {
 	if (s != NULL)
 		atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);

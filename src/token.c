@@ -1,4 +1,5 @@
-/* token.c - the JWT verifier: structure, pinned alg, signature (OpenSSL), claims (strict JSON reader). */
+/* token.c - the JWT verifier: structure, pinned alg, signature (OpenSSL), claims (read in place by
+ * the strict JSON reader, sjson.h). */
 #include "token.h"
 
 #include <pthread.h>
@@ -12,6 +13,7 @@
 #include "b64url.h"
 #include "conf.h"
 #include "keys.h"
+#include "sjson.h"
 #include "util.h"
 
 /* Hard ceiling on a token whatever max_len says (conf allows max_token_bytes up to 64 KiB);
@@ -203,379 +205,16 @@ cleanup:
 	return ok;
 }
 
-/*
- * A strict JSON reader (RFC 8259) for the two small documents of a token. It replaces jansson
- * on the request path: jansson allocates every value and cost about a fifth of an RSA-2048
- * verification per token; this reads in place with no allocation. It refuses what jansson with
- * JSON_REJECT_DUPLICATES refuses: duplicate keys (at any depth, compared after unescaping),
- * invalid UTF-8, unpaired surrogates, \u0000, control characters, trailing data; and it bounds
- * depth and keys per object.
- */
-#define TJ_MAX_DEPTH	8
-#define TJ_MAX_KEYS	64
-#define TJ_KEY_ARENA	1024
-
-struct tjson {
-	const unsigned char	*p;
-	const unsigned char	*end;
-	int			 depth;
-};
-
-struct tj_num {
-	bool	is_int;
-	int64_t	i;
-	double	d;
-};
-
-/* Called with j->p on a member's value (after the colon); must consume it. 0 / -1. */
-typedef int (*tj_member_fn)(struct tjson *j, const char *key, size_t klen, void *arg);
-/* Called with j->p on element `idx` of an array; must consume it. 0 / -1. */
-typedef int (*tj_elem_fn)(struct tjson *j, size_t idx, void *arg);
-
-static int tj_value(struct tjson *j);
-
-static void tj_ws(struct tjson *j)
-{
-	while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
-		j->p++;
-}
-
-static int tj_peek(const struct tjson *j)
-{
-	return j->p < j->end ? *j->p : -1;
-}
-
-static int tj_hex4(const unsigned char *p, unsigned *out)
-{
-	unsigned v = 0, d;
-	int i;
-
-	for (i = 0; i < 4; i++) {
-		if (p[i] >= '0' && p[i] <= '9')
-			d = p[i] - '0';
-		else if ((p[i] | 0x20) >= 'a' && (p[i] | 0x20) <= 'f')
-			d = (p[i] | 0x20) - 'a' + 10;
-		else
-			return -1;
-		v = v << 4 | d;
-	}
-	*out = v;
-	return 0;
-}
-
-/* Append up to 4 bytes to out if they fit; the length counts them either way. */
-static void tj_put(char *out, size_t cap, size_t *n, const unsigned char *b, size_t k)
-{
-	if (out != NULL && *n + k <= cap)
-		memcpy(out + *n, b, k);
-	*n += k;
-}
-
-/* A string at j->p ('"'). Decoded bytes go to out while they fit in cap; *lenp gets the full
- * decoded length (the caller compares it with cap). -1 on any syntax or encoding error. */
-static int tj_string(struct tjson *j, char *out, size_t cap, size_t *lenp)
-{
-	const unsigned char *p = j->p + 1, *end = j->end;
-	unsigned char u[4];
-	unsigned cp, lo;
-	size_t n = 0, k;
-
-	while (p < end && *p != '"') {
-		if (*p == '\\') {
-			if (end - p < 2)
-				return -1;
-			switch (p[1]) {
-			case '"': case '\\': case '/':
-				u[0] = p[1]; break;
-			case 'b': u[0] = '\b'; break;
-			case 'f': u[0] = '\f'; break;
-			case 'n': u[0] = '\n'; break;
-			case 'r': u[0] = '\r'; break;
-			case 't': u[0] = '\t'; break;
-			case 'u':
-				if (end - p < 6 || tj_hex4(p + 2, &cp) == -1)
-					return -1;
-				p += 6;
-				if (cp >= 0xdc00 && cp <= 0xdfff)
-					return -1;
-				if (cp >= 0xd800 && cp <= 0xdbff) {
-					if (end - p < 6 || p[0] != '\\' || p[1] != 'u' ||
-					    tj_hex4(p + 2, &lo) == -1 || lo < 0xdc00 || lo > 0xdfff)
-						return -1;
-					p += 6;
-					cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-				}
-				if (cp == 0)
-					return -1;      /* as jansson: no NUL inside strings */
-				if (cp < 0x80) {
-					u[0] = (unsigned char)cp; k = 1;
-				} else if (cp < 0x800) {
-					u[0] = (unsigned char)(0xc0 | cp >> 6);
-					u[1] = (unsigned char)(0x80 | (cp & 0x3f)); k = 2;
-				} else if (cp < 0x10000) {
-					u[0] = (unsigned char)(0xe0 | cp >> 12);
-					u[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
-					u[2] = (unsigned char)(0x80 | (cp & 0x3f)); k = 3;
-				} else {
-					u[0] = (unsigned char)(0xf0 | cp >> 18);
-					u[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3f));
-					u[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
-					u[3] = (unsigned char)(0x80 | (cp & 0x3f)); k = 4;
-				}
-				tj_put(out, cap, &n, u, k);
-				continue;
-			default:
-				return -1;
-			}
-			tj_put(out, cap, &n, u, 1);
-			p += 2;
-			continue;
-		}
-		if (*p < 0x20)
-			return -1;
-		if (*p < 0x80) {
-			k = 1;
-		} else {
-			/* Well-formed UTF-8 only (RFC 3629 table): no overlongs, no surrogates. */
-			unsigned char c = *p, lo1 = 0x80, hi1 = 0xbf;
-
-			if (c >= 0xc2 && c <= 0xdf)
-				k = 2;
-			else if (c >= 0xe0 && c <= 0xef)
-				k = 3;
-			else if (c >= 0xf0 && c <= 0xf4)
-				k = 4;
-			else
-				return -1;
-			if (c == 0xe0)
-				lo1 = 0xa0;
-			else if (c == 0xed)
-				hi1 = 0x9f;
-			else if (c == 0xf0)
-				lo1 = 0x90;
-			else if (c == 0xf4)
-				hi1 = 0x8f;
-			if ((size_t)(end - p) < k || p[1] < lo1 || p[1] > hi1 ||
-			    (k > 2 && (p[2] & 0xc0) != 0x80) || (k > 3 && (p[3] & 0xc0) != 0x80))
-				return -1;
-		}
-		tj_put(out, cap, &n, p, k);
-		p += k;
-	}
-	if (p >= end)
-		return -1;
-	j->p = p + 1;
-	if (lenp != NULL)
-		*lenp = n;
-	return 0;
-}
-
-/* A number at j->p: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
-static int tj_number(struct tjson *j, struct tj_num *num)
-{
-	const unsigned char *s = j->p, *p = j->p, *end = j->end;
-	bool is_int = true;
-	char buf[64];
-
-	if (p < end && *p == '-')
-		p++;
-	if (p >= end || *p < '0' || *p > '9')
-		return -1;
-	if (*p == '0')
-		p++;
-	else
-		while (p < end && *p >= '0' && *p <= '9')
-			p++;
-	if (p < end && *p == '.') {
-		is_int = false;
-		if (++p >= end || *p < '0' || *p > '9')
-			return -1;
-		while (p < end && *p >= '0' && *p <= '9')
-			p++;
-	}
-	if (p < end && (*p == 'e' || *p == 'E')) {
-		is_int = false;
-		p++;
-		if (p < end && (*p == '+' || *p == '-'))
-			p++;
-		if (p >= end || *p < '0' || *p > '9')
-			return -1;
-		while (p < end && *p >= '0' && *p <= '9')
-			p++;
-	}
-	j->p = p;
-	if (num == NULL)
-		return 0;
-	num->is_int = false;
-	if (is_int) {
-		const unsigned char *q = s;
-		bool neg = *q == '-';
-		uint64_t v = 0, lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-
-		if (neg)
-			q++;
-		for (; q < p; q++) {
-			if (v > (lim - (uint64_t)(*q - '0')) / 10)
-				return -1;      /* as jansson: an integer too big is an error */
-			v = v * 10 + (uint64_t)(*q - '0');
-		}
-		num->is_int = true;
-		num->i = neg ? (int64_t)(0 - v) : (int64_t)v;
-		return 0;
-	}
-	/* Reals are rare in tokens; strtod on a bounded copy (the daemon runs in the C locale). */
-	if ((size_t)(p - s) >= sizeof(buf))
-		return -1;
-	memcpy(buf, s, (size_t)(p - s));
-	buf[p - s] = '\0';
-	num->d = strtod(buf, NULL);
-	return 0;
-}
-
-static int tj_literal(struct tjson *j, const char *lit, size_t n)
-{
-	if ((size_t)(j->end - j->p) < n || memcmp(j->p, lit, n) != 0)
-		return -1;
-	j->p += n;
-	return 0;
-}
-
-/* An object at j->p. Each member's value goes to fn (or is validated and skipped). */
-static int tj_object(struct tjson *j, tj_member_fn fn, void *arg)
-{
-	char arena[TJ_KEY_ARENA];
-	size_t off[TJ_MAX_KEYS], len[TJ_MAX_KEYS], nkeys = 0, used = 0, kl, i;
-	int rc = -1;
-
-	if (j->depth >= TJ_MAX_DEPTH || tj_peek(j) != '{')
-		return -1;
-	j->depth++;
-	j->p++;
-	tj_ws(j);
-	if (tj_peek(j) == '}') {
-		j->p++;
-		rc = 0;
-		goto done;
-	}
-	for (;;) {
-		tj_ws(j);
-		if (tj_peek(j) != '"' || nkeys == TJ_MAX_KEYS ||
-		    tj_string(j, arena + used, sizeof(arena) - used, &kl) == -1 ||
-		    kl > sizeof(arena) - used)
-			goto done;
-		for (i = 0; i < nkeys; i++) {
-			if (len[i] == kl && memcmp(arena + off[i], arena + used, kl) == 0)
-				goto done;      /* duplicate key */
-		}
-		off[nkeys] = used;
-		len[nkeys++] = kl;
-		used += kl;
-		tj_ws(j);
-		if (tj_peek(j) != ':')
-			goto done;
-		j->p++;
-		tj_ws(j);
-		if ((fn != NULL ? fn(j, arena + off[nkeys - 1], kl, arg) : tj_value(j)) == -1)
-			goto done;
-		tj_ws(j);
-		if (tj_peek(j) == ',') {
-			j->p++;
-			continue;
-		}
-		if (tj_peek(j) != '}')
-			goto done;
-		j->p++;
-		rc = 0;
-		goto done;
-	}
-done:
-	j->depth--;
-	return rc;
-}
-
-static int tj_array(struct tjson *j, tj_elem_fn fn, void *arg)
-{
-	size_t idx = 0;
-	int rc = -1;
-
-	if (j->depth >= TJ_MAX_DEPTH || tj_peek(j) != '[')
-		return -1;
-	j->depth++;
-	j->p++;
-	tj_ws(j);
-	if (tj_peek(j) == ']') {
-		j->p++;
-		rc = 0;
-		goto done;
-	}
-	for (;; idx++) {
-		tj_ws(j);
-		if ((fn != NULL ? fn(j, idx, arg) : tj_value(j)) == -1)
-			goto done;
-		tj_ws(j);
-		if (tj_peek(j) == ',') {
-			j->p++;
-			continue;
-		}
-		if (tj_peek(j) != ']')
-			goto done;
-		j->p++;
-		rc = 0;
-		goto done;
-	}
-done:
-	j->depth--;
-	return rc;
-}
-
-/* Any value, validated and skipped. */
-static int tj_value(struct tjson *j)
-{
-	switch (tj_peek(j)) {
-	case '{':
-		return tj_object(j, NULL, NULL);
-	case '[':
-		return tj_array(j, NULL, NULL);
-	case '"':
-		return tj_string(j, NULL, 0, NULL);
-	case 't':
-		return tj_literal(j, "true", 4);
-	case 'f':
-		return tj_literal(j, "false", 5);
-	case 'n':
-		return tj_literal(j, "null", 4);
-	default:
-		return tj_number(j, NULL);
-	}
-}
-
-/* A whole document: one object, nothing after it but whitespace. */
-static int tj_document(const unsigned char *p, size_t len, tj_member_fn fn, void *arg)
-{
-	struct tjson j = { p, p + len, 0 };
-
-	tj_ws(&j);
-	if (tj_object(&j, fn, arg) == -1)
-		return -1;
-	tj_ws(&j);
-	return j.p == j.end ? 0 : -1;
-}
-
-static bool tj_key_is(const char *key, size_t klen, const char *lit)
-{
-	return strlen(lit) == klen && memcmp(key, lit, klen) == 0;
-}
-
 /* A string value of at most TOKEN_ID_MAX bytes into dst; anything else marks *bad. */
-static int tj_id_string(struct tjson *j, char dst[TOKEN_ID_MAX + 1], bool *bad)
+static int token_json_id(struct sjson *j, char dst[TOKEN_ID_MAX + 1], bool *bad)
 {
 	size_t n;
 
-	if (tj_peek(j) != '"') {
+	if (sjson_peek(j) != '"') {
 		*bad = true;
-		return tj_value(j);
+		return sjson_value(j);
 	}
-	if (tj_string(j, dst, TOKEN_ID_MAX, &n) == -1)
+	if (sjson_string(j, dst, TOKEN_ID_MAX, &n) == -1)
 		return -1;
 	if (n > TOKEN_ID_MAX) {
 		*bad = true;
@@ -588,17 +227,17 @@ static int tj_id_string(struct tjson *j, char dst[TOKEN_ID_MAX + 1], bool *bad)
 /* A NumericDate (RFC 7519 2): integer or real. `up` rounds reals up (nbf, iat: refused when
  * later than now + leeway) instead of down (exp: refused when earlier), so a fraction never
  * widens the validity window. Other types mark *bad. */
-static int tj_numeric_date(struct tjson *j, int up, int64_t *out, bool *bad)
+static int token_json_date(struct sjson *j, int up, int64_t *out, bool *bad)
 {
-	struct tj_num num;
+	struct sjson_num num;
 	int64_t t;
-	int c = tj_peek(j);
+	int c = sjson_peek(j);
 
 	if (c != '-' && (c < '0' || c > '9')) {
 		*bad = true;
-		return tj_value(j);
+		return sjson_value(j);
 	}
-	if (tj_number(j, &num) == -1)
+	if (sjson_number(j, &num) == -1)
 		return -1;
 	if (num.is_int) {
 		*out = num.i;
@@ -625,64 +264,64 @@ struct token_pay {
 	bool			 has_app;
 };
 
-static int token_ac_member(struct tjson *j, const char *key, size_t klen, void *arg)
+static int token_ac_member(struct sjson *j, const char *key, size_t klen, void *arg)
 {
 	struct token_pay *tp = arg;
 
-	if (tj_key_is(key, klen, "namespace_id")) {
+	if (sjson_key_is(key, klen, "namespace_id")) {
 		tp->has_ns = true;
-		return tj_id_string(j, tp->c->namespace_id, &tp->bad);
+		return token_json_id(j, tp->c->namespace_id, &tp->bad);
 	}
-	if (tj_key_is(key, klen, "application_id")) {
+	if (sjson_key_is(key, klen, "application_id")) {
 		tp->has_app = true;
-		return tj_id_string(j, tp->c->application_id, &tp->bad);
+		return token_json_id(j, tp->c->application_id, &tp->bad);
 	}
-	return tj_value(j);
+	return sjson_value(j);
 }
 
-static int token_ac_elem(struct tjson *j, size_t idx, void *arg)
+static int token_ac_elem(struct sjson *j, size_t idx, void *arg)
 {
 	struct token_pay *tp = arg;
 
 	if (idx != 0)
-		return tj_value(j);
-	if (tj_peek(j) != '{') {
+		return sjson_value(j);
+	if (sjson_peek(j) != '{') {
 		tp->bad = true;
-		return tj_value(j);
+		return sjson_value(j);
 	}
 	tp->has_ac = true;
-	return tj_object(j, token_ac_member, tp);
+	return sjson_object(j, token_ac_member, tp);
 }
 
-static int token_pay_member(struct tjson *j, const char *key, size_t klen, void *arg)
+static int token_pay_member(struct sjson *j, const char *key, size_t klen, void *arg)
 {
 	struct token_pay *tp = arg;
 	struct token_claims *c = tp->c;
 
-	if (tj_key_is(key, klen, "exp")) {
+	if (sjson_key_is(key, klen, "exp")) {
 		c->has_exp = true;
-		return tj_numeric_date(j, 0, &c->exp, &tp->bad);
+		return token_json_date(j, 0, &c->exp, &tp->bad);
 	}
-	if (tj_key_is(key, klen, "nbf")) {
+	if (sjson_key_is(key, klen, "nbf")) {
 		c->has_nbf = true;
-		return tj_numeric_date(j, 1, &c->nbf, &tp->bad);
+		return token_json_date(j, 1, &c->nbf, &tp->bad);
 	}
-	if (tj_key_is(key, klen, "iat")) {
+	if (sjson_key_is(key, klen, "iat")) {
 		c->has_iat = true;
-		return tj_numeric_date(j, 1, &c->iat, &tp->bad);
+		return token_json_date(j, 1, &c->iat, &tp->bad);
 	}
-	if (tj_key_is(key, klen, "jti"))
-		return tj_id_string(j, c->jti, &tp->bad);
-	if (tj_key_is(key, klen, "iss"))
-		return tj_id_string(j, c->iss, &tp->bad);
-	if (tj_key_is(key, klen, "application_claim")) {
-		if (tj_peek(j) != '[') {
+	if (sjson_key_is(key, klen, "jti"))
+		return token_json_id(j, c->jti, &tp->bad);
+	if (sjson_key_is(key, klen, "iss"))
+		return token_json_id(j, c->iss, &tp->bad);
+	if (sjson_key_is(key, klen, "application_claim")) {
+		if (sjson_peek(j) != '[') {
 			tp->bad = true;
-			return tj_value(j);
+			return sjson_value(j);
 		}
-		return tj_array(j, token_ac_elem, tp);
+		return sjson_array(j, token_ac_elem, tp);
 	}
-	return tj_value(j);
+	return sjson_value(j);
 }
 
 /* Parse and type-check the claims of a verified payload into *c. */
@@ -691,7 +330,7 @@ static enum token_status token_claims_parse(const unsigned char *p, size_t len,
 {
 	struct token_pay tp = { c, false, false, false, false };
 
-	if (tj_document(p, len, token_pay_member, &tp) == -1 || tp.bad)
+	if (sjson_document(p, len, token_pay_member, &tp) == -1 || tp.bad)
 		return TOKEN_MALFORMED;
 	/* Scaleway layout: [{"namespace_id": ..., "application_id": ...}], exactly one set. */
 	if (!tp.has_ac || !tp.has_ns || !tp.has_app ||
@@ -711,27 +350,27 @@ struct token_hdr {
 	bool		 crit;
 };
 
-static int token_hdr_member(struct tjson *j, const char *key, size_t klen, void *arg)
+static int token_hdr_member(struct sjson *j, const char *key, size_t klen, void *arg)
 {
 	struct token_hdr *h = arg;
 	char alg[16];
 	size_t n;
 
-	if (tj_key_is(key, klen, "alg")) {
-		if (tj_peek(j) != '"')
-			return tj_value(j);     /* alg stays NONE: TOKEN_ALG */
-		if (tj_string(j, alg, sizeof(alg), &n) == -1)
+	if (sjson_key_is(key, klen, "alg")) {
+		if (sjson_peek(j) != '"')
+			return sjson_value(j);     /* alg stays NONE: TOKEN_ALG */
+		if (sjson_string(j, alg, sizeof(alg), &n) == -1)
 			return -1;
 		if (n <= sizeof(alg))
 			h->alg = keys_alg_from_name(alg, n);
 		return 0;
 	}
-	if (tj_key_is(key, klen, "kid")) {
-		if (tj_peek(j) != '"') {
+	if (sjson_key_is(key, klen, "kid")) {
+		if (sjson_peek(j) != '"') {
 			h->bad = true;
-			return tj_value(j);
+			return sjson_value(j);
 		}
-		if (tj_string(j, h->kid, h->kidcap - 1, &n) == -1)
+		if (sjson_string(j, h->kid, h->kidcap - 1, &n) == -1)
 			return -1;
 		h->haskid = true;
 		if (n > h->kidcap - 1)
@@ -742,10 +381,10 @@ static int token_hdr_member(struct tjson *j, const char *key, size_t klen, void 
 		return 0;
 	}
 	/* RFC 7515 4.1.11: we implement no extension, so any "crit" makes the token unusable. */
-	if (tj_key_is(key, klen, "crit"))
+	if (sjson_key_is(key, klen, "crit"))
 		h->crit = true;
 	/* "jwk", "jku", "x5c", "x5u" are never read: keys come from configuration only. */
-	return tj_value(j);
+	return sjson_value(j);
 }
 
 /* Read the header: the alg it names must be a pinned one; kid, if any, picks the key. */
@@ -758,7 +397,7 @@ static enum token_status token_header_parse(const unsigned char *p, size_t len,
 	h.alg = KEY_ALG_NONE;
 	h.kid = kid;
 	h.kidcap = kidcap;
-	if (tj_document(p, len, token_hdr_member, &h) == -1 || h.bad || h.crit)
+	if (sjson_document(p, len, token_hdr_member, &h) == -1 || h.bad || h.crit)
 		return TOKEN_MALFORMED;
 	if (h.alg == KEY_ALG_NONE)
 		return TOKEN_ALG;

@@ -135,6 +135,9 @@ class AdminHTTP(it.GatewayCase):
             ("space in a name", b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX A: b\r\n\r\n", 400),
             ("head too large", b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: " +
              b"a" * 20000 + b"\r\n\r\n", 431),
+            # the target alone over the limit: 414, as on the data plane (http1_head_too_large)
+            ("target too long", b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+             414),
         ]
         for what, data, status in cases:
             with self.subTest(what):
@@ -207,6 +210,39 @@ class AdminHTTP(it.GatewayCase):
                 self.assertLess(time.time() - t0, 2.0, "blocked on %r" % path)
         # the loop was not blocked by the FIFO
         self.assertEqual(raw(p, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")[0], 200)
+
+    def test_05b_api_routes(self):
+        """The API's routing table (admin.c api_routes): a known path with a method it does not
+        take is 405 with the route's methods in Allow; an unknown path is 404; HEAD is GET."""
+        k = ("Bearer " + self.key).encode()
+
+        def call(method, path):
+            return raw(self.aport, method + b" " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                       b"Authorization: " + k + b"\r\nContent-Length: 0\r\n\r\n", timeout=3)
+
+        allow = [
+            (b"/v1/whoami", "GET"), (b"/v1/namespaces", "GET"), (b"/v1/namespaces/ns", "GET"),
+            (b"/v1/namespaces/ns/functions", "GET"), (b"/v1/functions", "GET"),
+            (b"/v1/functions/pub", "GET, PATCH"), (b"/v1/functions/pub/privacy", "DELETE"),
+            (b"/v1/tokens", "GET, POST"), (b"/v1/tokens/revoke", "POST"),
+            (b"/v1/tokens/some-id", "GET, DELETE"),
+        ]
+        for path, methods in allow:
+            with self.subTest(path=path):
+                st, h, body = call(b"PUT", path)
+                self.assert_json_error((st, h, body), 405, path)
+                self.assertEqual(h.get("allow"), [methods], path)
+        for path in (b"/v1", b"/v1/nope", b"/v1/tokens/a/b", b"/v1/functions/pub/other",
+                     b"/v1/namespaces/ns/tokens", b"/v1/whoami/x"):
+            with self.subTest(path=path):
+                self.assert_json_error(call(b"GET", path), 404, path)
+        self.assertEqual(call(b"GET", b"/v1/whoami")[0], 200)
+        s = socket.create_connection(("127.0.0.1", self.aport), timeout=3)
+        s.sendall(b"HEAD /v1/functions/pub HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: " + k +
+                  b"\r\n\r\n")
+        self.assertTrue(s.recv(4096).startswith(b"HTTP/1.1 200 "), "HEAD is not GET")
+        s.close()
+        self.assertEqual(call(b"GET", b"/v1/tokens/no-such-token")[0], 404)
 
     def test_06_refused_keys_logged(self):
         for _ in range(50):

@@ -157,6 +157,20 @@ class Http(it.GatewayCase):
             self.assertEqual([json.loads(b)["uri"] for _, _, b in rs], ["/p%d" % i for i in range(7)])
             self.assertTrue(closed)
 
+    def test_head_end_split_between_cr_and_lf(self):
+        """The empty line ending the head split across two reads, between its CR and its LF,
+        with a body holding bare LFs and lines that start with a space: the head's end is seen
+        (http1_scan_head), so the body is a body, not more head lines (it was refused 400
+        bare_lf once)."""
+        body = b"{\n \"a\": 1\n}\n"
+        head = ("POST / HTTP/1.1\r\n" + H + "Content-Length: %d\r\nConnection: close\r\n\r"
+                % len(body)).encode()
+        for chunks in ([head, b"\n" + body], [head, b"\n", body]):
+            got, closed = it.raw(self.gw.port, None, timeout=5, chunks=chunks)
+            rs = it.parse_responses(got)
+            self.assertTrue(rs and rs[0][0] == 200, got[:300])
+            self.assertEqual(json.loads(rs[0][2])["body_sha256"], it.sha256_hex(body))
+
     def test_absolute_form_target(self):
         # RFC 9112 3.2.2: absolute-form is accepted; its authority wins over Host, and the
         # upstream gets origin-form. Userinfo and an empty path are refused.

@@ -1009,6 +1009,29 @@ START_TEST(test_store_values)
 }
 END_TEST
 
+/* The identifier rule shared with the admin API (conf_id_ok). Each row: an id, accepted. */
+START_TEST(test_id_rule_table)
+{
+	static char longest[CONF_ID_MAX + 1], too_long[CONF_ID_MAX + 2];
+	static const struct {
+		const char *id;
+		bool ok;
+	} rows[] = {
+		{"ns", true}, {"fn-1_a.b", true}, {"0f8fad5b-d9cb-469f-a165-70867728950e", true},
+		{"A", true}, {".", true},
+		{"", false}, {"a:b", false}, {"urn:uuid:x", false}, {"a b", false}, {"a/b", false},
+		{"a\"b", false}, {"caf\xc3\xa9", false}, {"a\tb", false}, {"%2e", false},
+	};
+
+	for (size_t i = 0; i < ARRAY_LEN(rows); i++)
+		ck_assert_msg(conf_id_ok(rows[i].id) == rows[i].ok, "row %zu: %s", i, rows[i].id);
+	memset(longest, 'a', CONF_ID_MAX);
+	ck_assert(conf_id_ok(longest));
+	memset(too_long, 'a', CONF_ID_MAX + 1);
+	ck_assert(!conf_id_ok(too_long));
+}
+END_TEST
+
 static Suite *conf_suite(void)
 {
 	Suite *s = suite_create("conf");
@@ -1028,6 +1051,7 @@ static Suite *conf_suite(void)
 	tcase_add_test(tc, test_publish_race);
 	tcase_add_loop_test(tc, test_store_errors, 0, ARRAY_LEN(store_cases));
 	tcase_add_test(tc, test_store_values);
+	tcase_add_test(tc, test_id_rule_table);
 	suite_add_tcase(s, tc);
 	return s;
 }

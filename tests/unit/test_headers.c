@@ -1,5 +1,6 @@
 /* test_headers.c - the header rules both directions share (headers.c): hop-by-hop fields, token
- * lists, and the '_' alias that CGI-style runtimes make of a name. */
+ * lists, the fields a Connection header names, and the '_' alias that CGI-style runtimes make of
+ * a name. */
 #include <string.h>
 
 #include <check.h>
@@ -44,6 +45,52 @@ START_TEST(test_list_has_table)
 	for (size_t i = 0; i < ARRAY_LEN(rows); i++)
 		ck_assert_msg(headers_list_has(rows[i].list, strlen(rows[i].list), rows[i].tok,
 					       strlen(rows[i].tok)) == rows[i].has, "row %zu", i);
+}
+END_TEST
+
+/* A head as request.c and response.c collect it: names and values in one buffer, located by
+ * struct header. Each row: the head's fields ("Name: value" lines), a name, whether a Connection
+ * field lists it. */
+START_TEST(test_connection_lists_table)
+{
+	static const struct {
+		const char *fields[4];
+		const char *name;
+		bool listed;
+	} rows[] = {
+		{{"Connection: close, X-Secret", "X-Secret: 1"}, "X-Secret", true},
+		{{"Connection: close, X-Secret", "X-Secret: 1"}, "x-secret", true},
+		{{"Connection: close, X-Secret"}, "X-Sec", false},
+		{{"X-Secret: 1", "connection: keep-alive", "CONNECTION:  ,x-secret "}, "X-Secret", true},
+		{{"Connections: X-Secret"}, "X-Secret", false},
+		{{"X-Connection: X-Secret"}, "X-Secret", false},
+		{{"Connection: X-Secret"}, "", false},
+		{{NULL}, "X-Secret", false},
+	};
+
+	for (size_t i = 0; i < ARRAY_LEN(rows); i++) {
+		char buf[256];
+		struct header hdr[4];
+		unsigned n = 0;
+		size_t at = 0;
+
+		for (; n < 4 && rows[i].fields[n] != NULL; n++) {
+			const char *f = rows[i].fields[n], *colon = strchr(f, ':');
+			size_t vl = strlen(colon + 1);
+
+			hdr[n].name_off = (uint32_t)at;
+			hdr[n].name_len = (uint32_t)(colon - f);
+			memcpy(buf + at, f, hdr[n].name_len);
+			at += hdr[n].name_len;
+			hdr[n].val_off = (uint32_t)at;
+			hdr[n].val_len = (uint32_t)vl;
+			memcpy(buf + at, colon + 1, vl);
+			at += vl;
+		}
+		ck_assert_msg(headers_connection_lists(buf, hdr, n, rows[i].name,
+						       strlen(rows[i].name)) == rows[i].listed,
+			      "row %zu: %s", i, rows[i].name);
+	}
 }
 END_TEST
 
@@ -95,6 +142,7 @@ int main(void)
 
 	tcase_add_test(tc, test_hop_by_hop_table);
 	tcase_add_test(tc, test_list_has_table);
+	tcase_add_test(tc, test_connection_lists_table);
 	tcase_add_test(tc, test_underscore_alias_table);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
