@@ -346,69 +346,78 @@ static const unsigned char json_plain[256] = {
 	['y'] = 1, ['z'] = 1,
 };
 
-/* `,"key":"escaped value"` (as log_json_escape escapes), or `,"key":null`. key_lit includes
- * the leading `,"key":`. Runs of plain bytes are copied at once. */
-static void lb_json(struct lb *b, const char *key_lit, size_t key_len, const char *v, size_t vlen)
+/* How one byte outside json_plain is written: into out (6 bytes), returning the length. */
+typedef size_t (*lb_esc_fn)(unsigned char ch, char *out);
+
+/* JSON (as log_json_escape escapes): \" and \\, else \u00XX. */
+static size_t esc_json(unsigned char ch, char *out)
 {
 	static const char hx[] = "0123456789abcdef";
 
+	if (ch == '"' || ch == '\\') {
+		out[0] = '\\';
+		out[1] = (char)ch;
+		return 2;
+	}
+	memcpy(out, "\\u00", 4);
+	out[4] = hx[ch >> 4];
+	out[5] = hx[ch & 0xf];
+	return 6;
+}
+
+/* The combined format: \xHH, as nginx writes such bytes, so a line can never be split or its
+ * quotes broken. */
+static size_t esc_clf(unsigned char ch, char *out)
+{
+	static const char hx[] = "0123456789ABCDEF";
+
+	out[0] = '\\';
+	out[1] = 'x';
+	out[2] = hx[ch >> 4];
+	out[3] = hx[ch & 0xf];
+	return 4;
+}
+
+/* v[0..vlen), runs of plain bytes copied at once, the others escaped by esc. */
+static void lb_escaped(struct lb *b, const char *v, size_t vlen, lb_esc_fn esc)
+{
+	for (size_t i = 0; i < vlen;) {
+		size_t j = i;
+		char out[6];
+
+		while (j < vlen && json_plain[(unsigned char)v[j]])
+			j++;
+		lb_lit(b, v + i, j - i);
+		if (j == vlen)
+			break;
+		lb_lit(b, out, esc((unsigned char)v[j], out));
+		i = j + 1;
+	}
+}
+
+/* `,"key":"escaped value"`, or `,"key":null`. key_lit includes the leading `,"key":`. */
+static void lb_json(struct lb *b, const char *key_lit, size_t key_len, const char *v, size_t vlen)
+{
 	lb_lit(b, key_lit, key_len);
 	if (v == NULL) {
 		LB_LIT(b, "null");
 		return;
 	}
 	LB_LIT(b, "\"");
-	for (size_t i = 0; i < vlen;) {
-		size_t j = i;
-
-		while (j < vlen && json_plain[(unsigned char)v[j]])
-			j++;
-		lb_lit(b, v + i, j - i);
-		if (j == vlen)
-			break;
-		if (v[j] == '"' || v[j] == '\\') {
-			char esc[2] = {'\\', v[j]};
-
-			lb_lit(b, esc, 2);
-		} else {
-			unsigned char ch = (unsigned char)v[j];
-			char esc[6] = {'\\', 'u', '0', '0', hx[ch >> 4], hx[ch & 0xf]};
-
-			lb_lit(b, esc, 6);
-		}
-		i = j + 1;
-	}
+	lb_escaped(b, v, vlen, esc_json);
 	LB_LIT(b, "\"");
 }
 
 #define LB_JSON(b, key, v, n) lb_json((b), ",\"" key "\":", sizeof(",\"" key "\":") - 1, (v), (n))
 
-/* A combined-format field: bytes other than printable ASCII, '"' and '\\' become \xHH (as
- * nginx writes them), so a line can never be split or its quotes broken. NULL or "" -> "-". */
+/* A combined-format field (esc_clf); NULL or "" -> "-". */
 static void lb_clf(struct lb *b, const char *v, size_t vlen)
 {
-	static const char hx[] = "0123456789ABCDEF";
-
 	if (v == NULL || vlen == 0) {
 		LB_LIT(b, "-");
 		return;
 	}
-	for (size_t i = 0; i < vlen;) {
-		size_t j = i;
-
-		while (j < vlen && json_plain[(unsigned char)v[j]])
-			j++;
-		lb_lit(b, v + i, j - i);
-		if (j == vlen)
-			break;
-		{
-			unsigned char ch = (unsigned char)v[j];
-			char esc[4] = {'\\', 'x', hx[ch >> 4], hx[ch & 0xf]};
-
-			lb_lit(b, esc, 4);
-		}
-		i = j + 1;
-	}
+	lb_escaped(b, v, vlen, esc_clf);
 }
 
 static size_t slen(const char *s)
