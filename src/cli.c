@@ -4,11 +4,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -299,6 +302,42 @@ static struct bufferevent *tls_bev(const struct cli_args *a, struct event_base *
 					      BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 }
 
+/* The first of host's addresses that accepts a TCP connection on port, as a numeric string in
+ * out: libevent connects to a name's first address only, and `localhost` is ::1 first on Debian
+ * while the admin API listens on 127.0.0.1 by default. 0, or -1 when none answers (then the
+ * name itself is given to libevent, which reports the failure). */
+static int reachable_addr(const char *host, int port, char *out, size_t outlen)
+{
+	struct addrinfo hints, *res = NULL;
+	char ps[8];
+	int rc = -1;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	snprintf(ps, sizeof(ps), "%d", port);
+	if (getaddrinfo(host, ps, &hints, &res) != 0)
+		return -1;
+	for (struct addrinfo *ai = res; ai != NULL && rc != 0; ai = ai->ai_next) {
+		int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), err = 0;
+		socklen_t el = sizeof(err);
+		struct pollfd p;
+
+		if (fd == -1)
+			continue;
+		p.fd = fd;
+		p.events = POLLOUT;
+		if ((connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
+		     (errno == EINPROGRESS && poll(&p, 1, CLI_TIMEOUT_S * 1000) == 1 &&
+		      getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) == 0 && err == 0)) &&
+		    getnameinfo(ai->ai_addr, ai->ai_addrlen, out, (socklen_t)outlen, NULL, 0,
+				NI_NUMERICHOST) == 0)
+			rc = 0;
+		close(fd);
+	}
+	freeaddrinfo(res);
+	return rc;
+}
+
 /* One request to the admin API. *out gets the parsed JSON body (may be NULL), the status is
  * returned; 0 when the API could not be reached (message printed). */
 static int api_call(const struct cli_args *a, const char *method, const char *path,
@@ -312,7 +351,7 @@ static int api_call(const struct cli_args *a, const char *method, const char *pa
 	struct bufferevent *bev = NULL;
 	struct tls_client *tc = NULL;
 	struct http_result res = {0, NULL, false, NULL};
-	char full[2048], auth[512], hostbuf[256];
+	char full[2048], auth[512], hostbuf[256], addr[NI_MAXHOST];
 	const char *host, *base_path, *scheme;
 	enum evhttp_cmd_type m;
 	bool https, key_ok;
@@ -354,15 +393,17 @@ static int api_call(const struct cli_args *a, const char *method, const char *pa
 	if (base == NULL)
 		goto cleanup;
 	res.base = base;
+	if (reachable_addr(host, port, addr, sizeof(addr)) != 0)
+		snprintf(addr, sizeof(addr), "%s", host);
 	if (https) {
-		bev = tls_bev(a, base, host, &tc);
+		bev = tls_bev(a, base, host, &tc);     /* SNI and the certificate check: the name */
 		if (bev == NULL)
 			goto cleanup;
 		/* owned by the connection from now on */
-		cn = evhttp_connection_base_bufferevent_new(base, NULL, bev, host,
+		cn = evhttp_connection_base_bufferevent_new(base, NULL, bev, addr,
 							    (unsigned short)port);
 	} else {
-		cn = evhttp_connection_base_new(base, NULL, host, (unsigned short)port);
+		cn = evhttp_connection_base_new(base, NULL, addr, (unsigned short)port);
 	}
 	req = evhttp_request_new(http_done, &res);
 	if (cn == NULL || req == NULL)
@@ -402,7 +443,10 @@ static int api_call(const struct cli_args *a, const char *method, const char *pa
 		unsigned long e = bev != NULL ? bufferevent_get_openssl_error(bev) : 0;
 		SSL *ssl = bev != NULL ? bufferevent_openssl_get_ssl(bev) : NULL;
 
-		if (ssl != NULL && (e != 0 || SSL_get_verify_result(ssl) != X509_V_OK)) {
+		/* a TLS failure proper (the certificate, the protocol); an error of another library
+		 * (a refused or cut connection) is "cannot reach" */
+		if (ssl != NULL && (SSL_get_verify_result(ssl) != X509_V_OK ||
+				    (e != 0 && ERR_GET_LIB(e) == ERR_LIB_SSL))) {
 			char why[256];
 
 			tls_failure_reason(ssl, e, why, sizeof(why));

@@ -230,7 +230,8 @@ static int cli_store_import(const struct conf *c, struct store *s)
 		fprintf(stderr, "fngate store import: %s\n", err);
 		goto cleanup;
 	}
-	qsort(stored.v, stored.n, sizeof(*stored.v), imp_cmp);
+	if (stored.n > 0)   /* qsort's array may not be NULL, even for no element */
+		qsort(stored.v, stored.n, sizeof(*stored.v), imp_cmp);
 	todo = calloc(local.n ? local.n : 1, sizeof(*todo));
 	if (todo == NULL)
 		goto oom;
@@ -252,7 +253,8 @@ static int cli_store_import(const struct conf *c, struct store *s)
 					l->key);
 			continue;
 		}
-		st = bsearch(l, stored.v, stored.n, sizeof(*stored.v), imp_cmp);
+		st = stored.n > 0 ? bsearch(l, stored.v, stored.n, sizeof(*stored.v), imp_cmp) :
+		     NULL;
 		if (st == NULL) {
 			todo[ntodo++] = (struct store_item){l->kind, l->ns, l->key, l->body};
 		} else if (imp_same(l->body, st->body)) {

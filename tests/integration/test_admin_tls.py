@@ -43,6 +43,7 @@ class AdminTLS(it.GatewayCase):
         cls.aport = int(cls.conf["admin"]["listen"].rsplit(":", 1)[1])
         cls.gw = cls.env.fngate(cls.conf)
         it.wait_port(cls.aport, cls.gw.proc)
+        cls.hosts = cls.env.write("hosts", "::1 localhost\n127.0.0.1 localhost\n")
         cls.keyfile = cls.env.write("admin.key", cls.owner[0] + "\n")
         os.chmod(cls.keyfile, 0o600)
 
@@ -57,6 +58,11 @@ class AdminTLS(it.GatewayCase):
         e.update(env or {})
         argv = [it.FNGATE_BIN] + list(args) + [
             "--admin-url", url or "https://localhost:%d" % self.aport]
+        # As on a standard Debian 12, `localhost` is ::1 first, where nothing listens (the admin
+        # API is on 127.0.0.1): the CLI must try the name's next address. The CLI sees this
+        # /etc/hosts in a private mount namespace; nothing else does.
+        argv = ["unshare", "-m", "--propagation", it.unshare_propagation(), "sh", "-c",
+                'mount --bind "$0" /etc/hosts && exec "$@"', self.hosts] + argv
         return subprocess.run(argv, input=stdin, capture_output=True, text=True, env=e,
                               timeout=30)
 
