@@ -246,10 +246,22 @@ int serve_main(const char *path)
 	struct event *ev_hup = NULL, *ev_term = NULL, *ev_int = NULL, *ev_usr1 = NULL;
 	char err[512] = "";
 	int rc = 1, started = 0;
+	sigset_t held;
 
 	memset(&d, 0, sizeof(d));
 	d.path = path;
 	signal(SIGPIPE, SIG_IGN);
+	/* Until the main loop's handlers are installed (below, once the listeners exist), a SIGHUP
+	 * or SIGUSR1 would kill the daemon by default: one sent just after start (systemd, a
+	 * deployment script, a test that saw the port open) is held pending instead, and acted on
+	 * once the handlers are in place. Every thread started meanwhile keeps them blocked, so
+	 * the main loop is the one that receives them. */
+	sigemptyset(&held);
+	sigaddset(&held, SIGHUP);
+	sigaddset(&held, SIGUSR1);
+	sigaddset(&held, SIGTERM);
+	sigaddset(&held, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &held, NULL);
 	/* A file size limit (RLIMIT_FSIZE) reached by the journal or a log is a failed write
 	 * (EFBIG) that the writer reports, not a reason to die. */
 	signal(SIGXFSZ, SIG_IGN);
@@ -354,6 +366,7 @@ int serve_main(const char *path)
 	if (!ev_hup || !ev_term || !ev_int || !ev_usr1 || !d.drain_tick || evsignal_add(ev_hup, NULL) ||
 	    evsignal_add(ev_term, NULL) || evsignal_add(ev_int, NULL) || evsignal_add(ev_usr1, NULL))
 		goto cleanup;
+	pthread_sigmask(SIG_UNBLOCK, &held, NULL);     /* what came meanwhile is handled now */
 	if (d.fleet != NULL && fleet_start(d.fleet, d.base) != 0) {
 		log_msg(LOG_LVL_ERROR, "store: cannot follow the store's changes");
 		goto cleanup;
