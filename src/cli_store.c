@@ -186,8 +186,8 @@ static int cli_store_import(const struct conf *c, struct store *s)
 	struct imp_list local = {0}, stored = {0};
 	struct registry *r = NULL;
 	const struct token_record **recs = NULL;
-	struct store_item *todo = NULL;
-	size_t total = 0, nrec, ntodo = 0, nsame = 0, nconflict = 0;
+	struct store_item *writes = NULL;
+	size_t total = 0, nrec, nwrites = 0, nsame = 0, nconflict = 0;
 	int64_t position, seq = 0;
 	char err[512];
 	int rc = CLI_EXIT_FAILURE;
@@ -232,8 +232,8 @@ static int cli_store_import(const struct conf *c, struct store *s)
 	}
 	if (stored.n > 0)   /* qsort's array may not be NULL, even for no element */
 		qsort(stored.v, stored.n, sizeof(*stored.v), imp_cmp);
-	todo = calloc(local.n ? local.n : 1, sizeof(*todo));
-	if (todo == NULL)
+	writes = calloc(local.n ? local.n : 1, sizeof(*writes));
+	if (writes == NULL)
 		goto oom;
 	for (size_t i = 0; i < local.n; i++) {
 		const struct imp_item *l = &local.v[i];
@@ -243,7 +243,7 @@ static int cli_store_import(const struct conf *c, struct store *s)
 		if (l->kind == STORE_KIND_SIGNING_KEY) {
 			st = imp_find_key(&stored, l->ns);
 			if (st == NULL)
-				todo[ntodo++] = (struct store_item){l->kind, l->ns, l->key, l->body};
+				writes[nwrites++] = (struct store_item){l->kind, l->ns, l->key, l->body};
 			else if (strcmp(st->key, l->key) == 0)
 				nsame++;
 			else if (nconflict++ < IMPORT_CONFLICTS_SHOWN)
@@ -256,7 +256,7 @@ static int cli_store_import(const struct conf *c, struct store *s)
 		st = stored.n > 0 ? bsearch(l, stored.v, stored.n, sizeof(*stored.v), imp_cmp) :
 		     NULL;
 		if (st == NULL) {
-			todo[ntodo++] = (struct store_item){l->kind, l->ns, l->key, l->body};
+			writes[nwrites++] = (struct store_item){l->kind, l->ns, l->key, l->body};
 		} else if (imp_same(l->body, st->body)) {
 			nsame++;
 		} else if (nconflict++ < IMPORT_CONFLICTS_SHOWN) {
@@ -271,25 +271,25 @@ static int cli_store_import(const struct conf *c, struct store *s)
 		rc = CLI_EXIT_REJECTED;
 		goto cleanup;
 	}
-	if (ntodo == 0) {
+	if (nwrites == 0) {
 		printf("nothing to import: the store already holds all %zu items of %s\n", local.n,
 		       c->state_dir);
 		rc = CLI_EXIT_OK;
 		goto cleanup;
 	}
-	if (store_apply(s, todo, ntodo, &seq, err, sizeof(err)) != 0) {
+	if (store_apply(s, writes, nwrites, &seq, err, sizeof(err)) != 0) {
 		fprintf(stderr, "fngate store import: %s\n", err);
 		goto cleanup;
 	}
 	printf("imported %zu items of %s into the store (changes %lld to %lld); %zu were already "
-	       "there\n", ntodo, c->state_dir, (long long)(seq - (int64_t)ntodo + 1),
+	       "there\n", nwrites, c->state_dir, (long long)(seq - (int64_t)nwrites + 1),
 	       (long long)seq, nsame);
 	rc = CLI_EXIT_OK;
 	goto cleanup;
 oom:
 	fprintf(stderr, "fngate store import: out of memory\n");
 cleanup:
-	free(todo);
+	free(writes);
 	free(recs);
 	imp_free(&local);
 	imp_free(&stored);
