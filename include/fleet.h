@@ -65,6 +65,7 @@ struct fleet_status {
 	bool     stale;             /* beyond max_staleness_s (revoke_stale) */
 	int64_t  position;          /* last change of the store's log applied */
 	uint64_t applied;           /* changes applied since start */
+	uint64_t resets;            /* snapshots loaded again (the log lost the node's point) */
 	double   heard_age_s;       /* seconds since the store was last heard from; -1: never */
 	/* commit (the database's clock) to applied (this node's), cumulative counts per bound of
 	 * fleet_lag_bounds_s, then the count and sum of all */

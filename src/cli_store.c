@@ -188,7 +188,8 @@ static int cli_store_import(const struct conf *c, struct store *s)
 	const struct token_record **recs = NULL;
 	struct store_item *writes = NULL;
 	size_t total = 0, nrec, nwrites = 0, nsame = 0, nconflict = 0;
-	int64_t position, seq = 0;
+	struct store_mark at;
+	int64_t seq = 0;
 	char err[512];
 	int rc = CLI_EXIT_FAILURE;
 
@@ -226,7 +227,7 @@ static int cli_store_import(const struct conf *c, struct store *s)
 	}
 	if (imp_keys(c, &local) != 0)
 		goto cleanup;
-	if (store_snapshot(s, imp_on_store_item, &stored, &position, err, sizeof(err)) != 0) {
+	if (store_snapshot(s, imp_on_store_item, &stored, &at, err, sizeof(err)) != 0) {
 		fprintf(stderr, "fngate store import: %s\n", err);
 		goto cleanup;
 	}
