@@ -97,6 +97,11 @@ int store_apply(struct store *s, const struct store_item *items, size_t n, int64
 int store_claim(struct store *s, const struct store_item *it, char **key, char **body,
 		char *err, size_t errlen);
 
+/* Write `it` (one item with a body) and delete every other item of the same kind and namespace,
+ * in one transaction (one change each): the one value per namespace changes (a rotated
+ * generated signing key). 0 once committed, or -1 with err (as store_apply). */
+int store_replace(struct store *s, const struct store_item *it, char *err, size_t errlen);
+
 /* Read the changes after position `after` (at most STORE_BATCH_MAX), calling cb for each in log
  * order. *last gets the position of the last change delivered (`after` when none). Returns the
  * number delivered, or -1 with err. Synchronous. */

@@ -49,6 +49,7 @@ struct fleet {
 	bool             current;       /* ... and has caught up since it connected */
 	uint64_t         heard_us;      /* util_mono_us() the store was last heard from; 0: never */
 	struct event    *tick;
+	struct event    *reload;        /* the daemon's SIGHUP event (fleet_start) */
 	uint64_t         stale_logged_us;
 	uint64_t         stale_logged_n;
 	uint64_t         applied;
@@ -60,6 +61,8 @@ struct fleet {
 
 /* The running fleet (fleet_start .. fleet_close), for fleet_status. Main thread only. */
 static struct fleet *fleet_running;
+
+static void fleet_key_rotated(struct fleet *f, const char *ns, const char *kid, const char *body);
 
 void fleet_record_item(const struct token_record *t, const char *json, struct store_item *it)
 {
@@ -298,8 +301,16 @@ static int fleet_apply(struct fleet *f, const struct store_item *it, int64_t seq
 		json_decref(o);
 		return 0;
 	}
+	if (it->kind == STORE_KIND_SIGNING_KEY) {
+		/* Settled at start (fleet_share_keys); a change of the log, or the item of a snapshot
+		 * loaded again (fleet_reset), is the fleet's key now: a rotation, or the key of a
+		 * fleet this node met after starting without the store. */
+		if (it->body != NULL && (snap == NULL || snap->seen))
+			fleet_key_rotated(f, it->namespace_id, it->key, it->body);
+		return 0;
+	}
 	if (it->kind != STORE_KIND_TOKEN && it->kind != STORE_KIND_REVOCATION)
-		return 0;   /* signing keys: settled at start (fleet_share_keys) */
+		return 0;
 	if (it->body == NULL)
 		return 0;   /* records are never deleted: a deletion cannot take a revocation back */
 	if (snap != NULL && snap->seen && fleet_snap_seen(snap, it) != 0)
@@ -535,6 +546,62 @@ cleanup:
 	return rc;
 }
 
+/* The running configuration signs with the key now in state_dir after a reload: ask the
+ * daemon for one (its SIGHUP path), unless the node has not started following yet (fleet_open:
+ * the configuration about to be published reads state_dir anyway). */
+static void fleet_reload(struct fleet *f)
+{
+	if (f->reload != NULL)
+		event_active(f->reload, EV_TIMEOUT, 1);
+}
+
+/* The generated signing key of namespace ns is not generated here: ns has a configured
+ * signing_key, or issues no token. */
+static bool fleet_key_configured(const char *ns)
+{
+	struct conf *c = conf_acquire();
+	const struct conf_namespace *n = c != NULL ? conf_find_namespace(c, ns) : NULL;
+	bool configured = n == NULL || !n->issue_tokens || n->signing_key != NULL;
+
+	conf_unref(c);
+	return configured;
+}
+
+/* A signing_key change of the log: the fleet's generated key of ns is now kid (`fngate keygen
+ * --rotate` on a fleet: docs/fleet.md). Adopt it into state_dir as ns's current key and reload,
+ * so that this node signs with it and trusts it. On failure (logged) the node keeps its key; the
+ * next token it would issue is checked against the store's (fleet_key_check) and refused. */
+static void fleet_key_rotated(struct fleet *f, const char *ns, const char *kid, const char *body)
+{
+	uint8_t key[STORE_SEAL_KEY_LEN];
+	uint8_t *pem = NULL;
+	size_t len = 0;
+	char adopted[FLEET_KID_LEN], err[512];
+
+	if (fleet_key_configured(ns))
+		return;
+	for (size_t i = 0; i < f->nkeys; i++)
+		if (strcmp(f->keys[i].ns, ns) == 0 && strcmp(f->keys[i].kid, kid) == 0)
+			return;
+	if (store_seal_key_load(f->key_file, key, err, sizeof(err)) != 0 ||
+	    fleet_key_open(key, ns, kid, body, &pem, &len, err, sizeof(err)) != 0 ||
+	    registry_key_adopt(f->state_dir, ns, (const char *)pem, len, adopted,
+			       sizeof(adopted), err, sizeof(err)) != 0) {
+		log_msg(LOG_LVL_ERROR, "fleet: namespace %s: the fleet's new signing key %s not "
+			"adopted: %s; this node issues no token until it is", ns, kid, err);
+	} else if (fleet_key_settled(f, ns, adopted) != 0) {
+		log_msg(LOG_LVL_ERROR, "fleet: namespace %s: out of memory", ns);
+	} else {
+		log_msg(LOG_LVL_INFO, "fleet: namespace %s: the fleet's generated signing key is now "
+			"%s: adopted, reloading to sign with it", ns, adopted);
+		fleet_reload(f);
+	}
+	if (pem != NULL)
+		util_wipe(pem, len);
+	free(pem);
+	util_wipe(key, sizeof(key));
+}
+
 /* At start, with the store answering: settle the key of every namespace that needs one. */
 static void fleet_share_keys(struct fleet *f, const struct conf *c)
 {
@@ -564,9 +631,6 @@ static void fleet_share_keys(struct fleet *f, const struct conf *c)
 static int fleet_key_check(struct fleet *f, const struct token_record *t, char *err,
 			   size_t errlen)
 {
-	struct conf *c;
-	const struct conf_namespace *ns;
-	bool generated;
 	char kid[FLEET_KID_LEN];
 
 	if (t->imported || t->status != TOKEN_REC_READY || t->kid == NULL || t->namespace_id == NULL)
@@ -574,19 +638,16 @@ static int fleet_key_check(struct fleet *f, const struct token_record *t, char *
 	for (size_t i = 0; i < f->nkeys; i++)
 		if (strcmp(f->keys[i].ns, t->namespace_id) == 0 && strcmp(f->keys[i].kid, t->kid) == 0)
 			return 0;
-	c = conf_acquire();
-	ns = c != NULL ? conf_find_namespace(c, t->namespace_id) : NULL;
-	generated = ns != NULL && ns->signing_key == NULL;
-	conf_unref(c);
-	if (!generated)
+	if (fleet_key_configured(t->namespace_id))
 		return 0;
 	if (fleet_settle_key(f, t->namespace_id, kid, err, errlen) < 0)
 		return -1;
 	if (strcmp(kid, t->kid) == 0)
 		return 0;
 	util_seterr(err, errlen, "namespace %s signs with this node's generated key %s, not the "
-		    "fleet's (%s, now in this node's state_dir): restart or reload the node to sign "
-		    "with it", t->namespace_id, t->kid, kid);
+		    "fleet's (%s, now in this node's state_dir): the node reloads to sign with it",
+		    t->namespace_id, t->kid, kid);
+	fleet_reload(f);
 	return -1;
 }
 
@@ -796,10 +857,11 @@ int fleet_commit_privacy(const char *function_id, int p, char *err, size_t errle
 	return fleet_commit_item(fleet_running, &it, 1, NULL, err, errlen);
 }
 
-int fleet_start(struct fleet *f, struct event_base *base)
+int fleet_start(struct fleet *f, struct event_base *base, struct event *reload)
 {
 	struct timeval tv = {0, FLEET_TICK_MS * 1000};
 
+	f->reload = reload;
 	f->tick = event_new(base, -1, EV_PERSIST, fleet_on_tick, f);
 	if (f->tick == NULL || event_add(f->tick, &tv) != 0)
 		return -1;

@@ -445,6 +445,40 @@ int store_claim(struct store *s, const struct store_item *it, char **key, char *
 	return store_put_commit(s, it, 1, NULL, err, errlen);
 }
 
+int store_replace(struct store *s, const struct store_item *it, char *err, size_t errlen)
+{
+	const char *p[3] = {store_kind_name(it->kind), it->namespace_id, it->key};
+	struct store_item *items = NULL;
+	PGresult *res;
+	int n, rc = -1;
+
+	if (store_item_check(it, err, errlen) != 0 || it->body == NULL ||
+	    store_begin_append(s, err, errlen) != 0)
+		return -1;
+	/* Under the append lock: the items read here are the ones the deletions remove. */
+	res = store_exec(s, "SELECT key FROM fngate_items WHERE kind = $1 AND namespace_id = $2 "
+			 "AND key <> $3", 3, p, PGRES_TUPLES_OK, err, errlen);
+	if (res == NULL) {
+		store_rollback(s);
+		return -1;
+	}
+	n = PQntuples(res);
+	items = calloc((size_t)n + 1, sizeof(*items));
+	if (items == NULL) {
+		util_seterr(err, errlen, "out of memory");
+		store_rollback(s);
+		goto cleanup;
+	}
+	for (int i = 0; i < n; i++)
+		items[i] = (struct store_item){it->kind, it->namespace_id, PQgetvalue(res, i, 0), NULL};
+	items[n] = *it;
+	rc = store_put_commit(s, items, (size_t)n + 1, NULL, err, errlen);
+cleanup:
+	free(items);
+	PQclear(res);
+	return rc;
+}
+
 /* Deliver the rows of a changes query (seq, kind, namespace_id, key, body, committed_us) to cb.
  * *last advances with each change cb accepted. Returns the number delivered, or -1 when a row
  * is malformed or cb refused one. */
