@@ -5,9 +5,9 @@
  * journal), and the revocation set (revoke.h) is updated before returning too. The daemon's main
  * thread is the only writer.
  *
- * Storage: state_dir/tokens.journal, an append-only journal. Each line is one whole record,
- * "<crc32 as 8 hex> <JSON record>\n", appended with one write(2) and fdatasync'd before the
- * call returns. At open the journal is replayed (the last line of an id wins, and a revocation is
+ * Storage: state_dir/tokens.journal, an append-only checksummed journal (journal.h). Each line
+ * is one whole record, "<crc32 as 8 hex> <JSON record>\n", appended with one write(2) and
+ * fdatasync'd before the call returns. At open the journal is replayed (the last line of an id wins, and a revocation is
  * sticky); a torn last line (a crash in the middle of an append) is cut off; a bad line anywhere
  * else is corruption and open fails rather than forgetting a revocation. When dead lines
  * dominate, the journal is compacted: the live records go to tokens.journal.tmp, fsync, rename

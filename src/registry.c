@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,13 +18,12 @@
 #include <openssl/x509.h>
 
 #include "conf.h"
+#include "journal.h"
 #include "log.h"
 #include "revoke.h"
 #include "util.h"
 
 #define JOURNAL_NAME     "tokens.journal"
-#define JOURNAL_MAX      (256u * 1024 * 1024)  /* refuse to replay more than this */
-#define LINE_MAX_BYTES   (16u * 1024)          /* one record is far smaller */
 #define COMPACT_SLACK    1024                  /* dead lines tolerated before compaction */
 #define SYNC_BATCH       1000                  /* queued store changes written at once */
 
@@ -38,10 +36,7 @@ struct reg_signer {
 
 struct registry {
 	char   *dir;
-	char   *journal;        /* path of the journal */
-	int     fd;             /* journal, O_APPEND, flock'ed */
-	off_t   size;           /* journal bytes known good */
-	size_t  lines;          /* journal lines, live or dead */
+	struct journal *j;      /* tokens.journal (journal.h) */
 	bool    dirty;          /* a write failed: the next flush compacts */
 
 	/* fleet mode */
@@ -73,30 +68,6 @@ struct ns_count {
 };
 
 /* ---------------------------------------------------------------- helpers */
-
-/* CRC-32 (IEEE 802.3), enough to tell a torn or damaged line from a whole one. */
-static uint32_t crc32_ieee(const void *buf, size_t len)
-{
-	static uint32_t table[256];
-	static int ready;
-	const unsigned char *p = buf;
-	uint32_t c = 0xffffffffu;
-
-	if (!ready) {
-		/* Built on first use; the registry is used from one thread only. */
-		for (uint32_t i = 0; i < 256; i++) {
-			uint32_t v = i;
-
-			for (int k = 0; k < 8; k++)
-				v = (v & 1) ? 0xedb88320u ^ (v >> 1) : v >> 1;
-			table[i] = v;
-		}
-		ready = 1;
-	}
-	for (size_t i = 0; i < len; i++)
-		c = table[(c ^ p[i]) & 0xff] ^ (c >> 8);
-	return c ^ 0xffffffffu;
-}
 
 static uint64_t hash_id(const char *s)
 {
@@ -352,35 +323,12 @@ char *registry_record_json(const struct token_record *t)
 	return js;
 }
 
-/* Append "<crc> <json>\n" for t to a growing buffer. 0 / -1. */
+/* Append the journal line of t to a growing buffer (journal_format). 0 / -1. */
 static int line_append(char **buf, size_t *len, size_t *cap, const struct token_record *t)
 {
 	char *js = registry_record_json(t);   /* one line: control characters are escaped */
-	size_t jl, need;
-	int rc = -1;
+	int rc = js != NULL ? journal_format(buf, len, cap, js, strlen(js)) : -1;
 
-	if (js == NULL)
-		goto cleanup;
-	jl = strlen(js);
-	need = *len + 9 + jl + 1 + 1;
-	if (need > *cap) {
-		size_t ncap = *cap ? *cap : 4096;
-		char *nb;
-
-		while (ncap < need)
-			ncap *= 2;
-		nb = realloc(*buf, ncap);
-		if (nb == NULL)
-			goto cleanup;
-		*buf = nb;
-		*cap = ncap;
-	}
-	snprintf(*buf + *len, 10, "%08x ", (unsigned)crc32_ieee(js, jl));
-	memcpy(*buf + *len + 9, js, jl);
-	(*buf)[*len + 9 + jl] = '\n';
-	*len += 9 + jl + 1;
-	rc = 0;
-cleanup:
 	free(js);
 	return rc;
 }
@@ -458,24 +406,6 @@ static int rec_parse(const char *js, size_t len, struct token_record *t, json_t 
 	return 0;
 }
 
-/* Parse one journal line (without its '\n'): "<crc> <record JSON>", as rec_parse. 0 / -1. */
-static int line_parse(const char *line, size_t len, struct token_record *t, json_t **root)
-{
-	char crchex[9];
-	char *end;
-	unsigned long crc;
-
-	*root = NULL;
-	if (len < 11 || line[8] != ' ')
-		return -1;
-	memcpy(crchex, line, 8);
-	crchex[8] = '\0';
-	crc = strtoul(crchex, &end, 16);
-	if (end != crchex + 8 || crc != crc32_ieee(line + 9, len - 9))
-		return -1;
-	return rec_parse(line + 9, len - 9, t, root);
-}
-
 static bool str_same(const char *a, const char *b)
 {
 	return a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0;
@@ -520,98 +450,9 @@ static struct token_record *replay(struct registry *r, const struct token_record
 
 /* ---------------------------------------------------------------- files */
 
-static int fsync_dir_of(const char *path)
-{
-	char dir[PATH_MAX];
-	char *slash;
-	int fd, rc;
-
-	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
-		return -1;
-	slash = strrchr(dir, '/');
-	if (slash == NULL)
-		snprintf(dir, sizeof(dir), ".");
-	else if (slash == dir)
-		dir[1] = '\0';
-	else
-		*slash = '\0';
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd == -1)
-		return -1;
-	rc = fsync(fd);
-	close(fd);
-	return rc == -1 ? -1 : 0;
-}
-
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len > 0) {
-		ssize_t w = write(fd, p, len);
-
-		if (w == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 int registry_write_atomic(const char *path, const void *data, size_t len, int mode)
 {
-	char tmp[PATH_MAX];
-	int fd = -1, rc = -1, saved;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, (mode_t)mode);
-	if (fd == -1)
-		goto cleanup;
-	/* The umask may have narrowed the mode; never widen a private file though. */
-	if (fchmod(fd, (mode_t)mode) == -1 || write_all(fd, data, len) == -1 || fsync(fd) == -1)
-		goto cleanup;
-	if (close(fd) == -1) {
-		fd = -1;
-		goto cleanup;
-	}
-	fd = -1;
-	if (rename(tmp, path) == -1)
-		goto cleanup;
-	if (fsync_dir_of(path) == -1)
-		goto cleanup;
-	rc = 0;
-cleanup:
-	saved = errno;
-	if (fd != -1)
-		close(fd);
-	if (rc == -1)
-		unlink(tmp);
-	errno = saved;
-	return rc;
-}
-
-/* Append buf (whole lines) to the journal and make it durable. On failure the journal is cut
- * back to its previous size so that no torn line is left in the middle of it. 0 / -1. */
-static int journal_append(struct registry *r, const char *buf, size_t len, size_t nlines)
-{
-	if (write_all(r->fd, buf, len) == -1 || fdatasync(r->fd) == -1) {
-		int saved = errno;
-
-		if (ftruncate(r->fd, r->size) == -1)
-			log_msg(LOG_LVL_ERROR, "registry: cannot cut %s back: %s", r->journal,
-				strerror(errno));
-		errno = saved;
-		return -1;
-	}
-	r->size += (off_t)len;
-	r->lines += nlines;
-	return 0;
+	return journal_write_atomic(path, data, len, mode);
 }
 
 /* Rewrite the journal with the live records only (temp, fsync, rename, fsync dir). 0 / -1. */
@@ -619,22 +460,14 @@ static int journal_compact(struct registry *r)
 {
 	char *buf = NULL;
 	size_t len = 0, cap = 0;
-	int fd = -1, rc = -1, saved;
+	int rc = -1, saved;
 
 	for (size_t i = 0; i < r->n; i++) {
 		if (line_append(&buf, &len, &cap, &r->recs[i]) != 0)
 			goto cleanup;
 	}
-	if (registry_write_atomic(r->journal, buf ? buf : "", len, 0600) == -1)
+	if (journal_rewrite(r->j, buf, len, r->n) == -1)
 		goto cleanup;
-	fd = open(r->journal, O_WRONLY | O_APPEND | O_CLOEXEC);
-	if (fd == -1 || flock(fd, LOCK_EX | LOCK_NB) == -1)
-		goto cleanup;
-	close(r->fd);
-	r->fd = fd;
-	fd = -1;
-	r->size = (off_t)len;
-	r->lines = r->n;
 	r->dirty = false;
 	for (size_t i = 0; i < r->n; i++)
 		r->recs[i].pending = false;
@@ -643,10 +476,8 @@ static int journal_compact(struct registry *r)
 cleanup:
 	saved = errno;
 	if (rc == -1)
-		log_msg(LOG_LVL_ERROR, "registry: compaction of %s failed: %s", r->journal,
+		log_msg(LOG_LVL_ERROR, "registry: compaction of %s failed: %s", journal_path(r->j),
 			strerror(saved));
-	if (fd != -1)
-		close(fd);
 	free(buf);
 	errno = saved;   /* the caller reports why */
 	return rc;
@@ -654,83 +485,30 @@ cleanup:
 
 static int maybe_compact(struct registry *r)
 {
-	if (r->dirty || r->lines > 2 * r->n + COMPACT_SLACK)
+	if (r->dirty || journal_lines(r->j) > 2 * r->n + COMPACT_SLACK)
 		return journal_compact(r);
 	return 0;
 }
 
-/* Read the journal, replay it, cut a torn tail. 0, or -1 with err. */
-static int journal_load(struct registry *r, char *err, size_t errlen)
+/* journal_line_fn: replay one line of the journal (a record JSON). */
+static enum journal_line_rc reg_line(void *arg, const char *json, size_t len, char *err,
+				     size_t errlen)
 {
-	struct stat st;
-	char *buf = NULL;
-	size_t off = 0, len, lineno = 0;
-	int rc = -1;
+	struct registry *r = arg;
+	struct token_record t;
+	json_t *root = NULL;
+	bool changed;
+	struct token_record *cur;
 
-	if (fstat(r->fd, &st) == -1) {
-		util_seterr(err, errlen, "%s: %s", r->journal, strerror(errno));
-		goto cleanup;
+	if (rec_parse(json, len, &t, &root) != 0)
+		return JOURNAL_LINE_BAD;
+	cur = replay(r, &t, &changed);
+	json_decref(root);
+	if (cur == NULL) {
+		util_seterr(err, errlen, "out of memory or too many records");
+		return JOURNAL_LINE_FAIL;
 	}
-	if ((uint64_t)st.st_size > JOURNAL_MAX) {
-		util_seterr(err, errlen, "%s: larger than %u bytes", r->journal, JOURNAL_MAX);
-		goto cleanup;
-	}
-	len = (size_t)st.st_size;
-	buf = malloc(len + 1);
-	if (buf == NULL) {
-		util_seterr(err, errlen, "out of memory");
-		goto cleanup;
-	}
-	for (size_t got = 0; got < len;) {
-		ssize_t n = pread(r->fd, buf + got, len - got, (off_t)got);
-
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			util_seterr(err, errlen, "%s: read: %s", r->journal,
-			       n == 0 ? "short read" : strerror(errno));
-			goto cleanup;
-		}
-		got += (size_t)n;
-	}
-	while (off < len) {
-		char *nl = memchr(buf + off, '\n', len - off);
-		size_t ll = nl ? (size_t)(nl - (buf + off)) : len - off;
-		struct token_record t;
-		json_t *root = NULL;
-		bool last = nl == NULL || (size_t)(nl - buf) + 1 == len, changed;
-
-		lineno++;
-		if (nl == NULL || ll > LINE_MAX_BYTES || line_parse(buf + off, ll, &t, &root) != 0) {
-			if (!last) {
-				util_seterr(err, errlen, "%s: line %zu is damaged (checksum or syntax); "
-				       "refusing to load a registry that may have lost revocations",
-				       r->journal, lineno);
-				goto cleanup;
-			}
-			/* A crash in the middle of an append: that change was never confirmed. */
-			log_msg(LOG_LVL_WARN, "registry: %s: dropping a torn last line (%zu bytes)",
-				r->journal, len - off);
-			if (ftruncate(r->fd, (off_t)off) == -1 || fsync(r->fd) == -1) {
-				util_seterr(err, errlen, "%s: truncate: %s", r->journal, strerror(errno));
-				goto cleanup;
-			}
-			break;
-		}
-		if (replay(r, &t, &changed) == NULL) {
-			json_decref(root);
-			util_seterr(err, errlen, "%s: out of memory or too many records", r->journal);
-			goto cleanup;
-		}
-		json_decref(root);
-		r->lines++;
-		off += ll + 1;
-	}
-	r->size = (off_t)off;
-	rc = 0;
-cleanup:
-	free(buf);
-	return rc;
+	return JOURNAL_LINE_OK;
 }
 
 /* ---------------------------------------------------------------- public: lifecycle */
@@ -738,9 +516,7 @@ cleanup:
 struct registry *registry_open(const char *state_dir, char *err, size_t errlen)
 {
 	struct registry *r = NULL;
-	char tmp[PATH_MAX];
-	size_t jl;
-	int created = 0;
+	char path[PATH_MAX];
 
 	if (state_dir == NULL || *state_dir == '\0') {
 		util_seterr(err, errlen, "no state_dir configured");
@@ -751,47 +527,22 @@ struct registry *registry_open(const char *state_dir, char *err, size_t errlen)
 		util_seterr(err, errlen, "out of memory");
 		return NULL;
 	}
-	r->fd = -1;
 	r->dir = strdup(state_dir);
-	jl = strlen(state_dir) + sizeof("/" JOURNAL_NAME);
-	r->journal = malloc(jl);
-	if (r->dir == NULL || r->journal == NULL) {
+	if (r->dir == NULL) {
 		util_seterr(err, errlen, "out of memory");
 		goto fail;
 	}
-	snprintf(r->journal, jl, "%s/%s", state_dir, JOURNAL_NAME);
+	snprintf(path, sizeof(path), "%s/%s", state_dir, JOURNAL_NAME);
 	if (util_mkdir_private(state_dir) == -1) {
 		util_seterr(err, errlen, "state_dir %s: %s", state_dir, strerror(errno));
-		goto fail;
-	}
-	/* A leftover temporary file is an unfinished compaction: the journal is still whole. */
-	snprintf(tmp, sizeof(tmp), "%s.tmp", r->journal);
-	if (unlink(tmp) == 0)
-		log_msg(LOG_LVL_WARN, "registry: removed unfinished compaction %s", tmp);
-	r->fd = open(r->journal, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
-	if (r->fd == -1 && errno == ENOENT) {
-		r->fd = open(r->journal, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		created = 1;
-	}
-	if (r->fd == -1) {
-		util_seterr(err, errlen, "%s: %s", r->journal, strerror(errno));
-		goto fail;
-	}
-	if (flock(r->fd, LOCK_EX | LOCK_NB) == -1) {
-		util_seterr(err, errlen, "%s: %s", r->journal, errno == EWOULDBLOCK ?
-		       "in use by another fngate process (the daemon is the only writer)" :
-		       strerror(errno));
-		goto fail;
-	}
-	if (created && fsync_dir_of(r->journal) == -1) {
-		util_seterr(err, errlen, "%s: fsync of the directory: %s", r->journal, strerror(errno));
 		goto fail;
 	}
 	if (index_rebuild(r, 64) != 0) {
 		util_seterr(err, errlen, "out of memory");
 		goto fail;
 	}
-	if (journal_load(r, err, errlen) != 0)
+	r->j = journal_open(path, "registry", reg_line, r, err, errlen);
+	if (r->j == NULL)
 		goto fail;
 	for (size_t i = 0; i < r->n; i++) {
 		struct token_record *t = &r->recs[i];
@@ -804,7 +555,7 @@ struct registry *registry_open(const char *state_dir, char *err, size_t errlen)
 	}
 	if (maybe_compact(r) != 0)
 		log_msg(LOG_LVL_WARN, "registry: compaction at open failed; continuing");
-	log_msg(LOG_LVL_INFO, "registry: %zu token records loaded from %s", r->n, r->journal);
+	log_msg(LOG_LVL_INFO, "registry: %zu token records loaded from %s", r->n, path);
 	return r;
 fail:
 	registry_close(r);
@@ -815,9 +566,9 @@ void registry_close(struct registry *r)
 {
 	if (r == NULL)
 		return;
-	if (r->fd != -1) {
+	if (r->j != NULL) {
 		(void)registry_sync(r);
-		close(r->fd);
+		journal_close(r->j);
 	}
 	free(r->pend);
 	for (size_t i = 0; i < r->n; i++)
@@ -832,7 +583,6 @@ void registry_close(struct registry *r)
 	free(r->counts);
 	free(r->recs);
 	free(r->index);
-	free(r->journal);
 	free(r->dir);
 	free(r);
 }
@@ -917,8 +667,8 @@ enum registry_rc registry_add(struct registry *r, const struct token_record *rec
 		util_seterr(err, errlen, "out of memory");
 		goto cleanup;
 	}
-	if (journal_append(r, buf, len, 1) != 0) {
-		util_seterr(err, errlen, "writing %s: %s", r->journal, strerror(errno));
+	if (journal_append(r->j, buf, len, 1) != 0) {
+		util_seterr(err, errlen, "writing %s: %s", journal_path(r->j), strerror(errno));
 		goto cleanup;
 	}
 	/* Durable now. Were push() to fail, the journal holds a token nobody was given: harmless. */
@@ -948,7 +698,7 @@ static enum registry_rc revoke_persist(struct registry *r, struct token_record *
 
 	t->pending = true;
 	if (!r->dirty && line_append(&buf, &len, &cap, t) == 0 &&
-	    journal_append(r, buf, len, 1) == 0) {
+	    journal_append(r->j, buf, len, 1) == 0) {
 		t->pending = false;
 	} else if (journal_compact(r) != 0) {   /* clears every pending flag when it succeeds */
 		saved = errno;
@@ -956,7 +706,7 @@ static enum registry_rc revoke_persist(struct registry *r, struct token_record *
 	}
 	if (t->pending) {
 		util_seterr(err, errlen, "writing %s: %s (the revocation applies but is not durable)",
-		       r->journal, strerror(saved));
+		       journal_path(r->j), strerror(saved));
 		rc = REG_ERROR;
 	}
 	free(buf);
@@ -1091,8 +841,8 @@ int registry_sync(struct registry *r)
 		return journal_compact(r);
 	if (r->pend_len == 0)
 		return 0;
-	if (journal_append(r, r->pend, r->pend_len, r->pend_lines) != 0) {
-		log_msg(LOG_LVL_ERROR, "registry: writing %s: %s", r->journal, strerror(errno));
+	if (journal_append(r->j, r->pend, r->pend_len, r->pend_lines) != 0) {
+		log_msg(LOG_LVL_ERROR, "registry: writing %s: %s", journal_path(r->j), strerror(errno));
 		r->dirty = true;
 		return -1;
 	}
@@ -1128,8 +878,8 @@ int registry_flush(struct registry *r)
 			used[nl] = t;
 		nl++;
 	}
-	if (len > 0 && !r->dirty && journal_append(r, buf, len, nl) != 0) {
-		log_msg(LOG_LVL_ERROR, "registry: writing %s: %s", r->journal, strerror(errno));
+	if (len > 0 && !r->dirty && journal_append(r->j, buf, len, nl) != 0) {
+		log_msg(LOG_LVL_ERROR, "registry: writing %s: %s", journal_path(r->j), strerror(errno));
 		r->dirty = true;
 	}
 	if (r->used != NULL && nl > 0)
