@@ -181,6 +181,9 @@ struct conf_store {
 	enum conf_stale_policy stale_policy;
 };
 
+#define CONF_AUDIT_RETENTION_DEFAULT 90
+#define CONF_AUDIT_RETENTION_MAX     3650
+
 struct conf {
 	_Atomic long refs;
 	uint64_t generation;        /* increases with each successful load in this process */
@@ -212,6 +215,7 @@ struct conf {
 	struct conf_admin admin;
 	struct conf_health health;
 	struct conf_store store;
+	unsigned audit_retention_days;  /* "audit": {"retention_days"}: events older are compacted */
 
 	char    *access_log;        /* NULL or "-": stderr; else a file path */
 	char    *log_format;        /* "json" (default) or "combined" */

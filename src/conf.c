@@ -93,7 +93,7 @@ static _Atomic uint64_t conf_current_gen;  /* generation of conf_current, read w
 static const char *const conf_top_keys[] = {
 	"listen", "workers", "state_dir", "limits", "timeouts", "tokens", "namespaces", "admin",
 	"access_log", "access_log_flush_ms", "log_format", "shutdown_timeout_ms", "user", "group", "underscores_in_headers",
-	"health", "store", "public_url", NULL
+	"health", "store", "public_url", "audit", NULL
 };
 static const char *const conf_limits_keys[] = {
 	"max_header_bytes", "max_body_bytes", "max_token_bytes", "max_connections", NULL
@@ -1900,6 +1900,26 @@ done:
 	conf_pop(x);
 }
 
+static const char *const conf_audit_keys[] = {
+	"retention_days", NULL
+};
+
+/* The "audit" block: how long the audit trail keeps its events (audit.h). */
+static void conf_parse_audit(struct conf_ctx *x, json_t *root)
+{
+	json_t *o;
+	uint64_t v;
+
+	x->c->audit_retention_days = CONF_AUDIT_RETENTION_DEFAULT;
+	if (conf_get_typed(x, root, "audit", JSON_OBJECT, &o) != 1)
+		return;
+	conf_push_key(x, "audit");
+	conf_check_keys(x, o, conf_audit_keys);
+	if (conf_get_uint(x, o, "retention_days", 1, CONF_AUDIT_RETENTION_MAX, &v) == 1)
+		x->c->audit_retention_days = (unsigned)v;
+	conf_pop(x);
+}
+
 static const char *const conf_store_keys[] = {
 	"type", "conninfo", "key_file", "max_staleness_s", "stale_policy", NULL
 };
@@ -2515,6 +2535,7 @@ static void conf_parse_root(struct conf_ctx *x, json_t *root)
 	conf_parse_admin(x, root);
 	conf_parse_health(x, root);
 	conf_parse_store(x, root);
+	conf_parse_audit(x, root);
 	conf_cross_check(x);
 }
 

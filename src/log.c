@@ -277,6 +277,18 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 		write_all(2, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
 
+void log_record(const char *json, size_t len)
+{
+	char line[LOG_RECORD_MAX + 1];
+
+	/* One write(2) with its newline, so that lines of other threads never land inside it. */
+	if (len == 0 || len > LOG_RECORD_MAX)
+		return;
+	memcpy(line, json, len);
+	line[len] = '\n';
+	write_all(2, line, len + 1);
+}
+
 /* ---------------------------------------------------------------- access lines, without printf
  *
  * A line is built by appending to a buffer with at least ALOG_LINE_MAX bytes free: each field
