@@ -1,4 +1,4 @@
-/* cli.h - the command-line clients: token, function, admin-key, keygen (admin API or offline),
+/* cli.h - the command-line clients: token, function, audit, admin-key, keygen (admin API or offline),
  * store (the fleet store's schema). */
 #ifndef FNGATE_CLI_H
 #define FNGATE_CLI_H
@@ -21,6 +21,7 @@ enum cli_exit {
 /* Each returns the process exit status (enum cli_exit). argv[0] is the subcommand. */
 int cli_token(int argc, char **argv);
 int cli_function(int argc, char **argv);
+int cli_audit(int argc, char **argv);
 int cli_admin_key(int argc, char **argv);
 int cli_keygen(int argc, char **argv);
 int cli_store(int argc, char **argv);         /* cli_store.c */

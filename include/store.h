@@ -44,6 +44,9 @@ enum store_kind {
 	STORE_KIND_LAST_USED,       /* key: token id; body: {"used": N}, the last use a node saw
 	                             * (kept apart from the record: a batch of these must never
 	                             * carry a "ready" record over a concurrent revocation) */
+	STORE_KIND_AUDIT,           /* namespace_id ("": none) + key: an audit event's id; body: the
+	                             * event (audit.h's JSON), written once by the node that recorded
+	                             * it and applied by every node to its audit journal */
 };
 
 /* One item written, or one change read. namespace_id is "" where the kind has none. body is a

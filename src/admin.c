@@ -27,6 +27,7 @@
 #include <openssl/evp.h>
 
 #include "adminhttp.h"
+#include "audit.h"
 #include "conf.h"
 #include "console.h"
 #include "fleet.h"
@@ -60,6 +61,8 @@ struct areq {
 	const struct conf_admin_key *key;   /* authenticated caller */
 	char                        *segs[5];
 	size_t                       nsegs;
+	char                         request_id[37];    /* X-Request-Id of the answer */
+	char                         source[INET6_ADDRSTRLEN + 8];   /* the client's address */
 };
 
 /* ---------------------------------------------------------------- authentication, permissions */
@@ -139,6 +142,38 @@ static void reply_store_unavailable(struct areq *r, const char *what, const char
 	reply_error(r->req, outcome_status(OUT_STORE_UNAVAILABLE), outcome_name(OUT_STORE_UNAVAILABLE),
 		    "the shared store (PostgreSQL) cannot be reached: %s; nothing was changed, "
 		    "retry once it is back", effect);
+}
+
+/* The client's address without its port ("ip:port" -> "ip"), for the audit trail: the port
+ * changes with every connection and would defeat the aggregation of refusals. */
+static void peer_address(struct adminhttp_req *req, char *out, size_t len)
+{
+	char *colon;
+
+	snprintf(out, len, "%s", adminhttp_peer(req));
+	colon = strrchr(out, ':');
+	if (colon != NULL)
+		*colon = '\0';
+}
+
+/* One audit event for a change the caller asked for: its outcome ("ok", or the error code it
+ * was answered), never a secret. */
+static void audit_change(struct areq *r, enum audit_action action, const char *target,
+			 const char *ns, const char *fn, const char *outcome, const char *detail)
+{
+	struct audit_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.action = action;
+	ev.actor = r->key->name;
+	ev.target_id = target;
+	ev.namespace_id = ns;
+	ev.function_id = fn;
+	ev.source = r->source;
+	ev.request_id = r->request_id;
+	ev.outcome = outcome;
+	ev.detail = detail;
+	audit_record(&ev);
 }
 
 #define AUTH_LOG_WINDOW_US (10 * 1000000ull)
@@ -593,16 +628,20 @@ static void h_function(struct areq *r, bool patch)
 	p = strcmp(pv, "public") == 0 ? PRIVACY_PUBLIC : PRIVACY_PRIVATE;
 	/* In fleet mode the store takes it first: every node applies it from there. */
 	if (fleet_commit_privacy(fn->id, p, err, sizeof(err)) != 0) {
+		audit_change(r, AUDIT_FUNCTION_PRIVACY, fn->id, fn->ns->id, fn->id,
+			     outcome_name(OUT_STORE_UNAVAILABLE), pv);
 		reply_store_unavailable(r, "privacy change", err, "the privacy is unchanged");
 		goto cleanup;
 	}
 	/* Durable first, so that what the API confirms survives a restart. */
 	if (state_set_privacy(r->c->state_dir, fn->id, p, err, sizeof(err)) != 0) {
 		log_msg(LOG_LVL_ERROR, "admin: saving privacy of %s: %s", fn->id, err);
+		audit_change(r, AUDIT_FUNCTION_PRIVACY, fn->id, fn->ns->id, fn->id, "internal", pv);
 		reply_error(r->req, 500, "internal", "could not save the privacy state");
 		goto cleanup;
 	}
 	atomic_store(&fn->privacy, p);
+	audit_change(r, AUDIT_FUNCTION_PRIVACY, fn->id, fn->ns->id, fn->id, "ok", pv);
 	log_msg(LOG_LVL_INFO, "admin: key %s (client %s) set function %s %s", r->key->name,
 		adminhttp_peer(r->req), fn->id, pv);
 	adminhttp_reply_json(r->req, 200, function_json(r->c, fn));
@@ -625,15 +664,21 @@ static void h_function_privacy_reset(struct areq *r)
 		return;
 	/* The store first, then durable here, as for PATCH. */
 	if (fleet_commit_privacy(fn->id, 0, err, sizeof(err)) != 0) {
+		audit_change(r, AUDIT_FUNCTION_RESET_PRIVACY, fn->id, fn->ns->id, fn->id,
+			     outcome_name(OUT_STORE_UNAVAILABLE), NULL);
 		reply_store_unavailable(r, "privacy reset", err, "the privacy is unchanged");
 		return;
 	}
 	if (state_reset_privacy(r->c->state_dir, fn->id, err, sizeof(err)) != 0) {
 		log_msg(LOG_LVL_ERROR, "admin: resetting privacy of %s: %s", fn->id, err);
+		audit_change(r, AUDIT_FUNCTION_RESET_PRIVACY, fn->id, fn->ns->id, fn->id, "internal",
+			     NULL);
 		reply_error(r->req, 500, "internal", "could not save the privacy state");
 		return;
 	}
 	atomic_store(&fn->privacy, fn->privacy_configured);
+	audit_change(r, AUDIT_FUNCTION_RESET_PRIVACY, fn->id, fn->ns->id, fn->id, "ok",
+		     privacy_name(fn->privacy_configured));
 	log_msg(LOG_LVL_INFO, "admin: key %s reset function %s to the configuration's privacy",
 		r->key->name, fn->id);
 	adminhttp_reply_json(r->req, 200, function_json(r->c, fn));
@@ -704,6 +749,7 @@ static void h_token_create(struct areq *r)
 	int64_t now = util_now(), exp = 0;
 	EVP_PKEY *pk;
 	enum key_alg alg;
+	enum registry_rc rc;
 	json_t *o, *out;
 
 	o = body_object(r);
@@ -796,7 +842,11 @@ static void h_token_create(struct areq *r)
 	rec.created_at = now;
 	rec.expires_at = exp;
 	rec.kid = (char *)(uintptr_t)kid;
-	switch (registry_add(r->a->reg, &rec, ns->max_tokens, err, sizeof(err))) {
+	rc = registry_add(r->a->reg, &rec, ns->max_tokens, err, sizeof(err));
+	audit_change(r, AUDIT_TOKEN_CREATE, rec.id, ns->id, rec.function_id, rc == REG_OK ? "ok" :
+		     rc == REG_QUOTA ? "quota_exceeded" : rc == REG_FULL ? "registry_full" :
+		     outcome_name(OUT_STORE_UNAVAILABLE), NULL);
+	switch (rc) {
 	case REG_OK:
 		break;
 	case REG_QUOTA:
@@ -912,6 +962,90 @@ cleanup:
 	evhttp_clear_headers(&kv);
 }
 
+/* GET /v1/audit: the audit trail, newest first. tokens:read; a key restricted to namespaces sees
+ * their events only (events of no namespace, such as reloads and refused authentications, are
+ * for unrestricted keys). */
+static void h_audit(struct areq *r)
+{
+	const char *q = adminhttp_query(r->req);
+	const struct audit_event *page[PAGE_SIZE_MAX];
+	struct audit_query aq;
+	struct evkeyvalq kv;
+	struct evkeyval *e;
+	size_t n, total = 0;
+	json_t *arr;
+
+	memset(&aq, 0, sizeof(aq));
+	aq.page = 1;
+	aq.page_size = PAGE_SIZE_DEF;
+	TAILQ_INIT(&kv);
+	if (q != NULL && evhttp_parse_query_str(q, &kv) != 0) {
+		reply_error(r->req, 400, "invalid_request", "the query string is malformed");
+		goto cleanup;
+	}
+	if (lacks(r, ADMIN_PERM_TOKENS_READ) != 0)
+		goto cleanup;
+	TAILQ_FOREACH(e, &kv, next) {
+		const char *bad = NULL;
+		char esc[96];
+
+		if (strcmp(e->key, "namespace_id") == 0) {
+			aq.namespace_id = e->value;
+			bad = conf_id_ok(e->value) ? NULL : "namespace_id is not a valid id";
+		} else if (strcmp(e->key, "actor") == 0) {
+			aq.actor = e->value;
+			bad = conf_id_ok(e->value) ? NULL : "actor is not a valid admin key name";
+		} else if (strcmp(e->key, "action") == 0) {
+			bad = audit_action_parse(e->value, &aq.action) == 0 ? NULL :
+			      "action must be one of token.create, token.delete, token.revoke, "
+			      "api_key.create, api_key.delete, function.privacy, "
+			      "function.reset_privacy, signing_key.generate, signing_key.rotate, "
+			      "config.reload, admin.auth_failed";
+		} else if (strcmp(e->key, "since") == 0 || strcmp(e->key, "until") == 0) {
+			bool since = e->key[0] == 's';
+
+			bad = audit_parse_time_ms(e->value, since ? &aq.since_ms : &aq.until_ms) == 0 ?
+			      NULL : since ? "since is not an RFC 3339 timestamp (e.g. "
+			      "2030-01-31T12:00:00Z)" : "until is not an RFC 3339 timestamp (e.g. "
+			      "2030-01-31T12:00:00Z)";
+		} else if (strcmp(e->key, "page") == 0) {
+			bad = parse_uint(e->value, 1000000, &aq.page) == 0 ? NULL :
+			      "page must be an integer from 1 to 1000000";
+		} else if (strcmp(e->key, "page_size") == 0) {
+			if (parse_uint(e->value, PAGE_SIZE_MAX, &aq.page_size) != 0) {
+				reply_error(r->req, 400, "invalid_request", "page_size must be an "
+					    "integer from 1 to %d", PAGE_SIZE_MAX);
+				goto cleanup;
+			}
+		} else {
+			log_json_escape(e->key, strlen(e->key), esc, sizeof(esc));
+			reply_error(r->req, 400, "invalid_request", "unknown query parameter \"%s\"",
+				    esc);
+			goto cleanup;
+		}
+		if (bad != NULL) {
+			reply_error(r->req, 400, "invalid_request", "%s", bad);
+			goto cleanup;
+		}
+	}
+	if (aq.since_ms != 0 && aq.until_ms != 0 && aq.since_ms > aq.until_ms) {
+		reply_error(r->req, 400, "invalid_request", "since is after until");
+		goto cleanup;
+	}
+	if (r->key->nnamespaces > 0) {
+		aq.allowed = r->key->namespaces;
+		aq.nallowed = r->key->nnamespaces;
+	}
+	n = audit_list(&aq, page, PAGE_SIZE_MAX, &total);
+	arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, audit_event_json(page[i]));
+	adminhttp_reply_json(r->req, 200, json_pack("{s:o,s:I}", "events", arr, "total_count",
+					  (json_int_t)total));
+cleanup:
+	evhttp_clear_headers(&kv);
+}
+
 static const struct token_record *token_or_404(struct areq *r, const char *id, unsigned perm)
 {
 	const struct token_record *t;
@@ -930,15 +1064,28 @@ static const struct token_record *token_or_404(struct areq *r, const char *id, u
 	return t;
 }
 
-/* Revoke id and reply (registry_revoke says which record: import, import_ns). */
-static void do_revoke(struct areq *r, const char *id, bool import, const char *import_ns)
+/* Revoke id and reply (registry_revoke says which record: import, import_ns); `action` is what
+ * the audit trail calls it (a DELETE of the token, or a revocation by jti). */
+static void do_revoke(struct areq *r, enum audit_action action, const char *id, bool import,
+		      const char *import_ns)
 {
+	static const char *const outcomes[] = {
+		[REG_OK] = "ok", [REG_ALREADY] = "already_revoked", [REG_UNKNOWN] = "not_found",
+		[REG_QUOTA] = "quota_exceeded", [REG_FULL] = "registry_full",
+		[REG_STORE] = "store_unavailable",
+	};
 	const struct conf_namespace *ns = import_ns ? conf_find_namespace(r->c, import_ns) : NULL;
 	char err[512], when[32];
 	const struct token_record *t;
+	enum registry_rc rc;
 
-	switch (registry_revoke(r->a->reg, id, util_now(), import, import_ns,
-				ns ? ns->max_tokens : REGISTRY_MAX, &t, err, sizeof(err))) {
+	rc = registry_revoke(r->a->reg, id, util_now(), import, import_ns,
+			     ns ? ns->max_tokens : REGISTRY_MAX, &t, err, sizeof(err));
+	audit_change(r, action, id, t != NULL ? t->namespace_id : import_ns,
+		     t != NULL ? t->function_id : NULL,
+		     rc >= REG_OK && (size_t)rc < ARRAY_LEN(outcomes) ? outcomes[rc] :
+		     "store_unavailable", NULL);
+	switch (rc) {
 	case REG_OK:
 		break;
 	case REG_ALREADY:
@@ -1008,7 +1155,7 @@ static void h_token_revoke_jti(struct areq *r)
 		t = NULL;
 	if (forbid(r, ADMIN_PERM_TOKENS_WRITE, t ? t->namespace_id : nsid) != 0)
 		goto cleanup;
-	do_revoke(r, jti, true, nsid);
+	do_revoke(r, AUDIT_TOKEN_REVOKE, jti, true, nsid);
 cleanup:
 	json_decref(o);
 }
@@ -1040,7 +1187,7 @@ static void h_token_delete(struct areq *r)
 	const struct token_record *t = token_or_404(r, r->segs[2], ADMIN_PERM_TOKENS_WRITE);
 
 	if (t != NULL)
-		do_revoke(r, t->id, false, NULL);
+		do_revoke(r, AUDIT_TOKEN_DELETE, t->id, false, NULL);
 }
 
 /* The methods an API route answers; GET answers HEAD too. Allow lists them in this order. */
@@ -1071,6 +1218,7 @@ static const struct api_route {
 	{2, {"tokens", "revoke"},                {[API_POST] = h_token_revoke_jti}},
 	{2, {"tokens", API_ID},                  {[API_GET] = h_token_get,
 						  [API_DELETE] = h_token_delete}},
+	{1, {"audit"},                           {[API_GET] = h_audit}},
 };
 
 static const struct api_route *api_match(char *const *segs, size_t nsegs)
@@ -1172,7 +1320,8 @@ static int split_path(const char *path, struct areq *r)
 
 /* The admin key req carries, authenticated; NULL after replying 401 when it carries none or an
  * unknown one. */
-static const struct conf_admin_key *require_key(const struct conf *c, struct adminhttp_req *req)
+static const struct conf_admin_key *require_key(const struct conf *c, struct adminhttp_req *req,
+					       const char *request_id)
 {
 	const char *key = presented_key(req);
 	const struct conf_admin_key *k;
@@ -1184,7 +1333,11 @@ static const struct conf_admin_key *require_key(const struct conf *c, struct adm
 	}
 	k = admin_authenticate(&c->admin, key, strlen(key));
 	if (k == NULL) {
+		char source[INET6_ADDRSTRLEN + 8];
+
+		peer_address(req, source, sizeof(source));
 		auth_refused(req);
+		audit_auth_failed(source, NULL, request_id);
 		reply_error(req, 401, "unauthorized", "unknown admin key");
 	}
 	return k;
@@ -1201,7 +1354,7 @@ static void h_metrics(struct admin *a, struct adminhttp_req *req, struct conf *c
 	char *text = NULL;
 	size_t len = 0;
 
-	if (c->admin.metrics_auth && require_key(c, req) == NULL)
+	if (c->admin.metrics_auth && require_key(c, req, NULL) == NULL)
 		return;
 	text = metrics_render(a->reg, &len);
 	b = evbuffer_new();
@@ -1238,11 +1391,16 @@ static void h_api(struct admin *a, struct adminhttp_req *req, struct conf *c)
 	r.a = a;
 	r.req = req;
 	r.c = c;
+	/* Every API answer names its request, as the data plane's do: the audit trail's events
+	 * carry the id, so a caller can find the event of its own change. */
+	if (util_uuid4(r.request_id) == 0)
+		adminhttp_add_header(req, "X-Request-Id", r.request_id);
+	peer_address(req, r.source, sizeof(r.source));
 	if (split_path(adminhttp_path(req), &r) != 0 || r.nsegs < 1) {
 		reply_error(req, 404, "not_found", "no such API endpoint");
 		goto cleanup;
 	}
-	r.key = require_key(c, req);
+	r.key = require_key(c, req, r.request_id[0] != '\0' ? r.request_id : NULL);
 	if (r.key != NULL)
 		api(&r, adminhttp_method(req));
 cleanup:
@@ -1313,6 +1471,7 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
 	if (registry_flush(a->reg) != 0)
 		log_msg(LOG_LVL_WARN, "admin: registry flush failed; retried in %d ms",
 			ADMIN_FLUSH_MS);
+	audit_tick();
 }
 
 struct admin *admin_start(struct event_base *base, struct registry *reg, char *err, size_t errlen)

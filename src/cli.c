@@ -1002,6 +1002,97 @@ int cli_token(int argc, char **argv)
 			   "mint)", sub);
 }
 
+/* ---------------------------------------------------------------- audit */
+
+static const struct cli_opt_spec audit_specs[] = {
+	{"namespace", true}, {"actor", true}, {"action", true}, {"since", true}, {"until", true},
+	{"page", true}, {"page-size", true},
+};
+
+int cli_audit(int argc, char **argv)
+{
+	static const char *const head[] = {"TIME", "ACTOR", "ACTION", "TARGET", "NAMESPACE",
+					   "SOURCE", "OUTCOME", "COUNT"};
+	static const char *const qs[][2] = {{"namespace", "namespace_id"}, {"actor", "actor"},
+					    {"action", "action"}, {"since", "since"},
+					    {"until", "until"}, {"page", "page"},
+					    {"page-size", "page_size"}};
+	struct cli_args a;
+	char path[2048], *e;
+	char (*counts)[24] = NULL;
+	size_t off, n;
+	const char *v;
+	const char **cells = NULL;
+	json_t *resp = NULL, *arr;
+	int st, rc;
+
+	if (parse_args(argc, argv, 1, audit_specs, ARRAY_LEN(audit_specs), &a) != 0)
+		return CLI_EXIT_USAGE;
+	if (flag(&a, "help") || a.npos > 0) {
+		fputs("usage: fngate audit [--namespace ID] [--actor NAME] [--action ACTION]\n"
+		      "                    [--since RFC3339] [--until RFC3339] [--page N] [--page-size N]\n"
+		      "the audit trail, newest first; actions: token.create, token.delete, token.revoke,\n"
+		      "api_key.create, api_key.delete, function.privacy, function.reset_privacy,\n"
+		      "signing_key.generate, signing_key.rotate, config.reload, admin.auth_failed\n"
+		      CLI_COMMON_HELP
+		      "exit codes: 0 ok, 1 failure, 2 usage, 3 not authorised (401/403),\n"
+		      "            5 request refused (400)\n", flag(&a, "help") ? stdout : stderr);
+		return flag(&a, "help") ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+	}
+	off = (size_t)snprintf(path, sizeof(path), "/v1/audit");
+	for (size_t i = 0; i < ARRAY_LEN(qs); i++) {
+		if ((v = opt(&a, qs[i][0])) == NULL)
+			continue;
+		e = evhttp_encode_uri(v);
+		if (e == NULL)
+			return CLI_EXIT_FAILURE;
+		off += (size_t)snprintf(path + off, sizeof(path) - off, "%c%s=%s",
+					strchr(path, '?') ? '&' : '?', qs[i][1], e);
+		free(e);
+		if (off >= sizeof(path))
+			return usage_error("audit: arguments too long");
+	}
+	st = api_call(&a, "GET", path, NULL, &resp);
+	rc = api_exit(st, resp);
+	if (rc != CLI_EXIT_OK)
+		goto cleanup;
+	if (flag(&a, "json")) {
+		print_json(resp);
+		goto cleanup;
+	}
+	arr = json_object_get(resp, "events");
+	n = json_array_size(arr);
+	cells = calloc(n * ARRAY_LEN(head) + 1, sizeof(*cells));
+	counts = calloc(n + 1, sizeof(*counts));
+	if (cells == NULL || counts == NULL) {
+		rc = CLI_EXIT_FAILURE;
+		goto cleanup;
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_t *ev = json_array_get(arr, i);
+		const char **row = &cells[i * ARRAY_LEN(head)];
+
+		snprintf(counts[i], sizeof(counts[i]), "%lld",
+			 (long long)json_integer_value(json_object_get(ev, "count")));
+		row[0] = js(ev, "time");
+		row[1] = js(ev, "actor");
+		row[2] = js(ev, "action");
+		row[3] = js(ev, "target_id");
+		row[4] = js(ev, "namespace_id");
+		row[5] = js(ev, "source");
+		row[6] = js(ev, "outcome");
+		row[7] = counts[i];
+	}
+	table_print(head, ARRAY_LEN(head), cells, n);
+	printf("%zu shown, %lld in total\n", n,
+	       (long long)json_integer_value(json_object_get(resp, "total_count")));
+cleanup:
+	free(counts);
+	free(cells);
+	json_decref(resp);
+	return rc;
+}
+
 /* ---------------------------------------------------------------- function commands */
 
 int cli_function(int argc, char **argv)

@@ -11,6 +11,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
+#include "audit.h"
 #include "b64url.h"
 #include "conf.h"
 #include "health.h"
@@ -307,6 +308,13 @@ static int fleet_apply(struct fleet *f, const struct store_item *it, int64_t seq
 		 * fleet this node met after starting without the store. */
 		if (it->body != NULL && (snap == NULL || snap->seen))
 			fleet_key_rotated(f, it->namespace_id, it->key, it->body);
+		return 0;
+	}
+	if (it->kind == STORE_KIND_AUDIT) {
+		/* Another node's event (this node's own, and those applied already, are known) */
+		if (it->body != NULL && audit_apply_json(it->body, err, sizeof(err)) < 0)
+			log_msg(LOG_LVL_ERROR, "fleet: change %lld: audit event %s: %s; skipped",
+				(long long)seq, it->key, err);
 		return 0;
 	}
 	if (it->kind != STORE_KIND_TOKEN && it->kind != STORE_KIND_REVOCATION)
@@ -663,6 +671,34 @@ static int fleet_commit(void *arg, const struct token_record *t, const char *jso
 	return fleet_commit_item(arg, &it, 1, seq, err, errlen);
 }
 
+/* audit_share_fn: this node's audit events, in one write. Never tried while the watch is
+ * disconnected (an unreachable host would hold the main loop for the connect timeout): the
+ * events wait in the audit trail's queue and are offered again at its next tick. */
+static int fleet_share_audit(void *arg, const struct audit_share_item *items, size_t n)
+{
+	struct fleet *f = arg;
+	struct store_item *its;
+	char err[512];
+	int rc;
+
+	if (!f->connected)
+		return -1;
+	its = calloc(n, sizeof(*its));
+	if (its == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		its[i].kind = STORE_KIND_AUDIT;
+		its[i].namespace_id = items[i].namespace_id;
+		its[i].key = items[i].id;
+		its[i].body = items[i].json;
+	}
+	rc = fleet_commit_item(f, its, n, NULL, err, sizeof(err));
+	if (rc != 0)
+		log_msg(LOG_LVL_WARN, "fleet: %zu audit events not shared yet: %s; retried", n, err);
+	free(its);
+	return rc;
+}
+
 /* Load the store's snapshot into the registry and the local privacy copy. 0, or -1 with err
  * (what was merged stays: every item is the store's). */
 static int fleet_load(struct fleet *f, struct fleet_snap *snap, char *err, size_t errlen)
@@ -723,6 +759,7 @@ struct fleet *fleet_open(struct registry *r, const struct conf *c, char *err, si
 		log_msg(LOG_LVL_WARN, "fleet: the local snapshot could not be written; retried");
 	registry_set_commit(r, fleet_commit, f);
 	registry_set_used(r, fleet_used, f);
+	audit_set_share(fleet_share_audit, f);
 	return f;
 }
 
@@ -878,6 +915,7 @@ void fleet_close(struct fleet *f)
 		return;
 	registry_set_commit(f->reg, NULL, NULL);
 	registry_set_used(f->reg, NULL, NULL);
+	audit_set_share(NULL, NULL);
 	if (fleet_running == f)
 		fleet_running = NULL;
 	if (f->tick != NULL) {

@@ -25,6 +25,7 @@ static void usage(FILE *f)
 		"  token create|list|get|delete|revoke|mint ...\n"
 		"  function set-privacy ID private|public\n"
 		"  function reset-privacy ID\n"
+		"  audit [--namespace ID] [--actor NAME] [--action A] [--since T] [--until T]\n"
 		"  admin-key create --name NAME --role owner   (offline)\n"
 		"  keygen --namespace ID [--alg RS256|ES256] [--bits N] [--rotate]   (offline)\n"
 		"\n"
@@ -92,6 +93,8 @@ int main(int argc, char **argv)
 		return cli_token(argc - 1, argv + 1);
 	if (strcmp(cmd, "function") == 0)
 		return cli_function(argc - 1, argv + 1);
+	if (strcmp(cmd, "audit") == 0)
+		return cli_audit(argc - 1, argv + 1);
 	if (strcmp(cmd, "admin-key") == 0)
 		return cli_admin_key(argc - 1, argv + 1);
 	if (strcmp(cmd, "keygen") == 0)

@@ -18,6 +18,7 @@
 #include <event2/thread.h>
 
 #include "admin.h"
+#include "audit.h"
 #include "conf.h"
 #include "fleet.h"
 #include "health.h"
@@ -54,9 +55,89 @@ bool serve_draining(void)
 	return atomic_load(&serve_drain_flag) != 0;
 }
 
+/* A signing key the daemon generated or newly took as current, for the audit trail. */
+static void audit_key(enum audit_action action, const char *ns, const char *kid,
+		      const char *old)
+{
+	struct audit_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.action = action;
+	ev.actor = AUDIT_ACTOR_DAEMON;
+	ev.target_id = kid;
+	ev.namespace_id = ns;
+	ev.detail = old;    /* a rotation: the key it replaced */
+	audit_record(&ev);
+}
+
+/* registry_ensure_signing_keys on c, recording in the audit trail each key it generated (a
+ * token-issuing namespace without a key in state_dir) and each namespace whose signing key
+ * changed from the one in use (a rotation: `fngate keygen --rotate`, or a new signing_key,
+ * taken by this reload). 0, or -1 with err. */
+static int daemon_signing_keys(struct daemon *d, struct conf *c, char *err, size_t errlen)
+{
+	struct { char old[32]; bool had; } *before = calloc(c->nnamespaces ? c->nnamespaces : 1,
+							    sizeof(*before));
+	int rc = -1;
+
+	if (before == NULL) {
+		util_seterr(err, errlen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < c->nnamespaces; i++) {
+		const struct conf_namespace *ns = &c->namespaces[i];
+		EVP_PKEY *pk;
+		enum key_alg alg;
+		const char *kid;
+
+		before[i].had = ns->signing_key != NULL ||
+				registry_current_kid(c->state_dir, ns->id, before[i].old,
+						     sizeof(before[i].old)) == 0;
+		before[i].old[0] = '\0';
+		if (registry_signing_key(d->reg, ns->id, &pk, &alg, &kid) == 0)
+			snprintf(before[i].old, sizeof(before[i].old), "%s", kid);
+	}
+	if (registry_ensure_signing_keys(d->reg, c, err, errlen) != 0)
+		goto cleanup;
+	for (size_t i = 0; i < c->nnamespaces; i++) {
+		const struct conf_namespace *ns = &c->namespaces[i];
+		EVP_PKEY *pk;
+		enum key_alg alg;
+		const char *kid;
+
+		if (!ns->issue_tokens || registry_signing_key(d->reg, ns->id, &pk, &alg, &kid) != 0)
+			continue;
+		if (!before[i].had)
+			audit_key(AUDIT_SIGNING_KEY_GENERATE, ns->id, kid, NULL);
+		else if (before[i].old[0] != '\0' && strcmp(before[i].old, kid) != 0)
+			audit_key(AUDIT_SIGNING_KEY_ROTATE, ns->id, kid, before[i].old);
+	}
+	rc = 0;
+cleanup:
+	free(before);
+	return rc;
+}
+
+/* A reload (SIGHUP) for the audit trail: its outcome, and why it was refused. */
+static void audit_reload(const char *path, const char *outcome, const char *why)
+{
+	struct audit_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.action = AUDIT_CONFIG_RELOAD;
+	ev.actor = AUDIT_ACTOR_DAEMON;
+	ev.target_id = path;
+	ev.outcome = outcome;
+	ev.detail = why;
+	audit_record(&ev);
+}
+
 /* Load a configuration and make it ready to publish: runtime state applied, signing keys of
- * token-issuing namespaces ensured. NULL (errors logged) when it cannot be used. */
-static struct conf *daemon_prepare(struct daemon *d, const char *path)
+ * token-issuing namespaces ensured. NULL (errors logged; *outcome and why, when given, say
+ * which: "config_invalid" with the first error, or "signing_key_failed") when it cannot be
+ * used. */
+static struct conf *daemon_prepare(struct daemon *d, const char *path, const char **outcome,
+				   char *why, size_t whylen)
 {
 	struct conf_errors errs = {0};
 	struct conf *c = conf_load(path, &errs);
@@ -66,11 +147,22 @@ static struct conf *daemon_prepare(struct daemon *d, const char *path)
 		for (size_t i = 0; i < errs.n; i++)
 			log_msg(LOG_LVL_ERROR, "%s:%d:%d: %s", errs.v[i].file, errs.v[i].line,
 				errs.v[i].column, errs.v[i].message);
+		/* The first error, without the text a syntax error quotes from the file ("near
+		 * ..."), which could be part of a secret such as the store's conninfo. */
+		if (errs.n > 0)
+			util_seterr(why, whylen, "%s:%d:%d: %.*s (%zu errors)", errs.v[0].file,
+				    errs.v[0].line, errs.v[0].column,
+				    (int)strcspn(errs.v[0].message, "'\""), errs.v[0].message, errs.n);
+		if (outcome != NULL)
+			*outcome = "config_invalid";
 		conf_errors_free(&errs);
 		return NULL;
 	}
-	if (d->reg != NULL && registry_ensure_signing_keys(d->reg, c, err, sizeof(err)) != 0) {
+	if (d->reg != NULL && daemon_signing_keys(d, c, err, sizeof(err)) != 0) {
 		log_msg(LOG_LVL_ERROR, "signing keys: %s", err);
+		util_seterr(why, whylen, "signing keys: %s", err);
+		if (outcome != NULL)
+			*outcome = "signing_key_failed";
 		conf_unref(c);
 		return NULL;
 	}
@@ -99,6 +191,8 @@ static void on_reload(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon *d = arg;
 	struct conf *old, *c;
+	const char *outcome = NULL;
+	char why[1024] = "", gen[48];
 
 	(void)sig;
 	/* SIGHUP, or activated by fleet mode (EV_TIMEOUT) when the fleet's signing key changed */
@@ -106,10 +200,11 @@ static void on_reload(evutil_socket_t sig, short what, void *arg)
 		log_msg(LOG_LVL_INFO, "SIGHUP: reloading %s", d->path);
 	else
 		log_msg(LOG_LVL_INFO, "reloading %s for the fleet's signing key", d->path);
-	c = daemon_prepare(d, d->path);
+	c = daemon_prepare(d, d->path, &outcome, why, sizeof(why));
 	if (c == NULL) {
 		log_msg(LOG_LVL_ERROR, "reload refused: the running configuration is kept");
 		metrics_reload(false, util_now());
+		audit_reload(d->path, outcome, why);
 		return;
 	}
 	old = conf_acquire();
@@ -120,6 +215,8 @@ static void on_reload(evutil_socket_t sig, short what, void *arg)
 		conf_unref(old);
 		conf_unref(c);
 		metrics_reload(false, util_now());
+		audit_reload(d->path, "tls_switch_refused", "a listener turns TLS on or off: restart "
+			     "for that");
 		return;
 	}
 	if (old != NULL) {
@@ -152,11 +249,13 @@ static void on_reload(evutil_socket_t sig, short what, void *arg)
 	if (log_set_access_flush(c->access_log_flush_ms) != 0)
 		log_msg(LOG_LVL_ERROR, "reload: cannot start the access log's writer thread: "
 			"writing each line at once");
+	audit_set_retention(c->audit_retention_days);
+	snprintf(gen, sizeof(gen), "generation %llu", (unsigned long long)c->generation);
 	conf_publish(c);
 	d->reloads++;
 	metrics_reload(true, util_now());
-	log_msg(LOG_LVL_INFO, "reloaded: configuration generation %llu",
-		(unsigned long long)c->generation);
+	log_msg(LOG_LVL_INFO, "reloaded: configuration %s", gen);
+	audit_reload(d->path, "ok", gen);
 }
 
 /* While draining, every 50 ms: leave the main loop once every worker is done or the shutdown
@@ -274,7 +373,7 @@ int serve_main(const char *path)
 		log_msg(LOG_LVL_ERROR, "cannot initialise threads");
 		return 1;
 	}
-	c = daemon_prepare(&d, path);
+	c = daemon_prepare(&d, path, NULL, NULL, 0);
 	if (c == NULL)
 		goto cleanup;
 	/* Enough descriptors for max_connections (a client and an upstream one each), as far as
@@ -290,6 +389,11 @@ int serve_main(const char *path)
 		log_msg(LOG_LVL_ERROR, "registry: %s", err);
 		goto cleanup;
 	}
+	/* Before fleet mode loads the store's snapshot, which holds the fleet's events. */
+	if (audit_open(c->state_dir, c->audit_retention_days, err, sizeof(err)) != 0) {
+		log_msg(LOG_LVL_ERROR, "audit: %s", err);
+		goto cleanup;
+	}
 	if (c->store.type == CONF_STORE_POSTGRESQL) {
 		d.fleet = fleet_open(d.reg, c, err, sizeof(err));
 		if (d.fleet == NULL) {
@@ -301,7 +405,7 @@ int serve_main(const char *path)
 			log_msg(LOG_LVL_WARN, "state: privacy overrides in %s not applied", c->state_dir);
 	}
 	/* Now that the registry is open, ensure signing keys (needs it) on this first snapshot. */
-	if (registry_ensure_signing_keys(d.reg, c, err, sizeof(err)) != 0) {
+	if (daemon_signing_keys(&d, c, err, sizeof(err)) != 0) {
 		log_msg(LOG_LVL_ERROR, "signing keys: %s", err);
 		goto cleanup;
 	}
@@ -437,6 +541,7 @@ cleanup:
 	if (d.drain_tick)
 		event_free(d.drain_tick);
 	fleet_close(d.fleet);
+	audit_close();
 	if (d.reg != NULL)
 		registry_close(d.reg);
 	if (d.base != NULL)
