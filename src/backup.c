@@ -1,5 +1,6 @@
-/* backup.c - `fngate state backup`: copy a live state_dir consistently. The registry appends
- * whole checksummed lines to tokens.journal (fdatasync'ed before the API confirms them) and
+/* backup.c - `fngate state backup`: copy a live state_dir consistently. The registry and the
+ * audit trail append whole checksummed lines to tokens.journal and audit.journal (journal.h,
+ * fdatasync'ed before the API confirms them) and
  * replaces every other file by rename (registry_write_atomic), so a reader sees complete
  * versions: the journal is cut after its last newline (a line being appended is not confirmed
  * yet), the rest copied whole, and the copy is loaded once to verify its checksums. */
@@ -15,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "conf.h"
 #include "registry.h"
 #include "util.h"
@@ -97,7 +99,8 @@ static int backup_dir(const char *src, const char *dst, unsigned *nfiles)
 			goto cleanup;
 		}
 		close(fd);
-		if (strcmp(e->d_name, "tokens.journal") == 0)
+		if (strlen(e->d_name) > 8 &&
+		    strcmp(e->d_name + strlen(e->d_name) - 8, ".journal") == 0)
 			while (len > 0 && buf[len - 1] != '\n')
 				len--;     /* an append in progress: not confirmed yet */
 		if (registry_write_atomic(dp, buf, len, 0600) != 0) {
@@ -174,6 +177,10 @@ int backup_main(int argc, char **argv)
 	if (r != NULL)
 		registry_close(r);
 	revoke_shutdown();
+	if (r != NULL && audit_open(dir, c->audit_retention_days, err, sizeof(err)) == 0)
+		audit_close();
+	else
+		r = NULL;
 	if (r == NULL) {
 		fprintf(stderr, "fngate state backup: the copy does not load: %s\n", err);
 		goto cleanup;
