@@ -61,9 +61,10 @@ struct auth_bucket {
 struct audit {
 	struct journal *j;
 	unsigned        retention_days;
-	struct arec   **ev;         /* by time, oldest first */
+	struct arec   **ev;         /* by time, oldest first (once sorted: see `unsorted`) */
 	size_t          n, cap;
-	size_t         *index;      /* open addressing over ids: ev index + 1, 0 = empty */
+	bool            unsorted;   /* an event older than the last was added (another node's) */
+	struct arec   **index;      /* open addressing over ids, NULL = empty */
 	size_t          icap;       /* power of two */
 	bool            dirty;      /* a journal write failed: rewrite it whole */
 	int64_t         compacted_ms;
@@ -275,22 +276,27 @@ static size_t id_hash(const char *id)
 	return (size_t)util_fnv64(UTIL_FNV64_INIT, id, strlen(id));
 }
 
+static void index_put(struct arec **ix, size_t icap, struct arec *r)
+{
+	size_t h = id_hash(r->ev.id) & (icap - 1);
+
+	while (ix[h] != NULL)
+		h = (h + 1) & (icap - 1);
+	ix[h] = r;
+}
+
 static int index_rebuild(struct audit *a, size_t want)
 {
-	size_t icap = 64, *ix;
+	size_t icap = 64;
+	struct arec **ix;
 
 	while (icap < want * 2)
 		icap *= 2;
 	ix = calloc(icap, sizeof(*ix));
 	if (ix == NULL)
 		return -1;
-	for (size_t i = 0; i < a->n; i++) {
-		size_t h = id_hash(a->ev[i]->ev.id) & (icap - 1);
-
-		while (ix[h] != 0)
-			h = (h + 1) & (icap - 1);
-		ix[h] = i + 1;
-	}
+	for (size_t i = 0; i < a->n; i++)
+		index_put(ix, icap, a->ev[i]);
 	free(a->index);
 	a->index = ix;
 	a->icap = icap;
@@ -301,20 +307,20 @@ static bool known(const struct audit *a, const char *id)
 {
 	size_t h = id_hash(id) & (a->icap - 1);
 
-	while (a->index[h] != 0) {
-		if (strcmp(a->ev[a->index[h] - 1]->ev.id, id) == 0)
+	while (a->index[h] != NULL) {
+		if (strcmp(a->index[h]->ev.id, id) == 0)
 			return true;
 		h = (h + 1) & (a->icap - 1);
 	}
 	return false;
 }
 
-/* Add a copy of ev in time order (events of other nodes may come late). The copy, or NULL
+/* Add a copy of ev. Events of other nodes may come older than the last: the array is sorted
+ * again (by time, then id) before it is read in order (sort_events). The copy, or NULL
  * (memory). */
 static struct arec *insert(struct audit *a, const struct audit_event *ev)
 {
 	struct arec *r;
-	size_t at, h;
 
 	if (a->n == a->cap) {
 		size_t ncap = a->cap ? a->cap * 2 : 256;
@@ -325,30 +331,34 @@ static struct arec *insert(struct audit *a, const struct audit_event *ev)
 		a->ev = nv;
 		a->cap = ncap;
 	}
+	if ((a->n + 1) * 2 > a->icap && index_rebuild(a, a->n + 1) != 0)
+		return NULL;
 	r = arec_new(ev);
 	if (r == NULL)
 		return NULL;
-	for (at = a->n; at > 0 && a->ev[at - 1]->ev.time_ms > ev->time_ms; at--)
-		;
-	memmove(&a->ev[at + 1], &a->ev[at], (a->n - at) * sizeof(*a->ev));
-	a->ev[at] = r;
-	a->n++;
-	if (at + 1 == a->n && a->n * 2 <= a->icap) {
-		h = id_hash(r->ev.id) & (a->icap - 1);
-		while (a->index[h] != 0)
-			h = (h + 1) & (a->icap - 1);
-		a->index[h] = a->n;
-		return r;
-	}
-	/* Grown, or the positions after `at` moved: the index is made again. */
-	if (index_rebuild(a, a->n) != 0) {
-		memmove(&a->ev[at], &a->ev[at + 1], (a->n - at - 1) * sizeof(*a->ev));
-		a->n--;
-		free(r);
-		(void)index_rebuild(a, a->n);
-		return NULL;
-	}
+	if (a->n > 0 && a->ev[a->n - 1]->ev.time_ms > ev->time_ms)
+		a->unsorted = true;
+	a->ev[a->n++] = r;
+	index_put(a->index, a->icap, r);
 	return r;
+}
+
+static int cmp_time(const void *x, const void *y)
+{
+	const struct audit_event *a = &(*(struct arec *const *)x)->ev;
+	const struct audit_event *b = &(*(struct arec *const *)y)->ev;
+
+	if (a->time_ms != b->time_ms)
+		return a->time_ms < b->time_ms ? -1 : 1;
+	return strcmp(a->id, b->id);
+}
+
+static void sort_events(struct audit *a)
+{
+	if (!a->unsorted)
+		return;
+	qsort(a->ev, a->n, sizeof(*a->ev), cmp_time);
+	a->unsorted = false;
 }
 
 /* The journal line of ev, appended to a buffer. 0 / -1 (memory). */
@@ -373,6 +383,7 @@ static void compact(struct audit *a, int64_t now)
 	size_t len = 0, cap = 0;
 
 	a->compacted_ms = now;
+	sort_events(a);
 	while (drop < a->n && (a->ev[drop]->ev.time_ms < cutoff || a->n - drop > AUDIT_MAX_EVENTS))
 		drop++;
 	if (drop == 0 && !a->dirty)
@@ -398,8 +409,12 @@ static void compact(struct audit *a, int64_t now)
 	a->n -= drop;
 	a->dirty = false;
 	a->pend_len = a->pend_lines = 0;     /* the rewrite holds every event */
-	if (index_rebuild(a, a->n) != 0)
+	if (index_rebuild(a, a->n) != 0) {
+		/* The old index points at freed events: empty it (an event of the store may then
+		 * be applied twice, never read freed). */
+		memset(a->index, 0, a->icap * sizeof(*a->index));
 		log_msg(LOG_LVL_ERROR, "audit: out of memory rebuilding the index");
+	}
 	if (drop > 0)
 		log_msg(LOG_LVL_INFO, "audit: %zu events older than %u days (or beyond %d) compacted "
 			"away; %zu kept", drop, a->retention_days, AUDIT_MAX_EVENTS, a->n);
@@ -821,6 +836,7 @@ size_t audit_list(const struct audit_query *q, const struct audit_event **out, s
 	if (A == NULL || q->page == 0 || q->page_size == 0)
 		return 0;
 	first = (q->page - 1) * q->page_size;
+	sort_events(A);
 	for (size_t i = A->n; i-- > 0;) {
 		const struct audit_event *ev = &A->ev[i]->ev;
 
