@@ -45,7 +45,8 @@ enum audit_action {
 
 #define AUDIT_ACTOR_DAEMON  "fngate"    /* the actor of what the daemon does by itself */
 #define AUDIT_ACTOR_UNKNOWN "unknown"   /* a refused authentication's key */
-#define AUDIT_FIELD_MAX     512         /* bytes of one string field (longer is cut) */
+#define AUDIT_FIELD_MAX     512         /* bytes of one string field (longer is cut, control
+                                         * characters become '?') */
 #define AUDIT_MAX_EVENTS    100000      /* events kept, whatever the retention */
 #define AUDIT_AUTH_INTERVAL_S 60        /* refused authentications: one event per source and key */
 #define AUDIT_AUTH_EVENTS_MAX 60        /* ... and this many per interval in all */

@@ -35,7 +35,7 @@ void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(pri
 /* A structured record for log shippers: json[0..len) (one JSON object on one line, built and
  * escaped by the caller, e.g. the audit trail's {"type":"audit",...}) written to the daemon log
  * as one line whatever the level. Longer than LOG_RECORD_MAX: not written. Thread-safe. */
-#define LOG_RECORD_MAX 8192
+#define LOG_RECORD_MAX 16384
 void log_record(const char *json, size_t len);
 
 /* One access-log record. String fields may be NULL (written as null). */

@@ -35,6 +35,11 @@ static const char *const action_names[AUDIT_NACTIONS] = {
 	[AUDIT_ADMIN_AUTH_FAILED] = "admin.auth_failed",
 };
 
+/* Eight string fields, each at most doubled by JSON escaping ('"', '\\'), and the rest of an
+ * event fit in a journal line and a log record. */
+_Static_assert(8 * 2 * AUDIT_FIELD_MAX + 1024 <= JOURNAL_LINE_MAX &&
+	       8 * 2 * AUDIT_FIELD_MAX + 1024 <= LOG_RECORD_MAX, "an event fits in one line");
+
 /* An event held in memory: its strings in one allocation with it. */
 struct arec {
 	struct audit_event ev;
@@ -169,7 +174,8 @@ json_t *audit_event_json(const struct audit_event *ev)
 }
 
 /* A copy of ev in one allocation, each string cut to AUDIT_FIELD_MAX bytes (at a UTF-8
- * character boundary). NULL on OOM. */
+ * character boundary), control characters replaced by '?': so that a line of the journal (at
+ * most twice its fields' bytes once escaped) stays within JOURNAL_LINE_MAX. NULL on OOM. */
 static struct arec *arec_new(const struct audit_event *ev)
 {
 	const char *const src[] = {ev->actor, ev->target_id, ev->namespace_id, ev->function_id,
@@ -208,6 +214,9 @@ static struct arec *arec_new(const struct audit_event *ev)
 		}
 		memcpy(r->buf + at, src[i], lens[i]);
 		r->buf[at + lens[i]] = '\0';
+		for (char *p = r->buf + at; *p != '\0'; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				*p = '?';
 		*dst[i] = r->buf + at;
 		at += lens[i] + 1;
 	}

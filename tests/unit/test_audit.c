@@ -41,20 +41,38 @@ static size_t list(const struct audit_query *q, const struct audit_event **out)
 	return total;
 }
 
-/* Events survive a close and a reopen, in the order recorded (newest first in a listing). */
+/* Events survive a close and a reopen, in the order recorded (newest first in a listing), the
+ * longest one too. */
 START_TEST(test_persist)
 {
 	const char *dir = tu_tempdir();
 	const struct audit_event *out[100];
 	struct audit_query q = {.page = 1, .page_size = 100};
+	struct audit_event ev;
+	char big[3 * AUDIT_FIELD_MAX];
 
 	ck_assert_int_eq(audit_open(dir, 90, err, sizeof(err)), 0);
 	ck_assert_int_eq(audit_open(dir, 90, err, sizeof(err)), -1);   /* one per process */
 	record(AUDIT_TOKEN_CREATE, "ops", "ns-a", "t1");
 	record(AUDIT_TOKEN_DELETE, "ops", "ns-a", "t1");
+	/* the longest event: every field cut, control characters replaced, quotes escaped */
+	memset(big, '"', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	big[3] = '\n';
+	big[4] = '\x01';
+	memset(&ev, 0, sizeof(ev));
+	ev.action = AUDIT_CONFIG_RELOAD;
+	ev.actor = ev.target_id = ev.namespace_id = ev.function_id = big;
+	ev.source = ev.request_id = ev.outcome = ev.detail = big;
+	audit_record(&ev);
 	audit_close();
 	ck_assert_int_eq(audit_open(dir, 90, err, sizeof(err)), 0);
-	ck_assert_uint_eq(list(&q, out), 2);
+	ck_assert_uint_eq(list(&q, out), 3);
+	ck_assert_uint_eq(strlen(out[0]->detail), AUDIT_FIELD_MAX);
+	ck_assert_int_eq(out[0]->detail[3], '?');
+	ck_assert_int_eq(out[0]->detail[4], '?');
+	out[0] = out[1];
+	out[1] = out[2];
 	ck_assert_int_eq(out[0]->action, AUDIT_TOKEN_DELETE);
 	ck_assert_int_eq(out[1]->action, AUDIT_TOKEN_CREATE);
 	ck_assert_str_eq(out[1]->outcome, "ok");
