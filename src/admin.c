@@ -704,6 +704,25 @@ static size_t desc_format_char(const unsigned char *p)
 	return 0;
 }
 
+/* The error code a registry result is answered with ("ok" for REG_OK), for the audit trail. */
+static const char *reg_outcome(enum registry_rc rc)
+{
+	switch (rc) {
+	case REG_OK:
+		return "ok";
+	case REG_ALREADY:
+		return "already_revoked";
+	case REG_UNKNOWN:
+		return "not_found";
+	case REG_QUOTA:
+		return "quota_exceeded";
+	case REG_FULL:
+		return "registry_full";
+	default:
+		return outcome_name(OUT_STORE_UNAVAILABLE);   /* REG_STORE, REG_ERROR: 503 */
+	}
+}
+
 /* 429: namespace ns holds its quota of registry records (tokens and revocations). */
 static void reply_quota(struct areq *r, const struct conf_namespace *ns)
 {
@@ -843,9 +862,7 @@ static void h_token_create(struct areq *r)
 	rec.expires_at = exp;
 	rec.kid = (char *)(uintptr_t)kid;
 	rc = registry_add(r->a->reg, &rec, ns->max_tokens, err, sizeof(err));
-	audit_change(r, AUDIT_TOKEN_CREATE, rec.id, ns->id, rec.function_id, rc == REG_OK ? "ok" :
-		     rc == REG_QUOTA ? "quota_exceeded" : rc == REG_FULL ? "registry_full" :
-		     outcome_name(OUT_STORE_UNAVAILABLE), NULL);
+	audit_change(r, AUDIT_TOKEN_CREATE, rec.id, ns->id, rec.function_id, reg_outcome(rc), NULL);
 	switch (rc) {
 	case REG_OK:
 		break;
@@ -1069,11 +1086,6 @@ static const struct token_record *token_or_404(struct areq *r, const char *id, u
 static void do_revoke(struct areq *r, enum audit_action action, const char *id, bool import,
 		      const char *import_ns)
 {
-	static const char *const outcomes[] = {
-		[REG_OK] = "ok", [REG_ALREADY] = "already_revoked", [REG_UNKNOWN] = "not_found",
-		[REG_QUOTA] = "quota_exceeded", [REG_FULL] = "registry_full",
-		[REG_STORE] = "store_unavailable",
-	};
 	const struct conf_namespace *ns = import_ns ? conf_find_namespace(r->c, import_ns) : NULL;
 	char err[512], when[32];
 	const struct token_record *t;
@@ -1082,9 +1094,7 @@ static void do_revoke(struct areq *r, enum audit_action action, const char *id, 
 	rc = registry_revoke(r->a->reg, id, util_now(), import, import_ns,
 			     ns ? ns->max_tokens : REGISTRY_MAX, &t, err, sizeof(err));
 	audit_change(r, action, id, t != NULL ? t->namespace_id : import_ns,
-		     t != NULL ? t->function_id : NULL,
-		     rc >= REG_OK && (size_t)rc < ARRAY_LEN(outcomes) ? outcomes[rc] :
-		     "store_unavailable", NULL);
+		     t != NULL ? t->function_id : NULL, reg_outcome(rc), NULL);
 	switch (rc) {
 	case REG_OK:
 		break;
