@@ -271,13 +271,14 @@ class Audit(it.GatewayCase):
             sources = ["127.0.%d.%d" % (1 + i // 200, 1 + i % 200) for i in range(300)]
             self.assertEqual(set(pool.map(bad, sources)), {401})
         now = self.events("&action=admin.auth_failed")
-        # one event for 127.0.0.1 at once, then at most AUDIT_AUTH_EVENTS_MAX (60) in all
-        self.assertLessEqual(now["total_count"], 60, now)
+        # one event for 127.0.0.1 at once, then at most AUDIT_AUTH_EVENTS_MAX (60) in all, and
+        # the overflow's event if a tick (every 2 s) came meanwhile
+        self.assertLessEqual(now["total_count"], 61, now["total_count"])
         self.assertGreaterEqual(now["total_count"], 1)
         self.gw.stop()      # a graceful stop writes the refusals counted since
         type(self).start()
         evs = self.events("&action=admin.auth_failed")["events"]
-        self.assertLessEqual(len(evs), 63, evs)
+        self.assertLessEqual(len(evs), 63, len(evs))
         self.assertEqual(sum(e["count"] for e in evs), 5300)
         local = [e for e in evs if e["source"] == "127.0.0.1"]
         self.assertEqual(sum(e["count"] for e in local), 5000)
