@@ -78,11 +78,21 @@ def b64u_decode(s):
     return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
 
 
+_PORTS_GIVEN = set()
+
+
 def free_port():
-    """A loopback TCP port nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback TCP port nothing listens on right now, and not handed out before by this
+    process: the kernel may give the same ephemeral port to two binds in a row when ports are
+    scarce, and two listeners of one configuration would then collide."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _PORTS_GIVEN:
+            _PORTS_GIVEN.add(port)
+            return port
+    raise RuntimeError("no loopback port left that this test has not used")
 
 
 def port_open(port, host="127.0.0.1"):
