@@ -64,7 +64,8 @@ void fleet_record_item(const struct token_record *t, const char *json, struct st
 {
 	const char *ns = registry_rec_ns(t);
 
-	it->kind = t->imported ? STORE_KIND_REVOCATION : STORE_KIND_TOKEN;
+	it->kind = t->imported ? STORE_KIND_REVOCATION : t->api_key ? STORE_KIND_API_KEY :
+		   STORE_KIND_TOKEN;
 	it->namespace_id = t->imported && ns != NULL ? ns : "";
 	it->key = t->id;
 	it->body = json;
@@ -225,7 +226,8 @@ static int fleet_apply(struct fleet *f, const struct store_item *it, int64_t seq
 		json_decref(o);
 		return 0;
 	}
-	if (it->kind != STORE_KIND_TOKEN && it->kind != STORE_KIND_REVOCATION)
+	if (it->kind != STORE_KIND_TOKEN && it->kind != STORE_KIND_REVOCATION &&
+	    it->kind != STORE_KIND_API_KEY)
 		return 0;   /* signing keys: settled at start (fleet_share_keys) */
 	if (it->body == NULL)
 		return 0;   /* records are never deleted: a deletion cannot take a revocation back */
