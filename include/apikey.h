@@ -1,10 +1,11 @@
 /* apikey.h - API keys: the credential's format, parsing and hashing. Free of any event loop so
  * unit tests drive it directly.
  *
- * A secret is "fngk_" + the key's id (APIKEY_ID_LEN lowercase hex digits) + "_" + 32 random
- * bytes in base64url (43 characters): 69 bytes. The fixed prefix lets secret scanners (GitHub's,
- * gitleaks...) recognise a leaked key; the id in it makes the gate's lookup one hash probe; the
- * random part carries the 256 bits an attacker would have to guess. Only SHA-256 of the whole
+ * A secret is "fngak_" + the key's id (APIKEY_ID_LEN lowercase hex digits) + "_" + 32 random
+ * bytes in base64url (43 characters): 70 bytes. The fixed prefix lets secret scanners (GitHub's,
+ * gitleaks...) recognise a leaked key, apart from admin keys ("fngk_"); the id in it makes the
+ * gate's lookup one hash probe; the random part carries the 256 bits an attacker would have to
+ * guess. Only SHA-256 of the whole
  * secret is stored (docs/tokens.md says why a fast hash is right here). */
 #ifndef FNGATE_APIKEY_H
 #define FNGATE_APIKEY_H
@@ -12,8 +13,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define APIKEY_PREFIX       "fngk_"
-#define APIKEY_PREFIX_LEN   5
+#define APIKEY_PREFIX       "fngak_"
+#define APIKEY_PREFIX_LEN   6
 #define APIKEY_ID_BYTES     10                      /* random bytes of an id */
 #define APIKEY_ID_LEN       (2 * APIKEY_ID_BYTES)   /* its hex digits */
 #define APIKEY_RANDOM_BYTES 32                      /* 256 bits */

@@ -11,7 +11,7 @@
 #include "testutil.h"
 #include "util.h"
 
-/* A generated key: "fngk_" + 20 lowercase hex (the id) + "_" + 43 base64url characters, which
+/* A generated key: "fngak_" + 20 lowercase hex (the id) + "_" + 43 base64url characters, which
  * parses back to its id; its hash is SHA-256 of the secret; ids and secrets differ each time. */
 START_TEST(test_generate)
 {
@@ -23,14 +23,14 @@ START_TEST(test_generate)
 
 	ck_assert_int_eq(apikey_generate(id, secret, hash), 0);
 	ck_assert_int_eq((int)strlen(secret), APIKEY_SECRET_LEN);
-	ck_assert_int_eq(APIKEY_SECRET_LEN, 69);
+	ck_assert_int_eq(APIKEY_SECRET_LEN, 70);
 	ck_assert(apikey_id_ok(id));
-	ck_assert(strncmp(secret, "fngk_", 5) == 0);
-	ck_assert(memcmp(secret + 5, id, APIKEY_ID_LEN) == 0);
-	ck_assert_int_eq(secret[5 + APIKEY_ID_LEN], '_');
+	ck_assert(strncmp(secret, "fngak_", 6) == 0);
+	ck_assert(memcmp(secret + 6, id, APIKEY_ID_LEN) == 0);
+	ck_assert_int_eq(secret[6 + APIKEY_ID_LEN], '_');
 	ck_assert(apikey_claims(secret, strlen(secret)));
 	ck_assert_int_eq(apikey_parse(secret, strlen(secret), &pid), 0);
-	ck_assert_ptr_eq(pid, secret + 5);
+	ck_assert_ptr_eq(pid, secret + 6);
 	ck_assert_int_eq(EVP_Digest(secret, strlen(secret), want, &mdlen, EVP_sha256(), NULL), 1);
 	ck_assert_mem_eq(hash, want, 32);
 	apikey_hash(secret, strlen(secret), again);
@@ -38,7 +38,7 @@ START_TEST(test_generate)
 
 	ck_assert_int_eq(apikey_generate(id2, secret2, hash), 0);
 	ck_assert_str_ne(id, id2);
-	ck_assert(memcmp(secret + 26, secret2 + 26, APIKEY_RANDOM_LEN) != 0);
+	ck_assert(memcmp(secret + 27, secret2 + 27, APIKEY_RANDOM_LEN) != 0);
 	util_wipe(secret, sizeof(secret));
 	util_wipe(secret2, sizeof(secret2));
 }
@@ -49,7 +49,7 @@ START_TEST(test_parse_table)
 {
 	/* a valid secret: id 0123456789abcdef0123, random part 43 'A'... ending in 'A' (trailing
 	 * bits zero: canonical) */
-	static const char good[] = "fngk_0123456789abcdef0123_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+	static const char good[] = "fngak_0123456789abcdef0123_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 	static const struct {
 		const char *what;
 		size_t      at;         /* byte to replace (SIZE_MAX: none) */
@@ -58,19 +58,19 @@ START_TEST(test_parse_table)
 		int         want;
 	} rows[] = {
 		{"the valid secret", SIZE_MAX, 0, 0, 0},
-		{"random part with '-' and '_' (base64url)", 30, '-', 0, 0},
-		{"random part '_'", 31, '_', 0, 0},
+		{"random part with '-' and '_' (base64url)", 31, '-', 0, 0},
+		{"random part '_'", 32, '_', 0, 0},
 		{"one byte short", SIZE_MAX, 0, 1, -1},
 		{"one byte long", SIZE_MAX, 0, -1, -1},
-		{"prefix fngx_", 3, 'x', 0, -1},
-		{"prefix FNGK_ (case matters)", 0, 'F', 0, -1},
-		{"uppercase hex in the id", 15, 'A', 0, -1},
-		{"non-hex in the id", 6, 'g', 0, -1},
-		{"'-' instead of the '_' after the id", 25, '-', 0, -1},
+		{"prefix fngax_", 4, 'x', 0, -1},
+		{"prefix Fngak_ (case matters)", 0, 'F', 0, -1},
+		{"uppercase hex in the id", 16, 'A', 0, -1},
+		{"non-hex in the id", 7, 'g', 0, -1},
+		{"'-' instead of the '_' after the id", 26, '-', 0, -1},
 		{"'+' (base64, not base64url)", 40, '+', 0, -1},
 		{"'/' (base64, not base64url)", 40, '/', 0, -1},
-		{"'=' padding", 68, '=', 0, -1},
-		{"non-canonical last character (trailing bits set)", 68, 'B', 0, -1},
+		{"'=' padding", 69, '=', 0, -1},
+		{"non-canonical last character (trailing bits set)", 69, 'B', 0, -1},
 		{"a dot (what a JWT would have)", 50, '.', 0, -1},
 		{"a NUL byte", 50, '\0', 0, -1},
 	};
@@ -91,7 +91,7 @@ START_TEST(test_parse_table)
 		ck_assert_msg(apikey_parse(buf, len, &id) == rows[i].want, "row %zu: %s", i,
 			      rows[i].what);
 		if (rows[i].want == 0)
-			ck_assert_ptr_eq(id, buf + 5);
+			ck_assert_ptr_eq(id, buf + 6);
 		else
 			ck_assert_ptr_null(id);
 	}
@@ -105,8 +105,8 @@ START_TEST(test_claims_and_ids)
 		const char *s;
 		bool        claims;
 	} rows[] = {
-		{"fngk_", true}, {"fngk_x", true}, {"fngk", false}, {"eyJhbGciOi.x.y", false},
-		{"", false}, {"FNGK_abc", false},
+		{"fngak_", true}, {"fngak_x", true}, {"fngak", false}, {"eyJhbGciOi.x.y", false},
+		{"", false}, {"FNGAK_abc", false}, {"fngk_abc", false},   /* an admin key's prefix */
 	};
 	static const struct {
 		const char *id;

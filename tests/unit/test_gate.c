@@ -353,9 +353,9 @@ START_TEST(test_api_keys)
 			ck_assert_int_eq(revoke_key_set(ids[k], APIKEY_ID_LEN, reg[k].ns, reg[k].fn,
 							hash, reg[k].exp, reg[k].st), 0);
 	}
-	memcpy(secrets[K_WRONG] + 5, ids[K_NS], APIKEY_ID_LEN);
+	memcpy(secrets[K_WRONG] + APIKEY_PREFIX_LEN, ids[K_NS], APIKEY_ID_LEN);
 	memcpy(ids[K_WRONG], ids[K_NS], sizeof(ids[K_NS]));
-	snprintf(secrets[K_BENT], sizeof(secrets[K_BENT]), "fngk_%s", ids[K_NS]);
+	snprintf(secrets[K_BENT], sizeof(secrets[K_BENT]), APIKEY_PREFIX "%s", ids[K_NS]);
 	for (int pass = 0; pass < 2; pass++) {
 		for (size_t i = 0; i < ARRAY_LEN(rows); i++) {
 			const char *sec = secrets[rows[i].key];
