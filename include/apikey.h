@@ -5,8 +5,8 @@
  * bytes in base64url (43 characters): 70 bytes. The fixed prefix lets secret scanners (GitHub's,
  * gitleaks...) recognise a leaked key, apart from admin keys ("fngk_"); the id in it makes the
  * gate's lookup one hash probe; the random part carries the 256 bits an attacker would have to
- * guess. Only SHA-256 of the whole
- * secret is stored (docs/tokens.md says why a fast hash is right here). */
+ * guess. Only SHA-256 of the whole secret is stored (docs/tokens.md says why a fast hash is right
+ * here). */
 #ifndef FNGATE_APIKEY_H
 #define FNGATE_APIKEY_H
 
