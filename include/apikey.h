@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 #define APIKEY_PREFIX       "fngak_"
 #define APIKEY_PREFIX_LEN   6
@@ -26,7 +27,7 @@
  * parses it as one and never as a JWT. */
 static inline bool apikey_claims(const char *tok, size_t len)
 {
-	return len >= APIKEY_PREFIX_LEN && __builtin_memcmp(tok, APIKEY_PREFIX, APIKEY_PREFIX_LEN) == 0;
+	return len >= APIKEY_PREFIX_LEN && memcmp(tok, APIKEY_PREFIX, APIKEY_PREFIX_LEN) == 0;
 }
 
 /* Whether id (NUL-terminated) has the shape of an API key id: APIKEY_ID_LEN lowercase hex. */

@@ -104,8 +104,9 @@ size_t registry_count(const struct registry *r);
 size_t registry_ns_count(const struct registry *r, const char *ns_id);
 
 /* The record of id: the token fngate issued with that id, else an imported revocation of it
- * (the first of them: one per namespace it was revoked in). NULL when unknown. The pointer is
- * valid until the next registry change. */
+ * (the first of them: one per namespace it was revoked in); never an API key
+ * (registry_get_api_key). NULL when unknown. The pointer is valid until the next registry
+ * change. */
 const struct token_record *registry_get(const struct registry *r, const char *id);
 /* The token fngate issued with this id (never an imported revocation), NULL when none. */
 const struct token_record *registry_get_issued(const struct registry *r, const char *id);
