@@ -3,6 +3,10 @@
 #ifndef FNGATE_CLI_H
 #define FNGATE_CLI_H
 
+#include <stddef.h>
+
+struct conf;
+
 /* Exit statuses (docs/admin-api.md, "CLI"). 0, 1 and 2 keep their first meaning; the others
  * refine "failure" so that scripts can tell why a call was refused. */
 enum cli_exit {
@@ -22,5 +26,9 @@ int cli_function(int argc, char **argv);
 int cli_admin_key(int argc, char **argv);
 int cli_keygen(int argc, char **argv);
 int cli_store(int argc, char **argv);         /* cli_store.c */
+/* Fleet mode (c's store is PostgreSQL): make namespace ns's current generated key in c's
+ * state_dir the fleet's, sealed, replacing the store's (every node adopts it and reloads).
+ * 0, or -1 with err (nothing written to the store). cli_store.c, for `fngate keygen`. */
+int cli_store_share_key(const struct conf *c, const char *ns, char *err, size_t errlen);
 
 #endif

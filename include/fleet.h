@@ -13,6 +13,7 @@
 
 #include "store_seal.h"
 
+struct event;
 struct event_base;
 struct registry;
 struct conf;
@@ -45,8 +46,12 @@ struct fleet *fleet_open(struct registry *r, const struct conf *c, char *err, si
  * with err when the store could not take it (nothing changed). Main thread. */
 int fleet_commit_privacy(const char *function_id, int p, char *err, size_t errlen);
 
-/* Follow the store's change log on base (the main loop). 0 / -1. */
-int fleet_start(struct fleet *f, struct event_base *base);
+/* Follow the store's change log on base (the main loop). `reload` is the daemon's SIGHUP event:
+ * fleet mode activates it (EV_TIMEOUT) to reload the node as an operator's SIGHUP would, when the
+ * fleet's generated signing key of a namespace changed (a rotation, or the key of a fleet this
+ * node joined without the store): the running configuration's keys change only by a reload.
+ * 0 / -1. */
+int fleet_start(struct fleet *f, struct event_base *base, struct event *reload);
 
 /* Stop following, make what was applied durable, detach from the registry, free. NULL is fine. */
 void fleet_close(struct fleet *f);
@@ -65,6 +70,7 @@ struct fleet_status {
 	bool     stale;             /* beyond max_staleness_s (revoke_stale) */
 	int64_t  position;          /* last change of the store's log applied */
 	uint64_t applied;           /* changes applied since start */
+	uint64_t resets;            /* snapshots loaded again (the log lost the node's point) */
 	double   heard_age_s;       /* seconds since the store was last heard from; -1: never */
 	/* commit (the database's clock) to applied (this node's), cumulative counts per bound of
 	 * fleet_lag_bounds_s, then the count and sum of all */

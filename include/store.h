@@ -99,26 +99,51 @@ int store_apply(struct store *s, const struct store_item *items, size_t n, int64
 int store_claim(struct store *s, const struct store_item *it, char **key, char **body,
 		char *err, size_t errlen);
 
+/* Write `it` (one item with a body) and delete every other item of the same kind and namespace,
+ * in one transaction (one change each): the one value per namespace changes (a rotated
+ * generated signing key). 0 once committed, or -1 with err (as store_apply). */
+int store_replace(struct store *s, const struct store_item *it, char *err, size_t errlen);
+
 /* Read the changes after position `after` (at most STORE_BATCH_MAX), calling cb for each in log
  * order. *last gets the position of the last change delivered (`after` when none). Returns the
  * number delivered, or -1 with err. Synchronous. */
 int store_changes_after(struct store *s, int64_t after, store_change_cb cb, void *arg,
 			int64_t *last, char *err, size_t errlen);
 
-/* Load every current item (a consistent snapshot) through cb (ch->seq is 0), and set *position
- * to the log position the snapshot is at: follow the log from there. 0, or -1 with err. */
-int store_snapshot(struct store *s, store_change_cb cb, void *arg, int64_t *position,
+/* A point of the log: a change's position and its commit time (as in struct store_change).
+ * The pair names that change: after a failover to a standby that lacked the last changes, the
+ * same position can be handed out again for another change, with another commit time.
+ * committed_us is -1 when it is not known (a node that started from its local snapshot). */
+struct store_mark {
+	int64_t seq;
+	int64_t committed_us;
+};
+
+/* Load every current item (a consistent snapshot) through cb (ch->seq is 0), and set *at to the
+ * log's point the snapshot is at (seq 0: an empty log): follow the log from there. 0, or -1
+ * with err. */
+int store_snapshot(struct store *s, store_change_cb cb, void *arg, struct store_mark *at,
 		   char *err, size_t errlen);
 
+/* The watch found that the log no longer holds the change it applied last (`at`): the store
+ * lost its last changes (a failover to an asynchronous standby that lacked them, a restore from
+ * a backup), or the node's point is unknown (committed_us -1). The node reloads the store's
+ * snapshot (synchronously) and sets *at to the point it is at: the watch follows from there.
+ * Returns 0, or -1 to have it tried again at the next connection. */
+typedef int (*store_reset_cb)(struct store_mark *at, void *arg);
+
 /* Follow the log on base: a second, non-blocking connection that LISTENs, reads the changes
- * after `position` on every notification and on every (re)connect, and hands them to cb in log
- * order. A lost connection is retried with backoff (STORE_BACKOFF_MIN_MS doubling up to
- * STORE_BACKOFF_MAX_MS). Never blocks the loop. 0, or -1 (already watching, allocation). */
+ * after `from` on every notification and on every (re)connect, and hands them to cb in log
+ * order. With a reset callback, every (re)connect first checks that the log still holds the
+ * change last applied, with its commit time, and calls reset when it does not (before any
+ * change after it is delivered). A lost connection is retried with backoff
+ * (STORE_BACKOFF_MIN_MS doubling up to STORE_BACKOFF_MAX_MS). Never blocks the loop itself
+ * (reset may). 0, or -1 (already watching, allocation). */
 #define STORE_BACKOFF_MIN_MS 100
 #define STORE_BACKOFF_MAX_MS 500    /* a node catches up within 1 s of the store coming back:
                                      * at most 0.5 s to notice, and the catch-up read */
-int store_watch(struct store *s, struct event_base *base, int64_t position, store_change_cb cb,
-		store_status_cb status, void *arg);
+int store_watch(struct store *s, struct event_base *base, const struct store_mark *from,
+		store_change_cb cb, store_status_cb status, store_reset_cb reset, void *arg);
 
 /* The position the watch has applied up to. */
 int64_t store_watch_position(const struct store *s);

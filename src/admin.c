@@ -769,9 +769,10 @@ static int cred_request(struct areq *r, json_t *o, const char *what, int64_t now
 static void reply_add_failed(struct areq *r, enum registry_rc rc, const struct cred_req *cr,
 			     const char *what, const char *err)
 {
-	char effect[64];
+	char effect[64], action[64];
 
 	snprintf(effect, sizeof(effect), "no %s was issued", what);
+	snprintf(action, sizeof(action), "%s creation", what);
 	switch (rc) {
 	case REG_QUOTA:
 		reply_quota(r, cr->ns);
@@ -780,7 +781,7 @@ static void reply_add_failed(struct areq *r, enum registry_rc rc, const struct c
 		reply_full(r);
 		break;
 	case REG_STORE:
-		reply_store_unavailable(r, "credential creation", err, effect);
+		reply_store_unavailable(r, action, err, effect);
 		break;
 	default:
 		log_msg(LOG_LVL_ERROR, "admin: %s creation: %s", what, err);

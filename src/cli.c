@@ -1275,7 +1275,8 @@ int cli_keygen(int argc, char **argv)
 	struct conf_errors errs = {0};
 	enum key_alg alg = KEY_ALG_RS256;
 	int bits = 2048, rc = CLI_EXIT_FAILURE;
-	bool had;
+	bool had, fleet = false;
+	const struct conf_namespace *cns;
 	char *pem = NULL;
 
 	if (parse_args(argc, argv, 1, specs, ARRAY_LEN(specs), &a) != 0)
@@ -1319,11 +1320,33 @@ int cli_keygen(int argc, char **argv)
 		fprintf(stderr, "fngate: keygen: %s\n", err);
 		goto cleanup;
 	}
+	/* A fleet's generated key lives in the store: the new one replaces it there, or the
+	 * previous key stays current here too (nothing half-done). */
+	fleet = c != NULL && c->store.type == CONF_STORE_POSTGRESQL &&
+		(cns = conf_find_namespace(c, ns)) != NULL && cns->issue_tokens &&
+		cns->signing_key == NULL;
+	if (fleet && cli_store_share_key(c, ns, err, sizeof(err)) != 0) {
+		fprintf(stderr, "fngate: keygen: the fleet's store did not take the new key: %s\n",
+			err);
+		if (had) {
+			char cur[4200 + 32], line[40];
+
+			snprintf(cur, sizeof(cur), "%s/keys/%s/current", dir, ns);
+			snprintf(line, sizeof(line), "%s\n", old);
+			if (registry_write_atomic(cur, line, strlen(line), 0600) != 0)
+				fprintf(stderr, "fngate: keygen: and %s could not be put back to %s: %s\n",
+					cur, old, strerror(errno));
+			else
+				fprintf(stderr, "fngate: keygen: %s is current again in %s\n", old,
+					dir);
+		}
+		goto cleanup;
+	}
 	snprintf(path, sizeof(path), "%s/keys/%s/%s.pub.pem", dir, ns, kid);
 	if (flag(&a, "json")) {
-		json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:o}", "namespace", ns, "kid", kid, "alg",
+		json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:o,s:b}", "namespace", ns, "kid", kid, "alg",
 				      keys_alg_name(alg), "public_key", path, "previous_kid",
-				      had ? json_string(old) : json_null());
+				      had ? json_string(old) : json_null(), "fleet", fleet);
 
 		print_json(o);
 		json_decref(o);
@@ -1341,14 +1364,19 @@ int cli_keygen(int argc, char **argv)
 		       "%s/keys/%s/%s.pem (0600)\n\n%s\n", ns, kid, keys_alg_name(alg),
 		       alg == KEY_ALG_RS256 ? ", " : "", alg == KEY_ALG_RS256 ? bits : 256, dir, ns,
 		       kid, pem ? pem : "");
-		printf("add to the namespace's \"keys\" in the configuration:\n"
-		       "  {\"kid\": \"%s\", \"alg\": \"%s\", \"public_key\": \"%s\"}\n", kid,
-		       keys_alg_name(alg), path);
+		if (fleet)
+			printf("the fleet's store holds it now (sealed): every node adopts it and "
+			       "reloads by itself, and signs new tokens with %s.\n", kid);
+		else
+			printf("add to the namespace's \"keys\" in the configuration:\n"
+			       "  {\"kid\": \"%s\", \"alg\": \"%s\", \"public_key\": \"%s\"}\n",
+			       kid, keys_alg_name(alg), path);
 		if (had)
 			printf("and keep the previous key while tokens it signed must work:\n"
 			       "  {\"kid\": \"%s\", \"alg\": \"...\", \"public_key\": "
 			       "\"%s/keys/%s/%s.pub.pem\"}\n", old, dir, ns, old);
-		printf("then reload fngate (SIGHUP): new tokens are signed with %s.\n", kid);
+		if (!fleet)
+			printf("then reload fngate (SIGHUP): new tokens are signed with %s.\n", kid);
 	}
 	rc = CLI_EXIT_OK;
 cleanup:

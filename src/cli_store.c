@@ -170,6 +170,38 @@ static int imp_keys(const struct conf *c, struct imp_list *l)
 	return rc;
 }
 
+int cli_store_share_key(const struct conf *c, const char *ns, char *err, size_t errlen)
+{
+	uint8_t key[STORE_SEAL_KEY_LEN];
+	char kid[32], *pem = NULL, *body = NULL;
+	size_t len = 0;
+	struct store *s = NULL;
+	int rc = -1;
+
+	if (store_seal_key_load(c->store.key_file, key, err, errlen) != 0)
+		return -1;
+	if (registry_generated_key(c->state_dir, ns, kid, sizeof(kid), &pem, &len, err,
+				   errlen) != 0)
+		goto cleanup;
+	if ((body = fleet_key_body(key, ns, kid, pem, len)) == NULL) {
+		util_seterr(err, errlen, "sealing failed");
+		goto cleanup;
+	}
+	s = store_open(c->store.conninfo, err, errlen);
+	if (s == NULL || store_migrate(s, err, errlen) != 0)
+		goto cleanup;
+	rc = store_replace(s, &(struct store_item){STORE_KIND_SIGNING_KEY, ns, kid, body}, err,
+			   errlen);
+cleanup:
+	store_close(s);
+	if (pem != NULL)
+		util_wipe(pem, len);
+	free(pem);
+	free(body);
+	util_wipe(key, sizeof(key));
+	return rc;
+}
+
 /* The store's signing key of namespace ns (one per namespace: store_claim), or NULL. */
 static const struct imp_item *imp_find_key(const struct imp_list *stored, const char *ns)
 {
@@ -189,7 +221,8 @@ static int cli_store_import(const struct conf *c, struct store *s)
 	const struct token_record **recs = NULL;
 	struct store_item *writes = NULL;
 	size_t total = 0, nrec, nwrites = 0, nsame = 0, nconflict = 0;
-	int64_t position, seq = 0;
+	struct store_mark at;
+	int64_t seq = 0;
 	char err[512];
 	int rc = CLI_EXIT_FAILURE;
 
@@ -231,7 +264,7 @@ static int cli_store_import(const struct conf *c, struct store *s)
 	}
 	if (imp_keys(c, &local) != 0)
 		goto cleanup;
-	if (store_snapshot(s, imp_on_store_item, &stored, &position, err, sizeof(err)) != 0) {
+	if (store_snapshot(s, imp_on_store_item, &stored, &at, err, sizeof(err)) != 0) {
 		fprintf(stderr, "fngate store import: %s\n", err);
 		goto cleanup;
 	}

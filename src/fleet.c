@@ -44,14 +44,16 @@ struct fleet {
 	struct fleet_key *keys;         /* settled generated keys (fleet_settle_key) */
 	size_t           nkeys;
 	bool             migrated;      /* the schema is known current */
-	int64_t          start_pos;     /* where the watch starts reading */
+	struct store_mark start;        /* where the watch starts reading */
 	bool             connected;     /* the watch's connection is up */
 	bool             current;       /* ... and has caught up since it connected */
 	uint64_t         heard_us;      /* util_mono_us() the store was last heard from; 0: never */
 	struct event    *tick;
+	struct event    *reload;        /* the daemon's SIGHUP event (fleet_start) */
 	uint64_t         stale_logged_us;
 	uint64_t         stale_logged_n;
 	uint64_t         applied;
+	uint64_t         resets;        /* snapshots loaded again (fleet_reset) */
 	uint64_t         lag_le[FLEET_LAG_BUCKETS];
 	uint64_t         lag_count;
 	double           lag_sum_s;
@@ -59,6 +61,8 @@ struct fleet {
 
 /* The running fleet (fleet_start .. fleet_close), for fleet_status. Main thread only. */
 static struct fleet *fleet_running;
+
+static void fleet_key_rotated(struct fleet *f, const char *ns, const char *kid, const char *body);
 
 void fleet_record_item(const struct token_record *t, const char *json, struct store_item *it)
 {
@@ -123,14 +127,27 @@ cleanup:
 	free(bodies);
 }
 
-/* A snapshot being loaded: the state at `position`; the privacy items are gathered so that
- * they replace the local copy whole (an override forgotten meanwhile is absent from it). */
+/* A record item of a snapshot loaded again (fleet_reset): what the store holds of it. */
+struct fleet_seen {
+	enum store_kind kind;
+	const char     *ns;
+	const char     *key;
+	char           *mem;        /* owns ns and key (NULL in a search key) */
+	bool            revoked;
+};
+
+/* A snapshot being loaded: the state at `at`; the privacy items are gathered so that they
+ * replace the local copy whole (an override forgotten meanwhile is absent from it). With
+ * `seen`, the record items are listed too (fleet_reset compares the registry with them). */
 struct fleet_snap {
-	struct fleet   *f;
-	int64_t         position;
-	char          **ids;
-	enum privacy   *ps;
-	size_t          n, cap;
+	struct fleet     *f;
+	struct store_mark at;
+	char            **ids;
+	enum privacy     *ps;
+	size_t            n, cap;
+	bool              seen;
+	struct fleet_seen *items;
+	size_t            nitems, capitems;
 };
 
 /* The privacy a privacy item's body says ({"privacy": "private"|"public"}); 0 when the item
@@ -197,6 +214,65 @@ static int fleet_snap_privacy(struct fleet_snap *s, const char *id, int p)
 	return 0;
 }
 
+/* List a record item of a snapshot loaded again. 0 / -1 (memory). */
+static int fleet_snap_seen(struct fleet_snap *s, const struct store_item *it)
+{
+	json_t *o = json_loads(it->body, 0, NULL);
+	const char *st = json_string_value(json_object_get(o, "status"));
+	struct fleet_seen *e;
+
+	if (s->nitems == s->capitems) {
+		size_t ncap = s->capitems ? s->capitems * 2 : 64;
+		struct fleet_seen *ni = realloc(s->items, ncap * sizeof(*ni));
+
+		if (ni == NULL) {
+			json_decref(o);
+			return -1;
+		}
+		s->items = ni;
+		s->capitems = ncap;
+	}
+	e = &s->items[s->nitems];
+	e->kind = it->kind;
+	e->revoked = st != NULL && strcmp(st, "revoked") == 0;
+	json_decref(o);
+	{
+		size_t nl = strlen(it->namespace_id) + 1, kl = strlen(it->key) + 1;
+
+		if ((e->mem = malloc(nl + kl)) == NULL)
+			return -1;
+		memcpy(e->mem, it->namespace_id, nl);
+		memcpy(e->mem + nl, it->key, kl);
+		e->ns = e->mem;
+		e->key = e->mem + nl;
+	}
+	s->nitems++;
+	return 0;
+}
+
+static int fleet_seen_cmp(const void *a, const void *b)
+{
+	const struct fleet_seen *x = a, *y = b;
+	int c;
+
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
+	if ((c = strcmp(x->ns, y->ns)) != 0)
+		return c;
+	return strcmp(x->key, y->key);
+}
+
+static void fleet_snap_free(struct fleet_snap *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->ids[i]);
+	free(s->ids);
+	free(s->ps);
+	for (size_t i = 0; i < s->nitems; i++)
+		free(s->items[i].mem);
+	free(s->items);
+}
+
 /* Apply one item of the store (a change of the log at position seq, or an item of snapshot
  * `snap`). Returns 0 to go on, -1 to have it read again (resources, local I/O). */
 static int fleet_apply(struct fleet *f, const struct store_item *it, int64_t seq,
@@ -222,16 +298,26 @@ static int fleet_apply(struct fleet *f, const struct store_item *it, int64_t seq
 
 		if (json_is_integer(u))
 			(void)registry_apply_used(f->reg, it->key, (int64_t)json_integer_value(u),
-						  snap != NULL ? snap->position : seq);
+						  snap != NULL ? snap->at.seq : seq);
 		json_decref(o);
+		return 0;
+	}
+	if (it->kind == STORE_KIND_SIGNING_KEY) {
+		/* Settled at start (fleet_share_keys); a change of the log, or the item of a snapshot
+		 * loaded again (fleet_reset), is the fleet's key now: a rotation, or the key of a
+		 * fleet this node met after starting without the store. */
+		if (it->body != NULL && (snap == NULL || snap->seen))
+			fleet_key_rotated(f, it->namespace_id, it->key, it->body);
 		return 0;
 	}
 	if (it->kind != STORE_KIND_TOKEN && it->kind != STORE_KIND_REVOCATION &&
 	    it->kind != STORE_KIND_API_KEY)
-		return 0;   /* signing keys: settled at start (fleet_share_keys) */
+		return 0;
 	if (it->body == NULL)
 		return 0;   /* records are never deleted: a deletion cannot take a revocation back */
-	rc = registry_apply_json(f->reg, it->body, snap != NULL ? snap->position : seq, err,
+	if (snap != NULL && snap->seen && fleet_snap_seen(snap, it) != 0)
+		return -1;
+	rc = registry_apply_json(f->reg, it->body, snap != NULL ? snap->at.seq : seq, err,
 				 sizeof(err));
 	if (rc == -2) {
 		log_msg(LOG_LVL_ERROR, "fleet: change %lld: %s; read again later", (long long)seq, err);
@@ -462,6 +548,62 @@ cleanup:
 	return rc;
 }
 
+/* The running configuration signs with the key now in state_dir after a reload: ask the
+ * daemon for one (its SIGHUP path), unless the node has not started following yet (fleet_open:
+ * the configuration about to be published reads state_dir anyway). */
+static void fleet_reload(struct fleet *f)
+{
+	if (f->reload != NULL)
+		event_active(f->reload, EV_TIMEOUT, 1);
+}
+
+/* The generated signing key of namespace ns is not generated here: ns has a configured
+ * signing_key, or issues no token. */
+static bool fleet_key_configured(const char *ns)
+{
+	struct conf *c = conf_acquire();
+	const struct conf_namespace *n = c != NULL ? conf_find_namespace(c, ns) : NULL;
+	bool configured = n == NULL || !n->issue_tokens || n->signing_key != NULL;
+
+	conf_unref(c);
+	return configured;
+}
+
+/* A signing_key change of the log: the fleet's generated key of ns is now kid (`fngate keygen
+ * --rotate` on a fleet: docs/fleet.md). Adopt it into state_dir as ns's current key and reload,
+ * so that this node signs with it and trusts it. On failure (logged) the node keeps its key; the
+ * next token it would issue is checked against the store's (fleet_key_check) and refused. */
+static void fleet_key_rotated(struct fleet *f, const char *ns, const char *kid, const char *body)
+{
+	uint8_t key[STORE_SEAL_KEY_LEN];
+	uint8_t *pem = NULL;
+	size_t len = 0;
+	char adopted[FLEET_KID_LEN], err[512];
+
+	if (fleet_key_configured(ns))
+		return;
+	for (size_t i = 0; i < f->nkeys; i++)
+		if (strcmp(f->keys[i].ns, ns) == 0 && strcmp(f->keys[i].kid, kid) == 0)
+			return;
+	if (store_seal_key_load(f->key_file, key, err, sizeof(err)) != 0 ||
+	    fleet_key_open(key, ns, kid, body, &pem, &len, err, sizeof(err)) != 0 ||
+	    registry_key_adopt(f->state_dir, ns, (const char *)pem, len, adopted,
+			       sizeof(adopted), err, sizeof(err)) != 0) {
+		log_msg(LOG_LVL_ERROR, "fleet: namespace %s: the fleet's new signing key %s not "
+			"adopted: %s; this node issues no token until it is", ns, kid, err);
+	} else if (fleet_key_settled(f, ns, adopted) != 0) {
+		log_msg(LOG_LVL_ERROR, "fleet: namespace %s: out of memory", ns);
+	} else {
+		log_msg(LOG_LVL_INFO, "fleet: namespace %s: the fleet's generated signing key is now "
+			"%s: adopted, reloading to sign with it", ns, adopted);
+		fleet_reload(f);
+	}
+	if (pem != NULL)
+		util_wipe(pem, len);
+	free(pem);
+	util_wipe(key, sizeof(key));
+}
+
 /* At start, with the store answering: settle the key of every namespace that needs one. */
 static void fleet_share_keys(struct fleet *f, const struct conf *c)
 {
@@ -491,9 +633,6 @@ static void fleet_share_keys(struct fleet *f, const struct conf *c)
 static int fleet_key_check(struct fleet *f, const struct token_record *t, char *err,
 			   size_t errlen)
 {
-	struct conf *c;
-	const struct conf_namespace *ns;
-	bool generated;
 	char kid[FLEET_KID_LEN];
 
 	if (t->imported || t->status != TOKEN_REC_READY || t->kid == NULL || t->namespace_id == NULL)
@@ -501,19 +640,16 @@ static int fleet_key_check(struct fleet *f, const struct token_record *t, char *
 	for (size_t i = 0; i < f->nkeys; i++)
 		if (strcmp(f->keys[i].ns, t->namespace_id) == 0 && strcmp(f->keys[i].kid, t->kid) == 0)
 			return 0;
-	c = conf_acquire();
-	ns = c != NULL ? conf_find_namespace(c, t->namespace_id) : NULL;
-	generated = ns != NULL && ns->signing_key == NULL;
-	conf_unref(c);
-	if (!generated)
+	if (fleet_key_configured(t->namespace_id))
 		return 0;
 	if (fleet_settle_key(f, t->namespace_id, kid, err, errlen) < 0)
 		return -1;
 	if (strcmp(kid, t->kid) == 0)
 		return 0;
 	util_seterr(err, errlen, "namespace %s signs with this node's generated key %s, not the "
-		    "fleet's (%s, now in this node's state_dir): restart or reload the node to sign "
-		    "with it", t->namespace_id, t->kid, kid);
+		    "fleet's (%s, now in this node's state_dir): the node reloads to sign with it",
+		    t->namespace_id, t->kid, kid);
+	fleet_reload(f);
 	return -1;
 }
 
@@ -534,7 +670,7 @@ static int fleet_commit(void *arg, const struct token_record *t, const char *jso
 static int fleet_load(struct fleet *f, struct fleet_snap *snap, char *err, size_t errlen)
 {
 	if (fleet_migrate(f, err, errlen) != 0 ||
-	    store_snapshot(f->store, fleet_on_snapshot_item, snap, &snap->position, err,
+	    store_snapshot(f->store, fleet_on_snapshot_item, snap, &snap->at, err,
 			   errlen) != 0)
 		return -1;
 	return state_replace_privacy(f->state_dir, (const char *const *)snap->ids, snap->ps,
@@ -563,34 +699,156 @@ struct fleet *fleet_open(struct registry *r, const struct conf *c, char *err, si
 		free(f);
 		return NULL;
 	}
-	f->start_pos = registry_position(r);
+	/* The point of the local snapshot: its commit time is not kept, so the watch's first
+	 * connection loads the store's snapshot again (fleet_reset) rather than trust it. */
+	f->start = (struct store_mark){registry_position(r), -1};
 	memset(&snap, 0, sizeof(snap));
 	snap.f = f;
 	if (fleet_load(f, &snap, serr, sizeof(serr)) != 0) {
 		log_msg(LOG_LVL_WARN, "fleet: %s; serving the local snapshot (%zu records, change "
 			"%lld) until the store answers", serr, registry_count(r),
-			(long long)f->start_pos);
+			(long long)f->start.seq);
 		for (size_t i = 0; i < c->nnamespaces; i++)
 			if (c->namespaces[i].issue_tokens && c->namespaces[i].signing_key == NULL)
 				log_msg(LOG_LVL_WARN, "fleet: namespace %s: its generated signing key is "
 					"checked against the store's at the first token issued",
 					c->namespaces[i].id);
 	} else {
-		f->start_pos = snap.position;
+		f->start = snap.at;
 		f->heard_us = util_mono_us();
 		log_msg(LOG_LVL_INFO, "fleet: loaded the store's snapshot at change %lld (%zu records, "
-			"%zu privacy overrides)", (long long)snap.position, registry_count(r), snap.n);
+			"%zu privacy overrides)", (long long)snap.at.seq, registry_count(r), snap.n);
 		fleet_share_keys(f, c);
 	}
-	for (size_t i = 0; i < snap.n; i++)
-		free(snap.ids[i]);
-	free(snap.ids);
-	free(snap.ps);
+	fleet_snap_free(&snap);
 	if (registry_sync(r) != 0)
 		log_msg(LOG_LVL_WARN, "fleet: the local snapshot could not be written; retried");
 	registry_set_commit(r, fleet_commit, f);
 	registry_set_used(r, fleet_used, f);
 	return f;
+}
+
+/* The running configuration's privacy after a snapshot loaded again: the store's overrides,
+ * and the file's value for every other function (an override the store no longer holds). */
+static void fleet_privacy_running(const struct fleet_snap *snap)
+{
+	struct conf *c = conf_acquire();
+
+	for (size_t i = 0; c != NULL && i < c->nnamespaces; i++)
+		for (size_t j = 0; j < c->namespaces[i].nfunctions; j++) {
+			struct conf_function *fn = &c->namespaces[i].functions[j];
+			int p = (int)fn->privacy_configured;
+
+			for (size_t k = 0; k < snap->n; k++)
+				if (strcmp(snap->ids[k], fn->id) == 0)
+					p = (int)snap->ps[k];
+			atomic_store(&fn->privacy, p);
+		}
+	conf_unref(c);
+}
+
+/* Write back to the store the records this node holds that the store does not (absent, or
+ * ready there but revoked here): acknowledged writes of the changes the store lost. Batches of
+ * FLEET_REPUSH_BATCH items, one transaction each. Returns the number written, or -1 with err. */
+#define FLEET_REPUSH_BATCH 500
+static long fleet_repush(struct fleet *f, struct fleet_snap *snap, char *err, size_t errlen)
+{
+	size_t cap = registry_count(f->reg), n, total, nb = 0;
+	const struct token_record **recs = calloc(cap ? cap : 1, sizeof(*recs));
+	struct store_item *batch = calloc(FLEET_REPUSH_BATCH, sizeof(*batch));
+	char **bodies = calloc(FLEET_REPUSH_BATCH, sizeof(*bodies));
+	long written = 0;
+
+	if (recs == NULL || batch == NULL || bodies == NULL) {
+		util_seterr(err, errlen, "out of memory");
+		written = -1;
+		goto cleanup;
+	}
+	if (snap->nitems > 0)
+		qsort(snap->items, snap->nitems, sizeof(*snap->items), fleet_seen_cmp);
+	/* Tokens and revocations, then API keys: a listing holds one kind. */
+	n = registry_list(f->reg, &(struct registry_query){.page = 1, .page_size = cap ? cap : 1},
+			  recs, cap, &total);
+	n += registry_list(f->reg, &(struct registry_query){.page = 1, .page_size = cap ? cap : 1,
+			   .api_keys = true}, recs + n, cap - n, &total);
+	for (size_t i = 0; i <= n; i++) {
+		if (i < n) {
+			struct store_item it;
+			struct fleet_seen key, *st;
+
+			fleet_record_item(recs[i], NULL, &it);
+			key = (struct fleet_seen){it.kind, it.namespace_id, it.key, NULL, false};
+			st = snap->nitems > 0 ? bsearch(&key, snap->items, snap->nitems,
+							sizeof(*snap->items), fleet_seen_cmp) : NULL;
+			if (st != NULL && (st->revoked || recs[i]->status != TOKEN_REC_REVOKED))
+				continue;
+			if ((bodies[nb] = registry_record_json(recs[i])) == NULL) {
+				util_seterr(err, errlen, "out of memory");
+				written = -1;
+				goto cleanup;
+			}
+			fleet_record_item(recs[i], bodies[nb], &batch[nb]);
+			nb++;
+		}
+		if (nb > 0 && (nb == FLEET_REPUSH_BATCH || i == n)) {
+			if (fleet_commit_item(f, batch, nb, NULL, err, errlen) != 0) {
+				written = -1;
+				goto cleanup;
+			}
+			written += (long)nb;
+			for (size_t k = 0; k < nb; k++) {
+				free(bodies[k]);
+				bodies[k] = NULL;
+			}
+			nb = 0;
+		}
+	}
+cleanup:
+	for (size_t k = 0; bodies != NULL && k < nb; k++)
+		free(bodies[k]);
+	free(bodies);
+	free(batch);
+	free(recs);
+	return written;
+}
+
+/* store_reset_cb: the store's log does not hold the change this node applied last (a failover
+ * to an asynchronous standby that lacked the last changes, a restore; or a start from the local
+ * snapshot, whose point is not known for sure). Load the store's snapshot again and merge it
+ * as at start (revocations stay sticky: none this node applied is forgotten), make the running
+ * privacy the store's, then write back what this node holds and the store lost, so that every
+ * node learns it again. The watch follows from the snapshot's point. */
+static int fleet_reset(struct store_mark *at, void *arg)
+{
+	struct fleet *f = arg;
+	struct fleet_snap snap;
+	char err[512];
+	long pushed;
+	int rc = -1;
+
+	memset(&snap, 0, sizeof(snap));
+	snap.f = f;
+	snap.seen = true;
+	if (fleet_load(f, &snap, err, sizeof(err)) != 0) {
+		log_msg(LOG_LVL_WARN, "fleet: loading the store's snapshot again: %s", err);
+		goto cleanup;
+	}
+	fleet_privacy_running(&snap);
+	(void)registry_sync(f->reg);
+	pushed = fleet_repush(f, &snap, err, sizeof(err));
+	if (pushed < 0) {
+		log_msg(LOG_LVL_WARN, "fleet: writing back the records the store lost: %s", err);
+		goto cleanup;
+	}
+	f->resets++;
+	log_msg(pushed > 0 ? LOG_LVL_WARN : LOG_LVL_INFO, "fleet: loaded the store's snapshot "
+		"again at change %lld (%zu records here); %ld record(s) the store lacked written "
+		"back", (long long)snap.at.seq, registry_count(f->reg), pushed);
+	*at = snap.at;
+	rc = 0;
+cleanup:
+	fleet_snap_free(&snap);
+	return rc;
 }
 
 int fleet_commit_privacy(const char *function_id, int p, char *err, size_t errlen)
@@ -604,17 +862,19 @@ int fleet_commit_privacy(const char *function_id, int p, char *err, size_t errle
 	return fleet_commit_item(fleet_running, &it, 1, NULL, err, errlen);
 }
 
-int fleet_start(struct fleet *f, struct event_base *base)
+int fleet_start(struct fleet *f, struct event_base *base, struct event *reload)
 {
 	struct timeval tv = {0, FLEET_TICK_MS * 1000};
 
+	f->reload = reload;
 	f->tick = event_new(base, -1, EV_PERSIST, fleet_on_tick, f);
 	if (f->tick == NULL || event_add(f->tick, &tv) != 0)
 		return -1;
 	health_set_store_fresh(fleet_fresh);
 	fleet_running = f;
 	fleet_on_tick(-1, 0, f);
-	return store_watch(f->store, base, f->start_pos, fleet_on_change, fleet_on_status, f);
+	return store_watch(f->store, base, &f->start, fleet_on_change, fleet_on_status, fleet_reset,
+			   f);
 }
 
 void fleet_close(struct fleet *f)
@@ -650,6 +910,7 @@ int fleet_status(struct fleet_status *out)
 	out->stale = revoke_stale();
 	out->position = store_watch_position(f->store);
 	out->applied = f->applied;
+	out->resets = f->resets;
 	out->heard_age_s = f->heard_us == 0 ? -1 :
 			   f->current ? 0 : (double)(util_mono_us() - f->heard_us) / 1e6;
 	memcpy(out->lag_le, f->lag_le, sizeof(out->lag_le));

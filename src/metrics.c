@@ -674,6 +674,10 @@ static void render_fleet(struct mbuf *b)
 	mb_family(b, "fngate_store_changes_applied_total", "counter",
 		  "Changes of the store's log applied to this node since it started.");
 	mb_printf(b, "fngate_store_changes_applied_total %llu\n", (unsigned long long)st.applied);
+	mb_family(b, "fngate_store_resets_total", "counter",
+		  "Times this node loaded the store's snapshot again because the log no longer held "
+		  "the change it had applied last (or it started from its local snapshot).");
+	mb_printf(b, "fngate_store_resets_total %llu\n", (unsigned long long)st.resets);
 	mb_family(b, "fngate_store_last_heard_seconds", "gauge",
 		  "Seconds since the store was last heard from (0 while connected and caught up; "
 		  "-1: never since start).");

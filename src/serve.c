@@ -101,8 +101,11 @@ static void on_reload(evutil_socket_t sig, short what, void *arg)
 	struct conf *old, *c;
 
 	(void)sig;
-	(void)what;
-	log_msg(LOG_LVL_INFO, "SIGHUP: reloading %s", d->path);
+	/* SIGHUP, or activated by fleet mode (EV_TIMEOUT) when the fleet's signing key changed */
+	if ((what & EV_SIGNAL) != 0)
+		log_msg(LOG_LVL_INFO, "SIGHUP: reloading %s", d->path);
+	else
+		log_msg(LOG_LVL_INFO, "reloading %s for the fleet's signing key", d->path);
 	c = daemon_prepare(d, d->path);
 	if (c == NULL) {
 		log_msg(LOG_LVL_ERROR, "reload refused: the running configuration is kept");
@@ -367,7 +370,7 @@ int serve_main(const char *path)
 	    evsignal_add(ev_term, NULL) || evsignal_add(ev_int, NULL) || evsignal_add(ev_usr1, NULL))
 		goto cleanup;
 	pthread_sigmask(SIG_UNBLOCK, &held, NULL);     /* what came meanwhile is handled now */
-	if (d.fleet != NULL && fleet_start(d.fleet, d.base) != 0) {
+	if (d.fleet != NULL && fleet_start(d.fleet, d.base, ev_hup) != 0) {
 		log_msg(LOG_LVL_ERROR, "store: cannot follow the store's changes");
 		goto cleanup;
 	}

@@ -44,6 +44,7 @@ enum store_watch_state {
 	STORE_W_IDLE = 1,           /* waiting for the backoff timer */
 	STORE_W_CONNECTING,         /* PQconnectPoll in progress */
 	STORE_W_QUERY,              /* a statement sent, its results pending */
+	STORE_W_CHECK,              /* the check of the last applied change sent (store_reset_cb) */
 	STORE_W_READY,              /* listening, caught up */
 };
 
@@ -59,10 +60,12 @@ struct store {
 	int                    wlistening; /* LISTEN done on this connection */
 	int                    wdirty;     /* a notification arrived during a catch-up query */
 	int                    wbatch;     /* changes in the current catch-up batch */
-	int64_t                wposition;
+	int                    wsame;      /* the check found the last applied change as it was */
+	struct store_mark      wmark;      /* the last change applied */
 	int                    wbackoff_ms;
 	store_change_cb        wcb;
 	store_status_cb        wstatus;
+	store_reset_cb         wreset;
 	void                  *warg;
 };
 
@@ -443,10 +446,45 @@ int store_claim(struct store *s, const struct store_item *it, char **key, char *
 	return store_put_commit(s, it, 1, NULL, err, errlen);
 }
 
+int store_replace(struct store *s, const struct store_item *it, char *err, size_t errlen)
+{
+	const char *p[3] = {store_kind_name(it->kind), it->namespace_id, it->key};
+	struct store_item *items = NULL;
+	PGresult *res;
+	int n, rc = -1;
+
+	if (store_item_check(it, err, errlen) != 0 || it->body == NULL ||
+	    store_begin_append(s, err, errlen) != 0)
+		return -1;
+	/* Under the append lock: the items read here are the ones the deletions remove. */
+	res = store_exec(s, "SELECT key FROM fngate_items WHERE kind = $1 AND namespace_id = $2 "
+			 "AND key <> $3", 3, p, PGRES_TUPLES_OK, err, errlen);
+	if (res == NULL) {
+		store_rollback(s);
+		return -1;
+	}
+	n = PQntuples(res);
+	items = calloc((size_t)n + 1, sizeof(*items));
+	if (items == NULL) {
+		util_seterr(err, errlen, "out of memory");
+		store_rollback(s);
+		goto cleanup;
+	}
+	for (int i = 0; i < n; i++)
+		items[i] = (struct store_item){it->kind, it->namespace_id, PQgetvalue(res, i, 0), NULL};
+	items[n] = *it;
+	rc = store_put_commit(s, items, (size_t)n + 1, NULL, err, errlen);
+cleanup:
+	free(items);
+	PQclear(res);
+	return rc;
+}
+
 /* Deliver the rows of a changes query (seq, kind, namespace_id, key, body, committed_us) to cb.
  * *last advances with each change cb accepted. Returns the number delivered, or -1 when a row
  * is malformed or cb refused one. */
-static int store_deliver(const PGresult *res, store_change_cb cb, void *arg, int64_t *last)
+static int store_deliver(const PGresult *res, store_change_cb cb, void *arg,
+			 struct store_mark *last)
 {
 	int n = PQntuples(res), i;
 
@@ -462,15 +500,18 @@ static int store_deliver(const PGresult *res, store_change_cb cb, void *arg, int
 		ch.committed_us = strtoll(PQgetvalue(res, i, 5), NULL, 10);
 		if (cb(&ch, arg) != 0)
 			return -1;
-		*last = ch.seq;
+		*last = (struct store_mark){ch.seq, ch.committed_us};
 	}
 	return i;
 }
 
+#define STORE_COMMITTED_US "(extract(epoch FROM committed_at) * 1000000)::bigint"
 #define STORE_CHANGES_SQL \
-	"SELECT seq, kind, namespace_id, key, body, " \
-	"(extract(epoch FROM committed_at) * 1000000)::bigint FROM fngate_changes " \
+	"SELECT seq, kind, namespace_id, key, body, " STORE_COMMITTED_US " FROM fngate_changes " \
 	"WHERE seq > $1::bigint ORDER BY seq LIMIT " STORE_BATCH_MAX_S
+/* The commit time of the change at $1 (no row: the log has no such change) */
+#define STORE_CHECK_SQL \
+	"SELECT " STORE_COMMITTED_US " FROM fngate_changes WHERE seq = $1::bigint"
 #define STORE_BATCH_MAX_S "1000"
 _Static_assert(STORE_BATCH_MAX == 1000, "STORE_BATCH_MAX_S spells STORE_BATCH_MAX");
 
@@ -479,6 +520,7 @@ int store_changes_after(struct store *s, int64_t after, store_change_cb cb, void
 {
 	char a[32];
 	const char *p[1] = {a};
+	struct store_mark m = {after, -1};
 	PGresult *res;
 	int n;
 
@@ -489,14 +531,15 @@ int store_changes_after(struct store *s, int64_t after, store_change_cb cb, void
 	res = store_exec(s, STORE_CHANGES_SQL, 1, p, PGRES_TUPLES_OK, err, errlen);
 	if (res == NULL)
 		return -1;
-	n = store_deliver(res, cb, arg, last);
+	n = store_deliver(res, cb, arg, &m);
+	*last = m.seq;
 	PQclear(res);
 	if (n < 0)
 		util_seterr(err, errlen, "store: a change was refused or malformed");
 	return n;
 }
 
-int store_snapshot(struct store *s, store_change_cb cb, void *arg, int64_t *position,
+int store_snapshot(struct store *s, store_change_cb cb, void *arg, struct store_mark *at,
 		   char *err, size_t errlen)
 {
 	PGresult *res = NULL;
@@ -505,18 +548,20 @@ int store_snapshot(struct store *s, store_change_cb cb, void *arg, int64_t *posi
 	/* One snapshot for both reads: the items are exactly the state at the position read. */
 	if (store_begin(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err, errlen) != 0)
 		goto cleanup;
-	res = store_exec(s, "SELECT coalesce(max(seq), 0) FROM fngate_changes", 0, NULL,
-			 PGRES_TUPLES_OK, err, errlen);
+	res = store_exec(s, "SELECT seq, " STORE_COMMITTED_US " FROM fngate_changes "
+			 "ORDER BY seq DESC LIMIT 1", 0, NULL, PGRES_TUPLES_OK, err, errlen);
 	if (res == NULL)
 		goto cleanup;
-	*position = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	*at = PQntuples(res) == 0 ? (struct store_mark){0, -1} :
+	      (struct store_mark){strtoll(PQgetvalue(res, 0, 0), NULL, 10),
+				  strtoll(PQgetvalue(res, 0, 1), NULL, 10)};
 	PQclear(res);
 	res = store_exec(s, "SELECT 0, kind, namespace_id, key, body, 0 FROM fngate_items "
 			 "ORDER BY seq", 0, NULL, PGRES_TUPLES_OK, err, errlen);
 	if (res == NULL)
 		goto cleanup;
 	{
-		int64_t unused = 0;
+		struct store_mark unused;
 		if (store_deliver(res, cb, arg, &unused) < 0) {
 			util_seterr(err, errlen, "store: a snapshot item was refused or malformed");
 			goto cleanup;
@@ -569,7 +614,8 @@ static int store_watch_arm(struct store *s, short what)
 static void store_watch_fail(struct store *s, const char *why)
 {
 	struct timeval tv;
-	int was_up = s->wstate == STORE_W_READY || s->wstate == STORE_W_QUERY;
+	int was_up = s->wstate == STORE_W_READY || s->wstate == STORE_W_QUERY ||
+		     s->wstate == STORE_W_CHECK;
 
 	log_msg(LOG_LVL_WARN, "store watch: %.*s; retrying in %d ms", (int)strcspn(why, "\n"), why,
 		s->wbackoff_ms);
@@ -581,25 +627,26 @@ static void store_watch_fail(struct store *s, const char *why)
 	s->wbackoff_ms = s->wbackoff_ms * 2 > STORE_BACKOFF_MAX_MS ? STORE_BACKOFF_MAX_MS
 								   : s->wbackoff_ms * 2;
 	if (was_up && s->wstatus != NULL)
-		s->wstatus(0, 0, s->wposition, s->warg);
+		s->wstatus(0, 0, s->wmark.seq, s->warg);
 }
 
-/* Send a statement on the watch connection (LISTEN, or the catch-up read). 0 / -1. */
-static int store_watch_send(struct store *s)
+/* Send a statement on the watch connection (LISTEN, the check of the last applied change, or
+ * the catch-up read: `state` says which of the last two). 0 / -1. */
+static int store_watch_send(struct store *s, enum store_watch_state state)
 {
 	char a[32];
 	const char *p[1] = {a};
 	int ok;
 
-	if (!s->wlistening) {
+	snprintf(a, sizeof(a), "%" PRId64, s->wmark.seq);
+	if (!s->wlistening)
 		ok = PQsendQuery(s->wconn, "LISTEN " STORE_CHANNEL);
-	} else {
-		snprintf(a, sizeof(a), "%" PRId64, s->wposition);
-		ok = PQsendQueryParams(s->wconn, STORE_CHANGES_SQL, 1, NULL, p, NULL, NULL, 0);
-	}
+	else
+		ok = PQsendQueryParams(s->wconn, state == STORE_W_CHECK ? STORE_CHECK_SQL :
+					STORE_CHANGES_SQL, 1, NULL, p, NULL, NULL, 0);
 	if (!ok)
 		return -1;
-	s->wstate = STORE_W_QUERY;
+	s->wstate = state;
 	s->wbatch = 0;
 	/* In non-blocking mode the query may not all be sent yet: wait for writability then. */
 	return store_watch_arm(s, PQflush(s->wconn) == 1 ? EV_READ | EV_WRITE : EV_READ);
@@ -618,26 +665,58 @@ static int store_watch_notifies(struct store *s)
 	return count;
 }
 
-/* A statement's results are all in: LISTEN done, or one catch-up batch delivered. Decide what
- * comes next: another batch (a full one, or notifications meanwhile), or rest in READY. */
+/* The check of the last applied change is answered (same: the log still holds it, with its
+ * commit time): when it is not the same, the node resets (store_reset_cb) before the catch-up
+ * reads on from its new point. */
+static void store_watch_checked(struct store *s, int same)
+{
+	if (!same) {
+		log_msg(LOG_LVL_WARN, "store watch: the log does not hold change %lld as applied "
+			"here%s; loading the store's snapshot", (long long)s->wmark.seq,
+			s->wmark.committed_us < 0 ? " (not known since a start from the local snapshot)" :
+			" (the store lost its last changes: a failover to a standby that lacked them, "
+			"or a restore?)");
+		if (s->wreset(&s->wmark, s->warg) != 0) {
+			store_watch_fail(s, "loading the store's snapshot failed");
+			return;
+		}
+	}
+	if (store_watch_send(s, STORE_W_QUERY) != 0)
+		store_watch_fail(s, PQerrorMessage(s->wconn));
+}
+
+/* A statement's results are all in: LISTEN done, the check done, or one catch-up batch
+ * delivered. Decide what comes next: the check, another batch (a full one, or notifications
+ * meanwhile), or rest in READY. */
 static void store_watch_done(struct store *s)
 {
 	int more;
 
+	if (s->wstate == STORE_W_CHECK) {
+		store_watch_checked(s, s->wsame);
+		return;
+	}
 	if (!s->wlistening) {
 		/* Listening from here on: any change committed after this point is notified, and the
 		 * catch-up read that follows sees every one committed before. Nothing falls between. */
 		s->wlistening = 1;
 		s->wbackoff_ms = STORE_BACKOFF_MIN_MS;
 		if (s->wstatus != NULL)
-			s->wstatus(1, 0, s->wposition, s->warg);
+			s->wstatus(1, 0, s->wmark.seq, s->warg);
+		if (s->wreset != NULL && s->wmark.seq > 0) {
+			if (s->wmark.committed_us < 0)
+				store_watch_checked(s, 0);
+			else if (store_watch_send(s, STORE_W_CHECK) != 0)
+				store_watch_fail(s, PQerrorMessage(s->wconn));
+			return;
+		}
 		more = 1;
 	} else {
 		more = s->wbatch == STORE_BATCH_MAX || s->wdirty || store_watch_notifies(s) > 0;
 	}
 	s->wdirty = 0;
 	if (more) {
-		if (store_watch_send(s) != 0)
+		if (store_watch_send(s, STORE_W_QUERY) != 0)
 			store_watch_fail(s, PQerrorMessage(s->wconn));
 		return;
 	}
@@ -647,7 +726,7 @@ static void store_watch_done(struct store *s)
 		return;
 	}
 	if (s->wstatus != NULL)
-		s->wstatus(1, 1, s->wposition, s->warg);
+		s->wstatus(1, 1, s->wmark.seq, s->warg);
 }
 
 /* Read what the server sent while a statement runs; deliver rows; on completion, go on. */
@@ -665,7 +744,15 @@ static void store_watch_results(struct store *s)
 		case PGRES_COMMAND_OK:
 			break;
 		case PGRES_TUPLES_OK: {
-			int n = store_deliver(res, s->wcb, s->warg, &s->wposition);
+			int n;
+
+			if (s->wstate == STORE_W_CHECK) {
+				s->wsame = PQntuples(res) == 1 &&
+					   strtoll(PQgetvalue(res, 0, 0), NULL, 10) ==
+					   s->wmark.committed_us;
+				break;
+			}
+			n = store_deliver(res, s->wcb, s->warg, &s->wmark);
 			if (n < 0) {
 				PQclear(res);
 				store_watch_fail(s, "a change was refused or malformed");
@@ -699,7 +786,8 @@ static void store_watch_io(evutil_socket_t fd, short what, void *arg)
 				store_watch_fail(s, "cannot watch the store's socket");
 			return;
 		case PGRES_POLLING_OK:
-			if (PQsetnonblocking(s->wconn, 1) != 0 || store_watch_send(s) != 0)
+			if (PQsetnonblocking(s->wconn, 1) != 0 ||
+			    store_watch_send(s, STORE_W_QUERY) != 0)
 				store_watch_fail(s, PQerrorMessage(s->wconn));
 			return;
 		default:
@@ -724,14 +812,14 @@ static void store_watch_io(evutil_socket_t fd, short what, void *arg)
 		store_watch_fail(s, PQerrorMessage(s->wconn));
 		return;
 	}
-	if (s->wstate == STORE_W_QUERY) {
+	if (s->wstate == STORE_W_QUERY || s->wstate == STORE_W_CHECK) {
 		/* Notifications that arrive during a catch-up read call for one more read after it. */
 		if (store_watch_notifies(s) > 0)
 			s->wdirty = 1;
 		store_watch_results(s);
 		return;
 	}
-	if (store_watch_notifies(s) > 0 && store_watch_send(s) != 0)
+	if (store_watch_notifies(s) > 0 && store_watch_send(s, STORE_W_QUERY) != 0)
 		store_watch_fail(s, PQerrorMessage(s->wconn));
 }
 
@@ -753,8 +841,8 @@ static void store_watch_connect(evutil_socket_t fd, short what, void *arg)
 		store_watch_fail(s, "cannot watch the store's socket");
 }
 
-int store_watch(struct store *s, struct event_base *base, int64_t position, store_change_cb cb,
-		store_status_cb status, void *arg)
+int store_watch(struct store *s, struct event_base *base, const struct store_mark *from,
+		store_change_cb cb, store_status_cb status, store_reset_cb reset, void *arg)
 {
 	if (s->base != NULL)
 		return -1;
@@ -762,9 +850,10 @@ int store_watch(struct store *s, struct event_base *base, int64_t position, stor
 	if (s->wtimer == NULL)
 		return -1;
 	s->base = base;
-	s->wposition = position;
+	s->wmark = *from;
 	s->wcb = cb;
 	s->wstatus = status;
+	s->wreset = reset;
 	s->warg = arg;
 	s->wbackoff_ms = STORE_BACKOFF_MIN_MS;
 	store_watch_connect(-1, 0, s);
@@ -773,5 +862,5 @@ int store_watch(struct store *s, struct event_base *base, int64_t position, stor
 
 int64_t store_watch_position(const struct store *s)
 {
-	return s->wposition;
+	return s->wmark.seq;
 }

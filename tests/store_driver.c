@@ -64,6 +64,7 @@ static void on_stdin(evutil_socket_t fd, short what, void *arg)
 
 static int watch(struct store *s, int64_t position)
 {
+	struct store_mark from = {position, -1};
 	struct event_base *base = event_base_new();
 	struct event *ev;
 	int rc;
@@ -72,7 +73,7 @@ static int watch(struct store *s, int64_t position)
 		return 1;
 	ev = event_new(base, 0, EV_READ | EV_PERSIST, on_stdin, base);
 	if (ev == NULL || event_add(ev, NULL) != 0 ||
-	    store_watch(s, base, position, print_change, print_status, NULL) != 0)
+	    store_watch(s, base, &from, print_change, print_status, NULL, NULL) != 0)
 		return 1;
 	rc = event_base_dispatch(base);
 	store_close(s);
@@ -111,10 +112,10 @@ int main(int argc, char **argv)
 			rc = store_apply(s, &it, 1, NULL, err, sizeof(err)) == 0 ? 0 : 1;
 		}
 	} else if (strcmp(argv[1], "snapshot") == 0) {
-		int64_t pos;
-		rc = store_snapshot(s, print_item, NULL, &pos, err, sizeof(err)) == 0 ? 0 : 1;
+		struct store_mark at;
+		rc = store_snapshot(s, print_item, NULL, &at, err, sizeof(err)) == 0 ? 0 : 1;
 		if (rc == 0)
-			printf("position %" PRId64 "\n", pos);
+			printf("position %" PRId64 "\n", at.seq);
 	} else {
 		fprintf(stderr, "store_driver: bad command\n");
 		store_close(s);
