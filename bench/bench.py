@@ -31,6 +31,9 @@ SCENARIOS = [
     ("idle", "6. 10,000 idle keep-alive connections", "/pub/x", {}, False),
     ("public", "5. public function (plain proxying)", "/pub/x", {}, False),
     ("warm", "1. private, same valid token (warm)", "/priv/x", {"token": "warm"}, True),
+    # fngate only: the peers have no API keys (issue 13: no more CPU than a warm token)
+    ("apikey", "1k. private, same API key", "/priv/x", {"token": "apikey", "fngate_only": True},
+     True),
     ("cold", "2. private, distinct valid tokens (cold)", "/priv/x", {"tokens": "valid"}, True),
     ("notoken", "3. private, no token (403)", "/priv/x", {"expect_auth": 403}, True),
     ("badsig", "4. bad-signature flood (403)", "/priv/x", {"tokens": "bad", "expect_auth": 403}, True),
@@ -46,7 +49,7 @@ SCENARIOS = [
      {"tls": True, "handshake": "reuse"}, False),
 ]
 SCEN = {s[0]: s for s in SCENARIOS}
-REPORT_ORDER = ["warm", "cold", "notoken", "badsig", "public", "body1k", "body1m"]
+REPORT_ORDER = ["warm", "apikey", "cold", "notoken", "badsig", "public", "body1k", "body1m"]
 TLS_ORDER = ["tls_public", "tls_warm"]
 HS_ORDER = ["tls_hs_new", "tls_hs_reuse"]
 HS_CLIENTS = 4      # concurrent openssl s_time processes: one alone leaves the proxy idle half the time
@@ -111,6 +114,8 @@ def wrk_env(scen, peer, args, warm_token):
     env["BENCH_EXPECT"] = str(opts.get("expect_auth", 200) if peer["auth"] else 200)
     if opts.get("token") == "warm":
         env["BENCH_TOKEN"] = warm_token
+    elif opts.get("token") == "apikey":
+        env["BENCH_TOKEN"] = args.api_key
     if opts.get("tokens") == "valid":
         env["BENCH_TOKENS"] = args.valid
     elif opts.get("tokens") == "bad":
@@ -249,6 +254,8 @@ def runs_on(sc, peer):
     peer, TLS scenarios a TLS listener."""
     if sc[4] and not peer["auth"]:
         return False
+    if sc[3].get("fngate_only") and not peer["name"].startswith("fngate"):
+        return False
     if sc[3].get("tls") and not peer.get("tls_port"):
         return False
     return True
@@ -359,6 +366,7 @@ def targets(runs, summ):
                   "scenario": scen})
 
     cpu_target("warm valid token ≤ 1.0× nginx plain proxying", "warm", "public", "nginx-plain", 1.0)
+    cpu_target("API key ≤ 1.0× a warm token", "apikey", "warm", F, 1.0)
     cpu_target("cold distinct tokens ≤ 0.6× HAProxy jwt_verify", "cold", "cold", "haproxy-jwt", 0.6)
     cpu_target("403 without a token ≤ 0.3× nginx plain proxying", "notoken", "public",
                "nginx-plain", 0.3)
@@ -586,6 +594,7 @@ def main():
     ap.add_argument("--valid", required=True)
     ap.add_argument("--bad", required=True)
     ap.add_argument("--warm-token-file", required=True)
+    ap.add_argument("--api-key-file", help="an API key fngate's registries hold (apikey)")
     ap.add_argument("--idle-conns", type=int, default=10000)
     ap.add_argument("--results", required=True)
     ap.add_argument("--doc", required=True)
@@ -607,6 +616,10 @@ def main():
         peers = json.load(f)
     with open(args.warm_token_file) as f:
         warm_token = f.readline().strip()
+    args.api_key = None
+    if args.api_key_file:
+        with open(args.api_key_file) as f:
+            args.api_key = f.readline().strip()
     info = machine_info(args)
     info["tls_proto"] = {}
     for peer in peers:

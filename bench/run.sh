@@ -11,7 +11,7 @@
 #   --logs         every proxy writes its access log to a file: nginx `combined buffer=64k`, HAProxy
 #                  `option httplog` to its stdout (a file), fngate its JSON lines (buffered, the
 #                  default for a file). The table goes to bench/results/latest-logs.md only
-#   --scenarios L  a comma-separated subset of: idle,public,warm,cold,notoken,badsig,body1k,body1m,
+#   --scenarios L  a comma-separated subset of: idle,public,warm,apikey,cold,notoken,badsig,body1k,body1m,
 #                  tls_public,tls_warm,tls_hs_new,tls_hs_reuse (a subset's table goes to
 #                  bench/results/latest.md only: docs/benchmarks.md keeps the last full run)
 #
@@ -367,6 +367,26 @@ EOF
 }
 fngate_cfg "$P_FN1" 1 fngate1 "$P_FN1_TLS" >"$T/fngate1.json"
 fngate_cfg "$P_FN2" 2 fngate2 >"$T/fngate2.json"
+# One API key of the private function (scenario apikey), written into both registries as the
+# journal line the admin API would have written (docs/tokens.md: "<crc32> <record JSON>"): the
+# benchmark configuration has no admin listener. The secret goes to $T/apikey.txt only.
+python3 - "$T/apikey.txt" "$NS_ID" "$FUNC_ID" "$T/fngate1/state" "$T/fngate2/state" <<'PY'
+import base64, hashlib, json, os, sys, time, zlib
+out, ns, fn, dirs = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+kid = os.urandom(10).hex()
+secret = "fngak_%s_%s" % (kid, base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("="))
+rec = json.dumps({"id": kid, "ns": ns, "fn": fn, "desc": "bench", "created": int(time.time()),
+                  "expires": 0, "status": "ready", "revoked": 0, "used": 0, "kid": None,
+                  "imported": False, "kind": "api_key",
+                  "hash": hashlib.sha256(secret.encode()).hexdigest()}, separators=(",", ":"))
+for d in dirs:
+    with open(os.path.join(d, "tokens.journal"), "w") as f:
+        f.write("%08x %s\n" % (zlib.crc32(rec.encode()), rec))
+    os.chmod(os.path.join(d, "tokens.journal"), 0o600)
+with open(out, "w") as f:
+    f.write(secret + "\n")
+PY
+API_KEY=$(head -1 "$T/apikey.txt")
 
 # --- start everything ------------------------------------------------------------------------------
 start() { # $1 name, $2 cpus, rest: command
@@ -421,6 +441,12 @@ check() { # $1 name, $2 port, $3 auth(0/1)
 	priv_none=$(code "http://127.0.0.1:$2/priv/x")
 	priv_bad=$(code -H "X-Auth-Token: $bad_token" "http://127.0.0.1:$2/priv/x")
 	log "$1: public $pub, private+token $priv_ok, private without token $priv_none, bad signature $priv_bad"
+	case "$1" in fngate*)
+		local priv_key
+		priv_key=$(code -H "X-Auth-Token: $API_KEY" "http://127.0.0.1:$2/priv/x")
+		log "$1: private+API key $priv_key"
+		[ "$priv_key" = 200 ] || return 1 ;;
+	esac
 	if [ "$3" = 1 ]; then
 		[ "$pub$priv_ok$priv_none$priv_bad" = 200200403403 ]
 	else
@@ -469,6 +495,7 @@ peers="$T/peers.json"
 
 args=(--peers "$peers" --rounds "$ROUNDS" --duration "$DURATION" --client-cpus "$CPU_CLIENT"
 	--valid "$T/valid.txt" --bad "$T/bad.txt" --warm-token-file "$T/valid.txt"
+	--api-key-file "$T/apikey.txt"
 	--idle-conns "$IDLE_CONNS" --results "$RESULTS" --doc "$ROOT/docs/benchmarks.md"
 	--command "$CMDLINE" --mint-seconds "$MINT_SECONDS" --tokens "$TOKENS"
 	--cache-entries "$CACHE_ENTRIES" --tls-proto-dir "$T" --backend-pid "$PID_backend" --build-type "$BUILD_TYPE")

@@ -20,6 +20,8 @@ enum cli_exit {
 
 /* Each returns the process exit status (enum cli_exit). argv[0] is the subcommand. */
 int cli_token(int argc, char **argv);
+/* fngate api-key create|list|get|delete: API keys through the admin API, as cli_token. */
+int cli_api_key(int argc, char **argv);
 int cli_function(int argc, char **argv);
 int cli_audit(int argc, char **argv);
 int cli_admin_key(int argc, char **argv);

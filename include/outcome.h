@@ -13,6 +13,7 @@ enum outcome {
 	/* allowed by the gate (gate.c) */
 	OUT_PUBLIC,
 	OUT_TOKEN,
+	OUT_API_KEY,                /* an API key (apikey.h) in X-Auth-Token */
 	/* refused by the gate: 403 (security.md lists the checks) */
 	OUT_TOKEN_MISSING,
 	OUT_TOKEN_MALFORMED,        /* includes more than one X-Auth-Token and over max_token_bytes */
@@ -25,6 +26,9 @@ enum outcome {
 	OUT_TOKEN_UNKNOWN,          /* namespace requires registered tokens; this jti is not */
 	OUT_TOKEN_KID_UNKNOWN,      /* the header's kid names no key of the namespace */
 	OUT_TOKEN_ISSUED_IN_FUTURE, /* iat beyond now + leeway */
+	OUT_API_KEY_UNKNOWN,        /* no key has this id, or not with this secret */
+	OUT_API_KEY_REVOKED,        /* the key was deleted (its secret matched) */
+	OUT_API_KEY_EXPIRED,        /* the key's expires_at has passed (its secret matched) */
 	/* CORS preflights of a function with "cors", answered by fngate itself (cors.c): never
 	 * forwarded, no token asked */
 	OUT_CORS_PREFLIGHT,         /* 204 with the Access-Control-Allow-* fields */

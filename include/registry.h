@@ -1,6 +1,8 @@
-/* registry.h - the token registry: durable token records in state_dir.
+/* registry.h - the token registry: durable token and API key records in state_dir, the one owner
+ * of durable credentials.
  *
- * A record never holds the token itself (it is shown once, at creation). Every change is made
+ * A record never holds the token itself (it is shown once, at creation), nor an API key's secret
+ * (only its SHA-256). Every change is made
  * durable before the call returns (write temp file, fsync, rename, fsync dir, or a checksummed
  * journal), and the revocation set (revoke.h) is updated before returning too. The daemon's main
  * thread is the only writer.
@@ -55,6 +57,11 @@ struct token_record {
 	 * owner's revocation without a namespace, and every imported record of journals written
 	 * before revocations were kept per namespace, which keep their meaning). */
 	bool    ns_scoped;
+	/* An API key (apikey.h), not a token: id is the key's id, namespace_id its namespace,
+	 * function_id its function (NULL: namespace-wide), key_hash the SHA-256 of its secret.
+	 * kid is NULL, imported false. */
+	bool    api_key;
+	unsigned char key_hash[32];
 	/* revoked in memory and in the revocation set, but the journal write failed: not yet
 	 * acknowledged to anybody (registry_revoke). Never written to the journal. */
 	bool    pending;
@@ -97,13 +104,20 @@ size_t registry_count(const struct registry *r);
 size_t registry_ns_count(const struct registry *r, const char *ns_id);
 
 /* The record of id: the token fngate issued with that id, else an imported revocation of it
- * (the first of them: one per namespace it was revoked in). NULL when unknown. The pointer is
- * valid until the next registry change. */
+ * (the first of them: one per namespace it was revoked in); never an API key
+ * (registry_get_api_key). NULL when unknown. The pointer is valid until the next registry
+ * change. */
 const struct token_record *registry_get(const struct registry *r, const char *id);
 /* The token fngate issued with this id (never an imported revocation), NULL when none. */
 const struct token_record *registry_get_issued(const struct registry *r, const char *id);
+/* The API key of this id, NULL when none. Valid until the next registry change. */
+const struct token_record *registry_get_api_key(const struct registry *r, const char *id);
 
-/* Add a new ready record (a copy of *rec; rec->status is forced to READY). The id must be new.
+/* The last use of t: the later of its record's and the one the gate recorded since. */
+int64_t registry_last_used(const struct token_record *t);
+
+/* Add a new ready record, a token or an API key (a copy of *rec; rec->status is forced to
+ * READY). The id must be new among tokens and keys.
  * Durable (committed to the shared store first in fleet mode), then registered READY in the
  * revocation set, before returning. Returns REG_OK; REG_QUOTA when rec's namespace already holds
  * `quota` records (registry_ns_count; in fleet mode, as this node counts them); REG_FULL;
@@ -132,14 +146,22 @@ enum registry_rc registry_revoke(struct registry *r, const char *id, int64_t now
 				 const char *import_ns, size_t quota,
 				 const struct token_record **out, char *err, size_t errlen);
 
-/* Listing: records matching the filter (NULL: any), ordered by created_at (then id). Namespace
- * filter matches the owning namespace (namespace-wide and function tokens). `allowed` (NULL: all)
+/* Revoke (delete) the API key id at time `now`, as registry_revoke revokes a token fngate issued:
+ * REG_OK, REG_ALREADY, REG_UNKNOWN, REG_ERROR (applied, not yet durable) or REG_STORE. */
+enum registry_rc registry_revoke_api_key(struct registry *r, const char *id, int64_t now,
+					 const struct token_record **out, char *err,
+					 size_t errlen);
+
+/* Listing: records matching the filter (NULL: any), ordered by created_at (then id): tokens
+ * (issued and imported), or with api_keys the API keys. Namespace filter matches the owning
+ * namespace (namespace-wide and function tokens). `allowed` (NULL: all)
  * restricts to records whose namespace is in the list. Fills out[0..return) with at most cap
  * pointers of page `page` (1-based) and sets *total to the number of matches. */
 struct registry_query {
 	const char  *namespace_id;
 	const char  *function_id;
 	bool         desc;
+	bool         api_keys;
 	size_t       page;
 	size_t       page_size;
 	char *const *allowed;

@@ -38,6 +38,30 @@ int revoke_set(const char *ns, const char *jti, size_t len, enum revoke_state st
 /* Note that the token (ns, jti) was used now (for last_used_at). Cheap, may be called on every
  * request: it writes only when the stored second differs, and only entries that exist. */
 void revoke_touch(const char *ns, const char *jti, size_t len, int64_t now);
+/* API keys (apikey.h) live in the same set, apart from tokens (a key's id never matches a jti):
+ * the registry registers each key with what the gate checks, and a deletion is a revocation,
+ * visible to every worker when revoke_key_set returns. What the gate reads of a key: */
+struct revoke_key {
+	enum revoke_state state;
+	unsigned char     hash[32];     /* SHA-256 of the secret */
+	const char       *ns;           /* the owning namespace */
+	const char       *function_id;  /* NULL: every function of ns */
+	int64_t           expires_at;   /* 0: never */
+};
+
+/* Register key id (len bytes) with its scope (ns, fn: copied), hash and expiry in state st
+ * (READY or REVOKED). A known id keeps its scope, hash and expiry (they never change) and only
+ * its state moves, REVOKED being sticky. 0, or -1 on allocation failure. */
+int revoke_key_set(const char *id, size_t len, const char *ns, const char *fn,
+		   const unsigned char hash[32], int64_t expires_at, enum revoke_state st);
+/* The key id: its state (UNKNOWN when not registered) and, unless UNKNOWN, *out (its strings
+ * stay valid until revoke_shutdown: entries are never removed). One hash probe; safe from any
+ * thread. */
+enum revoke_state revoke_key_lookup(const char *id, size_t len, struct revoke_key *out);
+/* revoke_touch and revoke_last_used for the key id. */
+void revoke_key_touch(const char *id, size_t len, int64_t now);
+int64_t revoke_key_last_used(const char *id, size_t len);
+
 /* Fleet mode (fleet.c, on the main thread) says whether the set may lag the shared store by
  * more than max_staleness_s; the gate reads it on every private call that would be allowed.
  * revoke_stale_served counts the calls served all the same (stale_policy "serve"). */

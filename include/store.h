@@ -1,4 +1,4 @@
-/* store.h - the shared store of fleet mode (issue 12): the registry's state (token records,
+/* store.h - the shared store of fleet mode (issue 12): the registry's state (token and API key records,
  * revocations by (namespace, jti), privacy overrides, generated signing keys, last_used_at) kept
  * in PostgreSQL so that several fngate nodes see one registry.
  *
@@ -41,12 +41,14 @@ enum store_kind {
 	STORE_KIND_SIGNING_KEY,     /* namespace_id + key: kid; body: {"sealed": the private PEM
 	                             * sealed with store_seal.h, base64url}, never in clear; one per
 	                             * namespace (store_claim) */
-	STORE_KIND_LAST_USED,       /* key: token id; body: {"used": N}, the last use a node saw
-	                             * (kept apart from the record: a batch of these must never
-	                             * carry a "ready" record over a concurrent revocation) */
+	STORE_KIND_LAST_USED,       /* key: token or API key id; body: {"used": N}, the last use a
+	                             * node saw (kept apart from the record: a batch of these must
+	                             * never carry a "ready" record over a concurrent revocation) */
 	STORE_KIND_AUDIT,           /* namespace_id ("": none) + key: an audit event's id; body: the
 	                             * event (audit.h's JSON), written once by the node that recorded
 	                             * it and applied by every node to its audit journal */
+	STORE_KIND_API_KEY,         /* key: API key id; body: its record (registry.c's JSON: the
+	                             * SHA-256 of the secret, never the secret) */
 };
 
 /* One item written, or one change read. namespace_id is "" where the kind has none. body is a

@@ -28,6 +28,7 @@
 
 #include "adminhttp.h"
 #include "audit.h"
+#include "apikey.h"
 #include "conf.h"
 #include "console.h"
 #include "fleet.h"
@@ -214,13 +215,11 @@ static json_t *json_strornull(const char *s)
 	return s != NULL ? json_string(s) : json_null();
 }
 
+/* A token's or an API key's record, as the API shows it: never a secret, nor a key's hash. */
 static json_t *record_json(const struct token_record *t)
 {
-	int64_t lu = revoke_last_used(registry_rec_ns(t), t->id, strlen(t->id));
 	json_t *o = json_object();
 
-	if (lu < t->last_used_at)
-		lu = t->last_used_at;
 	json_object_set_new(o, "id", json_string(t->id));
 	json_object_set_new(o, "namespace_id", json_strornull(t->namespace_id));
 	json_object_set_new(o, "function_id", json_strornull(t->function_id));
@@ -234,7 +233,9 @@ static json_t *record_json(const struct token_record *t)
 	json_object_set_new(o, "status", json_string(t->status == TOKEN_REC_REVOKED ? "revoked" :
 						     "ready"));
 	json_object_set_new(o, "revoked_at", json_time(t->revoked_at));
-	json_object_set_new(o, "last_used_at", json_time(lu));
+	json_object_set_new(o, "last_used_at", json_time(registry_last_used(t)));
+	if (t->api_key)
+		return o;
 	json_object_set_new(o, "kid", json_strornull(t->kid));
 	json_object_set_new(o, "imported", json_boolean(t->imported));
 	/* Where the revocation (or the registration) applies: an imported jti revoked without a
@@ -723,12 +724,13 @@ static const char *reg_outcome(enum registry_rc rc)
 	}
 }
 
-/* 429: namespace ns holds its quota of registry records (tokens and revocations). */
+/* 429: namespace ns holds its quota of registry records (tokens, API keys and revocations). */
 static void reply_quota(struct areq *r, const struct conf_namespace *ns)
 {
-	reply_error(r->req, 429, "quota_exceeded", "namespace \"%s\" holds %zu token records, "
-		    "its quota (max_tokens); tokens free their place once they expire, or raise "
-		    "max_tokens in the configuration", ns->id, registry_ns_count(r->a->reg, ns->id));
+	reply_error(r->req, 429, "quota_exceeded", "namespace \"%s\" holds %zu records (tokens, "
+		    "API keys, revocations), its quota (max_tokens); tokens and keys free their "
+		    "place once they expire, or raise max_tokens in the configuration", ns->id,
+		    registry_ns_count(r->a->reg, ns->id));
 }
 
 /* 507: the registry holds REGISTRY_MAX records, every namespace together. */
@@ -754,85 +756,133 @@ static const char *desc_problem(const char *d)
 	return NULL;
 }
 
-static void h_token_create(struct areq *r)
+/* What a create body asks for, a token or an API key alike. */
+struct cred_req {
+	const struct conf_namespace *ns;
+	const struct conf_function  *fn;       /* NULL: namespace-wide */
+	const char                  *desc;     /* borrowed from the body */
+	int64_t                      exp;      /* 0: no expiry */
+};
+
+/* Read a create body o for a new credential (`what`: "token" or "API key"): exactly one of
+ * namespace_id / function_id, naming one the caller's key may act on, a description and
+ * expires_at (RFC 3339 in the future, or null/absent). 0, or -1 (replied). */
+static int cred_request(struct areq *r, json_t *o, const char *what, int64_t now,
+			struct cred_req *cr)
 {
 	static const char *const fields[] = {"namespace_id", "function_id", "description",
 					     "expires_at", NULL};
-	const char *nsid, *fnid, *desc, *exps, *kid, *problem;
-	const struct conf_namespace *ns;
-	const struct conf_function *fn = NULL;
+	const char *nsid, *fnid, *exps, *problem;
+
+	memset(cr, 0, sizeof(*cr));
+	if (only_fields(r, o, fields) != 0 || opt_string(r, o, "namespace_id", &nsid) < 0 ||
+	    opt_string(r, o, "function_id", &fnid) < 0 ||
+	    opt_string(r, o, "description", &cr->desc) < 0 ||
+	    opt_string(r, o, "expires_at", &exps) < 0)
+		return -1;
+	if (nsid != NULL && fnid != NULL) {
+		reply_error(r->req, 400, "invalid_request",
+			    "give exactly one of namespace_id and function_id, not both");
+		return -1;
+	}
+	if (nsid == NULL && fnid == NULL) {
+		reply_error(r->req, 400, "invalid_request",
+			    "give exactly one of namespace_id (a namespace %s) and function_id "
+			    "(a function %s)", what, what);
+		return -1;
+	}
+	if (lacks(r, ADMIN_PERM_TOKENS_WRITE) != 0)
+		return -1;
+	if (fnid != NULL) {
+		cr->fn = conf_id_ok(fnid) ? conf_find_function(r->c, fnid) : NULL;
+		if (cr->fn == NULL || !admin_key_sees(r->key, cr->fn->ns->id)) {
+			reply_error(r->req, 400, "unknown_function", "function_id: no function "
+				    "with this id is configured");
+			return -1;
+		}
+		cr->ns = cr->fn->ns;
+	} else {
+		cr->ns = conf_id_ok(nsid) ? conf_find_namespace(r->c, nsid) : NULL;
+		if (cr->ns == NULL || !admin_key_sees(r->key, cr->ns->id)) {
+			reply_error(r->req, 400, "unknown_namespace", "namespace_id: no namespace "
+				    "with this id is configured");
+			return -1;
+		}
+	}
+	if (cr->desc == NULL)
+		cr->desc = "";
+	if ((problem = desc_problem(cr->desc)) != NULL) {
+		reply_error(r->req, 400, "invalid_request", "%s", problem);
+		return -1;
+	}
+	if (exps != NULL) {
+		if (util_parse_rfc3339(exps, &cr->exp) != 0) {
+			reply_error(r->req, 400, "invalid_request", "expires_at is not an RFC 3339 "
+				    "timestamp (e.g. 2030-01-31T12:00:00Z), nor null for no expiry");
+			return -1;
+		}
+		if (cr->exp <= now) {
+			reply_error(r->req, 400, "invalid_request", "expires_at is in the past");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* registry_add refused a new credential (`what`) with rc: the reply. */
+static void reply_add_failed(struct areq *r, enum registry_rc rc, const struct cred_req *cr,
+			     const char *what, const char *err)
+{
+	char effect[64], action[64];
+
+	snprintf(effect, sizeof(effect), "no %s was issued", what);
+	snprintf(action, sizeof(action), "%s creation", what);
+	switch (rc) {
+	case REG_QUOTA:
+		reply_quota(r, cr->ns);
+		break;
+	case REG_FULL:
+		reply_full(r);
+		break;
+	case REG_STORE:
+		reply_store_unavailable(r, action, err, effect);
+		break;
+	default:
+		log_msg(LOG_LVL_ERROR, "admin: %s creation: %s", what, err);
+		reply_error(r->req, 503, "store_unavailable", "the %s could not be stored; none "
+			    "was issued: retry later", what);
+		break;
+	}
+}
+
+static void h_token_create(struct areq *r)
+{
+	const char *kid;
+	struct cred_req cr;
 	struct token_record rec;
 	struct mint_params mp;
+	enum registry_rc rc;
 	char err[512];
 	char *tok = NULL;
-	int64_t now = util_now(), exp = 0;
+	int64_t now = util_now();
 	EVP_PKEY *pk;
 	enum key_alg alg;
-	enum registry_rc rc;
 	json_t *o, *out;
 
 	o = body_object(r);
 	if (o == NULL)
 		return;
-	if (only_fields(r, o, fields) != 0 || opt_string(r, o, "namespace_id", &nsid) < 0 ||
-	    opt_string(r, o, "function_id", &fnid) < 0 || opt_string(r, o, "description", &desc) < 0 ||
-	    opt_string(r, o, "expires_at", &exps) < 0)
+	if (cred_request(r, o, "token", now, &cr) != 0)
 		goto cleanup;
-	if (nsid != NULL && fnid != NULL) {
-		reply_error(r->req, 400, "invalid_request",
-			    "give exactly one of namespace_id and function_id, not both");
-		goto cleanup;
-	}
-	if (nsid == NULL && fnid == NULL) {
-		reply_error(r->req, 400, "invalid_request",
-			    "give exactly one of namespace_id (a namespace token) and function_id "
-			    "(a function token)");
-		goto cleanup;
-	}
-	if (lacks(r, ADMIN_PERM_TOKENS_WRITE) != 0)
-		goto cleanup;
-	if (fnid != NULL) {
-		fn = conf_id_ok(fnid) ? conf_find_function(r->c, fnid) : NULL;
-		if (fn == NULL || !admin_key_sees(r->key, fn->ns->id)) {
-			reply_error(r->req, 400, "unknown_function", "function_id: no function "
-				    "with this id is configured");
-			goto cleanup;
-		}
-		ns = fn->ns;
-	} else {
-		ns = conf_id_ok(nsid) ? conf_find_namespace(r->c, nsid) : NULL;
-		if (ns == NULL || !admin_key_sees(r->key, ns->id)) {
-			reply_error(r->req, 400, "unknown_namespace", "namespace_id: no namespace "
-				    "with this id is configured");
-			goto cleanup;
-		}
-	}
-	if (desc == NULL)
-		desc = "";
-	if ((problem = desc_problem(desc)) != NULL) {
-		reply_error(r->req, 400, "invalid_request", "%s", problem);
-		goto cleanup;
-	}
-	if (exps != NULL) {
-		if (util_parse_rfc3339(exps, &exp) != 0) {
-			reply_error(r->req, 400, "invalid_request", "expires_at is not an RFC 3339 "
-				    "timestamp (e.g. 2030-01-31T12:00:00Z), nor null for no expiry");
-			goto cleanup;
-		}
-		if (exp <= now) {
-			reply_error(r->req, 400, "invalid_request", "expires_at is in the past");
-			goto cleanup;
-		}
-	}
-	if (!ns->issue_tokens) {
+	if (!cr.ns->issue_tokens) {
 		reply_error(r->req, 400, "invalid_request", "namespace \"%s\" does not issue tokens "
 			    "(issue_tokens is false): its tokens come from whoever holds its private "
-			    "key", ns->id);
+			    "key; an API key (POST /v1/api-keys) needs no signing key", cr.ns->id);
 		goto cleanup;
 	}
-	if (registry_signing_key(r->a->reg, ns->id, &pk, &alg, &kid) != 0) {
+	if (registry_signing_key(r->a->reg, cr.ns->id, &pk, &alg, &kid) != 0) {
 		reply_error(r->req, 500, "internal", "namespace \"%s\" has no signing key loaded",
-			    ns->id);
+			    cr.ns->id);
 		goto cleanup;
 	}
 	memset(&rec, 0, sizeof(rec));
@@ -844,51 +894,85 @@ static void h_token_create(struct areq *r)
 	mp.key = pk;
 	mp.alg = alg;
 	mp.kid = kid;
-	mp.ns_id = fn ? NULL : ns->id;
-	mp.function_id = fn ? fn->id : NULL;
+	mp.ns_id = cr.fn ? NULL : cr.ns->id;
+	mp.function_id = cr.fn ? cr.fn->id : NULL;
 	mp.jti = rec.id;
 	mp.iat = now;
-	mp.exp = exp;
-	mp.iss = ns->issuer;
+	mp.exp = cr.exp;
+	mp.iss = cr.ns->issuer;
 	tok = mint_token_ex(&mp);
 	if (tok == NULL) {
 		reply_error(r->req, 500, "internal", "minting the token failed");
 		goto cleanup;
 	}
-	rec.namespace_id = ns->id;
-	rec.function_id = fn ? fn->id : NULL;
-	rec.description = (char *)(uintptr_t)desc;
+	rec.namespace_id = cr.ns->id;
+	rec.function_id = cr.fn ? cr.fn->id : NULL;
+	rec.description = (char *)(uintptr_t)cr.desc;
 	rec.created_at = now;
-	rec.expires_at = exp;
+	rec.expires_at = cr.exp;
 	rec.kid = (char *)(uintptr_t)kid;
-	rc = registry_add(r->a->reg, &rec, ns->max_tokens, err, sizeof(err));
-	audit_change(r, AUDIT_TOKEN_CREATE, rec.id, ns->id, rec.function_id, reg_outcome(rc), NULL);
-	switch (rc) {
-	case REG_OK:
-		break;
-	case REG_QUOTA:
-		reply_quota(r, ns);
-		goto cleanup;
-	case REG_FULL:
-		reply_full(r);
-		goto cleanup;
-	case REG_STORE:
-		reply_store_unavailable(r, "token creation", err, "no token was issued");
-		goto cleanup;
-	default:
-		log_msg(LOG_LVL_ERROR, "admin: token creation: %s", err);
-		reply_error(r->req, 503, "store_unavailable", "the token could not be stored; none "
-			    "was issued: retry later");
+	rc = registry_add(r->a->reg, &rec, cr.ns->max_tokens, err, sizeof(err));
+	audit_change(r, AUDIT_TOKEN_CREATE, rec.id, cr.ns->id, rec.function_id, reg_outcome(rc),
+		     NULL);
+	if (rc != REG_OK) {
+		reply_add_failed(r, rc, &cr, "token", err);
 		goto cleanup;
 	}
 	log_msg(LOG_LVL_INFO, "admin: key %s (client %s) created token %s for %s %s", r->key->name,
 		adminhttp_peer(r->req), rec.id,
-		fn ? "function" : "namespace", fn ? fn->id : ns->id);
+		cr.fn ? "function" : "namespace", cr.fn ? cr.fn->id : cr.ns->id);
 	out = record_json(registry_get(r->a->reg, rec.id));
 	json_object_set_new(out, "token", json_string(tok));
 	adminhttp_reply_json(r->req, 201, out);
 cleanup:
 	util_free_secret(tok);
+	json_decref(o);
+}
+
+/* POST /v1/api-keys: a new key; its secret is in this response only (the registry keeps its
+ * SHA-256), and never in a log. */
+static void h_api_key_create(struct areq *r)
+{
+	char secret[APIKEY_SECRET_LEN + 1] = "";
+	struct cred_req cr;
+	struct token_record rec;
+	enum registry_rc rc;
+	char err[512];
+	int64_t now = util_now();
+	json_t *o, *out;
+
+	o = body_object(r);
+	if (o == NULL)
+		return;
+	if (cred_request(r, o, "API key", now, &cr) != 0)
+		goto cleanup;
+	memset(&rec, 0, sizeof(rec));
+	if (apikey_generate(rec.id, secret, rec.key_hash) != 0) {
+		reply_error(r->req, 500, "internal", "no randomness for an API key");
+		goto cleanup;
+	}
+	rec.api_key = true;
+	rec.namespace_id = cr.ns->id;
+	rec.function_id = cr.fn ? cr.fn->id : NULL;
+	rec.description = (char *)(uintptr_t)cr.desc;
+	rec.created_at = now;
+	rec.expires_at = cr.exp;
+	rc = registry_add(r->a->reg, &rec, cr.ns->max_tokens, err, sizeof(err));
+	audit_change(r, AUDIT_API_KEY_CREATE, rec.id, cr.ns->id, rec.function_id, reg_outcome(rc),
+		     NULL);
+	if (rc != REG_OK) {
+		reply_add_failed(r, rc, &cr, "API key", err);
+		goto cleanup;
+	}
+	log_msg(LOG_LVL_INFO, "admin: key %s (client %s) created API key %s for %s %s",
+		r->key->name, adminhttp_peer(r->req), rec.id,
+		cr.fn ? "function" : "namespace", cr.fn ? cr.fn->id : cr.ns->id);
+	out = record_json(registry_get_api_key(r->a->reg, rec.id));
+	json_object_set_new(out, "secret", json_string(secret));
+	adminhttp_reply_json(r->req, 201, out);
+cleanup:
+	util_wipe(secret, sizeof(secret));
+	util_wipe(rec.key_hash, sizeof(rec.key_hash));
 	json_decref(o);
 }
 
@@ -908,7 +992,8 @@ static int parse_uint(const char *s, size_t max, size_t *out)
 	return 0;
 }
 
-static void h_token_list(struct areq *r)
+/* GET /v1/tokens and GET /v1/api-keys: the records of one kind, filtered and paged. */
+static void credential_list(struct areq *r, bool api_keys)
 {
 	const char *q = adminhttp_query(r->req);
 	struct registry_query rq;
@@ -919,6 +1004,7 @@ static void h_token_list(struct areq *r)
 	json_t *arr;
 
 	memset(&rq, 0, sizeof(rq));
+	rq.api_keys = api_keys;
 	rq.page = 1;
 	rq.page_size = PAGE_SIZE_DEF;
 	TAILQ_INIT(&kv);
@@ -973,8 +1059,8 @@ static void h_token_list(struct areq *r)
 	arr = json_array();
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(arr, record_json(page[i]));
-	adminhttp_reply_json(r->req, 200, json_pack("{s:o,s:I}", "tokens", arr, "total_count",
-					  (json_int_t)total));
+	adminhttp_reply_json(r->req, 200, json_pack("{s:o,s:I}", api_keys ? "api_keys" : "tokens",
+					  arr, "total_count", (json_int_t)total));
 cleanup:
 	evhttp_clear_headers(&kv);
 }
@@ -1063,48 +1149,63 @@ cleanup:
 	evhttp_clear_headers(&kv);
 }
 
-static const struct token_record *token_or_404(struct areq *r, const char *id, unsigned perm)
+static void h_token_list(struct areq *r)
 {
-	const struct token_record *t;
+	credential_list(r, false);
+}
+
+static void h_api_key_list(struct areq *r)
+{
+	credential_list(r, true);
+}
+
+/* The token (or with api_key, the API key) of id that the caller's key may see with perm;
+ * NULL when none (replied: 403 for a missing permission, else 404). */
+static const struct token_record *record_or_404(struct areq *r, const char *id, unsigned perm,
+						bool api_key)
+{
+	bool ok = api_key ? apikey_id_ok(id) : token_id_ok(id);
+	const struct token_record *t = NULL;
 
 	if (lacks(r, perm) != 0)
 		return NULL;
-	t = token_id_ok(id) ? registry_get(r->a->reg, id) : NULL;
-	/* Fleet mode: a token created through another node a moment ago may not be in this
+	/* Fleet mode: a record created through another node a moment ago may not be in this
 	 * node's copy yet; read the store's log to its end before answering 404. */
-	if (t == NULL && token_id_ok(id) && fleet_catch_up() > 0)
-		t = registry_get(r->a->reg, id);
+	for (int pass = 0; ok && pass < 2 && t == NULL; pass++) {
+		if (pass == 1 && fleet_catch_up() <= 0)
+			break;
+		t = api_key ? registry_get_api_key(r->a->reg, id) : registry_get(r->a->reg, id);
+	}
 	if (t == NULL || !admin_key_sees(r->key, t->namespace_id)) {
-		reply_error(r->req, 404, "not_found", "no token with this id");
+		reply_error(r->req, 404, "not_found", "no %s with this id", api_key ? "API key" :
+			    "token");
 		return NULL;
 	}
 	return t;
 }
 
-/* Revoke id and reply (registry_revoke says which record: import, import_ns); `action` is what
- * the audit trail calls it (a DELETE of the token, or a revocation by jti). */
-static void do_revoke(struct areq *r, enum audit_action action, const char *id, bool import,
-		      const char *import_ns)
+/* The answer to a revocation of id (an API key's deletion with api_key): rc from the registry,
+ * t the record, ns the namespace of an imported revocation (for its quota); `action` is what the
+ * audit trail calls it (a token's DELETE, a revocation by jti, an API key's DELETE). */
+static void revoke_reply(struct areq *r, enum audit_action action, enum registry_rc rc,
+			 const char *id, bool api_key, const struct token_record *t,
+			 const struct conf_namespace *ns, const char *err)
 {
-	const struct conf_namespace *ns = import_ns ? conf_find_namespace(r->c, import_ns) : NULL;
-	char err[512], when[32];
-	const struct token_record *t;
-	enum registry_rc rc;
+	const char *what = api_key ? "API key" : "token";
+	char when[32];
 
-	rc = registry_revoke(r->a->reg, id, util_now(), import, import_ns,
-			     ns ? ns->max_tokens : REGISTRY_MAX, &t, err, sizeof(err));
-	audit_change(r, action, id, t != NULL ? t->namespace_id : import_ns,
+	audit_change(r, action, id, t != NULL ? t->namespace_id : ns != NULL ? ns->id : NULL,
 		     t != NULL ? t->function_id : NULL, reg_outcome(rc), NULL);
 	switch (rc) {
 	case REG_OK:
 		break;
 	case REG_ALREADY:
 		util_rfc3339(t->revoked_at, when, sizeof(when));
-		reply_error(r->req, 409, "already_revoked", "token %s was already revoked at %s; "
-			    "revocation is irreversible", id, when);
+		reply_error(r->req, 409, "already_revoked", "%s %s was already %s at %s; "
+			    "this is irreversible", what, id, api_key ? "deleted" : "revoked", when);
 		return;
 	case REG_UNKNOWN:
-		reply_error(r->req, 404, "not_found", "no token with this id");
+		reply_error(r->req, 404, "not_found", "no %s with this id", what);
 		return;
 	case REG_QUOTA:
 		reply_quota(r, ns);
@@ -1113,19 +1214,35 @@ static void do_revoke(struct areq *r, enum audit_action action, const char *id, 
 		reply_full(r);
 		return;
 	case REG_STORE:
-		reply_store_unavailable(r, "revocation", err, "the token is not revoked");
+		reply_store_unavailable(r, "revocation", err, api_key ? "the API key is not deleted" :
+					"the token is not revoked");
 		return;
 	default:
 		/* Refused from now on, on every worker; but not on disk, so not acknowledged: the
-		 * caller retries until 200 (registry_revoke writes it again). */
+		 * caller retries until 200 (the registry writes it again). */
 		log_msg(LOG_LVL_ERROR, "admin: revoking %s: %s", id, err);
 		reply_error(r->req, 503, "store_unavailable", "the revocation applies in memory "
 			    "but could not be made durable; repeat the request until it succeeds");
 		return;
 	}
-	log_msg(LOG_LVL_INFO, "admin: key %s (client %s) revoked token %s", r->key->name,
-		adminhttp_peer(r->req), id);
+	log_msg(LOG_LVL_INFO, "admin: key %s (client %s) %s %s %s", r->key->name,
+		adminhttp_peer(r->req), api_key ? "deleted" : "revoked", what, id);
 	adminhttp_reply_json(r->req, 200, record_json(t));
+}
+
+/* Revoke the token id and reply (registry_revoke says which record: import, import_ns);
+ * `action` as for revoke_reply. */
+static void do_revoke(struct areq *r, enum audit_action action, const char *id, bool import,
+		      const char *import_ns)
+{
+	const struct conf_namespace *ns = import_ns ? conf_find_namespace(r->c, import_ns) : NULL;
+	const struct token_record *t;
+	char err[512];
+	enum registry_rc rc = registry_revoke(r->a->reg, id, util_now(), import, import_ns,
+					      ns ? ns->max_tokens : REGISTRY_MAX, &t, err,
+					      sizeof(err));
+
+	revoke_reply(r, action, rc, id, false, t, ns, err);
 }
 
 static void h_token_revoke_jti(struct areq *r)
@@ -1172,8 +1289,8 @@ cleanup:
 
 /* ---------------------------------------------------------------- routing */
 
-/* GET and PATCH /v1/functions/{id}, and GET and DELETE /v1/tokens/{id}, as handlers of one
- * method each for the routing table below. */
+/* GET and PATCH /v1/functions/{id}, and GET and DELETE /v1/tokens/{id} and /v1/api-keys/{id},
+ * as handlers of one method each for the routing table below. */
 static void h_function_get(struct areq *r)
 {
 	h_function(r, false);
@@ -1186,7 +1303,7 @@ static void h_function_patch(struct areq *r)
 
 static void h_token_get(struct areq *r)
 {
-	const struct token_record *t = token_or_404(r, r->segs[2], ADMIN_PERM_TOKENS_READ);
+	const struct token_record *t = record_or_404(r, r->segs[2], ADMIN_PERM_TOKENS_READ, false);
 
 	if (t != NULL)
 		adminhttp_reply_json(r->req, 200, record_json(t));
@@ -1194,10 +1311,33 @@ static void h_token_get(struct areq *r)
 
 static void h_token_delete(struct areq *r)
 {
-	const struct token_record *t = token_or_404(r, r->segs[2], ADMIN_PERM_TOKENS_WRITE);
+	const struct token_record *t = record_or_404(r, r->segs[2], ADMIN_PERM_TOKENS_WRITE, false);
 
 	if (t != NULL)
 		do_revoke(r, AUDIT_TOKEN_DELETE, t->id, false, NULL);
+}
+
+static void h_api_key_get(struct areq *r)
+{
+	const struct token_record *t = record_or_404(r, r->segs[2], ADMIN_PERM_TOKENS_READ, true);
+
+	if (t != NULL)
+		adminhttp_reply_json(r->req, 200, record_json(t));
+}
+
+/* DELETE /v1/api-keys/{id}: refused on every worker before the answer (registry_revoke_api_key);
+ * the record stays, revoked, so that the id can never open anything again. */
+static void h_api_key_delete(struct areq *r)
+{
+	const struct token_record *t = record_or_404(r, r->segs[2], ADMIN_PERM_TOKENS_WRITE, true);
+	const char *id = r->segs[2];    /* t's id */
+	enum registry_rc rc;
+	char err[512];
+
+	if (t == NULL)
+		return;
+	rc = registry_revoke_api_key(r->a->reg, id, util_now(), &t, err, sizeof(err));
+	revoke_reply(r, AUDIT_API_KEY_DELETE, rc, id, true, t, NULL, err);
 }
 
 /* The methods an API route answers; GET answers HEAD too. Allow lists them in this order. */
@@ -1229,6 +1369,10 @@ static const struct api_route {
 	{2, {"tokens", API_ID},                  {[API_GET] = h_token_get,
 						  [API_DELETE] = h_token_delete}},
 	{1, {"audit"},                           {[API_GET] = h_audit}},
+	{1, {"api-keys"},                        {[API_GET] = h_api_key_list,
+						  [API_POST] = h_api_key_create}},
+	{2, {"api-keys", API_ID},                {[API_GET] = h_api_key_get,
+						  [API_DELETE] = h_api_key_delete}},
 };
 
 static const struct api_route *api_match(char *const *segs, size_t nsegs)

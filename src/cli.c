@@ -1,5 +1,5 @@
-/* cli.c - the command-line clients: token and function commands through the admin API, and the
- * offline commands (token mint, admin-key create, keygen). */
+/* cli.c - the command-line clients: token, API key and function commands through the admin API,
+ * and the offline commands (token mint, admin-key create, keygen). */
 #include "cli.h"
 
 #include <errno.h>
@@ -560,6 +560,7 @@ static void table_print(const char *const *head, size_t ncols, const char **cell
 	}
 }
 
+/* A token's or an API key's record, one field a line (an API key has no kid). */
 static void token_describe(json_t *t)
 {
 	static const char *const keys[] = {"id", "scope", "namespace_id", "function_id",
@@ -567,10 +568,24 @@ static void token_describe(json_t *t)
 					   "revoked_at", "last_used_at", "kid"};
 
 	for (size_t i = 0; i < ARRAY_LEN(keys); i++)
-		printf("%-13s %s\n", keys[i], js(t, keys[i]));
+		if (json_object_get(t, keys[i]) != NULL)
+			printf("%-13s %s\n", keys[i], js(t, keys[i]));
 }
 
-/* ---------------------------------------------------------------- token commands */
+/* ---------------------------------------------------------------- token and API key commands */
+
+/* What `fngate token` and `fngate api-key` differ in: the same commands on another endpoint. */
+struct cred_kind {
+	const char *cmd;        /* the command: "token", "api-key" */
+	const char *noun;       /* in messages */
+	const char *path;       /* the API's collection */
+	const char *list;       /* the listing's array */
+	const char *secret;     /* the creation response's field holding the secret */
+};
+
+static const struct cred_kind cred_token = {"token", "token", "/v1/tokens", "tokens", "token"};
+static const struct cred_kind cred_api_key = {"api-key", "API key", "/v1/api-keys", "api_keys",
+					      "secret"};
 
 #define CLI_ID_MAX 128      /* conf.c's longest id */
 
@@ -641,9 +656,9 @@ cleanup:
 	return rc;
 }
 
-/* After a creation: a curl line with the token for the function (a function token), or for each
- * function of the namespace (a namespace token), at the endpoints the API gives. Silent when the
- * functions cannot be read: the token itself is already printed. */
+/* After a creation: a curl line with the token (or API key) for the function (a function
+ * token), or for each function of the namespace (a namespace token), at the endpoints the API
+ * gives. Silent when the functions cannot be read: the token itself is already printed. */
 static void token_print_curl(const struct cli_args *a, const char *ns, const char *fn,
 			     const char *token)
 {
@@ -673,7 +688,7 @@ static void token_print_curl(const struct cli_args *a, const char *ns, const cha
 	json_decref(resp);
 }
 
-static int token_create(const struct cli_args *a)
+static int token_create(const struct cli_args *a, const struct cred_kind *k)
 {
 	const char *ns = opt(a, "namespace"), *fn = opt(a, "function"), *desc = opt(a, "description");
 	const char *exp = opt(a, "expires");
@@ -684,16 +699,17 @@ static int token_create(const struct cli_args *a)
 	int st, rc;
 
 	if (ns == NULL && fn == NULL)
-		return usage_error("token create: give --namespace ID (a namespace token), or "
-				   "--function ID or --function NAME --namespace ID (a function token)");
+		return usage_error("%s create: give --namespace ID (a namespace %s), or --function "
+				   "ID or --function NAME --namespace ID (a function %s)", k->cmd,
+				   k->noun, k->noun);
 	if (desc == NULL)
-		return usage_error("token create: --description TEXT is required");
+		return usage_error("%s create: --description TEXT is required", k->cmd);
 	if ((exp == NULL) == !flag(a, "no-expiry"))
-		return usage_error("token create: give exactly one of --expires RFC3339 "
-				   "(e.g. 2030-01-31T00:00:00Z) or --no-expiry");
+		return usage_error("%s create: give exactly one of --expires RFC3339 "
+				   "(e.g. 2030-01-31T00:00:00Z) or --no-expiry", k->cmd);
 	if (exp != NULL && util_parse_rfc3339(exp, &t) != 0)
-		return usage_error("token create: --expires %s is not RFC 3339 "
-				   "(e.g. 2030-01-31T00:00:00Z)", exp);
+		return usage_error("%s create: --expires %s is not RFC 3339 "
+				   "(e.g. 2030-01-31T00:00:00Z)", k->cmd, exp);
 	/* An id alone goes to the API as it is (one call); with --namespace, it may be a name. */
 	if (fn != NULL && ns != NULL) {
 		if ((rc = resolve_function(a, fn, ns, fid, false)) != CLI_EXIT_OK)
@@ -706,7 +722,7 @@ static int token_create(const struct cli_args *a)
 	json_object_set_new(req, ns ? "namespace_id" : "function_id", json_string(ns ? ns : fn));
 	body = json_dumps(req, JSON_COMPACT);
 	json_decref(req);
-	st = api_call(a, "POST", "/v1/tokens", body, &resp);
+	st = api_call(a, "POST", k->path, body, &resp);
 	free(body);
 	rc = api_exit(st, resp);
 	if (rc != CLI_EXIT_OK && fn != NULL && ns == NULL &&
@@ -718,17 +734,17 @@ static int token_create(const struct cli_args *a)
 			print_json(resp);
 		} else {
 			token_describe(resp);
-			printf("\ntoken:\n%s\n\n", js(resp, "token"));
-			token_print_curl(a, ns, fn, js(resp, "token"));
-			fprintf(stderr, "warning: this is the only time the token is shown; store it "
-				"now (it cannot be retrieved again, only deleted).\n");
+			printf("\n%s:\n%s\n\n", k->secret, js(resp, k->secret));
+			token_print_curl(a, ns, fn, js(resp, k->secret));
+			fprintf(stderr, "warning: this is the only time the %s is shown; store it "
+				"now (it cannot be retrieved again, only deleted).\n", k->noun);
 		}
 	}
 	json_decref(resp);
 	return rc;
 }
 
-static int token_list(const struct cli_args *a)
+static int token_list(const struct cli_args *a, const struct cred_kind *k)
 {
 	static const char *const head[] = {"ID", "SCOPE", "TARGET", "STATUS", "EXPIRES",
 					   "LAST USED", "DESCRIPTION"};
@@ -743,7 +759,7 @@ static int token_list(const struct cli_args *a)
 	if ((v = opt(a, "function")) != NULL &&
 	    (rc = resolve_function(a, v, opt(a, "namespace"), fid, false)) != CLI_EXIT_OK)
 		return rc;
-	off = (size_t)snprintf(path, sizeof(path), "/v1/tokens?order_by=%s",
+	off = (size_t)snprintf(path, sizeof(path), "%s?order_by=%s", k->path,
 			       flag(a, "desc") ? "created_at_desc" : "created_at_asc");
 	static const char *const qs[][2] = {{"namespace", "namespace_id"},
 					    {"function", "function_id"},
@@ -759,7 +775,7 @@ static int token_list(const struct cli_args *a)
 		off += (size_t)snprintf(path + off, sizeof(path) - off, "&%s=%s", qs[i][1], e);
 		free(e);
 		if (off >= sizeof(path))
-			return usage_error("token list: arguments too long");
+			return usage_error("%s list: arguments too long", k->cmd);
 	}
 	st = api_call(a, "GET", path, NULL, &resp);
 	rc = api_exit(st, resp);
@@ -769,7 +785,7 @@ static int token_list(const struct cli_args *a)
 		print_json(resp);
 		goto cleanup;
 	}
-	arr = json_object_get(resp, "tokens");
+	arr = json_object_get(resp, k->list);
 	n = json_array_size(arr);
 	cells = calloc(n * 7 + 1, sizeof(*cells));
 	if (cells == NULL) {
@@ -799,8 +815,9 @@ cleanup:
 	return rc;
 }
 
-/* GET or DELETE /v1/tokens/ID. */
-static int token_one(const struct cli_args *a, const char *method, const char *id)
+/* GET or DELETE /v1/tokens/ID (/v1/api-keys/ID). */
+static int token_one(const struct cli_args *a, const struct cred_kind *k, const char *method,
+		     const char *id)
 {
 	char path[512];
 	char *e = evhttp_uriencode(id, -1, 0);
@@ -809,9 +826,9 @@ static int token_one(const struct cli_args *a, const char *method, const char *i
 
 	if (e == NULL || strlen(e) > 300) {
 		free(e);
-		return usage_error("invalid token id");
+		return usage_error("invalid %s id", k->noun);
 	}
-	snprintf(path, sizeof(path), "/v1/tokens/%s", e);
+	snprintf(path, sizeof(path), "%s/%s", k->path, e);
 	free(e);
 	st = api_call(a, method, path, NULL, &resp);
 	rc = api_exit(st, resp);
@@ -819,7 +836,8 @@ static int token_one(const struct cli_args *a, const char *method, const char *i
 		if (flag(a, "json"))
 			print_json(resp);
 		else if (strcmp(method, "DELETE") == 0)
-			printf("token %s revoked at %s; it is refused from now on.\n", js(resp, "id"),
+			printf("%s %s %s at %s; it is refused from now on.\n", k->noun,
+			       js(resp, "id"), k == &cred_api_key ? "deleted" : "revoked",
 			       js(resp, "revoked_at"));
 		else
 			token_describe(resp);
@@ -828,24 +846,24 @@ static int token_one(const struct cli_args *a, const char *method, const char *i
 	return rc;
 }
 
-static int token_delete(const struct cli_args *a)
+static int token_delete(const struct cli_args *a, const struct cred_kind *k)
 {
 	char line[16];
 
 	if (a->npos != 2)
-		return usage_error("token delete: give the token ID");
+		return usage_error("%s delete: give the %s ID", k->cmd, k->noun);
 	if (!flag(a, "yes")) {
 		if (!isatty(STDIN_FILENO))
-			return usage_error("token delete: not a terminal: confirm with --yes");
-		fprintf(stderr, "Delete token %s? Every request with it will be refused; this "
-			"cannot be undone. [y/N] ", a->pos[1]);
+			return usage_error("%s delete: not a terminal: confirm with --yes", k->cmd);
+		fprintf(stderr, "Delete %s %s? Every request with it will be refused; this "
+			"cannot be undone. [y/N] ", k->noun, a->pos[1]);
 		if (fgets(line, sizeof(line), stdin) == NULL ||
 		    (line[0] != 'y' && line[0] != 'Y')) {
 			fprintf(stderr, "not deleted\n");
 			return CLI_EXIT_FAILURE;
 		}
 	}
-	return token_one(a, "DELETE", a->pos[1]);
+	return token_one(a, k, "DELETE", a->pos[1]);
 }
 
 static int token_revoke(const struct cli_args *a)
@@ -949,11 +967,13 @@ cleanup:
 	return rc;
 }
 
+/* The options of `fngate token`; the first API_KEY_NSPECS are those of `fngate api-key` too. */
 static const struct cli_opt_spec token_specs[] = {
 	{"namespace", true}, {"function", true}, {"description", true}, {"expires", true},
-	{"no-expiry", false}, {"yes", false}, {"jti", true}, {"key", true}, {"kid", true},
-	{"alg", true}, {"iss", true}, {"page", true}, {"page-size", true}, {"desc", false},
+	{"no-expiry", false}, {"yes", false}, {"page", true}, {"page-size", true}, {"desc", false},
+	{"jti", true}, {"key", true}, {"kid", true}, {"alg", true}, {"iss", true},
 };
+#define API_KEY_NSPECS 9
 
 static void token_usage(FILE *f)
 {
@@ -973,10 +993,58 @@ static void token_usage(FILE *f)
 	      "            5 request refused (400/409/413/429)\n", f);
 }
 
+static void api_key_usage(FILE *f)
+{
+	fputs("usage:\n"
+	      "  fngate api-key create (--function ID | --function NAME --namespace ID | --namespace ID)\n"
+	      "                        --description TEXT (--expires RFC3339 | --no-expiry)\n"
+	      "  fngate api-key list [--namespace ID] [--function ID | --function NAME --namespace ID]\n"
+	      "                      [--desc] [--page N] [--page-size N]\n"
+	      "  fngate api-key get ID\n"
+	      "  fngate api-key delete ID [--yes]\n"
+	      CLI_COMMON_HELP
+	      "exit codes: 0 ok, 1 failure, 2 usage, 3 not authorised (401/403), 4 not found,\n"
+	      "            5 request refused (400/409/413/429)\n", f);
+}
+
+/* The commands `fngate token` and `fngate api-key` share: create, list, get, delete (parsed a).
+ * Returns the exit code, or -1 when sub is none of them. */
+static int cred_command(const struct cli_args *a, const struct cred_kind *k, const char *sub)
+{
+	if (strcmp(sub, "create") == 0)
+		return a->npos == 1 ? token_create(a, k) : usage_error("%s create takes no ID", k->cmd);
+	if (strcmp(sub, "list") == 0)
+		return a->npos == 1 ? token_list(a, k) : usage_error("%s list takes no ID", k->cmd);
+	if (strcmp(sub, "get") == 0)
+		return a->npos == 2 ? token_one(a, k, "GET", a->pos[1]) :
+		       usage_error("%s get: give the %s ID", k->cmd, k->noun);
+	if (strcmp(sub, "delete") == 0)
+		return token_delete(a, k);
+	return -1;
+}
+
+int cli_api_key(int argc, char **argv)
+{
+	struct cli_args a;
+	int rc;
+
+	/* token's options less those of revoke and mint, which API keys have not */
+	if (parse_args(argc, argv, 1, token_specs, API_KEY_NSPECS, &a) != 0)
+		return CLI_EXIT_USAGE;
+	if (flag(&a, "help") || a.npos == 0) {
+		api_key_usage(a.npos == 0 && !flag(&a, "help") ? stderr : stdout);
+		return flag(&a, "help") ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+	}
+	rc = cred_command(&a, &cred_api_key, a.pos[0]);
+	return rc >= 0 ? rc : usage_error("api-key: unknown command \"%s\" (create, list, get, "
+					  "delete)", a.pos[0]);
+}
+
 int cli_token(int argc, char **argv)
 {
 	struct cli_args a;
 	const char *sub;
+	int rc;
 
 	if (parse_args(argc, argv, 1, token_specs, ARRAY_LEN(token_specs), &a) != 0)
 		return CLI_EXIT_USAGE;
@@ -985,15 +1053,8 @@ int cli_token(int argc, char **argv)
 		return flag(&a, "help") ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 	}
 	sub = a.pos[0];
-	if (strcmp(sub, "create") == 0)
-		return a.npos == 1 ? token_create(&a) : usage_error("token create takes no ID");
-	if (strcmp(sub, "list") == 0)
-		return a.npos == 1 ? token_list(&a) : usage_error("token list takes no ID");
-	if (strcmp(sub, "get") == 0)
-		return a.npos == 2 ? token_one(&a, "GET", a.pos[1]) :
-		       usage_error("token get: give the token ID");
-	if (strcmp(sub, "delete") == 0)
-		return token_delete(&a);
+	if ((rc = cred_command(&a, &cred_token, sub)) >= 0)
+		return rc;
 	if (strcmp(sub, "revoke") == 0)
 		return token_revoke(&a);
 	if (strcmp(sub, "mint") == 0)

@@ -127,7 +127,8 @@ static bool imp_same(const char *a, const char *b)
 static const char *imp_kind_name(enum store_kind k)
 {
 	return k == STORE_KIND_TOKEN ? "token record" : k == STORE_KIND_REVOCATION ?
-	       "revocation" : "privacy override of function";
+	       "revocation" : k == STORE_KIND_API_KEY ? "API key record" :
+	       "privacy override of function";
 }
 
 /* The generated signing key of each token-issuing namespace without a configured signing_key
@@ -238,20 +239,24 @@ static int cli_store_import(const struct conf *c, struct store *s)
 	recs = calloc(nrec ? nrec : 1, sizeof(*recs));
 	if (recs == NULL)
 		goto oom;
-	nrec = registry_list(r, &(struct registry_query){.page = 1, .page_size = nrec ? nrec : 1},
-			     recs, nrec, &total);
-	for (size_t i = 0; i < nrec; i++) {
-		char *js = registry_record_json(recs[i]);
-		struct store_item it;
-		int bad;
+	/* Tokens, then API keys: a listing holds one kind. */
+	for (int keys = 0; keys <= 1; keys++) {
+		size_t n = registry_list(r, &(struct registry_query){.page = 1, .api_keys = keys,
+				    .page_size = nrec ? nrec : 1}, recs, nrec, &total);
 
-		if (js == NULL)
-			goto oom;
-		fleet_record_item(recs[i], js, &it);
-		bad = imp_push(&local, it.kind, it.namespace_id, it.key, js);
-		free(js);
-		if (bad != 0)
-			goto oom;
+		for (size_t i = 0; i < n; i++) {
+			char *js = registry_record_json(recs[i]);
+			struct store_item it;
+			int bad;
+
+			if (js == NULL)
+				goto oom;
+			fleet_record_item(recs[i], js, &it);
+			bad = imp_push(&local, it.kind, it.namespace_id, it.key, js);
+			free(js);
+			if (bad != 0)
+				goto oom;
+		}
 	}
 	if (state_each_privacy(c->state_dir, imp_on_privacy, &local, err, sizeof(err)) != 0) {
 		fprintf(stderr, "fngate store import: %s\n", err);

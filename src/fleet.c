@@ -69,7 +69,8 @@ void fleet_record_item(const struct token_record *t, const char *json, struct st
 {
 	const char *ns = registry_rec_ns(t);
 
-	it->kind = t->imported ? STORE_KIND_REVOCATION : STORE_KIND_TOKEN;
+	it->kind = t->imported ? STORE_KIND_REVOCATION : t->api_key ? STORE_KIND_API_KEY :
+		   STORE_KIND_TOKEN;
 	it->namespace_id = t->imported && ns != NULL ? ns : "";
 	it->key = t->id;
 	it->body = json;
@@ -317,7 +318,8 @@ static int fleet_apply(struct fleet *f, const struct store_item *it, int64_t seq
 				(long long)seq, it->key, err);
 		return 0;
 	}
-	if (it->kind != STORE_KIND_TOKEN && it->kind != STORE_KIND_REVOCATION)
+	if (it->kind != STORE_KIND_TOKEN && it->kind != STORE_KIND_REVOCATION &&
+	    it->kind != STORE_KIND_API_KEY)
 		return 0;
 	if (it->body == NULL)
 		return 0;   /* records are never deleted: a deletion cannot take a revocation back */
@@ -788,8 +790,8 @@ static void fleet_privacy_running(const struct fleet_snap *snap)
 #define FLEET_REPUSH_BATCH 500
 static long fleet_repush(struct fleet *f, struct fleet_snap *snap, char *err, size_t errlen)
 {
-	size_t n = registry_count(f->reg), total, nb = 0;
-	const struct token_record **recs = calloc(n ? n : 1, sizeof(*recs));
+	size_t cap = registry_count(f->reg), n, total, nb = 0;
+	const struct token_record **recs = calloc(cap ? cap : 1, sizeof(*recs));
 	struct store_item *batch = calloc(FLEET_REPUSH_BATCH, sizeof(*batch));
 	char **bodies = calloc(FLEET_REPUSH_BATCH, sizeof(*bodies));
 	long written = 0;
@@ -801,8 +803,11 @@ static long fleet_repush(struct fleet *f, struct fleet_snap *snap, char *err, si
 	}
 	if (snap->nitems > 0)
 		qsort(snap->items, snap->nitems, sizeof(*snap->items), fleet_seen_cmp);
-	n = registry_list(f->reg, &(struct registry_query){.page = 1, .page_size = n ? n : 1},
-			  recs, n, &total);
+	/* Tokens and revocations, then API keys: a listing holds one kind. */
+	n = registry_list(f->reg, &(struct registry_query){.page = 1, .page_size = cap ? cap : 1},
+			  recs, cap, &total);
+	n += registry_list(f->reg, &(struct registry_query){.page = 1, .page_size = cap ? cap : 1,
+			   .api_keys = true}, recs + n, cap - n, &total);
 	for (size_t i = 0; i <= n; i++) {
 		if (i < n) {
 			struct store_item it;

@@ -11,6 +11,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "apikey.h"
 #include "conf.h"
 #include "headers.h"
 #include "listener.h"
@@ -148,7 +149,10 @@ static int build_head(struct conn *c, const struct conf_upstream *ep, struct hbu
 		const struct header *h = &r->hdr[i];
 		const char *name = r->buf + h->name_off;
 
-		if (header_dropped(name, h->name_len, c->conf->forward_token) ||
+		/* forward_token never hands an API key's secret on: the function learns the key's
+		 * id (X-Fngate-Token-Id), as it would learn a token's. */
+		if (header_dropped(name, h->name_len, c->conf->forward_token &&
+				   !apikey_claims(r->buf + h->val_off, h->val_len)) ||
 		    (r->has_connection &&
 		     headers_connection_lists(r->buf, r->hdr, r->nhdr, name, h->name_len)) ||
 		    (r->has_underscore && header_underscore_dropped(c, name, h->name_len)))
@@ -181,7 +185,11 @@ static int build_head(struct conn *c, const struct conf_upstream *ep, struct hbu
 	hb_str(b, "\r\nX-Fngate-Function: ");
 	hb_str(b, fn->id);
 	hb_add(b, "\r\n", 2);
-	if (r->gate.reason == OUT_TOKEN && r->gate.jti[0] != '\0') {
+	/* Which credential opened the function, and its id: never the credential itself. */
+	if (r->gate.reason == OUT_TOKEN || r->gate.reason == OUT_API_KEY)
+		hb_str(b, r->gate.reason == OUT_API_KEY ? "X-Fngate-Credential: api_key\r\n" :
+		       "X-Fngate-Credential: jwt\r\n");
+	if (r->gate.jti[0] != '\0' && outcome_allowed(r->gate.reason)) {
 		hb_str(b, "X-Fngate-Token-Id: ");
 		hb_str(b, r->gate.jti);
 		hb_add(b, "\r\n", 2);

@@ -23,6 +23,7 @@ static void usage(FILE *f)
 		"\n"
 		"Tokens and keys (through the admin API unless noted):\n"
 		"  token create|list|get|delete|revoke|mint ...\n"
+		"  api-key create|list|get|delete ...\n"
 		"  function set-privacy ID private|public\n"
 		"  function reset-privacy ID\n"
 		"  audit [--namespace ID] [--actor NAME] [--action A] [--since T] [--until T]\n"
@@ -91,6 +92,8 @@ int main(int argc, char **argv)
 		return config_command(argc - 1, argv + 1, serve_check);
 	if (strcmp(cmd, "token") == 0)
 		return cli_token(argc - 1, argv + 1);
+	if (strcmp(cmd, "api-key") == 0)
+		return cli_api_key(argc - 1, argv + 1);
 	if (strcmp(cmd, "function") == 0)
 		return cli_function(argc - 1, argv + 1);
 	if (strcmp(cmd, "audit") == 0)

@@ -1,5 +1,5 @@
-/* registry.c - the token registry: a checksummed append-only journal in state_dir (in fleet mode,
- * the local snapshot of the shared store's state), signing keys. */
+/* registry.c - the token registry (tokens and API keys): a checksummed append-only journal in
+ * state_dir (in fleet mode, the local snapshot of the shared store's state), signing keys. */
 #include "registry.h"
 
 #include <errno.h>
@@ -166,17 +166,30 @@ static struct token_record *find_if(const struct registry *r, const char *id,
 	return NULL;
 }
 
-static bool pick_any(const struct token_record *t, const void *arg)
-{
-	(void)t;
-	(void)arg;
-	return true;
-}
-
+/* A token or an API key fngate issued: their ids are unique together. */
 static bool pick_issued(const struct token_record *t, const void *arg)
 {
 	(void)arg;
 	return !t->imported;
+}
+
+static bool pick_token(const struct token_record *t, const void *arg)
+{
+	(void)arg;
+	return !t->imported && !t->api_key;
+}
+
+static bool pick_api_key(const struct token_record *t, const void *arg)
+{
+	(void)arg;
+	return t->api_key;
+}
+
+/* A token fngate issued or an imported revocation, never an API key. */
+static bool pick_not_key(const struct token_record *t, const void *arg)
+{
+	(void)arg;
+	return !t->api_key;
 }
 
 /* arg: the namespace the imported revocation applies in (NULL: every namespace). */
@@ -192,7 +205,7 @@ static bool pick_imported(const struct token_record *t, const void *arg)
 static struct token_record *find_same(const struct registry *r, const struct token_record *t)
 {
 	return t->imported ? find_if(r, t->id, pick_imported, registry_rec_ns(t)) :
-			     find_if(r, t->id, pick_issued, NULL);
+			     find_if(r, t->id, t->api_key ? pick_api_key : pick_token, NULL);
 }
 
 /* ---------------------------------------------------------------- quota accounting */
@@ -309,6 +322,13 @@ static json_t *rec_to_json(const struct token_record *t)
 	json_object_set_new(o, "imported", json_boolean(t->imported));
 	if (t->imported && t->ns_scoped)
 		json_object_set_new(o, "ns_scoped", json_true());
+	if (t->api_key) {
+		char hex[2 * sizeof(t->key_hash) + 1];
+
+		util_hex(t->key_hash, sizeof(t->key_hash), hex);
+		json_object_set_new(o, "kind", json_string("api_key"));
+		json_object_set_new(o, "hash", json_string(hex));
+	}
 	if (t->store_seq != 0)
 		json_object_set_new(o, "seq", json_integer(t->store_seq));
 	return o;
@@ -359,9 +379,32 @@ static int64_t jint(json_t *o, const char *k, int *bad)
 
 /* Parse a record JSON (a journal line's or a store item's body) into *t (strings borrowed from
  * *root, which the caller frees). 0, or -1 when the JSON or a field is wrong. */
+/* 64 hex digits into the 32 bytes of a key hash. 0 / -1. */
+static int hash_parse(const char *hex, unsigned char out[32])
+{
+	if (hex == NULL || strlen(hex) != 64)
+		return -1;
+	for (size_t i = 0; i < 32; i++) {
+		unsigned v = 0;
+
+		for (size_t k = 0; k < 2; k++) {
+			char c = hex[2 * i + k];
+
+			if (c >= '0' && c <= '9')
+				v = v * 16 + (unsigned)(c - '0');
+			else if (c >= 'a' && c <= 'f')
+				v = v * 16 + (unsigned)(c - 'a' + 10);
+			else
+				return -1;
+		}
+		out[i] = (unsigned char)v;
+	}
+	return 0;
+}
+
 static int rec_parse(const char *js, size_t len, struct token_record *t, json_t **root)
 {
-	const char *id, *st;
+	const char *id, *st, *kind;
 	int bad = 0;
 	json_t *o, *seq;
 
@@ -386,6 +429,14 @@ static int rec_parse(const char *js, size_t len, struct token_record *t, json_t 
 	/* absent in older journals: their imported revocations applied in every namespace */
 	t->ns_scoped = t->imported && t->namespace_id != NULL &&
 		       json_is_true(json_object_get(o, "ns_scoped"));
+	kind = jstr(o, "kind", &bad);       /* absent: a token (the journals before API keys) */
+	if (kind != NULL) {
+		t->api_key = strcmp(kind, "api_key") == 0;
+		/* An API key belongs to a namespace, has its hash, and is never imported. */
+		if (!t->api_key || t->imported || t->namespace_id == NULL ||
+		    hash_parse(jstr(o, "hash", &bad), t->key_hash) != 0)
+			bad = 1;
+	}
 	seq = json_object_get(o, "seq");    /* absent in local mode */
 	if (seq != NULL)
 		t->store_seq = json_is_integer(seq) ? (int64_t)json_integer_value(seq) : -1;
@@ -419,7 +470,8 @@ static bool rec_same(const struct token_record *a, const struct token_record *b)
 	       str_same(a->kid, b->kid) && a->created_at == b->created_at &&
 	       a->expires_at == b->expires_at && a->status == b->status &&
 	       a->revoked_at == b->revoked_at && a->last_used_at == b->last_used_at &&
-	       a->imported == b->imported && a->ns_scoped == b->ns_scoped;
+	       a->imported == b->imported && a->ns_scoped == b->ns_scoped &&
+	       a->api_key == b->api_key && memcmp(a->key_hash, b->key_hash, sizeof(a->key_hash)) == 0;
 }
 
 /* Replay one record (a journal line, a change of the shared store): the last one of a record
@@ -511,6 +563,29 @@ static enum journal_line_rc reg_line(void *arg, const char *json, size_t len, ch
 	return JOURNAL_LINE_OK;
 }
 
+/* Register t in the revocation set in state st: a token's (namespace, jti), or an API key with
+ * what the gate checks of it. 0 / -1 (memory). */
+static int rec_publish(const struct token_record *t, enum revoke_state st)
+{
+	if (t->api_key)
+		return revoke_key_set(t->id, strlen(t->id), t->namespace_id, t->function_id,
+				      t->key_hash, t->expires_at, st);
+	return revoke_set(registry_rec_ns(t), t->id, strlen(t->id), st);
+}
+
+static enum revoke_state rec_state(const struct token_record *t)
+{
+	return t->status == TOKEN_REC_REVOKED ? REVOKE_REVOKED : REVOKE_READY;
+}
+
+int64_t registry_last_used(const struct token_record *t)
+{
+	int64_t lu = t->api_key ? revoke_key_last_used(t->id, strlen(t->id)) :
+				  revoke_last_used(registry_rec_ns(t), t->id, strlen(t->id));
+
+	return lu > t->last_used_at ? lu : t->last_used_at;
+}
+
 /* ---------------------------------------------------------------- public: lifecycle */
 
 struct registry *registry_open(const char *state_dir, char *err, size_t errlen)
@@ -547,15 +622,14 @@ struct registry *registry_open(const char *state_dir, char *err, size_t errlen)
 	for (size_t i = 0; i < r->n; i++) {
 		struct token_record *t = &r->recs[i];
 
-		if (revoke_set(registry_rec_ns(t), t->id, strlen(t->id),
-			       t->status == TOKEN_REC_REVOKED ? REVOKE_REVOKED : REVOKE_READY) != 0) {
+		if (rec_publish(t, rec_state(t)) != 0) {
 			util_seterr(err, errlen, "out of memory filling the revocation set");
 			goto fail;
 		}
 	}
 	if (maybe_compact(r) != 0)
 		log_msg(LOG_LVL_WARN, "registry: compaction at open failed; continuing");
-	log_msg(LOG_LVL_INFO, "registry: %zu token records loaded from %s", r->n, path);
+	log_msg(LOG_LVL_INFO, "registry: %zu records (tokens, API keys) loaded from %s", r->n, path);
 	return r;
 fail:
 	registry_close(r);
@@ -601,14 +675,19 @@ size_t registry_ns_count(const struct registry *r, const char *ns_id)
 
 const struct token_record *registry_get(const struct registry *r, const char *id)
 {
-	const struct token_record *t = find_if(r, id, pick_issued, NULL);
+	const struct token_record *t = find_if(r, id, pick_token, NULL);
 
-	return t != NULL ? t : find_if(r, id, pick_any, NULL);
+	return t != NULL ? t : find_if(r, id, pick_not_key, NULL);
 }
 
 const struct token_record *registry_get_issued(const struct registry *r, const char *id)
 {
-	return find_if(r, id, pick_issued, NULL);
+	return find_if(r, id, pick_token, NULL);
+}
+
+const struct token_record *registry_get_api_key(const struct registry *r, const char *id)
+{
+	return find_if(r, id, pick_api_key, NULL);
 }
 
 /* ---------------------------------------------------------------- public: changes */
@@ -648,7 +727,7 @@ enum registry_rc registry_add(struct registry *r, const struct token_record *rec
 		goto cleanup;
 	}
 	if (find_if(r, t.id, pick_issued, NULL) != NULL) {
-		util_seterr(err, errlen, "token id %s already exists", t.id);
+		util_seterr(err, errlen, "id %s already exists", t.id);
 		goto cleanup;
 	}
 	if (t.namespace_id != NULL && registry_ns_count(r, t.namespace_id) >= quota) {
@@ -676,7 +755,7 @@ enum registry_rc registry_add(struct registry *r, const struct token_record *rec
 		util_seterr(err, errlen, "out of memory");
 		goto cleanup;
 	}
-	if (revoke_set(t.namespace_id, t.id, strlen(t.id), REVOKE_READY) != 0) {
+	if (rec_publish(&t, REVOKE_READY) != 0) {
 		util_seterr(err, errlen, "out of memory in the revocation set");
 		goto cleanup;
 	}
@@ -713,6 +792,46 @@ static enum registry_rc revoke_persist(struct registry *r, struct token_record *
 	return rc;
 }
 
+/* Revoke: n is the record as revoked (strings borrowed), replacing t (NULL: n is new). In fleet
+ * mode the store takes it first: a revocation that only one node knew would be lost with that
+ * node, and the caller would believe it done everywhere. Then it takes effect in memory, on
+ * every worker; durability follows (revoke_persist). */
+static enum registry_rc revoke_apply(struct registry *r, struct token_record *t,
+				     struct token_record *n, const struct token_record **out,
+				     char *err, size_t errlen)
+{
+	n->status = TOKEN_REC_REVOKED;
+	if (r->commit != NULL && commit(r, n, err, errlen) != 0)
+		return REG_STORE;
+	if (rec_publish(n, REVOKE_REVOKED) != 0) {
+		util_seterr(err, errlen, "out of memory in the revocation set");
+		return REG_ERROR;
+	}
+	if (t == NULL) {
+		t = push(r, n);
+		if (t == NULL) {
+			util_seterr(err, errlen, "out of memory");
+			return REG_ERROR;
+		}
+	} else {
+		t->status = n->status;
+		t->revoked_at = n->revoked_at;
+		t->last_used_at = n->last_used_at;
+	}
+	if (out != NULL)
+		*out = t;
+	return revoke_persist(r, t, err, errlen);
+}
+
+/* The record t as revoked at now, into *n (strings borrowed from t). */
+static void revoked_copy(const struct token_record *t, int64_t now, struct token_record *n)
+{
+	*n = *t;
+	n->last_used_at = registry_last_used(t);
+	n->store_seq = 0;
+	n->revoked_at = now;
+}
+
 enum registry_rc registry_revoke(struct registry *r, const char *id, int64_t now, bool import,
 				 const char *import_ns, size_t quota,
 				 const struct token_record **out, char *err, size_t errlen)
@@ -726,7 +845,7 @@ enum registry_rc registry_revoke(struct registry *r, const char *id, int64_t now
 		util_seterr(err, errlen, "invalid token id");
 		return REG_ERROR;
 	}
-	t = find_if(r, id, pick_issued, NULL);
+	t = find_if(r, id, pick_token, NULL);
 	/* A jti revoked in one namespace is not the token of that id issued in another. */
 	if (t != NULL && import && import_ns != NULL && strcmp(t->namespace_id, import_ns) != 0)
 		t = NULL;
@@ -747,40 +866,30 @@ enum registry_rc registry_revoke(struct registry *r, const char *id, int64_t now
 		snprintf(n.id, sizeof(n.id), "%s", id);
 		n.namespace_id = (char *)(uintptr_t)import_ns;
 		n.created_at = now;
+		n.revoked_at = now;
 		n.imported = true;
 		n.ns_scoped = import_ns != NULL;
 	} else {
-		int64_t lu = revoke_last_used(registry_rec_ns(t), id, strlen(id));
+		revoked_copy(t, now, &n);
+	}
+	return revoke_apply(r, t, &n, out, err, errlen);
+}
 
-		n = *t;
-		n.last_used_at = lu > t->last_used_at ? lu : t->last_used_at;
-		n.store_seq = 0;
-	}
-	n.status = TOKEN_REC_REVOKED;
-	n.revoked_at = now;
-	/* In fleet mode the store takes it first: a revocation that only one node knew would be
-	 * lost with that node, and the caller would believe it done everywhere. */
-	if (r->commit != NULL && commit(r, &n, err, errlen) != 0)
-		return REG_STORE;
-	/* The revocation takes effect first, in memory, on every worker; durability follows. */
-	if (revoke_set(registry_rec_ns(&n), id, strlen(id), REVOKE_REVOKED) != 0) {
-		util_seterr(err, errlen, "out of memory in the revocation set");
-		return REG_ERROR;
-	}
-	if (t == NULL) {
-		t = push(r, &n);
-		if (t == NULL) {
-			util_seterr(err, errlen, "out of memory");
-			return REG_ERROR;
-		}
-	} else {
-		t->status = n.status;
-		t->revoked_at = n.revoked_at;
-		t->last_used_at = n.last_used_at;
-	}
+enum registry_rc registry_revoke_api_key(struct registry *r, const char *id, int64_t now,
+					 const struct token_record **out, char *err,
+					 size_t errlen)
+{
+	struct token_record *t = find_if(r, id, pick_api_key, NULL);
+	struct token_record n;
+
 	if (out != NULL)
 		*out = t;
-	return revoke_persist(r, t, err, errlen);
+	if (t == NULL)
+		return REG_UNKNOWN;
+	if (t->status == TOKEN_REC_REVOKED)
+		return t->pending ? revoke_persist(r, t, err, errlen) : REG_ALREADY;
+	revoked_copy(t, now, &n);
+	return revoke_apply(r, t, &n, out, err, errlen);
 }
 
 /* ---------------------------------------------------------------- public: fleet mode */
@@ -800,14 +909,13 @@ int registry_apply_json(struct registry *r, const char *json, int64_t seq, char 
 	int rc = -1;
 
 	if (rec_parse(json, strlen(json), &t, &root) != 0) {
-		util_seterr(err, errlen, "not a valid token record");
+		util_seterr(err, errlen, "not a valid token or API key record");
 		return -1;
 	}
 	t.store_seq = seq;
 	/* The revocation set first: a revocation (sticky there too) reaches the workers even if
 	 * memory runs out below. */
-	if (revoke_set(registry_rec_ns(&t), t.id, strlen(t.id), t.status == TOKEN_REC_REVOKED ?
-		       REVOKE_REVOKED : REVOKE_READY) != 0) {
+	if (rec_publish(&t, rec_state(&t)) != 0) {
 		util_seterr(err, errlen, "out of memory in the revocation set");
 		rc = -2;
 		goto cleanup;
@@ -867,7 +975,7 @@ int registry_flush(struct registry *r)
 		goto cleanup;
 	for (size_t i = 0; i < r->n; i++) {
 		struct token_record *t = &r->recs[i];
-		int64_t lu = revoke_last_used(registry_rec_ns(t), t->id, strlen(t->id));
+		int64_t lu = registry_last_used(t);
 
 		if (lu <= t->last_used_at)
 			continue;
@@ -956,6 +1064,8 @@ size_t registry_list(const struct registry *r, const struct registry_query *q,
 	for (size_t i = 0; i < r->n; i++) {
 		const struct token_record *t = &r->recs[i];
 
+		if (t->api_key != q->api_keys)
+			continue;
 		if (q->namespace_id && (t->namespace_id == NULL ||
 					strcmp(t->namespace_id, q->namespace_id) != 0))
 			continue;

@@ -1,5 +1,6 @@
-/* revoke.c - the process-wide (namespace, jti) set (revoked / ready): rwlock hash table hashed on
- * the jti alone (one probe finds a jti's entries for every namespace), atomic last_used. */
+/* revoke.c - the process-wide (namespace, jti) set (revoked / ready) and the API keys: rwlock hash
+ * table hashed on the jti or key id alone (one probe finds a jti's entries for every namespace),
+ * atomic last_used. */
 #include "revoke.h"
 
 #include <pthread.h>
@@ -20,8 +21,16 @@ struct revoke_entry {
 	char			*ns;            /* NULL: every namespace */
 	_Atomic int		 state;          /* enum revoke_state */
 	_Atomic int64_t		 last_used;
+	struct revoke_keydata	*key;           /* an API key's (ns: its namespace); NULL: a jti */
 	size_t			 len;
 	char			 jti[];
+};
+
+/* What an API key's entry holds beside its state; immutable once inserted. */
+struct revoke_keydata {
+	unsigned char	 hash[32];
+	char		*fn;
+	int64_t		 expires_at;
 };
 
 static _Atomic bool revoke_is_stale;
@@ -67,6 +76,9 @@ void revoke_shutdown(void)
 	for (i = 0; i < revoke_nbuckets; i++) {
 		for (e = revoke_buckets[i]; e != NULL; e = next) {
 			next = e->next;
+			if (e->key != NULL)
+				free(e->key->fn);
+			free(e->key);
 			free(e->ns);
 			free(e);
 		}
@@ -83,8 +95,10 @@ static bool revoke_ns_eq(const char *a, const char *b)
 	return a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0;
 }
 
-/* The entry of exactly (ns, jti); the caller holds the lock (read or write). */
-static struct revoke_entry *revoke_find(const char *ns, const char *jti, size_t len, uint64_t h)
+/* The entry of exactly (ns, jti), or with `key` of the API key jti (ns unused); the caller
+ * holds the lock (read or write). */
+static struct revoke_entry *revoke_find(const char *ns, const char *jti, size_t len, uint64_t h,
+					bool key)
 {
 	struct revoke_entry *e;
 
@@ -92,7 +106,7 @@ static struct revoke_entry *revoke_find(const char *ns, const char *jti, size_t 
 		return NULL;
 	for (e = revoke_buckets[h & (revoke_nbuckets - 1)]; e != NULL; e = e->next) {
 		if (e->hash == h && e->len == len && memcmp(e->jti, jti, len) == 0 &&
-		    revoke_ns_eq(e->ns, ns))
+		    (e->key != NULL) == key && (key || revoke_ns_eq(e->ns, ns)))
 			return e;
 	}
 	return NULL;
@@ -140,7 +154,7 @@ enum revoke_state revoke_lookup(const char *ns, const char *jti, size_t len)
 			int es;
 
 			if (e->hash != h || e->len != len || memcmp(e->jti, jti, len) != 0 ||
-			    !revoke_applies(e, ns))
+			    e->key != NULL || !revoke_applies(e, ns))
 				continue;
 			es = atomic_load_explicit(&e->state, memory_order_acquire);
 			if (es == REVOKE_REVOKED) {
@@ -155,7 +169,10 @@ enum revoke_state revoke_lookup(const char *ns, const char *jti, size_t len)
 	return st;
 }
 
-int revoke_set(const char *ns, const char *jti, size_t len, enum revoke_state st)
+/* revoke_set and revoke_key_set: the entry of (ns, jti), or of the API key jti when kd is non-NULL
+ * (kd's contents are copied into a new entry). */
+static int revoke_put(const char *ns, const char *jti, size_t len, enum revoke_state st,
+		      const struct revoke_keydata *kd)
 {
 	struct revoke_entry *e;
 	uint64_t h;
@@ -169,7 +186,7 @@ int revoke_set(const char *ns, const char *jti, size_t len, enum revoke_state st
 	pthread_rwlock_wrlock(&revoke_lock);
 	if (revoke_buckets == NULL)
 		goto cleanup;
-	e = revoke_find(ns, jti, len, h);
+	e = revoke_find(ns, jti, len, h, kd != NULL);
 	if (e != NULL) {
 		/* Revocation is irreversible. */
 		if (atomic_load(&e->state) != REVOKE_REVOKED)
@@ -180,9 +197,20 @@ int revoke_set(const char *ns, const char *jti, size_t len, enum revoke_state st
 	e = calloc(1, sizeof(*e) + len + 1);
 	if (e == NULL)
 		goto cleanup;
-	if (ns != NULL && (e->ns = strdup(ns)) == NULL) {
+	if ((ns != NULL && (e->ns = strdup(ns)) == NULL) ||
+	    (kd != NULL && (e->key = malloc(sizeof(*e->key))) == NULL)) {
+		free(e->ns);
 		free(e);
 		goto cleanup;
+	}
+	if (kd != NULL) {
+		*e->key = *kd;
+		if (kd->fn != NULL && (e->key->fn = strdup(kd->fn)) == NULL) {
+			free(e->key);
+			free(e->ns);
+			free(e);
+			goto cleanup;
+		}
 	}
 	e->hash = h;
 	e->len = len;
@@ -202,7 +230,49 @@ cleanup:
 	return rc;
 }
 
-void revoke_touch(const char *ns, const char *jti, size_t len, int64_t now)
+int revoke_set(const char *ns, const char *jti, size_t len, enum revoke_state st)
+{
+	return revoke_put(ns, jti, len, st, NULL);
+}
+
+int revoke_key_set(const char *id, size_t len, const char *ns, const char *fn,
+		   const unsigned char hash[32], int64_t expires_at, enum revoke_state st)
+{
+	struct revoke_keydata kd;
+
+	if (ns == NULL)
+		return -1;
+	memcpy(kd.hash, hash, sizeof(kd.hash));
+	kd.fn = (char *)(uintptr_t)fn;
+	kd.expires_at = expires_at;
+	return revoke_put(ns, id, len, st, &kd);
+}
+
+enum revoke_state revoke_key_lookup(const char *id, size_t len, struct revoke_key *out)
+{
+	enum revoke_state st = REVOKE_UNKNOWN;
+	struct revoke_entry *e;
+	uint64_t h;
+
+	if (id == NULL || len == 0 || len > TOKEN_ID_MAX)
+		return REVOKE_UNKNOWN;
+	h = revoke_hash(id, len);
+	pthread_rwlock_rdlock(&revoke_lock);
+	e = revoke_find(NULL, id, len, h, true);
+	if (e != NULL) {
+		st = (enum revoke_state)atomic_load_explicit(&e->state, memory_order_acquire);
+		out->state = st;
+		memcpy(out->hash, e->key->hash, sizeof(out->hash));
+		out->ns = e->ns;
+		out->function_id = e->key->fn;
+		out->expires_at = e->key->expires_at;
+	}
+	pthread_rwlock_unlock(&revoke_lock);
+	return st;
+}
+
+/* revoke_touch and revoke_key_touch. */
+static void revoke_touch_entry(const char *ns, const char *jti, size_t len, int64_t now, bool key)
 {
 	struct revoke_entry *e;
 	uint64_t h;
@@ -211,7 +281,7 @@ void revoke_touch(const char *ns, const char *jti, size_t len, int64_t now)
 		return;
 	h = revoke_hash(jti, len);
 	pthread_rwlock_rdlock(&revoke_lock);
-	e = revoke_find(ns, jti, len, h);
+	e = revoke_find(ns, jti, len, h, key);
 	/* Only ids the registry knows get a last_used: readers never insert, so a stream of
 	 * unregistered (e.g. imported) tokens cannot grow the table. Write only on change, so
 	 * the cache line stays shared between workers within a second. */
@@ -220,7 +290,18 @@ void revoke_touch(const char *ns, const char *jti, size_t len, int64_t now)
 	pthread_rwlock_unlock(&revoke_lock);
 }
 
-int64_t revoke_last_used(const char *ns, const char *jti, size_t len)
+void revoke_touch(const char *ns, const char *jti, size_t len, int64_t now)
+{
+	revoke_touch_entry(ns, jti, len, now, false);
+}
+
+void revoke_key_touch(const char *id, size_t len, int64_t now)
+{
+	revoke_touch_entry(NULL, id, len, now, true);
+}
+
+/* revoke_last_used and revoke_key_last_used. */
+static int64_t revoke_entry_last_used(const char *ns, const char *jti, size_t len, bool key)
 {
 	struct revoke_entry *e;
 	int64_t t = 0;
@@ -230,11 +311,21 @@ int64_t revoke_last_used(const char *ns, const char *jti, size_t len)
 		return 0;
 	h = revoke_hash(jti, len);
 	pthread_rwlock_rdlock(&revoke_lock);
-	e = revoke_find(ns, jti, len, h);
+	e = revoke_find(ns, jti, len, h, key);
 	if (e != NULL)
 		t = atomic_load_explicit(&e->last_used, memory_order_relaxed);
 	pthread_rwlock_unlock(&revoke_lock);
 	return t;
+}
+
+int64_t revoke_last_used(const char *ns, const char *jti, size_t len)
+{
+	return revoke_entry_last_used(ns, jti, len, false);
+}
+
+int64_t revoke_key_last_used(const char *id, size_t len)
+{
+	return revoke_entry_last_used(NULL, id, len, true);
 }
 
 void revoke_set_stale(bool stale)

@@ -25,6 +25,7 @@ static const char *const store_kind_names[] = {
 	[STORE_KIND_SIGNING_KEY] = "signing_key",
 	[STORE_KIND_LAST_USED] = "last_used",
 	[STORE_KIND_AUDIT] = "audit",
+	[STORE_KIND_API_KEY] = "api_key",
 };
 
 /* Migrations, in order: migration i brings the schema from version i to i + 1. Each runs in one

@@ -162,12 +162,29 @@
 	}
 
 	// Every token matching the filter, page by page (bounded).
-	async function listTokens(filter) {
+	// The two kinds of credential a caller may send in X-Auth-Token: the same panel, dialogs and
+	// API calls, on another collection. `ids` prefixes the panel's element ids.
+	const CRED = {
+		token: { path: '/v1/tokens', list: 'tokens', secret: 'token', noun: 'token', title: 'Token',
+			ids: 'tokens' },
+		api_key: { path: '/v1/api-keys', list: 'api_keys', secret: 'secret', noun: 'API key', title: 'API key',
+			ids: 'api-keys' },
+	};
+
+	// Put c's words into the dialogs' .cred-noun / .cred-title slots.
+	function credWords(c) {
+		document.querySelectorAll('.cred-noun').forEach((e) => { e.textContent = c.noun; });
+		document.querySelectorAll('.cred-title').forEach((e) => { e.textContent = c.title; });
+	}
+
+	// Every record of credential kind c (CRED) matching filter, newest first.
+	async function listTokens(filter, c) {
+		const cred = c;
 		const out = [];
 		for (let page = 1; page <= MAX_PAGES; page++) {
-			const data = await api('GET', '/v1/tokens?' + qs(Object.assign({}, filter,
+			const data = await api('GET', cred.path + '?' + qs(Object.assign({}, filter,
 				{ order_by: 'created_at_desc', page, page_size: PAGE_SIZE })));
-			const batch = (data && Array.isArray(data.tokens)) ? data.tokens : [];
+			const batch = (data && Array.isArray(data[cred.list])) ? data[cred.list] : [];
 			out.push(...batch);
 			const total = data && Number.isFinite(data.total_count) ? data.total_count : out.length;
 			if (batch.length === 0 || out.length >= total)
@@ -499,10 +516,12 @@
 			nodes.push(h('section', { id: 'panel-functions', role: 'tabpanel', 'aria-labelledby': 'tab-functions', class: 'card' },
 				h('div', { class: 'card-head' }, h('h2', {}, 'Functions')), functionsTable(fns)));
 		} else {
-			const panel = tokensPanel({ kind: 'namespace', ns, fns });
+			const panel = tokensPanel({ kind: 'namespace', ns, fns, cred: CRED.token });
+			const keys = tokensPanel({ kind: 'namespace', ns, fns, cred: CRED.api_key });
 			nodes.push(h('div', { id: 'panel-security', role: 'tabpanel', 'aria-labelledby': 'tab-security' },
-				acceptedKeysCard(ns), panel.el));
+				acceptedKeysCard(ns), panel.el, keys.el));
 			panel.load();
+			keys.load();
 		}
 		return nodes;
 	}
@@ -534,16 +553,18 @@
 					h('dt', {}, 'ID'), h('dd', { class: 'mono' }, fn.id),
 					h('dt', {}, 'Namespace'), h('dd', {}, h('a', { href: link(['namespaces', ns.id]) }, nsName)),
 					h('dt', {}, 'Privacy'), h('dd', {}, privacyBadge(fn.privacy),
-						fn.privacy === 'private' ? ' Callers send a token in the X-Auth-Token header.' : ' Anyone who can reach it may call it.'),
+						fn.privacy === 'private' ? ' Callers send a token or an API key in the X-Auth-Token header.' : ' Anyone who can reach it may call it.'),
 					h('dt', {}, 'Endpoint'), h('dd', { class: 'mono', id: 'fn-endpoint' }, ep || h('span', { class: 'muted' }, 'none: wildcard hosts only')),
 					h('dt', {}, 'Hosts'), h('dd', {}, li(fn.hosts)),
 					h('dt', {}, 'Path prefix'), h('dd', { class: 'mono' }, fn.path_prefix || h('span', { class: 'muted' }, 'none (host only)')),
 					h('dt', {}, 'Upstreams'), h('dd', {}, li((fn.upstreams || []).map(upstreamText))))));
 		} else {
-			const panel = tokensPanel({ kind: 'function', ns, fn });
+			const panel = tokensPanel({ kind: 'function', ns, fn, cred: CRED.token });
+			const keys = tokensPanel({ kind: 'function', ns, fn, cred: CRED.api_key });
 			nodes.push(h('div', { id: 'panel-security', role: 'tabpanel', 'aria-labelledby': 'tab-security' },
-				privacyCard(fn, badge), acceptedKeysCard(ns), panel.el));
+				privacyCard(fn, badge), acceptedKeysCard(ns), panel.el, keys.el));
 			panel.load();
+			keys.load();
 		}
 		return nodes;
 	}
@@ -554,7 +575,7 @@
 		const current = h('p', { id: 'privacy-current' });
 		const setCurrent = () => {
 			current.replaceChildren('This function is ', privacyBadge(fn.privacy), fn.privacy === 'private' ?
-				': every call must carry a valid token in the X-Auth-Token header.' :
+				': every call must carry a valid token or API key in the X-Auth-Token header.' :
 				': anyone who can reach it may call it, without a token.');
 		};
 		// A privacy set here (or through the API) is kept by fngate and wins over the configuration
@@ -610,7 +631,7 @@
 		group = h('fieldset', { class: 'radio-cards' },
 			h('legend', { class: 'muted small' }, 'Who may call this function'),
 			radio('public', 'Public', 'Anyone who can reach the function may call it.'),
-			radio('private', 'Private', 'Callers need a token; others get 403.'));
+			radio('private', 'Private', 'Callers need a token or an API key; others get 403.'));
 		group.addEventListener('change', (ev) => {
 			const want = ev.target.value;
 			if (want === fn.privacy)
@@ -657,44 +678,54 @@
 		return ['', t.status || 'unknown'];
 	}
 
-	// The Tokens panel of a function (its own tokens and its namespace's) or of a namespace (its
-	// namespace-wide tokens). Returns {el, load}.
+	// The Tokens panel (ctx.cred CRED.token) or the API keys panel (CRED.api_key) of a function
+	// (its own credentials and its namespace's) or of a namespace (its namespace-wide ones).
+	// Returns {el, load}.
 	function tokensPanel(ctx) {
+		const c = ctx.cred;
 		const nsId = ctx.ns.id;
 		const writable = can('tokens:write', nsId);
 		// A namespace with imported keys (issue_tokens false) accepts tokens minted elsewhere:
-		// fngate cannot generate any, and lists only the jtis revoked here.
-		const imported = ctx.ns.issue_tokens === false;
+		// fngate cannot generate any, and lists only the jtis revoked here. API keys need no
+		// signing key: every namespace may have them.
+		const imported = ctx.ns.issue_tokens === false && c === CRED.token;
+		const keys = c === CRED.api_key;
 		const alertEl = h('p', { class: 'alert alert-error', role: 'alert', hidden: true });
 		const statusEl = h('p', { class: 'alert alert-info', role: 'status', hidden: true });
-		const body = h('tbody', {}, h('tr', {}, h('td', { colspan: '7', class: 'loading' }, 'Loading tokens…')));
-		const showDeleted = h('input', { type: 'checkbox', id: 'tokens-show-deleted' });
+		const body = h('tbody', {}, h('tr', {}, h('td', { colspan: '7', class: 'loading' }, `Loading ${c.noun}s…`)));
+		const showDeleted = h('input', { type: 'checkbox', id: c.ids + '-show-deleted' });
 		let genBtn = null;
-		const title = imported ? 'Revoked tokens' : ctx.kind === 'function' ? 'Tokens' : 'Namespace tokens';
+		const title = imported ? 'Revoked tokens' : ctx.kind === 'function' ? c.title + 's' : `Namespace ${c.noun}s`;
 		const intro = imported ?
 			'This namespace does not issue tokens: it accepts the tokens its keys sign (above), minted elsewhere. ' +
-			'fngate lists only the token IDs (jti) revoked here.' : ctx.kind === 'function' ?
+			'fngate lists only the token IDs (jti) revoked here.' : keys ? (ctx.kind === 'function' ?
+				'API keys that open this function: its own, and those of its namespace. A caller sends the key in the ' +
+				'X-Auth-Token header, as it would a token; fngate keeps only a hash of it.' :
+				'Namespace-wide API keys open every function of this namespace. Function API keys are on each ' +
+				'function\'s Security tab.') : ctx.kind === 'function' ?
 			'Tokens that open this function: its own, and those of its namespace (they open every function in it).' :
 			'Namespace-wide tokens open every function of this namespace. Function tokens are on each function\'s Security tab.';
-		const head = h('div', { class: 'card-head' }, h('h2', { id: 'tokens-title' }, title));
+		const head = h('div', { class: 'card-head' }, h('h2', { id: c.ids + '-title' }, title));
 		if (writable && !imported) {
-			genBtn = h('button', { type: 'button', class: 'btn btn-primary', id: 'generate-token' }, 'Generate token');
+			genBtn = h('button', { type: 'button', class: 'btn btn-primary', id: keys ? 'generate-api-key' : 'generate-token' },
+				'Generate ' + c.noun);
 			genBtn.addEventListener('click', () => openGenerate(ctx, genBtn, (created) => {
-				showAlert(statusEl, `Token "${created.description || created.id}" generated.`, 'info');
+				showAlert(statusEl, `${c.title} "${created.description || created.id}" generated.`, 'info');
 				load();
 			}));
 			head.append(genBtn);
 		}
-		const el = h('section', { class: 'card', id: 'tokens-panel', 'aria-labelledby': 'tokens-title' }, head,
+		const el = h('section', { class: 'card', id: c.ids + '-panel', 'aria-labelledby': c.ids + '-title' }, head,
 			h('p', { class: 'muted' }, intro),
-			writable ? null : h('p', { class: 'muted small', id: 'tokens-readonly' }, imported ?
+			writable ? null : h('p', { class: 'muted small', id: c.ids + '-readonly' }, imported ?
 				'Your key can list revoked tokens but not revoke one.' :
-				'Your key can list tokens but not generate or delete them.'),
+				`Your key can list ${c.noun}s but not generate or delete them.`),
 			writable && imported ? revokeForm() : null,
 			alertEl, statusEl,
 			// Every record of an imported namespace is a revocation: nothing to hide.
-			imported ? null : h('div', { class: 'check small' }, showDeleted, h('label', { for: 'tokens-show-deleted' }, 'Show deleted tokens')),
-			h('table', { id: 'tokens-table' },
+			imported ? null : h('div', { class: 'check small' }, showDeleted,
+				h('label', { for: c.ids + '-show-deleted' }, `Show deleted ${c.noun}s`)),
+			h('table', { id: c.ids + '-table' },
 				h('caption', { class: 'muted small', hidden: true }, title),
 				h('thead', {}, h('tr', {}, ['Description', 'Scope', 'Created', 'Expires', 'Last used', 'Status']
 					.map((c) => h('th', { scope: 'col' }, c)), h('th', { scope: 'col' }, h('span', { class: 'skip' }, 'Actions')))),
@@ -745,7 +776,7 @@
 			if (!rows.length) {
 				body.replaceChildren(h('tr', {}, h('td', { colspan: '7', class: 'empty' },
 					imported ? 'No token ID revoked here: every unexpired token its keys sign is accepted.' :
-						writable ? 'No token yet. Generate one to let a caller in.' : 'No token.')));
+						writable ? `No ${c.noun} yet. Generate one to let a caller in.` : `No ${c.noun}.`)));
 				return;
 			}
 			body.replaceChildren(...rows.map((t) => {
@@ -757,13 +788,14 @@
 				const name = t.description || t.id;
 				let action = null;
 				if (writable && t.status !== 'revoked') {
-					action = h('button', { type: 'button', class: 'btn btn-icon', 'aria-label': 'Delete token ' + name, title: 'Delete token' }, svgTrash());
-					action.addEventListener('click', () => openDelete(t, action, () => {
-						showAlert(statusEl, `Token "${name}" deleted: it is refused from now on.`, 'info');
+					action = h('button', { type: 'button', class: 'btn btn-icon', 'aria-label': `Delete ${c.noun} ${name}`,
+						title: 'Delete ' + c.noun }, svgTrash());
+					action.addEventListener('click', () => openDelete(t, c, action, () => {
+						showAlert(statusEl, `${c.title} "${name}" deleted: it is refused from now on.`, 'info');
 						load();
 					}));
 				}
-				return h('tr', { 'data-token-id': t.id },
+				return h('tr', { [keys ? 'data-api-key-id' : 'data-token-id']: t.id },
 					h('td', {}, t.description ? t.description : h('span', { class: 'muted' }, '(no description)'),
 						h('span', { class: 'sub mono' }, t.id)),
 					h('td', {}, foreign ? h('span', { class: 'badge' }, 'Imported') :
@@ -785,7 +817,8 @@
 			try {
 				let list;
 				if (ctx.kind === 'function') {
-					const [own, nsw] = await Promise.all([listTokens({ function_id: ctx.fn.id }), listTokens({ namespace_id: nsId })]);
+					const [own, nsw] = await Promise.all([listTokens({ function_id: ctx.fn.id }, c),
+						listTokens({ namespace_id: nsId }, c)]);
 					const seen = new Set();
 					list = [];
 					for (const t of own.concat(nsw.filter((x) => !x.function_id))) {
@@ -795,7 +828,7 @@
 						}
 					}
 				} else {
-					list = (await listTokens({ namespace_id: nsId })).filter((t) => !t.function_id);
+					list = (await listTokens({ namespace_id: nsId }, c)).filter((t) => !t.function_id);
 				}
 				list.sort((a, b) => (a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : 0));
 				if (gen !== renderGen)
@@ -805,7 +838,7 @@
 			} catch (err) {
 				if (gen !== renderGen || !session.key)
 					return;
-				body.replaceChildren(h('tr', {}, h('td', { colspan: '7', class: 'empty' }, 'Tokens could not be listed.')));
+				body.replaceChildren(h('tr', {}, h('td', { colspan: '7', class: 'empty' }, c.title + 's could not be listed.')));
 				showAlert(alertEl, describe(err));
 			}
 		}
@@ -881,6 +914,7 @@
 
 	function openGenerate(ctx, opener, onCreated) {
 		genCtx = { ctx, onCreated };
+		credWords(ctx.cred);
 		const d = new Date(Date.now() + 30 * 24 * 3600 * 1000);
 		$('gen-description').value = '';
 		$('gen-date').value = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
@@ -889,8 +923,8 @@
 		syncExpiry();
 		$('gen-tz').textContent = 'Date and time are in this browser\'s time zone (' + tzLabel() + ').';
 		$('dlg-generate-scope').textContent = ctx.kind === 'function' ?
-			`The token will open the function "${ctx.fn.name || ctx.fn.id}" only.` :
-			`The token will open every function of the namespace "${ctx.ns.name || ctx.ns.id}".`;
+			`The ${ctx.cred.noun} will open the function "${ctx.fn.name || ctx.fn.id}" only.` :
+			`The ${ctx.cred.noun} will open every function of the namespace "${ctx.ns.name || ctx.ns.id}".`;
 		showAlert($('gen-error'), '');
 		$('gen-submit').disabled = false;
 		openDialog('dlg-generate', opener, $('gen-description'));
@@ -955,11 +989,12 @@
 		showAlert(errEl, '');
 		let created;
 		try {
-			created = await api('POST', '/v1/tokens', body);
+			created = await api('POST', ctx.cred.path, body);
 		} catch (err) {
 			if (!session.key)
 				return;
-			showAlert(errEl, err instanceof ApiError && err.status === 400 ? 'The token was not created: ' + err.message : describe(err));
+			showAlert(errEl, err instanceof ApiError && err.status === 400 ?
+				`The ${ctx.cred.noun} was not created: ` + err.message : describe(err));
 			$('gen-submit').disabled = false;
 			return;
 		}
@@ -979,7 +1014,7 @@
 	}
 
 	function showToken(created, ctx, opener) {
-		const token = created && typeof created.token === 'string' ? created.token : '';
+		const token = created && typeof created[ctx.cred.secret] === 'string' ? created[ctx.cred.secret] : '';
 		let ep;
 		if (ctx.kind === 'function')
 			ep = endpointOf(ctx.fn);
@@ -991,6 +1026,7 @@
 		$('tok-curl').value = `curl -H "X-Auth-Token: ${token}" ${ep ? shellArg(ep) : guess}`;
 		$('tok-curl-hint').hidden = !!ep;
 		$('tok-copied').textContent = '';
+		credWords(ctx.cred);
 		openDialog('dlg-token', opener, $('tok-copy'));
 	}
 
@@ -1022,8 +1058,9 @@
 
 	let delCtx = null;
 
-	function openDelete(t, opener, onDeleted) {
-		delCtx = { t, onDeleted };
+	function openDelete(t, c, opener, onDeleted) {
+		delCtx = { t, c, onDeleted };
+		credWords(c);
 		$('del-name').textContent = t.description ? `"${t.description}"` : t.id;
 		showAlert($('del-error'), '');
 		$('del-confirm').disabled = false;
@@ -1033,23 +1070,23 @@
 	async function onDelete() {
 		if (!delCtx)
 			return;
-		const { t, onDeleted } = delCtx;
+		const { t, c, onDeleted } = delCtx;
 		$('del-confirm').disabled = true;
 		try {
-			await api('DELETE', '/v1/tokens/' + encodeURIComponent(t.id));
+			await api('DELETE', c.path + '/' + encodeURIComponent(t.id));
 		} catch (err) {
 			if (!session.key)
 				return;
 			// A second DELETE says the token is already revoked: the list is what matters.
 			if (!(err instanceof ApiError && (err.status === 409 || err.status === 410))) {
-				showAlert($('del-error'), 'The token was not deleted. ' + describe(err));
+				showAlert($('del-error'), `The ${c.noun} was not deleted. ` + describe(err));
 				$('del-confirm').disabled = false;
 				return;
 			}
 		}
 		delCtx = null;
-		openers.set('dlg-delete', $('tokens-title'));
-		$('tokens-title').setAttribute('tabindex', '-1');
+		openers.set('dlg-delete', $(c.ids + '-title'));
+		$(c.ids + '-title').setAttribute('tabindex', '-1');
 		$('dlg-delete').close();
 		onDeleted();
 	}
@@ -1062,7 +1099,7 @@
 		privCtx = { fn, want, onDone, onCancel, done: false };
 		$('dlg-privacy-title').textContent = want === 'private' ? 'Make this function private?' : 'Make this function public?';
 		$('dlg-privacy-text').textContent = want === 'private' ?
-			`"${fn.name || fn.id}" will refuse every call without a valid token in the X-Auth-Token header (403). ` +
+			`"${fn.name || fn.id}" will refuse every call without a valid token or API key in the X-Auth-Token header (403). ` +
 			'Generate tokens for its callers on this tab.' :
 			`Anyone who can reach "${fn.name || fn.id}" will be able to call it without a token. ` +
 			'Existing tokens stay valid but are no longer needed.';
@@ -1102,7 +1139,8 @@
 		$('generate-form').addEventListener('submit', onGenerate);
 		$('gen-cancel').addEventListener('click', () => $('dlg-generate').close());
 		$('gen-noexpiry').addEventListener('change', syncExpiry);
-		$('tok-copy').addEventListener('click', () => onCopy($('tok-value'), 'Token', $('tok-copy')));
+		$('tok-copy').addEventListener('click', () => onCopy($('tok-value'), document.querySelector('.cred-title').textContent,
+			$('tok-copy')));
 		$('tok-copy-curl').addEventListener('click', () => onCopy($('tok-curl'), 'Command', $('tok-copy-curl')));
 		$('tok-close').addEventListener('click', () => {
 			wipeToken();

@@ -180,6 +180,11 @@ async function main() {
 
 	const tokensTable = () => page.locator('#tokens-table');
 	const row = (text) => tokensTable().locator('tbody tr', { hasText: text });
+	const keyRow = (text) => page.locator('#api-keys-table tbody tr', { hasText: text });
+	const keyDesc = 'Billing service (API key)';
+	const nsKeyDesc = 'Reporting (namespace API key)';
+	let apiKey = '';
+	let apiKeyCurl = '';
 	// Each run starts on a fresh registry (the harness's state_dir, or a fresh mock).
 	const fnDesc = 'CI deploy pipeline';
 	const neverDesc = 'Partner integration (no expiry)';
@@ -219,6 +224,26 @@ async function main() {
 		const curl = await tdlg.getByLabel('Call the function with it').inputValue();
 		assert(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(token), 'the pop-up shows a JWT: ' + token.slice(0, 20));
 		return { token, curl, dlg: tdlg };
+	};
+	// The same dialog, opened by "Generate API key": no expiry; returns the secret and curl line.
+	const generateKey = async (desc, shotName) => {
+		await page.locator('#api-keys-table .loading').waitFor({ state: 'detached' });
+		await page.getByRole('button', { name: 'Generate API key' }).click();
+		const dlg = page.getByRole('dialog', { name: 'Generate API key' });
+		await dlg.waitFor();
+		await dlg.getByLabel('Description').fill(desc);
+		await dlg.getByLabel('No expiration date').check();
+		if (shotName)
+			await shot(shotName);
+		await dlg.getByRole('button', { name: 'Generate API key' }).click();
+		const kdlg = page.getByRole('dialog', { name: 'Copy your API key' });
+		await kdlg.waitFor();
+		const key = await kdlg.getByLabel('API key', { exact: true }).inputValue();
+		const curl = await kdlg.getByLabel('Call the function with it').inputValue();
+		assert(/^fngak_[0-9a-f]{20}_[A-Za-z0-9_-]{43}$/.test(key), 'the pop-up shows an API key: ' + key.slice(0, 26));
+		assert(/cannot be shown again/i.test(await kdlg.locator('#tok-warning').textContent()), 'the once-only warning');
+		assert(CURL_LINE.test(curl) && CURL_LINE.exec(curl)[1] === key, 'curl line with the key');
+		return { key, curl, dlg: kdlg };
 	};
 
 	try {
@@ -298,7 +323,7 @@ async function main() {
 			await page.getByRole('heading', { name: 'Privacy policy' }).waitFor();
 			await page.getByRole('heading', { name: 'Tokens' }).waitFor();
 			for (const col of ['Description', 'Scope', 'Created', 'Expires', 'Last used', 'Status'])
-				await page.getByRole('columnheader', { name: col }).waitFor();
+				await tokensTable().getByRole('columnheader', { name: col }).waitFor();
 			if (await page.getByLabel('Private', { exact: false }).first().isChecked()) {
 				// Start from public so the test sets it private through the console.
 				await page.locator('#privacy-public').check();
@@ -474,6 +499,57 @@ async function main() {
 			await shot('function-tokens-both');
 		});
 
+		await step('API keys beside tokens: "Generate API key" (the same dialog), shown once, curl -> 200', async () => {
+			await page.getByRole('heading', { name: 'API keys' }).waitFor();
+			for (const col of ['Description', 'Scope', 'Created', 'Expires', 'Last used', 'Status'])
+				await page.locator('#api-keys-table').getByRole('columnheader', { name: col }).waitFor();
+			const r = await generateKey(keyDesc, 'generate-api-key');
+			apiKey = r.key;
+			apiKeyCurl = r.curl;
+			await shot('api-key-once');
+			const status = callWithToken(apiKeyCurl, apiKey);
+			assert(status === 200, 'call with the API key: expected 200, got ' + status);
+			await r.dlg.getByRole('button', { name: 'I have copied the API key' }).click();
+			await page.waitForFunction(() => document.getElementById('tok-value').value === '', null, { timeout: 2000 });
+			const text = await keyRow(keyDesc).textContent();
+			assert(/This function/.test(text) && /Ready/.test(text) && /Never/.test(text), 'listed: ' + text);
+			assert(await row(keyDesc).count() === 0, 'not listed among the tokens');
+			assert(!(await page.content()).includes(apiKey.slice(27)), 'the secret is nowhere in the page');
+			await page.locator('#api-keys-panel').scrollIntoViewIfNeeded();
+			await shot('api-key-listed');
+		});
+
+		await step('delete the API key with the confirmation: curl -> 403', async () => {
+			await keyRow(keyDesc).getByRole('button', { name: 'Delete API key ' + keyDesc }).click();
+			const dlg = page.getByRole('alertdialog', { name: 'Delete API key' });
+			await dlg.waitFor();
+			assert(/irreversible/i.test(await dlg.textContent()), 'the confirmation says it is irreversible');
+			await shot('api-key-delete-confirm');
+			await dlg.getByRole('button', { name: 'Delete API key' }).click();
+			await dlg.waitFor({ state: 'hidden' });
+			await keyRow(keyDesc).waitFor({ state: 'detached' });
+			await expectStatusSoon(() => callWithToken(apiKeyCurl, apiKey), 403, 'call with the deleted API key');
+			await page.getByLabel('Show deleted API keys').check();
+			assert(/Revoked/.test(await keyRow(keyDesc).textContent()), 'listed as revoked');
+			await page.getByLabel('Show deleted API keys').uncheck();
+			// the tokens panel did not change
+			await row(neverDesc).waitFor();
+		});
+
+		await step('the namespace page lists and generates its namespace-wide API keys', async () => {
+			await page.goto(new URL('#/namespaces/' + encodeURIComponent(NAMESPACE_ID) + '/security', CONSOLE_URL).href);
+			await page.getByRole('heading', { name: 'Namespace API keys' }).waitFor();
+			const r = await generateKey(nsKeyDesc);
+			assert(callWithToken(r.curl, r.key) === 200, 'the namespace key\'s curl line answers 200');
+			const fnEndpoint = CURL_LINE.exec(fnCurl)[2];
+			assert(callWithToken(r.curl.replace(/ \S+$/, ' ' + fnEndpoint), r.key) === 200, 'a namespace key opens the function');
+			await r.dlg.getByRole('button', { name: 'I have copied the API key' }).click();
+			assert(/Namespace/.test(await keyRow(nsKeyDesc).textContent()), 'labelled Namespace');
+			assert(await keyRow(keyDesc).count() === 0, 'function keys are not listed as namespace-wide');
+			await page.locator('#api-keys-panel').scrollIntoViewIfNeeded();
+			await shot('namespace-api-keys');
+		});
+
 		if (IMPORTED_NAMESPACE_ID) {
 			const impJti = JSON.parse(Buffer.from(IMPORTED_TOKEN.split('.')[1], 'base64url').toString()).jti;
 			const callImported = () => curlStatus(['-H', 'X-Auth-Token: ' + IMPORTED_TOKEN, IMPORTED_CALL_URL]);
@@ -558,6 +634,9 @@ async function main() {
 			await row(neverDesc).waitFor();
 			assert(await page.getByRole('button', { name: 'Generate token' }).count() === 0, 'no Generate token button');
 			assert(await page.getByRole('button', { name: /^Delete token/ }).count() === 0, 'no delete icon');
+			assert(await page.getByRole('button', { name: 'Generate API key' }).count() === 0, 'no Generate API key button');
+			assert(await page.getByRole('button', { name: /^Delete API key/ }).count() === 0, 'no API key delete icon');
+			await page.locator('#api-keys-readonly').waitFor();
 			assert(await page.locator('input[name=privacy]').count() === 0, 'no privacy toggle');
 			await page.locator('#tokens-readonly').waitFor();
 			await shot('read-only');

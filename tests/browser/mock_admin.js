@@ -50,7 +50,7 @@ const functions = [
 // As fngate: the configuration file's privacy beside the one in force.
 for (const f of functions)
 	f.privacy_configured = f.privacy;
-const tokens = []; // records plus a hidden .secret
+const tokens = []; // records (tokens and API keys, .api_key) plus a hidden .secret
 // A token the imported key signed elsewhere: valid until its jti is revoked (no record before).
 const importedJti = crypto.randomUUID();
 const importedToken = mintToken({ id: importedJti, kid: 'scw-2025', namespace_id: '', function_id: 'legacy',
@@ -77,6 +77,7 @@ function mintToken(rec) {
 function publicRecord(t) {
 	const r = Object.assign({}, t);
 	delete r.secret;
+	delete r.api_key;
 	return r;
 }
 
@@ -207,10 +208,13 @@ async function api(req, res, url, auth) {
 		}
 	}
 
-	if (parts[1] === 'tokens') {
+	// /v1/api-keys is /v1/tokens on the API key records (the secret is "fngak_" + id + "_" + 43).
+	const isKey = parts[1] === 'api-keys';
+	const what = isKey ? 'API key' : 'token';
+	if (parts[1] === 'tokens' || isKey) {
 		if (parts.length === 2 && m === 'GET') {
 			const q = url.searchParams;
-			let list = tokens.filter((t) => !k.namespaces || k.namespaces.includes(t.namespace_id));
+			let list = tokens.filter((t) => !!t.api_key === isKey && (!k.namespaces || k.namespaces.includes(t.namespace_id)));
 			if (!allowed(k, 'tokens:read'))
 				return fail(res, 403, 'permission_denied', 'this key lacks tokens:read');
 			if (q.get('namespace_id'))
@@ -223,7 +227,8 @@ async function api(req, res, url, auth) {
 				list.reverse();
 			const page = Math.max(1, Number(q.get('page') || 1));
 			const size = Math.min(100, Math.max(1, Number(q.get('page_size') || 20)));
-			return send(res, 200, { tokens: list.slice((page - 1) * size, page * size).map(publicRecord), total_count: list.length });
+			return send(res, 200, { [isKey ? 'api_keys' : 'tokens']: list.slice((page - 1) * size, page * size).map(publicRecord),
+				total_count: list.length });
 		}
 		if (parts.length === 2 && m === 'POST') {
 			let body;
@@ -249,7 +254,7 @@ async function api(req, res, url, auth) {
 			}
 			if (!allowed(k, 'tokens:write', nsId))
 				return fail(res, 403, 'permission_denied', 'this key lacks tokens:write');
-			if (!namespaces.find((n) => n.id === nsId).issue_tokens)
+			if (!isKey && !namespaces.find((n) => n.id === nsId).issue_tokens)
 				return fail(res, 400, 'invalid_argument', `namespace "${nsId}" does not issue tokens (issue_tokens is false)`);
 			const desc = body.description === undefined || body.description === null ? '' : body.description;
 			if (typeof desc !== 'string' || Buffer.byteLength(desc) > 512 || /[\u0000-\u001f\u007f]/.test(desc))
@@ -263,15 +268,22 @@ async function api(req, res, url, auth) {
 				exp = new Date(Date.parse(body.expires_at)).toISOString().replace(/\.\d{3}Z$/, 'Z');
 			}
 			const rec = {
-				id: crypto.randomUUID(), namespace_id: nsId, function_id: hasFn ? body.function_id : null,
+				id: isKey ? crypto.randomBytes(10).toString('hex') : crypto.randomUUID(), namespace_id: nsId,
+				function_id: hasFn ? body.function_id : null, scope: hasFn ? 'function' : 'namespace',
 				description: desc, created_at: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'), expires_at: exp,
-				status: 'ready', revoked_at: null, last_used_at: null, kid: 'k-' + nsId + '-1',
+				status: 'ready', revoked_at: null, last_used_at: null,
 			};
-			rec.secret = mintToken(rec);
+			if (isKey) {
+				rec.api_key = true;
+				rec.secret = 'fngak_' + rec.id + '_' + b64url(crypto.randomBytes(32));
+			} else {
+				rec.kid = 'k-' + nsId + '-1';
+				rec.secret = mintToken(rec);
+			}
 			tokens.push(rec);
-			return send(res, 201, Object.assign({ token: rec.secret }, publicRecord(rec)));
+			return send(res, 201, Object.assign({ [isKey ? 'secret' : 'token']: rec.secret }, publicRecord(rec)));
 		}
-		if (parts.length === 3 && parts[2] === 'revoke' && m === 'POST') {
+		if (!isKey && parts.length === 3 && parts[2] === 'revoke' && m === 'POST') {
 			let body;
 			try {
 				body = JSON.parse(await readBody(req));
@@ -297,9 +309,9 @@ async function api(req, res, url, auth) {
 			return send(res, 200, publicRecord(t));
 		}
 		if (parts.length === 3) {
-			const t = tokens.find((x) => x.id === parts[2]);
+			const t = tokens.find((x) => x.id === parts[2] && !!x.api_key === isKey);
 			if (!t)
-				return fail(res, 404, 'not_found', `no token "${parts[2]}"`);
+				return fail(res, 404, 'not_found', `no ${what} "${parts[2]}"`);
 			if (m === 'GET') {
 				if (!allowed(k, 'tokens:read', t.namespace_id))
 					return fail(res, 403, 'permission_denied', 'this key lacks tokens:read');
@@ -309,7 +321,7 @@ async function api(req, res, url, auth) {
 				if (!allowed(k, 'tokens:write', t.namespace_id))
 					return fail(res, 403, 'permission_denied', 'this key lacks tokens:write');
 				if (t.status === 'revoked')
-					return fail(res, 409, 'already_revoked', 'the token was already deleted');
+					return fail(res, 409, 'already_revoked', `the ${what} was already deleted`);
 				t.status = 'revoked';
 				t.revoked_at = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 				return send(res, 200, publicRecord(t));

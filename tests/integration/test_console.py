@@ -8,7 +8,8 @@ tests/browser/console.test.js: Debian's chromium, headless, driven by playwright
 the whole flow of issue 5 (sign in, open the function, set it private, generate a token, curl 200,
 delete it, curl 403, no-expiry token, namespace tokens, read-only key, wrong key), and a second
 namespace whose key is imported (issue 16 item 8: what it accepts, no token generation, revocation
-by jti with its time, curl 403 after it).
+by jti with its time, curl 403 after it), and API keys beside the tokens (issue 13: generate with the
+same dialog, shown once, curl 200, delete with confirmation, curl 403; the namespace's keys).
 
 What it needs, installed here when missing (and the test FAILS, never skips, when it cannot be):
   /usr/bin/chromium   apt-get install -y chromium
@@ -66,6 +67,10 @@ DOC_SHOTS = {
     "read-only": "16-read-only.png",
     "imported-namespace": "17-imported-namespace.png",
     "imported-revoked": "18-imported-revoked.png",
+    "generate-api-key": "19-generate-api-key.png",
+    "api-key-once": "20-api-key-once.png",
+    "api-key-listed": "21-api-key-listed.png",
+    "namespace-api-keys": "22-namespace-api-keys.png",
 }
 
 

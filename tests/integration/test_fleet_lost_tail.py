@@ -11,7 +11,8 @@ reconnection that the log no longer holds the change it applied last, load the s
 snapshot again without forgetting anything it applied (the revoked token stays refused at
 every moment), write back what the store lost (so the store holds the revocation and the
 token again), and follow the new log: a token created and one revoked after the loss reach
-every node. Without the check, a node would skip the new changes at the reused positions."""
+every node. Without the check, a node would skip the new changes at the reused positions.
+API keys (issue 13) go through the same: one created and one deleted after P0 are written back."""
 
 import os
 import sys
@@ -52,30 +53,47 @@ class LostTail(fu.FleetCase):
     def store_item(self, key):
         return self.pg.psql("SELECT body FROM fngate_items WHERE key = '%s'" % key).strip()
 
+    def create_key(self, node, description):
+        st, body = self.admin(node, "POST", "/v1/api-keys", {"function_id": "resize",
+                                                             "description": description})
+        self.assertEqual(st, 201, body)
+        return body
+
     def test_lost_tail(self):
         kept = self.create("a", "kept")            # ready before P0 and after
         revoked = self.create("a", "revoked")      # ready at P0, revoked after: the loss
+        key_kept = self.create_key("a", "key kept")
+        key_revoked = self.create_key("a", "key revoked")
         p0 = self.wait_same_position()
         self.pg.psql("DROP TABLE IF EXISTS items_p0; "
                      "CREATE TABLE items_p0 AS SELECT * FROM fngate_items")
         lost = self.create("b", "lost")            # created after P0: the loss
         st, _ = self.admin("c", "DELETE", "/v1/tokens/" + revoked["id"])
         self.assertEqual(st, 200)
+        key_lost = self.create_key("b", "key lost")
+        st, _ = self.admin("c", "DELETE", "/v1/api-keys/" + key_revoked["id"])
+        self.assertEqual(st, 200)
         p1 = self.wait_same_position()
         self.assertGreater(p1, p0)
-        toks = {"kept": kept["token"], "revoked": revoked["token"], "lost": lost["token"]}
-        want = {"kept": (200, None), "revoked": (403, "token_revoked"), "lost": (200, None)}
+        toks = {"kept": kept["token"], "revoked": revoked["token"], "lost": lost["token"],
+                "key_kept": key_kept["secret"], "key_revoked": key_revoked["secret"],
+                "key_lost": key_lost["secret"]}
+        want = {"kept": (200, None), "revoked": (403, "token_revoked"), "lost": (200, None),
+                "key_kept": (200, None), "key_revoked": (403, "api_key_revoked"),
+                "key_lost": (200, None)}
         self.wait_everywhere(toks, want, 1.0)
 
         # While the loss happens and is repaired, the revoked token must be refused everywhere
         # at every moment: a node never forgets a revocation it applied.
         seen = []
+        seen_keys = []
         stop = threading.Event()
 
         def watch():
             while not stop.is_set():
                 for n in self.names:
                     seen.append((n, self.status(n, revoked["token"])))
+                    seen_keys.append((n, self.status(n, key_revoked["secret"])))
                 time.sleep(0.01)
         t = threading.Thread(target=watch)
         t.start()
@@ -107,11 +125,15 @@ class LostTail(fu.FleetCase):
             t.join()
         bad = [s for s in seen if s[1] != (403, "token_revoked")]
         self.assertEqual(bad, [], "the revoked token was let through during the repair")
+        bad = [s for s in seen_keys if s[1] != (403, "api_key_revoked")]
+        self.assertEqual(bad, [], "the deleted API key was let through during the repair")
         self.assertGreater(len(seen), 10)
         self.wait_everywhere(toks, want, SETTLE_S)
         # The store holds again what it lost.
         self.assertIn('"status":"revoked"', self.store_item(revoked["id"]).replace(" ", ""))
         self.assertNotEqual(self.store_item(lost["id"]), "", "the lost token was written back")
+        self.assertIn('"status":"revoked"', self.store_item(key_revoked["id"]).replace(" ", ""))
+        self.assertNotEqual(self.store_item(key_lost["id"]), "", "the lost API key was written back")
 
         # The nodes follow the new log: changes after the loss reach every node.
         after = self.create("b", "after")

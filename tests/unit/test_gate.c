@@ -9,6 +9,7 @@
 
 #include <openssl/evp.h>
 
+#include "apikey.h"
 #include "b64url.h"
 #include "conf.h"
 #include "gate.h"
@@ -304,6 +305,82 @@ START_TEST(test_cache_bounds)
 }
 END_TEST
 
+/* API keys through the gate, as a decision table. Each key is generated and registered here:
+ *   ns     ns-1, namespace-wide, no expiry       fn     fn-priv only
+ *   other  ns-2, namespace-wide                  exp    ns-1, expires_at NOW
+ *   gone   ns-1, deleted (REVOKED)
+ * and three secrets that are not keys: "wrong" (ns's id with another random part), "ghost" (an id
+ * never registered) and "bent" (the prefix, then not a key's shape). */
+START_TEST(test_api_keys)
+{
+	enum { K_NS, K_FN, K_OTHER, K_EXP, K_GONE, K_WRONG, K_GHOST, K_BENT, K_COUNT };
+	static const struct {
+		const char *ns, *fn;
+		int64_t     exp;
+		enum revoke_state st;
+	} reg[] = {
+		[K_NS] = {"ns-1", NULL, 0, REVOKE_READY},
+		[K_FN] = {"ns-1", "fn-priv", 0, REVOKE_READY},
+		[K_OTHER] = {"ns-2", NULL, 0, REVOKE_READY},
+		[K_EXP] = {"ns-1", NULL, NOW, REVOKE_READY},
+		[K_GONE] = {"ns-1", NULL, 0, REVOKE_REVOKED},
+	};
+	static const struct {
+		size_t fn;
+		int    key;
+		enum outcome want;
+		bool   id;              /* res.jti is the key's id */
+	} rows[] = {
+		{1, K_NS, OUT_API_KEY, true},
+		{2, K_NS, OUT_API_KEY, true},
+		{0, K_BENT, OUT_PUBLIC, false},         /* a public function does not look */
+		{1, K_FN, OUT_API_KEY, true},
+		{2, K_FN, OUT_TOKEN_SCOPE, true},
+		{1, K_OTHER, OUT_TOKEN_SCOPE, true},
+		{1, K_EXP, OUT_API_KEY_EXPIRED, true},
+		{1, K_GONE, OUT_API_KEY_REVOKED, true},
+		{1, K_WRONG, OUT_API_KEY_UNKNOWN, false},
+		{1, K_GHOST, OUT_API_KEY_UNKNOWN, false},
+		{1, K_BENT, OUT_TOKEN_MALFORMED, false},
+	};
+	char ids[K_COUNT][APIKEY_ID_LEN + 1], secrets[K_COUNT][APIKEY_SECRET_LEN + 1];
+	unsigned char hash[APIKEY_HASH_LEN];
+	struct tcache *tc = tcache_new(16);
+
+	for (int k = 0; k < K_COUNT; k++) {
+		ck_assert_int_eq(apikey_generate(ids[k], secrets[k], hash), 0);
+		if (k < K_WRONG)
+			ck_assert_int_eq(revoke_key_set(ids[k], APIKEY_ID_LEN, reg[k].ns, reg[k].fn,
+							hash, reg[k].exp, reg[k].st), 0);
+	}
+	memcpy(secrets[K_WRONG] + APIKEY_PREFIX_LEN, ids[K_NS], APIKEY_ID_LEN);
+	memcpy(ids[K_WRONG], ids[K_NS], sizeof(ids[K_NS]));
+	snprintf(secrets[K_BENT], sizeof(secrets[K_BENT]), APIKEY_PREFIX "%s", ids[K_NS]);
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < ARRAY_LEN(rows); i++) {
+			const char *sec = secrets[rows[i].key];
+			struct gate_result res;
+			enum outcome r = gate_check(&conf, &fns[rows[i].fn], sec, strlen(sec), 1, NOW,
+						    pass ? tc : NULL, &res);
+
+			ck_assert_msg(r == rows[i].want, "row %zu: %s, want %s", i, outcome_name(r),
+				      outcome_name(rows[i].want));
+			ck_assert_str_eq(res.jti, rows[i].id ? ids[rows[i].key] : "");
+		}
+	}
+	/* a use is recorded on the key, for allowed requests only */
+	ck_assert_int_eq(revoke_key_last_used(ids[K_NS], APIKEY_ID_LEN), NOW);
+	ck_assert_int_eq(revoke_key_last_used(ids[K_OTHER], APIKEY_ID_LEN), 0);
+	/* deleted while in use: refused at the next request */
+	ck_assert_int_eq(revoke_key_set(ids[K_NS], APIKEY_ID_LEN, "ns-1", NULL, hash, 0,
+					REVOKE_REVOKED), 0);
+	ck_assert_int_eq(gate_check(&conf, &fns[1], secrets[K_NS], APIKEY_SECRET_LEN, 1, NOW, tc,
+				    NULL), OUT_API_KEY_REVOKED);
+	util_wipe(secrets, sizeof(secrets));
+	tcache_free(tc);
+}
+END_TEST
+
 START_TEST(test_touch_and_names)
 {
 	struct gate_result res;
@@ -342,6 +419,7 @@ int main(void)
 	tcase_add_test(tc, test_decision_table);
 	tcase_add_test(tc, test_cache_hit_then_revoked);
 	tcase_add_test(tc, test_cache_bounds);
+	tcase_add_test(tc, test_api_keys);
 	tcase_add_test(tc, test_touch_and_names);
 	suite_add_tcase(s, tc);
 	return tu_run(s);

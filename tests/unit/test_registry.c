@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "apikey.h"
 #include "registry.h"
 #include "revoke.h"
 #include "testutil.h"
@@ -803,6 +804,105 @@ START_TEST(test_fleet_hooks)
 }
 END_TEST
 
+/* API keys in the registry: kept apart from tokens (get, list, revoke by kind; ids unique across
+ * both), counted in the namespace's quota with tokens, registered in the set with their hash and
+ * scope, durable (the journal holds the hash, never a secret), deletion sticky across a restart,
+ * and the same through a record read from the store (registry_apply_json). */
+START_TEST(test_api_keys)
+{
+	const char *dir = tu_tempdir();
+	struct registry *r = registry_open(dir, err, sizeof(err));
+	char id[APIKEY_ID_LEN + 1], secret[APIKEY_SECRET_LEN + 1], *js, *journal;
+	unsigned char hash[APIKEY_HASH_LEN];
+	const struct token_record *out, *page[4];
+	struct token_record k;
+	struct revoke_key rk;
+	size_t total, len;
+
+	ck_assert_msg(r != NULL, "%s", err);
+	add(r, "tok1", "K", NULL, 1, 0);
+	ck_assert_int_eq(apikey_generate(id, secret, hash), 0);
+	memset(&k, 0, sizeof(k));
+	snprintf(k.id, sizeof(k.id), "%s", id);
+	k.namespace_id = (char *)"K";
+	k.function_id = (char *)"fn";
+	k.description = (char *)"ci";
+	k.created_at = 2;
+	k.api_key = true;
+	memcpy(k.key_hash, hash, sizeof(hash));
+	ck_assert_int_eq(registry_add(r, &k, 2, err, sizeof(err)), REG_OK);
+	/* the quota counts both kinds */
+	ck_assert_uint_eq(registry_ns_count(r, "K"), 2);
+	snprintf(k.id, sizeof(k.id), "tok1");   /* a token's id is taken for keys too */
+	ck_assert_int_eq(registry_add(r, &k, REGISTRY_MAX, err, sizeof(err)), REG_ERROR);
+	snprintf(k.id, sizeof(k.id), "%s", id);
+	ck_assert_int_eq(registry_add(r, &k, REGISTRY_MAX, err, sizeof(err)), REG_ERROR);
+	snprintf(k.id, sizeof(k.id), "0123456789abcdef0123");
+	ck_assert_int_eq(registry_add(r, &k, 2, err, sizeof(err)), REG_QUOTA);
+	/* kinds apart */
+	ck_assert_ptr_nonnull(registry_get_api_key(r, id));
+	ck_assert_ptr_null(registry_get(r, id));
+	ck_assert_ptr_null(registry_get_issued(r, id));
+	ck_assert_ptr_null(registry_get_api_key(r, "tok1"));
+	ck_assert_int_eq(registry_revoke(r, id, 3, false, NULL, REGISTRY_MAX, NULL, err,
+					 sizeof(err)), REG_UNKNOWN);
+	ck_assert_int_eq(registry_revoke_api_key(r, "tok1", 3, NULL, err, sizeof(err)), REG_UNKNOWN);
+	ck_assert_uint_eq(registry_list(r, &(struct registry_query){.page = 1, .page_size = 4,
+				.api_keys = true}, page, 4, &total), 1);
+	ck_assert_str_eq(page[0]->id, id);
+	ck_assert_uint_eq(registry_list(r, &(struct registry_query){.page = 1, .page_size = 4},
+				page, 4, &total), 1);
+	ck_assert_str_eq(page[0]->id, "tok1");
+	/* registered for the gate; the token set does not see it */
+	ck_assert_int_eq(revoke_key_lookup(id, APIKEY_ID_LEN, &rk), REVOKE_READY);
+	ck_assert_mem_eq(rk.hash, hash, 32);
+	ck_assert_str_eq(rk.function_id, "fn");
+	ck_assert_int_eq(rstate("K", id), REVOKE_UNKNOWN);
+	/* restart: the same */
+	registry_close(r);
+	restart_set();
+	r = registry_open(dir, err, sizeof(err));
+	ck_assert_msg(r != NULL, "%s", err);
+	ck_assert_int_eq(revoke_key_lookup(id, APIKEY_ID_LEN, &rk), REVOKE_READY);
+	ck_assert_mem_eq(rk.hash, hash, 32);
+	/* delete: sticky, durable; a second delete is REG_ALREADY */
+	revoke_key_touch(id, APIKEY_ID_LEN, 40);
+	ck_assert_int_eq(registry_revoke_api_key(r, id, 50, &out, err, sizeof(err)), REG_OK);
+	ck_assert_int_eq(out->status, TOKEN_REC_REVOKED);
+	ck_assert_int_eq(out->revoked_at, 50);
+	ck_assert_int_eq(out->last_used_at, 40);
+	ck_assert_int_eq(revoke_key_lookup(id, APIKEY_ID_LEN, &rk), REVOKE_REVOKED);
+	ck_assert_int_eq(registry_revoke_api_key(r, id, 60, &out, err, sizeof(err)), REG_ALREADY);
+	js = registry_record_json(out);
+	ck_assert_ptr_nonnull(strstr(js, "\"kind\":\"api_key\""));
+	registry_close(r);
+	restart_set();
+	r = registry_open(dir, err, sizeof(err));
+	ck_assert_msg(r != NULL, "%s", err);
+	ck_assert_int_eq(revoke_key_lookup(id, APIKEY_ID_LEN, &rk), REVOKE_REVOKED);
+	ck_assert_int_eq(registry_get_api_key(r, id)->revoked_at, 50);
+	registry_close(r);
+	/* the journal holds the hash, never the secret */
+	journal = tu_read_file(journal_path(dir), &len);
+	ck_assert_ptr_nonnull(journal);
+	ck_assert_ptr_null(strstr(journal, secret + APIKEY_PREFIX_LEN + APIKEY_ID_LEN + 1));
+	free(journal);
+	/* a node that reads the record from the store: registered, with its hash */
+	restart_set();
+	r = registry_open(tu_tempdir(), err, sizeof(err));
+	ck_assert_msg(r != NULL, "%s", err);
+	ck_assert_int_eq(registry_apply_json(r, js, 7, err, sizeof(err)), 1);
+	ck_assert_int_eq(revoke_key_lookup(id, APIKEY_ID_LEN, &rk), REVOKE_REVOKED);
+	ck_assert_mem_eq(rk.hash, hash, 32);
+	/* a key record without its hash, or imported, is not a record */
+	ck_assert_int_eq(registry_apply_json(r, "{\"id\":\"x\",\"ns\":\"K\",\"created\":1,"
+		"\"expires\":0,\"status\":\"ready\",\"revoked\":0,\"used\":0,"
+		"\"kind\":\"api_key\"}", 8, err, sizeof(err)), -1);
+	registry_close(r);
+	free(js);
+	util_wipe(secret, sizeof(secret));
+}
+END_TEST
 
 static Suite *registry_suite(void)
 {
@@ -824,6 +924,7 @@ static Suite *registry_suite(void)
 	tcase_add_test(tc, test_write_atomic);
 	tcase_add_test(tc, test_keygen_and_signing_keys);
 	tcase_add_test(tc, test_fleet_hooks);
+	tcase_add_test(tc, test_api_keys);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -122,6 +122,49 @@ START_TEST(test_touch)
 }
 END_TEST
 
+/* API keys share the set with tokens but never meet them: a jti equal to a key's id is another
+ * entry both ways. A key keeps the scope, hash and expiry it was registered with; only its state
+ * moves, and a revocation is sticky. */
+START_TEST(test_api_keys)
+{
+	unsigned char h1[32], h2[32];
+	struct revoke_key k;
+
+	memset(h1, 0x11, sizeof(h1));
+	memset(h2, 0x22, sizeof(h2));
+	ck_assert_int_eq(revoke_key_lookup("k1", 2, &k), REVOKE_UNKNOWN);
+	ck_assert_int_eq(revoke_key_set("k1", 2, "ns", NULL, h1, 0, REVOKE_READY), 0);
+	ck_assert_int_eq(revoke_key_set("k2", 2, "ns", "fn", h2, 500, REVOKE_READY), 0);
+	ck_assert_int_eq(revoke_key_set("k3", 2, NULL, NULL, h2, 0, REVOKE_READY), -1);
+	ck_assert_int_eq(revoke_key_lookup("k1", 2, &k), REVOKE_READY);
+	ck_assert_str_eq(k.ns, "ns");
+	ck_assert_ptr_null(k.function_id);
+	ck_assert_mem_eq(k.hash, h1, 32);
+	ck_assert_int_eq(k.expires_at, 0);
+	ck_assert_int_eq(revoke_key_lookup("k2", 2, &k), REVOKE_READY);
+	ck_assert_str_eq(k.function_id, "fn");
+	ck_assert_int_eq(k.expires_at, 500);
+	/* tokens with the same ids: other entries */
+	ck_assert_int_eq(revoke_lookup("ns", "k1", 2), REVOKE_UNKNOWN);
+	ck_assert_int_eq(revoke_set("ns", "k1", 2, REVOKE_REVOKED), 0);
+	ck_assert_int_eq(revoke_key_lookup("k1", 2, &k), REVOKE_READY);
+	ck_assert_int_eq(revoke_set(NULL, "k2", 2, REVOKE_READY), 0);
+	ck_assert_int_eq(revoke_key_lookup("k2", 2, &k), REVOKE_READY);
+	/* last use, per kind */
+	revoke_key_touch("k1", 2, 100);
+	ck_assert_int_eq(revoke_key_last_used("k1", 2), 100);
+	ck_assert_int_eq(revoke_last_used("ns", "k1", 2), 0);
+	/* deletion: sticky; a later registration changes neither state nor what was registered */
+	ck_assert_int_eq(revoke_key_set("k1", 2, "ns", NULL, h1, 0, REVOKE_REVOKED), 0);
+	ck_assert_int_eq(revoke_key_set("k1", 2, "other", "x", h2, 9, REVOKE_READY), 0);
+	ck_assert_int_eq(revoke_key_lookup("k1", 2, &k), REVOKE_REVOKED);
+	ck_assert_str_eq(k.ns, "ns");
+	ck_assert_ptr_null(k.function_id);
+	ck_assert_mem_eq(k.hash, h1, 32);
+	ck_assert_int_eq(revoke_key_last_used("k1", 2), 100);
+}
+END_TEST
+
 /* Many ids: the table grows and every id keeps its state. */
 START_TEST(test_growth)
 {
@@ -206,6 +249,7 @@ int main(void)
 	tcase_add_test(tc, test_states);
 	tcase_add_test(tc, test_namespaces_table);
 	tcase_add_test(tc, test_touch);
+	tcase_add_test(tc, test_api_keys);
 	tcase_add_test(tc, test_growth);
 	tcase_add_test(tc, test_threads);
 	suite_add_tcase(s, tc);
