@@ -29,6 +29,7 @@ struct conf;
 struct conf_function;
 struct worker;
 struct upconn;
+struct upstream_ops;
 
 #define PROXY_MAX_HEADERS   128         /* more -> 431 */
 #define PROXY_HIGH_WATER    (256 * 1024)/* stop reading one side when the other has this much queued */
@@ -205,6 +206,8 @@ void forward_body_end(struct conn *c);
 
 /* response.c */
 extern const llhttp_settings_t response_settings;
+/* The callbacks through which upstream.c reports to the response relay (upstream.h). */
+extern const struct upstream_ops response_ops;
 
 /* reply.c */
 /* Send a local response for outcome o: its status (outcome.h) and a small JSON body

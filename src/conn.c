@@ -852,8 +852,10 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 	/* Drained: stop watching for writability until conn_flush needs it again. */
 	if (!c->tls && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 		bufferevent_disable(c->bev, EV_WRITE);
-	if (c->up != NULL)
-		upstream_client_drained(c->up);
+	/* The response relay stopped reading the upstream while this output was full. */
+	if (c->up != NULL &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) <= PROXY_HIGH_WATER / 2)
+		upstream_read_resume(c->up);
 	conn_backpressure_release(c);
 }
 

@@ -238,7 +238,9 @@ int forward_start(struct conn *c)
 	u->retry_cap = b.cap;
 	u->retry_len = b.len;
 	u->client = c;
+	u->fn = r->fn;
 	u->head_request = r->method == HTTP_HEAD;
+	u->req_body = r->has_body;
 	u->attempts = 1;
 	c->up = u;
 	r->upstream_start_us = util_mono_us();
@@ -252,7 +254,7 @@ int forward_start(struct conn *c)
 		evbuffer_add(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
 		conn_flush(c);
 	}
-	upstream_start(u);
+	upstream_start(u, &response_ops);
 	upstream_flush(u);
 	return 0;
 }

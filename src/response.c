@@ -1,7 +1,9 @@
 /* response.c - the upstream response: parsed with llhttp (strict), its head rewritten with
  * hop-by-hop headers removed and framing normalised, its body relayed to the client with
- * backpressure. Failures before anything reached the client become 502/504; after, the client
- * connection is closed so a truncated body is never mistaken for a complete one. */
+ * backpressure. It plugs into upstream.c through response_ops (upstream.h), which owns the
+ * connection's events, timeouts, retry and failure. Failures before anything reached the client
+ * become 502/504; after, the client connection is closed so a truncated body is never mistaken
+ * for a complete one. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +32,7 @@ static struct upconn *up_of(llhttp_t *p)
 
 static int hdr_append(struct upconn *u, const char *at, size_t len)
 {
-	size_t max = u->client ? u->client->req.fn->limits.max_header_bytes : 16384;
+	size_t max = u->fn != NULL ? u->fn->limits.max_header_bytes : 16384;
 
 	if (len == 0)
 		return 0;   /* llhttp may report an empty span: no memcpy to a NULL buffer (UBSan) */
@@ -136,7 +138,7 @@ static void ob_add(struct outbuf *ob, const void *p, size_t n)
 static int relay_redirect(struct outbuf *ob, struct upconn *u, const char *name, size_t nl,
 			  const char *val, size_t vl)
 {
-	const struct conf_function *fn = u->client->req.fn;
+	const struct conf_function *fn = u->fn;
 	enum redirect_field kind = redirect_field(name, nl);
 	char *nv = NULL;
 	long n = -1;
@@ -359,18 +361,10 @@ static void response_finish(struct upconn *u)
 	conn_response_done(c);
 }
 
-/* Something went wrong with the upstream for client c. */
-static void response_fail(struct upconn *u, enum outcome o)
+/* The request failed for good (upstream_fail detached and closed its connection). */
+static void response_failed(struct conn *c, enum outcome o)
 {
-	struct conn *c = u->client;
-
-	if (c == NULL) {
-		upstream_close(u);
-		return;
-	}
 	c->up = NULL;
-	u->client = NULL;
-	upstream_close(u);
 	log_msg(LOG_LVL_WARN, "upstream %s for %s/%s request %s", outcome_name(o),
 		c->req.fn->ns->id, c->req.fn->id, c->req.request_id);
 	c->req.err = o;
@@ -383,64 +377,21 @@ static void response_fail(struct upconn *u, enum outcome o)
 	}
 }
 
-/* Try the request again on a fresh connection: only when nothing of it can have been
- * processed (connect failed), or a reused connection died before answering a bodiless request. */
-static bool response_retry(struct upconn *u, bool connect_failed)
-{
-	struct conn *c = u->client;
-	struct upconn *v;
-	int idx, local_err;
-
-	if (c == NULL || u->resp_started || u->attempts >= 3)
-		return false;
-	if (!connect_failed && (!u->reused || c->req.has_body || u->retry_len == 0))
-		return false;
-	idx = upstream_index(u, c->req.fn);
-	v = upstream_get(u->w, c->req.fn, connect_failed ? idx : -1, &local_err);
-	if (v == NULL)
-		return false;
-	if (connect_failed) {
-		/* Nothing was written: move everything queued (head and body so far). */
-		evbuffer_add_buffer(bufferevent_get_output(v->bev), bufferevent_get_output(u->bev));
-	} else {
-		evbuffer_add(bufferevent_get_output(v->bev), u->retry_head, u->retry_len);
-	}
-	/* v is new: hand it u's buffer (v has none yet). */
-	free(v->retry_head);
-	v->retry_head = u->retry_head;
-	v->retry_len = u->retry_len;
-	v->retry_cap = u->retry_cap;
-	u->retry_head = NULL;
-	u->retry_cap = 0;
-	v->client = c;
-	v->head_request = u->head_request;
-	v->req_sent = u->req_sent;
-	v->sent_us = u->sent_us;
-	v->attempts = u->attempts + 1;
-	c->up = v;
-	u->client = NULL;
-	upstream_close(u);
-	upstream_start(v);
-	/* v may be a connected pooled connection, which upstream_start leaves to direct writes:
-	 * without this the moved request would wait in v's buffer until the response timeout. */
-	upstream_flush(v);
-	return true;
-}
-
 /* Backpressure the other way: the upstream is not read while the client's output holds more
- * than PROXY_HIGH_WATER (upstream_client_drained resumes it). Returns true when it stopped. */
+ * than PROXY_HIGH_WATER (conn.c resumes it when that output drains). Returns true when it
+ * stopped. */
 static bool up_backpressure(struct upconn *u)
 {
 	if (evbuffer_get_length(bufferevent_get_output(u->client->bev)) <= PROXY_HIGH_WATER)
 		return false;
-	u->read_paused = true;
-	bufferevent_disable(u->bev, EV_READ);
+	upstream_read_pause(u);
 	return true;
 }
 
-static void up_read_cb(struct bufferevent *bev, void *arg)
+/* Response bytes arrived: parse and relay them, reading on past libevent's 4 KiB. */
+static void response_read(struct upconn *u)
 {
-	struct upconn *u = arg;
+	struct bufferevent *bev = u->bev;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	/* As for request bodies (conn.c): after a full 4 KiB libevent read, read the rest of a
 	 * response body here in bigger pieces, within a budget per callback. */
@@ -457,8 +408,8 @@ again:
 		/* upstream_response_ms bounds the whole response head, not only each silence (the
 		 * read timeout): a head trickled a byte at a time would hold the request for ever. */
 		if (!u->final_seen && u->req_sent && util_mono_us() - u->sent_us >
-		    (uint64_t)u->client->req.fn->timeouts.upstream_response_ms * 1000u) {
-			response_fail(u, OUT_UPSTREAM_TIMEOUT);
+		    (uint64_t)u->fn->timeouts.upstream_response_ms * 1000u) {
+			upstream_fail(u, OUT_UPSTREAM_TIMEOUT);
 			return;
 		}
 		if (u->final_seen && !u->is_1xx && !u->head_request && !u->client->resp_chunked &&
@@ -493,7 +444,7 @@ again:
 			return;
 		}
 		if (err != HPE_OK) {
-			response_fail(u, OUT_UPSTREAM_BAD_RESPONSE);
+			upstream_fail(u, OUT_UPSTREAM_BAD_RESPONSE);
 			return;
 		}
 		if (up_backpressure(u))
@@ -511,92 +462,45 @@ again:
 		upstream_close(u);
 }
 
-static void up_write_cb(struct bufferevent *bev, void *arg)
+/* The upstream closed after its response began: the end of a body delimited by the close. */
+static bool response_eof(struct upconn *u)
 {
-	struct upconn *u = arg;
-	struct conn *c = u->client;
+	llhttp_errno_t fe;
 
-	(void)bev;
-	if (u->connected && u->direct_io &&
-	    evbuffer_get_length(bufferevent_get_output(u->bev)) == 0)
-		bufferevent_disable(u->bev, EV_WRITE);
-	if (c != NULL)
-		conn_backpressure_release(c);
+	if (!llhttp_message_needs_eof(&u->parser))
+		return false;
+	/* on_message_complete pauses the parser, so llhttp_finish reports HPE_PAUSED for a
+	 * complete message (fuzz_response). */
+	fe = llhttp_finish(&u->parser);
+	if ((fe != HPE_OK && fe != HPE_PAUSED) || !u->resp_done)
+		return false;
+	u->req_sent = false;    /* never reuse a closed connection */
+	conn_flush(u->client);  /* the last chunk on_message_complete queued */
+	response_finish(u);
+	return true;
 }
 
-static void up_event_cb(struct bufferevent *bev, short what, void *arg)
+/* The request (head and body so far) drained towards the upstream: the client may be read. */
+static void response_drained(struct upconn *u)
 {
-	struct upconn *u = arg;
-	struct conn *c = u->client;
-
-	(void)bev;
-	if (what & BEV_EVENT_CONNECTED) {
-		const struct conf_timeouts *t;
-		struct timeval tv;
-
-		u->connected = true;
-		if (c != NULL) {
-			t = &c->req.fn->timeouts;
-			tv.tv_sec = t->upstream_response_ms / 1000;
-			tv.tv_usec = (t->upstream_response_ms % 1000) * 1000;
-			bufferevent_set_timeouts(u->bev, &tv, &tv);
-		}
-		return;
-	}
-	if (c == NULL) {
-		upstream_close(u);
-		return;
-	}
-	if (what & BEV_EVENT_TIMEOUT) {
-		if (!u->connected) {
-			upstream_mark_down(u, "connect timed out");
-			if (response_retry(u, true))
-				return;
-			response_fail(u, OUT_UPSTREAM_CONNECT_TIMEOUT);
-		} else {
-			response_fail(u, OUT_UPSTREAM_TIMEOUT);
-		}
-		return;
-	}
-	if (!u->connected && !u->reused) {
-		/* An https endpoint that fails verification is as unusable as one that refuses. */
-		int err = EVUTIL_SOCKET_ERROR();
-		bool tls_failed = upstream_tls_failed(u);
-		enum outcome code = tls_failed ? OUT_UPSTREAM_TLS_FAILED : OUT_UPSTREAM_UNAVAILABLE;
-
-		upstream_mark_down(u, tls_failed ? "TLS handshake failed" :
-				      err != 0 ? strerror(err) : "connection failed");
-		if (response_retry(u, true))
-			return;
-		response_fail(u, code);
-		return;
-	}
-	if ((what & BEV_EVENT_EOF) && u->resp_started && llhttp_message_needs_eof(&u->parser)) {
-		/* A body delimited by close: the close is its end. on_message_complete pauses the
-		 * parser, so llhttp_finish reports HPE_PAUSED for a complete message (fuzz_response). */
-		llhttp_errno_t fe = llhttp_finish(&u->parser);
-
-		if ((fe == HPE_OK || fe == HPE_PAUSED) && u->resp_done) {
-			u->req_sent = false;    /* never reuse a closed connection */
-			conn_flush(u->client);  /* the last chunk on_message_complete queued */
-			response_finish(u);
-			return;
-		}
-	}
-	if (response_retry(u, false))
-		return;
-	/* TLS 1.3 servers judge a client certificate after our handshake finished: their refusal
-	 * arrives as an alert instead of a response. */
-	response_fail(u, u->resp_started ? OUT_UPSTREAM_CLOSED_MID_RESPONSE :
-			 upstream_tls_failed(u) ? OUT_UPSTREAM_TLS_FAILED : OUT_UPSTREAM_CLOSED);
+	conn_backpressure_release(u->client);
 }
 
-void response_attach(struct upconn *u)
+/* u carries the request (first attempt or a retry): a fresh parser; the client follows u. */
+static void response_begin(struct upconn *u)
 {
 	llhttp_init(&u->parser, HTTP_RESPONSE, &response_settings);
 	u->parser.data = u;
 	u->hdrlen = 0;
 	u->nhdr_resp = 0;
 	u->is_1xx = false;
-	bufferevent_setcb(u->bev, up_read_cb, up_write_cb, up_event_cb, u);
+	u->client->up = u;
 }
+
+const struct upstream_ops response_ops = {
+	.begin = response_begin,
+	.read = response_read,
+	.eof = response_eof,
+	.drained = response_drained,
+	.failed = response_failed,
+};
