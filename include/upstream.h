@@ -16,7 +16,7 @@
 #include "outcome.h"
 
 struct worker;
-struct conn;
+struct exchange;
 struct conf_function;
 struct conf_upstream;
 struct bufferevent;
@@ -35,9 +35,9 @@ struct upstream_ops {
 	bool (*eof)(struct upconn *u);
 	/* u's output (the request) drained to the write low-water mark. */
 	void (*drained)(struct upconn *u);
-	/* The request failed for good (no retry was possible): u was detached from `client` and
+	/* The request failed for good (no retry was possible): u was detached from x and
 	 * closed; o says why. */
-	void (*failed)(struct conn *client, enum outcome o);
+	void (*failed)(struct exchange *x, enum outcome o);
 };
 
 #define UPSTREAM_IDLE_MAX      64       /* idle connections kept per endpoint and worker */
@@ -50,7 +50,7 @@ struct upconn {
 	struct upstream_pool *pool;
 	struct bufferevent   *bev;
 	llhttp_t              parser;
-	struct conn          *client;       /* NULL while idle in the pool */
+	struct exchange      *x;            /* the request it carries; NULL while idle */
 	const struct upstream_ops *ops;     /* its user's callbacks while it carries a request */
 	const struct conf_function *fn;     /* the function of that request (timeouts, retry) */
 	bool                  connected;
@@ -88,7 +88,7 @@ struct upconn {
 struct upconn *upstream_get(struct worker *w, const struct conf_function *fn, int skip,
 			    int *local_err);
 /* Start u carrying the request its user queued in its output buffer (connect or reuse), with
- * u->client, u->fn, u->head_request and u->req_body set: the connect timeout, then the response
+ * u->x, u->fn, u->head_request and u->req_body set: the connect timeout, then the response
  * timeout; an endpoint that refuses, fails its TLS handshake or does not connect in time is
  * marked down and the request retried on another (at most 3 attempts), as is a bodiless request
  * whose reused connection closed before answering. The user hears of it through ops. */

@@ -21,7 +21,7 @@
 #include "bevio.h"
 #include "conf.h"
 #include "log.h"
-#include "proxy.h"
+#include "exchange.h"
 #include "tls.h"
 #include "util.h"
 #include "worker.h"
@@ -289,12 +289,13 @@ struct upconn *upstream_get(struct worker *w, const struct conf_function *fn, in
 
 void upstream_fail(struct upconn *u, enum outcome o)
 {
-	struct conn *c = u->client;
+	struct exchange *x = u->x;
+	const struct upstream_ops *ops = u->ops;
 
-	u->client = NULL;
+	u->x = NULL;
 	upstream_close(u);
-	if (c != NULL)
-		u->ops->failed(c, o);
+	if (x != NULL)
+		ops->failed(x, o);
 }
 
 /* Try the request again on a fresh connection: only when nothing of it can have been
@@ -304,7 +305,7 @@ static bool upstream_retry(struct upconn *u, bool connect_failed)
 	struct upconn *v;
 	int idx, local_err;
 
-	if (u->client == NULL || u->resp_started || u->attempts >= 3)
+	if (u->x == NULL || u->resp_started || u->attempts >= 3)
 		return false;
 	if (!connect_failed && (!u->reused || u->req_body || u->retry_len == 0))
 		return false;
@@ -325,14 +326,14 @@ static bool upstream_retry(struct upconn *u, bool connect_failed)
 	v->retry_cap = u->retry_cap;
 	u->retry_head = NULL;
 	u->retry_cap = 0;
-	v->client = u->client;
+	v->x = u->x;
 	v->fn = u->fn;
 	v->head_request = u->head_request;
 	v->req_body = u->req_body;
 	v->req_sent = u->req_sent;
 	v->sent_us = u->sent_us;
 	v->attempts = u->attempts + 1;
-	u->client = NULL;
+	u->x = NULL;
 	upstream_start(v, u->ops);
 	upstream_close(u);
 	/* v may be a connected pooled connection, which upstream_start leaves to direct writes:
@@ -357,7 +358,7 @@ static void up_write_cb(struct bufferevent *bev, void *arg)
 	if (u->connected && u->direct_io &&
 	    evbuffer_get_length(bufferevent_get_output(u->bev)) == 0)
 		bufferevent_disable(u->bev, EV_WRITE);
-	if (u->client != NULL)
+	if (u->x != NULL)
 		u->ops->drained(u);
 }
 
@@ -372,11 +373,11 @@ static void up_event_cb(struct bufferevent *bev, short what, void *arg)
 				     (t->upstream_response_ms % 1000) * 1000};
 
 		u->connected = true;
-		if (u->client != NULL)
+		if (u->x != NULL)
 			bufferevent_set_timeouts(u->bev, &tv, &tv);
 		return;
 	}
-	if (u->client == NULL) {
+	if (u->x == NULL) {
 		upstream_close(u);
 		return;
 	}
@@ -428,7 +429,7 @@ void upstream_start(struct upconn *u, const struct upstream_ops *ops)
 	ops->begin(u);
 	bufferevent_setcb(u->bev, up_read_cb, up_write_cb, up_event_cb, u);
 	bufferevent_set_timeouts(u->bev, &rd, &wr);
-	bufferevent_setwatermark(u->bev, EV_WRITE, PROXY_HIGH_WATER / 2, 0);
+	bufferevent_setwatermark(u->bev, EV_WRITE, EXCHANGE_HIGH_WATER / 2, 0);
 	/* A connection being made (or a TLS one) needs write events; a connected plain one is
 	 * written directly by upstream_flush. */
 	if (!u->connected || !u->direct_io)
@@ -466,7 +467,7 @@ void upstream_release(struct upconn *u)
 	struct upstream_pool *p = u->pool;
 	struct timeval idle = {UPSTREAM_IDLE_MS / 1000, (UPSTREAM_IDLE_MS % 1000) * 1000};
 
-	u->client = NULL;
+	u->x = NULL;
 	if (p->nidle >= UPSTREAM_IDLE_MAX || atomic_load(&u->w->draining)) {
 		upstream_close(u);
 		return;
