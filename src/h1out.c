@@ -67,6 +67,11 @@ static void h1_head_start(struct exchange *x, int status, const char *reason, si
 	char line[16];
 	size_t n;
 
+	/* A head abandoned half-written (the relay found the upstream's head bad midway, and a
+	 * 502 follows) was never committed: its space is reserved afresh. */
+	c->hp = NULL;
+	c->hlen = 0;
+	c->hcap = 0;
 	memcpy(line, "HTTP/1.1 ", 9);
 	n = 9 + util_u64_dec((uint64_t)status, line + 9);
 	line[n++] = ' ';
