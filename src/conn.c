@@ -1,6 +1,7 @@
-/* conn.c - the client connection: one constructor (conn_accept_on), one destructor (conn_close),
- * the read loop that feeds llhttp, keep-alive, pipelining, timeouts, the lingering close and
- * backpressure. */
+/* conn.c - the HTTP/1 front end's client connection: one constructor (conn_accept_on), one
+ * destructor (conn_close), the read loop that feeds llhttp, keep-alive, pipelining, timeouts, the
+ * lingering close and backpressure. Each request is handed to the proxy core as the connection's
+ * struct exchange (exchange.h); what the core queues for the client is sent from here. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
