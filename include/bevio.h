@@ -13,6 +13,14 @@
 struct bufferevent;
 struct evbuffer;
 
+/* libevent 2.1 reads at most 4 KiB per read event (EVBUFFER_MAX_READ): past that a response body
+ * is read with bev_read_now, in pieces of BEV_BULK_READ, at most BEV_BULK_BUDGET per callback,
+ * once a read of at least BEV_BULK_MIN came in (conn.c reads request bodies BEV_BULK_READ at a
+ * time too). */
+#define BEV_BULK_MIN      4096
+#define BEV_BULK_READ     (64 * 1024)
+#define BEV_BULK_BUDGET   (256 * 1024)
+
 /* Write a plain socket bufferevent's queued output now, as far as the socket takes it.
  * Returns true when nothing is left. Not for TLS bufferevents. */
 bool bev_write_now(struct bufferevent *bev);

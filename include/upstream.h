@@ -1,5 +1,8 @@
 /* upstream.h - connections to function endpoints: per-worker keep-alive pools, round robin,
- * endpoints that refuse connections skipped for a while. */
+ * endpoints that refuse connections skipped for a while, and the lifecycle of a connection that
+ * carries a request (connect and its timeout, mark-down, retry, failure). The protocol code that
+ * reads the response (response.c) plugs in through struct upstream_ops, as nginx's upstream
+ * module takes its protocol handlers: upstream.c calls no response code by name. */
 #ifndef FNGATE_UPSTREAM_H
 #define FNGATE_UPSTREAM_H
 
@@ -10,13 +13,32 @@
 #include <llhttp.h>
 
 #include "headers.h"
+#include "outcome.h"
 
 struct worker;
-struct conn;
+struct exchange;
 struct conf_function;
 struct conf_upstream;
 struct bufferevent;
 struct upstream_pool;
+struct upconn;
+
+/* What the user of a connection carrying a request is told (response.c's response_ops). */
+struct upstream_ops {
+	/* u is about to carry the request (its first attempt or a retry): reset the response
+	 * state. */
+	void (*begin)(struct upconn *u);
+	/* Response bytes wait in u's input buffer. */
+	void (*read)(struct upconn *u);
+	/* The upstream closed after its response began. Returns true when the close ended a
+	 * response delimited by it (the user finished the response), false when it cut it. */
+	bool (*eof)(struct upconn *u);
+	/* u's output (the request) drained to the write low-water mark. */
+	void (*drained)(struct upconn *u);
+	/* The request failed for good (no retry was possible): u was detached from x and
+	 * closed; o says why. */
+	void (*failed)(struct exchange *x, enum outcome o);
+};
 
 #define UPSTREAM_IDLE_MAX      64       /* idle connections kept per endpoint and worker */
 #define UPSTREAM_IDLE_MS       4000     /* below the 5 s keep-alive of common function runtimes */
@@ -28,7 +50,9 @@ struct upconn {
 	struct upstream_pool *pool;
 	struct bufferevent   *bev;
 	llhttp_t              parser;
-	struct conn          *client;       /* NULL while idle in the pool */
+	struct exchange      *x;            /* the request it carries; NULL while idle */
+	const struct upstream_ops *ops;     /* its user's callbacks while it carries a request */
+	const struct conf_function *fn;     /* the function of that request (timeouts, retry) */
 	bool                  connected;
 	bool                  in_pool;      /* on its pool's idle list */
 	bool                  direct_io;    /* a plain socket: fngate writes it directly (no TLS) */
@@ -37,7 +61,9 @@ struct upconn {
 	bool                  req_sent;     /* the whole request was queued */
 	uint64_t              sent_us;      /* when req_sent became true: the head deadline runs from it */
 	bool                  head_request; /* HEAD: the response has no body */
-	bool                  read_paused;  /* client output full: response reading stopped */
+	bool                  req_body;     /* the request has a body: not retried once sent */
+	bool                  read_paused;  /* client output full: response reading stopped
+					     * (upstream_read_pause) */
 	bool                  final_seen;   /* a final (non-1xx) response head was seen */
 	int                   attempts;     /* endpoints tried for this request */
 	unsigned              nhdr_resp;
@@ -61,8 +87,12 @@ struct upconn {
  * no endpoint is marked down for it), else 0. */
 struct upconn *upstream_get(struct worker *w, const struct conf_function *fn, int skip,
 			    int *local_err);
-/* Install the request callbacks and timeouts on u and start it (connect or reuse). */
-void upstream_start(struct upconn *u);
+/* Start u carrying the request its user queued in its output buffer (connect or reuse), with
+ * u->x, u->fn, u->head_request and u->req_body set: the connect timeout, then the response
+ * timeout; an endpoint that refuses, fails its TLS handshake or does not connect in time is
+ * marked down and the request retried on another (at most 3 attempts), as is a bodiless request
+ * whose reused connection closed before answering. The user hears of it through ops. */
+void upstream_start(struct upconn *u, const struct upstream_ops *ops);
 /* Write what is queued for the upstream now (plain, connected sockets); otherwise leave it to the
  * bufferevent with EV_WRITE enabled. Never frees u. */
 void upstream_flush(struct upconn *u);
@@ -70,16 +100,13 @@ void upstream_flush(struct upconn *u);
 void upstream_release(struct upconn *u);
 /* Close and free an upstream connection (errors, aborts). */
 void upstream_close(struct upconn *u);
-/* Mark u's endpoint (one address of an upstream) down for UPSTREAM_DOWN_MS: its connect was
- * refused, failed or timed out (`why`, logged with the address when the mark is new). */
-void upstream_mark_down(struct upconn *u, const char *why);
-/* u failed before it was connected: true when that was its TLS handshake (certificate
- * verification included), after logging why. Reads the bufferevent's OpenSSL errors. */
-bool upstream_tls_failed(struct upconn *u);
-/* The client's output drained: resume reading the upstream response if it was paused. */
-void upstream_client_drained(struct upconn *u);
-/* Install the response-side callbacks on an upstream connection in use (response.c). */
-void response_attach(struct upconn *u);
+/* The request on u failed (a malformed response, a timeout, the user giving up): detach u from
+ * its user, close it, and tell the user (ops->failed). */
+void upstream_fail(struct upconn *u, enum outcome o);
+/* Backpressure on the response: stop reading u while its user's output is full; resume when
+ * the user says it drained (a no-op when u was not paused). */
+void upstream_read_pause(struct upconn *u);
+void upstream_read_resume(struct upconn *u);
 /* Free every pool of a worker (shutdown). */
 void upstream_pools_free(struct worker *w);
 /* The endpoint index of a connection within fn's upstreams, or -1. */

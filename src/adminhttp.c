@@ -30,7 +30,7 @@
 #include "http1.h"
 #include "listener.h"
 #include "log.h"
-#include "proxy.h"
+#include "exchange.h"
 #include "tls.h"
 #include "util.h"
 

@@ -1,6 +1,7 @@
-/* conn.c - the client connection: one constructor (conn_accept_on), one destructor (conn_close),
- * the read loop that feeds llhttp, keep-alive, pipelining, timeouts, the lingering close and
- * backpressure. */
+/* conn.c - the HTTP/1 front end's client connection: one constructor (conn_accept_on), one
+ * destructor (conn_close), the read loop that feeds llhttp, keep-alive, pipelining, timeouts, the
+ * lingering close and backpressure. Each request is handed to the proxy core as the connection's
+ * struct exchange (exchange.h); what the core queues for the client is sent from here. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -22,16 +23,11 @@
 
 #include "conf.h"
 #include "bevio.h"
-#include "cors.h"
-#include "gate.h"
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
 #include "proxy.h"
-#include "route.h"
-#include "tcache.h"
 #include "tls.h"
-#include "upstream.h"
 #include "util.h"
 #include "worker.h"
 
@@ -143,12 +139,16 @@ void conn_accept_on(struct worker *w, size_t listen_idx, int fd, const struct so
 	llhttp_init(&c->parser, HTTP_REQUEST, &request_settings);
 	c->parser.data = c;
 	request_reset(&c->req);
+	c->ex.ops = &h1_out_ops;
+	c->ex.w = w;
+	c->ex.client_ip = c->client_ip;
+	c->ex.tls = c->tls;
+	exchange_reset(&c->ex);
 	c->phase = PHASE_IDLE;
-	c->resp = RESP_NONE;
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	/* Reading stops by itself once this much input waits unparsed (pipelining, slow upstream). */
 	c->read_high = cf->limits.max_header_bytes > 65536 ? cf->limits.max_header_bytes : 65536;
-	bufferevent_setwatermark(c->bev, EV_WRITE, PROXY_HIGH_WATER / 2, 0);
+	bufferevent_setwatermark(c->bev, EV_WRITE, EXCHANGE_HIGH_WATER / 2, 0);
 	/* Any read or write stall on the client is bounded by client_idle_ms. */
 	c->idle_tv.tv_sec = cf->timeouts.client_idle_ms / 1000;
 	c->idle_tv.tv_usec = (cf->timeouts.client_idle_ms % 1000) * 1000;
@@ -184,10 +184,11 @@ done:
 static void access_combined_fields(const struct conn *c, struct access_record *ar)
 {
 	const struct request *r = &c->req;
+	const struct exchange *x = &c->ex;
 
 	ar->client_ip = c->client_ip;
 	ar->protocol = r->http_minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
-	for (unsigned i = 0; i < r->nhdr && i < PROXY_MAX_HEADERS; i++) {
+	for (unsigned i = 0; i < x->nhdr && i < PROXY_MAX_HEADERS; i++) {
 		const struct header *h = &r->hdr[i];
 
 		if (ar->referer == NULL && util_ieq(r->buf + h->name_off, h->name_len, "referer")) {
@@ -205,42 +206,43 @@ static void access_combined_fields(const struct conn *c, struct access_record *a
 static void request_finish(struct conn *c)
 {
 	struct request *r = &c->req;
+	struct exchange *x = &c->ex;
 	struct access_record ar;
 	enum outcome final;
 
-	if (c->conf == NULL)
+	if (c->ex.conf == NULL)
 		return;
 	memset(&ar, 0, sizeof(ar));
-	ar.request_id = r->request_id[0] ? r->request_id : NULL;
+	ar.request_id = x->request_id[0] ? x->request_id : NULL;
 	ar.client = c->client;
-	/* r->method is set when the head is complete; a head cut short (408, 431, 499) has its
+	/* x->method is set when the head is complete; a head cut short (408, 431, 499) has its
 	 * method only in the parser once the URL began, and 0 would read as "DELETE". */
-	ar.method = r->method_known ? llhttp_method_name((llhttp_method_t)r->method) : NULL;
-	ar.path = r->url_len ? r->buf + r->url_off : NULL;
-	ar.path_len = r->url_len;
-	if (r->fn != NULL) {
-		ar.namespace_id = r->fn->ns->id;
-		ar.function_id = r->fn->id;
+	ar.method = x->method_known ? llhttp_method_name((llhttp_method_t)x->method) : NULL;
+	ar.path = x->path_len ? r->buf + x->path_off : NULL;
+	ar.path_len = x->path_len;
+	if (x->fn != NULL) {
+		ar.namespace_id = x->fn->ns->id;
+		ar.function_id = x->fn->id;
 	}
 	/* The decision and reason come from the outcome table, as the metrics' labels do: a
 	 * request with neither a gate decision nor an error is "error"/"unknown" in both. */
-	final = outcome_final(r->gate.reason, r->err);
+	final = outcome_final(x->gate.reason, x->err);
 	ar.decision = outcome_decision_name(outcome_info(final)->decision);
 	ar.reason = outcome_name(final);
-	ar.token_id = r->gate.jti[0] ? r->gate.jti : NULL;
-	ar.status = r->status;
-	ar.bytes_in = r->body_bytes;
-	ar.bytes_out = r->bytes_out;
-	ar.upstream_us = r->upstream_us;
-	ar.total_us = r->start_us ? (int64_t)(util_mono_us() - r->start_us) : 0;
+	ar.token_id = x->gate.jti[0] ? x->gate.jti : NULL;
+	ar.status = x->status;
+	ar.bytes_in = x->body_bytes;
+	ar.bytes_out = x->bytes_out;
+	ar.upstream_us = x->upstream_us;
+	ar.total_us = x->start_us ? (int64_t)(util_mono_us() - x->start_us) : 0;
 	if (log_access_combined())
 		access_combined_fields(c, &ar);
-	if (r->method != 0 || r->status != 0) {
+	if (x->method != 0 || x->status != 0) {
 		log_access(&ar);
-		metrics_request(c->w->metrics, c->conf, r->fn, final, r->status, r->upstream_us);
+		metrics_request(c->w->metrics, c->ex.conf, x->fn, final, x->status, x->upstream_us);
 	}
-	worker_conf_release(c->w, c->conf);
-	c->conf = NULL;
+	worker_conf_release(c->w, c->ex.conf);
+	c->ex.conf = NULL;
 }
 
 /* Closes after which a TLS connection is still healthy: the response was delivered, the
@@ -255,23 +257,19 @@ void conn_close(struct conn *c, enum outcome why)
 {
 	struct worker *w = c->w;
 
-	if (c->conf != NULL && c->phase != PHASE_IDLE) {
-		if (c->req.status == 0) {
-			c->req.status = 499;        /* nginx's "client closed request" */
-			if (c->req.err == OUT_NONE)
-				c->req.err = why;
+	if (c->ex.conf != NULL && c->phase != PHASE_IDLE) {
+		if (c->ex.status == 0) {
+			c->ex.status = 499;        /* nginx's "client closed request" */
+			if (c->ex.err == OUT_NONE)
+				c->ex.err = why;
 		}
 		request_finish(c);
-	} else if (c->conf != NULL) {
-		worker_conf_release(w, c->conf);
-		c->conf = NULL;
+	} else if (c->ex.conf != NULL) {
+		worker_conf_release(w, c->ex.conf);
+		c->ex.conf = NULL;
 	}
-	if (c->up != NULL) {
-		/* The response was not finished: this upstream connection is in an unknown state. */
-		c->up->client = NULL;
-		upstream_close(c->up);
-		c->up = NULL;
-	}
+	/* The response was not finished: its upstream connection is in an unknown state. */
+	forward_cancel(&c->ex);
 	if (c->tls && c->tls_done && tls_close_is_clean(why)) {
 		/* close_notify: without it a TLS client cannot tell a response ended by the close
 		 * from a cut one, and OpenSSL 3 clients discard the session (no resumption). One
@@ -297,14 +295,14 @@ void conn_close(struct conn *c, enum outcome why)
 /* Start reading a new request on an idle connection: take the current configuration. */
 static int request_begin(struct conn *c)
 {
-	c->conf = worker_conf_hold(c->w);
-	if (c->conf == NULL)
+	c->ex.conf = worker_conf_hold(c->w);
+	if (c->ex.conf == NULL)
 		return -1;
-	c->req.start_us = util_mono_us();
+	c->ex.start_us = util_mono_us();
 	c->phase = PHASE_HEAD;
 	/* The first request's deadline runs from accept; later ones from their first byte. */
 	if (c->nrequests > 0)
-		timer_set(c, c->conf->timeouts.client_header_ms);
+		timer_set(c, c->ex.conf->timeouts.client_header_ms);
 	return 0;
 }
 
@@ -314,7 +312,7 @@ static void request_end(struct conn *c)
 	request_finish(c);
 	request_mem_release(c);
 	request_reset(&c->req);
-	c->resp = RESP_NONE;
+	exchange_reset(&c->ex);
 	c->resp_chunked = false;
 	c->resp_close_delim = false;
 	c->nrequests++;
@@ -336,23 +334,27 @@ void conn_flush(struct conn *c)
 	bufferevent_enable(c->bev, EV_WRITE);
 }
 
-bool conn_backpressure(struct conn *c, struct evbuffer *out)
+void conn_pause(struct conn *c)
 {
-	if (evbuffer_get_length(out) <= PROXY_HIGH_WATER)
-		return false;
 	if (!c->read_paused) {
 		conn_read_set(c, false);
 		c->read_paused = true;
 	}
+}
+
+bool conn_backpressure(struct conn *c)
+{
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) <= EXCHANGE_HIGH_WATER)
+		return false;
+	conn_pause(c);
 	return true;
 }
 
 void conn_backpressure_release(struct conn *c)
 {
 	if (!c->read_paused || c->phase == PHASE_CLOSING ||
-	    evbuffer_get_length(bufferevent_get_output(c->bev)) > PROXY_HIGH_WATER / 2 ||
-	    (c->up != NULL && evbuffer_get_length(bufferevent_get_output(c->up->bev)) >
-			      PROXY_HIGH_WATER / 2))
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) > EXCHANGE_HIGH_WATER / 2 ||
+	    forward_pending(&c->ex) > EXCHANGE_HIGH_WATER / 2)
 		return;
 	conn_resume(c);
 }
@@ -453,8 +455,8 @@ void conn_abort(struct conn *c, enum outcome why)
 		conn_close(c, why);     /* no close_notify: TLS says the stream was cut */
 		return;
 	}
-	if (c->req.err == OUT_NONE)
-		c->req.err = why;
+	if (c->ex.err == OUT_NONE)
+		c->ex.err = why;
 	c->close_after = true;
 	request_finish(c);
 	conn_linger(c);
@@ -462,7 +464,7 @@ void conn_abort(struct conn *c, enum outcome why)
 
 void conn_response_done(struct conn *c)
 {
-	c->resp = RESP_COMPLETE;
+	c->ex.resp = EXCHANGE_RESP_COMPLETE;
 	if (c->phase == PHASE_DONE) {
 		/* Continue with pipelined input (deferred: we may be inside an upstream callback). */
 		bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
@@ -545,7 +547,7 @@ static void conn_rev_cb(evutil_socket_t fd, short what, void *arg)
 		c->rev_full = true;
 		return;
 	}
-	want = c->phase == PHASE_BODY ? PROXY_BULK_READ : PROXY_READ_SIZE;
+	want = c->phase == PHASE_BODY ? BEV_BULK_READ : PROXY_READ_SIZE;
 	if (want > c->read_high - have)
 		want = c->read_high - have;
 	n = bev_input_readv(in, fd, want);
@@ -562,135 +564,13 @@ static void conn_rev_cb(evutil_socket_t fd, short what, void *arg)
 	conn_parse(c);
 }
 
-/* Request id: a well-formed incoming X-Request-Id is kept, otherwise one is made. */
-static void request_id_assign(struct conn *c)
-{
-	struct request *r = &c->req;
-	size_t n;
-	const char *v = request_header(r, r->reqid_idx, &n);
-
-	if (v != NULL && n > 0 && n <= PROXY_REQID_MAX) {
-		size_t i;
-
-		for (i = 0; i < n; i++) {
-			char ch = v[i];
-
-			if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-			      (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.'))
-				break;
-		}
-		if (i == n) {
-			memcpy(r->request_id, v, n);
-			r->request_id[n] = '\0';
-			return;
-		}
-	}
-	{
-		/* "<worker prefix>-<sequence in hex>": unique per process run, no formatting call. */
-		static const char hx[] = "0123456789abcdef";
-		uint64_t seq = ++c->w->reqseq;
-		char *o = r->request_id;
-		int digits = 8;
-
-		memcpy(o, c->w->reqid_prefix, 12);
-		o[12] = '-';
-		while (digits < 16 && (seq >> (4 * digits)) != 0)
-			digits++;
-		for (int i = 0; i < digits; i++)
-			o[13 + i] = hx[(seq >> (4 * (digits - 1 - i))) & 0xf];
-		o[13 + digits] = '\0';
-	}
-}
-
-/* A function with "cors": which CORS fields every response to this request gets (reply.c,
- * response.c), and a preflight answered here, without a token and without the upstream: the
- * browser asks it before it sends the token. Returns true when it answered. */
-static bool conn_cors(struct conn *c)
-{
-	struct request *r = &c->req;
-	struct cors_request cr;
-	enum cors_state st;
-	enum outcome o;
-
-	cr.options = r->method == HTTP_OPTIONS;
-	cr.origin = request_header(r, r->origin_idx, &cr.origin_len);
-	cr.norigin = r->norigin;
-	cr.method = request_header(r, r->acrm_idx, &cr.method_len);
-	cr.nmethod = r->nacrm;
-	cr.headers = request_header(r, r->acrh_idx, &cr.headers_len);
-	cr.nheaders = r->nacrh;
-	o = cors_check(r->fn->cors, &cr, &st);
-	r->cors = (uint8_t)st;
-	if (o == OUT_NONE)
-		return false;
-	/* Recorded as the gate's decision: the access log and the metrics show it as such. */
-	r->gate.reason = o;
-	reply_error(c, o, r->has_body);
-	return true;
-}
-
 int conn_dispatch(struct conn *c)
 {
-	struct request *r = &c->req;
-	const char *host = NULL, *hv, *tok;
-	size_t hostlen = 0, hn, toklen, pathlen;
-	char hostbuf[256];
-	const char *url = r->buf + r->url_off;
-	enum outcome gr;
-
 	evtimer_del(c->timer);
-	request_id_assign(c);
-	if (!r->keep_alive)
+	if (!c->req.keep_alive)
 		c->close_after = true;
-	hv = request_host(r, &hn);
-	if (hv != NULL) {
-		size_t i;
-
-		/* lowercase, without the port (request.c checked the shape: http1_host_ok) */
-		for (i = 0; i < hn && i < sizeof(hostbuf) - 1; i++) {
-			if (hv[0] != '[' && hv[i] == ':')
-				break;
-			if (hv[0] == '[' && hv[i] == ']') {
-				hostbuf[i] = hv[i];
-				i++;
-				break;
-			}
-			hostbuf[i] = (char)((hv[i] >= 'A' && hv[i] <= 'Z') ? hv[i] + 32 : hv[i]);
-		}
-		hostbuf[i] = '\0';
-		host = hostbuf;
-		hostlen = i;
-	}
-	for (pathlen = 0; pathlen < r->url_len && url[pathlen] != '?'; pathlen++)
-		;
-	r->fn = route_match(c->conf->routes, host, hostlen, url, pathlen);
-	if (r->fn == NULL) {
-		reply_error(c, OUT_NO_ROUTE, r->has_body);
-		return r->has_body ? HPE_PAUSED : 0;
-	}
-	if (r->fn->cors != NULL && conn_cors(c))
-		return r->has_body ? HPE_PAUSED : 0;
-	tok = request_header(r, r->token_idx, &toklen);
-	if (c->w->cache_gen != c->conf->generation) {
-		/* Keys may have changed: nothing verified under another configuration is reused. */
-		tcache_clear(c->w->cache);
-		c->w->cache_gen = c->conf->generation;
-	}
-	gr = gate_check(c->conf, r->fn, tok, toklen, r->ntokens, util_now(), c->w->cache, &r->gate);
-	if (!outcome_allowed(gr)) {
-		/* The access log records the refusal with its reason and token id. */
-		reply_error(c, gr, r->has_body);
-		return r->has_body ? HPE_PAUSED : 0;
-	}
-	/* The body limit after the gate: a caller without a valid token learns nothing of the
-	 * function's limits, and is told the reason that matters (403, not 413). */
-	if (r->content_length > r->fn->limits.max_body_bytes) {
-		reply_error(c, OUT_BODY_TOO_LARGE, true);
-		return HPE_PAUSED;
-	}
-	if (forward_start(c) != 0)
-		return r->has_body ? HPE_PAUSED : 0;
-	return 0;
+	c->ex.buf_len = c->req.len;
+	return exchange_dispatch(&c->ex) != 0 ? HPE_PAUSED : 0;
 }
 
 /* Feed buffered client input to the parser, one contiguous segment at a time. */
@@ -714,7 +594,7 @@ static void conn_parse(struct conn *c)
 			return;
 		}
 		if (c->paused_msg) {
-			if (c->resp != RESP_COMPLETE) {
+			if (c->ex.resp != EXCHANGE_RESP_COMPLETE) {
 				/* Wait for the response. Reading goes on (so a client that goes away is
 				 * noticed) but the read high-water mark bounds what a pipelining client
 				 * can queue; not disabling saves two epoll_ctl calls per request. */
@@ -727,9 +607,9 @@ static void conn_parse(struct conn *c)
 			}
 			timer_set(c, conn_idle_ms(c));
 		}
-		if (conn_backpressure(c, bufferevent_get_output(c->bev)))
+		if (conn_backpressure(c))
 			return;
-		if (c->phase == PHASE_BODY && c->up != NULL && !c->req.chunked && !c->read_paused &&
+		if (c->phase == PHASE_BODY && c->ex.up != NULL && !c->ex.length_unknown && !c->read_paused &&
 		    c->parser.content_length > 1 && evbuffer_get_length(in) > 0) {
 			/* A Content-Length body has no framing to rewrite: its bytes move to the
 			 * upstream without passing through llhttp or being copied. The last byte is
@@ -738,9 +618,9 @@ static void conn_parse(struct conn *c)
 
 			if (k > c->parser.content_length - 1)
 				k = (size_t)(c->parser.content_length - 1);
-			forward_body_move(c, in, k);
+			forward_body_move(&c->ex, in, k);
 			c->parser.content_length -= k;
-			upstream_flush(c->up);
+			forward_flush(&c->ex);
 			continue;
 		}
 		if (evbuffer_get_length(in) == 0) {
@@ -757,34 +637,38 @@ static void conn_parse(struct conn *c)
 		n = v.iov_len;
 		before = c->phase;
 		if (before == PHASE_HEAD) {
-			size_t max = c->conf->limits.max_header_bytes;
+			size_t max = c->ex.conf->limits.max_header_bytes;
 			size_t room = c->req.head_bytes < max ? max - c->req.head_bytes + 1 : 1;
 
 			if (n > room)
 				n = room;
 		}
 		if (before == PHASE_HEAD || c->phase == PHASE_IDLE) {
-			if (http1_scan_head(&c->req.scan, v.iov_base, n, &c->req.err) != 0)
+			if (http1_scan_head(&c->req.scan, v.iov_base, n, &c->ex.err) != 0)
 				goto refuse;
 		}
 		if (c->req.crlf_pending > 0) {
 			size_t k = c->req.crlf_pending < n ? c->req.crlf_pending : n;
 
-			if (request_check_crlf(&c->req, v.iov_base, k) != 0)
+			if (request_check_crlf(&c->req, v.iov_base, k) != 0) {
+				c->ex.err = OUT_BAD_CHUNK;
 				goto refuse;
+			}
 		}
 		c->seg_end = (const char *)v.iov_base + n;
 		err = llhttp_execute(&c->parser, v.iov_base, n);
-		if (c->up != NULL)
-			upstream_flush(c->up);
+		/* What the request produced goes out now: request bytes to the upstream, a reply
+		 * the core made while dispatching to the client. */
+		forward_flush(&c->ex);
+		conn_flush(c);
 		if (err == HPE_OK)
 			used = n;
 		else
 			used = (size_t)(llhttp_get_error_pos(&c->parser) - (const char *)v.iov_base);
 		if (before == PHASE_HEAD && c->phase == PHASE_HEAD) {
 			c->req.head_bytes += used;
-			if (c->req.head_bytes > c->conf->limits.max_header_bytes) {
-				reply_error(c, http1_head_too_large(c->req.nhdr, c->req.url_len), true);
+			if (c->req.head_bytes > c->ex.conf->limits.max_header_bytes) {
+				reply_error(&c->ex, http1_head_too_large(c->ex.nhdr, c->ex.path_len), true);
 				conn_linger(c);
 				return;
 			}
@@ -808,22 +692,18 @@ static void conn_parse(struct conn *c)
 		}
 		/* A parse error or a limit: answer if nothing was sent yet, then close. */
 refuse:
-		if (c->resp == RESP_NONE && c->req.err == OUT_NONE &&
+		if (c->ex.resp == EXCHANGE_RESP_NONE && c->ex.err == OUT_NONE &&
 		    llhttp_get_errno(&c->parser) == HPE_INVALID_VERSION &&
 		    strcmp(llhttp_get_error_reason(&c->parser), "Invalid HTTP version") == 0) {
 			/* A well-formed HTTP-version that is not 1.0 or 1.1 (HTTP/3.0, HTTP/1.2):
 			 * not malformed but unsupported. "HTTP/1.10" or "HTTP/2" stay 400. */
-			c->req.err = OUT_HTTP_VERSION;
+			c->ex.err = OUT_HTTP_VERSION;
 		}
-		if (c->resp == RESP_NONE) {
-			if (c->req.err == OUT_NONE)
-				c->req.err = OUT_BAD_REQUEST;
-			if (c->up != NULL) {
-				c->up->client = NULL;
-				upstream_close(c->up);
-				c->up = NULL;
-			}
-			reply_error(c, c->req.err, true);
+		if (c->ex.resp == EXCHANGE_RESP_NONE) {
+			if (c->ex.err == OUT_NONE)
+				c->ex.err = OUT_BAD_REQUEST;
+			forward_cancel(&c->ex);
+			reply_error(&c->ex, c->ex.err, true);
 		}
 		if (c->phase != PHASE_CLOSING) {
 			request_finish(c);
@@ -852,8 +732,9 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 	/* Drained: stop watching for writability until conn_flush needs it again. */
 	if (!c->tls && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 		bufferevent_disable(c->bev, EV_WRITE);
-	if (c->up != NULL)
-		upstream_client_drained(c->up);
+	/* The response relay may have stopped while this output was full. */
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) <= EXCHANGE_HIGH_WATER / 2)
+		exchange_out_drained(&c->ex);
 	conn_backpressure_release(c);
 }
 
@@ -913,8 +794,8 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 		conn_close(c, OUT_TLS_HANDSHAKE_TIMEOUT);
 		return;
 	}
-	if (c->phase == PHASE_HEAD && c->resp == RESP_NONE) {
-		reply_error(c, OUT_HEADER_TIMEOUT, true);
+	if (c->phase == PHASE_HEAD && c->ex.resp == EXCHANGE_RESP_NONE) {
+		reply_error(&c->ex, OUT_HEADER_TIMEOUT, true);
 		request_finish(c);
 		conn_linger(c);
 		return;

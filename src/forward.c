@@ -1,6 +1,7 @@
-/* forward.c - the upstream request: target rewritten under the function's base path, header
- * hygiene (hop-by-hop and spoofable headers removed, identity and X-Forwarded-* added), and the
- * request body relayed with normalised framing. */
+/* forward.c - the upstream request, built from the protocol-neutral exchange (exchange.h): target
+ * rewritten under the function's base path, header hygiene (hop-by-hop and spoofable headers
+ * removed, identity and X-Forwarded-* added), and the request body the front end pushes relayed
+ * with normalised framing. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,9 +16,9 @@
 #include "conf.h"
 #include "headers.h"
 #include "listener.h"
-#include "log.h"
 #include "metrics.h"
-#include "proxy.h"
+#include "exchange.h"
+#include "http1.h"
 #include "upstream.h"
 #include "util.h"
 #include "worker.h"
@@ -96,17 +97,17 @@ static bool header_dropped(const char *n, size_t len, bool forward_token)
 	return drop || (len >= 9 && util_ieq(n, 9, "x-fngate-"));
 }
 
-/* A request field whose name holds '_' (r->has_underscore said one does): dropped unless the
+/* A request field whose name holds '_' (x->has_underscore said one does): dropped unless the
  * configuration keeps such fields, and even then when it reads, '_' as '-', as a field fngate
  * sets, strips or frames with (X_Fngate_Namespace, Content_Length, X_Auth_Token...), since the
  * function's runtime may see both spellings as one variable. Counted in the metrics. */
-static bool header_underscore_dropped(const struct conn *c, const char *n, size_t len)
+static bool header_underscore_dropped(const struct exchange *x, const char *n, size_t len)
 {
 	char alias[HEADERS_ALIAS_MAX];
 
 	if (memchr(n, '_', len) == NULL)
 		return false;
-	if (!c->conf->underscores_in_headers) {
+	if (!x->conf->underscores_in_headers) {
 		metrics_header_dropped(METRICS_HDRDROP_REQUEST);
 		return true;
 	}
@@ -118,17 +119,16 @@ static bool header_underscore_dropped(const struct conn *c, const char *n, size_
 }
 
 /* Build the request head for the upstream. Returns 0 / -1 (out of memory). */
-static int build_head(struct conn *c, const struct conf_upstream *ep, struct hbuf *b)
+static int build_head(const struct exchange *x, const struct conf_upstream *ep, struct hbuf *b)
 {
-	struct request *r = &c->req;
-	const struct conf_function *fn = r->fn;
-	const char *url = r->buf + r->url_off;
-	size_t ulen = r->url_len;
+	const struct conf_function *fn = x->fn;
+	const char *url = x->buf + x->path_off;
+	size_t ulen = x->path_len;
 	size_t hn;
 	const char *hv;
 	char num[32];
 
-	hb_str(b, llhttp_method_name((llhttp_method_t)r->method));
+	hb_str(b, llhttp_method_name((llhttp_method_t)x->method));
 	hb_add(b, " ", 1);
 	hb_str(b, ep->base_path);
 	if (fn->strip_prefix && fn->path_prefix != NULL && !(fn->path_prefix_len == 1)) {
@@ -145,153 +145,172 @@ static int build_head(struct conn *c, const struct conf_upstream *ep, struct hbu
 	hb_str(b, ep->hostport);
 	hb_add(b, "\r\n", 2);
 
-	for (unsigned i = 0; i < r->nhdr; i++) {
-		const struct header *h = &r->hdr[i];
-		const char *name = r->buf + h->name_off;
+	for (unsigned i = 0; i < x->nhdr; i++) {
+		const struct header *h = &x->hdr[i];
+		const char *name = x->buf + h->name_off;
 
 		/* forward_token never hands an API key's secret on: the function learns the key's
 		 * id (X-Fngate-Token-Id), as it would learn a token's. */
-		if (header_dropped(name, h->name_len, c->conf->forward_token &&
-				   !apikey_claims(r->buf + h->val_off, h->val_len)) ||
-		    (r->has_connection &&
-		     headers_connection_lists(r->buf, r->hdr, r->nhdr, name, h->name_len)) ||
-		    (r->has_underscore && header_underscore_dropped(c, name, h->name_len)))
+		if (header_dropped(name, h->name_len, x->conf->forward_token &&
+				   !apikey_claims(x->buf + h->val_off, h->val_len)) ||
+		    (x->has_connection &&
+		     headers_connection_lists(x->buf, x->hdr, x->nhdr, name, h->name_len)) ||
+		    (x->has_underscore && header_underscore_dropped(x, name, h->name_len)))
 			continue;
 		hb_add(b, name, h->name_len);
 		hb_add(b, ": ", 2);
-		hb_add(b, r->buf + h->val_off, h->val_len);
+		hb_add(b, x->buf + h->val_off, h->val_len);
 		hb_add(b, "\r\n", 2);
 	}
-	if (r->chunked) {
+	if (x->length_unknown) {
 		hb_str(b, "Transfer-Encoding: chunked\r\n");
-	} else if (r->has_body || r->cl_present) {
+	} else if (x->has_body || x->cl_present) {
 		hb_str(b, "Content-Length: ");
-		hb_add(b, num, util_u64_dec(r->content_length, num));
+		hb_add(b, num, util_u64_dec(x->content_length, num));
 		hb_add(b, "\r\n", 2);
 	}
 	hb_str(b, "X-Forwarded-For: ");
-	hb_str(b, c->client_ip);
-	hb_str(b, c->tls ? "\r\nX-Forwarded-Proto: https\r\n" : "\r\nX-Forwarded-Proto: http\r\n");
-	hv = request_host(r, &hn);
+	hb_str(b, x->client_ip);
+	hb_str(b, x->tls ? "\r\nX-Forwarded-Proto: https\r\n" : "\r\nX-Forwarded-Proto: http\r\n");
+	hv = exchange_host(x, &hn);
 	if (hv != NULL) {
 		hb_str(b, "X-Forwarded-Host: ");
 		hb_add(b, hv, hn);
 		hb_add(b, "\r\n", 2);
 	}
 	hb_str(b, "X-Request-Id: ");
-	hb_str(b, r->request_id);
+	hb_str(b, x->request_id);
 	hb_str(b, "\r\nX-Fngate-Namespace: ");
 	hb_str(b, fn->ns->id);
 	hb_str(b, "\r\nX-Fngate-Function: ");
 	hb_str(b, fn->id);
 	hb_add(b, "\r\n", 2);
 	/* Which credential opened the function, and its id: never the credential itself. */
-	if (r->gate.reason == OUT_TOKEN || r->gate.reason == OUT_API_KEY)
-		hb_str(b, r->gate.reason == OUT_API_KEY ? "X-Fngate-Credential: api_key\r\n" :
+	if (x->gate.reason == OUT_TOKEN || x->gate.reason == OUT_API_KEY)
+		hb_str(b, x->gate.reason == OUT_API_KEY ? "X-Fngate-Credential: api_key\r\n" :
 		       "X-Fngate-Credential: jwt\r\n");
-	if (r->gate.jti[0] != '\0' && outcome_allowed(r->gate.reason)) {
+	if (x->gate.jti[0] != '\0' && outcome_allowed(x->gate.reason)) {
 		hb_str(b, "X-Fngate-Token-Id: ");
-		hb_str(b, r->gate.jti);
+		hb_str(b, x->gate.jti);
 		hb_add(b, "\r\n", 2);
 	}
 	hb_add(b, "\r\n", 2);
 	return b->oom ? -1 : 0;
 }
 
-int forward_start(struct conn *c)
+int forward_start(struct exchange *x)
 {
-	struct request *r = &c->req;
 	struct upconn *u;
 	struct hbuf b = {0};
 	int idx, local_err;
 
-	u = upstream_get(c->w, r->fn, -1, &local_err);
+	u = upstream_get(x->w, x->fn, -1, &local_err);
 	if (u == NULL && local_err != 0) {
 		/* fngate's own shortage (descriptors, memory, ports): 503 with Retry-After, and no
 		 * new clients on this worker until it eases. */
 		enum outcome why = local_err == EMFILE || local_err == ENFILE ? OUT_OUT_OF_DESCRIPTORS :
 		    local_err == EADDRNOTAVAIL ? OUT_OUT_OF_LOCAL_PORTS : OUT_OUT_OF_MEMORY;
 
-		listener_pause(c->w->ls);
-		reply_error(c, why, r->has_body);
+		listener_pause(x->w->ls);
+		reply_error(x, why, x->has_body);
 		return -1;
 	}
 	if (u == NULL) {
-		reply_error(c, OUT_UPSTREAM_UNAVAILABLE, r->has_body);
+		reply_error(x, OUT_UPSTREAM_UNAVAILABLE, x->has_body);
 		return -1;
 	}
-	idx = upstream_index(u, r->fn);
+	idx = upstream_index(u, x->fn);
 	/* The head is built in the connection's own buffer, kept across its requests: it is also
-	 * the copy a retry needs, and reusing it saves a malloc per request. */
+	 * the copy a retry needs, and reusing it saves a malloc per request. The front end's head
+	 * text bounds what is copied from the request. */
 	b.p = u->retry_head;
 	b.cap = u->retry_cap;
-	if (b.cap < 512 + r->len) {
-		char *np = realloc(b.p, 512 + r->len);
+	if (b.cap < 512 + x->buf_len) {
+		char *np = realloc(b.p, 512 + x->buf_len);
 
 		if (np != NULL) {
 			b.p = np;
-			b.cap = 512 + r->len;
+			b.cap = 512 + x->buf_len;
 		} else {
 			b.oom = true;
 		}
 	}
-	if (b.oom || build_head(c, &r->fn->upstreams[idx < 0 ? 0 : idx], &b) != 0) {
+	if (b.oom || build_head(x, &x->fn->upstreams[idx < 0 ? 0 : idx], &b) != 0) {
 		u->retry_head = b.p;
 		u->retry_cap = b.cap;
 		upstream_close(u);
-		reply_error(c, OUT_OUT_OF_MEMORY, true);
+		reply_error(x, OUT_OUT_OF_MEMORY, true);
 		return -1;
 	}
 	u->retry_head = b.p;
 	u->retry_cap = b.cap;
 	u->retry_len = b.len;
-	u->client = c;
-	u->head_request = r->method == HTTP_HEAD;
+	u->x = x;
+	u->fn = x->fn;
+	u->head_request = x->method == HTTP_HEAD;
+	u->req_body = x->has_body;
 	u->attempts = 1;
-	c->up = u;
-	r->upstream_start_us = util_mono_us();
+	x->upstream_start_us = util_mono_us();
 	evbuffer_add(bufferevent_get_output(u->bev), b.p, b.len);
-	if (!r->has_body) {
+	if (!x->has_body) {
 		u->req_sent = true;
-		u->sent_us = r->upstream_start_us;
+		u->sent_us = x->upstream_start_us;
 	}
-	if (r->expect_continue && r->has_body && r->http_minor == 1) {
-		/* We stripped Expect: answer it ourselves now that the request is allowed. */
-		evbuffer_add(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
-		conn_flush(c);
-	}
-	upstream_start(u);
+	if (x->expect_continue && x->has_body)
+		x->ops->send_continue(x);   /* we stripped Expect: the request is allowed */
+	upstream_start(u, &response_ops);   /* response_ops.begin sets x->up */
 	upstream_flush(u);
 	return 0;
 }
 
-void forward_body(struct conn *c, const char *at, size_t len)
+void forward_body(struct exchange *x, const char *at, size_t len)
 {
-	struct evbuffer *out = bufferevent_get_output(c->up->bev);
+	struct evbuffer *out = bufferevent_get_output(x->up->bev);
 
-	if (c->req.chunked)
+	if (x->length_unknown)
 		http1_chunk_add(out, at, len);
 	else
 		evbuffer_add(out, at, len);
 	/* A slow upstream stops the client being read; the write low-watermark that upstream_start
-	 * sets reports the drain (up_write_cb). */
-	(void)conn_backpressure(c, out);
+	 * sets reports the drain (response_ops.drained). */
+	if (evbuffer_get_length(out) > EXCHANGE_HIGH_WATER)
+		x->ops->body_pause(x);
 }
 
-void forward_body_move(struct conn *c, struct evbuffer *in, size_t len)
+void forward_body_move(struct exchange *x, struct evbuffer *in, size_t len)
 {
-	struct evbuffer *out = bufferevent_get_output(c->up->bev);
+	struct evbuffer *out = bufferevent_get_output(x->up->bev);
 
 	/* Whole chains change hands; only a partly taken last chain is copied. */
 	evbuffer_remove_buffer(in, out, len);
-	c->req.body_bytes += len;
-	(void)conn_backpressure(c, out);
+	x->body_bytes += len;
+	if (evbuffer_get_length(out) > EXCHANGE_HIGH_WATER)
+		x->ops->body_pause(x);
 }
 
-void forward_body_end(struct conn *c)
+void forward_body_end(struct exchange *x)
 {
-	if (c->req.chunked)
-		http1_chunk_last(bufferevent_get_output(c->up->bev));
-	c->up->req_sent = true;
-	c->up->sent_us = util_mono_us();
+	if (x->length_unknown)
+		http1_chunk_last(bufferevent_get_output(x->up->bev));
+	x->up->req_sent = true;
+	x->up->sent_us = util_mono_us();
+}
+
+void forward_flush(struct exchange *x)
+{
+	if (x->up != NULL)
+		upstream_flush(x->up);
+}
+
+size_t forward_pending(const struct exchange *x)
+{
+	return x->up != NULL ? evbuffer_get_length(bufferevent_get_output(x->up->bev)) : 0;
+}
+
+void forward_cancel(struct exchange *x)
+{
+	if (x->up == NULL)
+		return;
+	upstream_close(x->up);
+	x->up = NULL;
 }

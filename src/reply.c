@@ -1,15 +1,14 @@
 /* reply.c - responses fngate generates itself: small JSON bodies naming a reason code, never
- * echoing the client's input. */
+ * echoing the client's input. Built on the protocol-neutral exchange and written through its
+ * output (exchange.h): the front end frames and sends them. */
 #include <stdio.h>
 #include <string.h>
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
+#include <llhttp.h>
 
 #include "conf.h"
 #include "cors.h"
-#include "proxy.h"
-#include "util.h"
+#include "exchange.h"
 
 const char *reply_reason(int status)
 {
@@ -42,96 +41,59 @@ const char *reply_reason(int status)
 	}
 }
 
-/* Append a NUL-terminated string at *at within cap; returns false (nothing written) if it does
- * not fit. */
-static bool put(char *buf, size_t cap, size_t *at, const char *s)
+size_t reply_cors(const struct exchange *x, enum outcome o, struct iovec *iov)
 {
-	size_t n = strlen(s);
-
-	if (*at + n > cap)
-		return false;
-	memcpy(buf + *at, s, n);
-	*at += n;
-	return true;
-}
-
-size_t reply_cors(const struct conn *c, enum outcome o, struct iovec *iov)
-{
-	const struct request *r = &c->req;
 	const char *origin;
 	size_t olen;
 
-	if (r->cors == CORS_OFF || r->fn == NULL || r->fn->cors == NULL)
+	if (x->cors == CORS_OFF || x->fn == NULL || x->fn->cors == NULL)
 		return 0;
-	origin = request_header(r, r->origin_idx, &olen);
-	return cors_fields(r->fn->cors, (enum cors_state)r->cors, o, origin, olen, iov);
+	origin = exchange_header(x, x->origin_idx, &olen);
+	return cors_fields(x->fn->cors, (enum cors_state)x->cors, o, origin, olen, iov);
 }
 
-void reply_error(struct conn *c, enum outcome o, bool close)
+/* A field whose value is a string literal. */
+#define FIELD(x, n, v) (x)->ops->head_field((x), n, sizeof(n) - 1, v, sizeof(v) - 1)
+
+void reply_error(struct exchange *x, enum outcome o, bool close)
 {
-	/* Built by hand, not with snprintf: the 403 of the gate is the cheapest answer fngate gives
-	 * and is sent at flood rates. The code is one of fngate's own outcome names, never input. */
+	/* No formatting call: the 403 of the gate is the cheapest answer fngate gives and is sent
+	 * at flood rates. The code is one of fngate's own outcome names, never input. */
+	const struct exchange_out_ops *ops = x->ops;
 	const struct outcome_info *oi = outcome_info(o);
 	const char *code = oi->name;
 	int status = oi->status;
-	struct evbuffer *out = bufferevent_get_output(c->bev);
 	struct iovec cors[CORS_IOV_MAX];
-	char buf[640], num[24];
-	size_t at = 0, blen = status == 204 ? 0 : strlen(code) + 13, nl, ncors;
+	size_t clen = strnlen(code, 80), blen = status == 204 ? 0 : clen + 13, ncors;
 
-	if (close)
-		c->close_after = true;
-	put(buf, sizeof(buf), &at, "HTTP/1.1 ");
-	nl = util_u64_dec((uint64_t)status, num);
-	num[nl] = '\0';
-	put(buf, sizeof(buf), &at, num);
-	put(buf, sizeof(buf), &at, " ");
-	put(buf, sizeof(buf), &at, reply_reason(status));
-	put(buf, sizeof(buf), &at, "\r\n");
-	if (blen > 0) {         /* a 204 (a CORS preflight passed) has no body, no length */
-		put(buf, sizeof(buf), &at, "Content-Type: application/json\r\nContent-Length: ");
-		nl = util_u64_dec((uint64_t)blen, num);
-		num[nl] = '\0';
-		put(buf, sizeof(buf), &at, num);
-		put(buf, sizeof(buf), &at, "\r\n");
-	}
-	put(buf, sizeof(buf), &at, "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n");
-	if (c->req.request_id[0] != '\0') {
-		put(buf, sizeof(buf), &at, "X-Request-Id: ");
-		put(buf, sizeof(buf), &at, c->req.request_id);
-		put(buf, sizeof(buf), &at, "\r\n");
-	}
+	ops->head_start(x, status, NULL, 0);
+	if (blen > 0)           /* a 204 (a CORS preflight passed) has no body, no length */
+		FIELD(x, "Content-Type", "application/json");
+	FIELD(x, "Cache-Control", "no-store");
+	FIELD(x, "X-Content-Type-Options", "nosniff");
+	if (x->request_id[0] != '\0')
+		ops->head_field(x, "X-Request-Id", 12, x->request_id, strlen(x->request_id));
 	if (status == 405)      /* RFC 9110 15.5.6; only CONNECT gets it: every other method is proxied */
-		put(buf, sizeof(buf), &at, "Allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n");
+		FIELD(x, "Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
 	if (status == 503)
-		put(buf, sizeof(buf), &at, "Retry-After: 1\r\n");   /* fngate's own shortage: brief */
+		FIELD(x, "Retry-After", "1");   /* fngate's own shortage: brief */
 	/* The CORS fields of a function with "cors": the page on an allowed origin can read why it
-	 * was refused. Their length depends on the configuration: not in buf. */
-	ncors = reply_cors(c, o, cors);
-	if (ncors > 0) {
-		evbuffer_add(out, buf, at);
-		c->req.bytes_out += at;
-		at = 0;
-		for (size_t i = 0; i < ncors; i++) {
-			evbuffer_add(out, cors[i].iov_base, cors[i].iov_len);
-			c->req.bytes_out += cors[i].iov_len;
-		}
-	}
-	if (c->close_after)
-		put(buf, sizeof(buf), &at, "Connection: close\r\n");
-	put(buf, sizeof(buf), &at, "\r\n");
-	c->req.bytes_out += at;
+	 * was refused. */
+	ncors = reply_cors(x, o, cors);
+	if (ncors > 0)
+		ops->head_lines(x, cors, ncors);
+	ops->head_end(x, blen > 0 ? EXCHANGE_BODY_LENGTH : EXCHANGE_BODY_NONE, blen, close);
 	/* the body: {"error":"<code>"}\n (13 bytes around the code) */
-	if (blen > 0 && (c->req.method != HTTP_HEAD || !c->req.method_known)) {
-		put(buf, sizeof(buf), &at, "{\"error\":\"");
-		put(buf, sizeof(buf), &at, code);
-		put(buf, sizeof(buf), &at, "\"}\n");
-		c->req.bytes_out += blen;
+	if (blen > 0 && (x->method != HTTP_HEAD || !x->method_known)) {
+		char body[96];      /* outcome names are short identifiers (outcome.c) */
+
+		memcpy(body, "{\"error\":\"", 10);
+		memcpy(body + 10, code, clen);
+		memcpy(body + 10 + clen, "\"}\n", 3);
+		ops->body(x, body, blen);
 	}
-	evbuffer_add(out, buf, at);
-	c->req.status = status;
-	if (c->req.err == OUT_NONE && oi->decision == OUTCOME_ERROR)
-		c->req.err = o;
-	c->resp = RESP_COMPLETE;
-	conn_flush(c);
+	ops->body_end(x, NULL, NULL, 0);
+	x->status = status;
+	if (x->err == OUT_NONE && oi->decision == OUTCOME_ERROR)
+		x->err = o;
 }

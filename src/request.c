@@ -1,5 +1,6 @@
 /* request.c - HTTP/1.1 request framing with llhttp (strict mode): collects the head within the
- * configured bounds, rejects smuggling shapes, and hands body bytes to the forwarder. */
+ * configured bounds, rejects smuggling shapes, fills the connection's protocol-neutral exchange
+ * (exchange.h) and hands body bytes to the forwarder. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,12 +31,13 @@ void request_reset(struct request *r)
 	r->cap = cap;
 	r->hdr = hdr;
 	r->host_idx = -1;
-	r->token_idx = -1;
-	r->reqid_idx = -1;
-	r->origin_idx = -1;
-	r->acrm_idx = -1;
-	r->acrh_idx = -1;
-	r->upstream_us = -1;
+}
+
+/* The exchange reads the head memory where request.c keeps it. */
+static void request_mem_show(struct conn *c)
+{
+	c->ex.buf = c->req.buf;
+	c->ex.hdr = c->req.hdr;
 }
 
 #define REQ_HDR_BYTES (sizeof(struct header) * PROXY_MAX_HEADERS)
@@ -57,6 +59,7 @@ static int request_mem_acquire(struct conn *c)
 	r->buf = (char *)mem + REQ_HDR_BYTES;
 	r->cap = REQ_BUF_INITIAL;
 	r->len = 0;
+	request_mem_show(c);
 	return 0;
 }
 
@@ -75,25 +78,7 @@ void request_mem_release(struct conn *c)
 	r->buf = NULL;
 	r->cap = 0;
 	r->len = 0;
-}
-
-const char *request_host(const struct request *r, size_t *len)
-{
-	if (r->abs_host_len > 0) {
-		*len = r->abs_host_len;
-		return r->buf + r->abs_host_off;
-	}
-	return request_header(r, r->host_idx, len);
-}
-
-const char *request_header(const struct request *r, int idx, size_t *len)
-{
-	if (idx < 0 || (unsigned)idx >= r->nhdr) {
-		*len = 0;
-		return NULL;
-	}
-	*len = r->hdr[idx].val_len;
-	return r->buf + r->hdr[idx].val_off;
+	request_mem_show(c);
 }
 
 int request_check_crlf(struct request *r, const char *p, size_t n)
@@ -101,10 +86,8 @@ int request_check_crlf(struct request *r, const char *p, size_t n)
 	static const char crlf[] = "\r\n";
 
 	while (r->crlf_pending > 0 && n > 0) {
-		if (*p != crlf[2 - r->crlf_pending]) {
-			r->err = OUT_BAD_CHUNK;
+		if (*p != crlf[2 - r->crlf_pending])
 			return -1;
-		}
 		r->crlf_pending--;
 		p++;
 		n--;
@@ -117,10 +100,10 @@ static int req_append(struct conn *c, const char *at, size_t len)
 {
 	struct request *r = &c->req;
 	/* The head is read before routing, so the global limit applies to it. */
-	size_t max = c->conf->limits.max_header_bytes;
+	size_t max = c->ex.conf->limits.max_header_bytes;
 
 	if (r->len + len > max) {
-		c->req.err = http1_head_too_large(r->nhdr, r->url_len);
+		c->ex.err = http1_head_too_large(c->ex.nhdr, c->ex.path_len);
 		return -1;
 	}
 	if (r->len + len > r->cap) {
@@ -133,12 +116,14 @@ static int req_append(struct conn *c, const char *at, size_t len)
 			ncap = max;
 		nm = realloc(r->hdr, REQ_HDR_BYTES + ncap);
 		if (nm == NULL) {
-			c->req.err = OUT_OUT_OF_MEMORY;
+			c->ex.err = OUT_OUT_OF_MEMORY;
 			return -1;
 		}
 		r->hdr = (struct header *)(void *)nm;
 		r->buf = nm + REQ_HDR_BYTES;
 		r->cap = ncap;
+		request_mem_show(c);
+		request_mem_show(c);
 	}
 	memcpy(r->buf + r->len, at, len);
 	r->len += len;
@@ -151,7 +136,7 @@ static int on_message_begin(llhttp_t *p)
 
 	c->phase = PHASE_HEAD;
 	if (request_mem_acquire(c) != 0) {
-		c->req.err = OUT_OUT_OF_MEMORY;
+		c->ex.err = OUT_OUT_OF_MEMORY;
 		return -1;
 	}
 	return 0;
@@ -161,9 +146,9 @@ static int on_url(llhttp_t *p, const char *at, size_t len)
 {
 	struct conn *c = conn_of(p);
 
-	if (c->req.url_len == 0)
-		c->req.url_off = (uint32_t)c->req.len;
-	c->req.url_len += (uint32_t)len;
+	if (c->ex.path_len == 0)
+		c->ex.path_off = (uint32_t)c->req.len;
+	c->ex.path_len += (uint32_t)len;
 	return req_append(c, at, len);
 }
 
@@ -171,20 +156,21 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
 	struct conn *c = conn_of(p);
 	struct request *r = &c->req;
+	struct exchange *x = &c->ex;
 
-	if (r->nhdr == 0 || r->in_value) {
-		if (r->nhdr == PROXY_MAX_HEADERS) {
-			r->err = OUT_TOO_MANY_HEADERS;
+	if (x->nhdr == 0 || r->in_value) {
+		if (x->nhdr == PROXY_MAX_HEADERS) {
+			x->err = OUT_TOO_MANY_HEADERS;
 			return -1;
 		}
-		r->hdr[r->nhdr].name_off = (uint32_t)r->len;
-		r->hdr[r->nhdr].name_len = 0;
-		r->hdr[r->nhdr].val_off = 0;
-		r->hdr[r->nhdr].val_len = 0;
-		r->nhdr++;
+		r->hdr[x->nhdr].name_off = (uint32_t)r->len;
+		r->hdr[x->nhdr].name_len = 0;
+		r->hdr[x->nhdr].val_off = 0;
+		r->hdr[x->nhdr].val_len = 0;
+		x->nhdr++;
 		r->in_value = false;
 	}
-	r->hdr[r->nhdr - 1].name_len += (uint32_t)len;
+	r->hdr[x->nhdr - 1].name_len += (uint32_t)len;
 	return req_append(c, at, len);
 }
 
@@ -192,12 +178,13 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
 	struct conn *c = conn_of(p);
 	struct request *r = &c->req;
+	struct exchange *x = &c->ex;
 
 	if (!r->in_value) {
 		r->in_value = true;
-		r->hdr[r->nhdr - 1].val_off = (uint32_t)r->len;
+		r->hdr[x->nhdr - 1].val_off = (uint32_t)r->len;
 	}
-	r->hdr[r->nhdr - 1].val_len += (uint32_t)len;
+	r->hdr[x->nhdr - 1].val_len += (uint32_t)len;
 	return req_append(c, at, len);
 }
 
@@ -213,31 +200,32 @@ static void trim_value(struct request *r, struct header *h)
 		h->val_len--;
 }
 
-/* Validate the head. Returns 0, or -1 with r->err set (its status is the answer). */
+/* Validate the head. Returns 0, or -1 with x->err set (its status is the answer). */
 static int request_analyze(struct conn *c)
 {
 	struct request *r = &c->req;
+	struct exchange *x = &c->ex;
 	llhttp_t *p = &c->parser;
 	int te = 0, hosts = 0;
 	bool conn_close_token = false;
 
-	r->method = llhttp_get_method(p);
-	r->method_known = true;
+	x->method = llhttp_get_method(p);
+	x->method_known = true;
 	if (llhttp_get_http_major(p) != 1) {
-		r->err = OUT_HTTP_VERSION;
+		x->err = OUT_HTTP_VERSION;
 		return -1;
 	}
 	r->http_minor = llhttp_get_http_minor(p);
-	for (unsigned i = 0; i < r->nhdr; i++) {
+	for (unsigned i = 0; i < x->nhdr; i++) {
 		struct header *h = &r->hdr[i];
 
 		trim_value(r, h);
 		if (!http1_token_ok(r->buf + h->name_off, h->name_len)) {
-			r->err = OUT_BAD_HEADER;
+			x->err = OUT_BAD_HEADER;
 			return -1;
 		}
 		if (memchr(r->buf + h->name_off, '_', h->name_len) != NULL)
-			r->has_underscore = true;   /* forward.c decides what to drop */
+			x->has_underscore = true;   /* forward.c decides what to drop */
 		/* Control bytes in values: llhttp in strict mode refuses them (tested: 400 for \x00,
 		 * \x01, \x0b, \x1b, \x7f), and http1_scan_head refuses obs-fold and bare CR, so the
 		 * value is not scanned a second time here (it holds the token: the longest header). */
@@ -250,38 +238,38 @@ static int request_analyze(struct conn *c)
 			break;
 		case 10:
 			if (hname_is(r, h, "connection")) {
-				r->has_connection = true;
+				x->has_connection = true;
 				if (headers_list_has(r->buf + h->val_off, h->val_len, "close", 5))
 					conn_close_token = true;
 			}
 			break;
 		case 6:
 			if (hname_is(r, h, "origin")) {
-				if (r->norigin++ == 0)
-					r->origin_idx = (int)i;
+				if (x->norigin++ == 0)
+					x->origin_idx = (int)i;
 			} else if (hname_is(r, h, "expect")) {
 				if (!util_ieq(r->buf + h->val_off, h->val_len, "100-continue")) {
-					r->err = OUT_EXPECTATION_FAILED;
+					x->err = OUT_EXPECTATION_FAILED;
 					return -1;
 				}
-				r->expect_continue = true;
+				x->expect_continue = true;
 			}
 			break;
 		case 12:
 			if (hname_is(r, h, "x-auth-token")) {
-				if (r->ntokens++ == 0)
-					r->token_idx = (int)i;
+				if (x->ntokens++ == 0)
+					x->token_idx = (int)i;
 			} else if (hname_is(r, h, "x-request-id")) {
-				r->reqid_idx = (int)i;
+				x->reqid_idx = (int)i;
 			}
 			break;
 		case 29:
-			if (hname_is(r, h, "access-control-request-method") && r->nacrm++ == 0)
-				r->acrm_idx = (int)i;
+			if (hname_is(r, h, "access-control-request-method") && x->nacrm++ == 0)
+				x->acrm_idx = (int)i;
 			break;
 		case 30:
-			if (hname_is(r, h, "access-control-request-headers") && r->nacrh++ == 0)
-				r->acrh_idx = (int)i;
+			if (hname_is(r, h, "access-control-request-headers") && x->nacrh++ == 0)
+				x->acrh_idx = (int)i;
 			break;
 		case 17:
 			if (hname_is(r, h, "transfer-encoding")) {
@@ -289,7 +277,7 @@ static int request_analyze(struct conn *c)
 				/* Only a bare "chunked" is framing we relay; anything else is a shape
 				 * two parsers may read differently. */
 				if (!util_ieq(r->buf + h->val_off, h->val_len, "chunked")) {
-					r->err = OUT_BAD_TRANSFER_ENCODING;
+					x->err = OUT_BAD_TRANSFER_ENCODING;
 					return -1;
 				}
 			}
@@ -299,55 +287,57 @@ static int request_analyze(struct conn *c)
 		}
 	}
 	if (te > 1 || (te == 1 && r->http_minor == 0)) {
-		r->err = OUT_BAD_TRANSFER_ENCODING;
+		x->err = OUT_BAD_TRANSFER_ENCODING;
 		return -1;
 	}
 	if (hosts > 1 || (hosts == 0 && r->http_minor == 1)) {
-		r->err = OUT_BAD_HOST;
+		x->err = OUT_BAD_HOST;
 		return -1;
 	}
 	if (hosts == 1) {
 		size_t n;
-		const char *v = request_header(r, r->host_idx, &n);
+		const char *v = exchange_header(x, r->host_idx, &n);
 
 		if (!http1_host_ok(v, n)) {
-			r->err = OUT_BAD_HOST;
+			x->err = OUT_BAD_HOST;
 			return -1;
 		}
+		x->host_off = x->hdr[r->host_idx].val_off;
+		x->host_len = (uint32_t)n;
 	}
 	{
-		/* absolute-form: its authority replaces Host for routing; the path goes on as
-		 * origin-form. */
+		/* absolute-form: its authority, which RFC 9112 section 3.2.2 says wins over Host,
+		 * replaces Host for routing; the path goes on as origin-form. */
 		size_t off, a;
-		int form = http1_absolute_form(r->buf + r->url_off, r->url_len, &off, &a);
+		int form = http1_absolute_form(r->buf + x->path_off, x->path_len, &off, &a);
 
 		if (form < 0) {
-			r->err = OUT_BAD_TARGET;
+			x->err = OUT_BAD_TARGET;
 			return -1;
 		}
 		if (form > 0) {
-			r->abs_host_off = r->url_off + (uint32_t)off;
-			r->abs_host_len = (uint32_t)a;
-			r->url_off += (uint32_t)(off + a);
-			r->url_len -= (uint32_t)(off + a);
+			x->host_off = x->path_off + (uint32_t)off;
+			x->host_len = (uint32_t)a;
+			x->path_off += (uint32_t)(off + a);
+			x->path_len -= (uint32_t)(off + a);
 		}
 	}
 	/* No tunnels. Checked before the target: CONNECT's authority-form target ("host:443") is
 	 * well-formed, the method is what fngate does not do. */
-	if (r->method == HTTP_CONNECT) {
-		r->err = OUT_METHOD_NOT_ALLOWED;
+	if (x->method == HTTP_CONNECT) {
+		x->err = OUT_METHOD_NOT_ALLOWED;
 		return -1;
 	}
-	if (!http1_target_ok(r->buf + r->url_off, r->url_len, r->method == HTTP_OPTIONS)) {
-		r->err = OUT_BAD_TARGET;
+	if (!http1_target_ok(r->buf + x->path_off, x->path_len, x->method == HTTP_OPTIONS)) {
+		x->err = OUT_BAD_TARGET;
 		return -1;
 	}
-	r->chunked = (p->flags & F_CHUNKED) != 0;
+	x->length_unknown = (p->flags & F_CHUNKED) != 0;
 	if (p->flags & F_CONTENT_LENGTH) {
-		r->content_length = p->content_length;
-		r->cl_present = true;
+		x->content_length = p->content_length;
+		x->cl_present = true;
 	}
-	r->has_body = r->chunked || r->content_length > 0;
+	x->has_body = x->length_unknown || x->content_length > 0;
 	/* "close" followed by whitespace is still close (llhttp 8 misses "close\t"). */
 	r->keep_alive = llhttp_should_keep_alive(p) != 0 && !conn_close_token;
 	return 0;
@@ -368,9 +358,10 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 {
 	struct conn *c = conn_of(p);
 	struct request *r = &c->req;
+	struct exchange *x = &c->ex;
 
-	r->body_bytes += len;
-	if (r->chunked) {
+	x->body_bytes += len;
+	if (x->length_unknown) {
 		const char *end = at + len;
 		size_t avail;
 
@@ -380,16 +371,18 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 			 * start of the next read when it was split. */
 			r->crlf_pending = 2;
 			avail = c->seg_end > end ? (size_t)(c->seg_end - end) : 0;
-			if (request_check_crlf(r, end, avail) != 0)
+			if (request_check_crlf(r, end, avail) != 0) {
+				x->err = OUT_BAD_CHUNK;
 				return -1;
+			}
 		}
 	}
-	if (r->body_bytes > (r->fn ? r->fn->limits.max_body_bytes : c->conf->limits.max_body_bytes)) {
-		r->err = OUT_BODY_TOO_LARGE;
+	if (x->body_bytes > (x->fn ? x->fn->limits.max_body_bytes : c->ex.conf->limits.max_body_bytes)) {
+		x->err = OUT_BODY_TOO_LARGE;
 		return -1;
 	}
-	if (c->up != NULL)
-		forward_body(c, at, len);
+	if (x->up != NULL)
+		forward_body(x, at, len);
 	return 0;
 }
 
@@ -405,8 +398,9 @@ static int on_message_complete(llhttp_t *p)
 {
 	struct conn *c = conn_of(p);
 
-	if (c->up != NULL && c->req.has_body)
-		forward_body_end(c);
+	if (c->ex.up != NULL && c->ex.has_body)
+		forward_body_end(&c->ex);
+	c->ex.req_complete = true;
 	c->phase = PHASE_DONE;
 	c->paused_msg = true;
 	/* Stop here: a pipelined request waits until this one is answered. */

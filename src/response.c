@@ -1,7 +1,9 @@
 /* response.c - the upstream response: parsed with llhttp (strict), its head rewritten with
  * hop-by-hop headers removed and framing normalised, its body relayed to the client with
- * backpressure. Failures before anything reached the client become 502/504; after, the client
- * connection is closed so a truncated body is never mistaken for a complete one. */
+ * backpressure. It plugs into upstream.c through response_ops (upstream.h), which owns the
+ * connection's events, timeouts, retry and failure. Failures before anything reached the client
+ * become 502/504; after, the client connection is closed so a truncated body is never mistaken
+ * for a complete one. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,13 +17,12 @@
 #include "conf.h"
 #include "cors.h"
 #include "headers.h"
-#include "log.h"
 #include "metrics.h"
-#include "proxy.h"
+#include "exchange.h"
+#include "http1.h"
 #include "redirect.h"
 #include "upstream.h"
 #include "util.h"
-#include "worker.h"
 
 static struct upconn *up_of(llhttp_t *p)
 {
@@ -30,7 +31,7 @@ static struct upconn *up_of(llhttp_t *p)
 
 static int hdr_append(struct upconn *u, const char *at, size_t len)
 {
-	size_t max = u->client ? u->client->req.fn->limits.max_header_bytes : 16384;
+	size_t max = u->fn != NULL ? u->fn->limits.max_header_bytes : 16384;
 
 	if (len == 0)
 		return 0;   /* llhttp may report an empty span: no memcpy to a NULL buffer (UBSan) */
@@ -102,41 +103,13 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
 	return hdr_append(u, at, len);
 }
 
-/* The response head is assembled here and handed to the client's evbuffer in one piece: one
- * evbuffer_add (and one round of its callbacks) instead of four per header line. */
-struct outbuf {
-	struct evbuffer *out;
-	size_t           len;
-	char             b[4096];
-};
-
-static void ob_flush(struct outbuf *ob)
-{
-	if (ob->len > 0)
-		evbuffer_add(ob->out, ob->b, ob->len);
-	ob->len = 0;
-}
-
-static void ob_add(struct outbuf *ob, const void *p, size_t n)
-{
-	if (ob->len + n > sizeof(ob->b)) {
-		ob_flush(ob);
-		if (n > sizeof(ob->b)) {
-			evbuffer_add(ob->out, p, n);
-			return;
-		}
-	}
-	memcpy(ob->b + ob->len, p, n);
-	ob->len += n;
-}
-
 /* One response field relayed: a Location, Content-Location or Refresh that points into the
  * upstream's path space is brought back into the function's public one (redirect.h). Returns 0,
  * or -1 when out of memory. */
-static int relay_redirect(struct outbuf *ob, struct upconn *u, const char *name, size_t nl,
+static int relay_redirect(struct exchange *x, struct upconn *u, const char *name, size_t nl,
 			  const char *val, size_t vl)
 {
-	const struct conf_function *fn = u->client->req.fn;
+	const struct conf_function *fn = u->fn;
 	enum redirect_field kind = redirect_field(name, nl);
 	char *nv = NULL;
 	long n = -1;
@@ -149,30 +122,25 @@ static int relay_redirect(struct outbuf *ob, struct upconn *u, const char *name,
 			return -1;
 		n = redirect_rewrite(fn, &fn->upstreams[idx], kind, val, vl, nv);
 	}
-	ob_add(ob, name, nl);
-	ob_add(ob, ": ", 2);
 	if (n >= 0)
-		ob_add(ob, nv, (size_t)n);
+		x->ops->head_field(x, name, nl, nv, (size_t)n);
 	else
-		ob_add(ob, val, vl);
-	ob_add(ob, "\r\n", 2);
+		x->ops->head_field(x, name, nl, val, vl);
 	free(nv);
 	return 0;
 }
 
 static int on_headers_complete(llhttp_t *p)
 {
-	struct outbuf ob;
 	struct upconn *u = up_of(p);
-	struct conn *c = u->client;
+	struct exchange *x = u->x;
+	const struct exchange_out_ops *ops;
 	int status = llhttp_get_status_code(p);
 	bool no_body, cl_known = (p->flags & F_CONTENT_LENGTH) != 0;
 	bool conn_hdr = false;     /* the response has a Connection header: its list is checked */
 	char alias[HEADERS_ALIAS_MAX];
-	char line[96];
-	int n;
 
-	if (c == NULL)
+	if (x == NULL)
 		return -1;
 	if (status >= 100 && status < 200) {
 		if (status == 101)
@@ -207,18 +175,10 @@ static int on_headers_complete(llhttp_t *p)
 				return -1;
 		}
 	}
-	ob.out = bufferevent_get_output(c->bev);
-	ob.len = 0;
+	ops = x->ops;
 	no_body = u->head_request || status == 204 || status == 304;
-	memcpy(line, "HTTP/1.1 ", 9);
-	n = 9 + (int)util_u64_dec((uint64_t)status, line + 9);
-	line[n++] = ' ';
-	ob_add(&ob, line, (size_t)n);
-	if (u->reason_len > 0)
-		ob_add(&ob, u->hdrbuf + u->reason_off, u->reason_len);
-	else
-		ob_add(&ob, reply_reason(status), strlen(reply_reason(status)));
-	ob_add(&ob, "\r\n", 2);
+	ops->head_start(x, status, u->reason_len > 0 ? u->hdrbuf + u->reason_off : NULL,
+			u->reason_len);
 	for (unsigned i = 0; i < u->nhdr_resp; i++) {
 		const struct header *h = &u->resp_hdr[i];
 		const char *name = u->hdrbuf + h->name_off, *val = u->hdrbuf + h->val_off;
@@ -229,17 +189,14 @@ static int on_headers_complete(llhttp_t *p)
 		/* A HEAD or 304 response keeps the Content-Length that describes the entity. */
 		if (no_body && status != 204 && nl == 14 && util_ieq(name, nl, "content-length") &&
 		    cl_known) {
-			ob_add(&ob, name, nl);
-			ob_add(&ob, ": ", 2);
-			ob_add(&ob, val, vl);
-			ob_add(&ob, "\r\n", 2);
+			ops->head_field(x, name, nl, val, vl);
 			continue;
 		}
 		if (headers_hop_by_hop(name, nl) ||
 		    (conn_hdr && headers_connection_lists(u->hdrbuf, u->resp_hdr, u->nhdr_resp, name, nl)))
 			continue;
 		/* A function with "cors": its policy answers for it, not the upstream. */
-		if (c->req.cors != CORS_OFF && cors_upstream_field(name, nl))
+		if (x->cors != CORS_OFF && cors_upstream_field(name, nl))
 			continue;
 		/* Content_Length, Transfer_Encoding...: fngate frames the response itself, and a
 		 * client stack that folds '_' into '-' must not find a second, false framing. */
@@ -249,48 +206,24 @@ static int on_headers_complete(llhttp_t *p)
 		}
 		/* The caller quotes fngate's id, the one in the access log and sent upstream: an
 		 * upstream's own X-Request-Id gives way to it (added below). */
-		if (nl == 12 && util_ieq(name, nl, "x-request-id") && c->req.request_id[0] != '\0')
+		if (nl == 12 && util_ieq(name, nl, "x-request-id") && x->request_id[0] != '\0')
 			continue;
-		if (relay_redirect(&ob, u, name, nl, val, vl) != 0)
+		if (relay_redirect(x, u, name, nl, val, vl) != 0)
 			return -1;
 	}
-	if (c->req.request_id[0] != '\0') {
-		ob_add(&ob, "X-Request-Id: ", 14);
-		ob_add(&ob, c->req.request_id, strlen(c->req.request_id));
-		ob_add(&ob, "\r\n", 2);
-	}
+	if (x->request_id[0] != '\0')
+		ops->head_field(x, "X-Request-Id", 12, x->request_id, strlen(x->request_id));
 	{
 		struct iovec cors[CORS_IOV_MAX];
-		size_t ncors = reply_cors(c, OUT_NONE, cors);
+		size_t ncors = reply_cors(x, OUT_NONE, cors);
 
-		for (size_t i = 0; i < ncors; i++)
-			ob_add(&ob, cors[i].iov_base, cors[i].iov_len);
+		if (ncors > 0)
+			ops->head_lines(x, cors, ncors);
 	}
-	if (!no_body) {
-		if (cl_known && !(p->flags & F_CHUNKED)) {
-			memcpy(line, "Content-Length: ", 16);
-			n = 16 + (int)util_u64_dec(p->content_length, line + 16);
-			line[n++] = '\r';
-			line[n++] = '\n';
-			ob_add(&ob, line, (size_t)n);
-		} else if (c->req.http_minor == 1) {
-			ob_add(&ob, "Transfer-Encoding: chunked\r\n", 28);
-			c->resp_chunked = true;
-		} else {
-			/* An HTTP/1.0 client: the body ends when we close. */
-			c->resp_close_delim = true;
-			c->close_after = true;
-		}
-	}
-	if (c->close_after)
-		ob_add(&ob, "Connection: close\r\n", 19);
-	else if (c->req.http_minor == 0)
-		ob_add(&ob, "Connection: keep-alive\r\n", 24);
-	ob_add(&ob, "\r\n", 2);
-	ob_flush(&ob);
-	c->resp = RESP_STREAMING;
-	c->req.status = status;
-	c->req.upstream_us = (int64_t)(util_mono_us() - c->req.upstream_start_us);
+	ops->head_end(x, no_body ? EXCHANGE_BODY_NONE : cl_known && !(p->flags & F_CHUNKED) ?
+		      EXCHANGE_BODY_LENGTH : EXCHANGE_BODY_STREAM, p->content_length, false);
+	x->status = status;
+	x->upstream_us = (int64_t)(util_mono_us() - x->upstream_start_us);
 	/* The head went out: a retry is no longer possible. */
 	u->retry_len = 0;
 	return u->head_request ? 1 : 0;
@@ -299,36 +232,28 @@ static int on_headers_complete(llhttp_t *p)
 static int on_body(llhttp_t *p, const char *at, size_t len)
 {
 	struct upconn *u = up_of(p);
-	struct conn *c = u->client;
-	struct evbuffer *out;
 
-	if (c == NULL || u->is_1xx)
+	if (u->x == NULL || u->is_1xx)
 		return -1;
-	out = bufferevent_get_output(c->bev);
-	if (c->resp_chunked)
-		http1_chunk_add(out, at, len);
-	else
-		evbuffer_add(out, at, len);
-	c->req.bytes_out += len;
+	u->x->ops->body(u->x, at, len);
 	return 0;
 }
 
 static int on_message_complete(llhttp_t *p)
 {
 	struct upconn *u = up_of(p);
-	struct conn *c = u->client;
 
 	if (u->is_1xx) {
 		u->is_1xx = false;
 		return 0;
 	}
-	if (c != NULL && c->resp_chunked)
-		http1_chunk_last(bufferevent_get_output(c->bev));
+	if (u->x != NULL)
+		u->x->ops->body_end(u->x, NULL, NULL, 0);
 	u->resp_done = true;
 	return HPE_PAUSED;
 }
 
-const llhttp_settings_t response_settings = {
+static const llhttp_settings_t response_settings = {
 	.on_message_begin = on_message_begin,
 	.on_status = on_status,
 	.on_header_field = on_header_field,
@@ -338,116 +263,45 @@ const llhttp_settings_t response_settings = {
 	.on_message_complete = on_message_complete,
 };
 
-/* The response is complete: detach, pool or close the upstream connection, finish the client. */
+/* The response is complete: detach, pool or close the upstream connection, finish the exchange. */
 static void response_finish(struct upconn *u)
 {
-	struct conn *c = u->client;
+	struct exchange *x = u->x;
 	bool reuse;
 
 	reuse = u->req_sent && llhttp_should_keep_alive(&u->parser) &&
 		evbuffer_get_length(bufferevent_get_input(u->bev)) == 0 &&
 		evbuffer_get_length(bufferevent_get_output(u->bev)) == 0;
-	c->up = NULL;
-	u->client = NULL;
+	x->up = NULL;
+	u->x = NULL;
 	if (reuse)
 		upstream_release(u);
 	else
 		upstream_close(u);
-	/* The end of the body (a final chunk) may have been queued after the last flush, e.g. by
-	 * llhttp_finish on the upstream's close. */
-	conn_flush(c);
-	conn_response_done(c);
+	x->ops->done(x);
 }
 
-/* Something went wrong with the upstream for client c. */
-static void response_fail(struct upconn *u, enum outcome o)
-{
-	struct conn *c = u->client;
-
-	if (c == NULL) {
-		upstream_close(u);
-		return;
-	}
-	c->up = NULL;
-	u->client = NULL;
-	upstream_close(u);
-	log_msg(LOG_LVL_WARN, "upstream %s for %s/%s request %s", outcome_name(o),
-		c->req.fn->ns->id, c->req.fn->id, c->req.request_id);
-	c->req.err = o;
-	if (c->resp == RESP_NONE) {
-		reply_error(c, o, c->phase != PHASE_DONE);
-		conn_response_done(c);
-	} else {
-		/* Part of the response reached the client: only closing says it is incomplete. */
-		conn_abort(c, o);
-	}
-}
-
-/* Try the request again on a fresh connection: only when nothing of it can have been
- * processed (connect failed), or a reused connection died before answering a bodiless request. */
-static bool response_retry(struct upconn *u, bool connect_failed)
-{
-	struct conn *c = u->client;
-	struct upconn *v;
-	int idx, local_err;
-
-	if (c == NULL || u->resp_started || u->attempts >= 3)
-		return false;
-	if (!connect_failed && (!u->reused || c->req.has_body || u->retry_len == 0))
-		return false;
-	idx = upstream_index(u, c->req.fn);
-	v = upstream_get(u->w, c->req.fn, connect_failed ? idx : -1, &local_err);
-	if (v == NULL)
-		return false;
-	if (connect_failed) {
-		/* Nothing was written: move everything queued (head and body so far). */
-		evbuffer_add_buffer(bufferevent_get_output(v->bev), bufferevent_get_output(u->bev));
-	} else {
-		evbuffer_add(bufferevent_get_output(v->bev), u->retry_head, u->retry_len);
-	}
-	/* v is new: hand it u's buffer (v has none yet). */
-	free(v->retry_head);
-	v->retry_head = u->retry_head;
-	v->retry_len = u->retry_len;
-	v->retry_cap = u->retry_cap;
-	u->retry_head = NULL;
-	u->retry_cap = 0;
-	v->client = c;
-	v->head_request = u->head_request;
-	v->req_sent = u->req_sent;
-	v->sent_us = u->sent_us;
-	v->attempts = u->attempts + 1;
-	c->up = v;
-	u->client = NULL;
-	upstream_close(u);
-	upstream_start(v);
-	/* v may be a connected pooled connection, which upstream_start leaves to direct writes:
-	 * without this the moved request would wait in v's buffer until the response timeout. */
-	upstream_flush(v);
-	return true;
-}
-
-/* Backpressure the other way: the upstream is not read while the client's output holds more
- * than PROXY_HIGH_WATER (upstream_client_drained resumes it). Returns true when it stopped. */
+/* Backpressure the other way: the upstream is not read while the front end's output is
+ * congested (exchange_out_drained resumes it). Returns true when it stopped. */
 static bool up_backpressure(struct upconn *u)
 {
-	if (evbuffer_get_length(bufferevent_get_output(u->client->bev)) <= PROXY_HIGH_WATER)
+	if (!u->x->ops->congested(u->x))
 		return false;
-	u->read_paused = true;
-	bufferevent_disable(u->bev, EV_READ);
+	upstream_read_pause(u);
 	return true;
 }
 
-static void up_read_cb(struct bufferevent *bev, void *arg)
+/* Response bytes arrived: parse and relay them, reading on past libevent's 4 KiB. */
+static void response_read(struct upconn *u)
 {
-	struct upconn *u = arg;
+	struct bufferevent *bev = u->bev;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	/* As for request bodies (conn.c): after a full 4 KiB libevent read, read the rest of a
 	 * response body here in bigger pieces, within a budget per callback. */
-	size_t bulk = u->direct_io && evbuffer_get_length(in) >= PROXY_BULK_MIN ? PROXY_BULK_BUDGET : 0;
+	size_t bulk = u->direct_io && evbuffer_get_length(in) >= BEV_BULK_MIN ? BEV_BULK_BUDGET : 0;
 
 again:
-	while (u->client != NULL && !u->resp_done && evbuffer_get_length(in) > 0) {
+	while (u->x != NULL && !u->resp_done && evbuffer_get_length(in) > 0) {
 		struct evbuffer_iovec v;
 		llhttp_errno_t err;
 		size_t used;
@@ -457,26 +311,24 @@ again:
 		/* upstream_response_ms bounds the whole response head, not only each silence (the
 		 * read timeout): a head trickled a byte at a time would hold the request for ever. */
 		if (!u->final_seen && u->req_sent && util_mono_us() - u->sent_us >
-		    (uint64_t)u->client->req.fn->timeouts.upstream_response_ms * 1000u) {
-			response_fail(u, OUT_UPSTREAM_TIMEOUT);
+		    (uint64_t)u->fn->timeouts.upstream_response_ms * 1000u) {
+			upstream_fail(u, OUT_UPSTREAM_TIMEOUT);
 			return;
 		}
-		if (u->final_seen && !u->is_1xx && !u->head_request && !u->client->resp_chunked &&
+		if (u->final_seen && !u->is_1xx && !u->head_request &&
 		    (u->parser.flags & (F_CONTENT_LENGTH | F_CHUNKED)) == F_CONTENT_LENGTH &&
 		    u->parser.content_length > 1 && llhttp_get_status_code(&u->parser) != 204 &&
 		    llhttp_get_status_code(&u->parser) != 304) {
 			/* A Content-Length body is relayed as it is: its bytes move to the client
 			 * without llhttp or a copy (as request bodies do, conn.c); the last byte is
 			 * left to llhttp, which then ends the message. */
-			struct conn *c = u->client;
 			size_t k = evbuffer_get_length(in);
 
 			if (k > u->parser.content_length - 1)
 				k = (size_t)(u->parser.content_length - 1);
-			evbuffer_remove_buffer(in, bufferevent_get_output(c->bev), k);
+			u->x->ops->body_move(u->x, in, k);
 			u->parser.content_length -= k;
-			c->req.bytes_out += k;
-			conn_flush(c);
+			u->x->ops->flush(u->x);
 			if (up_backpressure(u))
 				return;
 			continue;
@@ -487,116 +339,68 @@ again:
 		used = err == HPE_OK ? v.iov_len :
 		       (size_t)(llhttp_get_error_pos(&u->parser) - (const char *)v.iov_base);
 		evbuffer_drain(in, used);
-		conn_flush(u->client);
+		u->x->ops->flush(u->x);
 		if (u->resp_done) {
 			response_finish(u);
 			return;
 		}
 		if (err != HPE_OK) {
-			response_fail(u, OUT_UPSTREAM_BAD_RESPONSE);
+			upstream_fail(u, OUT_UPSTREAM_BAD_RESPONSE);
 			return;
 		}
 		if (up_backpressure(u))
 			return;
 	}
-	if (bulk > 0 && u->client != NULL && !u->resp_done && u->final_seen && !u->read_paused) {
-		size_t want = bulk < PROXY_BULK_READ ? bulk : PROXY_BULK_READ, n;
+	if (bulk > 0 && u->x != NULL && !u->resp_done && u->final_seen && !u->read_paused) {
+		size_t want = bulk < BEV_BULK_READ ? bulk : BEV_BULK_READ, n;
 
 		n = bev_read_now(bev, want);
 		bulk = n < want ? 0 : bulk - n;
 		if (n > 0)
 			goto again;
 	}
-	if (u->client == NULL && !u->resp_done)
+	if (u->x == NULL && !u->resp_done)
 		upstream_close(u);
 }
 
-static void up_write_cb(struct bufferevent *bev, void *arg)
+/* The upstream closed after its response began: the end of a body delimited by the close. */
+static bool response_eof(struct upconn *u)
 {
-	struct upconn *u = arg;
-	struct conn *c = u->client;
+	llhttp_errno_t fe;
 
-	(void)bev;
-	if (u->connected && u->direct_io &&
-	    evbuffer_get_length(bufferevent_get_output(u->bev)) == 0)
-		bufferevent_disable(u->bev, EV_WRITE);
-	if (c != NULL)
-		conn_backpressure_release(c);
+	if (!llhttp_message_needs_eof(&u->parser))
+		return false;
+	/* on_message_complete pauses the parser, so llhttp_finish reports HPE_PAUSED for a
+	 * complete message (fuzz_response). */
+	fe = llhttp_finish(&u->parser);
+	if ((fe != HPE_OK && fe != HPE_PAUSED) || !u->resp_done)
+		return false;
+	u->req_sent = false;    /* never reuse a closed connection */
+	response_finish(u);     /* done flushes the last chunk on_message_complete queued */
+	return true;
 }
 
-static void up_event_cb(struct bufferevent *bev, short what, void *arg)
+/* The request (head and body so far) drained towards the upstream: the client may be read. */
+static void response_drained(struct upconn *u)
 {
-	struct upconn *u = arg;
-	struct conn *c = u->client;
-
-	(void)bev;
-	if (what & BEV_EVENT_CONNECTED) {
-		const struct conf_timeouts *t;
-		struct timeval tv;
-
-		u->connected = true;
-		if (c != NULL) {
-			t = &c->req.fn->timeouts;
-			tv.tv_sec = t->upstream_response_ms / 1000;
-			tv.tv_usec = (t->upstream_response_ms % 1000) * 1000;
-			bufferevent_set_timeouts(u->bev, &tv, &tv);
-		}
-		return;
-	}
-	if (c == NULL) {
-		upstream_close(u);
-		return;
-	}
-	if (what & BEV_EVENT_TIMEOUT) {
-		if (!u->connected) {
-			upstream_mark_down(u, "connect timed out");
-			if (response_retry(u, true))
-				return;
-			response_fail(u, OUT_UPSTREAM_CONNECT_TIMEOUT);
-		} else {
-			response_fail(u, OUT_UPSTREAM_TIMEOUT);
-		}
-		return;
-	}
-	if (!u->connected && !u->reused) {
-		/* An https endpoint that fails verification is as unusable as one that refuses. */
-		int err = EVUTIL_SOCKET_ERROR();
-		bool tls_failed = upstream_tls_failed(u);
-		enum outcome code = tls_failed ? OUT_UPSTREAM_TLS_FAILED : OUT_UPSTREAM_UNAVAILABLE;
-
-		upstream_mark_down(u, tls_failed ? "TLS handshake failed" :
-				      err != 0 ? strerror(err) : "connection failed");
-		if (response_retry(u, true))
-			return;
-		response_fail(u, code);
-		return;
-	}
-	if ((what & BEV_EVENT_EOF) && u->resp_started && llhttp_message_needs_eof(&u->parser)) {
-		/* A body delimited by close: the close is its end. on_message_complete pauses the
-		 * parser, so llhttp_finish reports HPE_PAUSED for a complete message (fuzz_response). */
-		llhttp_errno_t fe = llhttp_finish(&u->parser);
-
-		if ((fe == HPE_OK || fe == HPE_PAUSED) && u->resp_done) {
-			u->req_sent = false;    /* never reuse a closed connection */
-			conn_flush(u->client);  /* the last chunk on_message_complete queued */
-			response_finish(u);
-			return;
-		}
-	}
-	if (response_retry(u, false))
-		return;
-	/* TLS 1.3 servers judge a client certificate after our handshake finished: their refusal
-	 * arrives as an alert instead of a response. */
-	response_fail(u, u->resp_started ? OUT_UPSTREAM_CLOSED_MID_RESPONSE :
-			 upstream_tls_failed(u) ? OUT_UPSTREAM_TLS_FAILED : OUT_UPSTREAM_CLOSED);
+	u->x->ops->body_resume(u->x);
 }
 
-void response_attach(struct upconn *u)
+/* u carries the request (first attempt or a retry): a fresh parser; the exchange follows u. */
+static void response_begin(struct upconn *u)
 {
 	llhttp_init(&u->parser, HTTP_RESPONSE, &response_settings);
 	u->parser.data = u;
 	u->hdrlen = 0;
 	u->nhdr_resp = 0;
 	u->is_1xx = false;
-	bufferevent_setcb(u->bev, up_read_cb, up_write_cb, up_event_cb, u);
+	u->x->up = u;
 }
+
+const struct upstream_ops response_ops = {
+	.begin = response_begin,
+	.read = response_read,
+	.eof = response_eof,
+	.drained = response_drained,
+	.failed = exchange_fail,
+};

