@@ -462,13 +462,28 @@ void upstream_read_resume(struct upconn *u)
 	bufferevent_trigger(u->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 }
 
+void upstream_raw(struct upconn *u, const struct upstream_ops *ops)
+{
+	u->raw = true;
+	u->ops = ops;
+	bufferevent_set_timeouts(u->bev, NULL, NULL);
+}
+
+bool upstream_shutdown(struct upconn *u)
+{
+	if (!u->direct_io)
+		return false;
+	(void)shutdown(bufferevent_getfd(u->bev), SHUT_WR);
+	return true;
+}
+
 void upstream_release(struct upconn *u)
 {
 	struct upstream_pool *p = u->pool;
 	struct timeval idle = {UPSTREAM_IDLE_MS / 1000, (UPSTREAM_IDLE_MS % 1000) * 1000};
 
 	u->x = NULL;
-	if (p->nidle >= UPSTREAM_IDLE_MAX || atomic_load(&u->w->draining)) {
+	if (u->raw || p->nidle >= UPSTREAM_IDLE_MAX || atomic_load(&u->w->draining)) {
 		upstream_close(u);
 		return;
 	}
