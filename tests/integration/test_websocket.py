@@ -209,6 +209,42 @@ class HalfCloseUpstream:
         return False
 
 
+PUSH = 64 << 20         # pushed through a client / upstream that reads nothing for 2 s
+IN_FLIGHT = 24 << 20    # what the kernel's loopback buffers on the way may hold, and more
+
+
+class RawTunnelUpstream:
+    """A raw upstream for the two directions of backpressure. After its 101:
+    .../push   sends PUSH bytes as fast as the tunnel takes them (self.pushed counts them);
+    .../sink   reads nothing for 2 s, then reads to the client's end and answers the count."""
+
+    def __init__(self):
+        self.pushed = 0
+        self.up = hu.FakeUpstream(self.handle)
+        self.url = self.up.url
+
+    def handle(self, s, path, head, body):
+        s.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n")
+        if path.endswith("/push"):
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+            piece = b"p" * 65536
+            for _ in range(PUSH // len(piece)):
+                s.sendall(piece)
+                self.pushed += len(piece)
+        else:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            time.sleep(2.0)
+            n = 0
+            s.settimeout(30)
+            while True:
+                d = s.recv(1 << 20)
+                if not d:
+                    break
+                n += len(d)
+            s.sendall(b"%d" % n)
+        return False
+
+
 class WebSocket(it.GatewayCase):
     @classmethod
     def setUpClass(cls):
@@ -217,6 +253,7 @@ class WebSocket(it.GatewayCase):
         cls.ws = WsUpstream(cls.env)
         cls.anything = AnswersAnything()
         cls.half = HalfCloseUpstream()
+        cls.rawtun = RawTunnelUpstream()
         cls.demo = cls.env.backend("demo")
         cls.key = cls.env.key("ns")
         cls.token = it.mint(cls.key, it.scw_claims(function_id="priv"))
@@ -228,6 +265,7 @@ class WebSocket(it.GatewayCase):
             it.function("demo", "demo", cls.demo.url, privacy="public", prefix="/demo"),
             it.function("any", "any", cls.anything.url, privacy="public", prefix="/any"),
             it.function("half", "half", cls.half.url, privacy="public", prefix="/half"),
+            it.function("raw", "raw", cls.rawtun.url, privacy="public", prefix="/raw"),
         ]
         conf = it.config(cls.env, [it.namespace("ns", "ns", [cls.key.conf()], fns)])
         cls.admin_port = int(conf["admin"]["listen"].rsplit(":", 1)[1])
@@ -237,6 +275,7 @@ class WebSocket(it.GatewayCase):
     def tearDownClass(cls):
         cls.anything.up.stop()
         cls.half.up.stop()
+        cls.rawtun.up.stop()
         cls.env.close()
 
     def open(self, path="/priv/echo", token=True, **kw):
@@ -338,6 +377,65 @@ class WebSocket(it.GatewayCase):
         bound = hu.memory_bound(16.0)
         if bound is not None:
             self.assertLess(growth, bound, "fngate buffered the tunnel")
+        w.close()
+
+    def test_04b_upstream_pushing_to_a_client_that_does_not_read(self):
+        rss0 = hu.rss_kb(self.gw.proc.pid)
+        self.rawtun.pushed = 0
+        w = self.open("/raw/push", token=None, timeout=30)
+        self.assertEqual(w.status, 101)
+        peak = rss0
+        for _ in range(40):
+            peak = max(peak, hu.rss_kb(self.gw.proc.pid))
+            time.sleep(0.05)
+        stalled = self.rawtun.pushed
+        self.assertLess(stalled, IN_FLIGHT, "fngate kept reading the upstream")
+        got = len(w.buf)
+        while got < PUSH:
+            d = w.s.recv(1 << 20)
+            self.assertTrue(d, "the tunnel ended after %d bytes" % got)
+            got += len(d)
+        self.assertEqual(got, PUSH)
+        print("upstream push to a client paused 2 s: %.1f MiB left the upstream, RSS +%.1f MB"
+              % (stalled / 1048576.0, (peak - rss0) / 1024.0), file=sys.stderr)
+        bound = hu.memory_bound(16.0)
+        if bound is not None:
+            self.assertLess((peak - rss0) / 1024.0, bound)
+        w.close()
+
+    def test_04c_client_pushing_to_an_upstream_that_does_not_read(self):
+        rss0 = hu.rss_kb(self.gw.proc.pid)
+        w = self.open("/raw/sink", token=None, timeout=30)
+        self.assertEqual(w.status, 101)
+        w.s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+        sent = [0]
+
+        def sender():
+            piece = b"c" * 65536
+            for _ in range(PUSH // len(piece)):
+                w.s.sendall(piece)
+                sent[0] += len(piece)
+            w.s.shutdown(socket.SHUT_WR)
+
+        th = threading.Thread(target=sender, daemon=True)
+        th.start()
+        peak = rss0
+        for _ in range(30):
+            peak = max(peak, hu.rss_kb(self.gw.proc.pid))
+            time.sleep(0.05)
+        self.assertLess(sent[0], IN_FLIGHT, "fngate kept reading the client")
+        th.join(30)
+        w.s.settimeout(30)
+        got = w.buf
+        while True:
+            d = w.s.recv(65536)
+            if not d:
+                break
+            got += d
+        self.assertEqual(int(got), PUSH)
+        bound = hu.memory_bound(16.0)
+        if bound is not None:
+            self.assertLess((peak - rss0) / 1024.0, bound)
         w.close()
 
     def test_05_close_from_upstream_ends_both(self):
