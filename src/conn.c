@@ -722,9 +722,9 @@ static void conn_parse(struct conn *c)
 		if (err == HPE_PAUSED && c->paused_msg)
 			continue;
 		if (err == HPE_PAUSED_UPGRADE && !c->paused_msg && used == 0) {
-			/* The previous request asked for an Upgrade; fngate forwarded it without
-			 * (Upgrade and Connection are hop-by-hop) and answered it as plain HTTP, so what
-			 * follows is HTTP again. */
+			/* The previous request asked for an Upgrade that did not become a tunnel
+			 * (refused, answered otherwise than 101, or not eligible: tunnel.c), so what
+			 * follows is HTTP again, each request gated on its own. */
 			llhttp_resume_after_upgrade(&c->parser);
 			continue;
 		}
