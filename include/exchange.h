@@ -200,7 +200,8 @@ void tunnel_start(struct exchange *x, struct upconn *u);
 void tunnel_client_data(struct exchange *x, struct evbuffer *in);
 /* The client ended its direction (FIN): the upstream's is ended once its output drained. */
 void tunnel_client_eof(struct exchange *x);
-/* The exchange ends while a tunnel (or its slot) is held: close the upstream, free the state. */
+/* The exchange ends while a tunnel (or its slot) is held: close the upstream, free the state,
+ * give the slot back (forward_cancel calls it). */
 void tunnel_cancel(struct exchange *x);
 
 /* reply.c: responses fngate makes itself */

@@ -137,14 +137,16 @@ static int response_upgrade(struct upconn *u, struct exchange *x)
 {
 	const struct exchange_out_ops *ops = x->ops;
 
+	/* An empty field name is malformed (and with only such fields hdrbuf is NULL). */
+	for (unsigned i = 0; i < u->nhdr_resp; i++)
+		if (u->resp_hdr[i].name_len == 0)
+			return -1;
 	ops->head_start(x, 101, u->reason_len > 0 ? u->hdrbuf + u->reason_off : NULL, u->reason_len);
 	for (unsigned i = 0; i < u->nhdr_resp; i++) {
 		const struct header *h = &u->resp_hdr[i];
 		const char *name = u->hdrbuf + h->name_off, *val = u->hdrbuf + h->val_off;
 		size_t nl = h->name_len, vl = h->val_len;
 
-		if (nl == 0)
-			return -1;
 		while (vl > 0 && (val[vl - 1] == ' ' || val[vl - 1] == '\t'))
 			vl--;
 		if ((headers_hop_by_hop(name, nl) && !(nl == 7 && util_ieq(name, nl, "upgrade"))) ||

@@ -59,7 +59,7 @@ void tunnel_unreserve(struct exchange *x)
 
 /* Free the tunnel's state and its upstream connection (when still there), give its slot back.
  * Its bytes stay in x (body_bytes, bytes_out) for the access log. */
-static void tunnel_free(struct exchange *x)
+void tunnel_cancel(struct exchange *x)
 {
 	struct tunnel *t = x->tunnel;
 
@@ -76,16 +76,11 @@ static void tunnel_free(struct exchange *x)
 	tunnel_unreserve(x);
 }
 
-void tunnel_cancel(struct exchange *x)
-{
-	tunnel_free(x);
-}
-
 /* The tunnel ends: cleanly (OUT_NONE: both directions ended) or for `why`. The front end
  * closes the client side after sending what is queued. */
 static void tunnel_end(struct exchange *x, enum outcome why)
 {
-	tunnel_free(x);
+	tunnel_cancel(x);
 	if (why == OUT_NONE) {
 		x->ops->done(x);
 	} else {
@@ -206,8 +201,7 @@ void tunnel_start(struct exchange *x, struct upconn *u)
 	if (t == NULL || (t->idle = evtimer_new(x->w->base, tunnel_idle_cb, t)) == NULL) {
 		free(t);
 		/* The 101 head is queued: only ending the connection tells the client. */
-		forward_cancel(x);
-		tunnel_unreserve(x);
+		tunnel_cancel(x);
 		x->err = OUT_OUT_OF_MEMORY;
 		x->ops->abort(x, OUT_OUT_OF_MEMORY);
 		return;

@@ -329,6 +329,7 @@ static bool upstream_retry(struct upconn *u, bool connect_failed)
 	v->x = u->x;
 	v->fn = u->fn;
 	v->head_request = u->head_request;
+	v->upgrade = u->upgrade;
 	v->req_body = u->req_body;
 	v->req_sent = u->req_sent;
 	v->sent_us = u->sent_us;
@@ -464,7 +465,6 @@ void upstream_read_resume(struct upconn *u)
 
 void upstream_raw(struct upconn *u, const struct upstream_ops *ops)
 {
-	u->raw = true;
 	u->ops = ops;
 	bufferevent_set_timeouts(u->bev, NULL, NULL);
 }
@@ -483,7 +483,7 @@ void upstream_release(struct upconn *u)
 	struct timeval idle = {UPSTREAM_IDLE_MS / 1000, (UPSTREAM_IDLE_MS % 1000) * 1000};
 
 	u->x = NULL;
-	if (u->raw || p->nidle >= UPSTREAM_IDLE_MAX || atomic_load(&u->w->draining)) {
+	if (p->nidle >= UPSTREAM_IDLE_MAX || atomic_load(&u->w->draining)) {
 		upstream_close(u);
 		return;
 	}

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -24,6 +25,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fngate_it as it  # noqa: E402
 import hostile_util as hu  # noqa: E402
+import tls_util as tu  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEBIAN_PYTHON = "/usr/bin/python3"
@@ -62,8 +64,13 @@ class WsUpstream:
 class Ws:
     """A raw WebSocket client over one socket (RFC 6455: masked frames out)."""
 
-    def __init__(self, port, path, token=None, extra="", timeout=10):
+    def __init__(self, port, path, token=None, extra="", timeout=10, tls=False):
         self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        if tls:
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            self.s = ctx.wrap_socket(self.s, server_hostname="localhost")
         self.key = base64.b64encode(os.urandom(16)).decode()
         head = ("GET %s HTTP/1.1\r\nHost: gw\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                 "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
@@ -639,6 +646,51 @@ class TunnelCap(it.GatewayCase):
         self.assertEqual(e.recv(), (1, b"ok"))
         e.close()
         b.close()
+
+
+class TunnelOverTls(it.GatewayCase):
+    """A TLS client connection as a tunnel: no half-close of its own, so an end either way ends
+    the tunnel whole (after what is queued is sent)."""
+
+    @classmethod
+    def setUpClass(cls):
+        ensure_websockets()
+        cls.env = it.Env("websocket-tls")
+        cls.ws = WsUpstream(cls.env)
+        crt, key = tu.self_signed(cls.env.dir, "gw", "localhost", ["DNS:localhost"])
+        conf = it.config(cls.env, [it.namespace("ns", "ns", [], [
+            it.function("pub", "pub", cls.ws.url, privacy="public", prefix="/pub")])])
+        cls.port = int(conf["listen"][0].rsplit(":", 1)[1])
+        conf["listen"] = [{"address": conf["listen"][0], "tls": {"cert": crt, "key": key}}]
+        cls.gw = tu.start_fngate(cls.env, conf, cls.port)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.env.close()
+
+    def test_echo_and_close_from_upstream(self):
+        w = Ws(self.port, "/pub/close", tls=True)
+        self.assertEqual(w.status, 101)
+        self.assertTrue(w.accept_ok())
+        big = os.urandom(3 << 20)
+        w.send(big)
+        self.assertEqual(w.recv(), (2, big))
+        op, _ = w.recv()
+        self.assertEqual(op, 8)
+        w.send(b"\x03\xe8", opcode=8)
+        self.assertTrue(w.eof(5))
+        w.close()
+
+    def test_client_close(self):
+        w = Ws(self.port, "/pub/echo", tls=True)
+        w.send("x")
+        self.assertEqual(w.recv(), (1, b"x"))
+        w.close()
+        time.sleep(0.5)
+        self.assertTrue(self.gw.proc.alive())
+        r = [x for x in self.gw.access_lines() if x.get("path") == "/pub/echo"]
+        self.assertTrue(r)
+        self.assertEqual(r[-1]["status"], 101)
 
 
 if __name__ == "__main__":
