@@ -14,6 +14,7 @@ import base64
 import hashlib
 import json
 import os
+import signal
 import socket
 import ssl
 import struct
@@ -430,7 +431,8 @@ class WebSocket(it.GatewayCase):
         for _ in range(30):
             peak = max(peak, hu.rss_kb(self.gw.proc.pid))
             time.sleep(0.05)
-        self.assertLess(sent[0], IN_FLIGHT, "fngate kept reading the client")
+        stalled = sent[0]
+        self.assertLess(stalled, IN_FLIGHT, "fngate kept reading the client")
         th.join(30)
         w.s.settimeout(30)
         got = w.buf
@@ -440,6 +442,8 @@ class WebSocket(it.GatewayCase):
                 break
             got += d
         self.assertEqual(int(got), PUSH)
+        print("client push to an upstream paused 2 s: %.1f MiB left the client, RSS +%.1f MB"
+              % (stalled / 1048576.0, (peak - rss0) / 1024.0), file=sys.stderr)
         bound = hu.memory_bound(16.0)
         if bound is not None:
             self.assertLess((peak - rss0) / 1024.0, bound)
@@ -615,11 +619,24 @@ class TunnelCap(it.GatewayCase):
         key = cls.env.key("ns")
         conf = it.config(cls.env, [it.namespace("ns", "ns", [key.conf()], fns)])
         conf["limits"]["max_tunnels"] = 2
+        conf["shutdown_timeout_ms"] = 1500
         cls.gw = cls.env.fngate(conf)
 
     @classmethod
     def tearDownClass(cls):
         cls.env.close()
+
+    def open_when_free(self):
+        """A tunnel, once a closed one gave its slot back (fngate sees the close soon after)."""
+        deadline = time.time() + 5
+        while True:
+            w = Ws(self.gw.port, "/pub/echo")
+            if w.status == 101 or time.time() > deadline:
+                break
+            w.close()
+            time.sleep(0.1)
+        self.assertEqual(w.status, 101, "a closed tunnel did not give its slot back")
+        return w
 
     def test_cap(self):
         a = Ws(self.gw.port, "/pub/echo")
@@ -634,18 +651,21 @@ class TunnelCap(it.GatewayCase):
         self.assertEqual(d.status, 403)
         d.close()
         a.close()
-        deadline = time.time() + 5
-        while True:
-            e = Ws(self.gw.port, "/pub/echo")
-            if e.status == 101 or time.time() > deadline:
-                break
-            e.close()
-            time.sleep(0.1)
-        self.assertEqual(e.status, 101, "a closed tunnel did not give its slot back")
+        e = self.open_when_free()
         e.send("ok")
         self.assertEqual(e.recv(), (1, b"ok"))
         e.close()
         b.close()
+
+    def test_zz_sigterm_ends_open_tunnels(self):
+        """A graceful stop waits shutdown_timeout_ms for tunnels, then closes them; exit 0."""
+        w = self.open_when_free()
+        t0 = time.time()
+        self.gw.proc.signal(signal.SIGTERM)
+        self.assertTrue(w.eof(10), "an open tunnel kept fngate from stopping")
+        self.assertLess(time.time() - t0, 5)
+        self.assertEqual(self.gw.proc.wait(10), 0)
+        w.close()
 
 
 class TunnelOverTls(it.GatewayCase):
