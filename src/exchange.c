@@ -167,14 +167,22 @@ int exchange_dispatch(struct exchange *x)
 		reply_error(x, OUT_BODY_TOO_LARGE, true);
 		return 1;
 	}
-	if (forward_start(x) != 0)
+	/* The tunnel cap after the gate too: a refused caller learns nothing of the load. */
+	if (x->upgrade && tunnel_reserve(x) != 0) {
+		reply_error(x, OUT_TUNNEL_LIMIT, x->has_body);
 		return x->has_body;
+	}
+	if (forward_start(x) != 0) {
+		tunnel_unreserve(x);
+		return x->has_body;
+	}
 	return 0;
 }
 
 void exchange_fail(struct exchange *x, enum outcome o)
 {
 	x->up = NULL;
+	tunnel_unreserve(x);
 	log_msg(LOG_LVL_WARN, "upstream %s for %s/%s request %s", outcome_name(o),
 		x->fn->ns->id, x->fn->id, x->request_id);
 	x->err = o;

@@ -206,8 +206,8 @@ static int request_analyze(struct conn *c)
 	struct request *r = &c->req;
 	struct exchange *x = &c->ex;
 	llhttp_t *p = &c->parser;
-	int te = 0, hosts = 0;
-	bool conn_close_token = false;
+	int te = 0, hosts = 0, upgrades = 0;
+	bool conn_close_token = false, conn_upgrade_token = false;
 
 	x->method = llhttp_get_method(p);
 	x->method_known = true;
@@ -241,7 +241,13 @@ static int request_analyze(struct conn *c)
 				x->has_connection = true;
 				if (headers_list_has(r->buf + h->val_off, h->val_len, "close", 5))
 					conn_close_token = true;
+				if (headers_list_has(r->buf + h->val_off, h->val_len, "upgrade", 7))
+					conn_upgrade_token = true;
 			}
+			break;
+		case 7:
+			if (hname_is(r, h, "upgrade"))
+				upgrades++;
 			break;
 		case 6:
 			if (hname_is(r, h, "origin")) {
@@ -340,6 +346,12 @@ static int request_analyze(struct conn *c)
 	x->has_body = x->length_unknown || x->content_length > 0;
 	/* "close" followed by whitespace is still close (llhttp 8 misses "close\t"). */
 	r->keep_alive = llhttp_should_keep_alive(p) != 0 && !conn_close_token;
+	/* An upgrade (WebSocket...) may become a tunnel only in its one unambiguous shape: HTTP/1.1,
+	 * GET, one Upgrade field named by Connection, no body, the connection kept. Anything else
+	 * (HTTP/1.0, POST, a body, "close") is a plain request: Upgrade is dropped as hop-by-hop and
+	 * a 101 to it is refused (response.c), so no byte after it can pass as a tunnel's. */
+	x->upgrade = upgrades == 1 && conn_upgrade_token && r->http_minor == 1 &&
+		     x->method == HTTP_GET && !x->has_body && !x->cl_present && r->keep_alive;
 	return 0;
 }
 
