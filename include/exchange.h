@@ -131,9 +131,26 @@ struct exchange {
 	char           request_id[EXCHANGE_REQID_MAX + 1];
 };
 
+/* What exchange_index finds that only a front end acts on (HTTP/1 framing rules). */
+struct exchange_fields {
+	int      host_idx;      /* the last Host field, -1 none */
+	unsigned hosts;         /* how many Host fields */
+	unsigned te;            /* Transfer-Encoding fields (each a bare "chunked") */
+	bool     conn_close;    /* a Connection field lists "close" */
+};
+
 /* exchange.c */
 /* Clear the per-request part of x. */
 void exchange_reset(struct exchange *x);
+/* Index the request's nhdr fields (hdr: x->hdr, writable: values lose trailing blanks) for the
+ * core, the same for every protocol: the token, the request id, the CORS fields, Expect,
+ * Connection, names with '_'. Front ends call it once the head is complete. Returns 0, or -1
+ * with x->err set (a name that is not a token, an Expect other than 100-continue, a
+ * Transfer-Encoding other than chunked). */
+int exchange_index(struct exchange *x, struct header *hdr, struct exchange_fields *f);
+/* Set x->method from a method name (HTTP/2's :method): true, or false for a method llhttp does
+ * not know (the numbering x->method uses). */
+bool exchange_method_set(struct exchange *x, const char *name, size_t len);
 /* Field value idx of the request (NULL, *len 0 when idx is -1). */
 const char *exchange_header(const struct exchange *x, int idx, size_t *len);
 /* The request's authority (host[:port]) as received; NULL when none. */
@@ -143,6 +160,10 @@ const char *exchange_host(const struct exchange *x, size_t *len);
  * if any, may be read), 1 when it was answered and the rest of its body must not be read (the
  * front end ends the connection or stream after the reply). */
 int exchange_dispatch(struct exchange *x);
+/* The request is over (answered, failed or abandoned): its access-log record and metrics, from
+ * `client` ("ip:port") over `protocol` ("HTTP/1.1", "HTTP/2.0"); its configuration reference
+ * is released. Nothing when it holds none (already finished, or never begun). */
+void exchange_finish(struct exchange *x, const char *client, const char *protocol);
 /* The request failed with the upstream: a reply when nothing was sent yet (then done), else
  * an abort. */
 void exchange_fail(struct exchange *x, enum outcome o);

@@ -54,7 +54,6 @@ struct request {
 	size_t   head_bytes;        /* bytes fed to the parser before headers completed */
 	uint8_t  http_minor;        /* 0 or 1 (major is always 1) */
 	bool     keep_alive;        /* client allows reuse */
-	int      host_idx;          /* index of the Host header, -1 none */
 	/* Last, so that request_reset clears everything above it in one memset. The head memory
 	 * (header table + text) exists only while a request is being handled: an idle keep-alive
 	 * connection holds none (request_mem_acquire / request_mem_release). */

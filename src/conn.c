@@ -180,69 +180,10 @@ done:
 	return;
 }
 
-/* The combined log format's extra fields: a header scan, made only in that format. */
-static void access_combined_fields(const struct conn *c, struct access_record *ar)
-{
-	const struct request *r = &c->req;
-	const struct exchange *x = &c->ex;
-
-	ar->client_ip = c->client_ip;
-	ar->protocol = r->http_minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
-	for (unsigned i = 0; i < x->nhdr && i < PROXY_MAX_HEADERS; i++) {
-		const struct header *h = &r->hdr[i];
-
-		if (ar->referer == NULL && util_ieq(r->buf + h->name_off, h->name_len, "referer")) {
-			ar->referer = r->buf + h->val_off;
-			ar->referer_len = h->val_len;
-		} else if (ar->user_agent == NULL &&
-			   util_ieq(r->buf + h->name_off, h->name_len, "user-agent")) {
-			ar->user_agent = r->buf + h->val_off;
-			ar->user_agent_len = h->val_len;
-		}
-	}
-}
-
 /* Write the access-log record of the request in progress and drop its references. */
 static void request_finish(struct conn *c)
 {
-	struct request *r = &c->req;
-	struct exchange *x = &c->ex;
-	struct access_record ar;
-	enum outcome final;
-
-	if (c->ex.conf == NULL)
-		return;
-	memset(&ar, 0, sizeof(ar));
-	ar.request_id = x->request_id[0] ? x->request_id : NULL;
-	ar.client = c->client;
-	/* x->method is set when the head is complete; a head cut short (408, 431, 499) has its
-	 * method only in the parser once the URL began, and 0 would read as "DELETE". */
-	ar.method = x->method_known ? llhttp_method_name((llhttp_method_t)x->method) : NULL;
-	ar.path = x->path_len ? r->buf + x->path_off : NULL;
-	ar.path_len = x->path_len;
-	if (x->fn != NULL) {
-		ar.namespace_id = x->fn->ns->id;
-		ar.function_id = x->fn->id;
-	}
-	/* The decision and reason come from the outcome table, as the metrics' labels do: a
-	 * request with neither a gate decision nor an error is "error"/"unknown" in both. */
-	final = outcome_final(x->gate.reason, x->err);
-	ar.decision = outcome_decision_name(outcome_info(final)->decision);
-	ar.reason = outcome_name(final);
-	ar.token_id = x->gate.jti[0] ? x->gate.jti : NULL;
-	ar.status = x->status;
-	ar.bytes_in = x->body_bytes;
-	ar.bytes_out = x->bytes_out;
-	ar.upstream_us = x->upstream_us;
-	ar.total_us = x->start_us ? (int64_t)(util_mono_us() - x->start_us) : 0;
-	if (log_access_combined())
-		access_combined_fields(c, &ar);
-	if (x->method != 0 || x->status != 0) {
-		log_access(&ar);
-		metrics_request(c->w->metrics, c->ex.conf, x->fn, final, x->status, x->upstream_us);
-	}
-	worker_conf_release(c->w, c->ex.conf);
-	c->ex.conf = NULL;
+	exchange_finish(&c->ex, c->client, c->req.http_minor == 0 ? "HTTP/1.0" : "HTTP/1.1");
 }
 
 /* Closes after which a TLS connection is still healthy: the response was delivered, the
