@@ -16,7 +16,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/uio.h>
 
 #include "gate.h"
 #include "headers.h"
@@ -24,6 +23,7 @@
 
 struct conf;
 struct conf_function;
+struct cors_field;
 struct evbuffer;
 struct upconn;
 struct worker;
@@ -55,8 +55,6 @@ struct exchange_out_ops {
 	void (*head_start)(struct exchange *x, int status, const char *reason, size_t reason_len);
 	void (*head_field)(struct exchange *x, const char *name, size_t name_len, const char *val,
 			   size_t val_len);
-	/* Fields already formatted as "Name: value\r\n" lines (cors.c's CORS fields). */
-	void (*head_lines)(struct exchange *x, const struct iovec *iov, size_t n);
 	/* The head ends; the body is `body` (`length` bytes for EXCHANGE_BODY_LENGTH). `last`: this
 	 * is the last exchange of the connection (the request was not read to its end). */
 	void (*head_end)(struct exchange *x, enum exchange_body body, uint64_t length, bool last);
@@ -200,9 +198,10 @@ extern const struct upstream_ops response_ops;
  * the request will not be read to its end, so the connection (or stream) ends after this reply.
  * Sending it is the front end's business (it flushes after dispatch, or on done). */
 void reply_error(struct exchange *x, enum outcome o, bool close);
-/* The CORS fields (cors_fields) of the response to the request: fngate's own answer o, or
- * OUT_NONE for one relayed from the upstream. Returns the number of pieces (0: none). */
-size_t reply_cors(const struct exchange *x, enum outcome o, struct iovec *iov);
+/* The CORS fields (cors_fields, at most CORS_FIELDS_MAX into f) of the response to the
+ * request: fngate's own answer o, or OUT_NONE for one relayed from the upstream. Returns how
+ * many (0: none). */
+size_t reply_cors(const struct exchange *x, enum outcome o, struct cors_field *f);
 /* Status line reason phrases for the statuses fngate produces (data plane and admin API). */
 const char *reply_reason(int status);
 

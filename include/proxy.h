@@ -32,6 +32,7 @@ struct conf_function;
 struct worker;
 struct upconn;
 struct upstream_ops;
+struct h2;
 
 #define PROXY_MAX_HEADERS   128         /* more -> 431 */
 /* Plain client connections are read by fngate, PROXY_READ_SIZE at a time (BEV_BULK_READ in a
@@ -98,6 +99,9 @@ struct conn {
 	bool                paused_msg;     /* parser paused at end of a message */
 	bool                tls;            /* accepted on a TLS listener (X-Forwarded-Proto: https) */
 	bool                tls_done;       /* its TLS handshake completed */
+	bool                h2_ok;          /* its listener speaks HTTP/2 (conf_listen.http2) */
+	struct h2          *h2;             /* HTTP/2 (h2.c) runs the connection: the fields of
+					     * the HTTP/1 request above are unused */
 	const char         *seg_end;        /* end of the input segment being parsed */
 	unsigned            nrequests;
 	char                client[64];     /* "ip:port" */
@@ -118,6 +122,9 @@ void conn_close(struct conn *c, enum outcome why);
  * missing last chunk); a body delimited by the close itself (HTTP/1.0) is ended with a reset
  * instead, since a clean close would pass the truncated body off as complete. */
 void conn_abort(struct conn *c, enum outcome why);
+/* End the connection gracefully: flush what is queued, then close (discarding what the client
+ * still sends for a moment, see conn_linger). May free c. */
+void conn_end(struct conn *c);
 /* The response to the current request is fully queued: finish it (log, reset) and go on. */
 void conn_response_done(struct conn *c);
 /* Resume reading and parsing the client (after backpressure or a finished response). */

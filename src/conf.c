@@ -93,7 +93,11 @@ static _Atomic uint64_t conf_current_gen;  /* generation of conf_current, read w
 static const char *const conf_top_keys[] = {
 	"listen", "workers", "state_dir", "limits", "timeouts", "tokens", "namespaces", "admin",
 	"access_log", "access_log_flush_ms", "log_format", "shutdown_timeout_ms", "user", "group", "underscores_in_headers",
-	"health", "store", "public_url", "audit", NULL
+	"health", "store", "public_url", "audit", "http2", NULL
+};
+static const char *const conf_http2_keys[] = {
+	"max_concurrent_streams", "initial_window_bytes", "header_table_bytes", "max_resets_per_s",
+	NULL
 };
 static const char *const conf_limits_keys[] = {
 	"max_header_bytes", "max_body_bytes", "max_token_bytes", "max_connections", NULL
@@ -120,7 +124,7 @@ static const char *const conf_cors_keys[] = {
 	"allow_credentials", NULL
 };
 static const char *const conf_listen_keys[] = {
-	"address", "tls", NULL
+	"address", "tls", "http2", NULL
 };
 static const char *const conf_listen_tls_keys[] = {
 	"cert", "key", "min_version", "certificates", NULL
@@ -1139,6 +1143,31 @@ static void conf_parse_limits(struct conf_ctx *x, json_t *parent, struct conf_li
 	conf_pop(x);
 }
 
+/* "http2": the HTTP/2 limits, over safe defaults. */
+static void conf_parse_http2(struct conf_ctx *x, json_t *root, struct conf_http2 *h)
+{
+	json_t *o;
+	uint64_t v;
+
+	h->max_concurrent_streams = 100;
+	h->initial_window_bytes = 65535;
+	h->header_table_bytes = 4096;
+	h->max_resets_per_s = 100;
+	if (conf_get_typed(x, root, "http2", JSON_OBJECT, &o) != 1)
+		return;
+	conf_push_key(x, "http2");
+	conf_check_keys(x, o, conf_http2_keys);
+	if (conf_get_uint(x, o, "max_concurrent_streams", 1, 1000, &v) == 1)
+		h->max_concurrent_streams = (unsigned)v;
+	if (conf_get_uint(x, o, "initial_window_bytes", 65535, 1024 * 1024, &v) == 1)
+		h->initial_window_bytes = (unsigned)v;
+	if (conf_get_uint(x, o, "header_table_bytes", 0, 65536, &v) == 1)
+		h->header_table_bytes = (unsigned)v;
+	if (conf_get_uint(x, o, "max_resets_per_s", 1, 100000, &v) == 1)
+		h->max_resets_per_s = (unsigned)v;
+	conf_pop(x);
+}
+
 static void conf_parse_timeouts(struct conf_ctx *x, json_t *parent, struct conf_timeouts *t)
 {
 	static const uint64_t max = 24u * 3600 * 1000;
@@ -1266,8 +1295,10 @@ static void conf_parse_listen(struct conf_ctx *x, json_t *root)
 		bool obj = json_is_object(v);
 
 		conf_push_index(x, i);
+		l->http2 = true;
 		if (obj) {
 			conf_check_keys(x, v, conf_listen_keys);
+			conf_get_bool(x, v, "http2", &l->http2);
 			rc = conf_get_string(x, v, "address", 128, false, &addr);
 			if (rc == 0)
 				conf_missing(x, "address");
@@ -2451,6 +2482,7 @@ static void conf_parse_root(struct conf_ctx *x, json_t *root)
 	c->timeouts.upstream_connect_ms = CONF_DEF_CONNECT_MS;
 	c->timeouts.upstream_response_ms = CONF_DEF_RESPONSE_MS;
 	conf_parse_timeouts(x, root, &c->timeouts);
+	conf_parse_http2(x, root, &c->http2);
 	c->shutdown_timeout_ms = CONF_DEF_SHUTDOWN_MS;
 	if (conf_get_uint(x, root, "shutdown_timeout_ms", 1, 3600u * 1000, &u) == 1)
 		c->shutdown_timeout_ms = (unsigned)u;

