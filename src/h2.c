@@ -80,6 +80,9 @@ struct h2 {
 	uint64_t           started_us;
 	uint64_t           header_block_us; /* when the block began */
 	uint64_t           idle_since_us;   /* when the last stream ended (0: streams open) */
+	uint64_t           resets_since_us; /* the current second of the reset count */
+	unsigned           resets;          /* RST_STREAM frames received in it */
+	unsigned           max_resets;      /* conf.http2.max_resets_per_s */
 	unsigned           header_ms, idle_ms;
 	size_t             max_header;
 };
@@ -626,13 +629,13 @@ static int cb_header(nghttp2_session *s, const nghttp2_frame *fr, const uint8_t 
 		struct header *hd = &st->hdr[x->nhdr];
 
 		if (stream_put(st, name, nl, &off) != 0) {
-			st->head_err = http1_head_too_large(x->nhdr, x->path_len);
+			st->head_err = OUT_HEADERS_TOO_LARGE;
 			return 0;
 		}
 		hd->name_off = off;
 		hd->name_len = (uint32_t)nl;
 		if (stream_put(st, val, vl, &off) != 0) {
-			st->head_err = http1_head_too_large(x->nhdr, x->path_len);
+			st->head_err = OUT_HEADERS_TOO_LARGE;
 			return 0;
 		}
 		hd->val_off = off;
@@ -666,6 +669,21 @@ static int cb_frame_recv(nghttp2_session *s, const nghttp2_frame *fr, void *arg)
 			st->ex.req_complete = true;
 			if (st->ex.up != NULL && !st->discard)
 				forward_body_end(&st->ex);
+		}
+		break;
+	case NGHTTP2_RST_STREAM:
+		/* Rapid reset (CVE-2023-44487): each stream opened costs a dispatch and maybe an
+		 * upstream connection; a client that cancels them faster than max_resets_per_s is
+		 * told to calm down and let go. */
+		if (util_mono_us() - h->resets_since_us > 1000000u) {
+			h->resets_since_us = util_mono_us();
+			h->resets = 0;
+		}
+		if (++h->resets > h->max_resets && !h->going_away) {
+			log_msg(LOG_LVL_WARN, "h2 %s: more than %u stream resets in a second: GOAWAY",
+				h->c->client, h->max_resets);
+			nghttp2_session_terminate_session(s, NGHTTP2_ENHANCE_YOUR_CALM);
+			h->going_away = true;
 		}
 		break;
 	case NGHTTP2_DATA:
@@ -828,6 +846,7 @@ int h2_start(struct conn *c)
 	h->header_ms = cf->timeouts.client_header_ms;
 	h->idle_ms = cf->timeouts.client_idle_ms;
 	h->max_header = cf->limits.max_header_bytes;
+	h->max_resets = cf->http2.max_resets_per_s;
 	h->started_us = util_mono_us();
 	h->idle_since_us = h->started_us;
 	h->later = event_new(c->w->base, -1, 0, h2_later_cb, h);
@@ -848,8 +867,9 @@ int h2_start(struct conn *c)
 	nghttp2_option_set_max_outbound_ack(opt, 1000);
 	nghttp2_option_set_max_settings(opt, 32);
 	nghttp2_option_set_max_continuations(opt, 8);
-	nghttp2_option_set_stream_reset_rate_limit(opt, cf->http2.max_resets_per_s,
-						   cf->http2.max_resets_per_s);
+	/* nghttp2's own reset limit stays a backstop above ours (cb_frame_recv). */
+	nghttp2_option_set_stream_reset_rate_limit(opt, 2 * (uint64_t)cf->http2.max_resets_per_s,
+						   2 * (uint64_t)cf->http2.max_resets_per_s);
 	nghttp2_option_set_max_deflate_dynamic_table_size(opt, cf->http2.header_table_bytes);
 	if (nghttp2_session_server_new2(&h->s, cbs, h, opt) != 0)
 		goto done;

@@ -47,6 +47,8 @@ except ImportError:
 import h2.config  # noqa: E402,F811
 import h2.connection  # noqa: E402
 import h2.events  # noqa: E402
+import hpack  # noqa: E402
+import hyperframe.frame as hf  # noqa: E402
 if not os.access("/usr/bin/h2load", os.X_OK):
     apt_install("nghttp2-client")
 
@@ -106,6 +108,69 @@ class H2Client:
 
     def close(self):
         self.sock.close()
+
+
+class RawH2:
+    """Frames written by hand (hyperframe, hpack), for what a well-behaved client library
+    refuses to send: more streams than allowed, endless CONTINUATIONs, reset storms."""
+
+    PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+    def __init__(self, port, timeout=5.0):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.enc = hpack.Encoder()
+        self.buf = b""
+        self.send(self.PREFACE + hf.SettingsFrame(0).serialize())
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def headers(self, sid, path, end_stream=True, end_headers=True, extra=(), method="GET"):
+        block = self.enc.encode([(":method", method), (":scheme", "http"), (":path", path),
+                                 (":authority", "localhost")] + list(extra))
+        f = hf.HeadersFrame(sid, data=block)
+        f.flags = set((["END_STREAM"] if end_stream else []) +
+                      (["END_HEADERS"] if end_headers else []))
+        return f.serialize()
+
+    def frames(self, until, timeout=5.0):
+        """Frames received until until(frames) is true, the peer closes ("eof"), or timeout."""
+        got = []
+        deadline = time.time() + timeout
+        while time.time() < deadline and not until(got):
+            while len(self.buf) >= 9:
+                f, length = hf.Frame.parse_frame_header(memoryview(self.buf[:9]))
+                if len(self.buf) < 9 + length:
+                    break
+                f.parse_body(memoryview(self.buf[9:9 + length]))
+                self.buf = self.buf[9 + length:]
+                got.append(f)
+                if isinstance(f, hf.SettingsFrame) and "ACK" not in f.flags:
+                    ack = hf.SettingsFrame(0)
+                    ack.flags.add("ACK")
+                    self.send(ack.serialize())
+            if until(got):
+                break
+            self.sock.settimeout(max(0.05, deadline - time.time()))
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                break
+            except ConnectionResetError:
+                got.append("eof")
+                break
+            if not data:
+                got.append("eof")
+                break
+            self.buf += data
+        return got
+
+    def close(self):
+        self.sock.close()
+
+
+def goaways(frames):
+    return [f for f in frames if isinstance(f, hf.GoAwayFrame)]
 
 
 def goaway(evs):
@@ -222,6 +287,148 @@ class HTTP2(it.GatewayCase):
         self.assertNotEqual(r.status, 200)
         r = it.curl("http://127.0.0.1:%d/pub/x" % self.off_port)
         self.assertForwarded(r)
+
+    def test_08_slow_reader_does_not_stall_others(self):
+        """Stream 1 asks for 20 MB and never opens its window; stream 3 is answered at once,
+        and fngate holds a bounded part of stream 1's body (its queue, not the 20 MB)."""
+        before = rss_kb(self.gw.proc.pid)
+        c = H2Client(self.port)
+        hdrs = [(":method", "GET"), (":scheme", "http"), (":authority", "localhost")]
+        c.conn.send_headers(1, hdrs + [(":path", "/pub/_big?bytes=20000000")], end_stream=True)
+        c.flush()
+        slow = c.events(lambda evs: sum(len(e.data) for e in evs
+                                        if isinstance(e, h2.events.DataReceived)) >= 60000)
+        got = sum(len(e.data) for e in slow if isinstance(e, h2.events.DataReceived))
+        # the connection window is given back, stream 1's is not
+        c.conn.increment_flow_control_window(got)
+        c.conn.send_headers(3, hdrs + [(":path", "/pub/fast")], end_stream=True)
+        c.flush()
+        t0 = time.time()
+        evs = c.events(lambda evs: any(isinstance(e, h2.events.StreamEnded) and e.stream_id == 3
+                                       for e in evs))
+        self.assertTrue(any(isinstance(e, h2.events.StreamEnded) and e.stream_id == 3
+                            for e in evs), evs)
+        self.assertLess(time.time() - t0, 3)
+        resp = [e for e in evs if isinstance(e, h2.events.ResponseReceived) and e.stream_id == 3]
+        self.assertEqual(dict(resp[0].headers)[":status"], "200")
+        time.sleep(0.5)
+        self.assertLess(rss_kb(self.gw.proc.pid) - before, 8 * 1024)
+        c.close()
+        self.assertHealthy()
+
+    def test_09_rapid_reset(self):
+        r = RawH2(self.port)
+        data = b""
+        for i in range(1000):
+            sid = 2 * i + 1
+            data += r.headers(sid, "/pub/_slow?ms=1000") + hf.RstStreamFrame(sid, 8).serialize()
+        try:
+            r.send(data)
+        except OSError:
+            pass
+        frames = r.frames(lambda fs: bool(goaways(fs)) or "eof" in fs, timeout=10)
+        ga = goaways(frames)
+        self.assertTrue(ga, frames[-5:])
+        self.assertEqual(ga[0].error_code, 11)     # ENHANCE_YOUR_CALM
+        r.close()
+        self.assertHealthy()
+
+    def test_10_continuation_flood(self):
+        before = rss_kb(self.gw.proc.pid)
+        r = RawH2(self.port)
+        r.send(r.headers(1, "/pub/flood", end_headers=False))
+        block = r.enc.encode([("x-flood-%d" % i, "v" * 4000) for i in range(4)])
+        sent = 0
+        try:
+            for i in range(2000):
+                r.send(hf.ContinuationFrame(1, data=block).serialize())
+                sent += 1
+        except OSError:
+            pass
+        frames = r.frames(lambda fs: bool(goaways(fs)) or "eof" in fs, timeout=10)
+        self.assertTrue(goaways(frames), frames[-5:])
+        r.close()
+        self.assertLess(rss_kb(self.gw.proc.pid) - before, 8 * 1024)
+        self.assertHealthy()
+
+    def test_11_ping_flood(self):
+        before = rss_kb(self.gw.proc.pid)
+        r = RawH2(self.port)
+        r.sock.settimeout(5)
+        ping = hf.PingFrame(0, opaque_data=b"12345678").serialize()
+        try:
+            for i in range(200):
+                r.send(ping * 1000)
+        except OSError:
+            pass
+        # the client never read: fngate either ended the session (too many acks unsent) or
+        # stopped reading it; either way the connection goes, and memory stayed bounded
+        self.assertLess(rss_kb(self.gw.proc.pid) - before, 8 * 1024)
+        frames = r.frames(lambda fs: bool(goaways(fs)) or "eof" in fs, timeout=15)
+        self.assertTrue(goaways(frames) or "eof" in frames)
+        r.close()
+        self.assertHealthy()
+
+    def test_12_too_many_streams(self):
+        r = RawH2(self.port)
+        r.frames(lambda fs: any(isinstance(f, hf.SettingsFrame) for f in fs), timeout=2)
+        data = b""
+        for i in range(130):
+            data += r.headers(2 * i + 1, "/pub/_slow?ms=2000")
+        r.send(data)
+        # Our SETTINGS were acknowledged: going past them is a connection error
+        # (PROTOCOL_ERROR, RFC 9113 5.1.2), and the streams it opened are dropped.
+        frames = r.frames(lambda fs: bool(goaways(fs)) or "eof" in fs, timeout=5)
+        ga = goaways(frames)
+        self.assertTrue(ga, frames[-5:])
+        self.assertEqual(ga[0].error_code, 1)
+        self.assertIn(b"max concurrent streams", ga[0].additional_data)
+        r.close()
+        self.assertHealthy()
+
+    def test_13_header_list_too_large(self):
+        c = H2Client(self.port)
+        hdrs = [(":method", "GET"), (":scheme", "http"), (":authority", "localhost"),
+                (":path", "/pub/big-head"), ("x-big", "b" * 20000)]
+        c.conn.send_headers(1, hdrs, end_stream=True)
+        c.flush()
+        evs = c.events(lambda evs: any(isinstance(e, h2.events.StreamEnded) for e in evs)
+                       or closed(evs))
+        resp = [e for e in evs if isinstance(e, h2.events.ResponseReceived)]
+        self.assertTrue(resp, evs)
+        self.assertEqual(dict(resp[0].headers)[":status"], "431")
+        # the connection goes on
+        c.conn.send_headers(3, hdrs[:4], end_stream=True)
+        c.flush()
+        evs = c.events(lambda evs: any(isinstance(e, h2.events.StreamEnded) for e in evs))
+        resp = [e for e in evs if isinstance(e, h2.events.ResponseReceived)]
+        self.assertEqual(dict(resp[0].headers)[":status"], "200")
+        c.close()
+
+    def test_14_drain_sends_goaway_and_finishes(self):
+        """SIGTERM: GOAWAY with the last stream id; the stream in flight completes."""
+        env = self.env
+        port = it.free_port()
+        fns = [it.function(FN_PUB, "pub", self.backend.url, privacy="public", prefix="/pub")]
+        conf = it.config(env, [it.namespace(NS, "h2ns", [self.key.conf()], fns)], port=port,
+                         workers=1)
+        g = env.fngate(conf, name="drain.json")
+        r = RawH2(port)
+        r.send(r.headers(1, "/pub/_slow?ms=1500"))
+        time.sleep(0.3)
+        g.proc.signal(signal.SIGTERM)
+        frames = r.frames(lambda fs: any(isinstance(f, hf.DataFrame) and "END_STREAM" in f.flags
+                                         for f in fs) or "eof" in fs, timeout=10)
+        ga = goaways(frames)
+        self.assertTrue(ga, frames)
+        self.assertEqual((ga[0].last_stream_id, ga[0].error_code), (1, 0))
+        heads = [f for f in frames if isinstance(f, hf.HeadersFrame) and f.stream_id == 1]
+        self.assertTrue(heads, frames)
+        self.assertEqual(dict(hpack.Decoder().decode(heads[0].data))[":status"], "200")
+        self.assertTrue(any(isinstance(f, hf.DataFrame) and "END_STREAM" in f.flags
+                            for f in frames), frames)
+        r.close()
+        self.assertEqual(g.proc.wait(10), 0)
 
     def test_07_access_log(self):
         self.h2c("/priv/logged")
