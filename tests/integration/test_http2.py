@@ -447,6 +447,7 @@ class HTTP2(it.GatewayCase):
         self.assertEqual(len(recs), 1, recs)
         self.assertEqual(recs[0]["status"], 403)
         self.assertEqual(recs[0]["reason"], "token_missing")
+        self.assertEqual(recs[0]["protocol"], "HTTP/2.0")
 
 
 if __name__ == "__main__":
