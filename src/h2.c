@@ -478,6 +478,56 @@ static int stream_put(struct h2_stream *st, const uint8_t *p, size_t n, uint32_t
 	return 0;
 }
 
+/* RFC 9113 8.2.3: a client may split Cookie into several fields (for HPACK); the HTTP/1.1
+ * upstream gets them joined with "; " as one field, in the place of the first. 0, or -1 when
+ * the joined value does not fit in max_header_bytes. */
+static int stream_join_cookies(struct h2_stream *st)
+{
+	struct exchange *x = &st->ex;
+	unsigned n = 0, kept = 0;
+	int first = -1;
+	uint32_t start = (uint32_t)st->len, off;    /* the joined value: appended from here */
+	size_t total = 0;
+
+	for (unsigned i = 0; i < x->nhdr; i++)
+		if (st->hdr[i].name_len == 6 && memcmp(st->buf + st->hdr[i].name_off, "cookie", 6) == 0)
+			n++;
+	if (n < 2)
+		return 0;
+	for (unsigned i = 0; i < x->nhdr; i++) {
+		struct header *hd = &st->hdr[i];
+
+		if (hd->name_len != 6 || memcmp(st->buf + hd->name_off, "cookie", 6) != 0) {
+			st->hdr[kept++] = *hd;
+			continue;
+		}
+		if (first >= 0) {
+			if (stream_put(st, (const uint8_t *)"; ", 2, &off) != 0)
+				return -1;
+			total += 2;
+		} else {
+			first = (int)kept;
+			st->hdr[kept++] = *hd;
+		}
+		/* From buf into buf: stream_put may move buf, so through a stack copy. */
+		for (uint32_t done = 0; done < hd->val_len;) {
+			uint8_t piece[256];
+			uint32_t k = hd->val_len - done < sizeof(piece) ? hd->val_len - done :
+				     (uint32_t)sizeof(piece);
+
+			memcpy(piece, st->buf + hd->val_off + done, k);
+			if (stream_put(st, piece, k, &off) != 0)
+				return -1;
+			done += k;
+		}
+		total += hd->val_len;
+	}
+	st->hdr[first].val_off = start;
+	st->hdr[first].val_len = (uint32_t)total;
+	x->nhdr = kept;
+	return 0;
+}
+
 /* The head is complete: check what HTTP/1 checks, then the core decides (exchange_dispatch). */
 static void stream_dispatch(struct h2_stream *st, bool end_stream)
 {
@@ -496,6 +546,10 @@ static void stream_dispatch(struct h2_stream *st, bool end_stream)
 	if (st->head_err == OUT_NONE &&
 	    !http1_target_ok(x->buf + x->path_off, x->path_len, x->method == HTTP_OPTIONS))
 		st->head_err = OUT_BAD_TARGET;
+	if (st->head_err == OUT_NONE && stream_join_cookies(st) != 0)
+		st->head_err = OUT_HEADERS_TOO_LARGE;
+	x->buf = st->buf;
+	x->buf_len = st->len;
 	if (st->head_err == OUT_NONE && exchange_index(x, st->hdr, &f) != 0)
 		st->head_err = x->err;
 	if (st->head_err == OUT_NONE) {

@@ -13,6 +13,7 @@ What it needs, installed here when missing (the test fails, never skips, when it
 nghttp2-client (h2load) and python3-h2.
 """
 
+import json
 import os
 import signal
 import socket
@@ -439,6 +440,21 @@ class HTTP2(it.GatewayCase):
                             for f in frames), frames)
         r.close()
         self.assertEqual(g.proc.wait(10), 0)
+
+    def test_15_cookies_joined(self):
+        """RFC 9113 8.2.3: crumbs of Cookie reach the HTTP/1.1 upstream as one field."""
+        c = H2Client(self.port)
+        c.conn.send_headers(1, [(":method", "GET"), (":scheme", "http"),
+                                (":authority", "localhost"), (":path", "/pub/cookies"),
+                                ("cookie", "a=1"), ("x-other", "o"), ("cookie", "b=2"),
+                                ("cookie", "c=3")], end_stream=True)
+        c.flush()
+        evs = c.events(lambda evs: any(isinstance(e, h2.events.StreamEnded) for e in evs))
+        body = b"".join(e.data for e in evs if isinstance(e, h2.events.DataReceived))
+        seen = json.loads(body)
+        self.assertEqual(seen["headers"]["cookie"], ["a=1; b=2; c=3"])
+        self.assertEqual(seen["headers"]["x-other"], ["o"])
+        c.close()
 
     def test_07_access_log(self):
         self.h2c("/priv/logged")
