@@ -100,6 +100,7 @@ struct conn {
 	bool                tls;            /* accepted on a TLS listener (X-Forwarded-Proto: https) */
 	bool                tls_done;       /* its TLS handshake completed */
 	bool                h2_ok;          /* its listener speaks HTTP/2 (conf_listen.http2) */
+	size_t              listen_idx;     /* its listener in conf.listen (SIZE_MAX: none) */
 	struct h2          *h2;             /* HTTP/2 (h2.c) runs the connection: the fields of
 					     * the HTTP/1 request above are unused */
 	const char         *seg_end;        /* end of the input segment being parsed */

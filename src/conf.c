@@ -1143,19 +1143,11 @@ static void conf_parse_limits(struct conf_ctx *x, json_t *parent, struct conf_li
 	conf_pop(x);
 }
 
-/* "http2": the HTTP/2 limits, over safe defaults. */
-static void conf_parse_http2(struct conf_ctx *x, json_t *root, struct conf_http2 *h)
+/* The keys of an "http2" object o over the limits already in h. */
+static void conf_parse_http2_keys(struct conf_ctx *x, json_t *o, struct conf_http2 *h)
 {
-	json_t *o;
 	uint64_t v;
 
-	h->max_concurrent_streams = 100;
-	h->initial_window_bytes = 65535;
-	h->header_table_bytes = 4096;
-	h->max_resets_per_s = 100;
-	if (conf_get_typed(x, root, "http2", JSON_OBJECT, &o) != 1)
-		return;
-	conf_push_key(x, "http2");
 	conf_check_keys(x, o, conf_http2_keys);
 	if (conf_get_uint(x, o, "max_concurrent_streams", 1, 1000, &v) == 1)
 		h->max_concurrent_streams = (unsigned)v;
@@ -1165,6 +1157,40 @@ static void conf_parse_http2(struct conf_ctx *x, json_t *root, struct conf_http2
 		h->header_table_bytes = (unsigned)v;
 	if (conf_get_uint(x, o, "max_resets_per_s", 1, 100000, &v) == 1)
 		h->max_resets_per_s = (unsigned)v;
+}
+
+/* The top-level "http2": the HTTP/2 limits over safe defaults (listeners may override them). */
+static void conf_parse_http2(struct conf_ctx *x, json_t *root, struct conf_http2 *h)
+{
+	json_t *o;
+
+	h->max_concurrent_streams = 100;
+	h->initial_window_bytes = 65535;
+	h->header_table_bytes = 4096;
+	h->max_resets_per_s = 100;
+	if (conf_get_typed(x, root, "http2", JSON_OBJECT, &o) != 1)
+		return;
+	conf_push_key(x, "http2");
+	conf_parse_http2_keys(x, o, h);
+	conf_pop(x);
+}
+
+/* A listener's "http2": false (off), true, or an object of limits over the top-level ones. */
+static void conf_parse_listen_http2(struct conf_ctx *x, json_t *v, struct conf_listen *l)
+{
+	json_t *o = json_object_get(v, "http2");
+
+	l->http2 = true;
+	l->h2 = x->c->http2;
+	if (o == NULL)
+		return;
+	conf_push_key(x, "http2");
+	if (json_is_boolean(o))
+		l->http2 = json_is_true(o);
+	else if (json_is_object(o))
+		conf_parse_http2_keys(x, o, &l->h2);
+	else
+		conf_err(x, JSONPOS_VALUE, "must be true, false or an object of HTTP/2 limits");
 	conf_pop(x);
 }
 
@@ -1296,9 +1322,10 @@ static void conf_parse_listen(struct conf_ctx *x, json_t *root)
 
 		conf_push_index(x, i);
 		l->http2 = true;
+		l->h2 = c->http2;
 		if (obj) {
 			conf_check_keys(x, v, conf_listen_keys);
-			conf_get_bool(x, v, "http2", &l->http2);
+			conf_parse_listen_http2(x, v, l);
 			rc = conf_get_string(x, v, "address", 128, false, &addr);
 			if (rc == 0)
 				conf_missing(x, "address");
@@ -2462,6 +2489,8 @@ static void conf_parse_root(struct conf_ctx *x, json_t *root)
 	}
 	conf_check_keys(x, root, conf_top_keys);
 
+	/* Before the listeners: theirs start from it. */
+	conf_parse_http2(x, root, &c->http2);
 	conf_parse_listen(x, root);
 	conf_parse_public_url(x, root, &c->public_url);
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -2482,7 +2511,6 @@ static void conf_parse_root(struct conf_ctx *x, json_t *root)
 	c->timeouts.upstream_connect_ms = CONF_DEF_CONNECT_MS;
 	c->timeouts.upstream_response_ms = CONF_DEF_RESPONSE_MS;
 	conf_parse_timeouts(x, root, &c->timeouts);
-	conf_parse_http2(x, root, &c->http2);
 	c->shutdown_timeout_ms = CONF_DEF_SHUTDOWN_MS;
 	if (conf_get_uint(x, root, "shutdown_timeout_ms", 1, 3600u * 1000, &u) == 1)
 		c->shutdown_timeout_ms = (unsigned)u;

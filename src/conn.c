@@ -128,6 +128,7 @@ void conn_accept_on(struct worker *w, size_t listen_idx, int fd, const struct so
 		goto done;
 	}
 	c->w = w;
+	c->listen_idx = listen_idx;
 	c->h2_ok = listen_idx < cf->nlisten && cf->listen[listen_idx].http2;
 	c->bev = conn_bev_new(c, fd, listen_idx < cf->nlisten ? cf->listen[listen_idx].tls : NULL,
 			      c->h2_ok);

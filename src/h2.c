@@ -888,6 +888,7 @@ int h2_preface(struct evbuffer *in)
 int h2_start(struct conn *c)
 {
 	struct conf *cf = worker_conf_peek(c->w);
+	const struct conf_http2 *lim;
 	nghttp2_session_callbacks *cbs = NULL;
 	nghttp2_option *opt = NULL;
 	struct h2 *h;
@@ -895,12 +896,14 @@ int h2_start(struct conn *c)
 
 	if (cf == NULL || (h = calloc(1, sizeof(*h))) == NULL)
 		return -1;
+	/* The listener's limits (the top-level ones unless it has its own). */
+	lim = c->listen_idx < cf->nlisten ? &cf->listen[c->listen_idx].h2 : &cf->http2;
 	h->c = c;
 	TAILQ_INIT(&h->streams);
 	h->header_ms = cf->timeouts.client_header_ms;
 	h->idle_ms = cf->timeouts.client_idle_ms;
 	h->max_header = cf->limits.max_header_bytes;
-	h->max_resets = cf->http2.max_resets_per_s;
+	h->max_resets = lim->max_resets_per_s;
 	h->started_us = util_mono_us();
 	h->idle_since_us = h->started_us;
 	h->later = event_new(c->w->base, -1, 0, h2_later_cb, h);
@@ -922,16 +925,16 @@ int h2_start(struct conn *c)
 	nghttp2_option_set_max_settings(opt, 32);
 	nghttp2_option_set_max_continuations(opt, 8);
 	/* nghttp2's own reset limit stays a backstop above ours (cb_frame_recv). */
-	nghttp2_option_set_stream_reset_rate_limit(opt, 2 * (uint64_t)cf->http2.max_resets_per_s,
-						   2 * (uint64_t)cf->http2.max_resets_per_s);
-	nghttp2_option_set_max_deflate_dynamic_table_size(opt, cf->http2.header_table_bytes);
+	nghttp2_option_set_stream_reset_rate_limit(opt, 2 * (uint64_t)lim->max_resets_per_s,
+						   2 * (uint64_t)lim->max_resets_per_s);
+	nghttp2_option_set_max_deflate_dynamic_table_size(opt, lim->header_table_bytes);
 	if (nghttp2_session_server_new2(&h->s, cbs, h, opt) != 0)
 		goto done;
 	{
 		nghttp2_settings_entry iv[] = {
-			{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, cf->http2.max_concurrent_streams},
-			{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, cf->http2.initial_window_bytes},
-			{NGHTTP2_SETTINGS_HEADER_TABLE_SIZE, cf->http2.header_table_bytes},
+			{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, lim->max_concurrent_streams},
+			{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, lim->initial_window_bytes},
+			{NGHTTP2_SETTINGS_HEADER_TABLE_SIZE, lim->header_table_bytes},
 			{NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)cf->limits.max_header_bytes},
 			{NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
 		};
@@ -942,9 +945,9 @@ int h2_start(struct conn *c)
 	/* The connection window: wide enough for every stream's own window at once, so that a
 	 * stalled stream never holds the others. */
 	nghttp2_session_set_local_window_size(h->s, NGHTTP2_FLAG_NONE, 0,
-		(int32_t)(cf->http2.initial_window_bytes * cf->http2.max_concurrent_streams > INT32_MAX / 2 ?
+		(int32_t)(lim->initial_window_bytes * lim->max_concurrent_streams > INT32_MAX / 2 ?
 			  INT32_MAX / 2 :
-			  cf->http2.initial_window_bytes * cf->http2.max_concurrent_streams));
+			  lim->initial_window_bytes * lim->max_concurrent_streams));
 	c->h2 = h;
 	/* The HTTP/1 phases no longer apply: "request in progress" keeps the read timeout from
 	 * closing a connection whose streams wait on their upstreams (conn_event_cb). */

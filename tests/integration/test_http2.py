@@ -203,6 +203,7 @@ class HTTP2(it.GatewayCase):
         cls.port = it.free_port()
         cls.tls_port = it.free_port()
         cls.off_port = it.free_port()
+        cls.own_port = it.free_port()
         fns = [it.function(FN_PRIV, "priv", cls.backend.url, privacy="private", prefix="/priv"),
                it.function(FN_PUB, "pub", cls.backend.url, privacy="public", prefix="/pub")]
         conf = it.config(env, [it.namespace(NS, "h2ns", [cls.key.conf()], fns)], port=cls.port,
@@ -210,12 +211,15 @@ class HTTP2(it.GatewayCase):
         conf["listen"] = ["127.0.0.1:%d" % cls.port,
                           {"address": "127.0.0.1:%d" % cls.tls_port,
                            "tls": {"cert": cls.cert[0], "key": cls.cert[1]}},
-                          {"address": "127.0.0.1:%d" % cls.off_port, "http2": False}]
+                          {"address": "127.0.0.1:%d" % cls.off_port, "http2": False},
+                          {"address": "127.0.0.1:%d" % cls.own_port,
+                           "http2": {"max_concurrent_streams": 10}}]
         conf["http2"] = {"max_concurrent_streams": 100, "max_resets_per_s": 50}
         conf["timeouts"]["client_idle_ms"] = 5000
         cls.gw = tu.start_fngate(env, conf, cls.port)
         it.wait_port(cls.tls_port, cls.gw.proc)
         it.wait_port(cls.off_port, cls.gw.proc)
+        it.wait_port(cls.own_port, cls.gw.proc)
         cls.token = it.mint(cls.key, it.scw_claims(namespace_id=NS))
 
     @classmethod
@@ -455,6 +459,22 @@ class HTTP2(it.GatewayCase):
         self.assertEqual(seen["headers"]["cookie"], ["a=1; b=2; c=3"])
         self.assertEqual(seen["headers"]["x-other"], ["o"])
         c.close()
+
+    def test_16_settings(self):
+        """The limits announced: the top-level block, and a listener's own over it."""
+        def settings(port):
+            r = RawH2(port)
+            fs = r.frames(lambda fs: any(isinstance(f, hf.SettingsFrame) for f in fs), timeout=3)
+            r.close()
+            return [f for f in fs if isinstance(f, hf.SettingsFrame)][0].settings
+        s = settings(self.port)
+        self.assertEqual(s[hf.SettingsFrame.MAX_CONCURRENT_STREAMS], 100)
+        self.assertEqual(s[hf.SettingsFrame.INITIAL_WINDOW_SIZE], 65535)
+        self.assertEqual(s[hf.SettingsFrame.HEADER_TABLE_SIZE], 4096)
+        self.assertEqual(s[hf.SettingsFrame.MAX_HEADER_LIST_SIZE], 16384)
+        self.assertEqual(s[hf.SettingsFrame.ENABLE_PUSH], 0)
+        s = settings(self.own_port)
+        self.assertEqual(s[hf.SettingsFrame.MAX_CONCURRENT_STREAMS], 10)
 
     def test_07_access_log(self):
         self.h2c("/priv/logged")
