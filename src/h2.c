@@ -73,7 +73,6 @@ struct h2 {
 	unsigned           nstreams;
 	struct event      *later;       /* deferred work: send, reap closed streams, resume relays */
 	int                depth;       /* inside an nghttp2 call: sending must wait */
-	bool               want_send;
 	bool               going_away;  /* GOAWAY submitted (drain, or a defence) */
 	bool               settings_acked;
 	bool               in_header_block; /* a HEADERS frame is being read (its CONTINUATIONs) */
@@ -104,11 +103,9 @@ static void h2_send(struct h2 *h)
 	int rv;
 
 	if (h->depth > 0) {
-		h->want_send = true;
 		h2_later(h);
 		return;
 	}
-	h->want_send = false;
 	h->depth++;
 	rv = nghttp2_session_send(h->s);
 	h->depth--;
@@ -1044,12 +1041,13 @@ void h2_timer(struct conn *c)
 		h->going_away = true;
 	}
 	/* A stream stalled on the client for client_idle_ms: its request body stopped coming
-	 * (not held back by us), or its response does not leave (a zero window). */
+	 * (not held back by us), or its response does not leave (a zero window), even one the
+	 * core is done with. */
 	TAILQ_FOREACH(st, &h->streams, entry) {
-		bool on_client = (!st->ex.req_complete && !st->paused) ||
+		bool on_client = (!st->ex.req_complete && !st->paused && !st->finished) ||
 				 evbuffer_get_length(st->out) > 0;
 
-		if (st->closed || st->finished || !on_client ||
+		if (st->closed || !on_client ||
 		    now - st->last_us <= (uint64_t)h->idle_ms * 1000u)
 			continue;
 		if (st->ex.err == OUT_NONE)

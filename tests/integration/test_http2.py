@@ -127,11 +127,11 @@ class RawH2:
 
     PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
-    def __init__(self, port, timeout=5.0):
+    def __init__(self, port, timeout=5.0, settings=None):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.enc = hpack.Encoder()
         self.buf = b""
-        self.send(self.PREFACE + hf.SettingsFrame(0).serialize())
+        self.send(self.PREFACE + hf.SettingsFrame(0, settings=settings or {}).serialize())
 
     def send(self, data):
         self.sock.sendall(data)
@@ -475,6 +475,30 @@ class HTTP2(it.GatewayCase):
         self.assertEqual(s[hf.SettingsFrame.ENABLE_PUSH], 0)
         s = settings(self.own_port)
         self.assertEqual(s[hf.SettingsFrame.MAX_CONCURRENT_STREAMS], 10)
+
+    def test_17_stalled_streams_reset(self):
+        """client_idle_ms (5 s here): a stream whose body never comes, and one whose response
+        the client never lets through (a zero window), are reset with CANCEL; the connection
+        and its other streams go on."""
+        r = RawH2(self.port, settings={hf.SettingsFrame.INITIAL_WINDOW_SIZE: 0})
+        r.send(r.headers(1, "/pub/_big?bytes=100000"))
+        r.send(r.headers(3, "/pub/upload", method="POST", end_stream=False))
+        t0 = time.time()
+        frames = r.frames(lambda fs: len([f for f in fs if isinstance(f, hf.RstStreamFrame)]) >= 2
+                          or "eof" in fs, timeout=12)
+        rst = {f.stream_id: f.error_code for f in frames if isinstance(f, hf.RstStreamFrame)}
+        self.assertEqual(rst, {1: 8, 3: 8}, frames[-5:])
+        self.assertGreater(time.time() - t0, 4)
+        self.assertFalse(goaways(frames))
+        r.send(r.headers(5, "/pub/after-stall"))
+        frames = r.frames(lambda fs: any(isinstance(f, hf.HeadersFrame) and f.stream_id == 5
+                                         for f in fs), timeout=3)
+        self.assertTrue(any(isinstance(f, hf.HeadersFrame) and f.stream_id == 5 for f in frames))
+        r.close()
+        time.sleep(0.3)
+        recs = {a["path"]: a for a in self.gw.access_lines()
+                if a.get("path") in ("/pub/_big?bytes=100000", "/pub/upload")}
+        self.assertEqual(recs["/pub/upload"]["reason"], "client_timeout")
 
     def test_07_access_log(self):
         self.h2c("/priv/logged")
