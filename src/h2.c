@@ -21,6 +21,7 @@
 #include "headers.h"
 #include "http1.h"
 #include "log.h"
+#include "metrics.h"
 #include "proxy.h"
 #include "util.h"
 #include "worker.h"
@@ -643,6 +644,7 @@ static int cb_header(nghttp2_session *s, const nghttp2_frame *fr, const uint8_t 
 	 * the sender is not making a request but a flood: the connection ends (CONTINUATION). */
 	st->head_bytes += nl + vl + 32;
 	if (st->head_bytes > 2 * h->max_header + 65536) {
+		metrics_h2(METRICS_H2_FLOOD);
 		nghttp2_session_terminate_session(s, NGHTTP2_ENHANCE_YOUR_CALM);
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
 	}
@@ -735,6 +737,7 @@ static int cb_frame_recv(nghttp2_session *s, const nghttp2_frame *fr, void *arg)
 				h->c->client, h->max_resets);
 			nghttp2_session_terminate_session(s, NGHTTP2_ENHANCE_YOUR_CALM);
 			h->going_away = true;
+			metrics_h2(METRICS_H2_RAPID_RESET);
 		}
 		break;
 	case NGHTTP2_DATA:
@@ -946,6 +949,7 @@ int h2_start(struct conn *c)
 			  INT32_MAX / 2 :
 			  lim->initial_window_bytes * lim->max_concurrent_streams));
 	c->h2 = h;
+	metrics_h2(METRICS_H2_CONNECTION);
 	/* The HTTP/1 phases no longer apply: "request in progress" keeps the read timeout from
 	 * closing a connection whose streams wait on their upstreams (conn_event_cb). */
 	c->phase = PHASE_DONE;
@@ -989,6 +993,10 @@ void h2_input(struct conn *c)
 			 * (a flood, a bad preface, a malformed frame). */
 			log_msg(LOG_LVL_DEBUG, "h2 %s: %s", c->client, nghttp2_strerror((int)n));
 			evbuffer_drain(in, evbuffer_get_length(in));
+			/* (the header bound counted its own flood before failing the callback) */
+			if (n != NGHTTP2_ERR_CALLBACK_FAILURE)
+				metrics_h2(n == NGHTTP2_ERR_FLOODED ? METRICS_H2_FLOOD :
+					   METRICS_H2_PROTOCOL_ERROR);
 			if (!h->going_away)
 				nghttp2_session_terminate_session(h->s, n == NGHTTP2_ERR_FLOODED ?
 					NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
@@ -1032,6 +1040,8 @@ void h2_timer(struct conn *c)
 	    (h->in_header_block && now - h->header_block_us > (uint64_t)h->header_ms * 1000u)) {
 		nghttp2_session_terminate_session(h->s, h->settings_acked ? NGHTTP2_PROTOCOL_ERROR :
 						  NGHTTP2_SETTINGS_TIMEOUT);
+		if (!h->going_away)
+			metrics_h2(METRICS_H2_TIMEOUT);
 		h->going_away = true;
 	}
 	/* Idle: no stream for client_idle_ms. */
@@ -1052,6 +1062,8 @@ void h2_timer(struct conn *c)
 			continue;
 		if (st->ex.err == OUT_NONE)
 			st->ex.err = OUT_CLIENT_TIMEOUT;
+		st->last_us = now;      /* one reset, not one per tick until it closes */
+		metrics_h2(METRICS_H2_STREAM_STALLED);
 		nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
 	}
 	h2_send(h);

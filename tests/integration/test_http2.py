@@ -216,6 +216,7 @@ class HTTP2(it.GatewayCase):
                            "http2": {"max_concurrent_streams": 10}}]
         conf["http2"] = {"max_concurrent_streams": 100, "max_resets_per_s": 50}
         conf["timeouts"]["client_idle_ms"] = 5000
+        cls.admin = conf["admin"]["listen"]
         cls.gw = tu.start_fngate(env, conf, cls.port)
         it.wait_port(cls.tls_port, cls.gw.proc)
         it.wait_port(cls.off_port, cls.gw.proc)
@@ -233,6 +234,13 @@ class HTTP2(it.GatewayCase):
     def h2tls(self, path, **kw):
         args = list(kw.pop("args", ())) + ["--http2", "--cacert", self.pki.crt]
         return it.curl("https://localhost:%d%s" % (self.tls_port, path), args=args, **kw)
+
+    def metric(self, line_start):
+        r = it.curl("http://%s/metrics" % self.admin)
+        for line in r.body.decode().splitlines():
+            if line.startswith(line_start + " "):
+                return float(line.rsplit(" ", 1)[1])
+        self.fail("no metric %s" % line_start)
 
     def assertHealthy(self):
         self.assertTrue(self.gw.proc.alive())
@@ -347,6 +355,9 @@ class HTTP2(it.GatewayCase):
         self.assertEqual(ga[0].error_code, 11)     # ENHANCE_YOUR_CALM
         r.close()
         self.assertHealthy()
+        self.assertGreaterEqual(
+            self.metric('fngate_http2_defences_total{defence="rapid_reset"}'), 1)
+        self.assertGreaterEqual(self.metric("fngate_http2_connections_total"), 2)
 
     def test_10_continuation_flood(self):
         before = rss_kb(self.gw.proc.pid)
@@ -499,6 +510,8 @@ class HTTP2(it.GatewayCase):
         recs = {a["path"]: a for a in self.gw.access_lines()
                 if a.get("path") in ("/pub/_big?bytes=100000", "/pub/upload")}
         self.assertEqual(recs["/pub/upload"]["reason"], "client_timeout")
+        self.assertGreaterEqual(
+            self.metric('fngate_http2_defences_total{defence="stream_stalled"}'), 2)
 
     def test_07_access_log(self):
         self.h2c("/priv/logged")
