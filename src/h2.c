@@ -574,9 +574,7 @@ static void stream_dispatch(struct h2_stream *st, bool end_stream)
 		if (exchange_dispatch(x) != 0)
 			st->discard = true;
 	} else {
-		if (x->err == OUT_NONE)
-			x->err = st->head_err;
-		reply_error(x, st->head_err, true);
+		reply_error(x, st->head_err, true);     /* records it as the request's error */
 		st->discard = true;
 	}
 	/* Answered here (a refusal, a reply): the exchange is over for the core. */

@@ -513,6 +513,19 @@ class HTTP2(it.GatewayCase):
         self.assertGreaterEqual(
             self.metric('fngate_http2_defences_total{defence="stream_stalled"}'), 2)
 
+    def test_18_same_refusals_as_http1(self):
+        """The checks HTTP/1 makes on a head, made on a stream: same status, same reason."""
+        for args, status, reason in (
+                (["--path-as-is"], 400, "bad_target"),
+                (["-H", "Expect: something"], 417, "expectation_failed"),
+                (["-H", "X-Big: " + "b" * 20000], 431, "headers_too_large")):
+            path = "/pub/../x" if "--path-as-is" in args else "/pub/x"
+            r = self.h2c(path, args=args)
+            self.assertDenied(r, reason, status=status)
+        # a field with '_' is dropped on its way upstream, as for HTTP/1
+        seen = self.assertForwarded(self.h2c("/pub/u", headers=["X_Fngate_Namespace: forged"]))
+        self.assertNotIn("x_fngate_namespace", seen["headers"])
+
     def test_07_access_log(self):
         self.h2c("/priv/logged")
         time.sleep(0.5)
