@@ -25,6 +25,7 @@
 #include "log.h"
 #include "registry.h"
 #include "revoke.h"
+#include "signkeys.h"
 #include "state.h"
 #include "util.h"
 
@@ -40,6 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct event_base *base;
 static struct registry *reg;
+static struct signkeys *keys;
 static struct admin *adm;
 static struct sockaddr_in admin_addr;
 static char state_dir[] = "/tmp/fngate-fuzz-admin-XXXXXX";
@@ -60,6 +62,8 @@ static void cleanup(void)
 	adm = NULL;
 	registry_close(reg);
 	reg = NULL;
+	signkeys_free(keys);
+	keys = NULL;
 	conf_publish(NULL);
 	if (base != NULL)
 		event_base_free(base);
@@ -138,7 +142,9 @@ static void init(void)
 	}
 	/* The daemon's start sequence (serve.c), minus the workers. */
 	reg = registry_open(c->state_dir, err, sizeof(err));
-	if (reg == NULL || registry_ensure_signing_keys(reg, c, err, sizeof(err)) != 0) {
+	keys = signkeys_new();
+	if (reg == NULL || keys == NULL ||
+	    signkeys_load(keys, c->state_dir, c, err, sizeof(err)) != 0) {
 		fprintf(stderr, "%s\n", err);
 		die("registry");
 	}
@@ -147,7 +153,7 @@ static void init(void)
 	base = event_base_new();
 	if (base == NULL)
 		die("event_base_new");
-	adm = admin_start(base, reg, err, sizeof(err));
+	adm = admin_start(base, reg, keys, err, sizeof(err));
 	if (adm == NULL) {
 		fprintf(stderr, "%s\n", err);
 		die("admin_start");

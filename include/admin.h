@@ -8,15 +8,17 @@
 struct event_base;
 struct registry;
 struct admin;
+struct signkeys;
 struct conf_admin;
 struct conf_admin_key;
 
 /* Start the admin API on the current configuration's admin.listen (conf_acquire() is consulted
  * per request, so a reload takes effect at once; a new listen address needs a restart). It also
  * schedules the flush of last-use times (registry_flush) every ADMIN_FLUSH_MS on `base`.
- * Returns NULL with a message in err on failure, or when the admin listener is disabled (then
- * err is ""). */
-struct admin *admin_start(struct event_base *base, struct registry *reg, char *err, size_t errlen);
+ * Tokens are minted with `keys` (the daemon's, which a reload updates in place). Returns NULL
+ * with a message in err on failure, or when the admin listener is disabled (then err is ""). */
+struct admin *admin_start(struct event_base *base, struct registry *reg, struct signkeys *keys,
+			  char *err, size_t errlen);
 /* Close the listener, flush last-use times one last time, free. NULL is fine. */
 void admin_stop(struct admin *a);
 

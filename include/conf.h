@@ -31,6 +31,7 @@ struct conf_limits {
 	size_t   max_body_bytes;      /* request body; over it -> 413 */
 	size_t   max_token_bytes;     /* X-Auth-Token; over it -> 403 token_malformed */
 	unsigned max_connections;     /* client connections, all workers together */
+	unsigned max_tunnels;         /* upgraded connections (WebSocket...), all workers together */
 };
 
 #define CONF_DEFAULT_IDLE_MS 60000     /* timeouts.client_idle_ms when not configured */
@@ -40,6 +41,7 @@ struct conf_timeouts {
 	unsigned client_idle_ms;       /* keep-alive idle, and any read/write stall on the client */
 	unsigned upstream_connect_ms;
 	unsigned upstream_response_ms; /* request sent -> response headers, and stalls in the body */
+	unsigned tunnel_idle_ms;       /* a tunnel with no byte either way this long is closed */
 };
 
 struct conf_key {

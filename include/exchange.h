@@ -29,6 +29,7 @@ struct upconn;
 struct worker;
 struct exchange;
 struct upstream_ops;
+struct tunnel;
 
 #define EXCHANGE_REQID_MAX  64
 /* Backpressure: a side is not read while the other has this much queued. */
@@ -78,9 +79,20 @@ struct exchange_out_ops {
 	 * cut short, never a truncated body passed off as whole. */
 	void (*abort)(struct exchange *x, enum outcome why);
 	/* The request body's source: stop reading it (the upstream's output is full), resume
-	 * (it drained). */
+	 * (it drained). In a tunnel, the client's bytes. */
 	void (*body_pause)(struct exchange *x);
 	void (*body_resume)(struct exchange *x);
+	/* The upstream accepted an upgrade (tunnel.c): its 101 head was queued (head_start ..
+	 * head_end with EXCHANGE_BODY_NONE). From now on the exchange is a byte tunnel: what the
+	 * client sends goes to tunnel_client_data (and its end to tunnel_client_eof); what the
+	 * upstream sends arrives through body_move, with congested and exchange_out_drained for
+	 * backpressure; the tunnel's end is done (clean) or abort. HTTP/1.1 hands the connection
+	 * over; HTTP/2 would carry an extended CONNECT stream (RFC 8441) the same way. */
+	void (*tunnel)(struct exchange *x);
+	/* The upstream ended its direction of the tunnel: end the client's once what is queued is
+	 * sent (HTTP/1.1: a FIN; HTTP/2: END_STREAM). Returns false when the front end cannot
+	 * half-close (TLS): the tunnel then ends whole. */
+	bool (*shut)(struct exchange *x);
 };
 
 /* One request and its response. The front end keeps it in its connection (or stream) state:
@@ -101,6 +113,9 @@ struct exchange {
 	bool           has_connection;  /* a Connection field names hop-by-hop fields */
 	bool           has_underscore;  /* a field name holds '_' (forward.c: underscores_in_headers) */
 	bool           req_complete;    /* the request was received to its end */
+	bool           upgrade;         /* an upgrade the core may turn into a tunnel (GET, HTTP/1.1,
+					 * Upgrade with Connection: upgrade, no body) */
+	bool           tunnel_slot;     /* holds one of limits.max_tunnels (tunnel.c) */
 	uint8_t        cors;            /* enum cors_state: CORS_OFF unless the function has "cors" */
 	uint8_t        norigin, nacrm, nacrh;
 	uint64_t       content_length;
@@ -119,6 +134,7 @@ struct exchange {
 	const struct conf_function *fn;
 	struct gate_result gate;
 	struct upconn *up;              /* the upstream connection carrying it */
+	struct tunnel *tunnel;          /* after a 101: the tunnel's state (tunnel.c) */
 	enum exchange_resp resp;
 	int            status;          /* status sent to the client */
 	enum outcome   err;             /* a local error (outcome.h), OUT_NONE when none */
@@ -135,6 +151,8 @@ struct exchange_fields {
 	unsigned hosts;         /* how many Host fields */
 	unsigned te;            /* Transfer-Encoding fields (each a bare "chunked") */
 	bool     conn_close;    /* a Connection field lists "close" */
+	unsigned upgrades;      /* Upgrade fields */
+	bool     conn_upgrade;  /* a Connection field lists "upgrade" */
 };
 
 /* exchange.c */
@@ -189,6 +207,23 @@ void forward_cancel(struct exchange *x);
 /* response.c: the upstream response relayed */
 /* The callbacks through which upstream.c reports to the response relay (upstream.h). */
 extern const struct upstream_ops response_ops;
+
+/* tunnel.c: an upgraded exchange as a byte tunnel (WebSocket and other upgrades) */
+/* Take one of limits.max_tunnels for an upgrade request before it is forwarded: 0, or -1 when
+ * all are taken (the request is refused: OUT_TUNNEL_LIMIT). */
+int tunnel_reserve(struct exchange *x);
+/* Give the slot back (the upgrade was answered otherwise, or failed); a no-op without one. */
+void tunnel_unreserve(struct exchange *x);
+/* The upstream u answered 101 and its head went to the client: turn x and u into a tunnel (u
+ * in raw mode, x->ops->tunnel), and relay what u sent after its head. */
+void tunnel_start(struct exchange *x, struct upconn *u);
+/* The front end's input from the client in a tunnel: all of it goes to the upstream. */
+void tunnel_client_data(struct exchange *x, struct evbuffer *in);
+/* The client ended its direction (FIN): the upstream's is ended once its output drained. */
+void tunnel_client_eof(struct exchange *x);
+/* The exchange ends while a tunnel (or its slot) is held: close the upstream, free the state,
+ * give the slot back (forward_cancel calls it). */
+void tunnel_cancel(struct exchange *x);
 
 /* reply.c: responses fngate makes itself */
 /* Send a local response for outcome o: its status (outcome.h) and a small JSON body

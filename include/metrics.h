@@ -90,6 +90,11 @@ enum metrics_hdrdrop {
 /* One such field was dropped. Thread-safe; rare, so one shared relaxed atomic add. */
 void metrics_header_dropped(enum metrics_hdrdrop which);
 
+/* Tunnels (upgraded connections, tunnel.c): one opened; one closed after carrying `up` bytes
+ * from the client to the upstream and `down` back. Thread-safe; once per tunnel. */
+void metrics_tunnel_open(void);
+void metrics_tunnel_close(uint64_t up, uint64_t down);
+
 /* A configuration reload (SIGHUP) was applied (ok) or refused, at wall-clock time `when`
  * (seconds). Thread-safe. */
 void metrics_reload(bool ok, int64_t when);

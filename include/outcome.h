@@ -57,6 +57,7 @@ enum outcome {
 	OUT_OUT_OF_MEMORY,
 	OUT_OUT_OF_DESCRIPTORS,
 	OUT_OUT_OF_LOCAL_PORTS,
+	OUT_TUNNEL_LIMIT,           /* an upgrade over limits.max_tunnels (tunnels open at once) */
 	OUT_NO_CONFIGURATION,
 	OUT_STORE_UNAVAILABLE,      /* an admin write the store (fleet mode's, or the journal) could
 	                             * not take: the admin API's answer, never the data plane's */
@@ -80,6 +81,7 @@ enum outcome {
 	OUT_DONE,
 	OUT_TLS_HANDSHAKE_FAILED,
 	OUT_TLS_HANDSHAKE_TIMEOUT,
+	OUT_TUNNEL_IDLE,            /* a tunnel with no byte either way for tunnel_idle_ms */
 	OUT_COUNT
 };
 

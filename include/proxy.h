@@ -69,6 +69,7 @@ enum conn_phase {
 	PHASE_BODY,         /* head done; request body (if any) being relayed */
 	PHASE_DONE,         /* request fully read; waiting for the response to finish */
 	PHASE_CLOSING,      /* flushing output, then close */
+	PHASE_TUNNEL,       /* upgraded (101): a byte tunnel to the upstream (tunnel.c) */
 };
 
 struct conn {
@@ -97,6 +98,7 @@ struct conn {
 	bool                close_after;    /* close once the response is flushed */
 	bool                read_paused;    /* client reads stopped for backpressure */
 	bool                paused_msg;     /* parser paused at end of a message */
+	bool                shut_pending;   /* tunnel: send our FIN once the output drained */
 	bool                tls;            /* accepted on a TLS listener (X-Forwarded-Proto: https) */
 	bool                tls_done;       /* its TLS handshake completed */
 	bool                h2_ok;          /* its listener speaks HTTP/2 (conf_listen.http2) */
@@ -128,6 +130,11 @@ void conn_abort(struct conn *c, enum outcome why);
 void conn_end(struct conn *c);
 /* The response to the current request is fully queued: finish it (log, reset) and go on. */
 void conn_response_done(struct conn *c);
+/* The exchange became a tunnel (h1out.c's tunnel op): no more HTTP on c, its timeouts give way
+ * to the tunnel's, its input goes to tunnel_client_data. */
+void conn_tunnel(struct conn *c);
+/* Tunnel: end our direction (FIN) once the output is sent. false on TLS (no half-close). */
+bool conn_shut(struct conn *c);
 /* Resume reading and parsing the client (after backpressure or a finished response). */
 void conn_resume(struct conn *c);
 /* Reading the client on or off: the bufferevent's for TLS, fngate's own read event for plain

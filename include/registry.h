@@ -29,8 +29,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "keys.h"
-
 struct registry;
 struct conf;
 
@@ -212,50 +210,5 @@ int registry_sync(struct registry *r);
 /* The highest store position the journal and memory hold a record of (0: none): the node
  * resumes following the store's log from here. */
 int64_t registry_position(const struct registry *r);
-
-/* Signing keys. For every namespace of c with issue_tokens: find its signing key (the configured
- * signing_key PEM, else the current key of state_dir/keys/<ns>/, generated now (RS256, 2048
- * bits) when there is none), keep it in r for minting, and make sure c trusts it: when no key of
- * the namespace has the signing key's kid, its public half is appended to ns->keys (so a
- * namespace that issues tokens always accepts what it issues). Old keys (after a rotation) are
- * trusted only while the configuration lists them. Call on the main thread before publishing c
- * (at start and on every reload). Returns 0, or -1 with a message in err. */
-int registry_ensure_signing_keys(struct registry *r, struct conf *c, char *err, size_t errlen);
-
-/* The signing key of namespace ns_id loaded by registry_ensure_signing_keys: *pkey (owned by r,
- * valid until the next registry_ensure_signing_keys), *alg, *kid. Returns 0, -1 when none. */
-int registry_signing_key(const struct registry *r, const char *ns_id, EVP_PKEY **pkey,
-			 enum key_alg *alg, const char **kid);
-
-/* --- key files in state_dir (shared with the CLI's keygen) --- */
-
-/* The kid of a public key: "k" + the first 16 hex digits of SHA-256 of its SPKI DER.
- * out must hold 18 bytes. Returns 0 / -1. */
-int registry_key_kid(EVP_PKEY *pkey, char *out, size_t outlen);
-
-/* Generate a key pair for namespace ns_id under state_dir/keys/<ns_id>/: <kid>.pem (private,
- * 0600) and <kid>.pub.pem (SPKI), and make it the current signing key (file "current", written
- * atomically). bits applies to RS256 (2048, 3072, 4096). kid_out gets the kid (>= 18 bytes).
- * Returns 0, or -1 with a message in err. */
-int registry_keygen(const char *state_dir, const char *ns_id, enum key_alg alg, int bits,
-		    char *kid_out, size_t kidlen, char *err, size_t errlen);
-
-/* Fleet mode: ns_id's current generated signing key in state_dir, made now when there is none
- * (RS256, 2048 bits): kid, and its private PEM in *pem (malloc'd, NUL-terminated; the caller
- * wipes it with util_wipe and frees it). 0, or -1 with err. */
-int registry_generated_key(const char *state_dir, const char *ns_id, char *kid, size_t kidlen,
-			   char **pem, size_t *pemlen, char *err, size_t errlen);
-/* Fleet mode: make pem[0..len) (an RSA or EC private key, the fleet's generated key of ns_id,
- * read from the store) ns_id's current generated key in state_dir, written as registry_keygen
- * writes one; kid gets its kid. 0, or -1 with err. */
-int registry_key_adopt(const char *state_dir, const char *ns_id, const char *pem, size_t len,
-		       char *kid, size_t kidlen, char *err, size_t errlen);
-
-/* The current signing kid of ns_id in state_dir (from "current"): 0, or -1 when none. */
-int registry_current_kid(const char *state_dir, const char *ns_id, char *kid_out, size_t kidlen);
-
-/* Write `len` bytes to path atomically and durably: path.tmp, fsync, rename, fsync of the
- * directory. mode is the new file's mode. 0, or -1 with errno set. Shared with state.c. */
-int registry_write_atomic(const char *path, const void *data, size_t len, int mode);
 
 #endif

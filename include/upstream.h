@@ -74,6 +74,8 @@ struct upconn {
 	bool                  resp_done;    /* the final response was fully relayed */
 	bool                  is_1xx;       /* the message being parsed is informational */
 	bool                  resp_in_value;/* llhttp is inside a header value (response.c) */
+	bool                  upgrade;      /* the request asks for an upgrade: a 101 is accepted */
+	bool                  tunnel_pending;/* a 101 was read: tunnel.c takes the connection over */
 	char                 *retry_head;   /* request head kept until the response starts; the */
 	size_t                retry_len;    /* buffer stays with the connection and is reused */
 	size_t                retry_cap;
@@ -107,6 +109,13 @@ void upstream_fail(struct upconn *u, enum outcome o);
  * the user says it drained (a no-op when u was not paused). */
 void upstream_read_pause(struct upconn *u);
 void upstream_read_resume(struct upconn *u);
+/* Raw mode (a tunnel, tunnel.c): u stops being HTTP; ops (read, eof, drained, failed) get
+ * its bytes and events, without the response timeouts (the tunnel has its own). Never pooled:
+ * its user ends it with upstream_close, never upstream_release. */
+void upstream_raw(struct upconn *u, const struct upstream_ops *ops);
+/* End our direction of u (FIN) now: its user waits until u's output was sent. Returns false
+ * when u cannot half-close (TLS). */
+bool upstream_shutdown(struct upconn *u);
 /* Free every pool of a worker (shutdown). */
 void upstream_pools_free(struct worker *w);
 /* The endpoint index of a connection within fn's upstreams, or -1. */

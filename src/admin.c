@@ -37,6 +37,7 @@
 #include "mint.h"
 #include "outcome.h"
 #include "registry.h"
+#include "signkeys.h"
 #include "serve.h"
 #include "revoke.h"
 #include "state.h"
@@ -50,6 +51,7 @@ struct admin {
 	struct event_base *base;
 	struct adminhttp  *http;
 	struct registry   *reg;
+	struct signkeys   *keys;        /* the daemon's signing keys, minted with */
 	struct event      *flush_ev;
 	struct console    *console;
 };
@@ -366,7 +368,7 @@ static json_t *namespace_json(const struct admin *a, const struct conf_namespace
 	for (size_t i = 0; i < ns->nkeys; i++)
 		json_array_append_new(keys, json_pack("{s:s,s:s}", "kid", ns->keys[i].kid, "alg",
 						      keys_alg_name(ns->keys[i].alg)));
-	if (!ns->issue_tokens || registry_signing_key(a->reg, ns->id, &pk, &alg, &kid) != 0)
+	if (!ns->issue_tokens || signkeys_find(a->keys, ns->id, &pk, &alg, &kid) != 0)
 		kid = NULL;
 	json_object_set_new(o, "id", json_string(ns->id));
 	json_object_set_new(o, "name", json_string(ns->name ? ns->name : ns->id));
@@ -880,7 +882,7 @@ static void h_token_create(struct areq *r)
 			    "key; an API key (POST /v1/api-keys) needs no signing key", cr.ns->id);
 		goto cleanup;
 	}
-	if (registry_signing_key(r->a->reg, cr.ns->id, &pk, &alg, &kid) != 0) {
+	if (signkeys_find(r->a->keys, cr.ns->id, &pk, &alg, &kid) != 0) {
 		reply_error(r->req, 500, "internal", "namespace \"%s\" has no signing key loaded",
 			    cr.ns->id);
 		goto cleanup;
@@ -1628,7 +1630,8 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
 	audit_tick();
 }
 
-struct admin *admin_start(struct event_base *base, struct registry *reg, char *err, size_t errlen)
+struct admin *admin_start(struct event_base *base, struct registry *reg, struct signkeys *keys,
+			  char *err, size_t errlen)
 {
 	struct conf *c = conf_acquire();
 	struct admin *a = NULL;
@@ -1647,6 +1650,7 @@ struct admin *admin_start(struct event_base *base, struct registry *reg, char *e
 	}
 	a->base = base;
 	a->reg = reg;
+	a->keys = keys;
 	fd = socket(c->admin.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd == -1 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
 	    bind(fd, (struct sockaddr *)&c->admin.addr, c->admin.addrlen) == -1 ||

@@ -1,7 +1,7 @@
 /* backup.c - `fngate state backup`: copy a live state_dir consistently. The registry and the
  * audit trail append whole checksummed lines to tokens.journal and audit.journal (journal.h,
  * fdatasync'ed before the API confirms them) and
- * replaces every other file by rename (registry_write_atomic), so a reader sees complete
+ * replaces every other file by rename (journal_write_atomic), so a reader sees complete
  * versions: the journal is cut after its last newline (a line being appended is not confirmed
  * yet), the rest copied whole, and the copy is loaded once to verify its checksums. */
 #include "backup.h"
@@ -18,6 +18,7 @@
 
 #include "audit.h"
 #include "conf.h"
+#include "journal.h"
 #include "registry.h"
 #include "util.h"
 #include "revoke.h"
@@ -103,7 +104,7 @@ static int backup_dir(const char *src, const char *dst, unsigned *nfiles)
 		    strcmp(e->d_name + strlen(e->d_name) - 8, ".journal") == 0)
 			while (len > 0 && buf[len - 1] != '\n')
 				len--;     /* an append in progress: not confirmed yet */
-		if (registry_write_atomic(dp, buf, len, 0600) != 0) {
+		if (journal_write_atomic(dp, buf, len, 0600) != 0) {
 			fprintf(stderr, "fngate state backup: %s: %s\n", dp, strerror(errno));
 			free(buf);
 			goto cleanup;

@@ -30,8 +30,9 @@
 #include "b64url.h"
 #include "conf.h"
 #include "keys.h"
+#include "journal.h"
 #include "mint.h"
-#include "registry.h"
+#include "signkeys.h"
 #include "tls.h"
 #include "util.h"
 
@@ -1401,13 +1402,13 @@ int cli_keygen(int argc, char **argv)
 	}
 	if (dir == NULL)
 		dir = CLI_DEFAULT_STATE_DIR;
-	had = registry_current_kid(dir, ns, old, sizeof(old)) == 0;
+	had = signkeys_current_kid(dir, ns, old, sizeof(old)) == 0;
 	if (had && !flag(&a, "rotate")) {
 		fprintf(stderr, "fngate: namespace %s already has a signing key (%s) in %s/keys/%s; "
 			"use --rotate to make a new one\n", ns, old, dir, ns);
 		goto cleanup;
 	}
-	if (registry_keygen(dir, ns, alg, bits, kid, sizeof(kid), err, sizeof(err)) != 0) {
+	if (signkeys_generate(dir, ns, alg, bits, kid, sizeof(kid), err, sizeof(err)) != 0) {
 		fprintf(stderr, "fngate: keygen: %s\n", err);
 		goto cleanup;
 	}
@@ -1424,7 +1425,7 @@ int cli_keygen(int argc, char **argv)
 
 			snprintf(cur, sizeof(cur), "%s/keys/%s/current", dir, ns);
 			snprintf(line, sizeof(line), "%s\n", old);
-			if (registry_write_atomic(cur, line, strlen(line), 0600) != 0)
+			if (journal_write_atomic(cur, line, strlen(line), 0600) != 0)
 				fprintf(stderr, "fngate: keygen: and %s could not be put back to %s: %s\n",
 					cur, old, strerror(errno));
 			else

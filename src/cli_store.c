@@ -13,6 +13,7 @@
 #include "fleet.h"
 #include "registry.h"
 #include "revoke.h"
+#include "signkeys.h"
 #include "state.h"
 #include "store.h"
 #include "util.h"
@@ -149,9 +150,9 @@ static int imp_keys(const struct conf *c, struct imp_list *l)
 		size_t len = 0;
 
 		if (!ns->issue_tokens || ns->signing_key != NULL ||
-		    registry_current_kid(c->state_dir, ns->id, kid, sizeof(kid)) != 0)
+		    signkeys_current_kid(c->state_dir, ns->id, kid, sizeof(kid)) != 0)
 			continue;
-		if (registry_generated_key(c->state_dir, ns->id, kid, sizeof(kid), &pem, &len, err,
+		if (signkeys_generated(c->state_dir, ns->id, kid, sizeof(kid), &pem, &len, err,
 					   sizeof(err)) != 0) {
 			fprintf(stderr, "fngate store import: namespace %s: %s\n", ns->id, err);
 			rc = -1;
@@ -180,7 +181,7 @@ int cli_store_share_key(const struct conf *c, const char *ns, char *err, size_t 
 
 	if (store_seal_key_load(c->store.key_file, key, err, errlen) != 0)
 		return -1;
-	if (registry_generated_key(c->state_dir, ns, kid, sizeof(kid), &pem, &len, err,
+	if (signkeys_generated(c->state_dir, ns, kid, sizeof(kid), &pem, &len, err,
 				   errlen) != 0)
 		goto cleanup;
 	if ((body = fleet_key_body(key, ns, kid, pem, len)) == NULL) {

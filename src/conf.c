@@ -58,6 +58,8 @@
 #define CONF_DEF_HEADER_MS        10000
 #define CONF_DEF_CONNECT_MS       2000
 #define CONF_DEF_RESPONSE_MS      30000
+#define CONF_DEF_TUNNEL_IDLE_MS   300000
+#define CONF_DEF_MAX_TUNNELS      1000
 #define CONF_DEF_SHUTDOWN_MS      10000
 #define CONF_DEF_LEEWAY_S         60
 #define CONF_DEF_CACHE_ENTRIES    10000
@@ -100,10 +102,11 @@ static const char *const conf_http2_keys[] = {
 	NULL
 };
 static const char *const conf_limits_keys[] = {
-	"max_header_bytes", "max_body_bytes", "max_token_bytes", "max_connections", NULL
+	"max_header_bytes", "max_body_bytes", "max_token_bytes", "max_connections", "max_tunnels", NULL
 };
 static const char *const conf_timeouts_keys[] = {
-	"client_header_ms", "client_idle_ms", "upstream_connect_ms", "upstream_response_ms", NULL
+	"client_header_ms", "client_idle_ms", "upstream_connect_ms", "upstream_response_ms",
+	"tunnel_idle_ms", NULL
 };
 static const char *const conf_tokens_keys[] = {
 	"leeway_s", "forward_token", "cache_entries", NULL
@@ -1140,6 +1143,8 @@ static void conf_parse_limits(struct conf_ctx *x, json_t *parent, struct conf_li
 		l->max_token_bytes = (size_t)v;
 	if (conf_get_uint(x, o, "max_connections", 1, 1000000, &v) == 1)
 		l->max_connections = (unsigned)v;
+	if (conf_get_uint(x, o, "max_tunnels", 0, 1000000, &v) == 1)
+		l->max_tunnels = (unsigned)v;
 	conf_pop(x);
 }
 
@@ -1212,6 +1217,8 @@ static void conf_parse_timeouts(struct conf_ctx *x, json_t *parent, struct conf_
 		t->upstream_connect_ms = (unsigned)v;
 	if (conf_get_uint(x, o, "upstream_response_ms", 1, max, &v) == 1)
 		t->upstream_response_ms = (unsigned)v;
+	if (conf_get_uint(x, o, "tunnel_idle_ms", 1, max, &v) == 1)
+		t->tunnel_idle_ms = (unsigned)v;
 	conf_pop(x);
 }
 
@@ -2505,11 +2512,13 @@ static void conf_parse_root(struct conf_ctx *x, json_t *root)
 	c->limits.max_body_bytes = CONF_DEF_MAX_BODY;
 	c->limits.max_token_bytes = CONF_DEF_MAX_TOKEN;
 	c->limits.max_connections = CONF_DEF_MAX_CONNS;
+	c->limits.max_tunnels = CONF_DEF_MAX_TUNNELS;
 	conf_parse_limits(x, root, &c->limits);
 	c->timeouts.client_header_ms = CONF_DEF_HEADER_MS;
 	c->timeouts.client_idle_ms = CONF_DEFAULT_IDLE_MS;
 	c->timeouts.upstream_connect_ms = CONF_DEF_CONNECT_MS;
 	c->timeouts.upstream_response_ms = CONF_DEF_RESPONSE_MS;
+	c->timeouts.tunnel_idle_ms = CONF_DEF_TUNNEL_IDLE_MS;
 	conf_parse_timeouts(x, root, &c->timeouts);
 	c->shutdown_timeout_ms = CONF_DEF_SHUTDOWN_MS;
 	if (conf_get_uint(x, root, "shutdown_timeout_ms", 1, 3600u * 1000, &u) == 1)

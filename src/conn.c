@@ -421,6 +421,11 @@ void conn_response_done(struct conn *c)
 	if (c->phase == PHASE_DONE) {
 		/* Continue with pipelined input (deferred: we may be inside an upstream callback). */
 		bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+	} else if (c->phase == PHASE_TUNNEL) {
+		/* The tunnel ended: log it (status 101) and close once flushed. */
+		c->close_after = true;
+		request_finish(c);
+		conn_linger(c);
 	} else if (c->phase == PHASE_HEAD || c->phase == PHASE_BODY) {
 		/* Answered before the request was read to its end: the rest of it cannot be told
 		 * apart from a next request, so the connection ends after this response. */
@@ -428,6 +433,39 @@ void conn_response_done(struct conn *c)
 		request_finish(c);
 		conn_linger(c);
 	}
+}
+
+void conn_tunnel(struct conn *c)
+{
+	c->phase = PHASE_TUNNEL;
+	c->paused_msg = false;     /* the parser is done with this connection */
+	c->close_after = true;
+	evtimer_del(c->timer);
+	/* The tunnel's idle timeout (tunnel.c) bounds it, not client_idle_ms: a WebSocket may be
+	 * quiet one way for long. */
+	bufferevent_set_timeouts(c->bev, NULL, NULL);
+	if (c->rev != NULL && c->rev_on) {
+		event_del(c->rev);
+		c->rev_on = false;
+	}
+	if (!c->read_paused)
+		conn_read_set(c, true);
+	conn_flush(c);
+	/* Bytes the client sent after its request (early frames) are the tunnel's. */
+	bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
+
+bool conn_shut(struct conn *c)
+{
+	if (c->tls)
+		return false;       /* TLS has no half-close of its own */
+	c->shut_pending = true;
+	conn_flush(c);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+		(void)shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+		c->shut_pending = false;
+	}
+	return true;
 }
 
 void conn_resume(struct conn *c)
@@ -454,7 +492,7 @@ void conn_read_set(struct conn *c, bool on)
 	if (on == c->rev_on)
 		return;
 	if (on)
-		event_add(c->rev, &c->idle_tv);
+		event_add(c->rev, c->phase == PHASE_TUNNEL ? NULL : &c->idle_tv);
 	else
 		event_del(c->rev);
 	c->rev_on = on;
@@ -500,7 +538,7 @@ static void conn_rev_cb(evutil_socket_t fd, short what, void *arg)
 		c->rev_full = true;
 		return;
 	}
-	want = c->phase == PHASE_BODY ? BEV_BULK_READ : PROXY_READ_SIZE;
+	want = c->phase == PHASE_BODY || c->phase == PHASE_TUNNEL ? BEV_BULK_READ : PROXY_READ_SIZE;
 	if (want > c->read_high - have)
 		want = c->read_high - have;
 	n = bev_input_readv(in, fd, want);
@@ -548,6 +586,11 @@ static void conn_parse(struct conn *c)
 		}
 		if (c->h2 != NULL) {
 			h2_input(c);
+			return;
+		}
+		if (c->phase == PHASE_TUNNEL) {
+			/* Bytes, no HTTP: all of it goes to the upstream (tunnel.c). */
+			tunnel_client_data(&c->ex, in);
 			return;
 		}
 		if (c->paused_msg) {
@@ -650,9 +693,9 @@ static void conn_parse(struct conn *c)
 		if (err == HPE_PAUSED && c->paused_msg)
 			continue;
 		if (err == HPE_PAUSED_UPGRADE && !c->paused_msg && used == 0) {
-			/* The previous request asked for an Upgrade; fngate forwarded it without
-			 * (Upgrade and Connection are hop-by-hop) and answered it as plain HTTP, so what
-			 * follows is HTTP again. */
+			/* The previous request asked for an Upgrade that did not become a tunnel
+			 * (refused, answered otherwise than 101, or not eligible: tunnel.c), so what
+			 * follows is HTTP again, each request gated on its own. */
 			llhttp_resume_after_upgrade(&c->parser);
 			continue;
 		}
@@ -706,6 +749,9 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 		h2_output_drained(c);
 		return;
 	}
+	if (c->phase == PHASE_TUNNEL && c->shut_pending &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		conn_shut(c);
 	/* Drained: stop watching for writability until conn_flush needs it again. */
 	if (!c->tls && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 		bufferevent_disable(c->bev, EV_WRITE);
@@ -750,6 +796,13 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		 * on the timeout (a bufferevent does; fngate's own read event stays): enable it
 		 * again, to see the client close. */
 		conn_read_set(c, true);
+		return;
+	}
+	if (c->phase == PHASE_TUNNEL && (what & BEV_EVENT_EOF) && !c->client_eof) {
+		/* The client ended its direction: pass it on (tunnel.c); ours may go on. */
+		c->client_eof = true;
+		conn_read_set(c, false);
+		tunnel_client_eof(&c->ex);
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT)

@@ -82,7 +82,13 @@ int exchange_index(struct exchange *x, struct header *hdr, struct exchange_field
 				x->has_connection = true;
 				if (headers_list_has(x->buf + h->val_off, h->val_len, "close", 5))
 					f->conn_close = true;
+				if (headers_list_has(x->buf + h->val_off, h->val_len, "upgrade", 7))
+					f->conn_upgrade = true;
 			}
+			break;
+		case 7:
+			if (name_is(x, h, "upgrade"))
+				f->upgrades++;
 			break;
 		case 6:
 			if (name_is(x, h, "origin")) {
@@ -264,8 +270,15 @@ int exchange_dispatch(struct exchange *x)
 		reply_error(x, OUT_BODY_TOO_LARGE, true);
 		return 1;
 	}
-	if (forward_start(x) != 0)
+	/* The tunnel cap after the gate too: a refused caller learns nothing of the load. */
+	if (x->upgrade && tunnel_reserve(x) != 0) {
+		reply_error(x, OUT_TUNNEL_LIMIT, x->has_body);
 		return x->has_body;
+	}
+	if (forward_start(x) != 0) {
+		tunnel_unreserve(x);
+		return x->has_body;
+	}
 	return 0;
 }
 
@@ -331,6 +344,7 @@ void exchange_finish(struct exchange *x, const char *client, const char *protoco
 void exchange_fail(struct exchange *x, enum outcome o)
 {
 	x->up = NULL;
+	tunnel_unreserve(x);
 	log_msg(LOG_LVL_WARN, "upstream %s for %s/%s request %s", outcome_name(o),
 		x->fn->ns->id, x->fn->id, x->request_id);
 	x->err = o;

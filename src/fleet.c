@@ -18,6 +18,7 @@
 #include "log.h"
 #include "registry.h"
 #include "revoke.h"
+#include "signkeys.h"
 #include "state.h"
 #include "store.h"
 #include "store_seal.h"
@@ -25,7 +26,7 @@
 
 #define FLEET_TICK_MS      200      /* staleness is judged this often */
 #define FLEET_STALE_LOG_US (10 * 1000000ull)
-#define FLEET_KID_LEN      32       /* a key id (registry_key_kid) and its NUL */
+#define FLEET_KID_LEN      32       /* a key id (signkeys_kid) and its NUL */
 
 const double fleet_lag_bounds_s[FLEET_LAG_BUCKETS] = {
 	0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5
@@ -507,7 +508,7 @@ static int fleet_key_settled(struct fleet *f, const char *ns, const char *kid)
  * every node: this node's current generated key of namespace ns (made now when it has none) is
  * offered to the store, sealed; the first node to commit one wins (store_claim), and a node that
  * finds another's adopts it, writing it into its state_dir as its current generated key, where
- * the registry loads it (registry_ensure_signing_keys, at start and at each reload) and trusts
+ * the daemon loads it (signkeys_load, at start and at each reload) and trusts
  * it. kid gets the fleet's key. 0 (this node's key is the fleet's), 1 (another's, adopted), or
  * -1 with err (the node keeps its own key). */
 static int fleet_settle_key(struct fleet *f, const char *ns, char kid[FLEET_KID_LEN], char *err,
@@ -522,7 +523,7 @@ static int fleet_settle_key(struct fleet *f, const char *ns, char kid[FLEET_KID_
 
 	if (store_seal_key_load(f->key_file, key, err, errlen) != 0)
 		return -1;
-	if (registry_generated_key(f->state_dir, ns, mine, sizeof(mine), &pem, &len, err,
+	if (signkeys_generated(f->state_dir, ns, mine, sizeof(mine), &pem, &len, err,
 				   errlen) != 0)
 		goto cleanup;
 	if ((it.body = body = fleet_key_body(key, ns, mine, pem, len)) == NULL) {
@@ -535,7 +536,7 @@ static int fleet_settle_key(struct fleet *f, const char *ns, char kid[FLEET_KID_
 		rc = 0;
 	} else if (rc == 1) {
 		rc = fleet_key_open(key, ns, wkid, wbody, &wpem, &wlen, err, errlen) != 0 ||
-		     registry_key_adopt(f->state_dir, ns, (const char *)wpem, wlen, kid, FLEET_KID_LEN, err,
+		     signkeys_adopt(f->state_dir, ns, (const char *)wpem, wlen, kid, FLEET_KID_LEN, err,
 					errlen) != 0 ? -1 : 1;
 	}
 	if (rc >= 0 && fleet_key_settled(f, ns, kid) != 0) {
@@ -595,7 +596,7 @@ static void fleet_key_rotated(struct fleet *f, const char *ns, const char *kid, 
 			return;
 	if (store_seal_key_load(f->key_file, key, err, sizeof(err)) != 0 ||
 	    fleet_key_open(key, ns, kid, body, &pem, &len, err, sizeof(err)) != 0 ||
-	    registry_key_adopt(f->state_dir, ns, (const char *)pem, len, adopted,
+	    signkeys_adopt(f->state_dir, ns, (const char *)pem, len, adopted,
 			       sizeof(adopted), err, sizeof(err)) != 0) {
 		log_msg(LOG_LVL_ERROR, "fleet: namespace %s: the fleet's new signing key %s not "
 			"adopted: %s; this node issues no token until it is", ns, kid, err);

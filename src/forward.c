@@ -151,11 +151,16 @@ static int build_head(const struct exchange *x, const struct conf_upstream *ep, 
 
 		/* forward_token never hands an API key's secret on: the function learns the key's
 		 * id (X-Fngate-Token-Id), as it would learn a token's. */
-		if (header_dropped(name, h->name_len, x->conf->forward_token &&
-				   !apikey_claims(x->buf + h->val_off, h->val_len)) ||
-		    (x->has_connection &&
-		     headers_connection_lists(x->buf, x->hdr, x->nhdr, name, h->name_len)) ||
-		    (x->has_underscore && header_underscore_dropped(x, name, h->name_len)))
+		/* An upgrade keeps its Upgrade field, which its Connection names (Connection is
+		 * stated below). */
+		bool keep = x->upgrade && h->name_len == 7 && util_ieq(name, 7, "upgrade");
+
+		if (!keep &&
+		    (header_dropped(name, h->name_len, x->conf->forward_token &&
+				    !apikey_claims(x->buf + h->val_off, h->val_len)) ||
+		     (x->has_connection &&
+		      headers_connection_lists(x->buf, x->hdr, x->nhdr, name, h->name_len)) ||
+		     (x->has_underscore && header_underscore_dropped(x, name, h->name_len))))
 			continue;
 		hb_add(b, name, h->name_len);
 		hb_add(b, ": ", 2);
@@ -169,6 +174,8 @@ static int build_head(const struct exchange *x, const struct conf_upstream *ep, 
 		hb_add(b, num, util_u64_dec(x->content_length, num));
 		hb_add(b, "\r\n", 2);
 	}
+	if (x->upgrade)
+		hb_str(b, "Connection: Upgrade\r\n");
 	hb_str(b, "X-Forwarded-For: ");
 	hb_str(b, x->client_ip);
 	hb_str(b, x->tls ? "\r\nX-Forwarded-Proto: https\r\n" : "\r\nX-Forwarded-Proto: http\r\n");
@@ -248,6 +255,7 @@ int forward_start(struct exchange *x)
 	u->x = x;
 	u->fn = x->fn;
 	u->head_request = x->method == HTTP_HEAD;
+	u->upgrade = x->upgrade;
 	u->req_body = x->has_body;
 	u->attempts = 1;
 	x->upstream_start_us = util_mono_us();
@@ -309,6 +317,10 @@ size_t forward_pending(const struct exchange *x)
 
 void forward_cancel(struct exchange *x)
 {
+	if (x->tunnel != NULL || x->tunnel_slot) {
+		tunnel_cancel(x);
+		return;
+	}
 	if (x->up == NULL)
 		return;
 	upstream_close(x->up);

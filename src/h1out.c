@@ -226,6 +226,16 @@ static void h1_body_resume(struct exchange *x)
 	conn_backpressure_release(conn_of(x));
 }
 
+static void h1_tunnel(struct exchange *x)
+{
+	conn_tunnel(conn_of(x));
+}
+
+static bool h1_shut(struct exchange *x)
+{
+	return conn_shut(conn_of(x));
+}
+
 const struct exchange_out_ops h1_out_ops = {
 	.head_start = h1_head_start,
 	.head_field = h1_head_field,
@@ -240,4 +250,6 @@ const struct exchange_out_ops h1_out_ops = {
 	.abort = h1_abort,
 	.body_pause = h1_body_pause,
 	.body_resume = h1_body_resume,
+	.tunnel = h1_tunnel,
+	.shut = h1_shut,
 };

@@ -369,6 +369,8 @@ static void h2_body_resume(struct exchange *x)
 	h2_send(st->h);
 }
 
+/* No tunnel or shut: a stream never carries an upgrade (x->upgrade stays false: Upgrade is a
+ * connection-specific field HTTP/2 forbids, and extended CONNECT, RFC 8441, is not offered). */
 static const struct exchange_out_ops h2_out_ops = {
 	.head_start = h2_head_start,
 	.head_field = h2_head_field,
@@ -537,10 +539,11 @@ static void stream_dispatch(struct h2_stream *st, bool end_stream)
 	x->buf_len = st->len;
 	x->has_body = !end_stream;
 	x->req_complete = end_stream;
+	/* No tunnels (as HTTP/1): a CONNECT, which has no :path, is 405 rather than 400. */
+	if (st->head_err == OUT_NONE && x->method_known && x->method == HTTP_CONNECT)
+		st->head_err = OUT_METHOD_NOT_ALLOWED;
 	if (st->head_err == OUT_NONE && (!st->has_method || !st->has_path))
 		st->head_err = OUT_BAD_REQUEST;
-	if (st->head_err == OUT_NONE && x->method == HTTP_CONNECT)
-		st->head_err = OUT_METHOD_NOT_ALLOWED;      /* no tunnels (as HTTP/1) */
 	if (st->head_err == OUT_NONE &&
 	    !http1_target_ok(x->buf + x->path_off, x->path_len, x->method == HTTP_OPTIONS))
 		st->head_err = OUT_BAD_TARGET;

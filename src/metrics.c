@@ -107,6 +107,7 @@ static struct tcache_stats retired_cache;
 
 static _Atomic uint64_t tls_ok, tls_failed;
 static _Atomic uint64_t h2_events[METRICS_H2_COUNT];
+static _Atomic uint64_t tunnels_open, tunnels_total, tunnel_bytes_up, tunnel_bytes_down;
 static _Atomic uint64_t hdr_dropped[METRICS_NHDRDROP];
 static _Atomic uint64_t reloads_ok, reloads_failed;
 static _Atomic int64_t reload_ok_at, reload_failed_at;
@@ -442,6 +443,19 @@ void metrics_h2(enum metrics_h2 which)
 void metrics_header_dropped(enum metrics_hdrdrop which)
 {
 	atomic_fetch_add_explicit(&hdr_dropped[which], 1, memory_order_relaxed);
+}
+
+void metrics_tunnel_open(void)
+{
+	atomic_fetch_add_explicit(&tunnels_open, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&tunnels_total, 1, memory_order_relaxed);
+}
+
+void metrics_tunnel_close(uint64_t up, uint64_t down)
+{
+	atomic_fetch_sub_explicit(&tunnels_open, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&tunnel_bytes_up, up, memory_order_relaxed);
+	atomic_fetch_add_explicit(&tunnel_bytes_down, down, memory_order_relaxed);
 }
 
 void metrics_reload(bool ok, int64_t when)
@@ -846,6 +860,17 @@ char *metrics_render(const struct registry *reg, size_t *len)
 		  (unsigned long long)atomic_load(&hdr_dropped[METRICS_HDRDROP_REQUEST_ALIAS]));
 	mb_printf(&b, "fngate_headers_dropped_total{direction=\"response\",reason=\"alias\"} %llu\n",
 		  (unsigned long long)atomic_load(&hdr_dropped[METRICS_HDRDROP_RESPONSE_ALIAS]));
+	mb_family(&b, "fngate_tunnels_open", "gauge",
+		  "Tunnels (upgraded connections: WebSocket...) open now.");
+	mb_printf(&b, "fngate_tunnels_open %llu\n", (unsigned long long)atomic_load(&tunnels_open));
+	mb_family(&b, "fngate_tunnels_total", "counter", "Tunnels opened (101 relayed).");
+	mb_printf(&b, "fngate_tunnels_total %llu\n", (unsigned long long)atomic_load(&tunnels_total));
+	mb_family(&b, "fngate_tunnel_bytes_total", "counter",
+		  "Bytes carried by tunnels that closed, by direction.");
+	mb_printf(&b, "fngate_tunnel_bytes_total{direction=\"upstream\"} %llu\n",
+		  (unsigned long long)atomic_load(&tunnel_bytes_up));
+	mb_printf(&b, "fngate_tunnel_bytes_total{direction=\"client\"} %llu\n",
+		  (unsigned long long)atomic_load(&tunnel_bytes_down));
 	mb_family(&b, "fngate_access_log_dropped_total", "counter",
 		  "Access-log lines dropped because the disk did not keep up with a buffered log.");
 	mb_printf(&b, "fngate_access_log_dropped_total %llu\n",

@@ -49,6 +49,7 @@ const struct outcome_info outcome_table[OUT_COUNT] = {
 	[OUT_OUT_OF_MEMORY]                = ERR("out_of_memory", 503),
 	[OUT_OUT_OF_DESCRIPTORS]           = ERR("out_of_descriptors", 503),
 	[OUT_OUT_OF_LOCAL_PORTS]           = ERR("out_of_local_ports", 503),
+	[OUT_TUNNEL_LIMIT]                 = ERR("tunnel_limit", 503),
 	[OUT_NO_CONFIGURATION]             = ERR("no_configuration", 503),
 	[OUT_STORE_UNAVAILABLE]            = ERR("store_unavailable", 503),
 	[OUT_REVOCATION_STATE_STALE]       = ERR("revocation_state_stale", 503),
@@ -69,6 +70,7 @@ const struct outcome_info outcome_table[OUT_COUNT] = {
 	[OUT_DONE]                         = ERR("done", 499),
 	[OUT_TLS_HANDSHAKE_FAILED]         = ERR("tls_handshake_failed", 499),
 	[OUT_TLS_HANDSHAKE_TIMEOUT]        = ERR("tls_handshake_timeout", 499),
+	[OUT_TUNNEL_IDLE]                  = ERR("tunnel_idle_timeout", 499),
 };
 
 const char *outcome_decision_name(enum outcome_decision d)

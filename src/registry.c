@@ -1,5 +1,6 @@
 /* registry.c - the token registry (tokens and API keys): a checksummed append-only journal in
- * state_dir (in fleet mode, the local snapshot of the shared store's state), signing keys. */
+ * state_dir (in fleet mode, the local snapshot of the shared store's state). Signing keys are
+ * signkeys.c's. */
 #include "registry.h"
 
 #include <errno.h>
@@ -13,9 +14,6 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 
 #include "conf.h"
 #include "journal.h"
@@ -27,15 +25,7 @@
 #define COMPACT_SLACK    1024                  /* dead lines tolerated before compaction */
 #define SYNC_BATCH       1000                  /* queued store changes written at once */
 
-struct reg_signer {
-	char        *ns_id;
-	EVP_PKEY    *pkey;
-	enum key_alg alg;
-	char         kid[32];
-};
-
 struct registry {
-	char   *dir;
 	struct journal *j;      /* tokens.journal (journal.h) */
 	bool    dirty;          /* a write failed: the next flush compacts */
 
@@ -52,9 +42,6 @@ struct registry {
 	size_t  n, cap;
 	size_t *index;          /* open addressing: record index + 1, 0 = empty */
 	size_t  icap;           /* power of two */
-
-	struct reg_signer *signers;
-	size_t  nsigners;
 
 	/* Quota accounting: records per owning namespace (registry_ns_count), open addressing. */
 	struct ns_count *counts;
@@ -502,11 +489,6 @@ static struct token_record *replay(struct registry *r, const struct token_record
 
 /* ---------------------------------------------------------------- files */
 
-int registry_write_atomic(const char *path, const void *data, size_t len, int mode)
-{
-	return journal_write_atomic(path, data, len, mode);
-}
-
 /* Rewrite the journal with the live records only (temp, fsync, rename, fsync dir). 0 / -1. */
 static int journal_compact(struct registry *r)
 {
@@ -602,11 +584,6 @@ struct registry *registry_open(const char *state_dir, char *err, size_t errlen)
 		util_seterr(err, errlen, "out of memory");
 		return NULL;
 	}
-	r->dir = strdup(state_dir);
-	if (r->dir == NULL) {
-		util_seterr(err, errlen, "out of memory");
-		goto fail;
-	}
 	snprintf(path, sizeof(path), "%s/%s", state_dir, JOURNAL_NAME);
 	if (util_mkdir_private(state_dir) == -1) {
 		util_seterr(err, errlen, "state_dir %s: %s", state_dir, strerror(errno));
@@ -647,17 +624,11 @@ void registry_close(struct registry *r)
 	free(r->pend);
 	for (size_t i = 0; i < r->n; i++)
 		rec_clear(&r->recs[i]);
-	for (size_t i = 0; i < r->nsigners; i++) {
-		free(r->signers[i].ns_id);
-		EVP_PKEY_free(r->signers[i].pkey);
-	}
-	free(r->signers);
 	for (size_t i = 0; i < r->ccap; i++)
 		free(r->counts[i].ns_id);
 	free(r->counts);
 	free(r->recs);
 	free(r->index);
-	free(r->dir);
 	free(r);
 }
 
@@ -1087,379 +1058,4 @@ size_t registry_list(const struct registry *r, const struct registry_query *q,
 		out[n++] = all[i];
 	free(all);
 	return n;
-}
-
-/* ---------------------------------------------------------------- keys */
-
-int registry_key_kid(EVP_PKEY *pkey, char *out, size_t outlen)
-{
-	unsigned char *der = NULL;
-	unsigned char md[32];
-	char hex[65];
-	unsigned int mdlen = 0;
-	int dl;
-
-	dl = i2d_PUBKEY(pkey, &der);
-	if (dl <= 0 || outlen < 18)
-		return -1;
-	if (EVP_Digest(der, (size_t)dl, md, &mdlen, EVP_sha256(), NULL) != 1) {
-		OPENSSL_free(der);
-		return -1;
-	}
-	OPENSSL_free(der);
-	util_hex(md, 8, hex);
-	if (outlen < 18)
-		return -1;
-	out[0] = 'k';
-	memcpy(out + 1, hex, 17);     /* 16 hex digits and the NUL */
-	return 0;
-}
-
-/* A namespace id is used as a directory name: keep it tame. */
-static bool ns_id_pathsafe(const char *id)
-{
-	size_t n = strlen(id);
-
-	if (n == 0 || n > 128 || id[0] == '.')
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = id[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '-' || c == '_' || c == '.'))
-			return false;
-	}
-	return true;
-}
-
-static int bio_to_file(BIO *b, const char *path, int mode)
-{
-	char *data = NULL;
-	long len = BIO_get_mem_data(b, &data);
-
-	if (len <= 0)
-		return -1;
-	return registry_write_atomic(path, data, (size_t)len, mode);
-}
-
-int registry_current_kid(const char *state_dir, const char *ns_id, char *kid_out, size_t kidlen)
-{
-	char path[PATH_MAX], buf[64];
-	ssize_t n;
-	int fd;
-
-	if (!ns_id_pathsafe(ns_id))
-		return -1;
-	snprintf(path, sizeof(path), "%s/keys/%s/current", state_dir, ns_id);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd == -1)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	buf[strcspn(buf, "\r\n")] = '\0';
-	if (buf[0] == '\0' || !ns_id_pathsafe(buf) || strlen(buf) >= kidlen)
-		return -1;
-	snprintf(kid_out, kidlen, "%s", buf);
-	return 0;
-}
-
-static enum key_alg alg_of(EVP_PKEY *pk)
-{
-	if (EVP_PKEY_is_a(pk, "RSA"))
-		return KEY_ALG_RS256;
-	if (EVP_PKEY_is_a(pk, "EC"))
-		return KEY_ALG_ES256;
-	return KEY_ALG_NONE;
-}
-
-/* Write pk as ns_id's current generated key in state_dir: keys/<ns>/<kid>.pem (0600),
- * <kid>.pub.pem, then "current" (atomically, last: a crash leaves the previous key current).
- * kid_out gets the kid. 0, or -1 with err. */
-static int key_write(const char *state_dir, const char *ns_id, EVP_PKEY *pk, char *kid_out,
-		     size_t kidlen, char *err, size_t errlen)
-{
-	BIO *priv = NULL, *pub = NULL;
-	char path[PATH_MAX], kid[32], line[40];
-	int rc = -1;
-
-	if (!ns_id_pathsafe(ns_id)) {
-		util_seterr(err, errlen, "namespace id %s cannot name a key directory "
-		       "(letters, digits, '-', '_', '.')", ns_id);
-		return -1;
-	}
-	if (registry_key_kid(pk, kid, sizeof(kid)) != 0) {
-		util_seterr(err, errlen, "key id computation failed");
-		return -1;
-	}
-	snprintf(path, sizeof(path), "%s", state_dir);
-	if (util_mkdir_private(path) == -1)
-		goto syserr;
-	snprintf(path, sizeof(path), "%s/keys", state_dir);
-	if (util_mkdir_private(path) == -1)
-		goto syserr;
-	snprintf(path, sizeof(path), "%s/keys/%s", state_dir, ns_id);
-	if (util_mkdir_private(path) == -1)
-		goto syserr;
-	priv = BIO_new(BIO_s_mem());
-	pub = BIO_new(BIO_s_mem());
-	if (priv == NULL || pub == NULL ||
-	    PEM_write_bio_PrivateKey(priv, pk, NULL, NULL, 0, NULL, NULL) != 1 ||
-	    PEM_write_bio_PUBKEY(pub, pk) != 1) {
-		util_seterr(err, errlen, "PEM encoding failed");
-		goto cleanup;
-	}
-	snprintf(path, sizeof(path), "%s/keys/%s/%s.pem", state_dir, ns_id, kid);
-	if (bio_to_file(priv, path, 0600) == -1)
-		goto syserr;
-	snprintf(path, sizeof(path), "%s/keys/%s/%s.pub.pem", state_dir, ns_id, kid);
-	if (bio_to_file(pub, path, 0644) == -1)
-		goto syserr;
-	snprintf(path, sizeof(path), "%s/keys/%s/current", state_dir, ns_id);
-	snprintf(line, sizeof(line), "%s\n", kid);
-	if (registry_write_atomic(path, line, strlen(line), 0600) == -1)
-		goto syserr;
-	snprintf(kid_out, kidlen, "%s", kid);
-	rc = 0;
-	goto cleanup;
-syserr:
-	util_seterr(err, errlen, "%s: %s", path, strerror(errno));
-cleanup:
-	if (priv != NULL) {
-		char *data = NULL;
-		long l = BIO_get_mem_data(priv, &data);
-
-		util_wipe(data, l > 0 ? (size_t)l : 0);
-	}
-	BIO_free(priv);
-	BIO_free(pub);
-	return rc;
-}
-
-int registry_keygen(const char *state_dir, const char *ns_id, enum key_alg alg, int bits,
-		    char *kid_out, size_t kidlen, char *err, size_t errlen)
-{
-	EVP_PKEY *pk = NULL;
-	int rc;
-
-	if (alg == KEY_ALG_RS256) {
-		if (bits != 2048 && bits != 3072 && bits != 4096) {
-			util_seterr(err, errlen, "RSA bits must be 2048, 3072 or 4096");
-			return -1;
-		}
-		pk = EVP_RSA_gen((unsigned)bits);
-	} else if (alg == KEY_ALG_ES256) {
-		pk = EVP_EC_gen("P-256");
-	} else {
-		util_seterr(err, errlen, "algorithm must be RS256 or ES256");
-		return -1;
-	}
-	if (pk == NULL) {
-		util_seterr(err, errlen, "key generation failed");
-		return -1;
-	}
-	rc = key_write(state_dir, ns_id, pk, kid_out, kidlen, err, errlen);
-	EVP_PKEY_free(pk);
-	return rc;
-}
-
-int registry_generated_key(const char *state_dir, const char *ns_id, char *kid, size_t kidlen,
-			   char **pem, size_t *pemlen, char *err, size_t errlen)
-{
-	char path[PATH_MAX];
-	struct stat st;
-	ssize_t n;
-	int fd;
-
-	*pem = NULL;
-	if (registry_current_kid(state_dir, ns_id, kid, kidlen) != 0 &&
-	    registry_keygen(state_dir, ns_id, KEY_ALG_RS256, 2048, kid, kidlen, err, errlen) != 0)
-		return -1;
-	snprintf(path, sizeof(path), "%s/keys/%s/%s.pem", state_dir, ns_id, kid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd == -1 || fstat(fd, &st) == -1 || st.st_size <= 0 || st.st_size > 65536 ||
-	    (*pem = malloc((size_t)st.st_size + 1)) == NULL) {
-		util_seterr(err, errlen, "%s: %s", path, fd == -1 ? strerror(errno) :
-			    "unreadable, empty or too large");
-		if (fd != -1)
-			close(fd);
-		return -1;
-	}
-	n = read(fd, *pem, (size_t)st.st_size);
-	close(fd);
-	if (n != st.st_size) {
-		util_seterr(err, errlen, "%s: short read", path);
-		util_wipe(*pem, (size_t)st.st_size);
-		free(*pem);
-		*pem = NULL;
-		return -1;
-	}
-	(*pem)[n] = '\0';
-	*pemlen = (size_t)n;
-	return 0;
-}
-
-int registry_key_adopt(const char *state_dir, const char *ns_id, const char *pem, size_t len,
-		       char *kid, size_t kidlen, char *err, size_t errlen)
-{
-	BIO *b = BIO_new_mem_buf(pem, (int)len);
-	EVP_PKEY *pk = b != NULL ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
-	int rc = -1;
-
-	BIO_free(b);
-	if (pk == NULL || alg_of(pk) == KEY_ALG_NONE)
-		util_seterr(err, errlen, "not an RSA or EC private key in PEM");
-	else
-		rc = key_write(state_dir, ns_id, pk, kid, kidlen, err, errlen);
-	EVP_PKEY_free(pk);
-	return rc;
-}
-
-static EVP_PKEY *load_private_any(const char *path, char *err, size_t errlen)
-{
-	EVP_PKEY *pk = keys_load_private(path, KEY_ALG_RS256, err, errlen);
-
-	if (pk == NULL)
-		pk = keys_load_private(path, KEY_ALG_ES256, err, errlen);
-	return pk;
-}
-
-/* A public-only copy of pk, so the configuration never holds private material. */
-static EVP_PKEY *public_copy(EVP_PKEY *pk)
-{
-	unsigned char *der = NULL;
-	const unsigned char *p;
-	EVP_PKEY *pub;
-	int dl = i2d_PUBKEY(pk, &der);
-
-	if (dl <= 0)
-		return NULL;
-	p = der;
-	pub = d2i_PUBKEY(NULL, &p, dl);
-	OPENSSL_free(der);
-	return pub;
-}
-
-/* Append (kid, alg, path, public key) to ns->keys. The strings and key are malloc'd and owned by
- * the configuration from then on (conf_unref frees each key's kid, path and pkey, and the array). */
-static int ns_add_key(struct conf_namespace *ns, const char *kid, enum key_alg alg,
-		      const char *path, EVP_PKEY *pk)
-{
-	struct conf_key *nk;
-	struct conf_key k;
-
-	memset(&k, 0, sizeof(k));
-	k.kid = strdup(kid);
-	k.path = strdup(path);
-	k.alg = alg;
-	k.pkey = public_copy(pk);
-	if (k.kid == NULL || k.path == NULL || k.pkey == NULL)
-		goto fail;
-	nk = realloc(ns->keys, (ns->nkeys + 1) * sizeof(*nk));
-	if (nk == NULL)
-		goto fail;
-	ns->keys = nk;
-	ns->keys[ns->nkeys++] = k;
-	return 0;
-fail:
-	free(k.kid);
-	free(k.path);
-	EVP_PKEY_free(k.pkey);
-	return -1;
-}
-
-int registry_ensure_signing_keys(struct registry *r, struct conf *c, char *err, size_t errlen)
-{
-	struct reg_signer *sv = NULL;
-	size_t ns_n = 0;
-	int rc = -1;
-
-	sv = calloc(c->nnamespaces ? c->nnamespaces : 1, sizeof(*sv));
-	if (sv == NULL) {
-		util_seterr(err, errlen, "out of memory");
-		return -1;
-	}
-	for (size_t i = 0; i < c->nnamespaces; i++) {
-		struct conf_namespace *ns = &c->namespaces[i];
-		struct reg_signer *s = &sv[ns_n];
-		char kid[32], path[PATH_MAX], kerr[256];
-		bool known = false;
-
-		if (!ns->issue_tokens)
-			continue;
-		if (ns->signing_key != NULL) {
-			snprintf(path, sizeof(path), "%s", ns->signing_key);
-		} else {
-			if (registry_current_kid(r->dir, ns->id, kid, sizeof(kid)) != 0) {
-				if (registry_keygen(r->dir, ns->id, KEY_ALG_RS256, 2048, kid,
-						    sizeof(kid), kerr, sizeof(kerr)) != 0) {
-					util_seterr(err, errlen, "namespace %s: generating a signing key: %s",
-					       ns->id, kerr);
-					goto cleanup;
-				}
-				log_msg(LOG_LVL_INFO, "registry: namespace %s: generated signing key "
-					"%s in %s/keys/%s", ns->id, kid, r->dir, ns->id);
-			}
-			snprintf(path, sizeof(path), "%s/keys/%s/%s.pem", r->dir, ns->id, kid);
-		}
-		s->pkey = load_private_any(path, kerr, sizeof(kerr));
-		if (s->pkey == NULL) {
-			util_seterr(err, errlen, "namespace %s: signing key %s: %s", ns->id, path, kerr);
-			goto cleanup;
-		}
-		s->alg = alg_of(s->pkey);
-		s->ns_id = strdup(ns->id);
-		ns_n++;
-		if (s->ns_id == NULL || registry_key_kid(s->pkey, s->kid, sizeof(s->kid)) != 0) {
-			util_seterr(err, errlen, "out of memory");
-			goto cleanup;
-		}
-		for (size_t k = 0; k < ns->nkeys; k++) {
-			if (strcmp(ns->keys[k].kid, s->kid) == 0)
-				known = true;
-		}
-		if (!known) {
-			if (ns->signing_key == NULL)
-				snprintf(path, sizeof(path), "%s/keys/%s/%s.pub.pem", r->dir, ns->id,
-					 s->kid);
-			if (ns_add_key(ns, s->kid, s->alg, path, s->pkey) != 0) {
-				util_seterr(err, errlen, "out of memory");
-				goto cleanup;
-			}
-		}
-	}
-	for (size_t i = 0; i < r->nsigners; i++) {
-		free(r->signers[i].ns_id);
-		EVP_PKEY_free(r->signers[i].pkey);
-	}
-	free(r->signers);
-	r->signers = sv;
-	r->nsigners = ns_n;
-	sv = NULL;
-	rc = 0;
-cleanup:
-	if (sv != NULL) {
-		for (size_t i = 0; i <= ns_n && i < c->nnamespaces; i++) {
-			free(sv[i].ns_id);
-			EVP_PKEY_free(sv[i].pkey);
-		}
-		free(sv);
-	}
-	return rc;
-}
-
-int registry_signing_key(const struct registry *r, const char *ns_id, EVP_PKEY **pkey,
-			 enum key_alg *alg, const char **kid)
-{
-	for (size_t i = 0; i < r->nsigners; i++) {
-		if (strcmp(r->signers[i].ns_id, ns_id) == 0) {
-			*pkey = r->signers[i].pkey;
-			*alg = r->signers[i].alg;
-			*kid = r->signers[i].kid;
-			return 0;
-		}
-	}
-	return -1;
 }

@@ -261,6 +261,12 @@ static int request_analyze(struct conn *c)
 	x->has_body = x->length_unknown || x->content_length > 0;
 	/* "close" followed by whitespace is still close (llhttp 8 misses "close\t"). */
 	r->keep_alive = llhttp_should_keep_alive(p) != 0 && !f.conn_close;
+	/* An upgrade (WebSocket...) may become a tunnel only in its one unambiguous shape: HTTP/1.1,
+	 * GET, one Upgrade field named by Connection, no body, the connection kept. Anything else
+	 * (HTTP/1.0, POST, a body, "close") is a plain request: Upgrade is dropped as hop-by-hop and
+	 * a 101 to it is refused (response.c), so no byte after it can pass as a tunnel's. */
+	x->upgrade = f.upgrades == 1 && f.conn_upgrade && r->http_minor == 1 &&
+		     x->method == HTTP_GET && !x->has_body && !x->cl_present && r->keep_alive;
 	return 0;
 }
 

@@ -130,6 +130,41 @@ static int relay_redirect(struct exchange *x, struct upconn *u, const char *name
 	return 0;
 }
 
+/* The upstream accepted the upgrade: relay its 101 head (its hop-by-hop fields dropped but
+ * Upgrade, Connection stated again) and stop parsing; response_read hands the connection to
+ * tunnel.c. Returns llhttp's "no body, upgrade" (2). */
+static int response_upgrade(struct upconn *u, struct exchange *x)
+{
+	const struct exchange_out_ops *ops = x->ops;
+
+	/* An empty field name is malformed (and with only such fields hdrbuf is NULL). */
+	for (unsigned i = 0; i < u->nhdr_resp; i++)
+		if (u->resp_hdr[i].name_len == 0)
+			return -1;
+	ops->head_start(x, 101, u->reason_len > 0 ? u->hdrbuf + u->reason_off : NULL, u->reason_len);
+	for (unsigned i = 0; i < u->nhdr_resp; i++) {
+		const struct header *h = &u->resp_hdr[i];
+		const char *name = u->hdrbuf + h->name_off, *val = u->hdrbuf + h->val_off;
+		size_t nl = h->name_len, vl = h->val_len;
+
+		while (vl > 0 && (val[vl - 1] == ' ' || val[vl - 1] == '\t'))
+			vl--;
+		if ((headers_hop_by_hop(name, nl) && !(nl == 7 && util_ieq(name, nl, "upgrade"))) ||
+		    (nl == 12 && util_ieq(name, nl, "x-request-id")))
+			continue;
+		ops->head_field(x, name, nl, val, vl);
+	}
+	ops->head_field(x, "Connection", 10, "Upgrade", 7);
+	ops->head_field(x, "X-Request-Id", 12, x->request_id, strlen(x->request_id));
+	ops->head_end(x, EXCHANGE_BODY_NONE, 0, false);
+	x->status = 101;
+	x->upstream_us = (int64_t)(util_mono_us() - x->upstream_start_us);
+	u->final_seen = true;
+	u->retry_len = 0;
+	u->tunnel_pending = true;
+	return 2;
+}
+
 static int on_headers_complete(llhttp_t *p)
 {
 	struct upconn *u = up_of(p);
@@ -142,6 +177,8 @@ static int on_headers_complete(llhttp_t *p)
 
 	if (x == NULL)
 		return -1;
+	if (status == 101 && u->upgrade)
+		return response_upgrade(u, x);
 	if (status >= 100 && status < 200) {
 		if (status == 101)
 			return -1;      /* we never asked for an upgrade */
@@ -150,6 +187,8 @@ static int on_headers_complete(llhttp_t *p)
 	}
 	u->is_1xx = false;
 	u->final_seen = true;
+	/* An upgrade answered otherwise: a plain response, and its tunnel slot is free. */
+	tunnel_unreserve(x);
 	{
 		/* Only a single bare "chunked" is framing fngate can relay: with any other coding
 		 * the body would be read to the close and its coding lost (nginx refuses these too). */
@@ -248,6 +287,8 @@ static int on_message_complete(llhttp_t *p)
 		u->is_1xx = false;
 		return 0;
 	}
+	if (u->tunnel_pending)
+		return HPE_PAUSED;     /* what follows is the tunnel's, not HTTP */
 	if (u->x != NULL)
 		u->x->ops->body_end(u->x, NULL, NULL, 0);
 	u->resp_done = true;
@@ -341,6 +382,11 @@ again:
 		       (size_t)(llhttp_get_error_pos(&u->parser) - (const char *)v.iov_base);
 		evbuffer_drain(in, used);
 		u->x->ops->flush(u->x);
+		if (u->tunnel_pending) {
+			u->tunnel_pending = false;
+			tunnel_start(u->x, u);     /* u may be gone after */
+			return;
+		}
 		if (u->resp_done) {
 			response_finish(u);
 			return;
@@ -395,6 +441,7 @@ static void response_begin(struct upconn *u)
 	u->hdrlen = 0;
 	u->nhdr_resp = 0;
 	u->is_1xx = false;
+	u->tunnel_pending = false;
 	u->x->up = u;
 }
 

@@ -27,6 +27,7 @@
 #include "metrics.h"
 #include "privdrop.h"
 #include "registry.h"
+#include "signkeys.h"
 #include "revoke.h"
 #include "state.h"
 #include "tls.h"
@@ -39,6 +40,8 @@ struct daemon {
 	struct worker     *workers;
 	int                nworkers;
 	struct registry   *reg;
+	struct signkeys   *keys;         /* the signing keys minted with (signkeys.h) */
+	char              *state_dir;    /* as at start: it changes only at restart */
 	struct fleet      *fleet;        /* fleet mode: the registry on the shared store */
 	struct admin      *admin;
 	struct health     *health;
@@ -70,7 +73,7 @@ static void audit_key(enum audit_action action, const char *ns, const char *kid,
 	audit_record(&ev);
 }
 
-/* registry_ensure_signing_keys on c, recording in the audit trail each key it generated (a
+/* signkeys_load on c, recording in the audit trail each key it generated (a
  * token-issuing namespace without a key in state_dir) and each namespace whose signing key
  * changed from the one in use (a rotation: `fngate keygen --rotate`, or a new signing_key,
  * taken by this reload). 0, or -1 with err. */
@@ -91,13 +94,13 @@ static int daemon_signing_keys(struct daemon *d, struct conf *c, char *err, size
 		const char *kid;
 
 		before[i].had = ns->signing_key != NULL ||
-				registry_current_kid(c->state_dir, ns->id, before[i].old,
+				signkeys_current_kid(d->state_dir, ns->id, before[i].old,
 						     sizeof(before[i].old)) == 0;
 		before[i].old[0] = '\0';
-		if (registry_signing_key(d->reg, ns->id, &pk, &alg, &kid) == 0)
+		if (signkeys_find(d->keys, ns->id, &pk, &alg, &kid) == 0)
 			snprintf(before[i].old, sizeof(before[i].old), "%s", kid);
 	}
-	if (registry_ensure_signing_keys(d->reg, c, err, errlen) != 0)
+	if (signkeys_load(d->keys, d->state_dir, c, err, errlen) != 0)
 		goto cleanup;
 	for (size_t i = 0; i < c->nnamespaces; i++) {
 		const struct conf_namespace *ns = &c->namespaces[i];
@@ -105,7 +108,7 @@ static int daemon_signing_keys(struct daemon *d, struct conf *c, char *err, size
 		enum key_alg alg;
 		const char *kid;
 
-		if (!ns->issue_tokens || registry_signing_key(d->reg, ns->id, &pk, &alg, &kid) != 0)
+		if (!ns->issue_tokens || signkeys_find(d->keys, ns->id, &pk, &alg, &kid) != 0)
 			continue;
 		if (!before[i].had)
 			audit_key(AUDIT_SIGNING_KEY_GENERATE, ns->id, kid, NULL);
@@ -158,7 +161,7 @@ static struct conf *daemon_prepare(struct daemon *d, const char *path, const cha
 		conf_errors_free(&errs);
 		return NULL;
 	}
-	if (d->reg != NULL && daemon_signing_keys(d, c, err, sizeof(err)) != 0) {
+	if (d->keys != NULL && daemon_signing_keys(d, c, err, sizeof(err)) != 0) {
 		log_msg(LOG_LVL_ERROR, "signing keys: %s", err);
 		util_seterr(why, whylen, "signing keys: %s", err);
 		if (outcome != NULL)
@@ -389,6 +392,12 @@ int serve_main(const char *path)
 		log_msg(LOG_LVL_ERROR, "registry: %s", err);
 		goto cleanup;
 	}
+	d.keys = signkeys_new();
+	d.state_dir = strdup(c->state_dir);
+	if (d.keys == NULL || d.state_dir == NULL) {
+		log_msg(LOG_LVL_ERROR, "out of memory");
+		goto cleanup;
+	}
 	/* Before fleet mode loads the store's snapshot, which holds the fleet's events. */
 	if (audit_open(c->state_dir, c->audit_retention_days, err, sizeof(err)) != 0) {
 		log_msg(LOG_LVL_ERROR, "audit: %s", err);
@@ -404,7 +413,7 @@ int serve_main(const char *path)
 		if (state_apply(c) != 0)
 			log_msg(LOG_LVL_WARN, "state: privacy overrides in %s not applied", c->state_dir);
 	}
-	/* Now that the registry is open, ensure signing keys (needs it) on this first snapshot. */
+	/* The signing keys of this first snapshot (after fleet mode settled the generated ones). */
 	if (daemon_signing_keys(&d, c, err, sizeof(err)) != 0) {
 		log_msg(LOG_LVL_ERROR, "signing keys: %s", err);
 		goto cleanup;
@@ -479,7 +488,7 @@ int serve_main(const char *path)
 		goto cleanup;
 	}
 	err[0] = '\0';
-	d.admin = admin_start(d.base, d.reg, err, sizeof(err));
+	d.admin = admin_start(d.base, d.reg, d.keys, err, sizeof(err));
 	if (d.admin == NULL && err[0] != '\0') {
 		log_msg(LOG_LVL_ERROR, "admin API: %s", err);
 		goto cleanup;
@@ -544,6 +553,8 @@ cleanup:
 	audit_close();
 	if (d.reg != NULL)
 		registry_close(d.reg);
+	signkeys_free(d.keys);
+	free(d.state_dir);
 	if (d.base != NULL)
 		event_base_free(d.base);
 	conf_publish(NULL);

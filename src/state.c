@@ -16,7 +16,7 @@
 #include <jansson.h>
 
 #include "log.h"
-#include "registry.h"
+#include "journal.h"
 
 #define STATE_FILE "privacy.json"
 #define STATE_MAX  (4u * 1024 * 1024)
@@ -139,7 +139,7 @@ static int state_write(const char *state_dir, json_t *root, char *err, size_t er
 		goto cleanup;
 	}
 	snprintf(path, sizeof(path), "%s/%s", state_dir, STATE_FILE);
-	if (registry_write_atomic(path, text, strlen(text), 0600) == -1) {
+	if (journal_write_atomic(path, text, strlen(text), 0600) == -1) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		goto cleanup;
 	}

@@ -329,6 +329,7 @@ static bool upstream_retry(struct upconn *u, bool connect_failed)
 	v->x = u->x;
 	v->fn = u->fn;
 	v->head_request = u->head_request;
+	v->upgrade = u->upgrade;
 	v->req_body = u->req_body;
 	v->req_sent = u->req_sent;
 	v->sent_us = u->sent_us;
@@ -460,6 +461,20 @@ void upstream_read_resume(struct upconn *u)
 	u->read_paused = false;
 	bufferevent_enable(u->bev, EV_READ);
 	bufferevent_trigger(u->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
+
+void upstream_raw(struct upconn *u, const struct upstream_ops *ops)
+{
+	u->ops = ops;
+	bufferevent_set_timeouts(u->bev, NULL, NULL);
+}
+
+bool upstream_shutdown(struct upconn *u)
+{
+	if (!u->direct_io)
+		return false;
+	(void)shutdown(bufferevent_getfd(u->bev), SHUT_WR);
+	return true;
 }
 
 void upstream_release(struct upconn *u)

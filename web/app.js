@@ -337,6 +337,8 @@
 			return { view: 'namespace', id: parts[1], tab: parts[2] === 'security' ? 'security' : 'functions' };
 		if (parts[0] === 'functions' && parts.length >= 2)
 			return { view: 'function', id: parts[1], tab: parts[2] === 'security' ? 'security' : 'overview' };
+		if (parts[0] === 'activity' || parts[0].startsWith('activity?'))
+			return { view: 'activity', query: new URLSearchParams(location.hash.split('?')[1] || '') };
 		return { view: 'namespaces' };
 	}
 
@@ -381,7 +383,12 @@
 		// A tab switched from the keyboard keeps the focus on the tab list across the re-render.
 		const ae = document.activeElement;
 		const focusTab = !focusHeading && !!ae && ae.getAttribute('role') === 'tab';
-		$('nav-functions').setAttribute('aria-current', 'page');
+		for (const [id, views] of [['nav-functions', ['namespaces', 'namespace', 'function']], ['nav-activity', ['activity']]]) {
+			if (views.includes(r.view))
+				$(id).setAttribute('aria-current', 'page');
+			else
+				$(id).removeAttribute('aria-current');
+		}
 		closeDialogs();
 		const loading = h('p', { class: 'loading', role: 'status' }, 'Loading…');
 		$('view').replaceChildren(loading);
@@ -397,6 +404,8 @@
 		};
 		if (r.view === 'namespaces')
 			viewNamespaces().then((n) => done(n, 'Functions'), (e) => failed(e, [['Functions', '#/namespaces']]));
+		else if (r.view === 'activity')
+			viewActivity(r.query).then((n) => done(n, 'Activity'), (e) => failed(e, [['Activity', '']]));
 		else if (r.view === 'namespace')
 			viewNamespace(r.id, r.tab).then((n) => done(n, r.id), (e) => failed(e, [['Functions', '#/namespaces'], [r.id, '']]));
 		else
@@ -486,6 +495,96 @@
 		return [crumbs([['Functions', '']]), h('h1', {}, 'Functions'),
 			h('section', { class: 'card', 'aria-labelledby': 'ns-list-title' },
 				h('div', { class: 'card-head' }, h('h2', { id: 'ns-list-title' }, 'Namespaces')), table)];
+	}
+
+	// ---- activity: the audit trail (GET /v1/audit) --------------------------------------------
+
+	const AUDIT_ACTIONS = ['token.create', 'token.delete', 'token.revoke', 'api_key.create', 'api_key.delete',
+		'function.privacy', 'function.reset_privacy', 'signing_key.generate', 'signing_key.rotate',
+		'config.reload', 'admin.auth_failed'];
+	const AUDIT_PAGE_SIZE = 50;
+
+	// A date input's value (local midnight) as RFC 3339; `end`: the end of that day.
+	function dayBound(value, end) {
+		if (!value)
+			return '';
+		const d = new Date(value + 'T00:00:00');
+		if (end)
+			d.setDate(d.getDate() + 1);
+		return new Date(d.getTime() - (end ? 1 : 0)).toISOString();
+	}
+
+	// The filters live in the hash (#/activity?namespace_id=…&page=2): a filtered view can be
+	// bookmarked, and Back goes to the previous one.
+	async function viewActivity(q) {
+		const page = Math.max(1, parseInt(q.get('page') || '1', 10) || 1);
+		const f = { namespace_id: q.get('namespace_id') || '', actor: q.get('actor') || '',
+			action: q.get('action') || '', from: q.get('from') || '', to: q.get('to') || '' };
+		const [nsData, data] = await Promise.all([
+			api('GET', '/v1/namespaces'),
+			api('GET', '/v1/audit?' + qs({ namespace_id: f.namespace_id, actor: f.actor, action: f.action,
+				since: dayBound(f.from, false), until: dayBound(f.to, true), page, page_size: AUDIT_PAGE_SIZE })),
+		]);
+		const events = listOf(data, 'events');
+		const total = data && typeof data.total_count === 'number' ? data.total_count : events.length;
+		const go = (changes) => {
+			const next = new URLSearchParams(qs(Object.assign({}, f, { page: '' }, changes)));
+			location.hash = '#/activity' + (next.toString() ? '?' + next.toString() : '');
+		};
+		const select = (id, label, value, options) => h('div', { class: 'field' },
+			h('label', { for: id }, label),
+			h('select', { id }, options.map(([v, text]) => h('option', { value: v, selected: v === value }, text))));
+		const form = h('form', { class: 'filters', id: 'audit-filters', 'aria-label': 'Filter the activity',
+			onsubmit: (ev) => {
+				ev.preventDefault();
+				go({ namespace_id: $('audit-ns').value, actor: $('audit-actor').value.trim(),
+					action: $('audit-action').value, from: $('audit-from').value, to: $('audit-to').value });
+			} },
+		h('div', { class: 'row' },
+			select('audit-ns', 'Namespace', f.namespace_id, [['', 'All namespaces']].concat(
+				listOf(nsData, 'namespaces').map((ns) => [ns.id, ns.name || ns.id]))),
+			select('audit-action', 'Action', f.action, [['', 'All actions']].concat(AUDIT_ACTIONS.map((a) => [a, a]))),
+			h('div', { class: 'field' }, h('label', { for: 'audit-actor' }, 'Admin key'),
+				h('input', { id: 'audit-actor', type: 'text', value: f.actor, placeholder: 'any', spellcheck: 'false',
+					autocomplete: 'off' })),
+			h('div', { class: 'field' }, h('label', { for: 'audit-from' }, 'From'),
+				h('input', { id: 'audit-from', type: 'date', value: f.from })),
+			h('div', { class: 'field' }, h('label', { for: 'audit-to' }, 'To'),
+				h('input', { id: 'audit-to', type: 'date', value: f.to }))),
+		h('div', { class: 'actions' },
+			h('button', { type: 'submit', class: 'btn btn-primary', id: 'audit-apply' }, 'Apply filters'),
+			h('button', { type: 'button', class: 'btn btn-quiet', id: 'audit-clear',
+				onclick: () => go({ namespace_id: '', actor: '', action: '', from: '', to: '' }) }, 'Clear')));
+		const outcome = (o) => h('span', { class: 'badge ' + (o === 'ok' ? 'badge-ready' : 'badge-revoked') }, o);
+		const cols = ['Time', 'Admin key', 'Action', 'Target', 'Namespace', 'Function', 'Source', 'Outcome', 'Detail'];
+		const table = h('table', { id: 'audit-table' },
+			h('caption', { class: 'muted small' }, `Newest first. Times in ${tzLabel()}.`),
+			h('thead', {}, h('tr', {}, cols.map((c) => h('th', { scope: 'col' }, c)))),
+			h('tbody', {}, events.length ? events.map((e) => h('tr', {},
+				h('td', {}, timeEl(e.time)),
+				h('td', {}, e.actor || '—'),
+				h('td', { class: 'mono' }, e.action),
+				h('td', { class: 'mono' }, e.target_id || '—'),
+				h('td', { class: 'mono' }, e.namespace_id || '—'),
+				h('td', { class: 'mono' }, e.function_id || '—'),
+				h('td', { class: 'mono' }, e.source || '—'),
+				h('td', {}, outcome(e.outcome)),
+				h('td', {}, [e.detail || '', e.count > 1 ? ` (${e.count} times)` : ''].join('') || '—'))) :
+				h('tr', {}, h('td', { colspan: String(cols.length), class: 'empty' }, 'No event matches.'))));
+		const pages = Math.max(1, Math.ceil(total / AUDIT_PAGE_SIZE));
+		const pager = h('nav', { class: 'pager', 'aria-label': 'Pages' },
+			h('button', { type: 'button', class: 'btn', id: 'audit-prev', disabled: page <= 1,
+				onclick: () => go({ page: String(page - 1) }) }, 'Previous'),
+			h('span', { id: 'audit-page', role: 'status' }, `Page ${page} of ${pages} · ${total} event${total === 1 ? '' : 's'}`),
+			h('button', { type: 'button', class: 'btn', id: 'audit-next', disabled: page >= pages,
+				onclick: () => go({ page: String(page + 1) }) }, 'Next'));
+		return [crumbs([['Activity', '']]), h('h1', {}, 'Activity'),
+			h('section', { class: 'card', 'aria-labelledby': 'audit-title' },
+				h('div', { class: 'card-head' }, h('h2', { id: 'audit-title' }, 'Audit trail')),
+				h('p', { class: 'muted small' }, 'Every change to tokens, API keys, privacy and signing keys, every ' +
+					'configuration reload and refused admin key, as the daemon recorded it. A key limited to some ' +
+					'namespaces sees their events only.'),
+				form, table, pager)];
 	}
 
 	function functionsTable(fns) {

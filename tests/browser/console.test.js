@@ -605,6 +605,40 @@ async function main() {
 			});
 		}
 
+		await step('the Activity page: the audit trail of what was just done, with filters and pages', async () => {
+			await page.getByRole('link', { name: 'Activity' }).click();
+			await page.getByRole('heading', { name: 'Activity', level: 1 }).waitFor();
+			const rows = page.locator('#audit-table tbody tr');
+			await rows.first().waitFor();
+			const audit = await apiGet('/v1/audit?page_size=50', OWNER_KEY);
+			assert(audit.total_count >= 6, 'the API lists this run\'s events: ' + audit.total_count);
+			assert(await rows.count() === Math.min(audit.total_count, 50), 'the page shows the API\'s first page');
+			assert((await rows.first().textContent()).includes(audit.events[0].action), 'newest first, as the API');
+			await shot('activity');
+			// Filter: the deletions in the namespace, from today.
+			await page.getByLabel('Namespace').selectOption(NAMESPACE_ID);
+			await page.getByLabel('Action').selectOption('token.delete');
+			const today = new Date();
+			await page.getByLabel('From').fill(`${today.getFullYear()}-${String(today.getMonth() + 1).padStart(2, '0')}-${String(today.getDate()).padStart(2, '0')}`);
+			await page.getByRole('button', { name: 'Apply filters' }).click();
+			await page.waitForFunction(() => location.hash.includes('action=token.delete'));
+			await page.locator('#audit-table tbody tr td.mono', { hasText: 'token.delete' }).first().waitFor();
+			const texts = await rows.allTextContents();
+			assert(texts.length >= 1 && texts.every((t) => t.includes('token.delete') && t.includes(NAMESPACE_ID)),
+				'only the namespace\'s deletions: ' + texts.join(' | '));
+			const deletes = await apiGet('/v1/audit?action=token.delete&namespace_id=' + encodeURIComponent(NAMESPACE_ID), OWNER_KEY);
+			assert(texts.length === deletes.total_count, `as many rows as the API counts (${texts.length} vs ${deletes.total_count})`);
+			assert(!(await page.content()).includes(fnToken), 'no token in the activity');
+			await shot('activity-filtered');
+			// Reloading the filtered view keeps the filters (they are in the address).
+			await page.reload();
+			await page.locator('#audit-table tbody tr').first().waitFor();
+			assert(await page.getByLabel('Action').inputValue() === 'token.delete', 'the filter survives a reload');
+			await page.getByRole('button', { name: 'Clear' }).click();
+			await page.waitForFunction(() => !location.hash.includes('action='));
+			await page.locator('#audit-page', { hasText: `${audit.total_count} event` }).waitFor();
+		});
+
 		await step('an expired session is sent back to sign-in with a message', async () => {
 			await page.evaluate(() => sessionStorage.setItem('fngate.adminKey', 'expired-or-removed-key'));
 			await page.reload();
@@ -640,6 +674,9 @@ async function main() {
 			assert(await page.locator('input[name=privacy]').count() === 0, 'no privacy toggle');
 			await page.locator('#tokens-readonly').waitFor();
 			await shot('read-only');
+			// tokens:read is what the audit trail needs: the read-only key sees it too
+			await page.getByRole('link', { name: 'Activity' }).click();
+			await page.locator('#audit-table tbody tr').first().waitFor();
 			if (IMPORTED_NAMESPACE_ID) {
 				await page.goto(new URL('#/namespaces/' + encodeURIComponent(IMPORTED_NAMESPACE_ID) + '/security', CONSOLE_URL).href);
 				await page.getByRole('heading', { name: 'Accepted keys' }).waitFor();

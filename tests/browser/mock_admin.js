@@ -142,12 +142,35 @@ function readBody(req) {
 	});
 }
 
+// The audit trail: what the daemon's audit.c records for these calls (the fields of GET /v1/audit).
+const auditEvents = [];
+function audit(k, action, target, nsId, fnId, detail) {
+	auditEvents.push({ id: crypto.randomUUID(), time: new Date().toISOString(), actor: k.name, action,
+		target_id: target, namespace_id: nsId || null, function_id: fnId || null, source: '127.0.0.1',
+		request_id: crypto.randomUUID(), outcome: 'ok', detail: detail || null, count: 1 });
+}
+
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 
 async function api(req, res, url, auth) {
 	const k = auth.key;
 	const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent); // ["v1", ...]
 	const m = req.method;
+
+	if (parts[1] === 'audit' && parts.length === 2 && m === 'GET') {
+		if (!allowed(k, 'tokens:read'))
+			return fail(res, 403, 'permission_denied', 'this key lacks tokens:read');
+		const q = url.searchParams;
+		const since = q.get('since') ? Date.parse(q.get('since')) : -Infinity;
+		const until = q.get('until') ? Date.parse(q.get('until')) : Infinity;
+		const list = auditEvents.filter((e) => (k.namespaces ? e.namespace_id && k.namespaces.includes(e.namespace_id) : true) &&
+			(!q.get('namespace_id') || e.namespace_id === q.get('namespace_id')) &&
+			(!q.get('actor') || e.actor === q.get('actor')) && (!q.get('action') || e.action === q.get('action')) &&
+			Date.parse(e.time) >= since && Date.parse(e.time) <= until).reverse();
+		const page = Math.max(1, Number(q.get('page') || 1));
+		const size = Math.min(100, Math.max(1, Number(q.get('page_size') || 20)));
+		return send(res, 200, { events: list.slice((page - 1) * size, page * size), total_count: list.length });
+	}
 
 	if (parts[1] === 'whoami' && parts.length === 2 && m === 'GET')
 		return send(res, 200, { name: k.name, role: k.role, permissions: k.permissions, namespaces: k.namespaces });
@@ -180,6 +203,7 @@ async function api(req, res, url, auth) {
 		if (!allowed(k, 'functions:write', f.namespace_id))
 			return fail(res, 403, 'permission_denied', 'this key lacks functions:write');
 		f.privacy = f.privacy_configured;
+		audit(k, 'function.reset_privacy', f.id, f.namespace_id, f.id, f.privacy);
 		return send(res, 200, functionView(f));
 	}
 
@@ -204,6 +228,7 @@ async function api(req, res, url, auth) {
 			if (body.privacy !== 'private' && body.privacy !== 'public')
 				return fail(res, 400, 'invalid_argument', 'privacy: must be "private" or "public"');
 			f.privacy = body.privacy;
+			audit(k, 'function.privacy', f.id, f.namespace_id, f.id, f.privacy);
 			return send(res, 200, functionView(f));
 		}
 	}
@@ -281,6 +306,7 @@ async function api(req, res, url, auth) {
 				rec.secret = mintToken(rec);
 			}
 			tokens.push(rec);
+			audit(k, isKey ? 'api_key.create' : 'token.create', rec.id, nsId, rec.function_id);
 			return send(res, 201, Object.assign({ [isKey ? 'secret' : 'token']: rec.secret }, publicRecord(rec)));
 		}
 		if (!isKey && parts.length === 3 && parts[2] === 'revoke' && m === 'POST') {
@@ -306,6 +332,7 @@ async function api(req, res, url, auth) {
 			}
 			t.status = 'revoked';
 			t.revoked_at = now;
+			audit(k, 'token.revoke', t.id, t.namespace_id, null);
 			return send(res, 200, publicRecord(t));
 		}
 		if (parts.length === 3) {
@@ -324,6 +351,7 @@ async function api(req, res, url, auth) {
 					return fail(res, 409, 'already_revoked', `the ${what} was already deleted`);
 				t.status = 'revoked';
 				t.revoked_at = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+				audit(k, isKey ? 'api_key.delete' : 'token.delete', t.id, t.namespace_id, t.function_id);
 				return send(res, 200, publicRecord(t));
 			}
 		}

@@ -71,6 +71,8 @@ DOC_SHOTS = {
     "api-key-once": "20-api-key-once.png",
     "api-key-listed": "21-api-key-listed.png",
     "namespace-api-keys": "22-namespace-api-keys.png",
+    "activity": "23-activity.png",
+    "activity-filtered": "24-activity-filtered.png",
 }
 
 

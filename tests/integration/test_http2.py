@@ -522,6 +522,17 @@ class HTTP2(it.GatewayCase):
             path = "/pub/../x" if "--path-as-is" in args else "/pub/x"
             r = self.h2c(path, args=args)
             self.assertDenied(r, reason, status=status)
+        # CONNECT: no tunnels, 405 as on HTTP/1
+        r = RawH2(self.port)
+        f = hf.HeadersFrame(1, data=r.enc.encode([(":method", "CONNECT"),
+                                                  (":authority", "example.com:443")]))
+        f.flags = {"END_HEADERS"}
+        r.send(f.serialize())
+        frames = r.frames(lambda fs: any(isinstance(x, hf.HeadersFrame) for x in fs), timeout=3)
+        heads = [x for x in frames if isinstance(x, hf.HeadersFrame)]
+        self.assertTrue(heads, frames)
+        self.assertEqual(dict(hpack.Decoder().decode(heads[0].data))[":status"], "405")
+        r.close()
         # a field with '_' is dropped on its way upstream, as for HTTP/1
         seen = self.assertForwarded(self.h2c("/pub/u", headers=["X_Fngate_Namespace: forged"]))
         self.assertNotIn("x_fngate_namespace", seen["headers"])

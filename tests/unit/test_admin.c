@@ -22,6 +22,7 @@
 #include "admin.h"
 #include "conf.h"
 #include "registry.h"
+#include "signkeys.h"
 #include "revoke.h"
 #include "state.h"
 #include "testutil.h"
@@ -301,6 +302,7 @@ static int free_port(void)
 
 static struct conf *conf;
 static struct registry *reg;
+static struct signkeys *keys;
 static struct admin *adm;
 static char dir[1024], webdir[1200];
 
@@ -353,11 +355,13 @@ static void http_setup(void)
 	ck_assert_ptr_nonnull(conf);
 	reg = registry_open(dir, err, sizeof(err));
 	ck_assert_msg(reg != NULL, "%s", err);
-	ck_assert_msg(registry_ensure_signing_keys(reg, conf, err, sizeof(err)) == 0, "%s", err);
+	keys = signkeys_new();
+	ck_assert_ptr_nonnull(keys);
+	ck_assert_msg(signkeys_load(keys, dir, conf, err, sizeof(err)) == 0, "%s", err);
 	ck_assert_int_eq(state_apply(conf), 0);
 	conf_publish(conf_ref(conf));
 	base = event_base_new();
-	adm = admin_start(base, reg, err, sizeof(err));
+	adm = admin_start(base, reg, keys, err, sizeof(err));
 	ck_assert_msg(adm != NULL, "admin_start: %s", err);
 }
 
@@ -366,6 +370,7 @@ static void http_teardown(void)
 	admin_stop(adm);
 	event_base_free(base);
 	registry_close(reg);
+	signkeys_free(keys);
 	conf_unref(conf);
 	revoke_shutdown();
 }

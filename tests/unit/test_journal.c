@@ -224,6 +224,31 @@ START_TEST(test_crc32)
 }
 END_TEST
 
+/* A whole file replaced atomically: the new content or the old, never a mix; the mode set; no
+ * temporary file left; a directory that does not exist refused. */
+START_TEST(test_write_atomic)
+{
+	const char *dir = tu_tempdir();
+	char path[4096], tmp[4096];
+	struct stat st;
+	size_t len;
+	char *d;
+
+	snprintf(path, sizeof(path), "%s/f", dir);
+	snprintf(tmp, sizeof(tmp), "%s/f.tmp", dir);
+	ck_assert_int_eq(journal_write_atomic(path, "one", 3, 0600), 0);
+	ck_assert_int_eq(journal_write_atomic(path, "second", 6, 0600), 0);
+	d = tu_read_file(path, &len);
+	ck_assert_str_eq(d, "second");
+	free(d);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0600);
+	ck_assert_int_eq(stat(tmp, &st), -1);
+	snprintf(path, sizeof(path), "%s/missing-dir/f", dir);
+	ck_assert_int_eq(journal_write_atomic(path, "x", 1, 0600), -1);
+}
+END_TEST
+
 static Suite *journal_suite(void)
 {
 	Suite *s = suite_create("journal");
@@ -233,6 +258,7 @@ static Suite *journal_suite(void)
 	tcase_add_test(tc, test_append_and_lock);
 	tcase_add_test(tc, test_compaction);
 	tcase_add_test(tc, test_crc32);
+	tcase_add_test(tc, test_write_atomic);
 	suite_add_tcase(s, tc);
 	return s;
 }

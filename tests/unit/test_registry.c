@@ -494,99 +494,6 @@ START_TEST(test_compaction)
 }
 END_TEST
 
-START_TEST(test_write_atomic)
-{
-	const char *dir = tu_tempdir();
-	char path[4096], tmp[4096];
-	struct stat st;
-	size_t len;
-	char *d;
-
-	snprintf(path, sizeof(path), "%s/f", dir);
-	snprintf(tmp, sizeof(tmp), "%s/f.tmp", dir);
-	ck_assert_int_eq(registry_write_atomic(path, "one", 3, 0600), 0);
-	ck_assert_int_eq(registry_write_atomic(path, "second", 6, 0600), 0);
-	d = tu_read_file(path, &len);
-	ck_assert_str_eq(d, "second");
-	free(d);
-	ck_assert_int_eq(stat(path, &st), 0);
-	ck_assert_int_eq(st.st_mode & 0777, 0600);
-	ck_assert_int_eq(stat(tmp, &st), -1);
-	snprintf(path, sizeof(path), "%s/missing-dir/f", dir);
-	ck_assert_int_eq(registry_write_atomic(path, "x", 1, 0600), -1);
-}
-END_TEST
-
-START_TEST(test_keygen_and_signing_keys)
-{
-	const char *dir = tu_tempdir();
-	char kid[32], kid2[32], cur[32], path[4096], conftext[2048];
-	struct conf_errors errs = {0};
-	struct registry *r;
-	struct conf *c;
-	struct stat st;
-	EVP_PKEY *pk;
-	enum key_alg alg;
-	const char *skid;
-
-	ck_assert_int_eq(registry_keygen(dir, "ns-a", KEY_ALG_ES256, 0, kid, sizeof(kid), err,
-					 sizeof(err)), 0);
-	ck_assert_int_eq(kid[0], 'k');
-	ck_assert_uint_eq(strlen(kid), 17);
-	snprintf(path, sizeof(path), "%s/keys/ns-a/%s.pem", dir, kid);
-	ck_assert_int_eq(stat(path, &st), 0);
-	ck_assert_int_eq(st.st_mode & 0777, 0600);
-	ck_assert_int_eq(registry_current_kid(dir, "ns-a", cur, sizeof(cur)), 0);
-	ck_assert_str_eq(cur, kid);
-	/* Rotation: a new current key; the old files stay. */
-	ck_assert_int_eq(registry_keygen(dir, "ns-a", KEY_ALG_RS256, 2048, kid2, sizeof(kid2), err,
-					 sizeof(err)), 0);
-	ck_assert_str_ne(kid, kid2);
-	ck_assert_int_eq(registry_current_kid(dir, "ns-a", cur, sizeof(cur)), 0);
-	ck_assert_str_eq(cur, kid2);
-	ck_assert_int_eq(stat(path, &st), 0);
-	/* Refusals. */
-	ck_assert_int_eq(registry_keygen(dir, "../evil", KEY_ALG_ES256, 0, kid, sizeof(kid), err,
-					 sizeof(err)), -1);
-	ck_assert_int_eq(registry_keygen(dir, "ns-b", KEY_ALG_RS256, 1024, kid, sizeof(kid), err,
-					 sizeof(err)), -1);
-
-	/* At start: ns-a uses its current key (kid2); ns-b gets one generated; ns-c issues none.
-	 * Each issuing namespace trusts its signing key. */
-	snprintf(conftext, sizeof(conftext),
-		 "{\"listen\":[\"127.0.0.1:18080\"],\"state_dir\":\"%s\",\"namespaces\":["
-		 "{\"name\":\"ns-a\",\"issue_tokens\":true,\"functions\":[{\"name\":\"fa\","
-		 "\"path_prefix\":\"/fa\",\"upstreams\":[\"http://127.0.0.1:9\"]}]},"
-		 "{\"name\":\"ns-b\",\"issue_tokens\":true,\"functions\":[{\"name\":\"fb\","
-		 "\"path_prefix\":\"/fb\",\"upstreams\":[\"http://127.0.0.1:9\"]}]},"
-		 "{\"name\":\"ns-c\",\"functions\":[{\"name\":\"fc\",\"privacy\":\"public\","
-		 "\"path_prefix\":\"/fc\",\"upstreams\":[\"http://127.0.0.1:9\"]}]}]}", dir);
-	c = conf_load_string(conftext, strlen(conftext), "test.json", &errs);
-	if (c == NULL)
-		conf_errors_print(&errs, stderr);
-	ck_assert_ptr_nonnull(c);
-	r = registry_open(dir, err, sizeof(err));
-	ck_assert_msg(r != NULL, "%s", err);
-	ck_assert_msg(registry_ensure_signing_keys(r, c, err, sizeof(err)) == 0, "%s", err);
-	ck_assert_int_eq(registry_signing_key(r, "ns-a", &pk, &alg, &skid), 0);
-	ck_assert_str_eq(skid, kid2);
-	ck_assert_int_eq(alg, KEY_ALG_RS256);
-	ck_assert_ptr_nonnull(conf_find_key(conf_find_namespace(c, "ns-a"), kid2, strlen(kid2)));
-	ck_assert_int_eq(registry_signing_key(r, "ns-b", &pk, &alg, &skid), 0);
-	ck_assert_ptr_nonnull(conf_find_key(conf_find_namespace(c, "ns-b"), skid, strlen(skid)));
-	ck_assert_int_eq(registry_signing_key(r, "ns-c", &pk, &alg, &skid), -1);
-	/* Generated once: a second call (a reload) keeps the same key and adds no duplicate. */
-	snprintf(kid, sizeof(kid), "%s", skid);
-	ck_assert_int_eq(registry_ensure_signing_keys(r, c, err, sizeof(err)), 0);
-	ck_assert_int_eq(registry_signing_key(r, "ns-b", &pk, &alg, &skid), 0);
-	ck_assert_str_eq(skid, kid);
-	ck_assert_uint_eq(conf_find_namespace(c, "ns-b")->nkeys, 1);
-	registry_close(r);
-	conf_unref(c);
-	conf_errors_free(&errs);
-}
-END_TEST
-
 /* Quotas: a namespace holds at most `quota` records (tokens and revocations together); past it
  * nothing is added, other namespaces are not affected, revoking a record it holds is never
  * refused, expired tokens free their place at the next flush, and a restart counts the same. */
@@ -921,8 +828,6 @@ static Suite *registry_suite(void)
 	tcase_add_test(tc, test_damage_refused);
 	tcase_add_test(tc, test_revocation_sticky);
 	tcase_add_test(tc, test_compaction);
-	tcase_add_test(tc, test_write_atomic);
-	tcase_add_test(tc, test_keygen_and_signing_keys);
 	tcase_add_test(tc, test_fleet_hooks);
 	tcase_add_test(tc, test_api_keys);
 	suite_add_tcase(s, tc);
