@@ -34,6 +34,9 @@ SCENARIOS = [
     # fngate only: the peers have no API keys (issue 13: no more CPU than a warm token)
     ("apikey", "1k. private, same API key", "/priv/x", {"token": "apikey", "fngate_only": True},
      True),
+    # fngate only (issue 14): HTTP/2 with prior knowledge, h2load's 4 connections x 20 streams
+    ("h2_warm", "1h. private, same valid token, HTTP/2 h2c (h2load -c4 -m20)", "/priv/x",
+     {"token": "warm", "h2": True, "fngate_only": True}, True),
     ("cold", "2. private, distinct valid tokens (cold)", "/priv/x", {"tokens": "valid"}, True),
     ("notoken", "3. private, no token (403)", "/priv/x", {"expect_auth": 403}, True),
     ("badsig", "4. bad-signature flood (403)", "/priv/x", {"tokens": "bad", "expect_auth": 403}, True),
@@ -49,7 +52,7 @@ SCENARIOS = [
      {"tls": True, "handshake": "reuse"}, False),
 ]
 SCEN = {s[0]: s for s in SCENARIOS}
-REPORT_ORDER = ["warm", "apikey", "cold", "notoken", "badsig", "public", "body1k", "body1m"]
+REPORT_ORDER = ["warm", "apikey", "h2_warm", "cold", "notoken", "badsig", "public", "body1k", "body1m"]
 TLS_ORDER = ["tls_public", "tls_warm"]
 HS_ORDER = ["tls_hs_new", "tls_hs_reuse"]
 HS_CLIENTS = 4      # concurrent openssl s_time processes: one alone leaves the proxy idle half the time
@@ -169,6 +172,49 @@ def run_wrk(scen, peer, args, warm_token, perf_out=None):
         + r["errors_timeout"],
     })
     return r
+
+
+def run_h2load(scen, peer, args, warm_token):
+    """h2load over h2c for the run's duration (4 connections, 20 streams each). It reports no
+    percentiles: the latency columns show its mean and its maximum."""
+    env = wrk_env(scen, peer, args, warm_token)
+    url = "http://127.0.0.1:%d%s" % (peer["port"], env["BENCH_PATH"])
+    cmd = ["taskset", "-c", args.client_cpus, "h2load", "-t1", "-c4", "-m20",
+           "-D", str(args.duration), "-H", "X-Auth-Token: " + env["BENCH_TOKEN"], url]
+    pids = proc_tree(peer["pid"])
+    c0 = cpu_ticks(pids)
+    b0 = cpu_ticks([args.backend_pid] + proc_tree(args.backend_pid)[1:])
+    t0 = time.monotonic()
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=args.duration + 60)
+    wall = time.monotonic() - t0
+    c1 = cpu_ticks(pids)
+    b1 = cpu_ticks([args.backend_pid] + proc_tree(args.backend_pid)[1:])
+    req = re.search(r"requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, "
+                    r"(\d+) failed, (\d+) errored", p.stdout)
+    codes = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", p.stdout)
+    lat = re.search(r"time for request:\s+(\S+)\s+(\S+)\s+(\S+)", p.stdout)
+    if not req or not codes or not lat:
+        log("h2load gave no result for %s/%s: %s %s" % (scen, peer["name"], p.stdout[-500:],
+                                                        p.stderr[-500:]))
+        return None
+
+    def us(text):
+        m = re.match(r"([\d.]+)(us|ms|s)$", text)
+        return float(m.group(1)) * {"us": 1, "ms": 1e3, "s": 1e6}[m.group(2)] if m else None
+
+    done = int(req.group(2))
+    expected = int(codes.group(1))
+    cpu_s = (c1 - c0) / CLK_TCK
+    return {
+        "requests": done, "expected": expected, "unexpected": done - expected,
+        "socket_errors": int(req.group(4)) + int(req.group(5)),
+        "rps": done / wall if wall else 0.0,
+        "cpu_s": cpu_s,
+        "cpu_us_per_req": cpu_s * 1e6 / done if done else None,
+        "backend_cpu_us_per_req": (b1 - b0) / CLK_TCK * 1e6 / done if done else None,
+        "cpu_util": cpu_s / wall if wall else None,
+        "lat_p50_us": us(lat.group(3)), "lat_p99_us": us(lat.group(2)),
+    }
 
 
 def run_handshakes(scen, peer, args):
@@ -496,6 +542,9 @@ def render(info, args, peers, summ, tgts, verify_out, profiles):
              "nginx-plain on the public function and to haproxy-jwt in the same scenario "
              "(median of per-round ratios).")
     L.append("")
+    L.append("HTTP/2 (1h): h2load reports no percentiles; its p50 column is the mean, its p99 "
+             "column the maximum.")
+    L.append("")
     L.append("| scenario | peer | req/s | CPU µs/req | × nginx | × HAProxy-jwt | p50 ms | p99 ms "
              "| expected | unexpected + socket errors (all rounds) |")
     L.append("|---|---|---:|---:|---:|---:|---:|---:|---|---:|")
@@ -653,12 +702,13 @@ def main():
                         rnd + 1, scen, peer["name"], fmt(res["bytes_per_conn"], 0),
                         res["opened"]))
                 else:
-                    res = run_wrk(scen, peer, args, warm_token)
+                    res = (run_h2load(scen, peer, args, warm_token) if sc[3].get("h2") else
+                           run_wrk(scen, peer, args, warm_token))
                     if res:
                         log("round %d %-8s %-14s %8.0f req/s %6.1f µs/req p99 %.2f ms "
                             "unexpected %d errors %d" % (
                                 rnd + 1, scen, peer["name"], res["rps"],
-                                res["cpu_us_per_req"] or 0, res["lat_p99_us"] / 1000,
+                                res["cpu_us_per_req"] or 0, (res["lat_p99_us"] or 0) / 1000,
                                 res["unexpected"], res["socket_errors"]))
                 RUNS.append({"round": rnd + 1, "scenario": scen, "peer": peer["name"],
                              "result": res})

@@ -11,7 +11,7 @@
 #   --logs         every proxy writes its access log to a file: nginx `combined buffer=64k`, HAProxy
 #                  `option httplog` to its stdout (a file), fngate its JSON lines (buffered, the
 #                  default for a file). The table goes to bench/results/latest-logs.md only
-#   --scenarios L  a comma-separated subset of: idle,public,warm,apikey,cold,notoken,badsig,body1k,body1m,
+#   --scenarios L  a comma-separated subset of: idle,public,warm,apikey,h2_warm,cold,notoken,badsig,body1k,body1m,
 #                  tls_public,tls_warm,tls_hs_new,tls_hs_reuse (a subset's table goes to
 #                  bench/results/latest.md only: docs/benchmarks.md keeps the last full run)
 #
@@ -68,7 +68,8 @@ have taskset || need_pkgs+=(util-linux)
 pkg-config --exists libcrypto 2>/dev/null || need_pkgs+=(libssl-dev)
 if [ "$WITH_FNGATE" = 1 ]; then
 	have cmake || need_pkgs+=(cmake)
-	for p in libevent-dev libjansson-dev libjwt-dev node-llhttp check; do
+	have h2load || need_pkgs+=(nghttp2-client)
+	for p in libevent-dev libjansson-dev libjwt-dev node-llhttp check libnghttp2-dev; do
 		dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")
 	done
 fi

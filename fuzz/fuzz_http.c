@@ -16,7 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const uint8_t *p = data, *end = data + size;
 
 	fuzz_net_init();
-	s = fuzz_session_new(FUZZ_UP_CANNED);
+	s = fuzz_session_new(FUZZ_UP_CANNED, false);
 	while (p < end) {
 		const uint8_t *m = memmem(p, (size_t)(end - p), FUZZ_MARK, FUZZ_MARK_LEN);
 		const uint8_t *stop = m != NULL ? m : end;

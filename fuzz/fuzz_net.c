@@ -52,6 +52,7 @@ struct fuzz_session {
 	struct up_conn up[UP_CONNS_MAX];
 	size_t         nup;
 	enum fuzz_upstream_mode mode;
+	bool           h2;          /* accepted where HTTP/2 is on */
 	const uint8_t *const *chunks;
 	const size_t  *lens;
 	size_t         nchunks;
@@ -331,7 +332,7 @@ void fuzz_session_run(struct fuzz_session *s)
 
 /* ---------------------------------------------------------------- sessions */
 
-struct fuzz_session *fuzz_session_new(enum fuzz_upstream_mode mode)
+struct fuzz_session *fuzz_session_new(enum fuzz_upstream_mode mode, bool h2)
 {
 	struct fuzz_session *s = calloc(1, sizeof(*s));
 	int sv[2];
@@ -340,6 +341,7 @@ struct fuzz_session *fuzz_session_new(enum fuzz_upstream_mode mode)
 	if (s == NULL || (s->out = malloc(FUZZ_OUT_MAX)) == NULL)
 		die("out of memory");
 	s->mode = mode;
+	s->h2 = h2;
 	memset(&sa, 0, sizeof(sa));
 	sa.ss_family = AF_UNIX;
 	if (worker_init(&s->w, 0, NULL, 0, 16) != 0)
@@ -351,8 +353,10 @@ struct fuzz_session *fuzz_session_new(enum fuzz_upstream_mode mode)
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
 		die("socketpair");
 	s->cfd = sv[0];
-	/* What the listener's accept callback does with a new client (no listen entry: plain). */
-	conn_accept_on(&s->w, SIZE_MAX, sv[1], (const struct sockaddr *)(const void *)&sa, (int)sizeof(sa));
+	/* What the listener's accept callback does with a new client: on listen[0] (HTTP/2 on), or
+	 * on no listen entry (plain HTTP/1). */
+	conn_accept_on(&s->w, h2 ? 0 : SIZE_MAX, sv[1], (const struct sockaddr *)(const void *)&sa,
+		       (int)sizeof(sa));
 	return s;
 }
 
@@ -413,10 +417,16 @@ void fuzz_session_end(struct fuzz_session *s)
 	if (getenv("FNGATE_FUZZ_DEBUG") != NULL)
 		fprintf(stderr, "--- client received %llu bytes, upstream connections %zu:\n%.*s\n---\n",
 			(unsigned long long)s->outtotal, s->nup, (int)s->outlen, s->out);
-	/* Every byte fngate sent the client is a response: nothing else may come out. */
-	if (s->outlen > 0 && (s->outlen < 9 ? memcmp(s->out, "HTTP/1.1 ", s->outlen) :
-			      memcmp(s->out, "HTTP/1.1 ", 9)) != 0)
-		die("client output does not start with \"HTTP/1.1 \"");
+	/* Every byte fngate sent the client is a response: nothing else may come out. HTTP/2
+	 * starts with the server's SETTINGS frame (type 4 on stream 0, no flags); the h2c preface
+	 * may also have been refused as an HTTP/1 request. */
+	if (s->h2 && s->outlen >= 9 && s->out[3] == 4 && s->out[4] == 0 &&
+	    memcmp(s->out + 5, "\0\0\0\0", 4) == 0) {
+		/* a session */
+	} else if (s->outlen > 0 && (s->outlen < 9 ? memcmp(s->out, "HTTP/1.1 ", s->outlen) :
+				     memcmp(s->out, "HTTP/1.1 ", 9)) != 0) {
+		die("client output is neither an HTTP/2 session nor starts with \"HTTP/1.1 \"");
+	}
 	/* A graceful end first (the paths a real peer takes), then whatever is left is freed. */
 	close(s->cfd);
 	s->cfd = -1;

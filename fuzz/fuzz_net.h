@@ -28,8 +28,10 @@ bool fuzz_loop_idle(struct event_base *base);
  * failure (a harness that cannot start must not report clean runs). */
 void fuzz_net_init(void);
 
-/* A new worker, client connection and upstream for one input. */
-struct fuzz_session *fuzz_session_new(enum fuzz_upstream_mode mode);
+/* A new worker, client connection and upstream for one input. h2: the connection is accepted on
+ * the configuration's listener (HTTP/2 on: the h2c preface starts h2.c), else as a plain
+ * HTTP/1-only connection. */
+struct fuzz_session *fuzz_session_new(enum fuzz_upstream_mode mode, bool h2);
 /* Script the upstream's answer: chunks written one by one (each followed by a loop run until
  * idle); close_after closes the upstream connection after the last chunk. The chunk memory must
  * outlive the session. */

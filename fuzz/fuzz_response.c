@@ -48,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		p = stop == end ? end : stop + FUZZ_MARK_LEN;
 	}
 	fuzz_net_init();
-	s = fuzz_session_new(FUZZ_UP_SCRIPT);
+	s = fuzz_session_new(FUZZ_UP_SCRIPT, false);
 	fuzz_session_script(s, chunks, lens, n, (sel & 0x08) != 0);
 	req = requests[sel & 0x07];
 	fuzz_session_write(s, (const uint8_t *)req, strlen(req));

@@ -119,11 +119,22 @@ struct conf_namespace {
 	struct cors_policy *cors;           /* the default "cors" of its functions; NULL: none */
 };
 
+/* "http2": the HTTP/2 front end's limits (h2.c, docs/security.md). */
+struct conf_http2 {
+	unsigned max_concurrent_streams;    /* SETTINGS_MAX_CONCURRENT_STREAMS (100) */
+	unsigned initial_window_bytes;      /* SETTINGS_INITIAL_WINDOW_SIZE: per stream (65535) */
+	unsigned header_table_bytes;        /* SETTINGS_HEADER_TABLE_SIZE: HPACK state (4096) */
+	unsigned max_resets_per_s;          /* streams a client may reset per second (100) */
+};
+
 struct conf_listen {
 	char   *address;            /* "127.0.0.1:8080", "[::1]:8080", "*:8080" */
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	struct tls_server *tls;     /* NULL: plain HTTP; else a reference on the certificates (tls.h) */
+	bool    http2;              /* HTTP/2 too (default): h2 by ALPN with TLS, else h2c with prior
+				     * knowledge */
+	struct conf_http2 h2;       /* its limits: the top-level ones, overridden by its own block */
 };
 
 enum admin_role {
@@ -200,6 +211,7 @@ struct conf {
 
 	struct conf_limits   limits;
 	struct conf_timeouts timeouts;
+	struct conf_http2    http2;
 	unsigned shutdown_timeout_ms;   /* SIGTERM: how long requests in flight may take */
 
 	long     leeway_s;          /* clock skew allowed on exp / nbf */

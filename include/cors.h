@@ -8,7 +8,6 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <sys/uio.h>
 
 #include "outcome.h"
 
@@ -38,12 +37,15 @@ struct cors_policy {
 	struct cors_list expose;        /* expose_headers, as written */
 	unsigned         max_age_s;
 	bool             credentials;
-	/* the fields after "Access-Control-Allow-Origin: <origin>", each text starting with the
-	 * CRLF that ends that line (built by cors_policy_finish) */
-	char            *actual;        /* a response to an allowed origin */
-	size_t           actual_len;
-	char            *preflight;     /* a preflight it passed */
-	size_t           preflight_len;
+	/* the list fields' values, built by cors_policy_finish */
+	char            *methods_val;   /* Access-Control-Allow-Methods */
+	size_t           methods_len;
+	char            *headers_val;   /* Access-Control-Allow-Headers (X-Auth-Token first) */
+	size_t           headers_len;
+	char            *expose_val;    /* Access-Control-Expose-Headers (X-Request-Id first) */
+	size_t           expose_len;
+	char             max_age_val[24];   /* Access-Control-Max-Age */
+	size_t           max_age_len;
 };
 
 /* A new empty policy (no origin yet, methods unset, max_age_s CORS_DEF_MAX_AGE), or NULL. */
@@ -98,13 +100,21 @@ struct cors_request {
 enum outcome cors_check(const struct cors_policy *p, const struct cors_request *rq,
 			enum cors_state *st);
 
-/* The CORS fields of a response (header lines, CRLF-terminated), as at most CORS_IOV_MAX pieces
- * to append in order; returns how many. `o` is the outcome fngate answers with itself (a
- * preflight's gets the preflight fields), OUT_NONE for a response relayed from the upstream.
- * The pieces point into p, static text, or `origin` (echoed when allowed). */
-#define CORS_IOV_MAX 3
+/* One response field, as name and value: each front end formats it for its protocol. */
+struct cors_field {
+	const char *name;
+	size_t      name_len;
+	const char *val;
+	size_t      val_len;
+};
+
+/* The CORS fields of a response, at most CORS_FIELDS_MAX, to add in order; returns how many.
+ * `o` is the outcome fngate answers with itself (a preflight's gets the preflight fields),
+ * OUT_NONE for a response relayed from the upstream. They point into p, static text, or
+ * `origin` (echoed when allowed). */
+#define CORS_FIELDS_MAX 6
 size_t cors_fields(const struct cors_policy *p, enum cors_state st, enum outcome o,
-		   const char *origin, size_t origin_len, struct iovec iov[CORS_IOV_MAX]);
+		   const char *origin, size_t origin_len, struct cors_field f[CORS_FIELDS_MAX]);
 
 /* An upstream response field fngate replaces on a function with CORS: Access-Control-*. */
 bool cors_upstream_field(const char *name, size_t len);

@@ -16,7 +16,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/uio.h>
 
 #include "gate.h"
 #include "headers.h"
@@ -24,6 +23,7 @@
 
 struct conf;
 struct conf_function;
+struct cors_field;
 struct evbuffer;
 struct upconn;
 struct worker;
@@ -56,8 +56,6 @@ struct exchange_out_ops {
 	void (*head_start)(struct exchange *x, int status, const char *reason, size_t reason_len);
 	void (*head_field)(struct exchange *x, const char *name, size_t name_len, const char *val,
 			   size_t val_len);
-	/* Fields already formatted as "Name: value\r\n" lines (cors.c's CORS fields). */
-	void (*head_lines)(struct exchange *x, const struct iovec *iov, size_t n);
 	/* The head ends; the body is `body` (`length` bytes for EXCHANGE_BODY_LENGTH). `last`: this
 	 * is the last exchange of the connection (the request was not read to its end). */
 	void (*head_end)(struct exchange *x, enum exchange_body body, uint64_t length, bool last);
@@ -147,9 +145,28 @@ struct exchange {
 	char           request_id[EXCHANGE_REQID_MAX + 1];
 };
 
+/* What exchange_index finds that only a front end acts on (HTTP/1 framing rules). */
+struct exchange_fields {
+	int      host_idx;      /* the last Host field, -1 none */
+	unsigned hosts;         /* how many Host fields */
+	unsigned te;            /* Transfer-Encoding fields (each a bare "chunked") */
+	bool     conn_close;    /* a Connection field lists "close" */
+	unsigned upgrades;      /* Upgrade fields */
+	bool     conn_upgrade;  /* a Connection field lists "upgrade" */
+};
+
 /* exchange.c */
 /* Clear the per-request part of x. */
 void exchange_reset(struct exchange *x);
+/* Index the request's nhdr fields (hdr: x->hdr, writable: values lose trailing blanks) for the
+ * core, the same for every protocol: the token, the request id, the CORS fields, Expect,
+ * Connection, names with '_'. Front ends call it once the head is complete. Returns 0, or -1
+ * with x->err set (a name that is not a token, an Expect other than 100-continue, a
+ * Transfer-Encoding other than chunked). */
+int exchange_index(struct exchange *x, struct header *hdr, struct exchange_fields *f);
+/* Set x->method from a method name (HTTP/2's :method): true, or false for a method llhttp does
+ * not know (the numbering x->method uses). */
+bool exchange_method_set(struct exchange *x, const char *name, size_t len);
 /* Field value idx of the request (NULL, *len 0 when idx is -1). */
 const char *exchange_header(const struct exchange *x, int idx, size_t *len);
 /* The request's authority (host[:port]) as received; NULL when none. */
@@ -159,6 +176,10 @@ const char *exchange_host(const struct exchange *x, size_t *len);
  * if any, may be read), 1 when it was answered and the rest of its body must not be read (the
  * front end ends the connection or stream after the reply). */
 int exchange_dispatch(struct exchange *x);
+/* The request is over (answered, failed or abandoned): its access-log record and metrics, from
+ * `client` ("ip:port") over `protocol` ("HTTP/1.1", "HTTP/2.0"); its configuration reference
+ * is released. Nothing when it holds none (already finished, or never begun). */
+void exchange_finish(struct exchange *x, const char *client, const char *protocol);
 /* The request failed with the upstream: a reply when nothing was sent yet (then done), else
  * an abort. */
 void exchange_fail(struct exchange *x, enum outcome o);
@@ -212,9 +233,10 @@ void tunnel_cancel(struct exchange *x);
  * the request will not be read to its end, so the connection (or stream) ends after this reply.
  * Sending it is the front end's business (it flushes after dispatch, or on done). */
 void reply_error(struct exchange *x, enum outcome o, bool close);
-/* The CORS fields (cors_fields) of the response to the request: fngate's own answer o, or
- * OUT_NONE for one relayed from the upstream. Returns the number of pieces (0: none). */
-size_t reply_cors(const struct exchange *x, enum outcome o, struct iovec *iov);
+/* The CORS fields (cors_fields, at most CORS_FIELDS_MAX into f) of the response to the
+ * request: fngate's own answer o, or OUT_NONE for one relayed from the upstream. Returns how
+ * many (0: none). */
+size_t reply_cors(const struct exchange *x, enum outcome o, struct cors_field *f);
 /* Status line reason phrases for the statuses fngate produces (data plane and admin API). */
 const char *reply_reason(int status);
 

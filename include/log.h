@@ -57,7 +57,7 @@ struct access_record {
 	int64_t     total_us;
 	/* Used by the combined format only (NULL: "-"). */
 	const char *client_ip;      /* without the port */
-	const char *protocol;       /* "HTTP/1.1" */
+	const char *protocol;       /* "HTTP/1.0", "HTTP/1.1", "HTTP/2.0" */
 	const char *referer;
 	size_t      referer_len;
 	const char *user_agent;

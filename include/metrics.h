@@ -66,6 +66,20 @@ void metrics_request(struct metrics_worker *m, struct conf *c, const struct conf
 /* A TLS handshake on a client listener finished: ok, or failed. Thread-safe (any thread). */
 void metrics_tls_handshake(bool ok);
 
+/* HTTP/2 connection events (h2.c): one began, or a defence ended one (security.md). */
+enum metrics_h2 {
+	METRICS_H2_CONNECTION = 0,  /* a connection began HTTP/2 */
+	METRICS_H2_RAPID_RESET,     /* more than max_resets_per_s resets: GOAWAY ENHANCE_YOUR_CALM */
+	METRICS_H2_FLOOD,           /* a flood nghttp2 or the header bound stopped (PING, SETTINGS,
+				     * CONTINUATION, a header list past twice the limit) */
+	METRICS_H2_PROTOCOL_ERROR,  /* any other connection error of the client's */
+	METRICS_H2_TIMEOUT,         /* SETTINGS unacknowledged, or a header block unfinished */
+	METRICS_H2_STREAM_STALLED,  /* a stream reset after client_idle_ms stalled on the client */
+	METRICS_H2_COUNT
+};
+/* Count one HTTP/2 event. Thread-safe (any thread). */
+void metrics_h2(enum metrics_h2 which);
+
 /* Header fields fngate dropped for the '_' in their names (headers.h): */
 enum metrics_hdrdrop {
 	METRICS_HDRDROP_REQUEST = 0,        /* a request field with '_' (underscores_in_headers off) */

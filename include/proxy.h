@@ -32,6 +32,7 @@ struct conf_function;
 struct worker;
 struct upconn;
 struct upstream_ops;
+struct h2;
 
 #define PROXY_MAX_HEADERS   128         /* more -> 431 */
 /* Plain client connections are read by fngate, PROXY_READ_SIZE at a time (BEV_BULK_READ in a
@@ -54,7 +55,6 @@ struct request {
 	size_t   head_bytes;        /* bytes fed to the parser before headers completed */
 	uint8_t  http_minor;        /* 0 or 1 (major is always 1) */
 	bool     keep_alive;        /* client allows reuse */
-	int      host_idx;          /* index of the Host header, -1 none */
 	/* Last, so that request_reset clears everything above it in one memset. The head memory
 	 * (header table + text) exists only while a request is being handled: an idle keep-alive
 	 * connection holds none (request_mem_acquire / request_mem_release). */
@@ -101,6 +101,10 @@ struct conn {
 	bool                shut_pending;   /* tunnel: send our FIN once the output drained */
 	bool                tls;            /* accepted on a TLS listener (X-Forwarded-Proto: https) */
 	bool                tls_done;       /* its TLS handshake completed */
+	bool                h2_ok;          /* its listener speaks HTTP/2 (conf_listen.http2) */
+	size_t              listen_idx;     /* its listener in conf.listen (SIZE_MAX: none) */
+	struct h2          *h2;             /* HTTP/2 (h2.c) runs the connection: the fields of
+					     * the HTTP/1 request above are unused */
 	const char         *seg_end;        /* end of the input segment being parsed */
 	unsigned            nrequests;
 	char                client[64];     /* "ip:port" */
@@ -121,6 +125,9 @@ void conn_close(struct conn *c, enum outcome why);
  * missing last chunk); a body delimited by the close itself (HTTP/1.0) is ended with a reset
  * instead, since a clean close would pass the truncated body off as complete. */
 void conn_abort(struct conn *c, enum outcome why);
+/* End the connection gracefully: flush what is queued, then close (discarding what the client
+ * still sends for a moment, see conn_linger). May free c. */
+void conn_end(struct conn *c);
 /* The response to the current request is fully queued: finish it (log, reset) and go on. */
 void conn_response_done(struct conn *c);
 /* The exchange became a tunnel (h1out.c's tunnel op): no more HTTP on c, its timeouts give way

@@ -54,8 +54,11 @@ size_t tls_server_count(const struct tls_server *s);
 void tls_server_unref(struct tls_server *s);
 
 /* A new SSL in server mode for one accepted connection; it holds a reference on s until it
- * is freed. NULL on allocation failure. */
-SSL *tls_server_ssl_new(struct tls_server *s);
+ * is freed. `h2`: ALPN may choose HTTP/2 (preferred when the client offers it). NULL on
+ * allocation failure. */
+SSL *tls_server_ssl_new(struct tls_server *s, bool h2);
+/* The handshake chose HTTP/2 by ALPN. */
+bool tls_alpn_h2(const SSL *ssl);
 
 /* A client context for https upstreams. ca: a PEM bundle, or NULL for the system store.
  * cert/key: a client certificate for mTLS, or both NULL. NULL with a message and *which. */

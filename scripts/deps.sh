@@ -4,7 +4,8 @@
 set -euo pipefail
 
 PACKAGES=(build-essential cmake pkg-config libevent-dev libssl-dev libjansson-dev libjwt-dev
-	check node-llhttp curl python3 openssl groff-base procps libpq-dev postgresql)
+	check node-llhttp curl python3 openssl groff-base procps libpq-dev postgresql
+	libnghttp2-dev nghttp2-client python3-h2)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

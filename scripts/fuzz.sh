@@ -3,7 +3,7 @@
 # bounded time; exit 1 on a crash, a leak, a timeout or a sanitizer report (the input that did it
 # is left in build-fuzz/artifacts/: add it to fuzz/corpus/<target>/ once fixed). Exit 77 when
 # clang and its libFuzzer runtime are missing and cannot be installed.
-#   scripts/fuzz.sh [target...]        targets: http response token conf admin (default: all)
+#   scripts/fuzz.sh [target...]        targets: http h2 response token conf admin (default: all)
 # Env: FNGATE_FUZZ_SECONDS (default 60) per target, FNGATE_FUZZ_BUILD_DIR (default build-fuzz),
 # JOBS. The corpus each run grows stays in build-fuzz/corpus/<target>/ (reused by the next run).
 set -euo pipefail
@@ -16,7 +16,7 @@ SECONDS_PER=${FNGATE_FUZZ_SECONDS:-60}
 JOBS=${JOBS:-$(nproc)}
 TARGETS=("$@")
 if [ "${#TARGETS[@]}" -eq 0 ]; then
-	TARGETS=(http response token conf admin)
+	TARGETS=(http h2 response token conf admin)
 fi
 
 # clang and its compiler-rt (libFuzzer, sanitizers): installed when missing and we may.

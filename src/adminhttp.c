@@ -760,7 +760,7 @@ static int ah_conn_new(struct adminhttp *h, int fd, const struct sockaddr_storag
 	if (h->admin_tls && cf->admin.tls != NULL) {
 		/* the current certificates: the SSL keeps a reference, a reload changes only later
 		 * connections. The handshake counts against the head's deadline, armed below. */
-		SSL *ssl = tls_server_ssl_new(cf->admin.tls);
+		SSL *ssl = tls_server_ssl_new(cf->admin.tls, false);
 
 		if (ssl == NULL)
 			goto fail;

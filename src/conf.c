@@ -95,7 +95,11 @@ static _Atomic uint64_t conf_current_gen;  /* generation of conf_current, read w
 static const char *const conf_top_keys[] = {
 	"listen", "workers", "state_dir", "limits", "timeouts", "tokens", "namespaces", "admin",
 	"access_log", "access_log_flush_ms", "log_format", "shutdown_timeout_ms", "user", "group", "underscores_in_headers",
-	"health", "store", "public_url", "audit", NULL
+	"health", "store", "public_url", "audit", "http2", NULL
+};
+static const char *const conf_http2_keys[] = {
+	"max_concurrent_streams", "initial_window_bytes", "header_table_bytes", "max_resets_per_s",
+	NULL
 };
 static const char *const conf_limits_keys[] = {
 	"max_header_bytes", "max_body_bytes", "max_token_bytes", "max_connections", "max_tunnels", NULL
@@ -123,7 +127,7 @@ static const char *const conf_cors_keys[] = {
 	"allow_credentials", NULL
 };
 static const char *const conf_listen_keys[] = {
-	"address", "tls", NULL
+	"address", "tls", "http2", NULL
 };
 static const char *const conf_listen_tls_keys[] = {
 	"cert", "key", "min_version", "certificates", NULL
@@ -1144,6 +1148,57 @@ static void conf_parse_limits(struct conf_ctx *x, json_t *parent, struct conf_li
 	conf_pop(x);
 }
 
+/* The keys of an "http2" object o over the limits already in h. */
+static void conf_parse_http2_keys(struct conf_ctx *x, json_t *o, struct conf_http2 *h)
+{
+	uint64_t v;
+
+	conf_check_keys(x, o, conf_http2_keys);
+	if (conf_get_uint(x, o, "max_concurrent_streams", 1, 1000, &v) == 1)
+		h->max_concurrent_streams = (unsigned)v;
+	if (conf_get_uint(x, o, "initial_window_bytes", 65535, 1024 * 1024, &v) == 1)
+		h->initial_window_bytes = (unsigned)v;
+	if (conf_get_uint(x, o, "header_table_bytes", 0, 65536, &v) == 1)
+		h->header_table_bytes = (unsigned)v;
+	if (conf_get_uint(x, o, "max_resets_per_s", 1, 100000, &v) == 1)
+		h->max_resets_per_s = (unsigned)v;
+}
+
+/* The top-level "http2": the HTTP/2 limits over safe defaults (listeners may override them). */
+static void conf_parse_http2(struct conf_ctx *x, json_t *root, struct conf_http2 *h)
+{
+	json_t *o;
+
+	h->max_concurrent_streams = 100;
+	h->initial_window_bytes = 65535;
+	h->header_table_bytes = 4096;
+	h->max_resets_per_s = 100;
+	if (conf_get_typed(x, root, "http2", JSON_OBJECT, &o) != 1)
+		return;
+	conf_push_key(x, "http2");
+	conf_parse_http2_keys(x, o, h);
+	conf_pop(x);
+}
+
+/* A listener's "http2": false (off), true, or an object of limits over the top-level ones. */
+static void conf_parse_listen_http2(struct conf_ctx *x, json_t *v, struct conf_listen *l)
+{
+	json_t *o = json_object_get(v, "http2");
+
+	l->http2 = true;
+	l->h2 = x->c->http2;
+	if (o == NULL)
+		return;
+	conf_push_key(x, "http2");
+	if (json_is_boolean(o))
+		l->http2 = json_is_true(o);
+	else if (json_is_object(o))
+		conf_parse_http2_keys(x, o, &l->h2);
+	else
+		conf_err(x, JSONPOS_VALUE, "must be true, false or an object of HTTP/2 limits");
+	conf_pop(x);
+}
+
 static void conf_parse_timeouts(struct conf_ctx *x, json_t *parent, struct conf_timeouts *t)
 {
 	static const uint64_t max = 24u * 3600 * 1000;
@@ -1273,8 +1328,11 @@ static void conf_parse_listen(struct conf_ctx *x, json_t *root)
 		bool obj = json_is_object(v);
 
 		conf_push_index(x, i);
+		l->http2 = true;
+		l->h2 = c->http2;
 		if (obj) {
 			conf_check_keys(x, v, conf_listen_keys);
+			conf_parse_listen_http2(x, v, l);
 			rc = conf_get_string(x, v, "address", 128, false, &addr);
 			if (rc == 0)
 				conf_missing(x, "address");
@@ -2438,6 +2496,8 @@ static void conf_parse_root(struct conf_ctx *x, json_t *root)
 	}
 	conf_check_keys(x, root, conf_top_keys);
 
+	/* Before the listeners: theirs start from it. */
+	conf_parse_http2(x, root, &c->http2);
 	conf_parse_listen(x, root);
 	conf_parse_public_url(x, root, &c->public_url);
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);

@@ -23,6 +23,7 @@
 
 #include "conf.h"
 #include "bevio.h"
+#include "h2.h"
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
@@ -37,6 +38,7 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
 static void conn_rev_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_timer_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_parse(struct conn *c);
+static void conn_linger(struct conn *c);
 static void conn_linger_start(struct conn *c);
 static void conn_linger_input(struct conn *c, bool eof);
 
@@ -80,14 +82,14 @@ static void addr_format(const struct sockaddr *sa, char *ip, size_t iplen, char 
 
 /* The client bufferevent: plain, or TLS in accepting state with its own SSL from the listener's
  * current certificates (the SSL keeps them: a reload changes only later connections). */
-static struct bufferevent *conn_bev_new(struct conn *c, int fd, struct tls_server *tls)
+static struct bufferevent *conn_bev_new(struct conn *c, int fd, struct tls_server *tls, bool h2)
 {
 	struct bufferevent *bev;
 	SSL *ssl;
 
 	if (tls == NULL)
 		return bufferevent_socket_new(c->w->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	ssl = tls_server_ssl_new(tls);
+	ssl = tls_server_ssl_new(tls, h2);
 	if (ssl == NULL)
 		return NULL;
 	/* On failure libevent has freed ssl already (BEV_OPT_CLOSE_ON_FREE), not the fd. */
@@ -126,7 +128,10 @@ void conn_accept_on(struct worker *w, size_t listen_idx, int fd, const struct so
 		goto done;
 	}
 	c->w = w;
-	c->bev = conn_bev_new(c, fd, listen_idx < cf->nlisten ? cf->listen[listen_idx].tls : NULL);
+	c->listen_idx = listen_idx;
+	c->h2_ok = listen_idx < cf->nlisten && cf->listen[listen_idx].http2;
+	c->bev = conn_bev_new(c, fd, listen_idx < cf->nlisten ? cf->listen[listen_idx].tls : NULL,
+			      c->h2_ok);
 	c->timer = evtimer_new(w->base, conn_timer_cb, c);
 	if (c->bev != NULL && !c->tls)
 		c->rev = event_new(w->base, fd, EV_READ | EV_PERSIST, conn_rev_cb, c);
@@ -180,69 +185,16 @@ done:
 	return;
 }
 
-/* The combined log format's extra fields: a header scan, made only in that format. */
-static void access_combined_fields(const struct conn *c, struct access_record *ar)
-{
-	const struct request *r = &c->req;
-	const struct exchange *x = &c->ex;
-
-	ar->client_ip = c->client_ip;
-	ar->protocol = r->http_minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
-	for (unsigned i = 0; i < x->nhdr && i < PROXY_MAX_HEADERS; i++) {
-		const struct header *h = &r->hdr[i];
-
-		if (ar->referer == NULL && util_ieq(r->buf + h->name_off, h->name_len, "referer")) {
-			ar->referer = r->buf + h->val_off;
-			ar->referer_len = h->val_len;
-		} else if (ar->user_agent == NULL &&
-			   util_ieq(r->buf + h->name_off, h->name_len, "user-agent")) {
-			ar->user_agent = r->buf + h->val_off;
-			ar->user_agent_len = h->val_len;
-		}
-	}
-}
-
 /* Write the access-log record of the request in progress and drop its references. */
 static void request_finish(struct conn *c)
 {
-	struct request *r = &c->req;
-	struct exchange *x = &c->ex;
-	struct access_record ar;
-	enum outcome final;
+	exchange_finish(&c->ex, c->client, c->req.http_minor == 0 ? "HTTP/1.0" : "HTTP/1.1");
+}
 
-	if (c->ex.conf == NULL)
-		return;
-	memset(&ar, 0, sizeof(ar));
-	ar.request_id = x->request_id[0] ? x->request_id : NULL;
-	ar.client = c->client;
-	/* x->method is set when the head is complete; a head cut short (408, 431, 499) has its
-	 * method only in the parser once the URL began, and 0 would read as "DELETE". */
-	ar.method = x->method_known ? llhttp_method_name((llhttp_method_t)x->method) : NULL;
-	ar.path = x->path_len ? r->buf + x->path_off : NULL;
-	ar.path_len = x->path_len;
-	if (x->fn != NULL) {
-		ar.namespace_id = x->fn->ns->id;
-		ar.function_id = x->fn->id;
-	}
-	/* The decision and reason come from the outcome table, as the metrics' labels do: a
-	 * request with neither a gate decision nor an error is "error"/"unknown" in both. */
-	final = outcome_final(x->gate.reason, x->err);
-	ar.decision = outcome_decision_name(outcome_info(final)->decision);
-	ar.reason = outcome_name(final);
-	ar.token_id = x->gate.jti[0] ? x->gate.jti : NULL;
-	ar.status = x->status;
-	ar.bytes_in = x->body_bytes;
-	ar.bytes_out = x->bytes_out;
-	ar.upstream_us = x->upstream_us;
-	ar.total_us = x->start_us ? (int64_t)(util_mono_us() - x->start_us) : 0;
-	if (log_access_combined())
-		access_combined_fields(c, &ar);
-	if (x->method != 0 || x->status != 0) {
-		log_access(&ar);
-		metrics_request(c->w->metrics, c->ex.conf, x->fn, final, x->status, x->upstream_us);
-	}
-	worker_conf_release(c->w, c->ex.conf);
-	c->ex.conf = NULL;
+void conn_end(struct conn *c)
+{
+	if (c->phase != PHASE_CLOSING)
+		conn_linger(c);
 }
 
 /* Closes after which a TLS connection is still healthy: the response was delivered, the
@@ -257,6 +209,7 @@ void conn_close(struct conn *c, enum outcome why)
 {
 	struct worker *w = c->w;
 
+	h2_free(c);
 	if (c->ex.conf != NULL && c->phase != PHASE_IDLE) {
 		if (c->ex.status == 0) {
 			c->ex.status = 499;        /* nginx's "client closed request" */
@@ -631,6 +584,10 @@ static void conn_parse(struct conn *c)
 				conn_linger_input(c, false);
 			return;
 		}
+		if (c->h2 != NULL) {
+			h2_input(c);
+			return;
+		}
 		if (c->phase == PHASE_TUNNEL) {
 			/* Bytes, no HTTP: all of it goes to the upstream (tunnel.c). */
 			tunnel_client_data(&c->ex, in);
@@ -670,6 +627,20 @@ static void conn_parse(struct conn *c)
 			if (c->phase == PHASE_IDLE)
 				timer_set(c, conn_idle_ms(c));
 			return;
+		}
+		if (c->phase == PHASE_IDLE && c->nrequests == 0 && c->h2_ok && !c->tls) {
+			/* h2c with prior knowledge: the client's first bytes are HTTP/2's preface. */
+			int m = h2_preface(in);
+
+			if (m < 0)
+				return;     /* a prefix so far; client_header_ms bounds the wait */
+			if (m > 0) {
+				if (h2_start(c) != 0) {
+					conn_close(c, OUT_OUT_OF_MEMORY);
+					return;
+				}
+				continue;
+			}
 		}
 		if (c->phase == PHASE_IDLE && request_begin(c) != 0) {
 			conn_close(c, OUT_NO_CONFIGURATION);
@@ -772,6 +743,12 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 			conn_linger_start(c);
 		return;
 	}
+	if (c->h2 != NULL) {
+		if (!c->tls && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+			bufferevent_disable(c->bev, EV_WRITE);
+		h2_output_drained(c);
+		return;
+	}
 	if (c->phase == PHASE_TUNNEL && c->shut_pending &&
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 		conn_shut(c);
@@ -793,6 +770,8 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		c->tls_done = true;
 		tls_note_handshake(bufferevent_openssl_get_ssl(bev), true);
 		metrics_tls_handshake(true);
+		if (c->h2_ok && tls_alpn_h2(bufferevent_openssl_get_ssl(bev)) && h2_start(c) != 0)
+			conn_close(c, OUT_OUT_OF_MEMORY);
 		return;
 	}
 	if (c->tls && !c->tls_done) {
@@ -845,6 +824,10 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 		tls_note_handshake(NULL, false);
 		metrics_tls_handshake(false);
 		conn_close(c, OUT_TLS_HANDSHAKE_TIMEOUT);
+		return;
+	}
+	if (c->h2 != NULL && c->phase != PHASE_CLOSING) {
+		h2_timer(c);
 		return;
 	}
 	if (c->phase == PHASE_HEAD && c->ex.resp == EXCHANGE_RESP_NONE) {

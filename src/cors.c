@@ -12,13 +12,9 @@
 #include "util.h"
 
 /* The Vary of a preflight's answer: it depends on all three request fields. */
-static const char cors_vary[] = "Vary: Origin\r\n";
+static const char cors_vary[] = "Origin";
 static const char cors_vary_preflight[] =
-	"Vary: Origin, Access-Control-Request-Method, Access-Control-Request-Headers\r\n";
-static const char cors_acao[] = "Access-Control-Allow-Origin: ";
-/* A preflight refused from an allowed origin: the origin line is ended, no Allow-* follows. */
-static const char cors_refused[] =
-	"\r\nVary: Origin, Access-Control-Request-Method, Access-Control-Request-Headers\r\n";
+	"Origin, Access-Control-Request-Method, Access-Control-Request-Headers";
 
 static void cors_list_free(struct cors_list *l)
 {
@@ -85,8 +81,9 @@ void cors_policy_free(struct cors_policy *p)
 	cors_list_free(&p->methods);
 	cors_list_free(&p->headers);
 	cors_list_free(&p->expose);
-	free(p->actual);
-	free(p->preflight);
+	free(p->methods_val);
+	free(p->headers_val);
+	free(p->expose_val);
 	free(p);
 }
 
@@ -288,17 +285,8 @@ int cors_add_expose(struct cors_policy *p, const char *s, const char **why)
 	return cors_add_name(&p->expose, s, "X-Request-Id", why);
 }
 
-/* "Name: first, v[0], v[1]...\r\n" onto f. */
-static void cors_put_list(FILE *f, const char *name, const char *first, const struct cors_list *l)
-{
-	fprintf(f, "%s: %s", name, first != NULL ? first : "");
-	for (size_t i = 0; i < l->n; i++)
-		fprintf(f, "%s%s", first != NULL || i > 0 ? ", " : "", l->v[i]);
-	fputs("\r\n", f);
-}
-
-/* Build one text on a memory stream; NULL on failure. */
-static char *cors_text(const struct cors_policy *p, bool preflight, size_t *len)
+/* "first, v[0], v[1]...": a list field's value; NULL on failure. */
+static char *cors_join(const char *first, const struct cors_list *l, size_t *len)
 {
 	char *buf = NULL;
 	size_t n = 0;
@@ -306,17 +294,9 @@ static char *cors_text(const struct cors_policy *p, bool preflight, size_t *len)
 
 	if (f == NULL)
 		return NULL;
-	fputs("\r\n", f);       /* ends the Access-Control-Allow-Origin line */
-	if (p->credentials)
-		fputs("Access-Control-Allow-Credentials: true\r\n", f);
-	if (preflight) {
-		cors_put_list(f, "Access-Control-Allow-Methods", NULL, &p->methods);
-		cors_put_list(f, "Access-Control-Allow-Headers", "X-Auth-Token", &p->headers);
-		fprintf(f, "Access-Control-Max-Age: %u\r\n%s", p->max_age_s, cors_vary_preflight);
-	} else {
-		cors_put_list(f, "Access-Control-Expose-Headers", "X-Request-Id", &p->expose);
-		fputs(cors_vary, f);
-	}
+	fputs(first != NULL ? first : "", f);
+	for (size_t i = 0; i < l->n; i++)
+		fprintf(f, "%s%s", first != NULL || i > 0 ? ", " : "", l->v[i]);
 	if (fclose(f) != 0) {
 		free(buf);
 		return NULL;
@@ -349,9 +329,11 @@ int cors_policy_finish(struct cors_policy *p, const char **field, const char **w
 					  strlen(defaults[i]), why) != 0)
 				return -1;
 	}
-	p->actual = cors_text(p, false, &p->actual_len);
-	p->preflight = cors_text(p, true, &p->preflight_len);
-	return p->actual != NULL && p->preflight != NULL ? 0 : -1;
+	p->methods_val = cors_join(NULL, &p->methods, &p->methods_len);
+	p->headers_val = cors_join("X-Auth-Token", &p->headers, &p->headers_len);
+	p->expose_val = cors_join("X-Request-Id", &p->expose, &p->expose_len);
+	p->max_age_len = util_u64_dec(p->max_age_s, p->max_age_val);
+	return p->methods_val != NULL && p->headers_val != NULL && p->expose_val != NULL ? 0 : -1;
 }
 
 bool cors_origin_allowed(const struct cors_policy *p, const char *origin, size_t len)
@@ -411,35 +393,44 @@ enum outcome cors_check(const struct cors_policy *p, const struct cors_request *
 	return OUT_CORS_PREFLIGHT;
 }
 
+/* Append field name: val (a literal name) to f[n]. */
+#define CORS_FIELD(f, n, nm, v, vl)				\
+	do {							\
+		(f)[n].name = (nm);				\
+		(f)[n].name_len = sizeof(nm) - 1;		\
+		(f)[n].val = (v);				\
+		(f)[n].val_len = (vl);				\
+		(n)++;						\
+	} while (0)
+
 size_t cors_fields(const struct cors_policy *p, enum cors_state st, enum outcome o,
-		   const char *origin, size_t origin_len, struct iovec iov[CORS_IOV_MAX])
+		   const char *origin, size_t origin_len, struct cors_field f[CORS_FIELDS_MAX])
 {
 	bool preflight = o == OUT_CORS_PREFLIGHT || o == OUT_CORS_ORIGIN || o == OUT_CORS_METHOD ||
 			 o == OUT_CORS_HEADERS;
+	const char *vary = preflight ? cors_vary_preflight : cors_vary;
+	size_t vary_len = preflight ? sizeof(cors_vary_preflight) - 1 : sizeof(cors_vary) - 1;
+	size_t n = 0;
 
 	if (st == CORS_OFF)
 		return 0;
-	if (st != CORS_ALLOWED) {
-		iov[0].iov_base = (void *)(uintptr_t)(preflight ? cors_vary_preflight : cors_vary);
-		iov[0].iov_len = preflight ? sizeof(cors_vary_preflight) - 1 : sizeof(cors_vary) - 1;
-		return 1;
+	if (st == CORS_ALLOWED) {
+		/* "*" only where no credentials are allowed (cors_policy_finish makes sure). */
+		CORS_FIELD(f, n, "Access-Control-Allow-Origin", p->any_origin ? "*" : origin,
+			   p->any_origin ? 1 : origin_len);
+		/* A preflight refused from an allowed origin: no Allow-* follows. */
+		if (p->credentials && (o == OUT_CORS_PREFLIGHT || !preflight))
+			CORS_FIELD(f, n, "Access-Control-Allow-Credentials", "true", 4);
+		if (o == OUT_CORS_PREFLIGHT) {
+			CORS_FIELD(f, n, "Access-Control-Allow-Methods", p->methods_val, p->methods_len);
+			CORS_FIELD(f, n, "Access-Control-Allow-Headers", p->headers_val, p->headers_len);
+			CORS_FIELD(f, n, "Access-Control-Max-Age", p->max_age_val, p->max_age_len);
+		} else if (!preflight) {
+			CORS_FIELD(f, n, "Access-Control-Expose-Headers", p->expose_val, p->expose_len);
+		}
 	}
-	iov[0].iov_base = (void *)(uintptr_t)cors_acao;
-	iov[0].iov_len = sizeof(cors_acao) - 1;
-	/* "*" only where no credentials are allowed (cors_policy_finish makes sure). */
-	iov[1].iov_base = (void *)(uintptr_t)(p->any_origin ? "*" : origin);
-	iov[1].iov_len = p->any_origin ? 1 : origin_len;
-	if (o == OUT_CORS_PREFLIGHT) {
-		iov[2].iov_base = p->preflight;
-		iov[2].iov_len = p->preflight_len;
-	} else if (preflight) {
-		iov[2].iov_base = (void *)(uintptr_t)cors_refused;
-		iov[2].iov_len = sizeof(cors_refused) - 1;
-	} else {
-		iov[2].iov_base = p->actual;
-		iov[2].iov_len = p->actual_len;
-	}
-	return 3;
+	CORS_FIELD(f, n, "Vary", vary, vary_len);
+	return n;
 }
 
 bool cors_upstream_field(const char *name, size_t len)

@@ -11,7 +11,10 @@
 #include "conf.h"
 #include "cors.h"
 #include "gate.h"
+#include "headers.h"
+#include "http1.h"
 #include "log.h"
+#include "metrics.h"
 #include "route.h"
 #include "tcache.h"
 #include "upstream.h"
@@ -44,6 +47,106 @@ const char *exchange_host(const struct exchange *x, size_t *len)
 {
 	*len = x->host_len;
 	return x->host_len > 0 ? x->buf + x->host_off : NULL;
+}
+
+static bool name_is(const struct exchange *x, const struct header *h, const char *lit)
+{
+	return util_ieq(x->buf + h->name_off, h->name_len, lit);
+}
+
+int exchange_index(struct exchange *x, struct header *hdr, struct exchange_fields *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->host_idx = -1;
+	for (unsigned i = 0; i < x->nhdr; i++) {
+		struct header *h = &hdr[i];
+
+		while (h->val_len > 0 && (x->buf[h->val_off + h->val_len - 1] == ' ' ||
+					  x->buf[h->val_off + h->val_len - 1] == '\t'))
+			h->val_len--;
+		if (!http1_token_ok(x->buf + h->name_off, h->name_len)) {
+			x->err = OUT_BAD_HEADER;
+			return -1;
+		}
+		if (memchr(x->buf + h->name_off, '_', h->name_len) != NULL)
+			x->has_underscore = true;   /* forward.c decides what to drop */
+		switch (h->name_len) {
+		case 4:
+			if (name_is(x, h, "host")) {
+				f->hosts++;
+				f->host_idx = (int)i;
+			}
+			break;
+		case 10:
+			if (name_is(x, h, "connection")) {
+				x->has_connection = true;
+				if (headers_list_has(x->buf + h->val_off, h->val_len, "close", 5))
+					f->conn_close = true;
+				if (headers_list_has(x->buf + h->val_off, h->val_len, "upgrade", 7))
+					f->conn_upgrade = true;
+			}
+			break;
+		case 7:
+			if (name_is(x, h, "upgrade"))
+				f->upgrades++;
+			break;
+		case 6:
+			if (name_is(x, h, "origin")) {
+				if (x->norigin++ == 0)
+					x->origin_idx = (int)i;
+			} else if (name_is(x, h, "expect")) {
+				if (!util_ieq(x->buf + h->val_off, h->val_len, "100-continue")) {
+					x->err = OUT_EXPECTATION_FAILED;
+					return -1;
+				}
+				x->expect_continue = true;
+			}
+			break;
+		case 12:
+			if (name_is(x, h, "x-auth-token")) {
+				if (x->ntokens++ == 0)
+					x->token_idx = (int)i;
+			} else if (name_is(x, h, "x-request-id")) {
+				x->reqid_idx = (int)i;
+			}
+			break;
+		case 29:
+			if (name_is(x, h, "access-control-request-method") && x->nacrm++ == 0)
+				x->acrm_idx = (int)i;
+			break;
+		case 30:
+			if (name_is(x, h, "access-control-request-headers") && x->nacrh++ == 0)
+				x->acrh_idx = (int)i;
+			break;
+		case 17:
+			if (name_is(x, h, "transfer-encoding")) {
+				f->te++;
+				/* Only a bare "chunked" is framing we relay; anything else is a shape
+				 * two parsers may read differently. */
+				if (!util_ieq(x->buf + h->val_off, h->val_len, "chunked")) {
+					x->err = OUT_BAD_TRANSFER_ENCODING;
+					return -1;
+				}
+			}
+			break;
+		default:
+			break;
+		}
+	}
+	return 0;
+}
+
+bool exchange_method_set(struct exchange *x, const char *name, size_t len)
+{
+#define EXCHANGE_METHOD(num, id, text)						\
+	if (len == sizeof(#text) - 1 && memcmp(name, #text, len) == 0) {	\
+		x->method = (uint8_t)num;					\
+		x->method_known = true;						\
+		return true;							\
+	}
+	HTTP_METHOD_MAP(EXCHANGE_METHOD)
+#undef EXCHANGE_METHOD
+	return false;
 }
 
 /* Request id: a well-formed incoming X-Request-Id is kept, otherwise one is made. */
@@ -177,6 +280,65 @@ int exchange_dispatch(struct exchange *x)
 		return x->has_body;
 	}
 	return 0;
+}
+
+/* The combined log format's extra fields: a header scan, made only in that format. */
+static void access_combined_fields(const struct exchange *x, struct access_record *ar)
+{
+	ar->client_ip = x->client_ip;
+	for (unsigned i = 0; i < x->nhdr; i++) {
+		const struct header *h = &x->hdr[i];
+
+		if (ar->referer == NULL && util_ieq(x->buf + h->name_off, h->name_len, "referer")) {
+			ar->referer = x->buf + h->val_off;
+			ar->referer_len = h->val_len;
+		} else if (ar->user_agent == NULL &&
+			   util_ieq(x->buf + h->name_off, h->name_len, "user-agent")) {
+			ar->user_agent = x->buf + h->val_off;
+			ar->user_agent_len = h->val_len;
+		}
+	}
+}
+
+void exchange_finish(struct exchange *x, const char *client, const char *protocol)
+{
+	struct access_record ar;
+	enum outcome final;
+
+	if (x->conf == NULL)
+		return;
+	memset(&ar, 0, sizeof(ar));
+	ar.request_id = x->request_id[0] ? x->request_id : NULL;
+	ar.client = client;
+	ar.protocol = protocol;
+	/* x->method is set when the head is complete; a head cut short (408, 431, 499) has its
+	 * method only in the parser once the URL began, and 0 would read as "DELETE". */
+	ar.method = x->method_known ? llhttp_method_name((llhttp_method_t)x->method) : NULL;
+	ar.path = x->path_len ? x->buf + x->path_off : NULL;
+	ar.path_len = x->path_len;
+	if (x->fn != NULL) {
+		ar.namespace_id = x->fn->ns->id;
+		ar.function_id = x->fn->id;
+	}
+	/* The decision and reason come from the outcome table, as the metrics' labels do: a
+	 * request with neither a gate decision nor an error is "error"/"unknown" in both. */
+	final = outcome_final(x->gate.reason, x->err);
+	ar.decision = outcome_decision_name(outcome_info(final)->decision);
+	ar.reason = outcome_name(final);
+	ar.token_id = x->gate.jti[0] ? x->gate.jti : NULL;
+	ar.status = x->status;
+	ar.bytes_in = x->body_bytes;
+	ar.bytes_out = x->bytes_out;
+	ar.upstream_us = x->upstream_us;
+	ar.total_us = x->start_us ? (int64_t)(util_mono_us() - x->start_us) : 0;
+	if (log_access_combined())
+		access_combined_fields(x, &ar);
+	if (x->method != 0 || x->status != 0) {
+		log_access(&ar);
+		metrics_request(x->w->metrics, x->conf, x->fn, final, x->status, x->upstream_us);
+	}
+	worker_conf_release(x->w, x->conf);
+	x->conf = NULL;
 }
 
 void exchange_fail(struct exchange *x, enum outcome o)

@@ -95,14 +95,6 @@ static void h1_head_field(struct exchange *x, const char *name, size_t name_len,
 	head_put(c, "\r\n", 2);
 }
 
-static void h1_head_lines(struct exchange *x, const struct iovec *iov, size_t n)
-{
-	struct conn *c = conn_of(x);
-
-	for (size_t i = 0; i < n; i++)
-		head_put(c, iov[i].iov_base, iov[i].iov_len);
-}
-
 static void h1_head_end(struct exchange *x, enum exchange_body body, uint64_t length, bool last)
 {
 	struct conn *c = conn_of(x);
@@ -247,7 +239,6 @@ static bool h1_shut(struct exchange *x)
 const struct exchange_out_ops h1_out_ops = {
 	.head_start = h1_head_start,
 	.head_field = h1_head_field,
-	.head_lines = h1_head_lines,
 	.head_end = h1_head_end,
 	.body = h1_body,
 	.body_move = h1_body_move,

@@ -499,6 +499,7 @@ static void line_json(struct lb *b, const struct access_record *r)
 	LB_JSON(b, "request_id", r->request_id, slen(r->request_id));
 	LB_JSON(b, "client", r->client, slen(r->client));
 	LB_JSON(b, "method", r->method, slen(r->method));
+	LB_JSON(b, "protocol", r->protocol, slen(r->protocol));
 	LB_JSON(b, "path", r->path, r->path_len > 1024 ? 1024 : r->path_len);
 	LB_JSON(b, "namespace", r->namespace_id, slen(r->namespace_id));
 	LB_JSON(b, "function", r->function_id, slen(r->function_id));

@@ -106,6 +106,7 @@ static uint64_t retired_hist[METRICS_NBUCKETS], retired_hist_sum_us;
 static struct tcache_stats retired_cache;
 
 static _Atomic uint64_t tls_ok, tls_failed;
+static _Atomic uint64_t h2_events[METRICS_H2_COUNT];
 static _Atomic uint64_t tunnels_open, tunnels_total, tunnel_bytes_up, tunnel_bytes_down;
 static _Atomic uint64_t hdr_dropped[METRICS_NHDRDROP];
 static _Atomic uint64_t reloads_ok, reloads_failed;
@@ -431,6 +432,12 @@ void metrics_tls_handshake(bool ok)
 {
 	/* A handshake costs hundreds of microseconds: one shared atomic add is noise. */
 	atomic_fetch_add_explicit(ok ? &tls_ok : &tls_failed, 1, memory_order_relaxed);
+}
+
+void metrics_h2(enum metrics_h2 which)
+{
+	/* Per connection, not per request: a shared atomic add is noise. */
+	atomic_fetch_add_explicit(&h2_events[which], 1, memory_order_relaxed);
 }
 
 void metrics_header_dropped(enum metrics_hdrdrop which)
@@ -824,6 +831,25 @@ char *metrics_render(const struct registry *reg, size_t *len)
 		  (unsigned long long)atomic_load(&tls_ok));
 	mb_printf(&b, "fngate_tls_handshakes_total{result=\"failure\"} %llu\n",
 		  (unsigned long long)atomic_load(&tls_failed));
+	mb_family(&b, "fngate_http2_connections_total", "counter",
+		  "Client connections that spoke HTTP/2 (h2 by ALPN, or h2c with prior knowledge).");
+	mb_printf(&b, "fngate_http2_connections_total %llu\n",
+		  (unsigned long long)atomic_load(&h2_events[METRICS_H2_CONNECTION]));
+	mb_family(&b, "fngate_http2_defences_total", "counter",
+		  "HTTP/2 connections ended (GOAWAY), and streams reset, by a defence.");
+	{
+		static const char *const names[METRICS_H2_COUNT] = {
+			[METRICS_H2_RAPID_RESET] = "rapid_reset",
+			[METRICS_H2_FLOOD] = "flood",
+			[METRICS_H2_PROTOCOL_ERROR] = "protocol_error",
+			[METRICS_H2_TIMEOUT] = "timeout",
+			[METRICS_H2_STREAM_STALLED] = "stream_stalled",
+		};
+
+		for (int d = METRICS_H2_RAPID_RESET; d < METRICS_H2_COUNT; d++)
+			mb_printf(&b, "fngate_http2_defences_total{defence=\"%s\"} %llu\n", names[d],
+				  (unsigned long long)atomic_load(&h2_events[d]));
+	}
 	mb_family(&b, "fngate_headers_dropped_total", "counter",
 		  "Header fields dropped for an underscore in their name: request fields "
 		  "(underscores_in_headers off), and fields whose name reads as one fngate sets, "

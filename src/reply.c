@@ -41,7 +41,7 @@ const char *reply_reason(int status)
 	}
 }
 
-size_t reply_cors(const struct exchange *x, enum outcome o, struct iovec *iov)
+size_t reply_cors(const struct exchange *x, enum outcome o, struct cors_field *f)
 {
 	const char *origin;
 	size_t olen;
@@ -49,7 +49,7 @@ size_t reply_cors(const struct exchange *x, enum outcome o, struct iovec *iov)
 	if (x->cors == CORS_OFF || x->fn == NULL || x->fn->cors == NULL)
 		return 0;
 	origin = exchange_header(x, x->origin_idx, &olen);
-	return cors_fields(x->fn->cors, (enum cors_state)x->cors, o, origin, olen, iov);
+	return cors_fields(x->fn->cors, (enum cors_state)x->cors, o, origin, olen, f);
 }
 
 /* A field whose value is a string literal. */
@@ -63,7 +63,7 @@ void reply_error(struct exchange *x, enum outcome o, bool close)
 	const struct outcome_info *oi = outcome_info(o);
 	const char *code = oi->name;
 	int status = oi->status;
-	struct iovec cors[CORS_IOV_MAX];
+	struct cors_field cors[CORS_FIELDS_MAX];
 	size_t clen = strnlen(code, 80), blen = status == 204 ? 0 : clen + 13, ncors;
 
 	ops->head_start(x, status, NULL, 0);
@@ -80,8 +80,8 @@ void reply_error(struct exchange *x, enum outcome o, bool close)
 	/* The CORS fields of a function with "cors": the page on an allowed origin can read why it
 	 * was refused. */
 	ncors = reply_cors(x, o, cors);
-	if (ncors > 0)
-		ops->head_lines(x, cors, ncors);
+	for (size_t i = 0; i < ncors; i++)
+		ops->head_field(x, cors[i].name, cors[i].name_len, cors[i].val, cors[i].val_len);
 	ops->head_end(x, blen > 0 ? EXCHANGE_BODY_LENGTH : EXCHANGE_BODY_NONE, blen, close);
 	/* the body: {"error":"<code>"}\n (13 bytes around the code) */
 	if (blen > 0 && (x->method != HTTP_HEAD || !x->method_known)) {

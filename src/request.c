@@ -30,7 +30,6 @@ void request_reset(struct request *r)
 	r->buf = buf;
 	r->cap = cap;
 	r->hdr = hdr;
-	r->host_idx = -1;
 }
 
 /* The exchange reads the head memory where request.c keeps it. */
@@ -188,26 +187,13 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
 	return req_append(c, at, len);
 }
 
-static bool hname_is(const struct request *r, const struct header *h, const char *lit)
-{
-	return util_ieq(r->buf + h->name_off, h->name_len, lit);
-}
-
-static void trim_value(struct request *r, struct header *h)
-{
-	while (h->val_len > 0 &&
-	       (r->buf[h->val_off + h->val_len - 1] == ' ' || r->buf[h->val_off + h->val_len - 1] == '\t'))
-		h->val_len--;
-}
-
 /* Validate the head. Returns 0, or -1 with x->err set (its status is the answer). */
 static int request_analyze(struct conn *c)
 {
 	struct request *r = &c->req;
 	struct exchange *x = &c->ex;
 	llhttp_t *p = &c->parser;
-	int te = 0, hosts = 0, upgrades = 0;
-	bool conn_close_token = false, conn_upgrade_token = false;
+	struct exchange_fields f;
 
 	x->method = llhttp_get_method(p);
 	x->method_known = true;
@@ -216,99 +202,28 @@ static int request_analyze(struct conn *c)
 		return -1;
 	}
 	r->http_minor = llhttp_get_http_minor(p);
-	for (unsigned i = 0; i < x->nhdr; i++) {
-		struct header *h = &r->hdr[i];
-
-		trim_value(r, h);
-		if (!http1_token_ok(r->buf + h->name_off, h->name_len)) {
-			x->err = OUT_BAD_HEADER;
-			return -1;
-		}
-		if (memchr(r->buf + h->name_off, '_', h->name_len) != NULL)
-			x->has_underscore = true;   /* forward.c decides what to drop */
-		/* Control bytes in values: llhttp in strict mode refuses them (tested: 400 for \x00,
-		 * \x01, \x0b, \x1b, \x7f), and http1_scan_head refuses obs-fold and bare CR, so the
-		 * value is not scanned a second time here (it holds the token: the longest header). */
-		switch (h->name_len) {
-		case 4:
-			if (hname_is(r, h, "host")) {
-				hosts++;
-				r->host_idx = (int)i;
-			}
-			break;
-		case 10:
-			if (hname_is(r, h, "connection")) {
-				x->has_connection = true;
-				if (headers_list_has(r->buf + h->val_off, h->val_len, "close", 5))
-					conn_close_token = true;
-				if (headers_list_has(r->buf + h->val_off, h->val_len, "upgrade", 7))
-					conn_upgrade_token = true;
-			}
-			break;
-		case 7:
-			if (hname_is(r, h, "upgrade"))
-				upgrades++;
-			break;
-		case 6:
-			if (hname_is(r, h, "origin")) {
-				if (x->norigin++ == 0)
-					x->origin_idx = (int)i;
-			} else if (hname_is(r, h, "expect")) {
-				if (!util_ieq(r->buf + h->val_off, h->val_len, "100-continue")) {
-					x->err = OUT_EXPECTATION_FAILED;
-					return -1;
-				}
-				x->expect_continue = true;
-			}
-			break;
-		case 12:
-			if (hname_is(r, h, "x-auth-token")) {
-				if (x->ntokens++ == 0)
-					x->token_idx = (int)i;
-			} else if (hname_is(r, h, "x-request-id")) {
-				x->reqid_idx = (int)i;
-			}
-			break;
-		case 29:
-			if (hname_is(r, h, "access-control-request-method") && x->nacrm++ == 0)
-				x->acrm_idx = (int)i;
-			break;
-		case 30:
-			if (hname_is(r, h, "access-control-request-headers") && x->nacrh++ == 0)
-				x->acrh_idx = (int)i;
-			break;
-		case 17:
-			if (hname_is(r, h, "transfer-encoding")) {
-				te++;
-				/* Only a bare "chunked" is framing we relay; anything else is a shape
-				 * two parsers may read differently. */
-				if (!util_ieq(r->buf + h->val_off, h->val_len, "chunked")) {
-					x->err = OUT_BAD_TRANSFER_ENCODING;
-					return -1;
-				}
-			}
-			break;
-		default:
-			break;
-		}
-	}
-	if (te > 1 || (te == 1 && r->http_minor == 0)) {
+	/* Control bytes in values: llhttp in strict mode refuses them (tested: 400 for \x00,
+	 * \x01, \x0b, \x1b, \x7f), and http1_scan_head refuses obs-fold and bare CR, so the
+	 * value is not scanned a second time (it holds the token: the longest header). */
+	if (exchange_index(x, r->hdr, &f) != 0)
+		return -1;
+	if (f.te > 1 || (f.te == 1 && r->http_minor == 0)) {
 		x->err = OUT_BAD_TRANSFER_ENCODING;
 		return -1;
 	}
-	if (hosts > 1 || (hosts == 0 && r->http_minor == 1)) {
+	if (f.hosts > 1 || (f.hosts == 0 && r->http_minor == 1)) {
 		x->err = OUT_BAD_HOST;
 		return -1;
 	}
-	if (hosts == 1) {
+	if (f.hosts == 1) {
 		size_t n;
-		const char *v = exchange_header(x, r->host_idx, &n);
+		const char *v = exchange_header(x, f.host_idx, &n);
 
 		if (!http1_host_ok(v, n)) {
 			x->err = OUT_BAD_HOST;
 			return -1;
 		}
-		x->host_off = x->hdr[r->host_idx].val_off;
+		x->host_off = x->hdr[f.host_idx].val_off;
 		x->host_len = (uint32_t)n;
 	}
 	{
@@ -345,12 +260,12 @@ static int request_analyze(struct conn *c)
 	}
 	x->has_body = x->length_unknown || x->content_length > 0;
 	/* "close" followed by whitespace is still close (llhttp 8 misses "close\t"). */
-	r->keep_alive = llhttp_should_keep_alive(p) != 0 && !conn_close_token;
+	r->keep_alive = llhttp_should_keep_alive(p) != 0 && !f.conn_close;
 	/* An upgrade (WebSocket...) may become a tunnel only in its one unambiguous shape: HTTP/1.1,
 	 * GET, one Upgrade field named by Connection, no body, the connection kept. Anything else
 	 * (HTTP/1.0, POST, a body, "close") is a plain request: Upgrade is dropped as hop-by-hop and
 	 * a 101 to it is refused (response.c), so no byte after it can pass as a tunnel's. */
-	x->upgrade = upgrades == 1 && conn_upgrade_token && r->http_minor == 1 &&
+	x->upgrade = f.upgrades == 1 && f.conn_upgrade && r->http_minor == 1 &&
 		     x->method == HTTP_GET && !x->has_body && !x->cl_present && r->keep_alive;
 	return 0;
 }

@@ -253,11 +253,12 @@ static int on_headers_complete(llhttp_t *p)
 	if (x->request_id[0] != '\0')
 		ops->head_field(x, "X-Request-Id", 12, x->request_id, strlen(x->request_id));
 	{
-		struct iovec cors[CORS_IOV_MAX];
+		struct cors_field cors[CORS_FIELDS_MAX];
 		size_t ncors = reply_cors(x, OUT_NONE, cors);
 
-		if (ncors > 0)
-			ops->head_lines(x, cors, ncors);
+		for (size_t i = 0; i < ncors; i++)
+			ops->head_field(x, cors[i].name, cors[i].name_len, cors[i].val,
+					cors[i].val_len);
 	}
 	ops->head_end(x, no_body ? EXCHANGE_BODY_NONE : cl_known && !(p->flags & F_CHUNKED) ?
 		      EXCHANGE_BODY_LENGTH : EXCHANGE_BODY_STREAM, p->content_length, false);

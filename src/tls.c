@@ -63,12 +63,14 @@ static _Atomic int64_t tls_tk_created;     /* of tls_tk[0]: the fast "rotation d
 static char tls_mac_digest[] = "SHA256";
 
 static int tls_ssl_index = -1;             /* SSL ex_data slot: the tls_server reference */
+static int tls_h2_index = -1;              /* SSL ex_data slot: non-NULL when h2 may be chosen */
 static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
 
 static _Atomic uint64_t tls_n_handshakes, tls_n_resumed, tls_n_failures, tls_n_up_failures;
 
-/* ALPN: HTTP/1.x only, http/1.1 preferred. */
-static const char *const tls_alpn_ours[] = {"http/1.1", "http/1.0"};
+/* ALPN: h2 first where the listener speaks HTTP/2 (tls_server_ssl_new), then HTTP/1.x,
+ * http/1.1 preferred. */
+static const char *const tls_alpn_ours[] = {"h2", "http/1.1", "http/1.0"};
 static const unsigned char tls_alpn_client[] = "\x08http/1.1";
 
 /* ---- helpers ---- */
@@ -88,12 +90,13 @@ static void tls_ssl_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx
 static void tls_init_once(void)
 {
 	tls_ssl_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, tls_ssl_free_cb);
+	tls_h2_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 }
 
 static int tls_init(void)
 {
 	pthread_once(&tls_once, tls_init_once);
-	return tls_ssl_index >= 0 ? 0 : -1;
+	return tls_ssl_index >= 0 && tls_h2_index >= 0 ? 0 : -1;
 }
 
 /* Never prompt for a pass phrase on the terminal: an encrypted key is a configuration error. */
@@ -327,14 +330,15 @@ static int tls_sni_cb(SSL *ssl, int *alert, void *arg)
 	return SSL_TLSEXT_ERR_OK;
 }
 
-/* ALPN: the client's list must hold an HTTP/1.x protocol; anything else (h2 only...) is
- * refused with no_application_protocol (RFC 7301 section 3.2) rather than misunderstood. */
+/* ALPN: the client's list must hold a protocol of ours (h2 only on a listener with HTTP/2);
+ * anything else is refused with no_application_protocol (RFC 7301 section 3.2) rather than
+ * misunderstood. Our order wins over the client's. */
 static int tls_alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 		       const unsigned char *in, unsigned int inlen, void *arg)
 {
-	(void)ssl;
 	(void)arg;
-	for (size_t k = 0; k < ARRAY_LEN(tls_alpn_ours); k++) {
+	for (size_t k = SSL_get_ex_data(ssl, tls_h2_index) != NULL ? 0 : 1;
+	     k < ARRAY_LEN(tls_alpn_ours); k++) {
 		size_t want = strlen(tls_alpn_ours[k]);
 
 		for (unsigned int i = 0; i < inlen;) {
@@ -603,7 +607,16 @@ void tls_server_unref(struct tls_server *s)
 	free(s);
 }
 
-SSL *tls_server_ssl_new(struct tls_server *s)
+bool tls_alpn_h2(const SSL *ssl)
+{
+	const unsigned char *p;
+	unsigned int n;
+
+	SSL_get0_alpn_selected(ssl, &p, &n);
+	return n == 2 && memcmp(p, "h2", 2) == 0;
+}
+
+SSL *tls_server_ssl_new(struct tls_server *s, bool h2)
 {
 	SSL *ssl;
 
@@ -615,6 +628,10 @@ SSL *tls_server_ssl_new(struct tls_server *s)
 	/* The SNI callback reads s: the SSL keeps it alive (released by tls_ssl_free_cb). */
 	if (SSL_set_ex_data(ssl, tls_ssl_index, tls_server_ref(s)) != 1) {
 		tls_server_unref(s);
+		SSL_free(ssl);
+		return NULL;
+	}
+	if (h2 && SSL_set_ex_data(ssl, tls_h2_index, ssl) != 1) {
 		SSL_free(ssl);
 		return NULL;
 	}

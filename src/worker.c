@@ -12,6 +12,7 @@
 #include <event2/thread.h>
 
 #include "conf.h"
+#include "h2.h"
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
@@ -150,6 +151,8 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
 		next = TAILQ_NEXT(c, entry);
 		if (c->phase == PHASE_IDLE || atomic_load(&w->stopped))
 			conn_close(c, OUT_SHUTDOWN);
+		else if (c->h2 != NULL && c->phase != PHASE_CLOSING)
+			h2_drain(c);    /* GOAWAY: its streams finish, then it closes */
 		else
 			c->close_after = true;
 	}

@@ -97,6 +97,12 @@ static const struct err_case {
 	{ "listen bad", "{\"listen\": [\"127.0.0.1:1\",\n  \"localhost:80\"], \"namespaces\": []}", 2, 3,
 	  "listen[1]: must be \"ip:port\"" },
 	{ "listen port 0", "{\"listen\": [\"127.0.0.1:0\"], \"namespaces\": []}", 1, 13, "listen[0]: must be" },
+	{ "listen http2 string", "{\"listen\": [{\"address\": \"127.0.0.1:1\", \"http2\": \"no\"}], \"namespaces\": []}",
+	  1, 49, "listen[0].http2: must be true, false or an object" },
+	{ "listen http2 window", "{\"listen\": [{\"address\": \"127.0.0.1:1\",\n \"http2\": {\"initial_window_bytes\": 100}}],"
+	  " \"namespaces\": []}", 2, 36, "listen[0].http2.initial_window_bytes: 100 is out of range" },
+	{ "http2 unknown key", "{\"listen\": [\"127.0.0.1:1\"], \"namespaces\": [],\n \"http2\": {\"max_streams\": 5}}", 2, 12,
+	  "http2.max_streams: unknown key" },
 	{ "listen port 65536", "{\"listen\": [\"[::1]:65536\"], \"namespaces\": []}", 1, 13, "listen[0]: must be" },
 	{ "listen twice", "{\"listen\": [\"127.0.0.1:1\", \"127.0.0.1:1\"], \"namespaces\": []}", 1, 28,
 	  "listen[1]: \"127.0.0.1:1\" is listed twice" },
@@ -668,6 +674,25 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(c->nnamespaces, 0);
 	ck_assert_uint_eq(c->nfunctions, 0);
 	ck_assert_ptr_null(route_match(c->routes, "a", 1, "/", 1));
+	/* HTTP/2: on, with the safe defaults */
+	ck_assert(c->listen[0].http2);
+	ck_assert_uint_eq(c->http2.max_concurrent_streams, 100);
+	ck_assert_uint_eq(c->http2.initial_window_bytes, 65535);
+	ck_assert_uint_eq(c->http2.header_table_bytes, 4096);
+	ck_assert_uint_eq(c->http2.max_resets_per_s, 100);
+	ck_assert_uint_eq(c->listen[0].h2.max_concurrent_streams, 100);
+	conf_unref(c);
+
+	/* a listener's own HTTP/2 limits over the top-level ones; another turns HTTP/2 off */
+	c = load("{\"listen\": [\"127.0.0.1:8080\", {\"address\": \"127.0.0.1:8081\", \"http2\": false},"
+		 " {\"address\": \"127.0.0.1:8082\", \"http2\": {\"max_concurrent_streams\": 10}}],"
+		 " \"http2\": {\"max_resets_per_s\": 7, \"max_concurrent_streams\": 50}, \"namespaces\": []}",
+		 &errs);
+	ck_assert_ptr_nonnull(c);
+	ck_assert(c->listen[0].http2 && !c->listen[1].http2 && c->listen[2].http2);
+	ck_assert_uint_eq(c->listen[0].h2.max_concurrent_streams, 50);
+	ck_assert_uint_eq(c->listen[2].h2.max_concurrent_streams, 10);
+	ck_assert_uint_eq(c->listen[2].h2.max_resets_per_s, 7);
 	conf_unref(c);
 
 	/* admin disabled; "-" is stderr */

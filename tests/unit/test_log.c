@@ -72,7 +72,8 @@ END_TEST
 START_TEST(test_json_and_off)
 {
 	/* quotes, backslashes, control and non-ASCII bytes are escaped as JSON */
-	struct access_record r = {.request_id = "id1", .method = "GET", .path = "/\"q\\\n\xff",
+	struct access_record r = {.request_id = "id1", .method = "GET", .protocol = "HTTP/2.0",
+				  .path = "/\"q\\\n\xff",
 				  .path_len = 6, .status = 204, .upstream_us = -1,
 				  .total_us = 1234567};
 	char path[512];
@@ -88,6 +89,7 @@ START_TEST(test_json_and_off)
 	ck_assert_ptr_nonnull(s);
 	ck_assert_ptr_nonnull(strstr(s, "\"request_id\":\"id1\""));
 	ck_assert_ptr_nonnull(strstr(s, "\"status\":204"));
+	ck_assert_ptr_nonnull(strstr(s, "\"method\":\"GET\",\"protocol\":\"HTTP/2.0\""));
 	ck_assert_ptr_nonnull(strstr(s, "\"path\":\"/\\\"q\\\\\\u000a\\u00ff\""));
 	ck_assert_ptr_nonnull(strstr(s, "\"upstream_ms\":-1.000,\"total_ms\":1234.567}"));
 	ck_assert_int_eq(s[len - 1], '\n');

@@ -245,6 +245,9 @@ START_TEST(test_render_sums_workers)
 	metrics_tls_handshake(true);
 	metrics_tls_handshake(false);
 	metrics_tls_handshake(false);
+	metrics_h2(METRICS_H2_CONNECTION);
+	metrics_h2(METRICS_H2_CONNECTION);
+	metrics_h2(METRICS_H2_RAPID_RESET);
 
 	text = metrics_render(NULL, &len);
 	ck_assert_ptr_nonnull(text);
@@ -276,6 +279,9 @@ START_TEST(test_render_sums_workers)
 	ASSERT_LINE(text, "fngate_config_last_reload_failure_timestamp_seconds 1700000050");
 	ASSERT_LINE(text, "fngate_tls_handshakes_total{result=\"success\"} 1");
 	ASSERT_LINE(text, "fngate_tls_handshakes_total{result=\"failure\"} 2");
+	ASSERT_LINE(text, "fngate_http2_connections_total 2");
+	ASSERT_LINE(text, "fngate_http2_defences_total{defence=\"rapid_reset\"} 1");
+	ASSERT_LINE(text, "fngate_http2_defences_total{defence=\"flood\"} 0");
 	ASSERT_LINE(text, "fngate_workers 2");
 	ASSERT_LINE(text, "fngate_registry_tokens 0");
 	free(text);

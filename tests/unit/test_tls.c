@@ -403,7 +403,7 @@ START_TEST(test_sni)
 	for (size_t i = 0; i < ARRAY_LEN(t); i++) {
 		SSL_CTX *cctx;
 		SSL *cli = raw_client(&cctx, t[i].sni, NULL, 0, 0, 0);
-		SSL *srv = tls_server_ssl_new(s);
+		SSL *srv = tls_server_ssl_new(s, false);
 		char cn[128];
 
 		ck_assert_ptr_nonnull(srv);
@@ -425,22 +425,27 @@ START_TEST(test_alpn)
 	static const struct {
 		const char *offer;
 		size_t len;
+		bool h2;                /* the listener speaks HTTP/2 */
 		bool ok;
 		const char *chosen;
 	} t[] = {
-		{"\x08http/1.1", 9, true, "http/1.1"},
-		{"\x02h2\x08http/1.1", 12, true, "http/1.1"},
-		{"\x08http/1.0", 9, true, "http/1.0"},
-		{"\x08http/1.0\x08http/1.1", 18, true, "http/1.1"},   /* ours first */
-		{"\x02h2", 3, false, NULL},
-		{NULL, 0, true, ""},                                   /* no ALPN at all: fine */
+		{"\x08http/1.1", 9, false, true, "http/1.1"},
+		{"\x02h2\x08http/1.1", 12, false, true, "http/1.1"},
+		{"\x08http/1.0", 9, false, true, "http/1.0"},
+		{"\x08http/1.0\x08http/1.1", 18, false, true, "http/1.1"},   /* ours first */
+		{"\x02h2", 3, false, false, NULL},
+		{NULL, 0, false, true, ""},                    /* no ALPN at all: fine */
+		{"\x08http/1.1\x02h2", 12, true, true, "h2"},   /* ours first: h2 */
+		{"\x02h2", 3, true, true, "h2"},
+		{"\x08http/1.1", 9, true, true, "http/1.1"},
+		{"\x05spdy3", 6, true, false, NULL},
 	};
 	struct tls_server *s = server_ab(TLS1_2_VERSION, false);
 
 	for (size_t i = 0; i < ARRAY_LEN(t); i++) {
 		SSL_CTX *cctx;
 		SSL *cli = raw_client(&cctx, NULL, (const unsigned char *)t[i].offer, t[i].len, 0, 0);
-		SSL *srv = tls_server_ssl_new(s);
+		SSL *srv = tls_server_ssl_new(s, t[i].h2);
 		const unsigned char *p;
 		unsigned int n;
 		int rc;
@@ -452,6 +457,7 @@ START_TEST(test_alpn)
 			SSL_get0_alpn_selected(cli, &p, &n);
 			ck_assert_msg(n == strlen(t[i].chosen) && (n == 0 || memcmp(p, t[i].chosen, n) == 0),
 				      "case %zu: chose %.*s", i, (int)n, p ? (const char *)p : "");
+			ck_assert(tls_alpn_h2(srv) == (strcmp(t[i].chosen, "h2") == 0));
 		}
 		SSL_free(cli);
 		SSL_free(srv);
@@ -480,7 +486,7 @@ START_TEST(test_min_version)
 		struct tls_server *s = server_ab(t[i].server_min, false);
 		SSL_CTX *cctx;
 		SSL *cli = raw_client(&cctx, NULL, NULL, 0, t[i].client_min, t[i].client_max);
-		SSL *srv = tls_server_ssl_new(s);
+		SSL *srv = tls_server_ssl_new(s, false);
 		int rc;
 
 		join(cli, srv);
@@ -525,7 +531,7 @@ static SSL_SESSION *connect_once(struct tls_server *s, SSL_SESSION *sess, int ma
 {
 	SSL_CTX *cctx;
 	SSL *cli = raw_client(&cctx, "b.test", NULL, 0, 0, maxv);
-	SSL *srv = tls_server_ssl_new(s);
+	SSL *srv = tls_server_ssl_new(s, false);
 	SSL_SESSION *out;
 
 	if (sess != NULL)
@@ -602,7 +608,7 @@ START_TEST(test_ssl_outlives_server)
 	struct tls_server *s = server_ab(TLS1_2_VERSION, false);
 	SSL_CTX *cctx;
 	SSL *cli = raw_client(&cctx, "b.test", NULL, 0, 0, 0);
-	SSL *srv = tls_server_ssl_new(s);
+	SSL *srv = tls_server_ssl_new(s, false);
 	char cn[64];
 
 	tls_server_unref(s);        /* the snapshot's reference: srv holds the last one */
@@ -654,7 +660,7 @@ START_TEST(test_client_verify)
 		ck_assert_msg(tls_server_add(s, path_of(crt), path_of(key), err, sizeof(err), &which) == 0,
 			      "%s", err);
 		cli = tls_client_ssl_new(c, t[i].host);
-		srv = tls_server_ssl_new(s);
+		srv = tls_server_ssl_new(s, false);
 		ck_assert_ptr_nonnull(cli);
 		join(cli, srv);
 		rc = pump(cli, srv);
