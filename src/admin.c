@@ -1210,8 +1210,12 @@ static void revoke_reply(struct areq *r, enum audit_action action, enum registry
 		reply_error(r->req, 404, "not_found", "no %s with this id", what);
 		return;
 	case REG_QUOTA:
-		reply_quota(r, ns);
-		return;
+		/* only an imported revocation in a namespace takes a new place there */
+		if (ns != NULL) {
+			reply_quota(r, ns);
+			return;
+		}
+		/* fall through */
 	case REG_FULL:
 		reply_full(r);
 		return;
