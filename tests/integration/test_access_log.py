@@ -89,6 +89,11 @@ class AccessLog(it.GatewayCase):
             time.sleep(0.05)
         self.assertEqual(len(lines_of(log)), 50)
         burst(gw.port, 20)
+        # A request's line is recorded when its worker moves past it (the loop turn after its
+        # response went out), so a client can hold its answer a moment before the line is in
+        # the buffer: rotate after that moment, as an operator's rotation of lines already
+        # buffered (seen once under ASan: 69 of 70 in the old file, the 70th in the new one).
+        time.sleep(0.2)
         os.rename(log, log + ".1")
         gw.proc.signal(signal.SIGUSR1)
         deadline = time.time() + 10
