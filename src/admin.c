@@ -1211,11 +1211,11 @@ static void revoke_reply(struct areq *r, enum audit_action action, enum registry
 		return;
 	case REG_QUOTA:
 		/* only an imported revocation in a namespace takes a new place there */
-		if (ns != NULL) {
+		if (ns != NULL)
 			reply_quota(r, ns);
-			return;
-		}
-		/* fall through */
+		else
+			reply_full(r);
+		return;
 	case REG_FULL:
 		reply_full(r);
 		return;
