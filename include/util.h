@@ -93,6 +93,11 @@ void util_seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((
 int util_random(void *buf, size_t n);
 /* A random RFC 4122 version-4 UUID as 36 chars + NUL into out[37]. 0 / -1. */
 int util_uuid4(char out[37]);
+
+/* May a listing restricted to the namespaces allowed[0..n) (NULL: no restriction) show a record
+ * of namespace ns (NULL: of none, shown only without a restriction)? The registry's and the
+ * audit trail's listings share this rule. */
+bool util_ns_allowed(char *const *allowed, size_t n, const char *ns);
 /* Lowercase hex of n bytes into out (2n+1 bytes). */
 void util_hex(const unsigned char *in, size_t n, char *out);
 

@@ -807,19 +807,6 @@ void audit_set_retention(unsigned days)
 
 /* ---------------------------------------------------------------- listing */
 
-static bool ns_allowed(const struct audit_query *q, const char *ns)
-{
-	if (q->allowed == NULL)
-		return true;
-	if (ns == NULL)
-		return false;
-	for (size_t i = 0; i < q->nallowed; i++) {
-		if (strcmp(q->allowed[i], ns) == 0)
-			return true;
-	}
-	return false;
-}
-
 static bool matches(const struct audit_query *q, const struct audit_event *ev)
 {
 	if (q->namespace_id != NULL && (ev->namespace_id == NULL ||
@@ -833,7 +820,7 @@ static bool matches(const struct audit_query *q, const struct audit_event *ev)
 		return false;
 	if (q->until_ms != 0 && ev->time_ms > q->until_ms)
 		return false;
-	return ns_allowed(q, ev->namespace_id);
+	return util_ns_allowed(q->allowed, q->nallowed, ev->namespace_id);
 }
 
 size_t audit_list(const struct audit_query *q, const struct audit_event **out, size_t cap,

@@ -1009,19 +1009,6 @@ static int cmp_desc(const void *a, const void *b)
 	return cmp_asc(b, a);
 }
 
-static bool ns_allowed(const struct registry_query *q, const char *ns)
-{
-	if (q->allowed == NULL)
-		return true;
-	if (ns == NULL)
-		return false;
-	for (size_t i = 0; i < q->nallowed; i++) {
-		if (strcmp(q->allowed[i], ns) == 0)
-			return true;
-	}
-	return false;
-}
-
 size_t registry_list(const struct registry *r, const struct registry_query *q,
 		     const struct token_record **out, size_t cap, size_t *total)
 {
@@ -1043,7 +1030,7 @@ size_t registry_list(const struct registry *r, const struct registry_query *q,
 		if (q->function_id && (t->function_id == NULL ||
 				       strcmp(t->function_id, q->function_id) != 0))
 			continue;
-		if (!ns_allowed(q, t->namespace_id))
+		if (!util_ns_allowed(q->allowed, q->nallowed, t->namespace_id))
 			continue;
 		all[m++] = t;
 	}

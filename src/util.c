@@ -193,6 +193,19 @@ int util_random(void *buf, size_t n)
 	return RAND_bytes(buf, (int)n) == 1 ? 0 : -1;
 }
 
+bool util_ns_allowed(char *const *allowed, size_t n, const char *ns)
+{
+	if (allowed == NULL)
+		return true;
+	if (ns == NULL)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(allowed[i], ns) == 0)
+			return true;
+	}
+	return false;
+}
+
 int util_uuid4(char out[37])
 {
 	unsigned char b[16];
