@@ -93,6 +93,8 @@ struct conf_function {
 	char   *path_prefix;        /* NULL when routed by host only; never ends with '/' unless "/" */
 	size_t  path_prefix_len;
 	bool    strip_prefix;       /* default true */
+	bool    upstream_h2c;       /* "upstream_protocol": "h2c": HTTP/2 with prior knowledge to its
+				     * endpoints (h2up.c), else HTTP/1.1 (upstream.c) */
 	struct conf_upstream *upstreams;
 	size_t  nupstreams;
 	struct conf_limits   limits;    /* effective: global values overridden per function */

@@ -26,6 +26,8 @@ struct conf_function;
 struct cors_field;
 struct evbuffer;
 struct upconn;
+struct h2up_stream;
+struct conf_upstream;
 struct worker;
 struct exchange;
 struct upstream_ops;
@@ -62,8 +64,8 @@ struct exchange_out_ops {
 	/* Body bytes: copied, or moved from `from` without a copy (whole evbuffer chains). */
 	void (*body)(struct exchange *x, const char *p, size_t n);
 	void (*body_move)(struct exchange *x, struct evbuffer *from, size_t n);
-	/* The body ends, with trailer fields (names and values in buf; none today: n 0). The
-	 * response is then complete (x->resp). */
+	/* The body ends, with trailer fields (names and values in buf, n of them; an h2c
+	 * upstream's, such as gRPC's grpc-status). The response is then complete (x->resp). */
 	void (*body_end)(struct exchange *x, const char *buf, const struct header *tr, unsigned n);
 	/* Send what is queued now rather than at the next loop turn. */
 	void (*flush)(struct exchange *x);
@@ -133,7 +135,8 @@ struct exchange {
 	struct conf   *conf;            /* the snapshot of the request (a reference: the front end's) */
 	const struct conf_function *fn;
 	struct gate_result gate;
-	struct upconn *up;              /* the upstream connection carrying it */
+	struct upconn *up;              /* the upstream connection carrying it (HTTP/1.1) */
+	struct h2up_stream *h2up;       /* or the HTTP/2 stream carrying it (h2c upstreams, h2up.c) */
 	struct tunnel *tunnel;          /* after a 101: the tunnel's state (tunnel.c) */
 	enum exchange_resp resp;
 	int            status;          /* status sent to the client */
@@ -154,6 +157,12 @@ struct exchange_fields {
 	unsigned upgrades;      /* Upgrade fields */
 	bool     conn_upgrade;  /* a Connection field lists "upgrade" */
 };
+
+/* The request is with an upstream (HTTP/1.1 or HTTP/2): the front end pushes its body. */
+static inline bool exchange_upstream(const struct exchange *x)
+{
+	return x->up != NULL || x->h2up != NULL;
+}
 
 /* exchange.c */
 /* Clear the per-request part of x. */
@@ -189,6 +198,16 @@ void exchange_out_drained(struct exchange *x);
 /* forward.c: the upstream request */
 /* The gate allowed the request: pick an upstream, send it the head. 0, or -1 after replying. */
 int forward_start(struct exchange *x);
+/* The upstream request's target for endpoint ep (base path, the request's path under the
+ * function's prefix rule) into out, which has room for strlen(ep->base_path) + x->path_len + 2
+ * bytes. Returns its length. */
+size_t forward_target(const struct exchange *x, const struct conf_upstream *ep, char *out);
+/* The request fields the upstream gets, whatever its protocol: the client's fields without the
+ * hop-by-hop, spoofable and credential ones, then fngate's identity fields (X-Forwarded-*,
+ * X-Request-Id, X-Fngate-*), each handed to add(arg, name, name_len, value, value_len). */
+void forward_fields(const struct exchange *x,
+		    void (*add)(void *arg, const char *n, size_t nl, const char *v, size_t vl),
+		    void *arg);
 /* Relay a piece of request body (framing applied). */
 void forward_body(struct exchange *x, const char *at, size_t len);
 /* Move len bytes of a body of announced length from the front end's input buffer `in` to the

@@ -15,6 +15,7 @@ struct tcache;
 struct metrics_worker;
 struct conn;
 struct upstream_pool;
+struct h2up_set;
 struct conf;
 
 /* A configuration snapshot as one worker uses it: counted without atomics, since only the
@@ -35,6 +36,7 @@ struct worker {
 	struct tcache       *cache;
 	struct upstream_pool **pools;       /* hash buckets by endpoint */
 	size_t               npools_buckets;
+	struct h2up_set     *h2up;          /* HTTP/2 (h2c) upstream connections (h2up.c) */
 	TAILQ_HEAD(, conn)   conns;
 	unsigned             nconns;
 	uint64_t             rr;            /* round-robin counter */

@@ -120,7 +120,7 @@ static const char *const conf_key_keys[] = {
 };
 static const char *const conf_fn_keys[] = {
 	"id", "name", "privacy", "hosts", "path_prefix", "strip_prefix", "upstreams", "limits",
-	"timeouts", "upstream_tls", "cors", NULL
+	"timeouts", "upstream_tls", "cors", "upstream_protocol", NULL
 };
 static const char *const conf_cors_keys[] = {
 	"allow_origins", "allow_methods", "allow_headers", "expose_headers", "max_age_s",
@@ -1673,6 +1673,17 @@ static void conf_parse_function(struct conf_ctx *x, json_t *o, struct conf_names
 	}
 	conf_get_bool(x, o, "strip_prefix", &f->strip_prefix);
 
+	rc = conf_get_string(x, o, "upstream_protocol", 8, false, &s);
+	if (rc == 1) {
+		if (strcmp(s, "h2c") == 0) {
+			f->upstream_h2c = true;
+		} else if (strcmp(s, "http1") != 0) {
+			conf_push_key(x, "upstream_protocol");
+			conf_err(x, JSONPOS_VALUE, "must be \"http1\" or \"h2c\"");
+			conf_pop(x);
+		}
+	}
+
 	up_tls = conf_parse_upstream_tls(x, o);
 	rc = conf_get_array(x, o, "upstreams", CONF_MAX_UPSTREAMS, false, &a);
 	if (rc == 0)
@@ -1690,6 +1701,15 @@ static void conf_parse_function(struct conf_ctx *x, json_t *o, struct conf_names
 		conf_pop(x);
 	}
 	conf_upstream_tls_unused(x, o, f, up_tls);
+	/* h2c is HTTP/2 without TLS: an https:// endpoint would need h2 by ALPN, not offered. */
+	for (i = 0; f->upstream_h2c && i < f->nupstreams; i++) {
+		if (f->upstreams[i].tls) {
+			conf_push_key(x, "upstream_protocol");
+			conf_err(x, JSONPOS_VALUE, "\"h2c\" needs http:// upstreams");
+			conf_pop(x);
+			break;
+		}
+	}
 	/* Only the keys present override the global values. */
 	conf_parse_limits(x, o, &f->limits);
 	conf_parse_timeouts(x, o, &f->timeouts);

@@ -609,7 +609,7 @@ static void conn_parse(struct conn *c)
 		}
 		if (conn_backpressure(c))
 			return;
-		if (c->phase == PHASE_BODY && c->ex.up != NULL && !c->ex.length_unknown && !c->read_paused &&
+		if (c->phase == PHASE_BODY && exchange_upstream(&c->ex) && !c->ex.length_unknown && !c->read_paused &&
 		    c->parser.content_length > 1 && evbuffer_get_length(in) > 0) {
 			/* A Content-Length body has no framing to rewrite: its bytes move to the
 			 * upstream without passing through llhttp or being copied. The last byte is

@@ -11,6 +11,7 @@
 #include "conf.h"
 #include "cors.h"
 #include "gate.h"
+#include "h2up.h"
 #include "headers.h"
 #include "http1.h"
 #include "log.h"
@@ -344,6 +345,7 @@ void exchange_finish(struct exchange *x, const char *client, const char *protoco
 void exchange_fail(struct exchange *x, enum outcome o)
 {
 	x->up = NULL;
+	x->h2up = NULL;
 	tunnel_unreserve(x);
 	log_msg(LOG_LVL_WARN, "upstream %s for %s/%s request %s", outcome_name(o),
 		x->fn->ns->id, x->fn->id, x->request_id);
@@ -362,4 +364,6 @@ void exchange_out_drained(struct exchange *x)
 {
 	if (x->up != NULL)
 		upstream_read_resume(x->up);
+	else if (x->h2up != NULL)
+		h2up_read_resume(x);
 }

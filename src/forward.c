@@ -14,6 +14,7 @@
 
 #include "apikey.h"
 #include "conf.h"
+#include "h2up.h"
 #include "headers.h"
 #include "listener.h"
 #include "metrics.h"
@@ -30,12 +31,13 @@ struct hbuf {
 	bool   oom;
 };
 
-static void hb_add(struct hbuf *b, const char *s, size_t n)
+/* Room for n more bytes in b: true, or false (b->oom) when out of memory. */
+static bool hb_reserve(struct hbuf *b, size_t n)
 {
 	if (b->oom)
-		return;
+		return false;
 	if (b->len + n > b->cap) {
-		size_t ncap = b->cap * 2;
+		size_t ncap = b->cap ? b->cap * 2 : 512;
 		char *np;
 
 		while (ncap < b->len + n)
@@ -43,11 +45,18 @@ static void hb_add(struct hbuf *b, const char *s, size_t n)
 		np = realloc(b->p, ncap);
 		if (np == NULL) {
 			b->oom = true;
-			return;
+			return false;
 		}
 		b->p = np;
 		b->cap = ncap;
 	}
+	return true;
+}
+
+static void hb_add(struct hbuf *b, const char *s, size_t n)
+{
+	if (!hb_reserve(b, n))
+		return;
 	memcpy(b->p + b->len, s, n);
 	b->len += n;
 }
@@ -118,32 +127,33 @@ static bool header_underscore_dropped(const struct exchange *x, const char *n, s
 	return false;
 }
 
-/* Build the request head for the upstream. Returns 0 / -1 (out of memory). */
-static int build_head(const struct exchange *x, const struct conf_upstream *ep, struct hbuf *b)
+size_t forward_target(const struct exchange *x, const struct conf_upstream *ep, char *out)
 {
 	const struct conf_function *fn = x->fn;
 	const char *url = x->buf + x->path_off;
-	size_t ulen = x->path_len;
-	size_t hn;
-	const char *hv;
-	char num[32];
+	size_t ulen = x->path_len, n = strlen(ep->base_path);
 
-	hb_str(b, llhttp_method_name((llhttp_method_t)x->method));
-	hb_add(b, " ", 1);
-	hb_str(b, ep->base_path);
+	memcpy(out, ep->base_path, n);
 	if (fn->strip_prefix && fn->path_prefix != NULL && !(fn->path_prefix_len == 1)) {
 		url += fn->path_prefix_len;
 		ulen -= fn->path_prefix_len;
 		if (ulen == 0 || url[0] != '/')
-			hb_add(b, "/", 1);
+			out[n++] = '/';
 	} else if (ulen == 1 && url[0] == '*') {
 		ulen = 0;
-		hb_add(b, "*", 1);
+		out[n++] = '*';
 	}
-	hb_add(b, url, ulen);
-	hb_str(b, " HTTP/1.1\r\nHost: ");
-	hb_str(b, ep->hostport);
-	hb_add(b, "\r\n", 2);
+	memcpy(out + n, url, ulen);
+	return n + ulen;
+}
+
+void forward_fields(const struct exchange *x,
+		    void (*add)(void *arg, const char *n, size_t nl, const char *v, size_t vl),
+		    void *arg)
+{
+	const struct conf_function *fn = x->fn;
+	size_t hn;
+	const char *hv;
 
 	for (unsigned i = 0; i < x->nhdr; i++) {
 		const struct header *h = &x->hdr[i];
@@ -152,7 +162,7 @@ static int build_head(const struct exchange *x, const struct conf_upstream *ep, 
 		/* forward_token never hands an API key's secret on: the function learns the key's
 		 * id (X-Fngate-Token-Id), as it would learn a token's. */
 		/* An upgrade keeps its Upgrade field, which its Connection names (Connection is
-		 * stated below). */
+		 * stated by the HTTP/1.1 head). */
 		bool keep = x->upgrade && h->name_len == 7 && util_ieq(name, 7, "upgrade");
 
 		if (!keep &&
@@ -162,11 +172,50 @@ static int build_head(const struct exchange *x, const struct conf_upstream *ep, 
 		      headers_connection_lists(x->buf, x->hdr, x->nhdr, name, h->name_len)) ||
 		     (x->has_underscore && header_underscore_dropped(x, name, h->name_len))))
 			continue;
-		hb_add(b, name, h->name_len);
-		hb_add(b, ": ", 2);
-		hb_add(b, x->buf + h->val_off, h->val_len);
-		hb_add(b, "\r\n", 2);
+		add(arg, name, h->name_len, x->buf + h->val_off, h->val_len);
 	}
+	add(arg, "X-Forwarded-For", 15, x->client_ip, strlen(x->client_ip));
+	add(arg, "X-Forwarded-Proto", 17, x->tls ? "https" : "http", x->tls ? 5 : 4);
+	hv = exchange_host(x, &hn);
+	if (hv != NULL)
+		add(arg, "X-Forwarded-Host", 16, hv, hn);
+	add(arg, "X-Request-Id", 12, x->request_id, strlen(x->request_id));
+	add(arg, "X-Fngate-Namespace", 18, fn->ns->id, strlen(fn->ns->id));
+	add(arg, "X-Fngate-Function", 17, fn->id, strlen(fn->id));
+	/* Which credential opened the function, and its id: never the credential itself. */
+	if (x->gate.reason == OUT_TOKEN || x->gate.reason == OUT_API_KEY)
+		add(arg, "X-Fngate-Credential", 19, x->gate.reason == OUT_API_KEY ? "api_key" : "jwt",
+		    x->gate.reason == OUT_API_KEY ? 7 : 3);
+	if (x->gate.jti[0] != '\0' && outcome_allowed(x->gate.reason))
+		add(arg, "X-Fngate-Token-Id", 17, x->gate.jti, strlen(x->gate.jti));
+}
+
+/* forward_fields' adder for an HTTP/1.1 head. */
+static void hb_field(void *arg, const char *n, size_t nl, const char *v, size_t vl)
+{
+	struct hbuf *b = arg;
+
+	hb_add(b, n, nl);
+	hb_add(b, ": ", 2);
+	hb_add(b, v, vl);
+	hb_add(b, "\r\n", 2);
+}
+
+/* Build the request head for the upstream. Returns 0 / -1 (out of memory). */
+static int build_head(const struct exchange *x, const struct conf_upstream *ep, struct hbuf *b)
+{
+	char num[32];
+	size_t need = strlen(ep->base_path) + x->path_len + 2;
+
+	hb_str(b, llhttp_method_name((llhttp_method_t)x->method));
+	hb_add(b, " ", 1);
+	/* The target is written in place, in room made for it. */
+	if (!hb_reserve(b, need))
+		return -1;
+	b->len += forward_target(x, ep, b->p + b->len);
+	hb_str(b, " HTTP/1.1\r\nHost: ");
+	hb_str(b, ep->hostport);
+	hb_add(b, "\r\n", 2);
 	if (x->length_unknown) {
 		hb_str(b, "Transfer-Encoding: chunked\r\n");
 	} else if (x->has_body || x->cl_present) {
@@ -176,31 +225,7 @@ static int build_head(const struct exchange *x, const struct conf_upstream *ep, 
 	}
 	if (x->upgrade)
 		hb_str(b, "Connection: Upgrade\r\n");
-	hb_str(b, "X-Forwarded-For: ");
-	hb_str(b, x->client_ip);
-	hb_str(b, x->tls ? "\r\nX-Forwarded-Proto: https\r\n" : "\r\nX-Forwarded-Proto: http\r\n");
-	hv = exchange_host(x, &hn);
-	if (hv != NULL) {
-		hb_str(b, "X-Forwarded-Host: ");
-		hb_add(b, hv, hn);
-		hb_add(b, "\r\n", 2);
-	}
-	hb_str(b, "X-Request-Id: ");
-	hb_str(b, x->request_id);
-	hb_str(b, "\r\nX-Fngate-Namespace: ");
-	hb_str(b, fn->ns->id);
-	hb_str(b, "\r\nX-Fngate-Function: ");
-	hb_str(b, fn->id);
-	hb_add(b, "\r\n", 2);
-	/* Which credential opened the function, and its id: never the credential itself. */
-	if (x->gate.reason == OUT_TOKEN || x->gate.reason == OUT_API_KEY)
-		hb_str(b, x->gate.reason == OUT_API_KEY ? "X-Fngate-Credential: api_key\r\n" :
-		       "X-Fngate-Credential: jwt\r\n");
-	if (x->gate.jti[0] != '\0' && outcome_allowed(x->gate.reason)) {
-		hb_str(b, "X-Fngate-Token-Id: ");
-		hb_str(b, x->gate.jti);
-		hb_add(b, "\r\n", 2);
-	}
+	forward_fields(x, hb_field, b);
 	hb_add(b, "\r\n", 2);
 	return b->oom ? -1 : 0;
 }
@@ -211,6 +236,8 @@ int forward_start(struct exchange *x)
 	struct hbuf b = {0};
 	int idx, local_err;
 
+	if (x->fn->upstream_h2c)
+		return h2up_start(x);
 	u = upstream_get(x->w, x->fn, -1, &local_err);
 	if (u == NULL && local_err != 0) {
 		/* fngate's own shortage (descriptors, memory, ports): 503 with Retry-After, and no
@@ -273,7 +300,13 @@ int forward_start(struct exchange *x)
 
 void forward_body(struct exchange *x, const char *at, size_t len)
 {
-	struct evbuffer *out = bufferevent_get_output(x->up->bev);
+	struct evbuffer *out;
+
+	if (x->h2up != NULL) {
+		h2up_body(x, at, len);
+		return;
+	}
+	out = bufferevent_get_output(x->up->bev);
 
 	if (x->length_unknown)
 		http1_chunk_add(out, at, len);
@@ -287,8 +320,13 @@ void forward_body(struct exchange *x, const char *at, size_t len)
 
 void forward_body_move(struct exchange *x, struct evbuffer *in, size_t len)
 {
-	struct evbuffer *out = bufferevent_get_output(x->up->bev);
+	struct evbuffer *out;
 
+	if (x->h2up != NULL) {
+		h2up_body_move(x, in, len);
+		return;
+	}
+	out = bufferevent_get_output(x->up->bev);
 	/* Whole chains change hands; only a partly taken last chain is copied. */
 	evbuffer_remove_buffer(in, out, len);
 	x->body_bytes += len;
@@ -298,6 +336,10 @@ void forward_body_move(struct exchange *x, struct evbuffer *in, size_t len)
 
 void forward_body_end(struct exchange *x)
 {
+	if (x->h2up != NULL) {
+		h2up_body_end(x);
+		return;
+	}
 	if (x->length_unknown)
 		http1_chunk_last(bufferevent_get_output(x->up->bev));
 	x->up->req_sent = true;
@@ -308,10 +350,14 @@ void forward_flush(struct exchange *x)
 {
 	if (x->up != NULL)
 		upstream_flush(x->up);
+	else if (x->h2up != NULL)
+		h2up_flush(x);
 }
 
 size_t forward_pending(const struct exchange *x)
 {
+	if (x->h2up != NULL)
+		return h2up_pending(x);
 	return x->up != NULL ? evbuffer_get_length(bufferevent_get_output(x->up->bev)) : 0;
 }
 
@@ -319,6 +365,10 @@ void forward_cancel(struct exchange *x)
 {
 	if (x->tunnel != NULL || x->tunnel_slot) {
 		tunnel_cancel(x);
+		return;
+	}
+	if (x->h2up != NULL) {
+		h2up_cancel(x);
 		return;
 	}
 	if (x->up == NULL)

@@ -190,6 +190,31 @@ static void h2_head_field(struct exchange *x, const char *name, size_t name_len,
 	rhead_field(stream_of(x), name, name_len, val, val_len);
 }
 
+/* Submit the fields built in rbuf (st->nr of them) as the response head (with the data
+ * provider dp, NULL: none) or as trailers; they are then forgotten (nghttp2 copied them).
+ * Returns nghttp2's result, or -1 when out of memory. */
+static int h2_submit_fields(struct h2_stream *st, bool trailers, nghttp2_data_provider *dp)
+{
+	nghttp2_nv *nva = calloc(st->nr ? st->nr : 1, sizeof(*nva));
+	int rv;
+
+	if (nva == NULL)
+		return -1;
+	for (size_t i = 0; i < st->nr; i++) {
+		nva[i].name = (uint8_t *)st->rbuf + st->roff[4 * i];
+		nva[i].namelen = st->roff[4 * i + 1];
+		nva[i].value = (uint8_t *)st->rbuf + st->roff[4 * i + 2];
+		nva[i].valuelen = st->roff[4 * i + 3];
+		nva[i].flags = NGHTTP2_NV_FLAG_NONE;
+	}
+	rv = trailers ? nghttp2_submit_trailer(st->h->s, st->id, nva, st->nr) :
+	     nghttp2_submit_response(st->h->s, st->id, nva, st->nr, dp);
+	free(nva);
+	st->rlen = 0;
+	st->nr = 0;
+	return rv;
+}
+
 static ssize_t h2_data_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length,
 			    uint32_t *flags, nghttp2_data_source *src, void *arg)
 {
@@ -208,8 +233,12 @@ static ssize_t h2_data_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t
 	}
 	if (n > 0)
 		st->last_us = util_mono_us();
-	if (st->out_eof && evbuffer_get_length(st->out) == 0)
+	if (st->out_eof && evbuffer_get_length(st->out) == 0) {
 		*flags |= NGHTTP2_DATA_FLAG_EOF;
+		/* Trailers (body_end kept them): a HEADERS frame ends the stream instead. */
+		if (st->nr > 0 && h2_submit_fields(st, true, NULL) == 0)
+			*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+	}
 	if (st->congested && evbuffer_get_length(st->out) <= EXCHANGE_HIGH_WATER / 2)
 		h2_later(st->h);    /* the relay resumes there, outside nghttp2 */
 	return n;
@@ -219,7 +248,6 @@ static void h2_head_end(struct exchange *x, enum exchange_body body, uint64_t le
 {
 	struct h2_stream *st = stream_of(x);
 	nghttp2_data_provider dp = {.source.ptr = st, .read_callback = h2_data_read};
-	nghttp2_nv *nva;
 	char num[24];
 	int rv;
 
@@ -229,24 +257,9 @@ static void h2_head_end(struct exchange *x, enum exchange_body body, uint64_t le
 	x->resp = EXCHANGE_RESP_STREAMING;
 	if (st->closed)
 		return;
-	nva = calloc(st->nr ? st->nr : 1, sizeof(*nva));
-	if (nva == NULL) {
-		nghttp2_submit_rst_stream(st->h->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
-		return;
-	}
-	for (size_t i = 0; i < st->nr; i++) {
-		nva[i].name = (uint8_t *)st->rbuf + st->roff[4 * i];
-		nva[i].namelen = st->roff[4 * i + 1];
-		nva[i].value = (uint8_t *)st->rbuf + st->roff[4 * i + 2];
-		nva[i].valuelen = st->roff[4 * i + 3];
-		nva[i].flags = NGHTTP2_NV_FLAG_NONE;
-	}
 	/* HEAD, 204, 304: the HEADERS frame ends the stream. nghttp2 copies the fields. */
-	rv = nghttp2_submit_response(st->h->s, st->id, nva, st->nr,
-				     body == EXCHANGE_BODY_NONE || x->method == HTTP_HEAD ? NULL : &dp);
-	free(nva);
-	st->rlen = 0;
-	st->nr = 0;
+	rv = h2_submit_fields(st, false,
+			      body == EXCHANGE_BODY_NONE || x->method == HTTP_HEAD ? NULL : &dp);
 	if (rv != 0)
 		nghttp2_submit_rst_stream(st->h->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
 }
@@ -288,10 +301,13 @@ static void h2_body_end(struct exchange *x, const char *buf, const struct header
 {
 	struct h2_stream *st = stream_of(x);
 
-	/* Trailers: none reach here today (exchange.h). */
-	(void)buf;
-	(void)tr;
-	(void)n;
+	/* Trailers (an h2c upstream's, gRPC's status): kept in the head's buffer, which the
+	 * head no longer needs, until the data provider reaches the end (h2_data_read). */
+	st->rlen = 0;
+	st->nr = 0;
+	for (unsigned i = 0; i < n && x->method != HTTP_HEAD; i++)
+		h2_head_field(x, buf + tr[i].name_off, tr[i].name_len, buf + tr[i].val_off,
+			      tr[i].val_len);
 	st->out_eof = true;
 	x->resp = EXCHANGE_RESP_COMPLETE;
 	h2_out_more(st);
@@ -581,7 +597,7 @@ static void stream_dispatch(struct h2_stream *st, bool end_stream)
 		st->discard = true;
 	}
 	/* Answered here (a refusal, a reply): the exchange is over for the core. */
-	if (x->resp == EXCHANGE_RESP_COMPLETE && x->up == NULL)
+	if (x->resp == EXCHANGE_RESP_COMPLETE && !exchange_upstream(x))
 		st->finished = true;
 }
 
@@ -721,7 +737,7 @@ static int cb_frame_recv(nghttp2_session *s, const nghttp2_frame *fr, void *arg)
 		} else if (end && !st->ex.req_complete) {
 			/* trailers end the body */
 			st->ex.req_complete = true;
-			if (st->ex.up != NULL && !st->discard)
+			if (exchange_upstream(&st->ex) && !st->discard)
 				forward_body_end(&st->ex);
 		}
 		break;
@@ -744,7 +760,7 @@ static int cb_frame_recv(nghttp2_session *s, const nghttp2_frame *fr, void *arg)
 	case NGHTTP2_DATA:
 		if (st != NULL && end && !st->ex.req_complete) {
 			st->ex.req_complete = true;
-			if (st->ex.up != NULL && !st->discard) {
+			if (exchange_upstream(&st->ex) && !st->discard) {
 				forward_body_end(&st->ex);
 				forward_flush(&st->ex);
 			}
@@ -783,7 +799,7 @@ static int cb_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
 		}
 		st->discard = true;
 	}
-	if (st->discard || x->up == NULL) {
+	if (st->discard || !exchange_upstream(x)) {
 		nghttp2_session_consume_stream(s, id, len);
 		return 0;
 	}

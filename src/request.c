@@ -308,7 +308,7 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 		x->err = OUT_BODY_TOO_LARGE;
 		return -1;
 	}
-	if (x->up != NULL)
+	if (exchange_upstream(x))
 		forward_body(x, at, len);
 	return 0;
 }
@@ -325,7 +325,7 @@ static int on_message_complete(llhttp_t *p)
 {
 	struct conn *c = conn_of(p);
 
-	if (c->ex.up != NULL && c->ex.has_body)
+	if (exchange_upstream(&c->ex) && c->ex.has_body)
 		forward_body_end(&c->ex);
 	c->ex.req_complete = true;
 	c->phase = PHASE_DONE;

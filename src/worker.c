@@ -13,6 +13,7 @@
 
 #include "conf.h"
 #include "h2.h"
+#include "h2up.h"
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
@@ -236,6 +237,7 @@ void worker_free(struct worker *w)
 	while ((c = TAILQ_FIRST(&w->conns)) != NULL)
 		conn_close(c, OUT_SHUTDOWN);
 	upstream_pools_free(w);
+	h2up_free_all(w);
 	listener_set_free(w->ls);
 	if (w->wake)
 		event_free(w->wake);

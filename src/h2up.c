@@ -1,0 +1,1047 @@
+/* h2up.c - HTTP/2 with prior knowledge (h2c) to a function's endpoints (h2up.h): per-worker
+ * connections, each an nghttp2 client session carrying many exchanges at once, request and
+ * response bodies streamed under flow control, the response's trailers relayed (gRPC's status
+ * travels in them). It owns its connections as upstream.c owns the HTTP/1.1 ones; the request
+ * fields come from forward.c (forward_fields), the answer goes out through x->ops. */
+#include "h2up.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <llhttp.h>
+#include <nghttp2/nghttp2.h>
+
+#include "conf.h"
+#include "cors.h"
+#include "exchange.h"
+#include "headers.h"
+#include "listener.h"
+#include "log.h"
+#include "upstream.h"
+#include "util.h"
+#include "worker.h"
+
+#define H2UP_TICK_MS     1000               /* deadlines are checked this often */
+#define H2UP_OUT_HIGH    (64 * 1024)        /* frames queued on the socket: nghttp2 waits above */
+#define H2UP_CONN_WINDOW (16 * 1024 * 1024) /* the connection's receive window */
+#define H2UP_ATTEMPTS    3                  /* connections tried for one request, as upstream.c */
+
+struct h2up_conn;
+
+/* One exchange on one connection: its request (head kept for a retry, body queue) and its
+ * response as it arrives (head or trailers being collected). */
+struct h2up_stream {
+	struct exchange  *x;            /* NULL once the exchange went its way (done, failed) */
+	struct h2up_conn *c;
+	int32_t           id;
+	const struct conf_function *fn;
+	int               ep;           /* endpoint index in fn->upstreams */
+	int               attempts;
+	/* the request head: names and values as text, 4 offsets per field */
+	char             *hbuf;
+	size_t            hlen, hcap;
+	size_t           *hoff;
+	size_t            nh, nhcap;
+	bool              has_body;
+	struct evbuffer  *req;          /* request body not yet taken by nghttp2 */
+	bool              req_eof;      /* the front end pushed the body's end */
+	bool              deferred;     /* the data provider waits for more */
+	bool              data_sent;    /* a body byte left: the request is no longer retried */
+	bool              front_paused; /* the front end was told to stop (body_pause) */
+	bool              ended;        /* END_STREAM sent our way */
+	/* the response: head (then trailers) fields located in rbuf */
+	char             *rbuf;
+	size_t            rlen, rcap;
+	struct header     rf[H2UP_MAX_RESP_FIELDS];
+	unsigned          nrf;
+	int               status;
+	bool              bad;          /* the head or trailers broke a bound */
+	bool              head_relayed;
+	size_t            unconsumed;   /* response DATA not yet acknowledged (client congested) */
+	bool              read_paused;
+	uint64_t          last_us;      /* last progress either way (upstream_response_ms) */
+	TAILQ_ENTRY(h2up_stream) entry;
+};
+
+struct h2up_conn {
+	struct h2up_set    *set;
+	struct worker      *w;
+	char               *key;        /* the endpoint's pool key (conf.h), as upstream.c's */
+	struct bufferevent *bev;
+	nghttp2_session    *s;
+	struct event       *later;      /* deferred work: send, resume, close */
+	struct event       *tick;
+	TAILQ_HEAD(, h2up_stream) streams;
+	unsigned            nstreams;
+	int                 depth;      /* inside an nghttp2 call: sending and freeing must wait */
+	bool                connected;
+	bool                goaway;     /* no new streams (GOAWAY either way, or draining) */
+	bool                dead;       /* closed: freed by the deferred event */
+	unsigned            connect_ms;
+	uint64_t            started_us;
+	uint64_t            idle_since_us;
+	TAILQ_ENTRY(h2up_conn) entry;
+};
+
+struct h2up_set {
+	TAILQ_HEAD(, h2up_conn) conns;
+};
+
+static void conn_send(struct h2up_conn *c);
+static void conn_close(struct h2up_conn *c, enum outcome o, bool connect_failed);
+static int stream_submit(struct h2up_stream *st, struct h2up_conn *c);
+static struct h2up_conn *conn_pick(struct worker *w, const struct conf_function *fn, int *ep,
+				   int *local_err);
+
+static const char *ep_key(const struct conf_upstream *ep)
+{
+	return ep->pool_key != NULL ? ep->pool_key : ep->hostport;
+}
+
+static void conn_later(struct h2up_conn *c)
+{
+	event_active(c->later, EV_TIMEOUT, 0);
+}
+
+/* ---- streams ---- */
+
+static void stream_free(struct h2up_stream *st)
+{
+	if (st == NULL)
+		return;
+	if (st->req != NULL)
+		evbuffer_free(st->req);
+	free(st->hbuf);
+	free(st->hoff);
+	free(st->rbuf);
+	free(st);
+}
+
+/* The stream no longer belongs to its connection (closed by nghttp2, or moved for a retry). */
+static void stream_unlink(struct h2up_stream *st)
+{
+	struct h2up_conn *c = st->c;
+
+	if (c == NULL)
+		return;
+	TAILQ_REMOVE(&c->streams, st, entry);
+	if (--c->nstreams == 0)
+		c->idle_since_us = util_mono_us();
+	if (st->id > 0 && !c->dead)
+		nghttp2_session_set_stream_user_data(c->s, st->id, NULL);
+	st->c = NULL;
+}
+
+/* Detach the exchange: from now on nothing of the stream reaches it. */
+static struct exchange *stream_detach(struct h2up_stream *st)
+{
+	struct exchange *x = st->x;
+
+	st->x = NULL;
+	if (x != NULL)
+		x->h2up = NULL;
+	return x;
+}
+
+/* The request failed with the upstream: a 502/504 when nothing of the answer was sent, else
+ * the stream is cut (exchange_fail decides). */
+static void stream_fail(struct h2up_stream *st, enum outcome o)
+{
+	struct exchange *x = stream_detach(st);
+
+	if (x == NULL)
+		return;
+	if (o == OUT_UPSTREAM_CLOSED && st->head_relayed)
+		o = OUT_UPSTREAM_CLOSED_MID_RESPONSE;
+	exchange_fail(x, o);
+}
+
+/* Field name lowercased (HTTP/2 requires it), value as is. */
+static void head_add(void *arg, const char *n, size_t nl, const char *v, size_t vl)
+{
+	struct h2up_stream *st = arg;
+	size_t need = st->hlen + nl + vl;
+
+	if (st->hbuf == NULL && st->hcap != 0)
+		return;     /* out of memory earlier: the head is not sent */
+	if (need > st->hcap) {
+		size_t ncap = st->hcap ? st->hcap : 1024;
+		char *np;
+
+		while (ncap < need)
+			ncap *= 2;
+		np = realloc(st->hbuf, ncap);
+		if (np == NULL) {
+			free(st->hbuf);
+			st->hbuf = NULL;
+			st->hcap = 1;
+			return;
+		}
+		st->hbuf = np;
+		st->hcap = ncap;
+	}
+	if (st->nh == st->nhcap) {
+		size_t ncap = st->nhcap ? st->nhcap * 2 : 32;
+		size_t *np = realloc(st->hoff, ncap * 4 * sizeof(*np));
+
+		if (np == NULL) {
+			free(st->hbuf);
+			st->hbuf = NULL;
+			st->hcap = 1;
+			return;
+		}
+		st->hoff = np;
+		st->nhcap = ncap;
+	}
+	st->hoff[4 * st->nh] = st->hlen;
+	st->hoff[4 * st->nh + 1] = nl;
+	for (size_t i = 0; i < nl; i++)
+		st->hbuf[st->hlen + i] = (char)((n[i] >= 'A' && n[i] <= 'Z') ? n[i] + 32 : n[i]);
+	st->hlen += nl;
+	st->hoff[4 * st->nh + 2] = st->hlen;
+	st->hoff[4 * st->nh + 3] = vl;
+	memcpy(st->hbuf + st->hlen, v, vl);
+	st->hlen += vl;
+	st->nh++;
+}
+
+/* The request head for endpoint ep: pseudo-fields, the fields forward.c keeps and adds,
+ * `te: trailers` when the client asked for trailers (gRPC requires it; TE is otherwise
+ * hop-by-hop), content-length when announced. 0, or -1 when out of memory. */
+static int stream_head(struct h2up_stream *st, const struct exchange *x,
+		       const struct conf_upstream *ep)
+{
+	const char *m = llhttp_method_name((llhttp_method_t)x->method);
+	char *target = malloc(strlen(ep->base_path) + x->path_len + 2);
+	size_t tl;
+
+	if (target == NULL)
+		return -1;
+	tl = forward_target(x, ep, target);
+	st->hlen = 0;
+	st->nh = 0;
+	head_add(st, ":method", 7, m, strlen(m));
+	head_add(st, ":scheme", 7, "http", 4);
+	head_add(st, ":authority", 10, ep->hostport, strlen(ep->hostport));
+	head_add(st, ":path", 5, target, tl);
+	free(target);
+	for (unsigned i = 0; i < x->nhdr; i++) {
+		const struct header *h = &x->hdr[i];
+
+		if (h->name_len == 2 && util_ieq(x->buf + h->name_off, 2, "te") &&
+		    headers_list_has(x->buf + h->val_off, h->val_len, "trailers", 8)) {
+			head_add(st, "te", 2, "trailers", 8);
+			break;
+		}
+	}
+	if (x->cl_present) {
+		char num[24];
+
+		head_add(st, "content-length", 14, num, util_u64_dec(x->content_length, num));
+	}
+	forward_fields(x, head_add, st);
+	return st->hbuf == NULL ? -1 : 0;
+}
+
+/* The request body's DATA frames: from the stream's queue; deferred while it is empty and
+ * the body goes on (h2up_body resumes it). */
+static ssize_t data_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length,
+			 uint32_t *flags, nghttp2_data_source *src, void *arg)
+{
+	struct h2up_stream *st = src->ptr;
+	int n;
+
+	(void)s;
+	(void)id;
+	(void)arg;
+	n = evbuffer_remove(st->req, buf, length);
+	if (n < 0)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	if (n == 0 && !st->req_eof) {
+		st->deferred = true;
+		return NGHTTP2_ERR_DEFERRED;
+	}
+	if (n > 0) {
+		st->data_sent = true;
+		st->last_us = util_mono_us();
+	}
+	if (st->req_eof && evbuffer_get_length(st->req) == 0) {
+		*flags |= NGHTTP2_DATA_FLAG_EOF;
+		st->ended = true;
+	}
+	if (st->front_paused && st->c != NULL &&
+	    evbuffer_get_length(st->req) <= EXCHANGE_HIGH_WATER / 2)
+		conn_later(st->c);      /* the front end resumes there, outside nghttp2 */
+	return n;
+}
+
+static int stream_submit(struct h2up_stream *st, struct h2up_conn *c)
+{
+	nghttp2_data_provider dp = {.source.ptr = st, .read_callback = data_read};
+	nghttp2_nv *nva = calloc(st->nh, sizeof(*nva));
+	int32_t id;
+
+	if (nva == NULL)
+		return -1;
+	for (size_t i = 0; i < st->nh; i++) {
+		nva[i].name = (uint8_t *)st->hbuf + st->hoff[4 * i];
+		nva[i].namelen = st->hoff[4 * i + 1];
+		nva[i].value = (uint8_t *)st->hbuf + st->hoff[4 * i + 2];
+		nva[i].valuelen = st->hoff[4 * i + 3];
+		nva[i].flags = NGHTTP2_NV_FLAG_NONE;
+	}
+	/* nghttp2 copies the fields; a bodiless request ends with its HEADERS. */
+	id = nghttp2_submit_request(c->s, NULL, nva, st->nh, st->has_body ? &dp : NULL, st);
+	free(nva);
+	if (id < 0)
+		return -1;
+	st->id = id;
+	st->c = c;
+	st->deferred = false;
+	st->ended = !st->has_body;
+	st->last_us = util_mono_us();
+	TAILQ_INSERT_TAIL(&c->streams, st, entry);
+	c->nstreams++;
+	c->idle_since_us = 0;
+	return 0;
+}
+
+/* ---- connections ---- */
+
+static struct h2up_set *set_of(struct worker *w)
+{
+	if (w->h2up == NULL && (w->h2up = calloc(1, sizeof(*w->h2up))) != NULL)
+		TAILQ_INIT(&w->h2up->conns);
+	return w->h2up;
+}
+
+/* How many more streams c takes: the peer's SETTINGS_MAX_CONCURRENT_STREAMS, at most ours. */
+static bool conn_has_room(struct h2up_conn *c)
+{
+	uint32_t peer = nghttp2_session_get_remote_settings(c->s,
+		NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+	uint32_t max = peer < H2UP_MAX_STREAMS ? peer : H2UP_MAX_STREAMS;
+
+	return !c->goaway && !c->dead && c->nstreams < max &&
+	       nghttp2_session_check_request_allowed(c->s);
+}
+
+static ssize_t cb_send(nghttp2_session *s, const uint8_t *data, size_t len, int flags, void *arg)
+{
+	struct h2up_conn *c = arg;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+
+	(void)s;
+	(void)flags;
+	/* An upstream that does not read: frames wait inside nghttp2 (the write callback sends
+	 * again once the socket took what was queued). */
+	if (evbuffer_get_length(out) > H2UP_OUT_HIGH)
+		return NGHTTP2_ERR_WOULDBLOCK;
+	if (evbuffer_add(out, data, len) != 0)
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	return (ssize_t)len;
+}
+
+static int cb_begin_headers(nghttp2_session *s, const nghttp2_frame *fr, void *arg)
+{
+	struct h2up_stream *st;
+
+	(void)arg;
+	if (fr->hd.type != NGHTTP2_HEADERS)
+		return 0;
+	st = nghttp2_session_get_stream_user_data(s, fr->hd.stream_id);
+	if (st == NULL)
+		return 0;
+	st->rlen = 0;
+	st->nrf = 0;
+	return 0;
+}
+
+/* A response (or trailer) field, within the function's max_header_bytes and
+ * H2UP_MAX_RESP_FIELDS; past them the stream is marked bad (a 502, or a cut response). */
+static int cb_header(nghttp2_session *s, const nghttp2_frame *fr, const uint8_t *name,
+		     size_t nl, const uint8_t *val, size_t vl, uint8_t flags, void *arg)
+{
+	struct h2up_stream *st;
+
+	(void)flags;
+	(void)arg;
+	if (fr->hd.type != NGHTTP2_HEADERS)
+		return 0;
+	st = nghttp2_session_get_stream_user_data(s, fr->hd.stream_id);
+	if (st == NULL || st->bad)
+		return 0;
+	st->last_us = util_mono_us();
+	if (nl == 7 && memcmp(name, ":status", 7) == 0) {
+		/* nghttp2 checked it is three digits */
+		st->status = (val[0] - '0') * 100 + (val[1] - '0') * 10 + (val[2] - '0');
+		return 0;
+	}
+	if (nl > 0 && name[0] == ':')
+		return 0;
+	if (st->nrf == H2UP_MAX_RESP_FIELDS || st->rlen + nl + vl > st->fn->limits.max_header_bytes) {
+		st->bad = true;
+		return 0;
+	}
+	if (st->rlen + nl + vl > st->rcap) {
+		size_t ncap = st->rcap ? st->rcap : 512;
+		char *np;
+
+		while (ncap < st->rlen + nl + vl)
+			ncap *= 2;
+		if ((np = realloc(st->rbuf, ncap)) == NULL) {
+			st->bad = true;
+			return 0;
+		}
+		st->rbuf = np;
+		st->rcap = ncap;
+	}
+	st->rf[st->nrf] = (struct header){.name_off = (uint32_t)st->rlen, .name_len = (uint32_t)nl,
+					  .val_off = (uint32_t)(st->rlen + nl),
+					  .val_len = (uint32_t)vl};
+	memcpy(st->rbuf + st->rlen, name, nl);
+	memcpy(st->rbuf + st->rlen + nl, val, vl);
+	st->rlen += nl + vl;
+	st->nrf++;
+	return 0;
+}
+
+/* The response head arrived: relayed as response.c relays an HTTP/1.1 one (connection-specific
+ * fields dropped, fngate's X-Request-Id, the function's CORS fields). */
+static void stream_relay_head(struct h2up_stream *st, bool end)
+{
+	struct exchange *x = st->x;
+	const struct exchange_out_ops *ops = x->ops;
+	bool no_body = x->method == HTTP_HEAD || st->status == 204 || st->status == 304;
+	struct cors_field cors[CORS_FIELDS_MAX];
+	size_t ncors;
+	uint64_t cl = 0;
+	bool cl_known = false;
+
+	ops->head_start(x, st->status, NULL, 0);
+	for (unsigned i = 0; i < st->nrf; i++) {
+		const struct header *h = &st->rf[i];
+		const char *name = st->rbuf + h->name_off, *val = st->rbuf + h->val_off;
+
+		if (h->name_len == 14 && memcmp(name, "content-length", 14) == 0) {
+			/* nghttp2 checked it, and checks the DATA frames against it */
+			cl = strtoull(val, NULL, 10);
+			cl_known = true;
+			if (!no_body || st->status == 204)
+				continue;   /* the front end states it from the body's length */
+		}
+		if (headers_hop_by_hop(name, h->name_len) ||
+		    (x->cors != CORS_OFF && cors_upstream_field(name, h->name_len)) ||
+		    (h->name_len == 12 && memcmp(name, "x-request-id", 12) == 0))
+			continue;
+		ops->head_field(x, name, h->name_len, val, h->val_len);
+	}
+	ops->head_field(x, "X-Request-Id", 12, x->request_id, strlen(x->request_id));
+	ncors = reply_cors(x, OUT_NONE, cors);
+	for (size_t i = 0; i < ncors; i++)
+		ops->head_field(x, cors[i].name, cors[i].name_len, cors[i].val, cors[i].val_len);
+	ops->head_end(x, no_body ? EXCHANGE_BODY_NONE : end ? EXCHANGE_BODY_LENGTH :
+		      cl_known ? EXCHANGE_BODY_LENGTH : EXCHANGE_BODY_STREAM, end ? 0 : cl, false);
+	x->status = st->status;
+	x->upstream_us = (int64_t)(util_mono_us() - x->upstream_start_us);
+	st->head_relayed = true;
+}
+
+/* The response ended (END_STREAM): its trailers (the fields just collected, when `trailers`)
+ * go with the end of the body, and the exchange is done. A request still being sent is
+ * stopped (RST_STREAM NO_ERROR, RFC 9113 8.1). */
+static void stream_complete(struct h2up_stream *st, bool trailers)
+{
+	struct header tr[H2UP_MAX_RESP_FIELDS];
+	unsigned n = 0;
+	struct exchange *x;
+
+	if (trailers) {
+		for (unsigned i = 0; i < st->nrf; i++) {
+			const struct header *h = &st->rf[i];
+
+			/* Framing, routing and connection fields have no place in trailers (RFC 9110
+			 * 6.5.1). */
+			if (headers_hop_by_hop(st->rbuf + h->name_off, h->name_len) ||
+			    (h->name_len == 14 && memcmp(st->rbuf + h->name_off, "content-length", 14) == 0) ||
+			    (h->name_len == 4 && memcmp(st->rbuf + h->name_off, "host", 4) == 0))
+				continue;
+			tr[n++] = *h;
+		}
+	}
+	x = stream_detach(st);
+	x->ops->body_end(x, st->rbuf, tr, n);
+	x->ops->flush(x);
+	if (!st->ended && st->c != NULL)
+		nghttp2_submit_rst_stream(st->c->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR);
+	x->ops->done(x);
+}
+
+static int cb_frame_recv(nghttp2_session *s, const nghttp2_frame *fr, void *arg)
+{
+	struct h2up_conn *c = arg;
+	struct h2up_stream *st = fr->hd.stream_id != 0 ?
+		nghttp2_session_get_stream_user_data(s, fr->hd.stream_id) : NULL;
+	bool end = (fr->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+
+	if (fr->hd.type == NGHTTP2_GOAWAY) {
+		/* Streams above last_stream_id are closed by nghttp2 (cb_stream_close retries
+		 * them); the connection takes no new ones and ends with its last. */
+		c->goaway = true;
+		return 0;
+	}
+	if (st == NULL || st->x == NULL)
+		return 0;
+	if (fr->hd.type == NGHTTP2_HEADERS) {
+		if (st->bad) {
+			nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+			stream_fail(st, OUT_UPSTREAM_BAD_RESPONSE);
+			return 0;
+		}
+		if (!st->head_relayed) {
+			if (st->status < 200)
+				return 0;   /* informational: the final head follows */
+			stream_relay_head(st, end);
+			if (end)
+				stream_complete(st, false);
+		} else if (end) {
+			stream_complete(st, true);
+		}
+		return 0;
+	}
+	if (fr->hd.type == NGHTTP2_DATA && end && st->head_relayed)
+		stream_complete(st, false);
+	return 0;
+}
+
+/* Response body: relayed as it comes; its window is given back only while the client side
+ * keeps up (h2up_read_resume gives back what waited). */
+static int cb_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data,
+			 size_t len, void *arg)
+{
+	struct h2up_stream *st = nghttp2_session_get_stream_user_data(s, id);
+
+	(void)flags;
+	(void)arg;
+	nghttp2_session_consume_connection(s, len);
+	if (st == NULL || st->x == NULL || !st->head_relayed) {
+		nghttp2_session_consume_stream(s, id, len);
+		return 0;
+	}
+	st->last_us = util_mono_us();
+	st->x->ops->body(st->x, (const char *)data, len);
+	if (st->read_paused || st->x->ops->congested(st->x)) {
+		st->read_paused = true;
+		st->unconsumed += len;
+	} else {
+		nghttp2_session_consume_stream(s, id, len);
+	}
+	return 0;
+}
+
+/* Retry a stream the upstream did not process (REFUSED_STREAM, a stream above a GOAWAY's
+ * last id, a connection that never connected) on another connection, its head rebuilt for the
+ * endpoint chosen. True when it went; never once a body byte left or the answer began. */
+static bool stream_retry(struct h2up_stream *st)
+{
+	struct h2up_conn *c;
+	int ep, err;
+
+	if (st->x == NULL || st->data_sent || st->head_relayed || st->attempts >= H2UP_ATTEMPTS)
+		return false;
+	c = conn_pick(st->x->w, st->fn, &ep, &err);
+	if (c == NULL)
+		return false;
+	if (ep != st->ep && stream_head(st, st->x, &st->fn->upstreams[ep]) != 0)
+		return false;
+	st->ep = ep;
+	st->attempts++;
+	if (stream_submit(st, c) != 0)
+		return false;
+	conn_send(c);
+	return true;
+}
+
+static int cb_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *arg)
+{
+	struct h2up_stream *st = nghttp2_session_get_stream_user_data(s, id);
+	struct h2up_conn *c = arg;
+
+	if (st == NULL)
+		return 0;
+	stream_unlink(st);
+	/* Not processed by the upstream: sent again while none of its body left. */
+	if (st->x != NULL && code == NGHTTP2_REFUSED_STREAM && stream_retry(st))
+		return 0;
+	/* Reset or closed before the end: before the head a 502, after it the client's stream
+	 * is cut (abort). */
+	stream_fail(st, OUT_UPSTREAM_CLOSED);
+	stream_free(st);
+	conn_later(c);
+	return 0;
+}
+
+/* Hand what nghttp2 has to the socket; inside an nghttp2 callback, wait for the deferred
+ * event (nghttp2 forbids sending from its callbacks). */
+static void conn_send(struct h2up_conn *c)
+{
+	int rv;
+
+	if (c->dead)
+		return;
+	if (c->depth > 0) {
+		conn_later(c);
+		return;
+	}
+	c->depth++;
+	rv = nghttp2_session_send(c->s);
+	c->depth--;
+	if (rv != 0) {
+		log_msg(LOG_LVL_WARN, "upstream %s: h2c send: %s", c->key, nghttp2_strerror(rv));
+		conn_close(c, OUT_UPSTREAM_CLOSED, false);
+	}
+}
+
+/* The connection is over: its streams fail (or, when it never connected, move to another
+ * connection), and it is freed on the deferred event, outside any callback of its own. */
+static void conn_close(struct h2up_conn *c, enum outcome o, bool connect_failed)
+{
+	struct h2up_stream *st;
+
+	if (c->dead)
+		return;
+	c->dead = true;
+	TAILQ_REMOVE(&c->set->conns, c, entry);
+	while ((st = TAILQ_FIRST(&c->streams)) != NULL) {
+		stream_unlink(st);
+		if (connect_failed && stream_retry(st))
+			continue;
+		stream_fail(st, o);
+		stream_free(st);
+	}
+	if (c->bev != NULL)
+		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	conn_later(c);
+}
+
+static void conn_free(struct h2up_conn *c)
+{
+	if (c->s != NULL)
+		nghttp2_session_del(c->s);
+	if (c->bev != NULL)
+		bufferevent_free(c->bev);
+	if (c->later != NULL)
+		event_free(c->later);
+	if (c->tick != NULL)
+		event_free(c->tick);
+	free(c->key);
+	free(c);
+}
+
+/* Deferred work, outside nghttp2 and outside the core's calls: front ends resumed, frames
+ * sent, a dead connection freed, a finished GOAWAY connection closed. */
+static void later_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct h2up_conn *c = arg;
+	struct h2up_stream *st;
+
+	(void)fd;
+	(void)what;
+	if (c->dead) {
+		conn_free(c);
+		return;
+	}
+	/* The front ends may push, flush or cancel meanwhile: nothing is sent (and no stream
+	 * closed) until the walk is over. */
+	c->depth++;
+	TAILQ_FOREACH(st, &c->streams, entry) {
+		if (st->front_paused && st->x != NULL &&
+		    evbuffer_get_length(st->req) <= EXCHANGE_HIGH_WATER / 2) {
+			st->front_paused = false;
+			st->x->ops->body_resume(st->x);
+		}
+	}
+	c->depth--;
+	conn_send(c);
+	if (!c->dead && c->nstreams == 0 &&
+	    (c->goaway || (!nghttp2_session_want_read(c->s) && !nghttp2_session_want_write(c->s))))
+		conn_close(c, OUT_UPSTREAM_CLOSED, false);
+}
+
+static void read_cb(struct bufferevent *bev, void *arg)
+{
+	struct h2up_conn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	while (!c->dead && evbuffer_get_length(in) > 0) {
+		struct evbuffer_iovec v;
+		ssize_t n;
+
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			break;
+		c->depth++;
+		n = nghttp2_session_mem_recv(c->s, v.iov_base, v.iov_len);
+		c->depth--;
+		if (n < 0) {
+			log_msg(LOG_LVL_WARN, "upstream %s: h2c: %s", c->key, nghttp2_strerror((int)n));
+			conn_close(c, OUT_UPSTREAM_BAD_RESPONSE, false);
+			return;
+		}
+		evbuffer_drain(in, (size_t)n);
+	}
+	conn_send(c);
+}
+
+static void write_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	conn_send(arg);
+}
+
+static void event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct h2up_conn *c = arg;
+
+	(void)bev;
+	if (what & BEV_EVENT_CONNECTED) {
+		c->connected = true;
+		bufferevent_set_timeouts(c->bev, NULL, NULL);
+		conn_send(c);
+		return;
+	}
+	if (!c->connected) {
+		int err = EVUTIL_SOCKET_ERROR();
+
+		log_msg(LOG_LVL_WARN, "upstream %s: h2c connect: %s", c->key,
+			(what & BEV_EVENT_TIMEOUT) ? "timed out" : err != 0 ? strerror(err) :
+			"failed");
+		conn_close(c, (what & BEV_EVENT_TIMEOUT) ? OUT_UPSTREAM_CONNECT_TIMEOUT :
+			   OUT_UPSTREAM_UNAVAILABLE, true);
+		return;
+	}
+	conn_close(c, OUT_UPSTREAM_CLOSED, false);
+}
+
+/* Deadlines: a stream without progress either way for the function's upstream_response_ms
+ * is reset and failed (504); a connection without streams for UPSTREAM_IDLE_MS, or on a
+ * draining worker, ends. */
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct h2up_conn *c = arg;
+	struct timeval tv = {H2UP_TICK_MS / 1000, (H2UP_TICK_MS % 1000) * 1000};
+	uint64_t now = util_mono_us();
+	struct h2up_stream *st;
+
+	(void)fd;
+	(void)what;
+	c->depth++;     /* as in later_cb: no stream closes during the walk */
+	TAILQ_FOREACH(st, &c->streams, entry) {
+		/* A stream held back by the client (its response window kept closed) is the
+		 * client side's to time out. */
+		if (st->x == NULL || st->read_paused || st->front_paused ||
+		    now - st->last_us <= (uint64_t)st->fn->timeouts.upstream_response_ms * 1000u)
+			continue;
+		nghttp2_submit_rst_stream(c->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
+		stream_fail(st, OUT_UPSTREAM_TIMEOUT);
+	}
+	c->depth--;
+	if (c->nstreams == 0 && c->idle_since_us != 0 &&
+	    (now - c->idle_since_us > (uint64_t)UPSTREAM_IDLE_MS * 1000u ||
+	     atomic_load(&c->w->draining))) {
+		nghttp2_session_terminate_session(c->s, NGHTTP2_NO_ERROR);
+		c->goaway = true;
+	}
+	conn_send(c);
+	if (!c->dead && c->goaway && c->nstreams == 0) {
+		conn_close(c, OUT_UPSTREAM_CLOSED, false);
+		return;
+	}
+	if (!c->dead)
+		evtimer_add(c->tick, &tv);
+}
+
+/* A new connection to ep, connecting, its session started (our SETTINGS queued). NULL on
+ * failure, *local_err the errno when the shortage is fngate's own. */
+static struct h2up_conn *conn_new(struct worker *w, const struct conf_upstream *ep,
+				  const struct conf_function *fn, int *local_err)
+{
+	struct h2up_set *set = set_of(w);
+	nghttp2_session_callbacks *cbs = NULL;
+	nghttp2_option *opt = NULL;
+	struct h2up_conn *c = NULL;
+	struct timeval ct = {fn->timeouts.upstream_connect_ms / 1000,
+			     (fn->timeouts.upstream_connect_ms % 1000) * 1000};
+	struct timeval tick = {H2UP_TICK_MS / 1000, (H2UP_TICK_MS % 1000) * 1000};
+	int fd = -1, one = 1;
+
+	*local_err = 0;
+	if (set == NULL || (c = calloc(1, sizeof(*c))) == NULL ||
+	    (c->key = strdup(ep_key(ep))) == NULL) {
+		*local_err = ENOMEM;
+		goto fail;
+	}
+	c->set = set;
+	c->w = w;
+	TAILQ_INIT(&c->streams);
+	c->started_us = util_mono_us();
+	c->idle_since_us = c->started_us;
+	fd = socket(ep->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		int e = errno;
+
+		*local_err = e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM ? e : 0;
+		goto fail;
+	}
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->later = event_new(w->base, -1, 0, later_cb, c);
+	c->tick = evtimer_new(w->base, tick_cb, c);
+	if (c->bev == NULL || c->later == NULL || c->tick == NULL ||
+	    nghttp2_session_callbacks_new(&cbs) != 0 || nghttp2_option_new(&opt) != 0) {
+		if (c->bev == NULL)
+			close(fd);
+		*local_err = ENOMEM;
+		goto fail;
+	}
+	nghttp2_session_callbacks_set_send_callback(cbs, cb_send);
+	nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, cb_begin_headers);
+	nghttp2_session_callbacks_set_on_header_callback(cbs, cb_header);
+	nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, cb_frame_recv);
+	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, cb_data_chunk);
+	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, cb_stream_close);
+	/* Response DATA is acknowledged as the client side takes it (cb_data_chunk). */
+	nghttp2_option_set_no_auto_window_update(opt, 1);
+	nghttp2_option_set_max_outbound_ack(opt, 1000);
+	nghttp2_option_set_max_settings(opt, 32);
+	if (nghttp2_session_client_new2(&c->s, cbs, c, opt) != 0) {
+		*local_err = ENOMEM;
+		goto fail;
+	}
+	{
+		nghttp2_settings_entry iv[] = {
+			{NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+			{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, EXCHANGE_HIGH_WATER},
+			{NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)fn->limits.max_header_bytes},
+		};
+
+		if (nghttp2_submit_settings(c->s, NGHTTP2_FLAG_NONE, iv, ARRAY_LEN(iv)) != 0 ||
+		    nghttp2_session_set_local_window_size(c->s, NGHTTP2_FLAG_NONE, 0,
+							  H2UP_CONN_WINDOW) != 0) {
+			*local_err = ENOMEM;
+			goto fail;
+		}
+	}
+	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
+	/* Until connected, the write timeout is the connect timeout (event_cb clears it). */
+	bufferevent_set_timeouts(c->bev, NULL, &ct);
+	errno = 0;
+	if (bufferevent_socket_connect(c->bev, (const struct sockaddr *)&ep->addr,
+				       (int)ep->addrlen) != 0) {
+		int e = errno;
+
+		*local_err = e == EADDRNOTAVAIL || e == ENOBUFS ? e : 0;
+		goto fail;
+	}
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	evtimer_add(c->tick, &tick);
+	TAILQ_INSERT_TAIL(&set->conns, c, entry);
+	nghttp2_option_del(opt);
+	nghttp2_session_callbacks_del(cbs);
+	return c;
+fail:
+	nghttp2_option_del(opt);
+	nghttp2_session_callbacks_del(cbs);
+	if (c != NULL)
+		conn_free(c);
+	return NULL;
+}
+
+/* A connection with room to one of fn's endpoints, round robin from the worker's counter,
+ * avoiding none: an open one first, else a new one (at most H2UP_MAX_CONNS per endpoint). */
+static struct h2up_conn *conn_pick(struct worker *w, const struct conf_function *fn, int *ep,
+				   int *local_err)
+{
+	struct h2up_set *set = set_of(w);
+	size_t n = fn->nupstreams, start;
+
+	*local_err = 0;
+	if (set == NULL) {
+		*local_err = ENOMEM;
+		return NULL;
+	}
+	if (n == 0)
+		return NULL;
+	start = (size_t)(w->rr++ % n);
+	for (size_t i = 0; i < n; i++) {
+		size_t idx = (start + i) % n;
+		const char *key = ep_key(&fn->upstreams[idx]);
+		struct h2up_conn *c;
+		unsigned count = 0;
+
+		TAILQ_FOREACH(c, &set->conns, entry) {
+			if (strcmp(c->key, key) != 0)
+				continue;
+			if (conn_has_room(c)) {
+				*ep = (int)idx;
+				return c;
+			}
+			count++;
+		}
+		if (count >= H2UP_MAX_CONNS)
+			continue;
+		c = conn_new(w, &fn->upstreams[idx], fn, local_err);
+		if (c != NULL) {
+			*ep = (int)idx;
+			return c;
+		}
+		if (*local_err != 0)
+			return NULL;
+	}
+	return NULL;
+}
+
+/* ---- the exchange's side ---- */
+
+int h2up_start(struct exchange *x)
+{
+	struct h2up_stream *st = calloc(1, sizeof(*st));
+	struct h2up_conn *c;
+	int ep = 0, local_err;
+
+	if (st == NULL || (st->req = evbuffer_new()) == NULL) {
+		stream_free(st);
+		reply_error(x, OUT_OUT_OF_MEMORY, x->has_body);
+		return -1;
+	}
+	c = conn_pick(x->w, x->fn, &ep, &local_err);
+	if (c == NULL) {
+		enum outcome why = local_err == EMFILE || local_err == ENFILE ? OUT_OUT_OF_DESCRIPTORS :
+		    local_err == EADDRNOTAVAIL ? OUT_OUT_OF_LOCAL_PORTS :
+		    local_err != 0 ? OUT_OUT_OF_MEMORY : OUT_UPSTREAM_UNAVAILABLE;
+
+		if (local_err != 0)
+			listener_pause(x->w->ls);
+		stream_free(st);
+		reply_error(x, why, x->has_body);
+		return -1;
+	}
+	st->x = x;
+	st->fn = x->fn;
+	st->ep = ep;
+	st->attempts = 1;
+	st->has_body = x->has_body;
+	if (stream_head(st, x, &x->fn->upstreams[ep]) != 0 || stream_submit(st, c) != 0) {
+		stream_free(st);
+		reply_error(x, OUT_OUT_OF_MEMORY, true);
+		return -1;
+	}
+	x->h2up = st;
+	x->upstream_start_us = util_mono_us();
+	if (x->expect_continue && x->has_body)
+		x->ops->send_continue(x);   /* the request is allowed: the client may send its body */
+	conn_send(c);
+	return 0;
+}
+
+/* More request body was queued: a deferred provider runs again; a full queue pauses the
+ * front end. */
+static void body_queued(struct exchange *x)
+{
+	struct h2up_stream *st = x->h2up;
+
+	if (st->deferred && st->c != NULL) {
+		st->deferred = false;
+		nghttp2_session_resume_data(st->c->s, st->id);
+	}
+	if (evbuffer_get_length(st->req) > EXCHANGE_HIGH_WATER && !st->front_paused) {
+		st->front_paused = true;
+		x->ops->body_pause(x);
+	}
+}
+
+void h2up_body(struct exchange *x, const char *p, size_t n)
+{
+	evbuffer_add(x->h2up->req, p, n);
+	body_queued(x);
+}
+
+void h2up_body_move(struct exchange *x, struct evbuffer *in, size_t n)
+{
+	evbuffer_remove_buffer(in, x->h2up->req, n);
+	x->body_bytes += n;
+	body_queued(x);
+}
+
+void h2up_body_end(struct exchange *x)
+{
+	x->h2up->req_eof = true;
+	body_queued(x);
+}
+
+void h2up_flush(struct exchange *x)
+{
+	if (x->h2up->c != NULL)
+		conn_send(x->h2up->c);
+}
+
+size_t h2up_pending(const struct exchange *x)
+{
+	return evbuffer_get_length(x->h2up->req);
+}
+
+void h2up_read_resume(struct exchange *x)
+{
+	struct h2up_stream *st = x->h2up;
+
+	if (!st->read_paused || st->c == NULL)
+		return;
+	st->read_paused = false;
+	if (st->unconsumed > 0)
+		nghttp2_session_consume_stream(st->c->s, st->id, st->unconsumed);
+	st->unconsumed = 0;
+	conn_send(st->c);
+}
+
+void h2up_cancel(struct exchange *x)
+{
+	struct h2up_stream *st = x->h2up;
+
+	stream_detach(st);
+	if (st->c == NULL) {
+		stream_free(st);
+		return;
+	}
+	/* The stream is freed when nghttp2 closes it (cb_stream_close). */
+	nghttp2_submit_rst_stream(st->c->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
+	conn_send(st->c);
+}
+
+void h2up_free_all(struct worker *w)
+{
+	struct h2up_conn *c;
+
+	if (w->h2up == NULL)
+		return;
+	while ((c = TAILQ_FIRST(&w->h2up->conns)) != NULL) {
+		TAILQ_REMOVE(&w->h2up->conns, c, entry);
+		while (!TAILQ_EMPTY(&c->streams)) {
+			struct h2up_stream *st = TAILQ_FIRST(&c->streams);
+
+			TAILQ_REMOVE(&c->streams, st, entry);
+			stream_detach(st);
+			stream_free(st);
+		}
+		conn_free(c);
+	}
+	free(w->h2up);
+	w->h2up = NULL;
+}
