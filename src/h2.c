@@ -257,9 +257,10 @@ static void h2_head_end(struct exchange *x, enum exchange_body body, uint64_t le
 	x->resp = EXCHANGE_RESP_STREAMING;
 	if (st->closed)
 		return;
-	/* HEAD, 204, 304: the HEADERS frame ends the stream. nghttp2 copies the fields. */
-	rv = h2_submit_fields(st, false,
-			      body == EXCHANGE_BODY_NONE || x->method == HTTP_HEAD ? NULL : &dp);
+	/* HEAD, 204, 304, an empty body: the HEADERS frame ends the stream (gRPC's
+	 * "trailers-only" answer must arrive so). nghttp2 copies the fields. */
+	rv = h2_submit_fields(st, false, body == EXCHANGE_BODY_NONE || x->method == HTTP_HEAD ||
+			      (body == EXCHANGE_BODY_LENGTH && length == 0) ? NULL : &dp);
 	if (rv != 0)
 		nghttp2_submit_rst_stream(st->h->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
 }

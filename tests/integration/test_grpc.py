@@ -1,0 +1,336 @@
+#!/usr/bin/env python3
+"""test_grpc.py - gRPC functions (issue 14): a function with "upstream_protocol": "h2c" is
+reached over HTTP/2 with prior knowledge (src/h2up.c), so gRPC calls pass through fngate with
+their streaming, status and trailers. Black-box: a real fngate, a real gRPC server (grpcio,
+generic handlers with raw bytes, no protoc) on loopback as the function's upstream, and a real
+grpcio client on fngate's plain listener (h2c with prior knowledge).
+
+Covered: unary, server-streaming, client-streaming and bidi calls on a private function with a
+valid token; a call without a token refused before the upstream (HTTP 403, a non-OK gRPC
+status); a NOT_FOUND status with its details set by the server (trailers); 2 MiB messages both
+ways; 60 concurrent calls multiplexed on few upstream connections; an upstream that is down
+(UNAVAILABLE, fngate stays up); trailers seen frame by frame with python3-h2, and as HTTP/1.1
+chunked trailers by an HTTP/1.1 client; the identity fields and the credential's absence
+upstream; an HTTP/1.1 public function beside it unaffected.
+
+Tokens: minted here with the test key (it.mint), Scaleway layout, namespace-wide
+(namespace_id NS), valid an hour.
+
+What it needs, installed here when missing (the test fails, never skips, when it cannot be):
+python3-grpcio and python3-h2 (Debian).
+"""
+
+import concurrent.futures
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fngate_it as it  # noqa: E402
+
+
+def apt_install(*packages):
+    """Debian packages, installed with apt-get (an update first only when the install fails)."""
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    argv = ["apt-get", "install", "-y", "--no-install-recommends"] + list(packages)
+    if subprocess.run(argv, env=env, stdout=sys.stderr, stderr=sys.stderr).returncode != 0:
+        subprocess.run(["apt-get", "update"], env=env, stdout=sys.stderr, stderr=sys.stderr)
+        subprocess.run(argv, env=env, stdout=sys.stderr, stderr=sys.stderr)
+
+
+# Debian's packages live in its dist-packages, which a python3 other than Debian's own (pyenv,
+# a virtualenv) does not search; grpcio is compiled for Debian's python3, so when this one
+# cannot load it the test runs again under /usr/bin/python3.
+DEBIAN_DIST = "/usr/lib/python3/dist-packages"
+if not os.path.isdir(os.path.join(DEBIAN_DIST, "grpc")):
+    apt_install("python3-grpcio")
+if not os.path.isdir(os.path.join(DEBIAN_DIST, "h2")):
+    apt_install("python3-h2")
+try:
+    import grpc  # noqa: E402
+    import h2.connection  # noqa: E402
+except ImportError:
+    sys.path.append(DEBIAN_DIST)
+    try:
+        import grpc  # noqa: E402,F811
+        import h2.connection  # noqa: E402,F811
+    except ImportError:
+        if sys.executable != "/usr/bin/python3" and os.access("/usr/bin/python3", os.X_OK):
+            os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
+        raise
+import h2.config  # noqa: E402
+import h2.events  # noqa: E402
+
+NS = "0b5e0000-0000-4000-8000-000000001414"
+FN_GRPC = "0f000000-0000-4000-8000-000000001414"
+FN_DOWN = "0f000000-0000-4000-8000-000000001415"
+FN_PUB = "0f000000-0000-4000-8000-000000001416"
+BIG = 2 * 1024 * 1024
+OPTS = [("grpc.enable_http_proxy", 0), ("grpc.max_receive_message_length", 16 << 20),
+        ("grpc.max_send_message_length", 16 << 20)]
+
+
+class Upstream:
+    """The gRPC server: a service "test.Svc" of four methods on raw bytes. It records the
+    metadata of each call and the peers (client address:port: one per TCP connection)."""
+
+    def __init__(self, port):
+        self.lock = threading.Lock()
+        self.calls = 0
+        self.peers = {}         # tag -> set of peers
+        self.server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=80),
+                                  options=OPTS)
+        h = grpc.method_handlers_generic_handler("test.Svc", {
+            "Unary": grpc.unary_unary_rpc_method_handler(self.unary),
+            "ServerStream": grpc.unary_stream_rpc_method_handler(self.server_stream),
+            "ClientStream": grpc.stream_unary_rpc_method_handler(self.client_stream),
+            "Bidi": grpc.stream_stream_rpc_method_handler(self.bidi),
+        })
+        self.server.add_generic_rpc_handlers((h,))
+        self.server.add_insecure_port("127.0.0.1:%d" % port)
+        self.server.start()
+
+    def seen(self, ctx, tag=None):
+        with self.lock:
+            self.calls += 1
+            if tag:
+                self.peers.setdefault(tag, set()).add(ctx.peer())
+
+    def unary(self, req, ctx):
+        md = dict(ctx.invocation_metadata())
+        tag = md.get("x-tag")
+        self.seen(ctx, tag)
+        if req == b"notfound":
+            ctx.abort(grpc.StatusCode.NOT_FOUND, "no such thing: widget 7")
+        if req.startswith(b"big:"):
+            return bytes([65 + i % 26 for i in range(int(req[4:]))])
+        if tag:
+            time.sleep(0.2)     # held open: concurrent calls overlap
+        if len(req) > 1024:
+            return json.dumps({"len": len(req), "sha": hashlib.sha256(req).hexdigest()}).encode()
+        ctx.set_trailing_metadata((("x-upstream-trailer", "t1"),))
+        return json.dumps({"req": req.decode(), "md": md}).encode()
+
+    def server_stream(self, req, ctx):
+        self.seen(ctx)
+        for i in range(int(req)):
+            yield b"item-%d" % i
+
+    def client_stream(self, it_req, ctx):
+        self.seen(ctx)
+        n = total = 0
+        for m in it_req:
+            n += 1
+            total += len(m)
+        return b"%d messages, %d bytes" % (n, total)
+
+    def bidi(self, it_req, ctx):
+        self.seen(ctx)
+        for m in it_req:
+            yield b"echo:" + m
+
+    def stop(self):
+        self.server.stop(0)
+
+
+class GRPC(it.GatewayCase):
+    @classmethod
+    def setUpClass(cls):
+        env = cls.env = it.Env("grpc")
+        cls.key = env.key("grpc", "rsa-pkcs1")
+        cls.backend = env.backend("grpc-pub")
+        cls.up_port = it.free_port()
+        cls.up = Upstream(cls.up_port)
+        cls.port = it.free_port()
+        down = "http://127.0.0.1:%d" % it.free_port()
+        fns = [it.function(FN_GRPC, "grpc", "http://127.0.0.1:%d" % cls.up_port,
+                           privacy="private", prefix="/test.Svc", strip_prefix=False,
+                           upstream_protocol="h2c"),
+               it.function(FN_DOWN, "down", down, privacy="public", prefix="/down.Svc",
+                           strip_prefix=False, upstream_protocol="h2c"),
+               it.function(FN_PUB, "pub", cls.backend.url, privacy="public", prefix="/pub")]
+        conf = it.config(env, [it.namespace(NS, "grpcns", [cls.key.conf()], fns)], port=cls.port,
+                         workers=1)
+        cls.gw = env.fngate(conf)
+        cls.token = it.mint(cls.key, it.scw_claims(namespace_id=NS))
+        cls.md = (("x-auth-token", cls.token),)
+        cls.chan = grpc.insecure_channel("127.0.0.1:%d" % cls.port, options=OPTS)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.chan.close()
+        cls.up.stop()
+        cls.env.close()
+
+    def unary(self, req, md=None, path="/test.Svc/Unary", timeout=20):
+        return self.chan.unary_unary(path)(req, metadata=self.md if md is None else md,
+                                          timeout=timeout)
+
+    def test_01_unary_with_identity(self):
+        out, call = self.chan.unary_unary("/test.Svc/Unary").with_call(
+            b"hello", metadata=self.md + (("x-request-id", "grpc-req-1"),), timeout=20)
+        seen = json.loads(out)
+        self.assertEqual(seen["req"], "hello")
+        md = seen["md"]
+        # the credential stays at the gate; fngate's identity fields reach the function
+        self.assertNotIn("x-auth-token", md)
+        self.assertEqual(md.get("x-fngate-function"), FN_GRPC)
+        self.assertEqual(md.get("x-fngate-namespace"), NS)
+        self.assertEqual(md.get("x-fngate-credential"), "jwt")
+        self.assertEqual(md.get("x-forwarded-for"), "127.0.0.1")
+        self.assertEqual(md.get("x-request-id"), "grpc-req-1")
+        # the server's trailing metadata passed (trailers)
+        self.assertIn(("x-upstream-trailer", "t1"), tuple(call.trailing_metadata()))
+        self.assertEqual(call.code(), grpc.StatusCode.OK)
+
+    def test_02_streaming(self):
+        items = list(self.chan.unary_stream("/test.Svc/ServerStream")(
+            b"50", metadata=self.md, timeout=20))
+        self.assertEqual(items, [b"item-%d" % i for i in range(50)])
+        r = self.chan.stream_unary("/test.Svc/ClientStream")(
+            iter([b"x" * 1000] * 40), metadata=self.md, timeout=20)
+        self.assertEqual(r, b"40 messages, 40000 bytes")
+        # bidi: each answer comes back before the next message is sent
+        q = []
+        ev = threading.Event()
+
+        def gen():
+            for i in range(20):
+                q.append(b"m%d" % i)
+                yield b"m%d" % i
+                ev.wait(5)
+                ev.clear()
+
+        got = []
+        for m in self.chan.stream_stream("/test.Svc/Bidi")(gen(), metadata=self.md, timeout=20):
+            got.append(m)
+            ev.set()
+        self.assertEqual(got, [b"echo:" + m for m in q])
+
+    def test_03_no_token_refused_before_upstream(self):
+        before = self.up.calls
+        with self.assertRaises(grpc.RpcError) as cm:
+            self.unary(b"hello", md=())
+        self.assertIn(cm.exception.code(), (grpc.StatusCode.PERMISSION_DENIED,
+                                            grpc.StatusCode.UNAUTHENTICATED,
+                                            grpc.StatusCode.UNKNOWN), cm.exception)
+        with self.assertRaises(grpc.RpcError):
+            self.unary(b"hello", md=(("x-auth-token", "not.a.token"),))
+        self.assertEqual(self.up.calls, before)
+
+    def test_04_error_status_and_details(self):
+        with self.assertRaises(grpc.RpcError) as cm:
+            self.unary(b"notfound")
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.NOT_FOUND)
+        self.assertEqual(cm.exception.details(), "no such thing: widget 7")
+
+    def test_05_large_messages(self):
+        out = self.unary(b"big:%d" % BIG)
+        self.assertEqual(len(out), BIG)
+        self.assertEqual(out, bytes([65 + i % 26 for i in range(BIG)]))
+        req = os.urandom(BIG)
+        seen = json.loads(self.unary(req))
+        self.assertEqual(seen, {"len": BIG, "sha": hashlib.sha256(req).hexdigest()})
+        # many large messages in a stream, each way
+        r = self.chan.stream_unary("/test.Svc/ClientStream")(
+            iter([b"y" * (1 << 20)] * 8), metadata=self.md, timeout=30)
+        self.assertEqual(r, b"8 messages, %d bytes" % (8 << 20))
+
+    def test_06_multiplexed(self):
+        md = self.md + (("x-tag", "mux"),)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=60) as ex:
+            futs = [ex.submit(self.unary, b"c%d" % i, md) for i in range(60)]
+            outs = [json.loads(f.result()) for f in futs]
+        self.assertEqual(sorted(o["req"] for o in outs), sorted("c%d" % i for i in range(60)))
+        # 60 calls held open together: one worker, at most 100 streams per connection
+        self.assertLessEqual(len(self.up.peers["mux"]), 2, self.up.peers["mux"])
+
+    def test_07_upstream_down(self):
+        with self.assertRaises(grpc.RpcError) as cm:
+            self.unary(b"x", md=(), path="/down.Svc/Unary")
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.UNAVAILABLE, cm.exception)
+        self.assertTrue(self.gw.proc.alive())
+        self.assertEqual(json.loads(self.unary(b"after"))["req"], "after")
+
+    def h2_call(self, msg):
+        """A gRPC call written frame by frame (python3-h2): returns (headers, data, trailers)."""
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        c = h2.connection.H2Connection(config=h2.config.H2Configuration(
+            client_side=True, header_encoding="utf-8"))
+        c.initiate_connection()
+        c.send_headers(1, [(":method", "POST"), (":scheme", "http"), (":path", "/test.Svc/Unary"),
+                           (":authority", "127.0.0.1:%d" % self.port),
+                           ("content-type", "application/grpc"), ("te", "trailers"),
+                           ("x-auth-token", self.token)])
+        c.send_data(1, b"\0" + len(msg).to_bytes(4, "big") + msg, end_stream=True)
+        s.sendall(c.data_to_send())
+        heads, data, trailers = None, b"", None
+        deadline = time.time() + 10
+        done = False
+        while not done and time.time() < deadline:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            for ev in c.receive_data(chunk):
+                if isinstance(ev, h2.events.ResponseReceived):
+                    heads = dict(ev.headers)
+                elif isinstance(ev, h2.events.DataReceived):
+                    data += ev.data
+                    c.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+                elif isinstance(ev, h2.events.TrailersReceived):
+                    trailers = dict(ev.headers)
+                elif isinstance(ev, (h2.events.StreamEnded, h2.events.StreamReset)):
+                    done = True
+            s.sendall(c.data_to_send())
+        s.close()
+        return heads, data, trailers
+
+    def test_08_trailers_frame_by_frame(self):
+        heads, data, trailers = self.h2_call(b"frames")
+        self.assertEqual(heads[":status"], "200")
+        self.assertTrue(heads["content-type"].startswith("application/grpc"), heads)
+        self.assertIn("x-request-id", heads)
+        self.assertEqual(json.loads(data[5:])["req"], "frames")
+        self.assertIsNotNone(trailers, "no trailers")
+        self.assertEqual(trailers.get("grpc-status"), "0", trailers)
+        self.assertEqual(trailers.get("x-upstream-trailer"), "t1", trailers)
+        heads, data, trailers = self.h2_call(b"notfound")
+        # a status without a message: "trailers-only", the status in the head
+        status = (trailers or {}).get("grpc-status") or heads.get("grpc-status")
+        self.assertEqual(status, "5", (heads, trailers))
+
+    def test_09_http1_client_gets_chunked_trailers(self):
+        msg = b"\0" + (3).to_bytes(4, "big") + b"h11"
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        s.sendall(b"POST /test.Svc/Unary HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                  b"Content-Type: application/grpc\r\nTE: trailers\r\nConnection: TE\r\n"
+                  b"X-Auth-Token: " + self.token.encode() + b"\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(msg) + msg)
+        buf = b""
+        while not buf.endswith(b"\r\n\r\n") or b"\r\n0\r\n" not in buf:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+        s.close()
+        head, _, rest = buf.partition(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 200"), buf)
+        self.assertIn(b"transfer-encoding: chunked", head.lower())
+        tail = rest[rest.index(b"\r\n0\r\n") + 5:].lower()
+        self.assertIn(b"grpc-status: 0\r\n", tail)
+        self.assertIn(b"x-upstream-trailer: t1\r\n", tail)
+
+    def test_10_http1_function_unaffected(self):
+        seen = self.assertForwarded(it.curl(self.gw.url("/pub/plain")), "grpc-pub")
+        self.assertEqual(seen["uri"], "/plain")
+        r = it.curl(self.gw.url("/pub/h2"), args=["--http2-prior-knowledge"])
+        self.assertForwarded(r, "grpc-pub")
+
+
+if __name__ == "__main__":
+    it.main()
