@@ -513,6 +513,8 @@ static int cb_frame_recv(nghttp2_session *s, const nghttp2_frame *fr, void *arg)
 			stream_relay_head(st, end);
 			if (end)
 				stream_complete(st, false);
+			else
+				st->x->ops->flush(st->x);
 		} else if (end) {
 			stream_complete(st, true);
 		}
@@ -539,6 +541,7 @@ static int cb_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
 	}
 	st->last_us = util_mono_us();
 	st->x->ops->body(st->x, (const char *)data, len);
+	st->x->ops->flush(st->x);     /* a streamed message must not wait for more */
 	if (st->read_paused || st->x->ops->congested(st->x)) {
 		st->read_paused = true;
 		st->unconsumed += len;
