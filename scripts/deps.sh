@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(build-essential cmake pkg-config libevent-dev libssl-dev libjansson-dev libjwt-dev
 	check node-llhttp curl python3 openssl groff-base procps libpq-dev postgresql
-	libnghttp2-dev nghttp2-client python3-h2)
+	libnghttp2-dev nghttp2-client python3-h2 python3-grpcio)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

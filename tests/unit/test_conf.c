@@ -258,6 +258,10 @@ static const struct err_case {
 	  "hosts: must not be empty" },
 	{ "strip_prefix type", NS_HEAD "  \"functions\": [{\"name\": \"f\", " UP ",\n   \"strip_prefix\": \"no\"}]}]}", 4, 20,
 	  "strip_prefix: must be true or false" },
+	{ "upstream_protocol value", NS_HEAD "  \"functions\": [{\"name\": \"f\", " UP ",\n   \"upstream_protocol\": \"h2\"}]}]}", 4, 25,
+	  "namespaces[0].functions[0].upstream_protocol: must be \"http1\" or \"h2c\"" },
+	{ "upstream_protocol h2c over https", NS_HEAD "  \"functions\": [{\"name\": \"f\", \"upstreams\": [\"https://127.0.0.1:9443\"],\n   \"upstream_protocol\": \"h2c\"}]}]}", 4, 25,
+	  "upstream_protocol: \"h2c\" needs http:// upstreams" },
 	{ "function limits", NS_HEAD "  \"functions\": [{\"name\": \"f\", " UP ",\n   \"limits\": {\"max_token_bytes\": 0}}]}]}", 4, 34,
 	  "namespaces[0].functions[0].limits.max_token_bytes: 0 is out of range (64..65536)" },
 	{ "function timeouts unknown", NS_HEAD "  \"functions\": [{\"name\": \"f\", " UP ",\n   \"timeouts\": {\"connect_ms\": 1}}]}]}", 4, 17,
@@ -460,7 +464,7 @@ static const char full_text[] =
 	"        \"strip_prefix\": false,\n"
 	"        \"upstreams\": [\"http://127.0.0.1:9000/base/\", \"http://[::1]:9001\", \"http://localhost\"],\n"
 	"        \"limits\": {\"max_body_bytes\": 77}, \"timeouts\": {\"upstream_response_ms\": 99}},\n"
-	"       {\"name\": \"bye\", \"upstreams\": [\"http://127.0.0.1:9002\"]}]},\n"
+	"       {\"name\": \"bye\", \"upstreams\": [\"http://127.0.0.1:9002\"], \"upstream_protocol\": \"h2c\"}]},\n"
 	"    {\"name\": \"two\", \"require_registered_tokens\": true,\n"
 	"     \"functions\": [{\"name\": \"bye\", \"id\": \"two-bye\", \"path_prefix\": \"/two\", \"privacy\": \"private\",\n"
 	"                    \"upstreams\": [\"http://127.0.0.1:9003\"]}]}]\n"
@@ -569,6 +573,8 @@ START_TEST(test_full_valid)
 	ck_assert_str_eq(f->path_prefix, "/hello");
 	ck_assert_uint_eq(f->path_prefix_len, 6);
 	ck_assert(!f->strip_prefix);
+	ck_assert(!f->upstream_h2c);
+	ck_assert(ns->functions[1].upstream_h2c);
 	/* localhost is one server per address /etc/hosts gives it (127.0.0.1, and ::1 on Debian) */
 	ck_assert_uint_ge(f->nupstreams, 3);
 	ck_assert_uint_le(f->nupstreams, 4);
