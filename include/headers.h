@@ -21,6 +21,10 @@ struct header {
  * and Content-Length, since fngate frames every message it forwards itself. */
 bool headers_hop_by_hop(const char *name, size_t len);
 
+/* A field that may not travel in trailers (RFC 9110 6.5.1): the hop-by-hop ones above
+ * (framing, connection) and Host (routing). Relayed trailers leave them out. */
+bool headers_trailer_forbidden(const char *name, size_t len);
+
 /* Whether the comma-separated token list v (a Connection value, say) holds tok, compared
  * case-insensitively; whitespace and empty elements are skipped. Unbounded list length. */
 bool headers_list_has(const char *v, size_t vl, const char *tok, size_t toklen);

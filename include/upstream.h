@@ -67,6 +67,7 @@ struct upconn {
 	bool                  final_seen;   /* a final (non-1xx) response head was seen */
 	int                   attempts;     /* endpoints tried for this request */
 	unsigned              nhdr_resp;
+	unsigned              nhdr_head;    /* fields of the final head: those after are trailers */
 	char                 *hdrbuf;       /* response head collection (response.c): reason */
 	size_t                hdrlen, hdrcap;/* phrase and fields, located by the offsets below */
 	uint32_t              reason_off, reason_len;

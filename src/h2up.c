@@ -433,11 +433,15 @@ static void stream_relay_head(struct h2up_stream *st, bool end)
 		const char *name = st->rbuf + h->name_off, *val = st->rbuf + h->val_off;
 
 		if (h->name_len == 14 && memcmp(name, "content-length", 14) == 0) {
-			/* nghttp2 checked it, and checks the DATA frames against it */
-			cl = strtoull(val, NULL, 10);
+			/* nghttp2 checked it is a number, and checks the DATA frames against it */
+			for (size_t k = 0; k < h->val_len && val[k] >= '0' && val[k] <= '9'; k++)
+				cl = cl * 10 + (uint64_t)(val[k] - '0');
 			cl_known = true;
-			if (!no_body || st->status == 204)
-				continue;   /* the front end states it from the body's length */
+			/* A HEAD or 304 answer keeps the length of the entity it describes;
+			 * otherwise the front end states it from the body's length. */
+			if (no_body && st->status != 204)
+				ops->head_field(x, name, h->name_len, val, h->val_len);
+			continue;
 		}
 		if (headers_hop_by_hop(name, h->name_len) ||
 		    (x->cors != CORS_OFF && cors_upstream_field(name, h->name_len)) ||
@@ -469,11 +473,7 @@ static void stream_complete(struct h2up_stream *st, bool trailers)
 		for (unsigned i = 0; i < st->nrf; i++) {
 			const struct header *h = &st->rf[i];
 
-			/* Framing, routing and connection fields have no place in trailers (RFC 9110
-			 * 6.5.1). */
-			if (headers_hop_by_hop(st->rbuf + h->name_off, h->name_len) ||
-			    (h->name_len == 14 && memcmp(st->rbuf + h->name_off, "content-length", 14) == 0) ||
-			    (h->name_len == 4 && memcmp(st->rbuf + h->name_off, "host", 4) == 0))
+			if (headers_trailer_forbidden(st->rbuf + h->name_off, h->name_len))
 				continue;
 			tr[n++] = *h;
 		}

@@ -33,6 +33,11 @@ bool headers_hop_by_hop(const char *n, size_t len)
 	return hop || (len >= 6 && util_ieq(n, 6, "proxy-"));
 }
 
+bool headers_trailer_forbidden(const char *n, size_t len)
+{
+	return headers_hop_by_hop(n, len) || (len == 4 && util_ieq(n, len, "host"));
+}
+
 bool headers_list_has(const char *v, size_t vl, const char *tok, size_t toklen)
 {
 	size_t p = 0;

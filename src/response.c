@@ -60,6 +60,7 @@ static int on_message_begin(llhttp_t *p)
 
 	u->hdrlen = 0;
 	u->nhdr_resp = 0;
+	u->nhdr_head = 0;
 	u->reason_off = 0;
 	u->reason_len = 0;
 	u->resp_in_value = false;
@@ -187,6 +188,7 @@ static int on_headers_complete(llhttp_t *p)
 	}
 	u->is_1xx = false;
 	u->final_seen = true;
+	u->nhdr_head = u->nhdr_resp;
 	/* An upgrade answered otherwise: a plain response, and its tunnel slot is free. */
 	tunnel_unreserve(x);
 	{
@@ -289,8 +291,25 @@ static int on_message_complete(llhttp_t *p)
 	}
 	if (u->tunnel_pending)
 		return HPE_PAUSED;     /* what follows is the tunnel's, not HTTP */
-	if (u->x != NULL)
-		u->x->ops->body_end(u->x, NULL, NULL, 0);
+	if (u->x != NULL) {
+		/* A chunked body's trailer fields (after the head's), passed on without those
+		 * that may not be trailers. */
+		struct header tr[UPSTREAM_MAX_RESP_HEADERS];
+		unsigned n = 0;
+
+		for (unsigned i = u->nhdr_head; i < u->nhdr_resp; i++) {
+			struct header h = u->resp_hdr[i];
+			const char *name = u->hdrbuf + h.name_off;
+
+			while (h.val_len > 0 && (u->hdrbuf[h.val_off + h.val_len - 1] == ' ' ||
+						 u->hdrbuf[h.val_off + h.val_len - 1] == '\t'))
+				h.val_len--;
+			if (h.name_len == 0 || headers_trailer_forbidden(name, h.name_len))
+				continue;
+			tr[n++] = h;
+		}
+		u->x->ops->body_end(u->x, u->hdrbuf, tr, n);
+	}
 	u->resp_done = true;
 	return HPE_PAUSED;
 }
@@ -440,6 +459,7 @@ static void response_begin(struct upconn *u)
 	u->parser.data = u;
 	u->hdrlen = 0;
 	u->nhdr_resp = 0;
+	u->nhdr_head = 0;
 	u->is_1xx = false;
 	u->tunnel_pending = false;
 	u->x->up = u;

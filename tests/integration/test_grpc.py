@@ -70,6 +70,9 @@ NS = "0b5e0000-0000-4000-8000-000000001414"
 FN_GRPC = "0f000000-0000-4000-8000-000000001414"
 FN_DOWN = "0f000000-0000-4000-8000-000000001415"
 FN_PUB = "0f000000-0000-4000-8000-000000001416"
+FN_SLOW = "0f000000-0000-4000-8000-000000001417"
+FN_H1T = "0f000000-0000-4000-8000-000000001418"
+FN_GOAWAY = "0f000000-0000-4000-8000-000000001419"
 BIG = 2 * 1024 * 1024
 OPTS = [("grpc.enable_http_proxy", 0), ("grpc.max_receive_message_length", 16 << 20),
         ("grpc.max_send_message_length", 16 << 20)]
@@ -82,6 +85,7 @@ class Upstream:
     def __init__(self, port):
         self.lock = threading.Lock()
         self.calls = 0
+        self.produced = 0
         self.peers = {}         # tag -> set of peers
         self.server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=80),
                                   options=OPTS)
@@ -107,6 +111,9 @@ class Upstream:
         self.seen(ctx, tag)
         if req == b"notfound":
             ctx.abort(grpc.StatusCode.NOT_FOUND, "no such thing: widget 7")
+        if req.startswith(b"sleep:"):
+            time.sleep(float(req[6:]))
+            return b"slept"
         if req.startswith(b"big:"):
             return bytes([65 + i % 26 for i in range(int(req[4:]))])
         if tag:
@@ -118,6 +125,13 @@ class Upstream:
 
     def server_stream(self, req, ctx):
         self.seen(ctx)
+        if req.startswith(b"flood:"):
+            # 64 KiB messages, counted as the server produces them (backpressure)
+            for i in range(int(req[6:])):
+                with self.lock:
+                    self.produced = i + 1
+                yield b"z" * 65536
+            return
         for i in range(int(req)):
             yield b"item-%d" % i
 
@@ -138,6 +152,87 @@ class Upstream:
         self.server.stop(0)
 
 
+class Http1TrailerUpstream:
+    """An HTTP/1.1 upstream answering every request with a chunked body and trailers (one
+    allowed, one that may not be a trailer), then closing."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self.run, daemon=True).start()
+
+    def run(self):
+        while True:
+            try:
+                s, _ = self.sock.accept()
+            except OSError:
+                return
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                d = s.recv(65536)
+                if not d:
+                    break
+                buf += d
+            s.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+                      b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n"
+                      b"X-Checksum: abc123\r\nContent-Length: 99\r\n\r\n")
+            s.close()
+
+
+class GoawayUpstream:
+    """A raw HTTP/2 upstream (python3-h2): on its first connection it holds the first request
+    until a second one arrives, answers the first, then sends GOAWAY with the first's id as
+    the last processed; every later connection answers at once ("retried")."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.conns = 0
+        threading.Thread(target=self.run, daemon=True).start()
+
+    def run(self):
+        while True:
+            try:
+                s, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns += 1
+            threading.Thread(target=self.serve, args=(s, self.conns), daemon=True).start()
+
+    @staticmethod
+    def respond(c, sid, body):
+        c.send_headers(sid, [(":status", "200"), ("content-length", str(len(body)))])
+        c.send_data(sid, body, end_stream=True)
+
+    def serve(self, s, n):
+        c = h2.connection.H2Connection(config=h2.config.H2Configuration(
+            client_side=False, header_encoding="utf-8"))
+        c.initiate_connection()
+        s.sendall(c.data_to_send())
+        held = []
+        while True:
+            try:
+                data = s.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            for ev in c.receive_data(data):
+                if isinstance(ev, h2.events.RequestReceived):
+                    if n > 1:
+                        self.respond(c, ev.stream_id, b"retried")
+                        continue
+                    held.append(ev.stream_id)
+                    if len(held) == 2:
+                        self.respond(c, held[0], b"first")
+                        c.close_connection(last_stream_id=held[0])
+            s.sendall(c.data_to_send())
+
+
 class GRPC(it.GatewayCase):
     @classmethod
     def setUpClass(cls):
@@ -146,6 +241,8 @@ class GRPC(it.GatewayCase):
         cls.backend = env.backend("grpc-pub")
         cls.up_port = it.free_port()
         cls.up = Upstream(cls.up_port)
+        cls.h1t = Http1TrailerUpstream()
+        cls.goaway = GoawayUpstream()
         cls.port = it.free_port()
         down = "http://127.0.0.1:%d" % it.free_port()
         fns = [it.function(FN_GRPC, "grpc", "http://127.0.0.1:%d" % cls.up_port,
@@ -153,7 +250,14 @@ class GRPC(it.GatewayCase):
                            upstream_protocol="h2c"),
                it.function(FN_DOWN, "down", down, privacy="public", prefix="/down.Svc",
                            strip_prefix=False, upstream_protocol="h2c"),
-               it.function(FN_PUB, "pub", cls.backend.url, privacy="public", prefix="/pub")]
+               it.function(FN_PUB, "pub", cls.backend.url, privacy="public", prefix="/pub"),
+               it.function(FN_SLOW, "slow", "http://127.0.0.1:%d/test.Svc" % cls.up_port,
+                           privacy="public", prefix="/slow.Svc", upstream_protocol="h2c",
+                           timeouts={"upstream_response_ms": 1000}),
+               it.function(FN_H1T, "h1t", "http://127.0.0.1:%d" % cls.h1t.port,
+                           privacy="public", prefix="/h1t"),
+               it.function(FN_GOAWAY, "goaway", "http://127.0.0.1:%d" % cls.goaway.port,
+                           privacy="public", prefix="/goaway", upstream_protocol="h2c")]
         conf = it.config(env, [it.namespace(NS, "grpcns", [cls.key.conf()], fns)], port=cls.port,
                          workers=1)
         cls.gw = env.fngate(conf)
@@ -257,13 +361,13 @@ class GRPC(it.GatewayCase):
         self.assertTrue(self.gw.proc.alive())
         self.assertEqual(json.loads(self.unary(b"after"))["req"], "after")
 
-    def h2_call(self, msg):
+    def h2_call(self, msg, path="/test.Svc/Unary"):
         """A gRPC call written frame by frame (python3-h2): returns (headers, data, trailers)."""
         s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
         c = h2.connection.H2Connection(config=h2.config.H2Configuration(
             client_side=True, header_encoding="utf-8"))
         c.initiate_connection()
-        c.send_headers(1, [(":method", "POST"), (":scheme", "http"), (":path", "/test.Svc/Unary"),
+        c.send_headers(1, [(":method", "POST"), (":scheme", "http"), (":path", path),
                            (":authority", "127.0.0.1:%d" % self.port),
                            ("content-type", "application/grpc"), ("te", "trailers"),
                            ("x-auth-token", self.token)])
@@ -330,6 +434,80 @@ class GRPC(it.GatewayCase):
         self.assertEqual(seen["uri"], "/plain")
         r = it.curl(self.gw.url("/pub/h2"), args=["--http2-prior-knowledge"])
         self.assertForwarded(r, "grpc-pub")
+
+
+    def test_11_http1_upstream_trailers(self):
+        # an HTTP/2 client gets an HTTP/1.1 upstream's trailers, without Content-Length
+        heads, data, trailers = self.h2_call(b"", path="/h1t/x")
+        self.assertEqual(heads[":status"], "200")
+        self.assertEqual(data, b"hello")
+        self.assertEqual(trailers, {"x-checksum": "abc123"})
+        # and so does an HTTP/1.1 client, in its chunked body
+        r = it.curl(self.gw.url("/h1t/y"), args=["--raw"])
+        self.assertEqual(r.status, 200)
+        self.assertIn(b"\r\n0\r\nX-Checksum: abc123\r\n\r\n", r.body)
+        self.assertNotIn(b"99", r.body)
+
+    def test_12_upstream_timeout(self):
+        with self.assertRaises(grpc.RpcError) as cm:
+            self.unary(b"sleep:3", md=(), path="/slow.Svc/Unary")
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.UNAVAILABLE, cm.exception)
+        self.assertEqual(self.unary(b"sleep:0", md=(), path="/slow.Svc/Unary"), b"slept")
+        time.sleep(0.3)
+        recs = [a for a in self.gw.access_lines() if a.get("path") == "/slow.Svc/Unary"]
+        self.assertEqual([a["status"] for a in recs], [504, 200], recs)
+        self.assertEqual(recs[0]["reason"], "upstream_timeout")
+
+    def test_13_goaway_retries_unprocessed_stream(self):
+        out = {}
+
+        def get(name):
+            out[name] = it.curl(self.gw.url("/goaway/" + name))
+
+        t1 = threading.Thread(target=get, args=("a",))
+        t1.start()
+        time.sleep(0.3)
+        get("b")
+        t1.join(10)
+        self.assertEqual((out["a"].status, out["a"].body), (200, b"first"), out)
+        self.assertEqual((out["b"].status, out["b"].body), (200, b"retried"), out)
+        self.assertEqual(self.goaway.conns, 2)
+
+    def test_14_response_backpressure(self):
+        # a client that does not read: fngate stops taking the stream's DATA, and the server
+        # stops producing well before the end
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        c = h2.connection.H2Connection(config=h2.config.H2Configuration(
+            client_side=True, header_encoding="utf-8"))
+        c.initiate_connection()
+        c.send_headers(1, [(":method", "POST"), (":scheme", "http"),
+                           (":path", "/test.Svc/ServerStream"),
+                           (":authority", "127.0.0.1:%d" % self.port),
+                           ("content-type", "application/grpc"), ("te", "trailers"),
+                           ("x-auth-token", self.token)])
+        msg = b"flood:400"
+        c.send_data(1, b"\0" + len(msg).to_bytes(4, "big") + msg, end_stream=True)
+        s.sendall(c.data_to_send())
+        time.sleep(2)
+        produced = self.up.produced
+        self.assertLess(produced, 200, "the server produced %d of 400 64 KiB messages" % produced)
+        # reading now, the whole stream arrives with its status
+        got, status = 0, None
+        deadline = time.time() + 30
+        while status is None and time.time() < deadline:
+            data = s.recv(1 << 20)
+            if not data:
+                break
+            for ev in c.receive_data(data):
+                if isinstance(ev, h2.events.DataReceived):
+                    got += len(ev.data)
+                    c.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+                elif isinstance(ev, h2.events.TrailersReceived):
+                    status = dict(ev.headers).get("grpc-status")
+            s.sendall(c.data_to_send())
+        s.close()
+        self.assertEqual(status, "0")
+        self.assertEqual(got, 400 * (65536 + 5))
 
 
 if __name__ == "__main__":
