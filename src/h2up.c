@@ -920,6 +920,12 @@ int h2up_start(struct exchange *x)
 	struct h2up_conn *c;
 	int ep = 0, local_err;
 
+	/* No upgrades over h2c (Upgrade is connection-specific in HTTP/2): the request goes as
+	 * a plain one, and its tunnel slot is free again. */
+	if (x->upgrade) {
+		tunnel_unreserve(x);
+		x->upgrade = false;
+	}
 	if (st == NULL || (st->req = evbuffer_new()) == NULL) {
 		stream_free(st);
 		reply_error(x, OUT_OUT_OF_MEMORY, x->has_body);

@@ -11,7 +11,10 @@ status); a NOT_FOUND status with its details set by the server (trailers); 2 MiB
 ways; 60 concurrent calls multiplexed on few upstream connections; an upstream that is down
 (UNAVAILABLE, fngate stays up); trailers seen frame by frame with python3-h2, and as HTTP/1.1
 chunked trailers by an HTTP/1.1 client; the identity fields and the credential's absence
-upstream; an HTTP/1.1 public function beside it unaffected.
+upstream; an HTTP/1.1 upstream's chunked trailers passed on; a silent upstream (504,
+UNAVAILABLE); an upstream GOAWAY whose unprocessed stream is retried on a new connection; a
+client that does not read holding back the upstream (backpressure); an Upgrade sent as a plain
+request; an HTTP/1.1 public function beside it unaffected.
 
 Tokens: minted here with the test key (it.mint), Scaleway layout, namespace-wide
 (namespace_id NS), valid an hour.
@@ -260,6 +263,7 @@ class GRPC(it.GatewayCase):
                            privacy="public", prefix="/goaway", upstream_protocol="h2c")]
         conf = it.config(env, [it.namespace(NS, "grpcns", [cls.key.conf()], fns)], port=cls.port,
                          workers=1)
+        conf["limits"]["max_tunnels"] = 1     # test_15: a slot held past its request refuses the next
         cls.gw = env.fngate(conf)
         cls.token = it.mint(cls.key, it.scw_claims(namespace_id=NS))
         cls.md = (("x-auth-token", cls.token),)
@@ -508,6 +512,18 @@ class GRPC(it.GatewayCase):
         s.close()
         self.assertEqual(status, "0")
         self.assertEqual(got, 400 * (65536 + 5))
+
+
+    def test_15_upgrade_goes_as_plain_request(self):
+        # an Upgrade to an h2c function is sent as a plain request (HTTP/2 has no Upgrade):
+        # whatever the upstream answers comes back, never a 101, and no tunnel slot stays held
+        for _ in range(3):
+            r = it.curl(self.gw.url("/test.Svc/Unary"), token=self.token,
+                        headers=["Connection: Upgrade", "Upgrade: websocket",
+                                 "Sec-WebSocket-Version: 13",
+                                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="])
+            self.assertNotIn(r.status, (0, 101), r)
+            self.assertIsNotNone(r.header("x-request-id"), r)
 
 
 if __name__ == "__main__":
