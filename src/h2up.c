@@ -994,6 +994,9 @@ void h2up_body_end(struct exchange *x)
 {
 	x->h2up->req_eof = true;
 	body_queued(x);
+	/* The end goes out even when the front end does not flush after it (request trailers). */
+	if (x->h2up->c != NULL)
+		conn_later(x->h2up->c);
 }
 
 void h2up_flush(struct exchange *x)
