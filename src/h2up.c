@@ -86,8 +86,6 @@ struct h2up_conn {
 	bool                connected;
 	bool                goaway;     /* no new streams (GOAWAY either way, or draining) */
 	bool                dead;       /* closed: freed by the deferred event */
-	unsigned            connect_ms;
-	uint64_t            started_us;
 	uint64_t            idle_since_us;
 	TAILQ_ENTRY(h2up_conn) entry;
 };
@@ -795,8 +793,7 @@ static struct h2up_conn *conn_new(struct worker *w, const struct conf_upstream *
 	c->set = set;
 	c->w = w;
 	TAILQ_INIT(&c->streams);
-	c->started_us = util_mono_us();
-	c->idle_since_us = c->started_us;
+	c->idle_since_us = util_mono_us();
 	fd = socket(ep->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		int e = errno;
