@@ -187,7 +187,8 @@ class Http1TrailerUpstream:
 class GoawayUpstream:
     """A raw HTTP/2 upstream (python3-h2): on its first connection it holds the first request
     until a second one arrives, answers the first, then sends GOAWAY with the first's id as
-    the last processed; every later connection answers at once ("retried")."""
+    the last processed; every later connection answers at once ("retried"). A path ending in
+    /reset-early is reset before its head, /reset-late after its head and a piece of body."""
 
     def __init__(self):
         self.sock = socket.socket()
@@ -226,6 +227,16 @@ class GoawayUpstream:
                 return
             for ev in c.receive_data(data):
                 if isinstance(ev, h2.events.RequestReceived):
+                    path = dict(ev.headers).get(":path", "")
+                    if path.endswith("/reset-late"):
+                        # a head and part of a body, then RST_STREAM
+                        c.send_headers(ev.stream_id, [(":status", "200")])
+                        c.send_data(ev.stream_id, b"partial")
+                        c.reset_stream(ev.stream_id, error_code=2)
+                        continue
+                    if path.endswith("/reset-early"):
+                        c.reset_stream(ev.stream_id, error_code=2)
+                        continue
                     if n > 1:
                         self.respond(c, ev.stream_id, b"retried")
                         continue
@@ -476,6 +487,22 @@ class GRPC(it.GatewayCase):
         self.assertEqual((out["a"].status, out["a"].body), (200, b"first"), out)
         self.assertEqual((out["b"].status, out["b"].body), (200, b"retried"), out)
         self.assertEqual(self.goaway.conns, 2)
+
+    def test_13b_upstream_resets(self):
+        # before the head: 502 upstream_closed; after it: the client's response is cut
+        r = it.curl(self.gw.url("/goaway/reset-early"))
+        self.assertDenied(r, "upstream_closed", status=502)
+        r = it.curl(self.gw.url("/goaway/reset-late"))
+        self.assertNotEqual(r.status, 502, r)
+        self.assertIn(b"partial", r.body)
+        p = subprocess.run(["curl", "-s", "-o", "/dev/null", self.gw.url("/goaway/reset-late")])
+        self.assertNotEqual(p.returncode, 0, "a cut response must not look complete to curl")
+        heads, data, _ = self.h2_call(b"", path="/goaway/reset-late")
+        self.assertEqual(heads[":status"], "200")
+        time.sleep(0.3)
+        recs = [a for a in self.gw.access_lines() if a.get("path", "").startswith("/goaway/reset")]
+        self.assertEqual([a["reason"] for a in recs],
+                         ["upstream_closed"] + ["upstream_closed_mid_response"] * 3, recs)
 
     def test_14_response_backpressure(self):
         # a client that does not read: fngate stops taking the stream's DATA, and the server
