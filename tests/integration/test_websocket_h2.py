@@ -56,6 +56,7 @@ class Stream:
         self.data = b""         # DATA received, not yet taken as WebSocket frames
         self.ended = False      # END_STREAM received
         self.reset = None       # RST_STREAM error code
+        self.received = 0       # DATA bytes, all told
 
     def status(self):
         return int(self.headers[":status"]) if self.headers else None
@@ -76,6 +77,7 @@ class H2Ws(th.RawH2):
         self.block = {}     # header blocks waiting for their CONTINUATIONs
         self.init_win = 65535
         self.win = {0: 65535}   # what we may send: the connection's (0) and each stream's
+        self.stingy = set()     # streams whose DATA is not acknowledged (a slow reader)
 
     def connect(self, sid, path, token=None, protocol="websocket", extra=(), end_stream=False):
         fields = [(":method", "CONNECT")]
@@ -149,8 +151,11 @@ class H2Ws(th.RawH2):
                     st.headers = {k: v for k, v in fields}
         elif isinstance(f, hf.DataFrame) and st is not None:
             st.data += f.data
+            st.received += len(f.data)
+            if len(st.data) > (1 << 20):
+                st.data = st.data[-(1 << 20):]   # a pushed stream: only its count matters
             if f.flow_controlled_length:
-                for sid in (0, f.stream_id):
+                for sid in (0,) if f.stream_id in self.stingy else (0, f.stream_id):
                     self.send(hf.WindowUpdateFrame(sid, window_increment=f.flow_controlled_length)
                               .serialize())
             if "END_STREAM" in f.flags:
@@ -227,6 +232,7 @@ class WebSocketH2(it.GatewayCase):
         cls.env = it.Env("websocket-h2")
         cls.ws = tw.WsUpstream(cls.env)
         cls.half = tw.HalfCloseUpstream()
+        cls.rawtun = tw.RawTunnelUpstream()
         cls.demo = cls.env.backend("demo")
         cls.key = cls.env.key("ns")
         cls.token = it.mint(cls.key, it.scw_claims(function_id="priv"))
@@ -237,6 +243,7 @@ class WebSocketH2(it.GatewayCase):
                         timeouts={"tunnel_idle_ms": 800}),
             it.function("half", "half", cls.half.url, privacy="public", prefix="/half"),
             it.function("demo", "demo", cls.demo.url, privacy="public", prefix="/demo"),
+            it.function("raw", "raw", cls.rawtun.url, privacy="public", prefix="/raw"),
         ]
         cls.port = it.free_port()
         cls.off_port = it.free_port()
@@ -254,6 +261,7 @@ class WebSocketH2(it.GatewayCase):
     @classmethod
     def tearDownClass(cls):
         cls.half.up.stop()
+        cls.rawtun.up.stop()
         cls.env.close()
 
     def conn(self, port=None):
@@ -425,6 +433,35 @@ class WebSocketH2(it.GatewayCase):
         self.open_tunnel(c, 11, "/pub/echo", token=None)
         c.ws_send(11, "ok")
         self.assertEqual(c.ws_recv(11), (1, b"ok"))
+        c.close()
+        self.wait_tunnels_closed()
+
+    def test_08b_slow_reader_bounds_the_tunnel(self):
+        """The upstream pushes 64 MiB into a tunnel whose client grants no more window: fngate
+        stops reading the upstream (flow control is the backpressure) and buffers a bounded
+        amount, while another stream of the connection is served; once the client reads
+        again, the bytes flow."""
+        self.wait_tunnels_closed()
+        rss0 = th.rss_kb(self.gw.proc.pid)
+        self.rawtun.pushed = 0
+        c = self.conn()
+        c.stingy.add(1)
+        self.open_tunnel(c, 1, "/raw/push", token=None)
+        c.pump(lambda: False, timeout=2.0)
+        stalled = self.rawtun.pushed
+        self.assertEqual(c.streams[1].received, 65535)      # the stream's window, no more
+        self.assertLess(stalled, tw.IN_FLIGHT, "fngate kept reading the upstream")
+        c.get(3, "/demo/meanwhile")
+        self.assertEqual(c.response(3).status(), 200)
+        c.pump(lambda: False, timeout=0.5)
+        self.assertLess(self.rawtun.pushed - stalled, 1 << 20)
+        bound = tw.hu.memory_bound(8 * 1024)
+        if bound is not None:
+            self.assertLess(th.rss_kb(self.gw.proc.pid) - rss0, bound, "fngate buffered the tunnel")
+        c.stingy.discard(1)
+        c.send(hf.WindowUpdateFrame(1, window_increment=8 << 20).serialize())
+        self.assertTrue(c.pump(lambda: c.streams[1].received > 4 << 20, timeout=10),
+                        "the tunnel did not resume: %d bytes" % c.streams[1].received)
         c.close()
         self.wait_tunnels_closed()
 
