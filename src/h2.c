@@ -3,9 +3,10 @@
  * every stream meets the same route, CORS and gate), and the exchange_out_ops that answer it as
  * HEADERS and DATA frames. Flow control is tied to backpressure both ways: a stream's response
  * body waits in its own queue (congested() stops its upstream, never the others), and request
- * DATA is acknowledged (WINDOW_UPDATE) only as the upstream takes it. nghttp2 keeps the protocol
- * state; the limits are configuration (conf.http2) and the defences are listed in
- * docs/security.md. */
+ * DATA is acknowledged (WINDOW_UPDATE) only as the upstream takes it. An extended CONNECT for
+ * websocket (RFC 8441) is an upgrade to the core, and its stream a tunnel after the upstream's
+ * 101 (h2_tunnel, h2_shut). nghttp2 keeps the protocol state; the limits are configuration
+ * (conf.http2) and the defences are listed in docs/security.md. */
 #include <stdlib.h>
 #include <string.h>
 
