@@ -1,7 +1,8 @@
 /* upstream.c - connections to function endpoints: a keep-alive pool per endpoint and worker,
  * round robin across a function's endpoints, refusing endpoints skipped for a while, and the
- * lifecycle of a connection carrying a request: its events, connect timeout, mark-down, retry
- * and failure. Its user (response.c) is reached only through struct upstream_ops. */
+ * lifecycle of a connection carrying a request: its events (a plain connection is read by its
+ * own read event, up_rev_cb), connect timeout, mark-down, retry and failure. Its user
+ * (response.c, tunnel.c) is reached only through struct upstream_ops. */
 #include "upstream.h"
 
 #include <errno.h>
