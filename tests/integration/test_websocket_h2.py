@@ -32,22 +32,7 @@ ENABLE_CONNECT_PROTOCOL = 0x8
 CANCEL = 0x8
 
 
-def ws_frame(payload, opcode=None):
-    """One masked client frame (RFC 6455 5.2)."""
-    if opcode is None:
-        opcode = 1 if isinstance(payload, str) else 2
-    if isinstance(payload, str):
-        payload = payload.encode()
-    mask = os.urandom(4)
-    n = len(payload)
-    hdr = bytes([0x80 | opcode])
-    if n < 126:
-        hdr += bytes([0x80 | n])
-    elif n < 65536:
-        hdr += bytes([0x80 | 126]) + struct.pack("!H", n)
-    else:
-        hdr += bytes([0x80 | 127]) + struct.pack("!Q", n)
-    return hdr + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+ws_frame = tw.client_frame
 
 
 class Stream:
@@ -167,12 +152,7 @@ class H2Ws(th.RawH2):
         """Read and handle frames until until() is true, the peer closes, or timeout."""
         deadline = time.time() + timeout
         while not until():
-            while len(self.buf) >= 9:
-                f, length = hf.Frame.parse_frame_header(memoryview(self.buf[:9]))
-                if len(self.buf) < 9 + length:
-                    break
-                f.parse_body(memoryview(self.buf[9:9 + length]))
-                self.buf = self.buf[9 + length:]
+            for f in self.take_frames():
                 self._frame(f)
             if until() or self.eof or time.time() >= deadline:
                 break
