@@ -195,7 +195,8 @@ P_FN2=$((PORT_BASE + 5))
 P_NGINX_TLS=$((PORT_BASE + 6))
 P_HAPJWT_TLS=$((PORT_BASE + 7))
 P_FN1_TLS=$((PORT_BASE + 8))
-for p in $P_BACKEND $P_NGINX $P_HAP $P_HAPJWT $P_FN1 $P_FN2 $P_NGINX_TLS $P_HAPJWT_TLS $P_FN1_TLS; do
+P_NGINX403=$((PORT_BASE + 20))
+for p in $P_BACKEND $P_NGINX $P_HAP $P_HAPJWT $P_FN1 $P_FN2 $P_NGINX_TLS $P_HAPJWT_TLS $P_FN1_TLS $P_NGINX403; do
 	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 		echo "run.sh: port $p is in use (set BENCH_PORT_BASE)" >&2; exit 1
 	fi
@@ -291,6 +292,16 @@ ${nginx_http_common//PREFIX/$T/nginx}
 			proxy_read_timeout 30s;
 			proxy_send_timeout 30s;
 			proxy_request_buffering off;
+		}
+	}
+	# nginx-403: the same nginx answering fngate's 403 itself, without proxying: the floor of
+	# any answer on this machine (one read and one write per request), measured in notoken only.
+	server {
+		listen 127.0.0.1:$P_NGINX403 backlog=4096;
+		location / {
+			default_type application/json;
+			add_header Cache-Control no-store always;
+			return 403 '{"error":"token_missing"}\n';
 		}
 	}
 }
@@ -483,6 +494,7 @@ peers="$T/peers.json"
 {
 	echo '['
 	echo "{\"name\":\"nginx-plain\",\"port\":$P_NGINX,\"tls_port\":$P_NGINX_TLS,\"pid\":$PID_nginx_plain,\"auth\":false,\"workers\":1,\"cpus\":\"$CPU_PROXY\"},"
+	echo "{\"name\":\"nginx-403\",\"port\":$P_NGINX403,\"pid\":$PID_nginx_plain,\"auth\":true,\"only\":[\"notoken\"],\"workers\":1,\"cpus\":\"$CPU_PROXY\"},"
 	echo "{\"name\":\"haproxy-plain\",\"port\":$P_HAP,\"pid\":$PID_haproxy_plain,\"auth\":false,\"workers\":1,\"cpus\":\"$CPU_PROXY\"},"
 	if [ "$WITH_FNGATE" = 1 ]; then
 		echo "{\"name\":\"haproxy-jwt\",\"port\":$P_HAPJWT,\"tls_port\":$P_HAPJWT_TLS,\"pid\":$PID_haproxy_jwt,\"auth\":true,\"workers\":1,\"cpus\":\"$CPU_PROXY\"},"

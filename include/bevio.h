@@ -20,6 +20,8 @@ struct evbuffer;
 #define BEV_BULK_MIN      4096
 #define BEV_BULK_READ     (64 * 1024)
 #define BEV_BULK_BUDGET   (256 * 1024)
+/* Pieces of queued output handed to one writev(2). */
+#define BEV_WRITE_IOV     16
 
 /* Write a plain socket bufferevent's queued output now, as far as the socket takes it.
  * Returns true when nothing is left. Not for TLS bufferevents. */

@@ -127,6 +127,8 @@ struct conf_http2 {
 	unsigned initial_window_bytes;      /* SETTINGS_INITIAL_WINDOW_SIZE: per stream (65535) */
 	unsigned header_table_bytes;        /* SETTINGS_HEADER_TABLE_SIZE: HPACK state (4096) */
 	unsigned max_resets_per_s;          /* streams a client may reset per second (100) */
+	bool     extended_connect;          /* SETTINGS_ENABLE_CONNECT_PROTOCOL: WebSocket over
+					     * HTTP/2, RFC 8441 (true) */
 };
 
 struct conf_listen {

@@ -89,7 +89,7 @@ struct exchange_out_ops {
 	 * client sends goes to tunnel_client_data (and its end to tunnel_client_eof); what the
 	 * upstream sends arrives through body_move, with congested and exchange_out_drained for
 	 * backpressure; the tunnel's end is done (clean) or abort. HTTP/1.1 hands the connection
-	 * over; HTTP/2 would carry an extended CONNECT stream (RFC 8441) the same way. */
+	 * over; HTTP/2 carries an extended CONNECT stream (RFC 8441) the same way. */
 	void (*tunnel)(struct exchange *x);
 	/* The upstream ended its direction of the tunnel: end the client's once what is queued is
 	 * sent (HTTP/1.1: a FIN; HTTP/2: END_STREAM). Returns false when the front end cannot
@@ -116,7 +116,8 @@ struct exchange {
 	bool           has_underscore;  /* a field name holds '_' (forward.c: underscores_in_headers) */
 	bool           req_complete;    /* the request was received to its end */
 	bool           upgrade;         /* an upgrade the core may turn into a tunnel (GET, HTTP/1.1,
-					 * Upgrade with Connection: upgrade, no body) */
+					 * Upgrade with Connection: upgrade, no body; or an HTTP/2
+					 * extended CONNECT for websocket) */
 	bool           tunnel_slot;     /* holds one of limits.max_tunnels (tunnel.c) */
 	uint8_t        cors;            /* enum cors_state: CORS_OFF unless the function has "cors" */
 	uint8_t        norigin, nacrm, nacrh;

@@ -82,6 +82,8 @@ enum outcome {
 	OUT_TLS_HANDSHAKE_FAILED,
 	OUT_TLS_HANDSHAKE_TIMEOUT,
 	OUT_TUNNEL_IDLE,            /* a tunnel with no byte either way for tunnel_idle_ms */
+	OUT_PROTOCOL_NOT_SUPPORTED, /* an HTTP/2 extended CONNECT for a :protocol other than
+				     * websocket (RFC 8441) */
 	OUT_COUNT
 };
 

@@ -20,6 +20,7 @@ struct exchange;
 struct conf_function;
 struct conf_upstream;
 struct bufferevent;
+struct event;
 struct upstream_pool;
 struct upconn;
 
@@ -44,11 +45,16 @@ struct upstream_ops {
 #define UPSTREAM_IDLE_MS       4000     /* below the 5 s keep-alive of common function runtimes */
 #define UPSTREAM_DOWN_MS       2000     /* an endpoint that refused is skipped this long */
 #define UPSTREAM_MAX_RESP_HEADERS 64    /* header fields of an upstream response (more: 502) */
+#define UPSTREAM_READ_SIZE     16384    /* one read of a plain connection (response.c reads on in
+					 * BEV_BULK_READ pieces past it) */
 
 struct upconn {
 	struct worker        *w;
 	struct upstream_pool *pool;
 	struct bufferevent   *bev;
+	/* Plain connections are read by fngate itself (as conn.c reads clients): libevent's
+	 * bufferevent asks the kernel FIONREAD before every read, a system call per response. */
+	struct event         *rev;
 	llhttp_t              parser;
 	struct exchange      *x;            /* the request it carries; NULL while idle */
 	const struct upstream_ops *ops;     /* its user's callbacks while it carries a request */
@@ -64,6 +70,9 @@ struct upconn {
 	bool                  req_body;     /* the request has a body: not retried once sent */
 	bool                  read_paused;  /* client output full: response reading stopped
 					     * (upstream_read_pause) */
+	bool                  read_resumed; /* rev activated by upstream_read_resume: relay what
+					     * waits in the input before reading more */
+	bool                  raw;          /* a tunnel (upstream_raw): no response timeout */
 	bool                  final_seen;   /* a final (non-1xx) response head was seen */
 	int                   attempts;     /* endpoints tried for this request */
 	unsigned              nhdr_resp;

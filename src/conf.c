@@ -99,7 +99,7 @@ static const char *const conf_top_keys[] = {
 };
 static const char *const conf_http2_keys[] = {
 	"max_concurrent_streams", "initial_window_bytes", "header_table_bytes", "max_resets_per_s",
-	NULL
+	"extended_connect", NULL
 };
 static const char *const conf_limits_keys[] = {
 	"max_header_bytes", "max_body_bytes", "max_token_bytes", "max_connections", "max_tunnels", NULL
@@ -1162,6 +1162,7 @@ static void conf_parse_http2_keys(struct conf_ctx *x, json_t *o, struct conf_htt
 		h->header_table_bytes = (unsigned)v;
 	if (conf_get_uint(x, o, "max_resets_per_s", 1, 100000, &v) == 1)
 		h->max_resets_per_s = (unsigned)v;
+	conf_get_bool(x, o, "extended_connect", &h->extended_connect);
 }
 
 /* The top-level "http2": the HTTP/2 limits over safe defaults (listeners may override them). */
@@ -1173,6 +1174,7 @@ static void conf_parse_http2(struct conf_ctx *x, json_t *root, struct conf_http2
 	h->initial_window_bytes = 65535;
 	h->header_table_bytes = 4096;
 	h->max_resets_per_s = 100;
+	h->extended_connect = true;
 	if (conf_get_typed(x, root, "http2", JSON_OBJECT, &o) != 1)
 		return;
 	conf_push_key(x, "http2");

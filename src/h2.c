@@ -3,9 +3,10 @@
  * every stream meets the same route, CORS and gate), and the exchange_out_ops that answer it as
  * HEADERS and DATA frames. Flow control is tied to backpressure both ways: a stream's response
  * body waits in its own queue (congested() stops its upstream, never the others), and request
- * DATA is acknowledged (WINDOW_UPDATE) only as the upstream takes it. nghttp2 keeps the protocol
- * state; the limits are configuration (conf.http2) and the defences are listed in
- * docs/security.md. */
+ * DATA is acknowledged (WINDOW_UPDATE) only as the upstream takes it. An extended CONNECT for
+ * websocket (RFC 8441) is an upgrade to the core, and its stream a tunnel after the upstream's
+ * 101 (h2_tunnel, h2_shut). nghttp2 keeps the protocol state; the limits are configuration
+ * (conf.http2) and the defences are listed in docs/security.md. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,7 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include "b64url.h"
 #include "conf.h"
 #include "exchange.h"
 #include "h2.h"
@@ -65,6 +67,15 @@ struct h2_stream {
 	bool            paused;         /* the upstream is full: request DATA is not acknowledged */
 	size_t          unconsumed;     /* request DATA not yet acknowledged to the client */
 	uint64_t        last_us;        /* last progress either way (stall deadline) */
+	/* an extended CONNECT (RFC 8441): x->upgrade, the stream a tunnel after the upstream's 101 */
+	bool            has_protocol;   /* a :protocol pseudo-field came */
+	bool            websocket;      /* ...and it named websocket */
+	bool            switching;      /* the upstream's 101 is being answered as a 200 */
+	bool            tunnel;         /* the tunnel began (ops->tunnel): DATA is its bytes */
+	bool            tin_eof;        /* the client ended its direction (END_STREAM) */
+	bool            eof_passed;     /* ...and tunnel.c was told */
+	bool            clean_close;    /* nghttp2 closed the stream without an error code */
+	struct evbuffer *tin;           /* the client's tunnel bytes on their way to tunnel.c */
 };
 
 struct h2 {
@@ -177,6 +188,11 @@ static void h2_head_start(struct exchange *x, int status, const char *reason, si
 	(void)reason_len;
 	st->rlen = 0;
 	st->nr = 0;
+	/* RFC 8441 5: an extended CONNECT is accepted with a 2xx; the 101 is HTTP/1.1's. */
+	if (status == 101 && x->upgrade) {
+		st->switching = true;
+		status = 200;
+	}
 	rhead_field(st, ":status", 7, num, util_u64_dec((uint64_t)status, num));
 }
 
@@ -186,6 +202,11 @@ static void h2_head_field(struct exchange *x, const char *name, size_t name_len,
 	/* Connection-specific fields have no meaning in HTTP/2 and make the message malformed
 	 * (RFC 9113 8.2.2). */
 	if (headers_hop_by_hop(name, name_len))
+		return;
+	/* The accept answers the key fngate made up (stream_websocket), not anything the
+	 * client sent: RFC 8441 has no key and no accept. */
+	if (stream_of(x)->switching && name_len == 20 &&
+	    util_ieq(name, name_len, "sec-websocket-accept"))
 		return;
 	rhead_field(stream_of(x), name, name_len, val, val_len);
 }
@@ -258,9 +279,11 @@ static void h2_head_end(struct exchange *x, enum exchange_body body, uint64_t le
 	if (st->closed)
 		return;
 	/* HEAD, 204, 304, an empty body: the HEADERS frame ends the stream (gRPC's
-	 * "trailers-only" answer must arrive so). nghttp2 copies the fields. */
-	rv = h2_submit_fields(st, false, body == EXCHANGE_BODY_NONE || x->method == HTTP_HEAD ||
-			      (body == EXCHANGE_BODY_LENGTH && length == 0) ? NULL : &dp);
+	 * "trailers-only" answer must arrive so); an accepted extended CONNECT does not (the
+	 * tunnel's bytes follow). nghttp2 copies the fields. */
+	rv = h2_submit_fields(st, false, !st->switching &&
+			      (body == EXCHANGE_BODY_NONE || x->method == HTTP_HEAD ||
+			       (body == EXCHANGE_BODY_LENGTH && length == 0)) ? NULL : &dp);
 	if (rv != 0)
 		nghttp2_submit_rst_stream(st->h->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
 }
@@ -345,6 +368,12 @@ static void h2_done(struct exchange *x)
 	struct h2_stream *st = stream_of(x);
 
 	st->finished = true;
+	/* A tunnel over (both directions ended, or the client's where the upstream cannot
+	 * half-close): our direction ends too, once what is queued is sent. */
+	if (st->tunnel && !st->out_eof) {
+		st->out_eof = true;
+		h2_out_more(st);
+	}
 	h2_send(st->h);
 	h2_later(st->h);        /* reaped there once nghttp2 closed it too */
 }
@@ -357,9 +386,11 @@ static void h2_abort(struct exchange *x, enum outcome why)
 		x->err = why;
 	forward_cancel(x);
 	st->finished = true;
-	/* The reset tells the client the response is incomplete. */
+	/* The reset tells the client the response is incomplete; a tunnel cut (idle, the
+	 * upstream failed) is cancelled, as a TCP connection would be reset. */
 	if (!st->closed)
-		nghttp2_submit_rst_stream(st->h->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+		nghttp2_submit_rst_stream(st->h->s, NGHTTP2_FLAG_NONE, st->id,
+					  st->tunnel ? NGHTTP2_CANCEL : NGHTTP2_INTERNAL_ERROR);
 	h2_send(st->h);
 	h2_later(st->h);
 }
@@ -386,8 +417,51 @@ static void h2_body_resume(struct exchange *x)
 	h2_send(st->h);
 }
 
-/* No tunnel or shut: a stream never carries an upgrade (x->upgrade stays false: Upgrade is a
- * connection-specific field HTTP/2 forbids, and extended CONNECT, RFC 8441, is not offered). */
+/* Hand the client's tunnel bytes (and its end) to tunnel.c: from the DATA callback once the
+ * tunnel runs, and from the deferred event for what came before the upstream's 101. Request
+ * DATA is acknowledged as tunnel.c passes it on (body_pause/body_resume), as a body is. */
+static void stream_tunnel_feed(struct h2_stream *st)
+{
+	struct exchange *x = &st->ex;
+
+	if (!st->tunnel || x->tunnel == NULL)
+		return;
+	if (evbuffer_get_length(st->tin) > 0) {
+		tunnel_client_data(x, st->tin);
+		if (!st->paused)
+			h2_consume(st);
+	}
+	if (st->tin_eof && !st->eof_passed && x->tunnel != NULL) {
+		st->eof_passed = true;
+		tunnel_client_eof(x);       /* may end the tunnel (done) */
+	}
+}
+
+/* The upstream answered 101 and its head went out as a 200 (h2_head_start): the stream is a
+ * tunnel. What the client sent before it waits in tin, fed from the deferred event (tunnel.c
+ * is still starting here). The access log records the status the client saw. */
+static void h2_tunnel(struct exchange *x)
+{
+	struct h2_stream *st = stream_of(x);
+
+	st->tunnel = true;
+	x->status = 200;
+	h2_later(st->h);
+}
+
+/* The upstream ended its direction: END_STREAM once its bytes are sent (the data provider's
+ * EOF); the client's direction goes on (half-closed, RFC 8441 4). */
+static bool h2_shut(struct exchange *x)
+{
+	struct h2_stream *st = stream_of(x);
+
+	st->out_eof = true;
+	h2_out_more(st);
+	h2_send(st->h);
+	return true;
+}
+
+/* tunnel and shut carry an extended CONNECT (RFC 8441) whose upstream answered 101. */
 static const struct exchange_out_ops h2_out_ops = {
 	.head_start = h2_head_start,
 	.head_field = h2_head_field,
@@ -402,6 +476,8 @@ static const struct exchange_out_ops h2_out_ops = {
 	.abort = h2_abort,
 	.body_pause = h2_body_pause,
 	.body_resume = h2_body_resume,
+	.tunnel = h2_tunnel,
+	.shut = h2_shut,
 };
 
 /* ---- streams ---- */
@@ -466,6 +542,8 @@ static void stream_free(struct h2_stream *st, enum outcome why)
 	if (!st->closed)
 		nghttp2_session_set_stream_user_data(h->s, st->id, NULL);
 	evbuffer_free(st->out);
+	if (st->tin != NULL)
+		evbuffer_free(st->tin);
 	free(st->buf);
 	free(st->rbuf);
 	free(st->roff);
@@ -545,6 +623,63 @@ static int stream_join_cookies(struct h2_stream *st)
 	return 0;
 }
 
+/* Add a request field made by fngate (stored in the head text). */
+static int stream_add_field(struct h2_stream *st, const char *name, const char *val, size_t vl)
+{
+	struct header *hd = &st->hdr[st->ex.nhdr];
+	uint32_t off;
+
+	if (stream_put(st, (const uint8_t *)name, strlen(name), &off) != 0)
+		return -1;
+	hd->name_off = off;
+	hd->name_len = (uint32_t)strlen(name);
+	if (stream_put(st, (const uint8_t *)val, vl, &off) != 0)
+		return -1;
+	hd->val_off = off;
+	hd->val_len = (uint32_t)vl;
+	st->ex.nhdr++;
+	return 0;
+}
+
+/* An extended CONNECT with :protocol websocket (RFC 8441) becomes what an HTTP/1.1 client's
+ * upgrade is to the core: a GET with x->upgrade, an Upgrade field (forward.c keeps it and adds
+ * Connection: Upgrade) and a Sec-WebSocket-Key of our own (section 5: the HTTP/2 client sends
+ * none; one it sent anyway is dropped, and the upstream's accept is not passed back:
+ * h2_head_field). Sec-WebSocket-Version, -Protocol and -Extensions pass as any field. Returns
+ * OUT_NONE or the refusal. */
+static enum outcome stream_websocket(struct h2_stream *st)
+{
+	struct exchange *x = &st->ex;
+	unsigned char raw[16];
+	char key[B64URL_ENCODED_LEN(sizeof(raw)) + 3];
+	unsigned kept = 0;
+	long n;
+
+	for (unsigned i = 0; i < x->nhdr; i++) {
+		const struct header *hd = &st->hdr[i];
+
+		if (!(hd->name_len == 17 && memcmp(st->buf + hd->name_off, "sec-websocket-key", 17) == 0))
+			st->hdr[kept++] = *hd;
+	}
+	x->nhdr = kept;
+	if (x->nhdr + 2 > PROXY_MAX_HEADERS)
+		return OUT_TOO_MANY_HEADERS;
+	/* 16 random bytes in base64 (RFC 6455 4.1): base64url's alphabet mapped back, padded. */
+	if (util_random(raw, sizeof(raw)) != 0 ||
+	    (n = b64url_encode(raw, sizeof(raw), key, sizeof(key))) < 0 ||
+	    (st->tin = evbuffer_new()) == NULL)
+		return OUT_OUT_OF_MEMORY;
+	for (long i = 0; i < n; i++)
+		key[i] = key[i] == '-' ? '+' : key[i] == '_' ? '/' : key[i];
+	memcpy(key + n, "==", 2);
+	if (stream_add_field(st, "upgrade", "websocket", 9) != 0 ||
+	    stream_add_field(st, "sec-websocket-key", key, (size_t)n + 2) != 0)
+		return OUT_HEADERS_TOO_LARGE;
+	x->method = HTTP_GET;
+	x->upgrade = true;
+	return OUT_NONE;
+}
+
 /* The head is complete: check what HTTP/1 checks, then the core decides (exchange_dispatch). */
 static void stream_dispatch(struct h2_stream *st, bool end_stream)
 {
@@ -556,9 +691,21 @@ static void stream_dispatch(struct h2_stream *st, bool end_stream)
 	x->buf_len = st->len;
 	x->has_body = !end_stream;
 	x->req_complete = end_stream;
-	/* No tunnels (as HTTP/1): a CONNECT, which has no :path, is 405 rather than 400. */
-	if (st->head_err == OUT_NONE && x->method_known && x->method == HTTP_CONNECT)
-		st->head_err = OUT_METHOD_NOT_ALLOWED;
+	/* A plain CONNECT (a TCP tunnel to any host), which has no :path, is 405 rather than 400,
+	 * as on HTTP/1. An extended one (RFC 8441: nghttp2 checked :scheme, :path, :authority)
+	 * is a WebSocket upgrade; another protocol fngate does not speak is 501. */
+	if (st->head_err == OUT_NONE && x->method_known && x->method == HTTP_CONNECT) {
+		if (!st->has_protocol) {
+			st->head_err = OUT_METHOD_NOT_ALLOWED;
+		} else if (!st->websocket) {
+			st->head_err = OUT_PROTOCOL_NOT_SUPPORTED;
+		} else {
+			/* Its DATA is the tunnel's, never a request body. */
+			x->has_body = false;
+			st->tin_eof = end_stream;
+			st->head_err = stream_websocket(st);
+		}
+	}
 	if (st->head_err == OUT_NONE && (!st->has_method || !st->has_path))
 		st->head_err = OUT_BAD_REQUEST;
 	if (st->head_err == OUT_NONE &&
@@ -689,6 +836,10 @@ static int cb_header(nghttp2_session *s, const nghttp2_frame *fr, const uint8_t 
 			}
 			x->host_off = off;
 			x->host_len = (uint32_t)vl;
+		} else if (lit_is(name, nl, ":protocol")) {
+			/* Only with our SETTINGS_ENABLE_CONNECT_PROTOCOL, on a CONNECT (nghttp2). */
+			st->has_protocol = true;
+			st->websocket = util_ieq((const char *)val, vl, "websocket");
 		}
 		return 0;
 	}
@@ -716,6 +867,24 @@ static int cb_header(nghttp2_session *s, const nghttp2_frame *fr, const uint8_t 
 	return 0;
 }
 
+/* The client ended the stream (END_STREAM on DATA, or on trailers): the end of the request
+ * body, or of the client's direction of a tunnel. */
+static void stream_client_end(struct h2_stream *st)
+{
+	struct exchange *x = &st->ex;
+
+	if (x->req_complete)
+		return;
+	x->req_complete = true;
+	if (x->upgrade) {
+		st->tin_eof = true;
+		stream_tunnel_feed(st);
+	} else if (exchange_upstream(x) && !st->discard) {
+		forward_body_end(x);
+		forward_flush(x);
+	}
+}
+
 static int cb_frame_recv(nghttp2_session *s, const nghttp2_frame *fr, void *arg)
 {
 	struct h2 *h = arg;
@@ -733,14 +902,10 @@ static int cb_frame_recv(nghttp2_session *s, const nghttp2_frame *fr, void *arg)
 		if (st == NULL)
 			break;
 		st->last_us = util_mono_us();
-		if (!st->dispatched) {
+		if (!st->dispatched)
 			stream_dispatch(st, end);
-		} else if (end && !st->ex.req_complete) {
-			/* trailers end the body */
-			st->ex.req_complete = true;
-			if (exchange_upstream(&st->ex) && !st->discard)
-				forward_body_end(&st->ex);
-		}
+		else if (end)
+			stream_client_end(st);     /* trailers end the body */
 		break;
 	case NGHTTP2_RST_STREAM:
 		/* Rapid reset (CVE-2023-44487): each stream opened costs a dispatch and maybe an
@@ -759,13 +924,8 @@ static int cb_frame_recv(nghttp2_session *s, const nghttp2_frame *fr, void *arg)
 		}
 		break;
 	case NGHTTP2_DATA:
-		if (st != NULL && end && !st->ex.req_complete) {
-			st->ex.req_complete = true;
-			if (exchange_upstream(&st->ex) && !st->discard) {
-				forward_body_end(&st->ex);
-				forward_flush(&st->ex);
-			}
-		}
+		if (st != NULL && end)
+			stream_client_end(st);
 		break;
 	default:
 		break;
@@ -786,8 +946,28 @@ static int cb_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
 	if (st == NULL)
 		return 0;
 	x = &st->ex;
-	x->body_bytes += len;
 	st->last_us = util_mono_us();
+	if (x->upgrade) {
+		/* An extended CONNECT's DATA is tunnel bytes: passed on once the tunnel runs, held
+		 * (unacknowledged: the stream's window bounds them) until the upstream's 101, and
+		 * dropped after any other answer. */
+		bool held = !st->tunnel && !st->finished &&
+			    (x->resp == EXCHANGE_RESP_NONE || st->switching);
+
+		if ((st->tunnel && x->tunnel != NULL) || held) {
+			if (evbuffer_add(st->tin, data, len) != 0) {
+				nghttp2_session_consume_stream(s, id, len);
+				h2_abort(x, OUT_OUT_OF_MEMORY);
+				return 0;
+			}
+			st->unconsumed += len;
+			stream_tunnel_feed(st);
+		} else {
+			nghttp2_session_consume_stream(s, id, len);
+		}
+		return 0;
+	}
+	x->body_bytes += len;
 	if (!st->discard && x->fn != NULL && x->body_bytes > x->fn->limits.max_body_bytes) {
 		/* More than the Content-Length promised is nghttp2's to refuse; this is a body of
 		 * unknown length over the function's limit. */
@@ -825,7 +1005,8 @@ static int cb_frame_send(nghttp2_session *s, const nghttp2_frame *fr, void *arg)
 	    !(fr->hd.flags & NGHTTP2_FLAG_END_STREAM))
 		return 0;
 	st = nghttp2_session_get_stream_user_data(s, fr->hd.stream_id);
-	if (st != NULL && !st->ex.req_complete)
+	/* (A tunnel's END_STREAM is a half-close: the client's direction goes on.) */
+	if (st != NULL && !st->ex.req_complete && !st->tunnel)
 		nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR);
 	return 0;
 }
@@ -834,10 +1015,10 @@ static int cb_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *
 {
 	struct h2_stream *st = nghttp2_session_get_stream_user_data(s, id);
 
-	(void)code;
 	if (st == NULL)
 		return 0;
 	st->closed = true;
+	st->clean_close = code == NGHTTP2_NO_ERROR;
 	nghttp2_session_set_stream_user_data(s, id, NULL);
 	h2_later(arg);
 	return 0;
@@ -870,7 +1051,12 @@ static void h2_later_cb(evutil_socket_t fd, short what, void *arg)
 			st->congested = false;
 			exchange_out_drained(&st->ex);
 		}
-		if (st->closed)
+		if (st->tunnel && !st->finished)
+			stream_tunnel_feed(st);
+		/* A tunnel whose stream ended cleanly both ways lives on until the client's end
+		 * reached the upstream (tunnel.c waits for its output to drain). */
+		if (st->closed && !(st->tunnel && st->clean_close && !st->finished &&
+				    st->ex.tunnel != NULL))
 			stream_free(st, OUT_CLIENT_CLOSED_EARLY);
 	}
 	if (h->c->phase == PHASE_CLOSING)
@@ -955,9 +1141,13 @@ int h2_start(struct conn *c)
 			{NGHTTP2_SETTINGS_HEADER_TABLE_SIZE, lim->header_table_bytes},
 			{NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)cf->limits.max_header_bytes},
 			{NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+			/* RFC 8441: WebSocket over HTTP/2. nghttp2 accepts :protocol only once this
+			 * was sent; without it an extended CONNECT is a malformed request. */
+			{NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1},
 		};
+		size_t niv = ARRAY_LEN(iv) - (lim->extended_connect ? 0 : 1);
 
-		if (nghttp2_submit_settings(h->s, NGHTTP2_FLAG_NONE, iv, ARRAY_LEN(iv)) != 0)
+		if (nghttp2_submit_settings(h->s, NGHTTP2_FLAG_NONE, iv, niv) != 0)
 			goto done;
 	}
 	/* The connection window: wide enough for every stream's own window at once, so that a
@@ -1072,8 +1262,9 @@ void h2_timer(struct conn *c)
 	 * (not held back by us), or its response does not leave (a zero window), even one the
 	 * core is done with. */
 	TAILQ_FOREACH(st, &h->streams, entry) {
-		bool on_client = (!st->ex.req_complete && !st->paused && !st->finished) ||
-				 evbuffer_get_length(st->out) > 0;
+		/* (An extended CONNECT's client may be quiet: its tunnel has its own timeout.) */
+		bool on_client = (!st->ex.upgrade && !st->ex.req_complete && !st->paused &&
+				  !st->finished) || evbuffer_get_length(st->out) > 0;
 
 		if (st->closed || !on_client ||
 		    now - st->last_us <= (uint64_t)h->idle_ms * 1000u)

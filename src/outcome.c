@@ -71,6 +71,7 @@ const struct outcome_info outcome_table[OUT_COUNT] = {
 	[OUT_TLS_HANDSHAKE_FAILED]         = ERR("tls_handshake_failed", 499),
 	[OUT_TLS_HANDSHAKE_TIMEOUT]        = ERR("tls_handshake_timeout", 499),
 	[OUT_TUNNEL_IDLE]                  = ERR("tunnel_idle_timeout", 499),
+	[OUT_PROTOCOL_NOT_SUPPORTED]       = ERR("protocol_not_supported", 501),
 };
 
 const char *outcome_decision_name(enum outcome_decision d)

@@ -352,13 +352,14 @@ static bool up_backpressure(struct upconn *u)
 	return true;
 }
 
-/* Response bytes arrived: parse and relay them, reading on past libevent's 4 KiB. */
+/* Response bytes arrived: parse and relay them, reading on in bigger pieces during a large body. */
 static void response_read(struct upconn *u)
 {
 	struct bufferevent *bev = u->bev;
 	struct evbuffer *in = bufferevent_get_input(bev);
-	/* As for request bodies (conn.c): after a full 4 KiB libevent read, read the rest of a
-	 * response body here in bigger pieces, within a budget per callback. */
+	/* As for request bodies (conn.c): once a read brought at least BEV_BULK_MIN (a plain
+	 * connection's read event reads UPSTREAM_READ_SIZE), read the rest of a response body
+	 * here in bigger pieces, within a budget per callback. */
 	size_t bulk = u->direct_io && evbuffer_get_length(in) >= BEV_BULK_MIN ? BEV_BULK_BUDGET : 0;
 
 again:

@@ -5,8 +5,8 @@
  * half-close passed on, an idle timeout (timeouts.tunnel_idle_ms) and a cap on the tunnels open
  * at once (limits.max_tunnels, all workers together). The gate ran before the upgrade was
  * forwarded (exchange_dispatch): a tunnel exists only for a request it allowed. No protocol is
- * known here: HTTP/1.1 hands its connection over (h1out.c, conn.c); an HTTP/2 front end would
- * carry an RFC 8441 extended CONNECT stream through the same ops. */
+ * known here: HTTP/1.1 hands its connection over (h1out.c, conn.c); HTTP/2 carries an RFC 8441
+ * extended CONNECT stream through the same ops (h2.c). */
 #include <stdatomic.h>
 #include <stdlib.h>
 

@@ -1,7 +1,8 @@
 /* upstream.c - connections to function endpoints: a keep-alive pool per endpoint and worker,
  * round robin across a function's endpoints, refusing endpoints skipped for a while, and the
- * lifecycle of a connection carrying a request: its events, connect timeout, mark-down, retry
- * and failure. Its user (response.c) is reached only through struct upstream_ops. */
+ * lifecycle of a connection carrying a request: its events (a plain connection is read by its
+ * own read event, up_rev_cb), connect timeout, mark-down, retry and failure. Its user
+ * (response.c, tunnel.c) is reached only through struct upstream_ops. */
 #include "upstream.h"
 
 #include <errno.h>
@@ -108,6 +109,8 @@ void upstream_close(struct upconn *u)
 		u->pool->nidle--;
 		u->in_pool = false;
 	}
+	if (u->rev != NULL)
+		event_free(u->rev);
 	if (u->bev != NULL)
 		bufferevent_free(u->bev);
 	free(u->hdrbuf);
@@ -173,6 +176,8 @@ static void idle_event_cb(struct bufferevent *bev, short what, void *arg)
 	upstream_close(u);
 }
 
+static void up_rev_cb(evutil_socket_t fd, short what, void *arg);
+
 /* errno values that say fngate itself is short of something (descriptors, memory, local
  * ports), not that the endpoint is unusable: such a failure must not mark the endpoint down. */
 static bool local_errno(int e)
@@ -220,6 +225,14 @@ static struct upconn *upconn_new(struct worker *w, struct upstream_pool *p, int 
 	} else {
 		u->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
 		u->direct_io = true;
+		u->rev = u->bev == NULL ? NULL : event_new(w->base, fd, EV_READ | EV_PERSIST,
+							   up_rev_cb, u);
+		if (u->bev != NULL && u->rev == NULL) {
+			bufferevent_free(u->bev);   /* closes fd */
+			free(u);
+			*local_err = ENOMEM;
+			return NULL;
+		}
 	}
 	if (u->bev == NULL) {
 		close(fd);
@@ -232,6 +245,8 @@ static struct upconn *upconn_new(struct worker *w, struct upstream_pool *p, int 
 		/* Immediate failure: no route (the endpoint's) or no local port (ours). */
 		e = errno;
 		*local_err = local_errno(e) ? e : 0;
+		if (u->rev != NULL)
+			event_free(u->rev);
 		bufferevent_free(u->bev);
 		free(u);
 		return NULL;
@@ -343,6 +358,59 @@ static bool upstream_retry(struct upconn *u, bool connect_failed)
 	return true;
 }
 
+/* Watch a plain connection for reading: with the function's response timeout while it carries
+ * a request, none in a tunnel (it has its own), the pool's idle timeout while idle. */
+static void up_read_arm(struct upconn *u)
+{
+	unsigned ms = u->in_pool ? UPSTREAM_IDLE_MS :
+		      u->raw ? 0 : u->fn->timeouts.upstream_response_ms;
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+	event_add(u->rev, ms > 0 ? &tv : NULL);
+}
+
+static void up_event(struct upconn *u, short what);
+
+/* A plain connection is readable (or its read timed out): read it into the bufferevent's input,
+ * where its user reads, and report the end, an error or the timeout as the bufferevent would. */
+static void up_rev_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct upconn *u = arg;
+	struct evbuffer *in = bufferevent_get_input(u->bev);
+	ssize_t n;
+
+	if (u->in_pool) {
+		/* Idle: data, the end or the idle timeout all make it unusable. */
+		upstream_close(u);
+		return;
+	}
+	if (what & EV_TIMEOUT) {
+		up_event(u, BEV_EVENT_READING | BEV_EVENT_TIMEOUT);
+		return;
+	}
+	if (u->read_resumed) {
+		u->read_resumed = false;
+		if (evbuffer_get_length(in) > 0) {
+			u->ops->read(u);
+			return;
+		}
+	}
+	n = bev_input_readv(in, fd, UPSTREAM_READ_SIZE);
+	if (n > 0) {
+		u->ops->read(u);
+		return;
+	}
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	/* The end or an error stays readable: stop watching, as the bufferevent does. */
+	event_del(u->rev);
+	if (n < 0 && errno == ENOMEM) {
+		upstream_fail(u, OUT_OUT_OF_MEMORY);
+		return;
+	}
+	up_event(u, BEV_EVENT_READING | (n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR));
+}
+
 static void up_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct upconn *u = arg;
@@ -363,19 +431,24 @@ static void up_write_cb(struct bufferevent *bev, void *arg)
 		u->ops->drained(u);
 }
 
-static void up_event_cb(struct bufferevent *bev, short what, void *arg)
+/* What happened to u: its connect completed or failed, a timeout, the end, an error. */
+static void up_event(struct upconn *u, short what)
 {
-	struct upconn *u = arg;
-
-	(void)bev;
 	if (what & BEV_EVENT_CONNECTED) {
 		const struct conf_timeouts *t = &u->fn->timeouts;
 		struct timeval tv = {t->upstream_response_ms / 1000,
 				     (t->upstream_response_ms % 1000) * 1000};
 
 		u->connected = true;
-		if (u->x != NULL)
+		if (u->x == NULL)
+			return;
+		if (u->direct_io) {
+			bufferevent_set_timeouts(u->bev, NULL, &tv);
+			if (!u->read_paused)
+				up_read_arm(u);
+		} else {
 			bufferevent_set_timeouts(u->bev, &tv, &tv);
+		}
 		return;
 	}
 	if (u->x == NULL) {
@@ -413,6 +486,12 @@ static void up_event_cb(struct bufferevent *bev, short what, void *arg)
 			 upstream_tls_failed(u) ? OUT_UPSTREAM_TLS_FAILED : OUT_UPSTREAM_CLOSED);
 }
 
+static void up_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	up_event(arg, what);
+}
+
 void upstream_start(struct upconn *u, const struct upstream_ops *ops)
 {
 	const struct conf_timeouts *t = &u->fn->timeouts;
@@ -427,16 +506,23 @@ void upstream_start(struct upconn *u, const struct upstream_ops *ops)
 	u->resp_done = false;
 	u->final_seen = false;
 	u->read_paused = false;
+	u->read_resumed = false;
 	ops->begin(u);
 	bufferevent_setcb(u->bev, up_read_cb, up_write_cb, up_event_cb, u);
-	bufferevent_set_timeouts(u->bev, &rd, &wr);
 	bufferevent_setwatermark(u->bev, EV_WRITE, EXCHANGE_HIGH_WATER / 2, 0);
-	/* A connection being made (or a TLS one) needs write events; a connected plain one is
-	 * written directly by upstream_flush. */
-	if (!u->connected || !u->direct_io)
+	if (!u->direct_io) {
+		bufferevent_set_timeouts(u->bev, &rd, &wr);
 		bufferevent_enable(u->bev, EV_READ | EV_WRITE);
+		return;
+	}
+	/* Plain: the bufferevent only writes (and connects: its write event completes the connect),
+	 * and only when the socket does not take what upstream_flush writes directly; fngate reads
+	 * (up_rev_cb) once connected. */
+	bufferevent_set_timeouts(u->bev, NULL, &wr);
+	if (!u->connected)
+		bufferevent_enable(u->bev, EV_WRITE);
 	else
-		bufferevent_enable(u->bev, EV_READ);
+		up_read_arm(u);
 }
 
 void upstream_flush(struct upconn *u)
@@ -451,7 +537,10 @@ void upstream_flush(struct upconn *u)
 void upstream_read_pause(struct upconn *u)
 {
 	u->read_paused = true;
-	bufferevent_disable(u->bev, EV_READ);
+	if (u->direct_io)
+		event_del(u->rev);
+	else
+		bufferevent_disable(u->bev, EV_READ);
 }
 
 void upstream_read_resume(struct upconn *u)
@@ -459,14 +548,28 @@ void upstream_read_resume(struct upconn *u)
 	if (!u->read_paused)
 		return;
 	u->read_paused = false;
-	bufferevent_enable(u->bev, EV_READ);
-	bufferevent_trigger(u->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+	if (!u->direct_io) {
+		bufferevent_enable(u->bev, EV_READ);
+		bufferevent_trigger(u->bev, EV_READ,
+				    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+		return;
+	}
+	if (!u->connected)
+		return;     /* reading starts at the connect (up_event) */
+	/* What waits in the input is relayed at the next loop turn, as the bufferevent's
+	 * deferred trigger did; the socket is read after it. */
+	up_read_arm(u);
+	u->read_resumed = true;
+	event_active(u->rev, EV_READ, 0);
 }
 
 void upstream_raw(struct upconn *u, const struct upstream_ops *ops)
 {
 	u->ops = ops;
+	u->raw = true;
 	bufferevent_set_timeouts(u->bev, NULL, NULL);
+	if (u->direct_io && !u->read_paused)
+		up_read_arm(u);
 }
 
 bool upstream_shutdown(struct upconn *u)
@@ -494,12 +597,17 @@ void upstream_release(struct upconn *u)
 	u->ops = NULL;
 	u->fn = NULL;
 	bufferevent_setcb(u->bev, idle_read_cb, NULL, idle_event_cb, u);
-	bufferevent_set_timeouts(u->bev, &idle, NULL);
-	bufferevent_enable(u->bev, EV_READ);
 	/* Most recently used first: the warmest connection is reused, cold ones time out. */
 	TAILQ_INSERT_HEAD(&p->idle, u, entry);
 	u->in_pool = true;
 	p->nidle++;
+	if (u->direct_io) {
+		u->read_paused = false;
+		up_read_arm(u);
+	} else {
+		bufferevent_set_timeouts(u->bev, &idle, NULL);
+		bufferevent_enable(u->bev, EV_READ);
+	}
 }
 
 void upstream_pools_free(struct worker *w)

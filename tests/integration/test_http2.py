@@ -135,17 +135,22 @@ class RawH2:
                       (["END_HEADERS"] if end_headers else []))
         return f.serialize()
 
+    def take_frames(self):
+        """The whole frames waiting in the receive buffer, parsed, in order."""
+        while len(self.buf) >= 9:
+            f, length = hf.Frame.parse_frame_header(memoryview(self.buf[:9]))
+            if len(self.buf) < 9 + length:
+                return
+            f.parse_body(memoryview(self.buf[9:9 + length]))
+            self.buf = self.buf[9 + length:]
+            yield f
+
     def frames(self, until, timeout=5.0):
         """Frames received until until(frames) is true, the peer closes ("eof"), or timeout."""
         got = []
         deadline = time.time() + timeout
         while time.time() < deadline and not until(got):
-            while len(self.buf) >= 9:
-                f, length = hf.Frame.parse_frame_header(memoryview(self.buf[:9]))
-                if len(self.buf) < 9 + length:
-                    break
-                f.parse_body(memoryview(self.buf[9:9 + length]))
-                self.buf = self.buf[9 + length:]
+            for f in self.take_frames():
                 got.append(f)
                 if isinstance(f, hf.SettingsFrame) and "ACK" not in f.flags:
                     ack = hf.SettingsFrame(0)

@@ -48,6 +48,28 @@ def ensure_websockets():
     subprocess.run(probe, check=True)
 
 
+
+def client_frame(payload, opcode=None):
+    """One masked client frame (RFC 6455 5.2); text for str, binary for bytes by default."""
+    if opcode is None:
+        opcode = 1 if isinstance(payload, str) else 2
+    if isinstance(payload, str):
+        payload = payload.encode()
+    mask = os.urandom(4)
+    n = len(payload)
+    hdr = bytes([0x80 | opcode])
+    if n < 126:
+        hdr += bytes([0x80 | n])
+    elif n < 65536:
+        hdr += bytes([0x80 | 126]) + struct.pack("!H", n)
+    else:
+        hdr += bytes([0x80 | 127]) + struct.pack("!Q", n)
+    # XOR the payload with the mask in one big-integer operation (fast for MiBs).
+    m = (mask * (n // 4 + 1))[:n]
+    masked = (int.from_bytes(payload, "big") ^ int.from_bytes(m, "big")).to_bytes(n, "big") \
+        if n else b""
+    return hdr + mask + masked
+
 class WsUpstream:
     def __init__(self, env):
         self.port = it.free_port()
@@ -111,24 +133,7 @@ class Ws:
         return self.headers.get("sec-websocket-accept") == want
 
     def send(self, payload, opcode=None):
-        if opcode is None:
-            opcode = 1 if isinstance(payload, str) else 2
-        if isinstance(payload, str):
-            payload = payload.encode()
-        mask = os.urandom(4)
-        n = len(payload)
-        hdr = bytes([0x80 | opcode])
-        if n < 126:
-            hdr += bytes([0x80 | n])
-        elif n < 65536:
-            hdr += bytes([0x80 | 126]) + struct.pack("!H", n)
-        else:
-            hdr += bytes([0x80 | 127]) + struct.pack("!Q", n)
-        # XOR the payload with the mask in one big-integer operation (fast for MiBs).
-        m = (mask * (n // 4 + 1))[:n]
-        masked = (int.from_bytes(payload, "big") ^ int.from_bytes(m, "big")).to_bytes(n, "big") \
-            if n else b""
-        self.s.sendall(hdr + mask + masked)
+        self.s.sendall(client_frame(payload, opcode))
 
     def recv(self):
         """One frame: (opcode, payload). Raises EOFError when the connection closed."""
