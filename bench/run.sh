@@ -267,7 +267,9 @@ ${nginx_http_common//PREFIX/$T/nginx}
 	$([ "$LOGS" = 1 ] && echo "access_log $T/nginx/access.log combined buffer=64k;" || echo "access_log off;")
 	upstream function {
 		server 127.0.0.1:$P_BACKEND;
-		keepalive 32;
+		# Idle upstream connections kept: fngate's cap (UPSTREAM_IDLE_MAX), so that both close the
+		# same surplus when more requests are in flight than that (h2_tls: 500 streams).
+		keepalive 64;
 		keepalive_requests 100000000;
 		keepalive_timeout 60s;
 	}
