@@ -36,7 +36,7 @@ SCENARIOS = [
      True),
     # fngate only (issue 14): HTTP/2 with prior knowledge, h2load's 4 connections x 20 streams
     ("h2_warm", "1h. private, same valid token, HTTP/2 h2c (h2load -c4 -m20)", "/priv/x",
-     {"token": "warm", "h2": True, "fngate_only": True}, True),
+     {"token": "warm", "h2": (4, 20), "fngate_only": True}, True),
     ("cold", "2. private, distinct valid tokens (cold)", "/priv/x", {"tokens": "valid"}, True),
     ("notoken", "3. private, no token (403)", "/priv/x", {"expect_auth": 403}, True),
     ("badsig", "4. bad-signature flood (403)", "/priv/x", {"tokens": "bad", "expect_auth": 403}, True),
@@ -50,11 +50,18 @@ SCENARIOS = [
      {"tls": True, "handshake": "new"}, False),
     ("tls_hs_reuse", "T4. resumed handshakes (+ one HTTP/1.0 GET each)", "/pub/x",
      {"tls": True, "handshake": "reuse"}, False),
+    # HTTP/2 over TLS (issue 14): h2 chosen by ALPN on each peer's TLS listener, h2load with 50
+    # connections x 10 streams; upstreams stay HTTP/1.1 keep-alive. "h2": (connections, streams).
+    ("h2_tls", "H1. public function, HTTP/2 over TLS (h2load -c50 -m10)", "/pub/x",
+     {"tls": True, "h2": (50, 10)}, False),
+    ("h2_tls_warm", "H2. private, same valid token, HTTP/2 over TLS (h2load -c50 -m10)",
+     "/priv/x", {"tls": True, "h2": (50, 10), "token": "warm"}, True),
 ]
 SCEN = {s[0]: s for s in SCENARIOS}
 REPORT_ORDER = ["warm", "apikey", "h2_warm", "cold", "notoken", "badsig", "public", "body1k", "body1m"]
 TLS_ORDER = ["tls_public", "tls_warm"]
 HS_ORDER = ["tls_hs_new", "tls_hs_reuse"]
+H2_ORDER = ["h2_tls", "h2_tls_warm"]
 HS_CLIENTS = 4      # concurrent openssl s_time processes: one alone leaves the proxy idle half the time
 
 
@@ -128,6 +135,17 @@ def wrk_env(scen, peer, args, warm_token):
     return env
 
 
+def perf_start(peer, args, perf_out):
+    """perf record of the peer for the run's duration (None without perf_out)."""
+    if not perf_out:
+        return None
+    perf = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-g", "-p",
+                             str(peer["pid"]), "-o", perf_out, "--", "sleep", str(args.duration)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.3)
+    return perf
+
+
 def run_wrk(scen, peer, args, warm_token, perf_out=None):
     env = wrk_env(scen, peer, args, warm_token)
     if SCEN[scen][3].get("tls"):
@@ -137,13 +155,7 @@ def run_wrk(scen, peer, args, warm_token, perf_out=None):
     cmd = ["taskset", "-c", args.client_cpus, "wrk", "-t1", "-c50", "-d%ds" % args.duration,
            "--latency", "-s", WRK_LUA, url]
     pids = proc_tree(peer["pid"])
-    perf = None
-    if perf_out:
-        perf = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-g", "-p",
-                                 str(peer["pid"]), "-o", perf_out, "--", "sleep",
-                                 str(args.duration)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(0.3)
+    perf = perf_start(peer, args, perf_out)
     c0 = cpu_ticks(pids)
     b0 = cpu_ticks([args.backend_pid] + proc_tree(args.backend_pid)[1:])
     t0 = time.monotonic()
@@ -174,14 +186,25 @@ def run_wrk(scen, peer, args, warm_token, perf_out=None):
     return r
 
 
-def run_h2load(scen, peer, args, warm_token):
-    """h2load over h2c for the run's duration (4 connections, 20 streams each). It reports no
-    percentiles: the latency columns show its mean and its maximum."""
+def run_h2load(scen, peer, args, warm_token, perf_out=None):
+    """h2load, one thread, for the run's duration: the scenario's connections and streams per
+    connection, over h2c with prior knowledge or over TLS with h2 chosen by ALPN (a peer that
+    negotiates anything else gives no result). It reports no percentiles: the latency columns
+    show its mean and its maximum."""
     env = wrk_env(scen, peer, args, warm_token)
-    url = "http://127.0.0.1:%d%s" % (peer["port"], env["BENCH_PATH"])
-    cmd = ["taskset", "-c", args.client_cpus, "h2load", "-t1", "-c4", "-m20",
-           "-D", str(args.duration), "-H", "X-Auth-Token: " + env["BENCH_TOKEN"], url]
+    opts = SCEN[scen][3]
+    conns, streams = opts["h2"]
+    if opts.get("tls"):
+        url = "https://127.0.0.1:%d%s" % (peer["tls_port"], env["BENCH_PATH"])
+    else:
+        url = "http://127.0.0.1:%d%s" % (peer["port"], env["BENCH_PATH"])
+    cmd = ["taskset", "-c", args.client_cpus, "h2load", "-t1", "-c%d" % conns,
+           "-m%d" % streams, "-D", str(args.duration)]
+    if "BENCH_TOKEN" in env:
+        cmd += ["-H", "X-Auth-Token: " + env["BENCH_TOKEN"]]
+    cmd.append(url)
     pids = proc_tree(peer["pid"])
+    perf = perf_start(peer, args, perf_out)
     c0 = cpu_ticks(pids)
     b0 = cpu_ticks([args.backend_pid] + proc_tree(args.backend_pid)[1:])
     t0 = time.monotonic()
@@ -193,6 +216,13 @@ def run_h2load(scen, peer, args, warm_token):
                     r"(\d+) failed, (\d+) errored", p.stdout)
     codes = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", p.stdout)
     lat = re.search(r"time for request:\s+(\S+)\s+(\S+)\s+(\S+)", p.stdout)
+    if perf:
+        perf.wait(timeout=args.duration + 30)
+    proto = re.search(r"^Application protocol: (\S+)", p.stdout, re.M)
+    if not proto or proto.group(1) not in ("h2", "h2c"):
+        log("h2load did not speak HTTP/2 to %s (%s): %s" % (
+            peer["name"], proto.group(1) if proto else "no protocol", p.stdout[-300:]))
+        return None
     if not req or not codes or not lat:
         log("h2load gave no result for %s/%s: %s %s" % (scen, peer["name"], p.stdout[-500:],
                                                         p.stderr[-500:]))
@@ -360,7 +390,7 @@ def machine_info(args):
 def summarize(runs, peers):
     """Medians per (scenario, peer), and per-round ratios against the references."""
     summ = {}
-    for scen in REPORT_ORDER + TLS_ORDER + HS_ORDER + ["idle"]:
+    for scen in REPORT_ORDER + TLS_ORDER + H2_ORDER + HS_ORDER + ["idle"]:
         for peer in peers:
             rs = [r for r in runs if r["scenario"] == scen and r["peer"] == peer["name"]
                   and r["result"]]
@@ -426,6 +456,8 @@ def targets(runs, summ):
                "haproxy-jwt", 0.6)
     cpu_target("public function ≤ 1.0× nginx plain proxying", "public", "public", "nginx-plain",
                1.0)
+    cpu_target("HTTP/2 over TLS, public function ≤ 0.9× nginx (issue 14)", "h2_tls", "h2_tls",
+               "nginx-plain", 0.9)
     for scen in ("public", "warm"):
         r = ratio_median(runs, scen, F, "public", "nginx-plain", "lat_p99_us")
         t.append({"target": "p99 latency at 50 connections (%s) ≤ nginx's" % scen, "value": r,
@@ -450,7 +482,8 @@ def profile(args, peers, scen, warm_token, outdir):
     peer = next(p for p in peers if p["name"] == "fngate-1w")
     data = os.path.join(outdir, "perf-%s.data" % scen)
     log("profiling fngate-1w in %s" % scen)
-    run_wrk(scen, peer, args, warm_token, perf_out=data)
+    (run_h2load if SCEN[scen][3].get("h2") else run_wrk)(scen, peer, args, warm_token,
+                                                          perf_out=data)
     txt = os.path.join(outdir, "profile-%s.txt" % scen)
     dsos = sh("perf report -i %s --stdio --no-children -g none --percent-limit 0.5 "
               "--sort dso 2>/dev/null | grep -v '^$' | grep -v '^#' | head -15" % data)
@@ -525,6 +558,37 @@ def render_tls(L, peers, summ, info):
     L.append("")
 
 
+def render_h2(L, peers, summ):
+    """The HTTP/2-over-TLS table (issue 14): per peer, its ratio to nginx on the same scenario."""
+    if not any(summ.get(s) for s in H2_ORDER):
+        return
+    L.append("### HTTP/2 over TLS (h2 by ALPN, the TLS listeners above; upstreams HTTP/1.1 "
+             "keep-alive)")
+    L.append("")
+    L.append("h2load -t1 -c50 -m10 -D <duration> https://... on the client CPU: 50 connections, "
+             "10 concurrent streams each, one handshake per connection at the start. haproxy-jwt "
+             "proxies /pub without rules (plain proxying). × nginx-h2: CPU per request ÷ "
+             "nginx-plain's on the public function over HTTP/2, same round. h2load reports no "
+             "percentiles: mean and max instead.")
+    L.append("")
+    L.append("| scenario | peer | req/s | CPU µs/req | × nginx-h2 | × HAProxy-jwt | mean ms | "
+             "max ms | unexpected + socket errors (all rounds) |")
+    L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for scen in H2_ORDER:
+        for peer in peers:
+            s = summ.get(scen, {}).get(peer["name"])
+            if not s:
+                continue
+            rn = ratio_median(RUNS, scen, peer["name"], "h2_tls", "nginx-plain",
+                              "cpu_us_per_req")
+            rh = ratio_median(RUNS, scen, peer["name"], scen, "haproxy-jwt", "cpu_us_per_req")
+            L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                SCEN[scen][1], peer["name"], fmt(s["rps"], 0), fmt(s["cpu_us_per_req"]),
+                fmt(rn, 2), fmt(rh, 2), fmt(s["lat_p50_us"] / 1000, 2),
+                fmt(s["lat_p99_us"] / 1000, 2), fmt(s["unexpected_total"])))
+    L.append("")
+
+
 def render(info, args, peers, summ, tgts, verify_out, profiles):
     L = []
     L.append("Run: `%s` (rounds %d, %d s per wrk run, wrk -t1 -c50), %s." %
@@ -571,6 +635,7 @@ def render(info, args, peers, summ, tgts, verify_out, profiles):
                 fmt(s["lat_p99_us"] / 1000, 2), exp, fmt(s["unexpected_total"])))
     L.append("")
     render_tls(L, peers, summ, info)
+    render_h2(L, peers, summ)
     L.append("### Idle keep-alive connections (%d held, one request each)" % args.idle_conns)
     L.append("")
     L.append("| peer | opened | RSS before MiB | RSS while held MiB | bytes per connection "

@@ -12,8 +12,8 @@
 #                  `option httplog` to its stdout (a file), fngate its JSON lines (buffered, the
 #                  default for a file). The table goes to bench/results/latest-logs.md only
 #   --scenarios L  a comma-separated subset of: idle,public,warm,apikey,h2_warm,cold,notoken,badsig,body1k,body1m,
-#                  tls_public,tls_warm,tls_hs_new,tls_hs_reuse (a subset's table goes to
-#                  bench/results/latest.md only: docs/benchmarks.md keeps the last full run)
+#                  tls_public,tls_warm,tls_hs_new,tls_hs_reuse,h2_tls,h2_tls_warm (a subset's table
+#                  goes to bench/results/latest.md only: docs/benchmarks.md keeps the last full run)
 #
 # Everything listens on 127.0.0.1 only; every process started here is stopped on exit (trap).
 # It installs what it lacks with apt-get (Debian 12) and builds fngate (Release) into build-bench/.
@@ -268,7 +268,9 @@ ${nginx_http_common//PREFIX/$T/nginx}
 	$([ "$LOGS" = 1 ] && echo "access_log $T/nginx/access.log combined buffer=64k;" || echo "access_log off;")
 	upstream function {
 		server 127.0.0.1:$P_BACKEND;
-		keepalive 32;
+		# Idle upstream connections kept: fngate's cap (UPSTREAM_IDLE_MAX), so that both close the
+		# same surplus when more requests are in flight than that (h2_tls: 500 streams).
+		keepalive 64;
 		keepalive_requests 100000000;
 		keepalive_timeout 60s;
 	}
@@ -277,7 +279,8 @@ ${nginx_http_common//PREFIX/$T/nginx}
 		# TLS, the same for every peer: TLS 1.2 and 1.3 (nginx 1.22's default lacks 1.3), OpenSSL's
 		# DEFAULT cipher list in the server's order, session tickets on (nginx's default; the ticket
 		# key is random per start), no server-side session cache (nginx's default, "none").
-		listen 127.0.0.1:$P_NGINX_TLS ssl backlog=4096;
+		# HTTP/2 offered by ALPN beside HTTP/1.1, as HAProxy and fngate do (1.22's syntax).
+		listen 127.0.0.1:$P_NGINX_TLS ssl http2 backlog=4096;
 		ssl_certificate $T/keys/tls.crt;
 		ssl_certificate_key $T/keys/tls.key;
 		ssl_protocols TLSv1.2 TLSv1.3;
@@ -344,13 +347,13 @@ haproxy_cfg "$P_HAPJWT" "	acl private path_beg /priv
 	http-request deny deny_status 403 if private !{ req.hdr(x-auth-token) -m found }
 	http-request deny deny_status 403 if private !{ req.hdr(x-auth-token),jwt_header_query('\$.alg') -m str RS256 }
 	http-request deny deny_status 403 if private !{ req.hdr(x-auth-token),jwt_verify(\"RS256\",\"$T/keys/pub.pem\") -m int 1 }" \
-	"	bind 127.0.0.1:$P_HAPJWT_TLS ssl crt $T/keys/tls.pem" >"$T/haproxy-jwt.cfg"
+	"	bind 127.0.0.1:$P_HAPJWT_TLS ssl crt $T/keys/tls.pem alpn h2,http/1.1" >"$T/haproxy-jwt.cfg"
 
 fngate_cfg() { # $1 port, $2 workers, $3 name, $4 TLS port (optional)
 	mkdir -p "$T/$3/state"
 	local listen="\"127.0.0.1:$1\""
 	# TLS: min_version TLS1.2 (the default), OpenSSL's default suites, session tickets (fngate's only
-	# resumption mechanism: process-wide keys).
+	# resumption mechanism: process-wide keys); h2 and http/1.1 offered by ALPN (the default).
 	[ -n "${4:-}" ] && listen="$listen, {\"address\": \"127.0.0.1:$4\", \"tls\": {\"cert\": \"$T/keys/tls.crt\", \"key\": \"$T/keys/tls.key\", \"min_version\": \"TLS1.2\"}}"
 	cat <<EOF
 {
@@ -474,15 +477,17 @@ if [ "$WITH_FNGATE" = 1 ]; then
 	fi
 fi
 
-tls_check() { # $1 name, $2 TLS port: status over TLS, protocol and cipher, and whether a ticket resumes
-	local st proto reused
+tls_check() { # $1 name, $2 TLS port: status over TLS, protocol and cipher, whether a ticket resumes,
+	# and the HTTP version ALPN chose for a client offering h2 (the h2_tls scenarios need "2")
+	local st proto reused h2
 	st=$(code -k "https://127.0.0.1:$2/pub/x" || true)
+	h2=$(curl -sk -o /dev/null -w '%{http_version}' --http2 --max-time 5 "https://127.0.0.1:$2/pub/x" || true)
 	proto=$(echo | timeout 5 openssl s_client -connect "127.0.0.1:$2" -sess_out "$T/sess-$1.pem" 2>/dev/null |
 		sed -n 's/^New, \(.*\)$/\1/p' | head -1 || true)
 	# TLS 1.3 tickets arrive after the handshake: s_client reads them before it exits.
 	reused=$(echo | timeout 5 openssl s_client -connect "127.0.0.1:$2" -sess_in "$T/sess-$1.pem" 2>/dev/null |
 		grep -c '^Reused' || true)
-	log "$1 TLS: public $st, $proto, resumed with a ticket: $([ "$reused" -ge 1 ] && echo yes || echo NO)"
+	log "$1 TLS: public $st, $proto, resumed with a ticket: $([ "$reused" -ge 1 ] && echo yes || echo NO), HTTP/$h2 by ALPN"
 	echo "$proto" >"$T/tls-proto-$1.txt"
 }
 tls_check nginx-plain "$P_NGINX_TLS"
