@@ -29,6 +29,7 @@ TOKENS=100000
 CACHE_ENTRIES=10000
 IDLE_CONNS=10000
 PORT_BASE=${BENCH_PORT_BASE:-18000}
+UP_KEEPALIVE=512    # idle upstream connections nginx and fngate keep (per worker and address)
 CMDLINE="bench/run.sh $*"
 
 while [ $# -gt 0 ]; do
@@ -268,9 +269,10 @@ ${nginx_http_common//PREFIX/$T/nginx}
 	$([ "$LOGS" = 1 ] && echo "access_log $T/nginx/access.log combined buffer=64k;" || echo "access_log off;")
 	upstream function {
 		server 127.0.0.1:$P_BACKEND;
-		# Idle upstream connections kept: fngate's cap (UPSTREAM_IDLE_MAX), so that both close the
-		# same surplus when more requests are in flight than that (h2_tls: 500 streams).
-		keepalive 64;
+		# Idle upstream connections kept: the same cap as fngate's (limits.upstream_keepalive),
+		# above the requests in flight of every scenario (h2_tls: 500 streams); HAProxy keeps
+		# every idle connection (http-reuse always) within its server maxconn (1000).
+		keepalive $UP_KEEPALIVE;
 		keepalive_requests 100000000;
 		keepalive_timeout 60s;
 	}
@@ -363,7 +365,7 @@ fngate_cfg() { # $1 port, $2 workers, $3 name, $4 TLS port (optional)
   "access_log": "$([ "$LOGS" = 1 ] && echo "$T/$3/access.log" || echo off)",
   "admin": {"listen": null},
   "limits":   {"max_header_bytes": 16384, "max_body_bytes": 6291456, "max_token_bytes": 8192,
-               "max_connections": $MAXCONN},
+               "max_connections": $MAXCONN, "upstream_keepalive": $UP_KEEPALIVE},
   "timeouts": {"client_header_ms": 10000, "client_idle_ms": 60000,
                "upstream_connect_ms": 2000, "upstream_response_ms": 30000},
   "tokens":   {"leeway_s": 60, "forward_token": false, "cache_entries": $CACHE_ENTRIES},

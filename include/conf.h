@@ -32,6 +32,8 @@ struct conf_limits {
 	size_t   max_token_bytes;     /* X-Auth-Token; over it -> 403 token_malformed */
 	unsigned max_connections;     /* client connections, all workers together */
 	unsigned max_tunnels;         /* upgraded connections (WebSocket...), all workers together */
+	unsigned upstream_keepalive;  /* idle connections kept per upstream address and worker
+				       * (HTTP/1.1 upstreams); past it a finished one is closed */
 };
 
 #define CONF_DEFAULT_IDLE_MS 60000     /* timeouts.client_idle_ms when not configured */

@@ -41,7 +41,6 @@ struct upstream_ops {
 	void (*failed)(struct exchange *x, enum outcome o);
 };
 
-#define UPSTREAM_IDLE_MAX      64       /* idle connections kept per endpoint and worker */
 #define UPSTREAM_IDLE_MS       4000     /* below the 5 s keep-alive of common function runtimes */
 #define UPSTREAM_DOWN_MS       2000     /* an endpoint that refused is skipped this long */
 #define UPSTREAM_MAX_RESP_HEADERS 64    /* header fields of an upstream response (more: 502) */

@@ -60,6 +60,7 @@
 #define CONF_DEF_RESPONSE_MS      30000
 #define CONF_DEF_TUNNEL_IDLE_MS   300000
 #define CONF_DEF_MAX_TUNNELS      1000
+#define CONF_DEF_UPSTREAM_KEEPALIVE 64
 #define CONF_DEF_SHUTDOWN_MS      10000
 #define CONF_DEF_LEEWAY_S         60
 #define CONF_DEF_CACHE_ENTRIES    10000
@@ -102,7 +103,7 @@ static const char *const conf_http2_keys[] = {
 	"extended_connect", NULL
 };
 static const char *const conf_limits_keys[] = {
-	"max_header_bytes", "max_body_bytes", "max_token_bytes", "max_connections", "max_tunnels", NULL
+	"max_header_bytes", "max_body_bytes", "max_token_bytes", "max_connections", "max_tunnels", "upstream_keepalive", NULL
 };
 static const char *const conf_timeouts_keys[] = {
 	"client_header_ms", "client_idle_ms", "upstream_connect_ms", "upstream_response_ms",
@@ -1145,6 +1146,8 @@ static void conf_parse_limits(struct conf_ctx *x, json_t *parent, struct conf_li
 		l->max_connections = (unsigned)v;
 	if (conf_get_uint(x, o, "max_tunnels", 0, 1000000, &v) == 1)
 		l->max_tunnels = (unsigned)v;
+	if (conf_get_uint(x, o, "upstream_keepalive", 0, 100000, &v) == 1)
+		l->upstream_keepalive = (unsigned)v;
 	conf_pop(x);
 }
 
@@ -2535,6 +2538,7 @@ static void conf_parse_root(struct conf_ctx *x, json_t *root)
 	c->limits.max_token_bytes = CONF_DEF_MAX_TOKEN;
 	c->limits.max_connections = CONF_DEF_MAX_CONNS;
 	c->limits.max_tunnels = CONF_DEF_MAX_TUNNELS;
+	c->limits.upstream_keepalive = CONF_DEF_UPSTREAM_KEEPALIVE;
 	conf_parse_limits(x, root, &c->limits);
 	c->timeouts.client_header_ms = CONF_DEF_HEADER_MS;
 	c->timeouts.client_idle_ms = CONF_DEFAULT_IDLE_MS;

@@ -586,7 +586,7 @@ void upstream_release(struct upconn *u)
 	struct timeval idle = {UPSTREAM_IDLE_MS / 1000, (UPSTREAM_IDLE_MS % 1000) * 1000};
 
 	u->x = NULL;
-	if (p->nidle >= UPSTREAM_IDLE_MAX || atomic_load(&u->w->draining)) {
+	if (p->nidle >= u->fn->limits.upstream_keepalive || atomic_load(&u->w->draining)) {
 		upstream_close(u);
 		return;
 	}

@@ -52,6 +52,8 @@ class Proxy(it.GatewayCase):
                             limits={"max_body_bytes": 1024}),
                 it.function("psmall", "psmall", up, prefix="/p/psmall",
                             limits={"max_body_bytes": 1024}),
+                it.function("nokeep", "nokeep", up, privacy="public", prefix="/p/nokeep",
+                            limits={"upstream_keepalive": 0}),
             ])]
         cls.gw = env.fngate(it.config(env, ns()))
         cls.gw_fwd = env.fngate(it.config(env, ns(), tokens={"leeway_s": 60, "forward_token": True}),
@@ -252,6 +254,16 @@ class Proxy(it.GatewayCase):
         self.assertEqual(st, [200] * 5)
         c1 = self.backend.stats()["connections"]
         self.assertLessEqual(c1 - c0, 2, "upstream connections are not reused (%d new)" % (c1 - c0 - 1))
+
+    def test_upstream_keepalive_zero(self):
+        # limits.upstream_keepalive 0: no connection is kept after its response, so each of 5
+        # requests opens one (the first may take one the pool kept for another function).
+        self.assertForwarded(self.get("/p/pub/warm"))
+        c0 = self.backend.stats()["connections"]
+        st, _ = it.curl_multi([self.gw.url("/p/nokeep/k%d" % i) for i in range(5)])
+        self.assertEqual(st, [200] * 5)
+        c1 = self.backend.stats()["connections"]
+        self.assertGreaterEqual(c1 - c0 - 1, 4, "connections kept despite upstream_keepalive 0")
 
     def test_pipelined_direct(self):
         # Two requests in one write on a keep-alive connection, answered in order.

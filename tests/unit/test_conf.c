@@ -442,7 +442,7 @@ static const char full_text[] =
 	"  \"state_dir\": \"state\",\n"
 	"  \"shutdown_timeout_ms\": 5000,\n"
 	"  \"limits\": {\"max_header_bytes\": 8192, \"max_body_bytes\": 1000, \"max_token_bytes\": 4096,\n"
-	"             \"max_connections\": 50},\n"
+	"             \"max_connections\": 50, \"upstream_keepalive\": 7},\n"
 	"  \"timeouts\": {\"client_header_ms\": 1, \"client_idle_ms\": 2, \"upstream_connect_ms\": 3,\n"
 	"               \"upstream_response_ms\": 4},\n"
 	"  \"tokens\": {\"leeway_s\": 0, \"forward_token\": true, \"cache_entries\": 0},\n"
@@ -463,7 +463,8 @@ static const char full_text[] =
 	"        \"hosts\": [\"Hello.Example.COM\", \"*.apps.example.com\"], \"path_prefix\": \"/hello/\",\n"
 	"        \"strip_prefix\": false,\n"
 	"        \"upstreams\": [\"http://127.0.0.1:9000/base/\", \"http://[::1]:9001\", \"http://localhost\"],\n"
-	"        \"limits\": {\"max_body_bytes\": 77}, \"timeouts\": {\"upstream_response_ms\": 99}},\n"
+	"        \"limits\": {\"max_body_bytes\": 77, \"upstream_keepalive\": 0},\n"
+	"        \"timeouts\": {\"upstream_response_ms\": 99}},\n"
 	"       {\"name\": \"bye\", \"upstreams\": [\"http://127.0.0.1:9002\"], \"upstream_protocol\": \"h2c\"}]},\n"
 	"    {\"name\": \"two\", \"require_registered_tokens\": true,\n"
 	"     \"functions\": [{\"name\": \"bye\", \"id\": \"two-bye\", \"path_prefix\": \"/two\", \"privacy\": \"private\",\n"
@@ -512,6 +513,7 @@ START_TEST(test_full_valid)
 	ck_assert_uint_eq(c->limits.max_body_bytes, 1000);
 	ck_assert_uint_eq(c->limits.max_token_bytes, 4096);
 	ck_assert_uint_eq(c->limits.max_connections, 50);
+	ck_assert_uint_eq(c->limits.upstream_keepalive, 7);
 	ck_assert_uint_eq(c->timeouts.client_header_ms, 1);
 	ck_assert_uint_eq(c->timeouts.client_idle_ms, 2);
 	ck_assert_uint_eq(c->timeouts.upstream_connect_ms, 3);
@@ -575,6 +577,9 @@ START_TEST(test_full_valid)
 	ck_assert(!f->strip_prefix);
 	ck_assert(!f->upstream_h2c);
 	ck_assert(ns->functions[1].upstream_h2c);
+	/* a function's own keep-alive cap (0: never keep one), the others the global one */
+	ck_assert_uint_eq(f->limits.upstream_keepalive, 0);
+	ck_assert_uint_eq(ns->functions[1].limits.upstream_keepalive, 7);
 	/* localhost is one server per address /etc/hosts gives it (127.0.0.1, and ::1 on Debian) */
 	ck_assert_uint_ge(f->nupstreams, 3);
 	ck_assert_uint_le(f->nupstreams, 4);
@@ -664,6 +669,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(c->limits.max_body_bytes, 6291456);
 	ck_assert_uint_eq(c->limits.max_token_bytes, 8192);
 	ck_assert_uint_eq(c->limits.max_connections, 10000);
+	ck_assert_uint_eq(c->limits.upstream_keepalive, 64);
 	ck_assert_uint_eq(c->timeouts.client_header_ms, 10000);
 	ck_assert_uint_eq(c->timeouts.client_idle_ms, 60000);
 	ck_assert_uint_eq(c->timeouts.upstream_connect_ms, 2000);
