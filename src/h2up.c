@@ -92,6 +92,9 @@ struct h2up_conn {
 
 struct h2up_set {
 	TAILQ_HEAD(, h2up_conn) conns;
+	/* closed, waiting for their deferred event to free them (h2up_free_all frees what the
+	 * loop's end left) */
+	TAILQ_HEAD(, h2up_conn) dead;
 };
 
 static void conn_send(struct h2up_conn *c);
@@ -317,8 +320,10 @@ static int stream_submit(struct h2up_stream *st, struct h2up_conn *c)
 
 static struct h2up_set *set_of(struct worker *w)
 {
-	if (w->h2up == NULL && (w->h2up = calloc(1, sizeof(*w->h2up))) != NULL)
+	if (w->h2up == NULL && (w->h2up = calloc(1, sizeof(*w->h2up))) != NULL) {
 		TAILQ_INIT(&w->h2up->conns);
+		TAILQ_INIT(&w->h2up->dead);
+	}
 	return w->h2up;
 }
 
@@ -622,6 +627,7 @@ static void conn_close(struct h2up_conn *c, enum outcome o, bool connect_failed)
 		return;
 	c->dead = true;
 	TAILQ_REMOVE(&c->set->conns, c, entry);
+	TAILQ_INSERT_TAIL(&c->set->dead, c, entry);
 	while ((st = TAILQ_FIRST(&c->streams)) != NULL) {
 		stream_unlink(st);
 		if (connect_failed && stream_retry(st))
@@ -658,6 +664,7 @@ static void later_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (c->dead) {
+		TAILQ_REMOVE(&c->set->dead, c, entry);
 		conn_free(c);
 		return;
 	}
@@ -1049,6 +1056,12 @@ void h2up_free_all(struct worker *w)
 			stream_detach(st);
 			stream_free(st);
 		}
+		conn_free(c);
+	}
+	/* Closed ones whose deferred event never ran (the loop ended first): their streams are
+	 * gone already (conn_close). */
+	while ((c = TAILQ_FIRST(&w->h2up->dead)) != NULL) {
+		TAILQ_REMOVE(&w->h2up->dead, c, entry);
 		conn_free(c);
 	}
 	free(w->h2up);
