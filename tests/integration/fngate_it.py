@@ -81,6 +81,19 @@ def b64u_decode(s):
 _PORTS_GIVEN = set()
 
 
+def apt_install(*packages):
+    """Debian packages, installed with apt-get (an update first only when the install fails).
+    Returns apt-get's last exit status; what it prints goes to stderr."""
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    argv = ["apt-get", "install", "-y", "--no-install-recommends"] + list(packages)
+    print("+ " + " ".join(argv), file=sys.stderr)
+    rc = subprocess.run(argv, env=env, stdout=sys.stderr, stderr=sys.stderr).returncode
+    if rc != 0:
+        subprocess.run(["apt-get", "update"], env=env, stdout=sys.stderr, stderr=sys.stderr)
+        rc = subprocess.run(argv, env=env, stdout=sys.stderr, stderr=sys.stderr).returncode
+    return rc
+
+
 def free_port():
     """A loopback TCP port nothing listens on right now, and not handed out before by this
     process: the kernel may give the same ephemeral port to two binds in a row when ports are

@@ -86,19 +86,10 @@ def sh(argv, **kw):
     return subprocess.run(argv, stdout=sys.stderr, stderr=sys.stderr, **kw).returncode
 
 
-def apt_install(*packages):
-    """Debian packages, installed with apt-get (an update first only when the install fails)."""
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    argv = ["apt-get", "install", "-y", "--no-install-recommends"] + list(packages)
-    if sh(argv, env=env) != 0:
-        sh(["apt-get", "update"], env=env)
-        sh(argv, env=env)
-
-
 def ensure_chromium():
     """Debian's chromium, installed with apt when missing. Returns an error text or None."""
     if not os.access(CHROMIUM, os.X_OK):
-        apt_install("chromium")
+        it.apt_install("chromium")
     if not os.access(CHROMIUM, os.X_OK):
         return "%s is missing and `apt-get install -y chromium` did not provide it" % CHROMIUM
     return None
@@ -124,7 +115,7 @@ def ensure_node():
     that is already there and recent enough, from any source, is kept). Error text or None."""
     if node_major() >= NODE_MIN and shutil.which("npm") is not None:
         return None
-    apt_install(*[p for p, ok in (("nodejs", node_major() >= NODE_MIN),
+    it.apt_install(*[p for p, ok in (("nodejs", node_major() >= NODE_MIN),
                                   ("npm", shutil.which("npm") is not None)) if not ok])
     if node_major() < NODE_MIN:
         return "node >= %d is required and `apt-get install -y nodejs` did not provide it" % NODE_MIN

@@ -37,23 +37,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fngate_it as it  # noqa: E402
 
 
-def apt_install(*packages):
-    """Debian packages, installed with apt-get (an update first only when the install fails)."""
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    argv = ["apt-get", "install", "-y", "--no-install-recommends"] + list(packages)
-    if subprocess.run(argv, env=env, stdout=sys.stderr, stderr=sys.stderr).returncode != 0:
-        subprocess.run(["apt-get", "update"], env=env, stdout=sys.stderr, stderr=sys.stderr)
-        subprocess.run(argv, env=env, stdout=sys.stderr, stderr=sys.stderr)
-
-
 # Debian's packages live in its dist-packages, which a python3 other than Debian's own (pyenv,
 # a virtualenv) does not search; grpcio is compiled for Debian's python3, so when this one
 # cannot load it the test runs again under /usr/bin/python3.
 DEBIAN_DIST = "/usr/lib/python3/dist-packages"
 if not os.path.isdir(os.path.join(DEBIAN_DIST, "grpc")):
-    apt_install("python3-grpcio")
+    it.apt_install("python3-grpcio")
 if not os.path.isdir(os.path.join(DEBIAN_DIST, "h2")):
-    apt_install("python3-h2")
+    it.apt_install("python3-h2")
 try:
     import grpc  # noqa: E402
     import h2.connection  # noqa: E402
@@ -155,40 +146,9 @@ class Upstream:
         self.server.stop(0)
 
 
-class Http1TrailerUpstream:
-    """An HTTP/1.1 upstream answering every request with a chunked body and trailers (one
-    allowed, one that may not be a trailer), then closing."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self.run, daemon=True).start()
-
-    def run(self):
-        while True:
-            try:
-                s, _ = self.sock.accept()
-            except OSError:
-                return
-            buf = b""
-            while b"\r\n\r\n" not in buf:
-                d = s.recv(65536)
-                if not d:
-                    break
-                buf += d
-            s.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n"
-                      b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n"
-                      b"X-Checksum: abc123\r\nContent-Length: 99\r\n\r\n")
-            s.close()
-
-
-class GoawayUpstream:
-    """A raw HTTP/2 upstream (python3-h2): on its first connection it holds the first request
-    until a second one arrives, answers the first, then sends GOAWAY with the first's id as
-    the last processed; every later connection answers at once ("retried"). A path ending in
-    /reset-early is reset before its head, /reset-late after its head and a piece of body."""
+class LoopbackServer:
+    """A raw TCP server on a free loopback port: each accepted connection (counted in conns,
+    numbered from 1) goes to serve(sock, n) on a thread of its own."""
 
     def __init__(self):
         self.sock = socket.socket()
@@ -206,6 +166,31 @@ class GoawayUpstream:
                 return
             self.conns += 1
             threading.Thread(target=self.serve, args=(s, self.conns), daemon=True).start()
+
+
+class Http1TrailerUpstream(LoopbackServer):
+    """An HTTP/1.1 upstream answering every request with a chunked body and trailers (one
+    allowed, one that may not be a trailer), then closing."""
+
+    @staticmethod
+    def serve(s, n):
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            d = s.recv(65536)
+            if not d:
+                break
+            buf += d
+        s.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+                  b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n"
+                  b"X-Checksum: abc123\r\nContent-Length: 99\r\n\r\n")
+        s.close()
+
+
+class GoawayUpstream(LoopbackServer):
+    """A raw HTTP/2 upstream (python3-h2): on its first connection it holds the first request
+    until a second one arrives, answers the first, then sends GOAWAY with the first's id as
+    the last processed; every later connection answers at once ("retried"). A path ending in
+    /reset-early is reset before its head, /reset-late after its head and a piece of body."""
 
     @staticmethod
     def respond(c, sid, body):

@@ -28,20 +28,11 @@ import hostile_util as hu  # noqa: E402
 import tls_util as tu  # noqa: E402
 
 
-def apt_install(*packages):
-    """Debian packages, installed with apt-get (an update first only when the install fails)."""
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    argv = ["apt-get", "install", "-y", "--no-install-recommends"] + list(packages)
-    if subprocess.run(argv, env=env, stdout=sys.stderr, stderr=sys.stderr).returncode != 0:
-        subprocess.run(["apt-get", "update"], env=env, stdout=sys.stderr, stderr=sys.stderr)
-        subprocess.run(argv, env=env, stdout=sys.stderr, stderr=sys.stderr)
-
-
 # python3-h2 is pure Python in Debian's dist-packages, which a python3 other than Debian's own
 # (a virtualenv, pyenv) does not search.
 DEBIAN_DIST = "/usr/lib/python3/dist-packages"
 if not os.path.isdir(os.path.join(DEBIAN_DIST, "h2")):
-    apt_install("python3-h2")
+    it.apt_install("python3-h2")
 try:
     import h2.config  # noqa: E402
 except ImportError:
@@ -52,7 +43,7 @@ import h2.events  # noqa: E402
 import hpack  # noqa: E402
 import hyperframe.frame as hf  # noqa: E402
 if not os.access("/usr/bin/h2load", os.X_OK):
-    apt_install("nghttp2-client")
+    it.apt_install("nghttp2-client")
 
 NS = "0b5e0000-0000-4000-8000-000000001401"
 FN_PRIV = "0f000000-0000-4000-8000-000000001401"

@@ -40,11 +40,7 @@ def ensure_websockets():
     probe = [DEBIAN_PYTHON, "-c", "import websockets"]
     if subprocess.run(probe, stderr=subprocess.DEVNULL).returncode == 0:
         return
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    argv = ["apt-get", "install", "-y", "--no-install-recommends", "python3-websockets"]
-    if subprocess.run(argv, env=env).returncode != 0:
-        subprocess.run(["apt-get", "update"], env=env)
-        subprocess.run(argv, env=env, check=True)
+    it.apt_install("python3-websockets")
     subprocess.run(probe, check=True)
 
 
