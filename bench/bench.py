@@ -503,6 +503,23 @@ def profile(args, peers, scen, warm_token, outdir):
     return txt
 
 
+def ratio_rows(L, peers, summ, order, nginx_scen):
+    """One table row per scenario of order and peer measured in it: rate, CPU, the CPU ratios
+    to nginx-plain in nginx_scen and to haproxy-jwt in the same scenario, latency, errors."""
+    for scen in order:
+        for peer in peers:
+            s = summ.get(scen, {}).get(peer["name"])
+            if not s:
+                continue
+            rn = ratio_median(RUNS, scen, peer["name"], nginx_scen, "nginx-plain",
+                              "cpu_us_per_req")
+            rh = ratio_median(RUNS, scen, peer["name"], scen, "haproxy-jwt", "cpu_us_per_req")
+            L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                SCEN[scen][1], peer["name"], fmt(s["rps"], 0), fmt(s["cpu_us_per_req"]),
+                fmt(rn, 2), fmt(rh, 2), fmt(s["lat_p50_us"] / 1000, 2),
+                fmt(s["lat_p99_us"] / 1000, 2), fmt(s["unexpected_total"])))
+
+
 def render_tls(L, peers, summ, info):
     """The TLS tables (issue 7): keep-alive requests, then handshakes per second."""
     if not any(summ.get(s) for s in TLS_ORDER + HS_ORDER):
@@ -520,18 +537,7 @@ def render_tls(L, peers, summ, info):
     L.append("| scenario | peer | req/s | CPU µs/req | × nginx-TLS | × HAProxy-jwt-TLS | "
              "p50 ms | p99 ms | unexpected + socket errors (all rounds) |")
     L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
-    for scen in TLS_ORDER:
-        for peer in peers:
-            s = summ.get(scen, {}).get(peer["name"])
-            if not s:
-                continue
-            rn = ratio_median(RUNS, scen, peer["name"], "tls_public", "nginx-plain",
-                              "cpu_us_per_req")
-            rh = ratio_median(RUNS, scen, peer["name"], scen, "haproxy-jwt", "cpu_us_per_req")
-            L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-                SCEN[scen][1], peer["name"], fmt(s["rps"], 0), fmt(s["cpu_us_per_req"]),
-                fmt(rn, 2), fmt(rh, 2), fmt(s["lat_p50_us"] / 1000, 2),
-                fmt(s["lat_p99_us"] / 1000, 2), fmt(s["unexpected_total"])))
+    ratio_rows(L, peers, summ, TLS_ORDER, "tls_public")
     L.append("")
     L.append("Handshakes: %d concurrent `openssl s_time -new` (full) or `-reuse` (resumed with "
              "the peer's session ticket) clients on the client CPU, each connection a handshake "
@@ -574,18 +580,7 @@ def render_h2(L, peers, summ):
     L.append("| scenario | peer | req/s | CPU µs/req | × nginx-h2 | × HAProxy-jwt | mean ms | "
              "max ms | unexpected + socket errors (all rounds) |")
     L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
-    for scen in H2_ORDER:
-        for peer in peers:
-            s = summ.get(scen, {}).get(peer["name"])
-            if not s:
-                continue
-            rn = ratio_median(RUNS, scen, peer["name"], "h2_tls", "nginx-plain",
-                              "cpu_us_per_req")
-            rh = ratio_median(RUNS, scen, peer["name"], scen, "haproxy-jwt", "cpu_us_per_req")
-            L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-                SCEN[scen][1], peer["name"], fmt(s["rps"], 0), fmt(s["cpu_us_per_req"]),
-                fmt(rn, 2), fmt(rh, 2), fmt(s["lat_p50_us"] / 1000, 2),
-                fmt(s["lat_p99_us"] / 1000, 2), fmt(s["unexpected_total"])))
+    ratio_rows(L, peers, summ, H2_ORDER, "h2_tls")
     L.append("")
 
 
