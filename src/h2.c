@@ -20,6 +20,7 @@
 #include "conf.h"
 #include "exchange.h"
 #include "h2.h"
+#include "h2out.h"
 #include "headers.h"
 #include "http1.h"
 #include "log.h"
@@ -51,11 +52,7 @@ struct h2_stream {
 	struct header   hdr[PROXY_MAX_HEADERS];
 	enum outcome    head_err;       /* a limit or malformation met while the head was read */
 	bool            has_path, has_method;
-	/* the response head: name/value offsets into rbuf */
-	char           *rbuf;
-	size_t          rlen, rcap;
-	size_t         *roff;           /* 4 per field: name off, len, value off, len */
-	size_t          nr, rfcap;
+	struct h2out_fields rhead;      /* the response head being built, then its trailers */
 	struct evbuffer *out;           /* response body waiting for the data provider */
 	bool            out_eof;        /* body_end: the provider ends the stream once out drains */
 	bool            deferred;       /* the provider is deferred until more is queued */
@@ -132,53 +129,6 @@ static void h2_send(struct h2 *h)
 
 /* ---- the exchange output of a stream ---- */
 
-/* Append to the response head being built (names lowercased, as HTTP/2 requires). */
-static int rhead_put(struct h2_stream *st, const char *p, size_t n, bool lower)
-{
-	if (st->rlen + n > st->rcap) {
-		size_t ncap = st->rcap ? st->rcap : 512;
-		char *np;
-
-		while (ncap < st->rlen + n)
-			ncap *= 2;
-		if ((np = realloc(st->rbuf, ncap)) == NULL)
-			return -1;
-		st->rbuf = np;
-		st->rcap = ncap;
-	}
-	if (lower) {
-		for (size_t i = 0; i < n; i++)
-			st->rbuf[st->rlen + i] = (char)((p[i] >= 'A' && p[i] <= 'Z') ? p[i] + 32 : p[i]);
-	} else {
-		memcpy(st->rbuf + st->rlen, p, n);
-	}
-	st->rlen += n;
-	return 0;
-}
-
-static void rhead_field(struct h2_stream *st, const char *name, size_t nl, const char *val,
-			size_t vl)
-{
-	if (st->nr == st->rfcap) {
-		size_t ncap = st->rfcap ? st->rfcap * 2 : 16;
-		size_t *np = realloc(st->roff, ncap * 4 * sizeof(*np));
-
-		if (np == NULL)
-			return;     /* out of memory: the field is lost, the stream goes on */
-		st->roff = np;
-		st->rfcap = ncap;
-	}
-	st->roff[4 * st->nr] = st->rlen;
-	st->roff[4 * st->nr + 1] = nl;
-	if (rhead_put(st, name, nl, true) != 0)
-		return;
-	st->roff[4 * st->nr + 2] = st->rlen;
-	st->roff[4 * st->nr + 3] = vl;
-	if (rhead_put(st, val, vl, false) != 0)
-		return;
-	st->nr++;
-}
-
 static void h2_head_start(struct exchange *x, int status, const char *reason, size_t reason_len)
 {
 	struct h2_stream *st = stream_of(x);
@@ -186,14 +136,13 @@ static void h2_head_start(struct exchange *x, int status, const char *reason, si
 
 	(void)reason;       /* HTTP/2 has no reason phrase */
 	(void)reason_len;
-	st->rlen = 0;
-	st->nr = 0;
+	h2out_fields_clear(&st->rhead);
 	/* RFC 8441 5: an extended CONNECT is accepted with a 2xx; the 101 is HTTP/1.1's. */
 	if (status == 101 && x->upgrade) {
 		st->switching = true;
 		status = 200;
 	}
-	rhead_field(st, ":status", 7, num, util_u64_dec((uint64_t)status, num));
+	h2out_fields_add(&st->rhead, ":status", 7, num, util_u64_dec((uint64_t)status, num));
 }
 
 static void h2_head_field(struct exchange *x, const char *name, size_t name_len, const char *val,
@@ -208,31 +157,22 @@ static void h2_head_field(struct exchange *x, const char *name, size_t name_len,
 	if (stream_of(x)->switching && name_len == 20 &&
 	    util_ieq(name, name_len, "sec-websocket-accept"))
 		return;
-	rhead_field(stream_of(x), name, name_len, val, val_len);
+	h2out_fields_add(&stream_of(x)->rhead, name, name_len, val, val_len);
 }
 
-/* Submit the fields built in rbuf (st->nr of them) as the response head (with the data
- * provider dp, NULL: none) or as trailers; they are then forgotten (nghttp2 copied them).
- * Returns nghttp2's result, or -1 when out of memory. */
+/* Submit the fields built in st->rhead as the response head (with the data provider dp,
+ * NULL: none) or as trailers; they are then forgotten (nghttp2 copied them). Returns
+ * nghttp2's result, or -1 when a field could not be stored (out of memory). */
 static int h2_submit_fields(struct h2_stream *st, bool trailers, nghttp2_data_provider *dp)
 {
-	nghttp2_nv *nva = calloc(st->nr ? st->nr : 1, sizeof(*nva));
-	int rv;
+	const nghttp2_nv *nva = h2out_fields_nv(&st->rhead);
+	size_t n = st->rhead.n;
+	int rv = -1;
 
-	if (nva == NULL)
-		return -1;
-	for (size_t i = 0; i < st->nr; i++) {
-		nva[i].name = (uint8_t *)st->rbuf + st->roff[4 * i];
-		nva[i].namelen = st->roff[4 * i + 1];
-		nva[i].value = (uint8_t *)st->rbuf + st->roff[4 * i + 2];
-		nva[i].valuelen = st->roff[4 * i + 3];
-		nva[i].flags = NGHTTP2_NV_FLAG_NONE;
-	}
-	rv = trailers ? nghttp2_submit_trailer(st->h->s, st->id, nva, st->nr) :
-	     nghttp2_submit_response(st->h->s, st->id, nva, st->nr, dp);
-	free(nva);
-	st->rlen = 0;
-	st->nr = 0;
+	if (nva != NULL)
+		rv = trailers ? nghttp2_submit_trailer(st->h->s, st->id, nva, n) :
+		     nghttp2_submit_response(st->h->s, st->id, nva, n, dp);
+	h2out_fields_clear(&st->rhead);
 	return rv;
 }
 
@@ -240,25 +180,22 @@ static ssize_t h2_data_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t
 			    uint32_t *flags, nghttp2_data_source *src, void *arg)
 {
 	struct h2_stream *st = src->ptr;
-	int n;
+	ssize_t n = h2out_queue_read(st->out, st->out_eof, buf, length, flags, &st->deferred);
 
 	(void)s;
 	(void)id;
 	(void)arg;
-	n = evbuffer_remove(st->out, buf, length);
 	if (n < 0)
-		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-	if (n == 0 && !st->out_eof) {
-		st->deferred = true;
-		return NGHTTP2_ERR_DEFERRED;
-	}
+		return n;
 	if (n > 0)
 		st->last_us = util_mono_us();
-	if (st->out_eof && evbuffer_get_length(st->out) == 0) {
-		*flags |= NGHTTP2_DATA_FLAG_EOF;
-		/* Trailers (body_end kept them): a HEADERS frame ends the stream instead. */
-		if (st->nr > 0 && h2_submit_fields(st, true, NULL) == 0)
-			*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+	/* Trailers (body_end kept them): a HEADERS frame ends the stream instead. Trailers
+	 * that could not be stored end the stream with an error: a gRPC client must not take
+	 * a call without its status for one that ended well. */
+	if ((*flags & NGHTTP2_DATA_FLAG_EOF) && (st->rhead.n > 0 || st->rhead.failed)) {
+		if (h2_submit_fields(st, true, NULL) != 0)
+			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+		*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
 	}
 	if (st->congested && evbuffer_get_length(st->out) <= EXCHANGE_HIGH_WATER / 2)
 		h2_later(st->h);    /* the relay resumes there, outside nghttp2 */
@@ -274,7 +211,7 @@ static void h2_head_end(struct exchange *x, enum exchange_body body, uint64_t le
 
 	(void)last;         /* a stream ends on its own; the connection goes on */
 	if (body == EXCHANGE_BODY_LENGTH)
-		rhead_field(st, "content-length", 14, num, util_u64_dec(length, num));
+		h2out_fields_add(&st->rhead, "content-length", 14, num, util_u64_dec(length, num));
 	x->resp = EXCHANGE_RESP_STREAMING;
 	if (st->closed)
 		return;
@@ -327,8 +264,7 @@ static void h2_body_end(struct exchange *x, const char *buf, const struct header
 
 	/* Trailers (an h2c upstream's, gRPC's status): kept in the head's buffer, which the
 	 * head no longer needs, until the data provider reaches the end (h2_data_read). */
-	st->rlen = 0;
-	st->nr = 0;
+	h2out_fields_clear(&st->rhead);
 	for (unsigned i = 0; i < n && x->method != HTTP_HEAD; i++)
 		h2_head_field(x, buf + tr[i].name_off, tr[i].name_len, buf + tr[i].val_off,
 			      tr[i].val_len);
@@ -545,8 +481,7 @@ static void stream_free(struct h2_stream *st, enum outcome why)
 	if (st->tin != NULL)
 		evbuffer_free(st->tin);
 	free(st->buf);
-	free(st->rbuf);
-	free(st->roff);
+	h2out_fields_free(&st->rhead);
 	free(st);
 }
 
@@ -754,17 +689,12 @@ static void stream_dispatch(struct h2_stream *st, bool end_stream)
 static ssize_t cb_send(nghttp2_session *s, const uint8_t *data, size_t len, int flags, void *arg)
 {
 	struct h2 *h = arg;
-	struct evbuffer *out = bufferevent_get_output(h->c->bev);
 
 	(void)s;
 	(void)flags;
-	/* A client that does not read: frames wait inside nghttp2, where its own bounds apply
+	/* Over the bound, frames wait inside nghttp2, where its own bounds apply
 	 * (max_outbound_ack against PING and SETTINGS floods). */
-	if (evbuffer_get_length(out) > H2_OUT_HIGH)
-		return NGHTTP2_ERR_WOULDBLOCK;
-	if (evbuffer_add(out, data, len) != 0)
-		return NGHTTP2_ERR_CALLBACK_FAILURE;
-	return (ssize_t)len;
+	return h2out_send(h->c->bev, H2_OUT_HIGH, data, len);
 }
 
 static int cb_begin_headers(nghttp2_session *s, const nghttp2_frame *fr, void *arg)

@@ -23,6 +23,7 @@
 #include "conf.h"
 #include "cors.h"
 #include "exchange.h"
+#include "h2out.h"
 #include "headers.h"
 #include "listener.h"
 #include "log.h"
@@ -46,11 +47,7 @@ struct h2up_stream {
 	const struct conf_function *fn;
 	int               ep;           /* endpoint index in fn->upstreams */
 	int               attempts;
-	/* the request head: names and values as text, 4 offsets per field */
-	char             *hbuf;
-	size_t            hlen, hcap;
-	size_t           *hoff;
-	size_t            nh, nhcap;
+	struct h2out_fields head;       /* the request head (kept for a retry) */
 	bool              has_body;
 	struct evbuffer  *req;          /* request body not yet taken by nghttp2 */
 	bool              req_eof;      /* the front end pushed the body's end */
@@ -121,8 +118,7 @@ static void stream_free(struct h2up_stream *st)
 		return;
 	if (st->req != NULL)
 		evbuffer_free(st->req);
-	free(st->hbuf);
-	free(st->hoff);
+	h2out_fields_free(&st->head);
 	free(st->rbuf);
 	free(st);
 }
@@ -166,53 +162,10 @@ static void stream_fail(struct h2up_stream *st, enum outcome o)
 	exchange_fail(x, o);
 }
 
-/* Field name lowercased (HTTP/2 requires it), value as is. */
+/* forward_fields' sink: a kept or added request field into the head. */
 static void head_add(void *arg, const char *n, size_t nl, const char *v, size_t vl)
 {
-	struct h2up_stream *st = arg;
-	size_t need = st->hlen + nl + vl;
-
-	if (st->hbuf == NULL && st->hcap != 0)
-		return;     /* out of memory earlier: the head is not sent */
-	if (need > st->hcap) {
-		size_t ncap = st->hcap ? st->hcap : 1024;
-		char *np;
-
-		while (ncap < need)
-			ncap *= 2;
-		np = realloc(st->hbuf, ncap);
-		if (np == NULL) {
-			free(st->hbuf);
-			st->hbuf = NULL;
-			st->hcap = 1;
-			return;
-		}
-		st->hbuf = np;
-		st->hcap = ncap;
-	}
-	if (st->nh == st->nhcap) {
-		size_t ncap = st->nhcap ? st->nhcap * 2 : 32;
-		size_t *np = realloc(st->hoff, ncap * 4 * sizeof(*np));
-
-		if (np == NULL) {
-			free(st->hbuf);
-			st->hbuf = NULL;
-			st->hcap = 1;
-			return;
-		}
-		st->hoff = np;
-		st->nhcap = ncap;
-	}
-	st->hoff[4 * st->nh] = st->hlen;
-	st->hoff[4 * st->nh + 1] = nl;
-	for (size_t i = 0; i < nl; i++)
-		st->hbuf[st->hlen + i] = (char)((n[i] >= 'A' && n[i] <= 'Z') ? n[i] + 32 : n[i]);
-	st->hlen += nl;
-	st->hoff[4 * st->nh + 2] = st->hlen;
-	st->hoff[4 * st->nh + 3] = vl;
-	memcpy(st->hbuf + st->hlen, v, vl);
-	st->hlen += vl;
-	st->nh++;
+	h2out_fields_add(arg, n, nl, v, vl);
 }
 
 /* The request head for endpoint ep: pseudo-fields, the fields forward.c keeps and adds,
@@ -228,29 +181,29 @@ static int stream_head(struct h2up_stream *st, const struct exchange *x,
 	if (target == NULL)
 		return -1;
 	tl = forward_target(x, ep, target);
-	st->hlen = 0;
-	st->nh = 0;
-	head_add(st, ":method", 7, m, strlen(m));
-	head_add(st, ":scheme", 7, "http", 4);
-	head_add(st, ":authority", 10, ep->hostport, strlen(ep->hostport));
-	head_add(st, ":path", 5, target, tl);
+	h2out_fields_clear(&st->head);
+	h2out_fields_add(&st->head, ":method", 7, m, strlen(m));
+	h2out_fields_add(&st->head, ":scheme", 7, "http", 4);
+	h2out_fields_add(&st->head, ":authority", 10, ep->hostport, strlen(ep->hostport));
+	h2out_fields_add(&st->head, ":path", 5, target, tl);
 	free(target);
 	for (unsigned i = 0; i < x->nhdr; i++) {
 		const struct header *h = &x->hdr[i];
 
 		if (h->name_len == 2 && util_ieq(x->buf + h->name_off, 2, "te") &&
 		    headers_list_has(x->buf + h->val_off, h->val_len, "trailers", 8)) {
-			head_add(st, "te", 2, "trailers", 8);
+			h2out_fields_add(&st->head, "te", 2, "trailers", 8);
 			break;
 		}
 	}
 	if (x->cl_present) {
 		char num[24];
 
-		head_add(st, "content-length", 14, num, util_u64_dec(x->content_length, num));
+		h2out_fields_add(&st->head, "content-length", 14, num,
+				 util_u64_dec(x->content_length, num));
 	}
-	forward_fields(x, head_add, st);
-	return st->hbuf == NULL ? -1 : 0;
+	forward_fields(x, head_add, &st->head);
+	return st->head.failed ? -1 : 0;
 }
 
 /* The request body's DATA frames: from the stream's queue; deferred while it is empty and
@@ -259,26 +212,19 @@ static ssize_t data_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
 			 uint32_t *flags, nghttp2_data_source *src, void *arg)
 {
 	struct h2up_stream *st = src->ptr;
-	int n;
+	ssize_t n = h2out_queue_read(st->req, st->req_eof, buf, length, flags, &st->deferred);
 
 	(void)s;
 	(void)id;
 	(void)arg;
-	n = evbuffer_remove(st->req, buf, length);
 	if (n < 0)
-		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-	if (n == 0 && !st->req_eof) {
-		st->deferred = true;
-		return NGHTTP2_ERR_DEFERRED;
-	}
+		return n;
 	if (n > 0) {
 		st->data_sent = true;
 		st->last_us = util_mono_us();
 	}
-	if (st->req_eof && evbuffer_get_length(st->req) == 0) {
-		*flags |= NGHTTP2_DATA_FLAG_EOF;
+	if (*flags & NGHTTP2_DATA_FLAG_EOF)
 		st->ended = true;
-	}
 	if (st->front_paused && st->c != NULL &&
 	    evbuffer_get_length(st->req) <= EXCHANGE_HIGH_WATER / 2)
 		conn_later(st->c);      /* the front end resumes there, outside nghttp2 */
@@ -288,21 +234,13 @@ static ssize_t data_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
 static int stream_submit(struct h2up_stream *st, struct h2up_conn *c)
 {
 	nghttp2_data_provider dp = {.source.ptr = st, .read_callback = data_read};
-	nghttp2_nv *nva = calloc(st->nh, sizeof(*nva));
+	const nghttp2_nv *nva = h2out_fields_nv(&st->head);
 	int32_t id;
 
 	if (nva == NULL)
 		return -1;
-	for (size_t i = 0; i < st->nh; i++) {
-		nva[i].name = (uint8_t *)st->hbuf + st->hoff[4 * i];
-		nva[i].namelen = st->hoff[4 * i + 1];
-		nva[i].value = (uint8_t *)st->hbuf + st->hoff[4 * i + 2];
-		nva[i].valuelen = st->hoff[4 * i + 3];
-		nva[i].flags = NGHTTP2_NV_FLAG_NONE;
-	}
 	/* nghttp2 copies the fields; a bodiless request ends with its HEADERS. */
-	id = nghttp2_submit_request(c->s, NULL, nva, st->nh, st->has_body ? &dp : NULL, st);
-	free(nva);
+	id = nghttp2_submit_request(c->s, NULL, nva, st->head.n, st->has_body ? &dp : NULL, st);
 	if (id < 0)
 		return -1;
 	st->id = id;
@@ -341,17 +279,10 @@ static bool conn_has_room(struct h2up_conn *c)
 static ssize_t cb_send(nghttp2_session *s, const uint8_t *data, size_t len, int flags, void *arg)
 {
 	struct h2up_conn *c = arg;
-	struct evbuffer *out = bufferevent_get_output(c->bev);
 
 	(void)s;
 	(void)flags;
-	/* An upstream that does not read: frames wait inside nghttp2 (the write callback sends
-	 * again once the socket took what was queued). */
-	if (evbuffer_get_length(out) > H2UP_OUT_HIGH)
-		return NGHTTP2_ERR_WOULDBLOCK;
-	if (evbuffer_add(out, data, len) != 0)
-		return NGHTTP2_ERR_CALLBACK_FAILURE;
-	return (ssize_t)len;
+	return h2out_send(c->bev, H2UP_OUT_HIGH, data, len);
 }
 
 static int cb_begin_headers(nghttp2_session *s, const nghttp2_frame *fr, void *arg)
