@@ -118,6 +118,9 @@ struct exchange {
 	bool           upgrade;         /* an upgrade the core may turn into a tunnel (GET, HTTP/1.1,
 					 * Upgrade with Connection: upgrade, no body; or an HTTP/2
 					 * extended CONNECT for websocket) */
+	bool           upgrade_required;/* ...that only a 101 may answer: an extended CONNECT,
+					 * whose client takes a 2xx for an open tunnel (HTTP/1.1's
+					 * Upgrade may be ignored) */
 	bool           tunnel_slot;     /* holds one of limits.max_tunnels (tunnel.c) */
 	uint8_t        cors;            /* enum cors_state: CORS_OFF unless the function has "cors" */
 	uint8_t        norigin, nacrm, nacrh;
@@ -227,6 +230,16 @@ void forward_cancel(struct exchange *x);
 /* response.c: the upstream response relayed */
 /* The callbacks through which upstream.c reports to the response relay (upstream.h). */
 extern const struct upstream_ops response_ops;
+/* One field of an upstream's response head on its way to the client, whatever the upstream's
+ * protocol (response.c, h2up.c): dropped when fngate answers for it (hop-by-hop; CORS under
+ * the function's policy; X-Request-Id; a '_' alias of a hop-by-hop name), a Location,
+ * Content-Location or Refresh that points into endpoint ep's path space brought back into the
+ * function's (redirect.h; ep -1: as it is), else passed to x->ops->head_field as it is.
+ * 0, or -1 when out of memory. */
+int response_field(struct exchange *x, int ep, const char *name, size_t nl, const char *val,
+		   size_t vl);
+/* After the upstream's fields: fngate's own (its X-Request-Id, the function's CORS fields). */
+void response_own_fields(struct exchange *x);
 
 /* tunnel.c: an upgraded exchange as a byte tunnel (WebSocket and other upgrades) */
 /* Take one of limits.max_tunnels for an upgrade request before it is forwarded: 0, or -1 when

@@ -70,6 +70,8 @@ enum outcome {
 	OUT_UPSTREAM_CLOSED,
 	OUT_UPSTREAM_CLOSED_MID_RESPONSE,
 	OUT_UPSTREAM_TLS_FAILED,
+	OUT_UPSTREAM_UPGRADE_REFUSED, /* an HTTP/2 extended CONNECT (RFC 8441) the upstream answered
+				       * with a 2xx instead of its 101 */
 	/* the connection ended: no answer of fngate's (499 when a request was under way) */
 	OUT_CLIENT_CLOSED,
 	OUT_CLIENT_CLOSED_EARLY,
@@ -83,7 +85,8 @@ enum outcome {
 	OUT_TLS_HANDSHAKE_TIMEOUT,
 	OUT_TUNNEL_IDLE,            /* a tunnel with no byte either way for tunnel_idle_ms */
 	OUT_PROTOCOL_NOT_SUPPORTED, /* an HTTP/2 extended CONNECT for a :protocol other than
-				     * websocket (RFC 8441) */
+				     * websocket (RFC 8441), or to a function whose upstreams speak
+				     * h2c (no tunnel through them) */
 	OUT_COUNT
 };
 

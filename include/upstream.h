@@ -85,6 +85,8 @@ struct upconn {
 	bool                  resp_in_value;/* llhttp is inside a header value (response.c) */
 	bool                  upgrade;      /* the request asks for an upgrade: a 101 is accepted */
 	bool                  tunnel_pending;/* a 101 was read: tunnel.c takes the connection over */
+	enum outcome          resp_refused; /* a well-formed head refused (response.c): the
+					     * outcome; OUT_NONE: a parse error is malformed */
 	char                 *retry_head;   /* request head kept until the response starts; the */
 	size_t                retry_len;    /* buffer stays with the connection and is reused */
 	size_t                retry_cap;

@@ -612,6 +612,7 @@ static enum outcome stream_websocket(struct h2_stream *st)
 		return OUT_HEADERS_TOO_LARGE;
 	x->method = HTTP_GET;
 	x->upgrade = true;
+	x->upgrade_required = true;
 	return OUT_NONE;
 }
 

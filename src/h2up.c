@@ -21,7 +21,6 @@
 #include <nghttp2/nghttp2.h>
 
 #include "conf.h"
-#include "cors.h"
 #include "exchange.h"
 #include "h2out.h"
 #include "headers.h"
@@ -349,15 +348,15 @@ static int cb_header(nghttp2_session *s, const nghttp2_frame *fr, const uint8_t 
 	return 0;
 }
 
-/* The response head arrived: relayed as response.c relays an HTTP/1.1 one (connection-specific
- * fields dropped, fngate's X-Request-Id, the function's CORS fields). */
-static void stream_relay_head(struct h2up_stream *st, bool end)
+/* The response head arrived: relayed field by field as response.c relays an HTTP/1.1 one
+ * (response_field: connection-specific fields dropped, redirects brought back under the
+ * function's prefix; then fngate's X-Request-Id and CORS fields). 0, or -1 when out of memory
+ * (nothing was committed: the caller resets the stream and the exchange fails). */
+static int stream_relay_head(struct h2up_stream *st, bool end)
 {
 	struct exchange *x = st->x;
 	const struct exchange_out_ops *ops = x->ops;
 	bool no_body = x->method == HTTP_HEAD || st->status == 204 || st->status == 304;
-	struct cors_field cors[CORS_FIELDS_MAX];
-	size_t ncors;
 	uint64_t cl = 0;
 	bool cl_known = false;
 
@@ -377,21 +376,16 @@ static void stream_relay_head(struct h2up_stream *st, bool end)
 				ops->head_field(x, name, h->name_len, val, h->val_len);
 			continue;
 		}
-		if (headers_hop_by_hop(name, h->name_len) ||
-		    (x->cors != CORS_OFF && cors_upstream_field(name, h->name_len)) ||
-		    (h->name_len == 12 && memcmp(name, "x-request-id", 12) == 0))
-			continue;
-		ops->head_field(x, name, h->name_len, val, h->val_len);
+		if (response_field(x, st->ep, name, h->name_len, val, h->val_len) != 0)
+			return -1;
 	}
-	ops->head_field(x, "X-Request-Id", 12, x->request_id, strlen(x->request_id));
-	ncors = reply_cors(x, OUT_NONE, cors);
-	for (size_t i = 0; i < ncors; i++)
-		ops->head_field(x, cors[i].name, cors[i].name_len, cors[i].val, cors[i].val_len);
+	response_own_fields(x);
 	ops->head_end(x, no_body ? EXCHANGE_BODY_NONE : end ? EXCHANGE_BODY_LENGTH :
 		      cl_known ? EXCHANGE_BODY_LENGTH : EXCHANGE_BODY_STREAM, end ? 0 : cl, false);
 	x->status = st->status;
 	x->upstream_us = (int64_t)(util_mono_us() - x->upstream_start_us);
 	st->head_relayed = true;
+	return 0;
 }
 
 /* The response ended (END_STREAM): its trailers (the fields just collected, when `trailers`)
@@ -444,7 +438,12 @@ static int cb_frame_recv(nghttp2_session *s, const nghttp2_frame *fr, void *arg)
 		if (!st->head_relayed) {
 			if (st->status < 200)
 				return 0;   /* informational: the final head follows */
-			stream_relay_head(st, end);
+			if (stream_relay_head(st, end) != 0) {
+				nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, st->id,
+							  NGHTTP2_INTERNAL_ERROR);
+				stream_fail(st, OUT_OUT_OF_MEMORY);
+				return 0;
+			}
 			if (end)
 				stream_complete(st, false);
 			else
@@ -851,16 +850,23 @@ static struct h2up_conn *conn_pick(struct worker *w, const struct conf_function 
 
 int h2up_start(struct exchange *x)
 {
-	struct h2up_stream *st = calloc(1, sizeof(*st));
+	struct h2up_stream *st;
 	struct h2up_conn *c;
 	int ep = 0, local_err;
 
-	/* No upgrades over h2c (Upgrade is connection-specific in HTTP/2): the request goes as
-	 * a plain one, and its tunnel slot is free again. */
+	/* No upgrades over h2c (Upgrade is connection-specific in HTTP/2; fngate does not open
+	 * extended CONNECT tunnels upstream): the tunnel slot is free again. An HTTP/1.1 Upgrade
+	 * may be ignored (RFC 9110 7.8), so that request goes as a plain one; an extended CONNECT
+	 * may not (a 2xx would tell its client the tunnel is open): refused. */
 	if (x->upgrade) {
 		tunnel_unreserve(x);
 		x->upgrade = false;
+		if (x->upgrade_required) {
+			reply_error(x, OUT_PROTOCOL_NOT_SUPPORTED, x->has_body);
+			return -1;
+		}
 	}
+	st = calloc(1, sizeof(*st));
 	if (st == NULL || (st->req = evbuffer_new()) == NULL) {
 		stream_free(st);
 		reply_error(x, OUT_OUT_OF_MEMORY, x->has_body);

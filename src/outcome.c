@@ -60,6 +60,7 @@ const struct outcome_info outcome_table[OUT_COUNT] = {
 	[OUT_UPSTREAM_CLOSED]              = ERR("upstream_closed", 502),
 	[OUT_UPSTREAM_CLOSED_MID_RESPONSE] = ERR("upstream_closed_mid_response", 502),
 	[OUT_UPSTREAM_TLS_FAILED]          = ERR("upstream_tls_failed", 502),
+	[OUT_UPSTREAM_UPGRADE_REFUSED]     = ERR("upstream_upgrade_refused", 502),
 	[OUT_CLIENT_CLOSED]                = ERR("client_closed", 499),
 	[OUT_CLIENT_CLOSED_EARLY]          = ERR("client_closed_early", 499),
 	[OUT_CLIENT_TIMEOUT]               = ERR("client_timeout", 499),

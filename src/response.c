@@ -104,24 +104,36 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
 	return hdr_append(u, at, len);
 }
 
-/* One response field relayed: a Location, Content-Location or Refresh that points into the
- * upstream's path space is brought back into the function's public one (redirect.h). Returns 0,
- * or -1 when out of memory. */
-static int relay_redirect(struct exchange *x, struct upconn *u, const char *name, size_t nl,
-			  const char *val, size_t vl)
+int response_field(struct exchange *x, int ep, const char *name, size_t nl, const char *val,
+		   size_t vl)
 {
-	const struct conf_function *fn = u->fn;
-	enum redirect_field kind = redirect_field(name, nl);
+	const struct conf_function *fn = x->fn;
+	enum redirect_field kind;
+	char alias[HEADERS_ALIAS_MAX];
 	char *nv = NULL;
 	long n = -1;
-	int idx;
 
-	if (kind != REDIRECT_NONE && (idx = upstream_index(u, fn)) >= 0 &&
-	    redirect_needed(fn, &fn->upstreams[idx])) {
+	if (headers_hop_by_hop(name, nl))
+		return 0;
+	/* A function with "cors": its policy answers for it, not the upstream. */
+	if (x->cors != CORS_OFF && cors_upstream_field(name, nl))
+		return 0;
+	/* Content_Length, Transfer_Encoding...: fngate frames the response itself, and a client
+	 * stack that folds '_' into '-' must not find a second, false framing. */
+	if (headers_underscore_alias(name, nl, alias) && headers_hop_by_hop(alias, nl)) {
+		metrics_header_dropped(METRICS_HDRDROP_RESPONSE_ALIAS);
+		return 0;
+	}
+	/* The caller quotes fngate's id, the one in the access log and sent upstream: an
+	 * upstream's own X-Request-Id gives way to it (the relay adds it after the fields). */
+	if (nl == 12 && util_ieq(name, nl, "x-request-id") && x->request_id[0] != '\0')
+		return 0;
+	kind = redirect_field(name, nl);
+	if (kind != REDIRECT_NONE && ep >= 0 && redirect_needed(fn, &fn->upstreams[ep])) {
 		nv = malloc(redirect_max_len(fn, vl));
 		if (nv == NULL)
 			return -1;
-		n = redirect_rewrite(fn, &fn->upstreams[idx], kind, val, vl, nv);
+		n = redirect_rewrite(fn, &fn->upstreams[ep], kind, val, vl, nv);
 	}
 	if (n >= 0)
 		x->ops->head_field(x, name, nl, nv, (size_t)n);
@@ -129,6 +141,17 @@ static int relay_redirect(struct exchange *x, struct upconn *u, const char *name
 		x->ops->head_field(x, name, nl, val, vl);
 	free(nv);
 	return 0;
+}
+
+void response_own_fields(struct exchange *x)
+{
+	struct cors_field cors[CORS_FIELDS_MAX];
+	size_t ncors = reply_cors(x, OUT_NONE, cors);
+
+	if (x->request_id[0] != '\0')
+		x->ops->head_field(x, "X-Request-Id", 12, x->request_id, strlen(x->request_id));
+	for (size_t i = 0; i < ncors; i++)
+		x->ops->head_field(x, cors[i].name, cors[i].name_len, cors[i].val, cors[i].val_len);
 }
 
 /* The upstream accepted the upgrade: relay its 101 head (its hop-by-hop fields dropped but
@@ -174,7 +197,7 @@ static int on_headers_complete(llhttp_t *p)
 	int status = llhttp_get_status_code(p);
 	bool no_body, cl_known = (p->flags & F_CONTENT_LENGTH) != 0;
 	bool conn_hdr = false;     /* the response has a Connection header: its list is checked */
-	char alias[HEADERS_ALIAS_MAX];
+	int ep;
 
 	if (x == NULL)
 		return -1;
@@ -185,6 +208,12 @@ static int on_headers_complete(llhttp_t *p)
 			return -1;      /* we never asked for an upgrade */
 		u->is_1xx = true;   /* informational: not relayed; the final response follows */
 		return 0;
+	}
+	/* An HTTP/2 extended CONNECT (RFC 8441) needs the upgrade: relayed, a 2xx in place of
+	 * the 101 would tell its client the tunnel is open. A refusal (3xx-5xx) goes through. */
+	if (x->upgrade_required && status < 300) {
+		u->resp_refused = OUT_UPSTREAM_UPGRADE_REFUSED;
+		return -1;
 	}
 	u->is_1xx = false;
 	u->final_seen = true;
@@ -217,6 +246,7 @@ static int on_headers_complete(llhttp_t *p)
 		}
 	}
 	ops = x->ops;
+	ep = upstream_index(u, x->fn);
 	no_body = u->head_request || status == 204 || status == 304;
 	ops->head_start(x, status, u->reason_len > 0 ? u->hdrbuf + u->reason_off : NULL,
 			u->reason_len);
@@ -233,35 +263,13 @@ static int on_headers_complete(llhttp_t *p)
 			ops->head_field(x, name, nl, val, vl);
 			continue;
 		}
-		if (headers_hop_by_hop(name, nl) ||
-		    (conn_hdr && headers_connection_lists(u->hdrbuf, u->resp_hdr, u->nhdr_resp, name, nl)))
+		/* HTTP/1.1's own: a field its Connection field names is connection-specific. */
+		if (conn_hdr && headers_connection_lists(u->hdrbuf, u->resp_hdr, u->nhdr_resp, name, nl))
 			continue;
-		/* A function with "cors": its policy answers for it, not the upstream. */
-		if (x->cors != CORS_OFF && cors_upstream_field(name, nl))
-			continue;
-		/* Content_Length, Transfer_Encoding...: fngate frames the response itself, and a
-		 * client stack that folds '_' into '-' must not find a second, false framing. */
-		if (headers_underscore_alias(name, nl, alias) && headers_hop_by_hop(alias, nl)) {
-			metrics_header_dropped(METRICS_HDRDROP_RESPONSE_ALIAS);
-			continue;
-		}
-		/* The caller quotes fngate's id, the one in the access log and sent upstream: an
-		 * upstream's own X-Request-Id gives way to it (added below). */
-		if (nl == 12 && util_ieq(name, nl, "x-request-id") && x->request_id[0] != '\0')
-			continue;
-		if (relay_redirect(x, u, name, nl, val, vl) != 0)
+		if (response_field(x, ep, name, nl, val, vl) != 0)
 			return -1;
 	}
-	if (x->request_id[0] != '\0')
-		ops->head_field(x, "X-Request-Id", 12, x->request_id, strlen(x->request_id));
-	{
-		struct cors_field cors[CORS_FIELDS_MAX];
-		size_t ncors = reply_cors(x, OUT_NONE, cors);
-
-		for (size_t i = 0; i < ncors; i++)
-			ops->head_field(x, cors[i].name, cors[i].name_len, cors[i].val,
-					cors[i].val_len);
-	}
+	response_own_fields(x);
 	ops->head_end(x, no_body ? EXCHANGE_BODY_NONE : cl_known && !(p->flags & F_CHUNKED) ?
 		      EXCHANGE_BODY_LENGTH : EXCHANGE_BODY_STREAM, p->content_length, false);
 	x->status = status;
@@ -412,7 +420,8 @@ again:
 			return;
 		}
 		if (err != HPE_OK) {
-			upstream_fail(u, OUT_UPSTREAM_BAD_RESPONSE);
+			upstream_fail(u, u->resp_refused != OUT_NONE ? u->resp_refused :
+				      OUT_UPSTREAM_BAD_RESPONSE);
 			return;
 		}
 		if (up_backpressure(u))
@@ -463,6 +472,7 @@ static void response_begin(struct upconn *u)
 	u->nhdr_head = 0;
 	u->is_1xx = false;
 	u->tunnel_pending = false;
+	u->resp_refused = OUT_NONE;
 	u->x->up = u;
 }
 

@@ -190,7 +190,8 @@ class GoawayUpstream(LoopbackServer):
     """A raw HTTP/2 upstream (python3-h2): on its first connection it holds the first request
     until a second one arrives, answers the first, then sends GOAWAY with the first's id as
     the last processed; every later connection answers at once ("retried"). A path ending in
-    /reset-early is reset before its head, /reset-late after its head and a piece of body."""
+    /reset-early is reset before its head, /reset-late after its head and a piece of body; a
+    /redirect is answered 302 at once."""
 
     @staticmethod
     def respond(c, sid, body):
@@ -221,6 +222,15 @@ class GoawayUpstream(LoopbackServer):
                         continue
                     if path.endswith("/reset-early"):
                         c.reset_stream(ev.stream_id, error_code=2)
+                        continue
+                    if path.endswith("/redirect"):
+                        # a redirect into the upstream's path space, its own request id and
+                        # a framing field's '_' alias (test_16)
+                        c.send_headers(ev.stream_id, [
+                            (":status", "302"), ("location", "/next?a=1"),
+                            ("refresh", "0; url=/after"), ("x-request-id", "upstream-id"),
+                            ("content_length", "999"), ("content-length", "0")],
+                            end_stream=True)
                         continue
                     if n > 1:
                         self.respond(c, ev.stream_id, b"retried")
@@ -525,6 +535,18 @@ class GRPC(it.GatewayCase):
         self.assertEqual(status, "0")
         self.assertEqual(got, 400 * (65536 + 5))
 
+
+    def test_16_response_fields_as_for_http1(self):
+        # response_field, shared with HTTP/1.1 upstreams: the Location and Refresh of a
+        # function whose prefix is stripped come back under it, fngate's X-Request-Id replaces
+        # the upstream's, a framing field's '_' alias is dropped
+        r = it.curl(self.gw.url("/goaway/redirect"))
+        self.assertEqual(r.status, 302, r)
+        self.assertEqual(r.header("location"), "/goaway/next?a=1", r)
+        self.assertEqual(r.header("refresh"), "0; url=/goaway/after", r)
+        self.assertNotEqual(r.header("x-request-id"), "upstream-id", r)
+        self.assertEqual(len(r.headers.get("x-request-id", [])), 1, r)
+        self.assertIsNone(r.header("content_length"), r)
 
     def test_15_upgrade_goes_as_plain_request(self):
         # an Upgrade to an h2c function is sent as a plain request (HTTP/2 has no Upgrade):

@@ -4,8 +4,8 @@ src/tunnel.c): SETTINGS_ENABLE_CONNECT_PROTOCOL announced (and not where a liste
 off), the gate before any upstream contact, the upstream's 101 answered as :status 200 and the
 stream turned into a tunnel both ways, two tunnels and a plain request multiplexed on one
 connection, END_STREAM passed on both ways, the idle timeout (RST_STREAM CANCEL), the tunnel cap,
-a :protocol other than websocket (501) and a plain CONNECT (405), an upstream that answers
-otherwise than 101 relayed, and a drain (GOAWAY) that lets an open tunnel run.
+a :protocol other than websocket (501) and a plain CONNECT (405), an upstream that refuses the
+upgrade relayed, one that ignores it (a 2xx: 502), an h2c function (501), and a drain (GOAWAY) that lets an open tunnel run.
 
 The client writes HTTP/2 frames by hand (hyperframe and hpack, from Debian's python3-h2, found
 as test_http2 finds it) and WebSocket frames by hand (masked, RFC 6455); the upstream is
@@ -224,6 +224,9 @@ class WebSocketH2(it.GatewayCase):
             it.function("half", "half", cls.half.url, privacy="public", prefix="/half"),
             it.function("demo", "demo", cls.demo.url, privacy="public", prefix="/demo"),
             it.function("raw", "raw", cls.rawtun.url, privacy="public", prefix="/raw"),
+            # h2c upstreams carry no tunnel: refused before any connection (nothing listens)
+            it.function("grpc", "grpc", "http://127.0.0.1:%d" % it.free_port(),
+                        privacy="public", prefix="/grpc", upstream_protocol="h2c"),
         ]
         cls.port = it.free_port()
         cls.off_port = it.free_port()
@@ -467,6 +470,27 @@ class WebSocketH2(it.GatewayCase):
         c.data(1, b"ignored")
         c.get(3, "/demo/next")
         self.assertEqual(c.response(3).status(), 200)
+        self.wait_tunnels_closed()
+
+    def test_10b_upstream_ignoring_the_upgrade_is_refused(self):
+        """A 2xx in place of the 101 would tell the client its tunnel is open (RFC 8441 5):
+        the demo backend answers 200 to anything, so the call fails 502, and the
+        connection goes on."""
+        c = self.conn()
+        c.connect(1, "/demo/ws")
+        st = c.response(1)
+        self.assertEqual(st.status(), 502, vars(st))
+        self.assertEqual(json.loads(c.body(1))["error"], "upstream_upgrade_refused")
+        c.get(3, "/demo/next")
+        self.assertEqual(c.response(3).status(), 200)
+        self.wait_tunnels_closed()
+
+    def test_10c_h2c_function_carries_no_tunnel(self):
+        c = self.conn()
+        c.connect(1, "/grpc/ws")
+        st = c.response(1)
+        self.assertEqual(st.status(), 501, vars(st))
+        self.assertEqual(json.loads(c.body(1))["error"], "protocol_not_supported")
         self.wait_tunnels_closed()
 
     def test_zz_drain_lets_tunnels_run(self):
