@@ -48,6 +48,7 @@ struct h2up_stream {
 	int               attempts;
 	struct h2out_fields head;       /* the request head (kept for a retry) */
 	bool              has_body;
+	bool              reused;       /* submitted on a connection that had answered before */
 	struct evbuffer  *req;          /* request body not yet taken by nghttp2 */
 	bool              req_eof;      /* the front end pushed the body's end */
 	bool              deferred;     /* the data provider waits for more */
@@ -80,6 +81,7 @@ struct h2up_conn {
 	unsigned            nstreams;
 	int                 depth;      /* inside an nghttp2 call: sending and freeing must wait */
 	bool                connected;
+	unsigned long       answered;   /* streams whose response ended: the connection is proven */
 	bool                goaway;     /* no new streams (GOAWAY either way, or draining) */
 	bool                dead;       /* closed: freed by the deferred event */
 	uint64_t            idle_since_us;
@@ -94,7 +96,17 @@ struct h2up_set {
 };
 
 static void conn_send(struct h2up_conn *c);
-static void conn_close(struct h2up_conn *c, enum outcome o, bool connect_failed);
+/* Which of a closing connection's streams are sent again on another (stream_retry's own
+ * conditions apply as well). */
+enum h2up_retry {
+	RETRY_NONE = 0,
+	RETRY_ALL,              /* the connection never connected: nothing was sent */
+	RETRY_BODILESS_REUSED,  /* the peer closed without GOAWAY: a bodiless request on a
+				 * connection that had answered before may have met its idle
+				 * close (upstream.c retries the same on a reused connection) */
+};
+
+static void conn_close(struct h2up_conn *c, enum outcome o, enum h2up_retry retry);
 static int stream_submit(struct h2up_stream *st, struct h2up_conn *c);
 static struct h2up_conn *conn_pick(struct worker *w, const struct conf_function *fn, int *ep,
 				   int *local_err);
@@ -244,6 +256,7 @@ static int stream_submit(struct h2up_stream *st, struct h2up_conn *c)
 		return -1;
 	st->id = id;
 	st->c = c;
+	st->reused = c->answered > 0;
 	st->deferred = false;
 	st->ended = !st->has_body;
 	st->last_us = util_mono_us();
@@ -406,6 +419,8 @@ static void stream_complete(struct h2up_stream *st, bool trailers)
 			tr[n++] = *h;
 		}
 	}
+	if (st->c != NULL)
+		st->c->answered++;
 	x = stream_detach(st);
 	x->ops->body_end(x, st->rbuf, tr, n);
 	x->ops->flush(x);
@@ -543,13 +558,13 @@ static void conn_send(struct h2up_conn *c)
 	c->depth--;
 	if (rv != 0) {
 		log_msg(LOG_LVL_WARN, "upstream %s: h2c send: %s", c->key, nghttp2_strerror(rv));
-		conn_close(c, OUT_UPSTREAM_CLOSED, false);
+		conn_close(c, OUT_UPSTREAM_CLOSED, RETRY_NONE);
 	}
 }
 
-/* The connection is over: its streams fail (or, when it never connected, move to another
- * connection), and it is freed on the deferred event, outside any callback of its own. */
-static void conn_close(struct h2up_conn *c, enum outcome o, bool connect_failed)
+/* The connection is over: its streams fail, or move to another connection as `retry` allows,
+ * and it is freed on the deferred event, outside any callback of its own. */
+static void conn_close(struct h2up_conn *c, enum outcome o, enum h2up_retry retry)
 {
 	struct h2up_stream *st;
 
@@ -560,7 +575,8 @@ static void conn_close(struct h2up_conn *c, enum outcome o, bool connect_failed)
 	TAILQ_INSERT_TAIL(&c->set->dead, c, entry);
 	while ((st = TAILQ_FIRST(&c->streams)) != NULL) {
 		stream_unlink(st);
-		if (connect_failed && stream_retry(st))
+		if ((retry == RETRY_ALL || (retry == RETRY_BODILESS_REUSED && st->reused &&
+					    !st->has_body)) && stream_retry(st))
 			continue;
 		stream_fail(st, o);
 		stream_free(st);
@@ -612,7 +628,7 @@ static void later_cb(evutil_socket_t fd, short what, void *arg)
 	conn_send(c);
 	if (!c->dead && c->nstreams == 0 &&
 	    (c->goaway || (!nghttp2_session_want_read(c->s) && !nghttp2_session_want_write(c->s))))
-		conn_close(c, OUT_UPSTREAM_CLOSED, false);
+		conn_close(c, OUT_UPSTREAM_CLOSED, RETRY_NONE);
 }
 
 static void read_cb(struct bufferevent *bev, void *arg)
@@ -631,7 +647,7 @@ static void read_cb(struct bufferevent *bev, void *arg)
 		c->depth--;
 		if (n < 0) {
 			log_msg(LOG_LVL_WARN, "upstream %s: h2c: %s", c->key, nghttp2_strerror((int)n));
-			conn_close(c, OUT_UPSTREAM_BAD_RESPONSE, false);
+			conn_close(c, OUT_UPSTREAM_BAD_RESPONSE, RETRY_NONE);
 			return;
 		}
 		evbuffer_drain(in, (size_t)n);
@@ -663,10 +679,10 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 			(what & BEV_EVENT_TIMEOUT) ? "timed out" : err != 0 ? strerror(err) :
 			"failed");
 		conn_close(c, (what & BEV_EVENT_TIMEOUT) ? OUT_UPSTREAM_CONNECT_TIMEOUT :
-			   OUT_UPSTREAM_UNAVAILABLE, true);
+			   OUT_UPSTREAM_UNAVAILABLE, RETRY_ALL);
 		return;
 	}
-	conn_close(c, OUT_UPSTREAM_CLOSED, false);
+	conn_close(c, OUT_UPSTREAM_CLOSED, RETRY_BODILESS_REUSED);
 }
 
 /* Deadlines: a stream without progress either way for the function's upstream_response_ms
@@ -700,7 +716,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	conn_send(c);
 	if (!c->dead && c->goaway && c->nstreams == 0) {
-		conn_close(c, OUT_UPSTREAM_CLOSED, false);
+		conn_close(c, OUT_UPSTREAM_CLOSED, RETRY_NONE);
 		return;
 	}
 	if (!c->dead)

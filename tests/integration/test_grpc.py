@@ -67,6 +67,7 @@ FN_PUB = "0f000000-0000-4000-8000-000000001416"
 FN_SLOW = "0f000000-0000-4000-8000-000000001417"
 FN_H1T = "0f000000-0000-4000-8000-000000001418"
 FN_GOAWAY = "0f000000-0000-4000-8000-000000001419"
+FN_VANISH = "0f000000-0000-4000-8000-00000000141a"
 BIG = 2 * 1024 * 1024
 OPTS = [("grpc.enable_http_proxy", 0), ("grpc.max_receive_message_length", 16 << 20),
         ("grpc.max_send_message_length", 16 << 20)]
@@ -242,6 +243,35 @@ class GoawayUpstream(LoopbackServer):
             s.sendall(c.data_to_send())
 
 
+class VanishUpstream(LoopbackServer):
+    """A raw HTTP/2 upstream (python3-h2) that answers every request at once with the number
+    of its connection, except that a /vanish request on a connection that answered before, and
+    any /vanish-always request, make it close the socket without GOAWAY or answer."""
+
+    def serve(self, s, n):
+        c = h2.connection.H2Connection(config=h2.config.H2Configuration(
+            client_side=False, header_encoding="utf-8"))
+        c.initiate_connection()
+        s.sendall(c.data_to_send())
+        answered = 0
+        while True:
+            try:
+                data = s.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            for ev in c.receive_data(data):
+                if isinstance(ev, h2.events.RequestReceived):
+                    path = dict(ev.headers).get(":path", "")
+                    if path.endswith("/vanish-always") or (path.endswith("/vanish") and answered):
+                        s.close()
+                        return
+                    GoawayUpstream.respond(c, ev.stream_id, b"conn %d" % n)
+                    answered += 1
+            s.sendall(c.data_to_send())
+
+
 class GRPC(it.GatewayCase):
     @classmethod
     def setUpClass(cls):
@@ -252,6 +282,7 @@ class GRPC(it.GatewayCase):
         cls.up = Upstream(cls.up_port)
         cls.h1t = Http1TrailerUpstream()
         cls.goaway = GoawayUpstream()
+        cls.vanish = VanishUpstream()
         cls.port = it.free_port()
         down = "http://127.0.0.1:%d" % it.free_port()
         fns = [it.function(FN_GRPC, "grpc", "http://127.0.0.1:%d" % cls.up_port,
@@ -266,7 +297,9 @@ class GRPC(it.GatewayCase):
                it.function(FN_H1T, "h1t", "http://127.0.0.1:%d" % cls.h1t.port,
                            privacy="public", prefix="/h1t"),
                it.function(FN_GOAWAY, "goaway", "http://127.0.0.1:%d" % cls.goaway.port,
-                           privacy="public", prefix="/goaway", upstream_protocol="h2c")]
+                           privacy="public", prefix="/goaway", upstream_protocol="h2c"),
+               it.function(FN_VANISH, "vanish", "http://127.0.0.1:%d" % cls.vanish.port,
+                           privacy="public", prefix="/vanish", upstream_protocol="h2c")]
         conf = it.config(env, [it.namespace(NS, "grpcns", [cls.key.conf()], fns)], port=cls.port,
                          workers=1)
         conf["limits"]["max_tunnels"] = 1     # test_15: a slot held past its request refuses the next
@@ -547,6 +580,23 @@ class GRPC(it.GatewayCase):
         self.assertNotEqual(r.header("x-request-id"), "upstream-id", r)
         self.assertEqual(len(r.headers.get("x-request-id", [])), 1, r)
         self.assertIsNone(r.header("content_length"), r)
+
+    def test_17_close_without_goaway(self):
+        """A connection closed without GOAWAY: a bodiless call on a connection that had
+        answered before (the race with an idle close) is sent again on a new connection; a
+        call with a body, or on a connection never proven, fails 502 upstream_closed."""
+        r = it.curl(self.gw.url("/vanish/warm"))
+        self.assertEqual((r.status, r.body), (200, b"conn 1"), r)
+        r = it.curl(self.gw.url("/vanish/vanish"))
+        self.assertEqual((r.status, r.body), (200, b"conn 2"), r)
+        # connection 2 answered: a call with a body there is not sent twice
+        r = it.curl(self.gw.url("/vanish/vanish"), method="POST", data=b"once")
+        self.assertDenied(r, "upstream_closed", status=502)
+        self.assertEqual(self.vanish.conns, 2)
+        # connection 3 is new: its first call is not retried
+        r = it.curl(self.gw.url("/vanish/vanish-always"))
+        self.assertDenied(r, "upstream_closed", status=502)
+        self.assertEqual(self.vanish.conns, 3)
 
     def test_15_upgrade_goes_as_plain_request(self):
         # an Upgrade to an h2c function is sent as a plain request (HTTP/2 has no Upgrade):
