@@ -36,6 +36,10 @@ size_t h2up_pending(const struct exchange *x);
 void h2up_read_resume(struct exchange *x);
 /* x ends before its response did: its stream is reset (CANCEL), the connection goes on. */
 void h2up_cancel(struct exchange *x);
+/* Call fn(endpoint key, calls it carries, arg) for every open h2c connection of worker w, on
+ * w's thread (its metrics report). */
+void h2up_conns_foreach(struct worker *w, void (*fn)(const char *key, unsigned nstreams, void *arg),
+			void *arg);
 /* Close every h2c connection of worker w (its end). */
 void h2up_free_all(struct worker *w);
 

@@ -994,6 +994,17 @@ void h2up_cancel(struct exchange *x)
 	conn_send(st->c);
 }
 
+void h2up_conns_foreach(struct worker *w, void (*fn)(const char *key, unsigned nstreams, void *arg),
+			void *arg)
+{
+	struct h2up_conn *c;
+
+	if (w->h2up == NULL)
+		return;
+	TAILQ_FOREACH(c, &w->h2up->conns, entry)
+		fn(c->key, c->nstreams, arg);
+}
+
 void h2up_free_all(struct worker *w)
 {
 	struct h2up_conn *c;

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -58,7 +59,9 @@ struct metrics_table {
 
 struct metrics_pool {
 	char    *key;                   /* "host:port" */
-	uint64_t idle;
+	uint64_t idle;                  /* HTTP/1.1 pooled, or h2c without a call */
+	uint64_t h2c_conns;             /* open h2c connections */
+	uint64_t h2c_streams;           /* calls they carry */
 };
 
 /* What a worker reports when a scrape asks (metrics_gauges_*). */
@@ -312,7 +315,9 @@ void metrics_request(struct metrics_worker *m, struct conf *c, const struct conf
 
 /* ---------------------------------------------------------------- workers */
 
-void metrics_gauges_pool(struct metrics_gauges *g, const char *key, unsigned nidle)
+/* A new pool entry for key (zeroed figures), or NULL when out of memory (the entry is then
+ * missing from this scrape). */
+static struct metrics_pool *pool_add(struct metrics_gauges *g, const char *key)
 {
 	struct metrics_pool *p;
 
@@ -321,15 +326,35 @@ void metrics_gauges_pool(struct metrics_gauges *g, const char *key, unsigned nid
 		struct metrics_pool *v = realloc(g->pools, cap * sizeof(*v));
 
 		if (v == NULL)
-			return;
+			return NULL;
 		g->pools = v;
 		g->cappools = cap;
 	}
 	p = &g->pools[g->npools];
-	if ((p->key = strdup(key)) == NULL)
-		return;
-	p->idle = nidle;
+	*p = (struct metrics_pool){.key = strdup(key)};
+	if (p->key == NULL)
+		return NULL;
 	g->npools++;
+	return p;
+}
+
+void metrics_gauges_pool(struct metrics_gauges *g, const char *key, unsigned nidle)
+{
+	struct metrics_pool *p = pool_add(g, key);
+
+	if (p != NULL)
+		p->idle = nidle;
+}
+
+void metrics_gauges_h2c(struct metrics_gauges *g, const char *key, unsigned nstreams)
+{
+	struct metrics_pool *p = pool_add(g, key);
+
+	if (p != NULL) {
+		p->idle = nstreams == 0;
+		p->h2c_conns = 1;
+		p->h2c_streams = nstreams;
+	}
 }
 
 void metrics_gauges_cache(struct metrics_gauges *g, const struct tcache_stats *s)
@@ -578,6 +603,47 @@ static int pool_cmp(const void *a, const void *b)
 	return strcmp(((const struct metrics_pool *)a)->key, ((const struct metrics_pool *)b)->key);
 }
 
+/* The pool gauges from the workers' entries, sorted by key: one sample per endpoint, summed
+ * over its entries (workers, h2c connections); the h2c families only for endpoints that have
+ * h2c connections. */
+static void render_pools(struct mbuf *b, const struct metrics_pool *pools, size_t npools)
+{
+	static const struct {
+		const char *name, *help;
+		size_t      field;      /* offset of the figure in struct metrics_pool */
+		bool        h2c;
+	} fam[] = {
+		{"fngate_upstream_idle_connections",
+		 "Idle keep-alive connections per upstream endpoint (HTTP/1.1 pooled, h2c without a "
+		 "call; all workers).", offsetof(struct metrics_pool, idle), false},
+		{"fngate_upstream_h2c_connections",
+		 "Open h2c connections per upstream endpoint (all workers).",
+		 offsetof(struct metrics_pool, h2c_conns), true},
+		{"fngate_upstream_h2c_streams",
+		 "Calls in flight on h2c connections per upstream endpoint (all workers).",
+		 offsetof(struct metrics_pool, h2c_streams), true},
+	};
+
+	for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
+		mb_family(b, fam[f].name, "gauge", fam[f].help);
+		for (size_t i = 0; i < npools; ) {
+			size_t j = i;
+			uint64_t v = 0, conns = 0;
+
+			for (; j < npools && strcmp(pools[i].key, pools[j].key) == 0; j++) {
+				v += *(const uint64_t *)((const char *)&pools[j] + fam[f].field);
+				conns += pools[j].h2c_conns;
+			}
+			if (!fam[f].h2c || conns > 0) {
+				mb_printf(b, "%s{upstream=\"", fam[f].name);
+				mb_label(b, pools[i].key);
+				mb_printf(b, "\"} %llu\n", (unsigned long long)v);
+			}
+			i = j;
+		}
+	}
+}
+
 /* fngate_requests_total: every (ns, fn) row merged, non-zero cells only. Under metrics_lock. */
 static void render_requests(struct mbuf *b)
 {
@@ -772,19 +838,7 @@ char *metrics_render(const struct registry *reg, size_t *len)
 	mb_printf(&b, "fngate_upstream_latency_seconds_sum %llu.%06llu\n",
 		  (unsigned long long)(hsum / 1000000), (unsigned long long)(hsum % 1000000));
 	mb_printf(&b, "fngate_upstream_latency_seconds_count %llu\n", (unsigned long long)cum);
-	mb_family(&b, "fngate_upstream_idle_connections", "gauge",
-		  "Idle keep-alive connections pooled per upstream endpoint (all workers).");
-	for (i = 0; i < npools; ) {
-		size_t j = i;
-		uint64_t idle = 0;
-
-		for (; j < npools && strcmp(pools[i].key, pools[j].key) == 0; j++)
-			idle += pools[j].idle;
-		mb_printf(&b, "fngate_upstream_idle_connections{upstream=\"");
-		mb_label(&b, pools[i].key);
-		mb_printf(&b, "\"} %llu\n", (unsigned long long)idle);
-		i = j;
-	}
+	render_pools(&b, pools, npools);
 	free(pools);
 	pthread_mutex_unlock(&metrics_lock);
 

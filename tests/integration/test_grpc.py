@@ -303,6 +303,7 @@ class GRPC(it.GatewayCase):
         conf = it.config(env, [it.namespace(NS, "grpcns", [cls.key.conf()], fns)], port=cls.port,
                          workers=1)
         conf["limits"]["max_tunnels"] = 1     # test_15: a slot held past its request refuses the next
+        cls.admin_port = int(conf["admin"]["listen"].rsplit(":", 1)[1])
         cls.gw = env.fngate(conf)
         cls.token = it.mint(cls.key, it.scw_claims(namespace_id=NS))
         cls.md = (("x-auth-token", cls.token),)
@@ -597,6 +598,33 @@ class GRPC(it.GatewayCase):
         r = it.curl(self.gw.url("/vanish/vanish-always"))
         self.assertDenied(r, "upstream_closed", status=502)
         self.assertEqual(self.vanish.conns, 3)
+
+    def h2c_gauges(self):
+        """{family: value} of the h2c pool gauges of the gRPC upstream's endpoint."""
+        text = it.curl("http://127.0.0.1:%d/metrics" % self.admin_port).body.decode()
+        label = '{upstream="127.0.0.1:%d"} ' % self.up_port
+        out = {}
+        for name in ("fngate_upstream_idle_connections", "fngate_upstream_h2c_connections",
+                     "fngate_upstream_h2c_streams"):
+            for line in text.splitlines():
+                if line.startswith(name + label):
+                    out[name] = float(line.rsplit(" ", 1)[1])
+        return out
+
+    def test_18_pool_gauges(self):
+        # three calls held 1.5 s: counted as streams of the endpoint's h2c connection(s)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=3) as ex:
+            futs = [ex.submit(self.unary, b"sleep:1.5") for _ in range(3)]
+            time.sleep(0.7)
+            during = self.h2c_gauges()
+            self.assertEqual([f.result() for f in futs], [b"slept"] * 3)
+        self.assertEqual(during.get("fngate_upstream_h2c_streams"), 3, during)
+        self.assertGreaterEqual(during.get("fngate_upstream_h2c_connections", 0), 1, during)
+        after = self.h2c_gauges()
+        self.assertEqual(after.get("fngate_upstream_h2c_streams"), 0, after)
+        conns = after.get("fngate_upstream_h2c_connections", 0)
+        self.assertGreaterEqual(conns, 1, after)
+        self.assertEqual(after.get("fngate_upstream_idle_connections"), conns, after)
 
     def test_15_upgrade_goes_as_plain_request(self):
         # an Upgrade to an h2c function is sent as a plain request (HTTP/2 has no Upgrade):
