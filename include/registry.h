@@ -118,7 +118,8 @@ int64_t registry_last_used(const struct token_record *t);
  * READY). The id must be new among tokens and keys.
  * Durable (committed to the shared store first in fleet mode), then registered READY in the
  * revocation set, before returning. Returns REG_OK; REG_QUOTA when rec's namespace already holds
- * `quota` records (registry_ns_count; in fleet mode, as this node counts them); REG_FULL;
+ * `quota` records (registry_ns_count; in fleet mode also as the store counts them, at once for
+ * every node); REG_FULL;
  * REG_STORE (fleet mode, with err); or REG_ERROR with a message in err (duplicate id, I/O
  * error). Nothing is kept unless REG_OK. */
 enum registry_rc registry_add(struct registry *r, const struct token_record *rec, size_t quota,
@@ -175,10 +176,13 @@ int registry_flush(struct registry *r);
 /* --- fleet mode: the shared store behind the registry (registry_store.c drives these) --- */
 
 /* Commit the change to `rec` (already in its new state; `json` is its record JSON) to the shared
- * store. Returns 0 once committed, with *seq its position in the store's log; -1 with err when
- * the store could not take it (the registry then applies nothing). */
+ * store. `quota` > 0: rec takes a new place in its namespace's quota of that many records, which
+ * the store counts itself under its write lock (the nodes' own counts lag one another). Returns
+ * 0 once committed, with *seq its position in the store's log; 1 when the store's count says the
+ * quota is full; -1 with err when the store could not take it (the registry then applies
+ * nothing in both cases). */
 typedef int (*registry_commit_fn)(void *arg, const struct token_record *rec, const char *json,
-				  int64_t *seq, char *err, size_t errlen);
+				  size_t quota, int64_t *seq, char *err, size_t errlen);
 /* From now on, registry_add and registry_revoke commit through fn before applying. */
 void registry_set_commit(struct registry *r, registry_commit_fn fn, void *arg);
 

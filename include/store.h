@@ -26,7 +26,7 @@
 struct event_base;
 struct store;
 
-#define STORE_SCHEMA_VERSION       1
+#define STORE_SCHEMA_VERSION       2
 #define STORE_STATEMENT_TIMEOUT_MS 5000   /* bound of one admin write's statements */
 #define STORE_CONNECT_TIMEOUT_S    "3"    /* unless the conninfo sets connect_timeout */
 #define STORE_KEY_MAX              512    /* bytes of a namespace id or key */
@@ -87,12 +87,24 @@ void store_close(struct store *s);
  * nodes (or `fngate store migrate`) starting together do not race. Idempotent. 0, or -1 with err. */
 int store_migrate(struct store *s, char *err, size_t errlen);
 
+/* A namespace's quota counted by the store itself, in the write's transaction under the append
+ * lock, so that creations through several nodes at once cannot pass it: the registry records
+ * (tokens, API keys, revocations) whose body names namespace `ns` and that still count at `now`
+ * (Unix seconds: no expiry, or a later one) must be fewer than `max` for the write to go in. */
+struct store_quota {
+	const char *ns;
+	size_t      max;
+	int64_t     now;
+};
+
 /* Write items[0..n) in one transaction that also appends one change per item to the log and
- * NOTIFYs the watchers. Synchronous (see above). Returns 0 once committed (*seq, when non-NULL,
- * gets the position of the last change), or -1 with a message in err: nothing was written then,
- * or (a lost connection during COMMIT) the outcome is unknown, which err says. */
-int store_apply(struct store *s, const struct store_item *items, size_t n, int64_t *seq,
-		char *err, size_t errlen);
+ * NOTIFYs the watchers. Synchronous (see above). With `quota` (NULL: none), nothing is written
+ * and 1 returned when the namespace already holds its quota in the store. Returns 0 once
+ * committed (*seq, when non-NULL, gets the position of the last change), or -1 with a message in
+ * err: nothing was written then, or (a lost connection during COMMIT) the outcome is unknown,
+ * which err says. */
+int store_apply(struct store *s, const struct store_item *items, size_t n,
+		const struct store_quota *quota, int64_t *seq, char *err, size_t errlen);
 
 /* Write `it` (one item with a body) unless the store already holds an item of the same kind and
  * namespace (whatever its key): first commit wins, so that nodes racing to set one value per

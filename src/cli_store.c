@@ -316,7 +316,7 @@ static int cli_store_import(const struct conf *c, struct store *s)
 		rc = CLI_EXIT_OK;
 		goto cleanup;
 	}
-	if (store_apply(s, writes, nwrites, &seq, err, sizeof(err)) != 0) {
+	if (store_apply(s, writes, nwrites, NULL, &seq, err, sizeof(err)) != 0) {
 		fprintf(stderr, "fngate store import: %s\n", err);
 		goto cleanup;
 	}

@@ -88,13 +88,15 @@ static int fleet_migrate(struct fleet *f, char *err, size_t errlen)
 	return 0;
 }
 
-/* One write: items[0..n), one store_apply (one transaction). 0, or -1 with err. */
+/* One write: items[0..n), one store_apply (one transaction), under `quota` when not NULL.
+ * 0, 1 (the quota is full: nothing written), or -1 with err. */
 static int fleet_commit_item(struct fleet *f, const struct store_item *it, size_t n,
-			     int64_t *seq, char *err, size_t errlen)
+			     const struct store_quota *quota, int64_t *seq, char *err,
+			     size_t errlen)
 {
 	if (fleet_migrate(f, err, errlen) != 0)
 		return -1;
-	return store_apply(f->store, it, n, seq, err, errlen);
+	return store_apply(f->store, it, n, quota, seq, err, errlen);
 }
 
 /* registry_used_fn: the last uses this node saw since its previous flush, in one write (one
@@ -122,7 +124,7 @@ static void fleet_used(void *arg, const struct token_record *const *recs, size_t
 			 (long long)recs[i]->last_used_at);
 		items[i] = (struct store_item){STORE_KIND_LAST_USED, "", recs[i]->id, bodies[i]};
 	}
-	if (fleet_commit_item(f, items, n, NULL, err, sizeof(err)) != 0)
+	if (fleet_commit_item(f, items, n, NULL, NULL, err, sizeof(err)) != 0)
 		log_msg(LOG_LVL_WARN, "fleet: %zu last uses not shared: %s", n, err);
 cleanup:
 	free(items);
@@ -662,16 +664,19 @@ static int fleet_key_check(struct fleet *f, const struct token_record *t, char *
 	return -1;
 }
 
-/* registry_commit_fn: a registry write. */
-static int fleet_commit(void *arg, const struct token_record *t, const char *json, int64_t *seq,
-			char *err, size_t errlen)
+/* registry_commit_fn: a registry write; a new record of a namespace under its quota, which the
+ * store counts (the record's "ns" and "expires", as its schema reads them from the body). */
+static int fleet_commit(void *arg, const struct token_record *t, const char *json, size_t quota,
+			int64_t *seq, char *err, size_t errlen)
 {
 	struct store_item it;
+	struct store_quota q = {registry_rec_ns(t), quota, util_now()};
 
 	if (fleet_key_check(arg, t, err, errlen) != 0)
 		return -1;
 	fleet_record_item(t, json, &it);
-	return fleet_commit_item(arg, &it, 1, seq, err, errlen);
+	return fleet_commit_item(arg, &it, 1, quota > 0 && q.ns != NULL ? &q : NULL, seq, err,
+				 errlen);
 }
 
 /* audit_share_fn: this node's audit events, in one write. Never tried while the watch is
@@ -695,7 +700,7 @@ static int fleet_share_audit(void *arg, const struct audit_share_item *items, si
 		its[i].key = items[i].id;
 		its[i].body = items[i].json;
 	}
-	rc = fleet_commit_item(f, its, n, NULL, err, sizeof(err));
+	rc = fleet_commit_item(f, its, n, NULL, NULL, err, sizeof(err));
 	if (rc != 0)
 		log_msg(LOG_LVL_WARN, "fleet: %zu audit events not shared yet: %s; retried", n, err);
 	free(its);
@@ -829,7 +834,7 @@ static long fleet_repush(struct fleet *f, struct fleet_snap *snap, char *err, si
 			nb++;
 		}
 		if (nb > 0 && (nb == FLEET_REPUSH_BATCH || i == n)) {
-			if (fleet_commit_item(f, batch, nb, NULL, err, errlen) != 0) {
+			if (fleet_commit_item(f, batch, nb, NULL, NULL, err, errlen) != 0) {
 				written = -1;
 				goto cleanup;
 			}
@@ -897,7 +902,7 @@ int fleet_commit_privacy(const char *function_id, int p, char *err, size_t errle
 		return 0;
 	if (p != 0)
 		it.body = p == PRIVACY_PUBLIC ? "{\"privacy\":\"public\"}" : "{\"privacy\":\"private\"}";
-	return fleet_commit_item(fleet_running, &it, 1, NULL, err, errlen);
+	return fleet_commit_item(fleet_running, &it, 1, NULL, NULL, err, errlen);
 }
 
 int fleet_start(struct fleet *f, struct event_base *base, struct event *reload)

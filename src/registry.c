@@ -666,7 +666,8 @@ const struct token_record *registry_get_api_key(const struct registry *r, const 
 /* Fleet mode: commit *t (its new state) to the shared store before anything is applied here.
  * The position the store gives is not recorded in t: the changes before it from other nodes may
  * not have been applied yet, and the journal's positions say where to resume reading. 0 / -1. */
-static int commit(struct registry *r, const struct token_record *t, char *err, size_t errlen)
+static int commit(struct registry *r, const struct token_record *t, size_t quota, char *err,
+		  size_t errlen)
 {
 	char *js = registry_record_json(t);
 	int64_t seq = 0;
@@ -676,7 +677,7 @@ static int commit(struct registry *r, const struct token_record *t, char *err, s
 		util_seterr(err, errlen, "out of memory");
 		return -1;
 	}
-	rc = r->commit(r->commit_arg, t, js, &seq, err, errlen);
+	rc = r->commit(r->commit_arg, t, js, quota, &seq, err, errlen);
 	free(js);
 	return rc;
 }
@@ -709,9 +710,13 @@ enum registry_rc registry_add(struct registry *r, const struct token_record *rec
 		rc = REG_FULL;
 		goto cleanup;
 	}
-	if (r->commit != NULL && commit(r, &t, err, errlen) != 0) {
-		rc = REG_STORE;
-		goto cleanup;
+	if (r->commit != NULL) {
+		int crc = commit(r, &t, t.namespace_id != NULL ? quota : 0, err, errlen);
+
+		if (crc != 0) {
+			rc = crc == 1 ? REG_QUOTA : REG_STORE;
+			goto cleanup;
+		}
 	}
 	if (line_append(&buf, &len, &cap, &t) != 0) {
 		util_seterr(err, errlen, "out of memory");
@@ -763,17 +768,20 @@ static enum registry_rc revoke_persist(struct registry *r, struct token_record *
 	return rc;
 }
 
-/* Revoke: n is the record as revoked (strings borrowed), replacing t (NULL: n is new). In fleet
- * mode the store takes it first: a revocation that only one node knew would be lost with that
+/* Revoke: n is the record as revoked (strings borrowed), replacing t (NULL: n is new; with
+ * quota > 0 it takes a place in its namespace's quota, counted by the store). In fleet mode
+ * the store takes it first: a revocation that only one node knew would be lost with that
  * node, and the caller would believe it done everywhere. Then it takes effect in memory, on
  * every worker; durability follows (revoke_persist). */
 static enum registry_rc revoke_apply(struct registry *r, struct token_record *t,
-				     struct token_record *n, const struct token_record **out,
-				     char *err, size_t errlen)
+				     struct token_record *n, size_t quota,
+				     const struct token_record **out, char *err, size_t errlen)
 {
+	int rc;
+
 	n->status = TOKEN_REC_REVOKED;
-	if (r->commit != NULL && commit(r, n, err, errlen) != 0)
-		return REG_STORE;
+	if (r->commit != NULL && (rc = commit(r, n, quota, err, errlen)) != 0)
+		return rc == 1 ? REG_QUOTA : REG_STORE;
 	if (rec_publish(n, REVOKE_REVOKED) != 0) {
 		util_seterr(err, errlen, "out of memory in the revocation set");
 		return REG_ERROR;
@@ -843,7 +851,8 @@ enum registry_rc registry_revoke(struct registry *r, const char *id, int64_t now
 	} else {
 		revoked_copy(t, now, &n);
 	}
-	return revoke_apply(r, t, &n, out, err, errlen);
+	/* Only a new imported record of one namespace takes a place in its quota. */
+	return revoke_apply(r, t, &n, t == NULL && import_ns != NULL ? quota : 0, out, err, errlen);
 }
 
 enum registry_rc registry_revoke_api_key(struct registry *r, const char *id, int64_t now,
@@ -860,7 +869,7 @@ enum registry_rc registry_revoke_api_key(struct registry *r, const char *id, int
 	if (t->status == TOKEN_REC_REVOKED)
 		return t->pending ? revoke_persist(r, t, err, errlen) : REG_ALREADY;
 	revoked_copy(t, now, &n);
-	return revoke_apply(r, t, &n, out, err, errlen);
+	return revoke_apply(r, t, &n, 0, out, err, errlen);
 }
 
 /* ---------------------------------------------------------------- public: fleet mode */

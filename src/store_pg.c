@@ -37,6 +37,16 @@ static const char *const store_migrations[] = {
 	"CREATE TABLE fngate_changes ("
 	"  seq bigint PRIMARY KEY, kind text NOT NULL, namespace_id text NOT NULL,"
 	"  key text NOT NULL, body text, committed_at timestamptz NOT NULL DEFAULT clock_timestamp());",
+	/* 2: the quota count (struct store_quota). A registry record's namespace and expiry, as
+	 * registry.c writes them ("ns", "expires": 0 for none), computed by the server for every
+	 * write, whichever node or version makes it, and for the rows already there. */
+	"ALTER TABLE fngate_items"
+	"  ADD COLUMN quota_ns text GENERATED ALWAYS AS (CASE WHEN kind IN"
+	"    ('token', 'api_key', 'revocation') THEN body::json ->> 'ns' END) STORED,"
+	"  ADD COLUMN quota_expires bigint GENERATED ALWAYS AS (CASE WHEN kind IN"
+	"    ('token', 'api_key', 'revocation') THEN coalesce((body::json ->> 'expires')::bigint, 0)"
+	"    END) STORED;"
+	"CREATE INDEX fngate_items_quota ON fngate_items (quota_ns) WHERE quota_ns IS NOT NULL;",
 };
 _Static_assert(sizeof(store_migrations) / sizeof(store_migrations[0]) == STORE_SCHEMA_VERSION,
 	       "one migration per schema version");
@@ -401,14 +411,44 @@ fail:
 	return -1;
 }
 
-int store_apply(struct store *s, const struct store_item *items, size_t n, int64_t *seq,
-		char *err, size_t errlen)
+/* In the append transaction: whether q's namespace already holds its quota. 1 (full: rolled
+ * back), 0 (room), or -1 with err (rolled back). */
+static int store_quota_full(struct store *s, const struct store_quota *q, char *err,
+			    size_t errlen)
 {
+	char now[32];
+	const char *p[2] = {q->ns, now};
+	PGresult *res;
+	unsigned long long n;
+
+	snprintf(now, sizeof(now), "%" PRId64, q->now);
+	res = store_exec(s, "SELECT count(*) FROM fngate_items WHERE quota_ns = $1 AND "
+			 "(quota_expires = 0 OR quota_expires > $2::bigint)", 2, p, PGRES_TUPLES_OK,
+			 err, errlen);
+	if (res == NULL) {
+		store_rollback(s);
+		return -1;
+	}
+	n = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	if (n < q->max)
+		return 0;
+	store_rollback(s);
+	return 1;
+}
+
+int store_apply(struct store *s, const struct store_item *items, size_t n,
+		const struct store_quota *quota, int64_t *seq, char *err, size_t errlen)
+{
+	int full;
+
 	for (size_t i = 0; i < n; i++)
 		if (store_item_check(&items[i], err, errlen) != 0)
 			return -1;
 	if (store_begin_append(s, err, errlen) != 0)
 		return -1;
+	if (quota != NULL && (full = store_quota_full(s, quota, err, errlen)) != 0)
+		return full;
 	return store_put_commit(s, items, n, seq, err, errlen);
 }
 

@@ -4,6 +4,10 @@
  *
  *   store_driver migrate CONNINFO
  *   store_driver write CONNINFO COUNT TAG      COUNT transactions of one token item "TAG-i"
+ *   store_driver quota CONNINFO NS MAX COUNT TAG
+ *                                              the same, each record of namespace NS written
+ *                                              under its quota MAX (store_quota): prints
+ *                                              "written W full F"
  *   store_driver snapshot CONNINFO             "item KIND NS KEY BODY" lines, then "position N"
  *   store_driver watch CONNINFO [POSITION]     until stdin closes: "change SEQ KEY LAT_US",
  *                                              "connected", "lost", "caughtup POS" lines */
@@ -12,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -109,8 +114,30 @@ int main(int argc, char **argv)
 			struct store_item it = {STORE_KIND_TOKEN, "ns", key, body};
 			snprintf(key, sizeof(key), "%s-%ld", argv[4], i);
 			snprintf(body, sizeof(body), "{\"id\":\"%s\"}", key);
-			rc = store_apply(s, &it, 1, NULL, err, sizeof(err)) == 0 ? 0 : 1;
+			rc = store_apply(s, &it, 1, NULL, NULL, err, sizeof(err)) == 0 ? 0 : 1;
 		}
+	} else if (strcmp(argv[1], "quota") == 0 && argc == 7) {
+		struct store_quota q = {argv[3], strtoul(argv[4], NULL, 10), (int64_t)time(NULL)};
+		long n = strtol(argv[5], NULL, 10), written = 0, full = 0;
+
+		rc = 0;
+		for (long i = 0; i < n && rc == 0; i++) {
+			char key[128], body[256];
+			struct store_item it = {STORE_KIND_TOKEN, "", key, body};
+			int r;
+
+			snprintf(key, sizeof(key), "%s-%ld", argv[6], i);
+			snprintf(body, sizeof(body), "{\"id\":\"%s\",\"ns\":\"%s\",\"expires\":0}", key,
+				 argv[3]);
+			r = store_apply(s, &it, 1, &q, NULL, err, sizeof(err));
+			if (r < 0)
+				rc = 1;
+			else if (r == 1)
+				full++;
+			else
+				written++;
+		}
+		printf("written %ld full %ld\n", written, full);
 	} else if (strcmp(argv[1], "snapshot") == 0) {
 		struct store_mark at;
 		rc = store_snapshot(s, print_item, NULL, &at, err, sizeof(err)) == 0 ? 0 : 1;

@@ -18,10 +18,10 @@ class FleetCase(it.GatewayCase):
     names = ("a", "b", "c")
 
     @classmethod
-    def start_fleet(cls, env_name, conninfo, generated_keys=False):
+    def start_fleet(cls, env_name, conninfo, generated_keys=False, **ns_extra):
         """Start the nodes, all at once; conninfo(name) is each node's store conninfo.
         generated_keys: the namespace has no signing_key (each node generates one, and the
-        store settles which the fleet uses)."""
+        store settles which the fleet uses); ns_extra: more keys of the namespace."""
         cls.env = it.Env(env_name)
         cls.backend = cls.env.backend("b")
         cls.ops = lu.new_admin_key()
@@ -39,7 +39,7 @@ class FleetCase(it.GatewayCase):
                                 prefix="/hello"),
                     it.function("resize", "resize", cls.backend.url, prefix="/resize")],
                     issue_tokens=True, require_registered_tokens=True,
-                    **({} if generated_keys else {"signing_key": signer.priv})),
+                    **({} if generated_keys else {"signing_key": signer.priv}), **ns_extra),
             ], tokens={"leeway_s": 0, "forward_token": False})
             conf["admin"]["keys"] = [dict(cls.ops[1], name="ops", role="owner")]
             conf["health"] = {"listen": "127.0.0.1:%d" % it.free_port()}

@@ -1,6 +1,7 @@
 """test_store_pg.py - the fleet store (store_pg.c) against a real PostgreSQL (pg_util.py):
 schema migration run twice and by 3 processes at once; the change feed seen by another client in
-order; concurrent writers giving a gapless, commit-ordered log; kill -9 of PostgreSQL, restart,
+order; concurrent writers giving a gapless, commit-ordered log; a namespace's quota counted by
+the store under concurrent writers (and migrated onto rows of schema 1); kill -9 of PostgreSQL, restart,
 and the watch reconnecting by itself and catching up. Prints the commit-to-callback latency."""
 
 import os
@@ -105,13 +106,13 @@ class StoreCase(it.unittest.TestCase):
         outs = [p.communicate(timeout=60) for p in procs]
         self.assertEqual([p.returncode for p in procs], [0, 0, 0], outs)
         # Exactly one of them migrated; the others found the schema current.
-        self.assertEqual(sum("migrated to version 1" in o[1] for o in outs), 1, outs)
-        self.assertTrue(all("store schema at version 1" in o[0] for o in outs), outs)
+        self.assertEqual(sum("migrated to version 2" in o[1] for o in outs), 1, outs)
+        self.assertTrue(all("store schema at version 2" in o[0] for o in outs), outs)
         p = self.fngate_migrate(conf)
         out, err = p.communicate(timeout=60)
         self.assertEqual(p.returncode, 0, err)
         self.assertNotIn("migrated", err)
-        self.assertEqual(self.pg.psql("SELECT version FROM fngate_schema").split(), ["1"])
+        self.assertEqual(self.pg.psql("SELECT version FROM fngate_schema").split(), ["2"])
         # A schema newer than this fngate is refused, not downgraded.
         self.pg.psql("UPDATE fngate_schema SET version = 99")
         p = self.fngate_migrate(conf)
@@ -185,6 +186,53 @@ class StoreCase(it.unittest.TestCase):
             self.assertEqual(times, sorted(times))
         finally:
             w.close()
+
+    def quota_writers(self, ns, quota, writers, each, tag):
+        """`writers` store_driver processes at once, each making `each` writes of a record of
+        namespace ns under its quota; returns (written, full) summed."""
+        procs = [subprocess.Popen([DRIVER, "quota", self.ci, ns, str(quota), str(each),
+                                   "%s%d" % (tag, i)], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for i in range(writers)]
+        written = full = 0
+        for p in procs:
+            out, err = p.communicate(timeout=120)
+            self.assertEqual(p.returncode, 0, err)
+            w, f = out.split()[1::2]
+            written += int(w)
+            full += int(f)
+        return written, full
+
+    def test_quota_counted_in_the_store(self):
+        """A namespace's quota counted by the store under its write lock: writers racing in
+        four processes never pass it, other namespaces do not count, an expired record frees
+        its place, and rows written before the schema had the count are counted once
+        migrated."""
+        # a store at schema 1 (as an earlier fngate left it) holding 3 records of ns-q
+        self.pg.psql("SET ROLE %s;" % self.pg.user +
+                     "CREATE TABLE fngate_schema (version integer NOT NULL);"
+                     "INSERT INTO fngate_schema VALUES (1);"
+                     "CREATE TABLE fngate_items (kind text NOT NULL, namespace_id text NOT NULL,"
+                     " key text NOT NULL, body text NOT NULL, seq bigint NOT NULL,"
+                     " PRIMARY KEY (kind, namespace_id, key));"
+                     "CREATE TABLE fngate_changes (seq bigint PRIMARY KEY, kind text NOT NULL,"
+                     " namespace_id text NOT NULL, key text NOT NULL, body text,"
+                     " committed_at timestamptz NOT NULL DEFAULT clock_timestamp());" +
+                     "".join("INSERT INTO fngate_items VALUES ('token', '', 'old%d',"
+                             " '{\"id\":\"old%d\",\"ns\":\"ns-q\",\"expires\":0}', %d);"
+                             % (i, i, i + 1) for i in range(3)) +
+                     "INSERT INTO fngate_items VALUES ('signing_key', 'ns-q', 'k1', 'sealed', 4);")
+        self.migrate()
+        self.assertEqual(self.pg.psql("SELECT version FROM fngate_schema").split(), ["2"])
+        self.assertEqual(self.quota_writers("ns-q", 25, 4, 10, "q"), (22, 18))
+        self.assertEqual(self.pg.psql("SELECT count(*) FROM fngate_items WHERE "
+                                      "body LIKE '%\"ns\":\"ns-q\"%'").split(), ["25"])
+        self.assertEqual(self.quota_writers("ns-other", 1, 1, 2, "o"), (1, 1))
+        # an expiry in the past frees the place; a later one does not
+        self.pg.psql("UPDATE fngate_items SET body = replace(body, '\"expires\":0',"
+                     " '\"expires\":1') WHERE key IN ('q0-0', 'q0-1');"
+                     "UPDATE fngate_items SET body = replace(body, '\"expires\":0',"
+                     " '\"expires\":99999999999') WHERE key = 'q1-0'")
+        self.assertEqual(self.quota_writers("ns-q", 25, 2, 3, "r"), (2, 4))
 
     def test_kill9_reconnect_and_catch_up(self):
         self.migrate()

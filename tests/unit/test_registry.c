@@ -598,20 +598,25 @@ END_TEST
  * journal, with their position, after registry_sync. */
 struct fake_store {
 	int     refuse;
+	int     full;           /* the store's own count says the quota is full */
 	int     commits;
+	size_t  quota;          /* the quota the last commit asked the store to count */
 	char    last[1024];
 };
 
-static int fake_commit(void *arg, const struct token_record *t, const char *json, int64_t *seq,
-		       char *e, size_t elen)
+static int fake_commit(void *arg, const struct token_record *t, const char *json, size_t quota,
+		       int64_t *seq, char *e, size_t elen)
 {
 	struct fake_store *fs = arg;
 
 	(void)t;
+	fs->quota = quota;
 	if (fs->refuse) {
 		snprintf(e, elen, "store unavailable: refused");
 		return -1;
 	}
+	if (fs->full)
+		return 1;
 	fs->commits++;
 	snprintf(fs->last, sizeof(fs->last), "%s", json);
 	*seq = 100 + fs->commits;
@@ -653,9 +658,18 @@ START_TEST(test_fleet_hooks)
 	ck_assert_int_eq(registry_add(r, &t, REGISTRY_MAX, err, sizeof(err)), REG_STORE);
 	ck_assert_int_eq(registry_count(r), 0);
 	ck_assert_int_eq(rstate("ns", "G"), REVOKE_UNKNOWN);
-	/* it takes it: committed (the record JSON), then applied, durably */
+	/* the store counts the namespace's quota itself (other nodes' creations included): full
+	 * there is REG_QUOTA, whatever this node counts, and nothing is applied */
 	fs.refuse = 0;
+	fs.full = 1;
+	ck_assert_int_eq(registry_add(r, &t, 5, err, sizeof(err)), REG_QUOTA);
+	ck_assert_uint_eq(fs.quota, 5);
+	ck_assert_int_eq(registry_count(r), 0);
+	ck_assert_int_eq(rstate("ns", "G"), REVOKE_UNKNOWN);
+	fs.full = 0;
+	/* it takes it: committed (the record JSON), then applied, durably */
 	ck_assert_int_eq(registry_add(r, &t, REGISTRY_MAX, err, sizeof(err)), REG_OK);
+	ck_assert_uint_eq(fs.quota, REGISTRY_MAX);
 	ck_assert_int_eq(fs.commits, 1);
 	ck_assert_ptr_nonnull(strstr(fs.last, "\"id\":\"G\""));
 	ck_assert_int_eq(rstate("ns", "G"), REVOKE_READY);
@@ -668,6 +682,7 @@ START_TEST(test_fleet_hooks)
 	fs.refuse = 0;
 	ck_assert_int_eq(registry_revoke(r, "G", 7, false, NULL, REGISTRY_MAX, &out, err,
 					 sizeof(err)), REG_OK);
+	ck_assert_uint_eq(fs.quota, 0);     /* a revocation of a held record takes no place */
 	ck_assert_ptr_nonnull(strstr(fs.last, "\"status\":\"revoked\""));
 	ck_assert_int_eq(rstate("ns", "G"), REVOKE_REVOKED);
 	/* a node's own commits do not move its position */
