@@ -589,7 +589,7 @@ class FirstStartStoreDown(it.GatewayCase):
                                         {"function_id": "resize"})
             self.assertEqual(st, 201, body)
             self.assertForwarded(it.curl(g.url("/resize/x"), token=body["token"]))
-            self.assertEqual(pg.psql("SELECT version FROM fngate_schema").strip(), "1")
+            self.assertEqual(pg.psql("SELECT version FROM fngate_schema").strip(), "2")
             self.assertIn("fleet: following the store", g.proc.output())
         finally:
             env.close()

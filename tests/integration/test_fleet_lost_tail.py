@@ -102,7 +102,9 @@ class LostTail(fu.FleetCase):
             # (last uses of an unknown id: applied as nothing), then every connection cut.
             self.pg.psql(
                 "BEGIN; SELECT pg_advisory_xact_lock(0); "
-                "TRUNCATE fngate_items; INSERT INTO fngate_items SELECT * FROM items_p0; "
+                "TRUNCATE fngate_items; "
+                "INSERT INTO fngate_items (kind, namespace_id, key, body, seq) "
+                "SELECT kind, namespace_id, key, body, seq FROM items_p0; "
                 "DELETE FROM fngate_changes WHERE seq > %d; "
                 "INSERT INTO fngate_changes (seq, kind, namespace_id, key, body) "
                 "SELECT %d + g, 'last_used', '', 'nobody-' || g, '{\"used\":1}' "
