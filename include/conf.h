@@ -95,8 +95,9 @@ struct conf_function {
 	char   *path_prefix;        /* NULL when routed by host only; never ends with '/' unless "/" */
 	size_t  path_prefix_len;
 	bool    strip_prefix;       /* default true */
-	bool    upstream_h2c;       /* "upstream_protocol": "h2c": HTTP/2 with prior knowledge to its
-				     * endpoints (h2up.c), else HTTP/1.1 (upstream.c) */
+	bool    upstream_h2;        /* "upstream_protocol": "h2" or "h2c": HTTP/2 to its endpoints
+				     * (h2up.c): with prior knowledge to http:// ones, by ALPN over
+				     * TLS to https:// ones; else HTTP/1.1 (upstream.c) */
 	struct conf_upstream *upstreams;
 	size_t  nupstreams;
 	struct conf_limits   limits;    /* effective: global values overridden per function */

@@ -1,5 +1,6 @@
-/* h2up.h - HTTP/2 with prior knowledge (h2c) to the endpoints of a function that declares
- * "upstream_protocol": "h2c" (gRPC functions): per-worker connections, each an nghttp2 client
+/* h2up.h - HTTP/2 to the endpoints of a function that declares "upstream_protocol": "h2" or
+ * "h2c" (gRPC functions): with prior knowledge (h2c) to http:// endpoints, h2 by ALPN over TLS
+ * to https:// ones; per-worker connections, each an nghttp2 client
  * session carrying many exchanges at once (up to the peer's SETTINGS_MAX_CONCURRENT_STREAMS,
  * another connection when full), request and response bodies streamed under flow control, and
  * the response's trailers relayed. forward.c hands it the exchange (forward_start) and the

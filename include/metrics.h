@@ -41,8 +41,9 @@ struct tcache_stats;
 typedef void (*metrics_report_fn)(void *arg, struct metrics_gauges *g);
 void metrics_gauges_cache(struct metrics_gauges *g, const struct tcache_stats *s);
 void metrics_gauges_pool(struct metrics_gauges *g, const char *key, unsigned nidle);
-/* One open h2c connection to the endpoint `key` carrying nstreams calls (0: it is idle). */
-void metrics_gauges_h2c(struct metrics_gauges *g, const char *key, unsigned nstreams);
+/* One open HTTP/2 upstream connection (h2up.c) to the endpoint `key`, carrying nstreams calls
+ * (0: it is idle). */
+void metrics_gauges_h2(struct metrics_gauges *g, const char *key, unsigned nstreams);
 void metrics_gauges_conns(struct metrics_gauges *g, unsigned n);
 
 /* The metrics of one worker, whose event base gets the event a scrape uses to ask for its report

@@ -71,9 +71,9 @@ void tls_client_unref(struct tls_client *c);
  * certificate paths. Part of the keep-alive pool key. */
 const char *tls_client_id(const struct tls_client *c);
 /* A new SSL in client mode for `host`: SNI set (unless host is an IP literal) and the peer
- * certificate verified against the trust store and host (DNS name or IP address). NULL on
- * allocation failure. */
-SSL *tls_client_ssl_new(struct tls_client *c, const char *host);
+ * certificate verified against the trust store and host (DNS name or IP address); ALPN offers
+ * http/1.1, or h2 alone when `h2` (an HTTP/2 upstream). NULL on allocation failure. */
+SSL *tls_client_ssl_new(struct tls_client *c, const char *host, bool h2);
 
 /* Why a handshake failed, for the log: the certificate verification result when it failed,
  * else the OpenSSL error `e` (0: none known). */

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/queue.h>
+#include <sys/socket.h>
 
 #include <llhttp.h>
 
@@ -21,6 +22,9 @@ struct conf_function;
 struct conf_upstream;
 struct bufferevent;
 struct event;
+struct event_base;
+struct sockaddr;
+struct tls_client;
 struct upstream_pool;
 struct upconn;
 
@@ -129,6 +133,18 @@ void upstream_raw(struct upconn *u, const struct upstream_ops *ops);
 bool upstream_shutdown(struct upconn *u);
 /* Free every pool of a worker (shutdown). */
 void upstream_pools_free(struct worker *w);
+/* A new connection to addr, connecting: a socket of fngate's own (TCP_NODELAY) in a
+ * bufferevent, with TLS for `host` when tls is not NULL (ALPN h2 alone when `h2`, else
+ * http/1.1); its BEV_EVENT_CONNECTED comes after the handshake. Shared by the HTTP/1.1 pools and
+ * h2up.c. NULL on failure, with *local_err the errno when the cause is fngate's own (descriptors,
+ * memory, local ports: no endpoint is to blame), else 0. */
+struct bufferevent *upstream_connect(struct event_base *base, const struct sockaddr *addr,
+				     socklen_t addrlen, struct tls_client *tls, const char *host,
+				     bool h2, int *local_err);
+/* The TLS connection bev to the endpoint `key` failed (connected: after the TCP connect):
+ * true when its handshake did (certificate verification included), after logging why and
+ * counting it; false when the TCP connection itself failed, or bev has no TLS. */
+bool upstream_tls_failed_bev(struct bufferevent *bev, bool connected, const char *key);
 /* The endpoint index of a connection within fn's upstreams, or -1. */
 int upstream_index(const struct upconn *u, const struct conf_function *fn);
 /* Call fn(pool key, idle connections, arg) for every pool of worker w, on w's thread (its

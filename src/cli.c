@@ -296,7 +296,7 @@ static struct bufferevent *tls_bev(const struct cli_args *a, struct event_base *
 		fprintf(stderr, "fngate: --admin-ca: %s\n", err);
 		return NULL;
 	}
-	ssl = tls_client_ssl_new(*tc, host);
+	ssl = tls_client_ssl_new(*tc, host, false);
 	if (ssl == NULL)
 		return NULL;
 	return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,

@@ -1586,6 +1586,7 @@ static void conf_parse_function(struct conf_ctx *x, json_t *o, struct conf_names
 	json_t *a, *v;
 	size_t i, j;
 	int rc;
+	bool h2c_only = false;      /* "upstream_protocol": "h2c" (no TLS) */
 
 	size_t before = x->errs->n;
 
@@ -1680,11 +1681,12 @@ static void conf_parse_function(struct conf_ctx *x, json_t *o, struct conf_names
 
 	rc = conf_get_string(x, o, "upstream_protocol", 8, false, &s);
 	if (rc == 1) {
-		if (strcmp(s, "h2c") == 0) {
-			f->upstream_h2c = true;
+		if (strcmp(s, "h2c") == 0 || strcmp(s, "h2") == 0) {
+			f->upstream_h2 = true;
+			h2c_only = s[2] == 'c';
 		} else if (strcmp(s, "http1") != 0) {
 			conf_push_key(x, "upstream_protocol");
-			conf_err(x, JSONPOS_VALUE, "must be \"http1\" or \"h2c\"");
+			conf_err(x, JSONPOS_VALUE, "must be \"http1\", \"h2\" or \"h2c\"");
 			conf_pop(x);
 		}
 	}
@@ -1706,11 +1708,11 @@ static void conf_parse_function(struct conf_ctx *x, json_t *o, struct conf_names
 		conf_pop(x);
 	}
 	conf_upstream_tls_unused(x, o, f, up_tls);
-	/* h2c is HTTP/2 without TLS: an https:// endpoint would need h2 by ALPN, not offered. */
-	for (i = 0; f->upstream_h2c && i < f->nupstreams; i++) {
+	/* "h2c" names HTTP/2 without TLS: an https:// endpoint is "h2" (h2 by ALPN). */
+	for (i = 0; h2c_only && i < f->nupstreams; i++) {
 		if (f->upstreams[i].tls) {
 			conf_push_key(x, "upstream_protocol");
-			conf_err(x, JSONPOS_VALUE, "\"h2c\" needs http:// upstreams");
+			conf_err(x, JSONPOS_VALUE, "\"h2c\" needs http:// upstreams (\"h2\" for https://)");
 			conf_pop(x);
 			break;
 		}

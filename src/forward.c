@@ -236,7 +236,7 @@ int forward_start(struct exchange *x)
 	struct hbuf b = {0};
 	int idx, local_err;
 
-	if (x->fn->upstream_h2c)
+	if (x->fn->upstream_h2)
 		return h2up_start(x);
 	u = upstream_get(x->w, x->fn, -1, &local_err);
 	if (u == NULL && local_err != 0) {

@@ -1,4 +1,5 @@
-/* h2up.c - HTTP/2 with prior knowledge (h2c) to a function's endpoints (h2up.h): per-worker
+/* h2up.c - HTTP/2 to a function's endpoints (h2up.h): with prior knowledge (h2c) to http://
+ * ones, by ALPN over TLS to https:// ones (upstream_connect makes both); per-worker
  * connections, each an nghttp2 client session carrying many exchanges at once, request and
  * response bodies streamed under flow control, the response's trailers relayed (gRPC's status
  * travels in them). It owns its connections as upstream.c owns the HTTP/1.1 ones; the request
@@ -16,6 +17,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <llhttp.h>
 #include <nghttp2/nghttp2.h>
@@ -26,6 +28,7 @@
 #include "headers.h"
 #include "listener.h"
 #include "log.h"
+#include "tls.h"
 #include "upstream.h"
 #include "util.h"
 #include "worker.h"
@@ -81,6 +84,7 @@ struct h2up_conn {
 	unsigned            nstreams;
 	int                 depth;      /* inside an nghttp2 call: sending and freeing must wait */
 	bool                connected;
+	bool                tls;        /* https: h2 by ALPN */
 	unsigned long       answered;   /* streams whose response ended: the connection is proven */
 	bool                goaway;     /* no new streams (GOAWAY either way, or draining) */
 	bool                dead;       /* closed: freed by the deferred event */
@@ -194,7 +198,10 @@ static int stream_head(struct h2up_stream *st, const struct exchange *x,
 	tl = forward_target(x, ep, target);
 	h2out_fields_clear(&st->head);
 	h2out_fields_add(&st->head, ":method", 7, m, strlen(m));
-	h2out_fields_add(&st->head, ":scheme", 7, "http", 4);
+	if (ep->tls)
+		h2out_fields_add(&st->head, ":scheme", 7, "https", 5);
+	else
+		h2out_fields_add(&st->head, ":scheme", 7, "http", 4);
 	h2out_fields_add(&st->head, ":authority", 10, ep->hostport, strlen(ep->hostport));
 	h2out_fields_add(&st->head, ":path", 5, target, tl);
 	free(target);
@@ -667,6 +674,13 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 
 	(void)bev;
 	if (what & BEV_EVENT_CONNECTED) {
+		/* An https endpoint that did not choose h2 would read our frames as garbage. */
+		if (c->tls && !tls_alpn_h2(bufferevent_openssl_get_ssl(c->bev))) {
+			log_msg(LOG_LVL_WARN, "upstream %s: the TLS server did not choose h2 by ALPN: "
+				"not an HTTP/2 endpoint", c->key);
+			conn_close(c, OUT_UPSTREAM_TLS_FAILED, RETRY_NONE);
+			return;
+		}
 		c->connected = true;
 		bufferevent_set_timeouts(c->bev, NULL, NULL);
 		conn_send(c);
@@ -675,7 +689,12 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 	if (!c->connected) {
 		int err = EVUTIL_SOCKET_ERROR();
 
-		log_msg(LOG_LVL_WARN, "upstream %s: h2c connect: %s", c->key,
+		if (c->tls && !(what & BEV_EVENT_TIMEOUT) &&
+		    upstream_tls_failed_bev(c->bev, false, c->key)) {
+			conn_close(c, OUT_UPSTREAM_TLS_FAILED, RETRY_NONE);
+			return;
+		}
+		log_msg(LOG_LVL_WARN, "upstream %s: h2 connect: %s", c->key,
 			(what & BEV_EVENT_TIMEOUT) ? "timed out" : err != 0 ? strerror(err) :
 			"failed");
 		conn_close(c, (what & BEV_EVENT_TIMEOUT) ? OUT_UPSTREAM_CONNECT_TIMEOUT :
@@ -735,7 +754,6 @@ static struct h2up_conn *conn_new(struct worker *w, const struct conf_upstream *
 	struct timeval ct = {fn->timeouts.upstream_connect_ms / 1000,
 			     (fn->timeouts.upstream_connect_ms % 1000) * 1000};
 	struct timeval tick = {H2UP_TICK_MS / 1000, (H2UP_TICK_MS % 1000) * 1000};
-	int fd = -1, one = 1;
 
 	*local_err = 0;
 	if (set == NULL || (c = calloc(1, sizeof(*c))) == NULL ||
@@ -747,21 +765,11 @@ static struct h2up_conn *conn_new(struct worker *w, const struct conf_upstream *
 	c->w = w;
 	TAILQ_INIT(&c->streams);
 	c->idle_since_us = util_mono_us();
-	fd = socket(ep->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		int e = errno;
-
-		*local_err = e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM ? e : 0;
-		goto fail;
-	}
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->tls = ep->tls_client != NULL;
 	c->later = event_new(w->base, -1, 0, later_cb, c);
 	c->tick = evtimer_new(w->base, tick_cb, c);
-	if (c->bev == NULL || c->later == NULL || c->tick == NULL ||
+	if (c->later == NULL || c->tick == NULL ||
 	    nghttp2_session_callbacks_new(&cbs) != 0 || nghttp2_option_new(&opt) != 0) {
-		if (c->bev == NULL)
-			close(fd);
 		*local_err = ENOMEM;
 		goto fail;
 	}
@@ -793,17 +801,15 @@ static struct h2up_conn *conn_new(struct worker *w, const struct conf_upstream *
 			goto fail;
 		}
 	}
-	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
-	/* Until connected, the write timeout is the connect timeout (event_cb clears it). */
-	bufferevent_set_timeouts(c->bev, NULL, &ct);
-	errno = 0;
-	if (bufferevent_socket_connect(c->bev, (const struct sockaddr *)&ep->addr,
-				       (int)ep->addrlen) != 0) {
-		int e = errno;
-
-		*local_err = e == EADDRNOTAVAIL || e == ENOBUFS ? e : 0;
+	/* https: h2 by ALPN, checked once connected (event_cb). */
+	c->bev = upstream_connect(w->base, (const struct sockaddr *)&ep->addr, ep->addrlen,
+				  ep->tls_client, ep->host, true, local_err);
+	if (c->bev == NULL)
 		goto fail;
-	}
+	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
+	/* Until connected, the write timeout is the connect timeout (event_cb clears it); it
+	 * bounds the TLS handshake too. */
+	bufferevent_set_timeouts(c->bev, NULL, &ct);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	evtimer_add(c->tick, &tick);
 	TAILQ_INSERT_TAIL(&set->conns, c, entry);

@@ -59,9 +59,9 @@ struct metrics_table {
 
 struct metrics_pool {
 	char    *key;                   /* "host:port" */
-	uint64_t idle;                  /* HTTP/1.1 pooled, or h2c without a call */
-	uint64_t h2c_conns;             /* open h2c connections */
-	uint64_t h2c_streams;           /* calls they carry */
+	uint64_t idle;                  /* HTTP/1.1 pooled, or HTTP/2 without a call */
+	uint64_t h2_conns;              /* open HTTP/2 connections (h2up.c) */
+	uint64_t h2_streams;            /* calls they carry */
 };
 
 /* What a worker reports when a scrape asks (metrics_gauges_*). */
@@ -346,14 +346,14 @@ void metrics_gauges_pool(struct metrics_gauges *g, const char *key, unsigned nid
 		p->idle = nidle;
 }
 
-void metrics_gauges_h2c(struct metrics_gauges *g, const char *key, unsigned nstreams)
+void metrics_gauges_h2(struct metrics_gauges *g, const char *key, unsigned nstreams)
 {
 	struct metrics_pool *p = pool_add(g, key);
 
 	if (p != NULL) {
 		p->idle = nstreams == 0;
-		p->h2c_conns = 1;
-		p->h2c_streams = nstreams;
+		p->h2_conns = 1;
+		p->h2_streams = nstreams;
 	}
 }
 
@@ -604,24 +604,24 @@ static int pool_cmp(const void *a, const void *b)
 }
 
 /* The pool gauges from the workers' entries, sorted by key: one sample per endpoint, summed
- * over its entries (workers, h2c connections); the h2c families only for endpoints that have
- * h2c connections. */
+ * over its entries (workers, HTTP/2 connections); the HTTP/2 families only for endpoints that
+ * have HTTP/2 connections. */
 static void render_pools(struct mbuf *b, const struct metrics_pool *pools, size_t npools)
 {
 	static const struct {
 		const char *name, *help;
 		size_t      field;      /* offset of the figure in struct metrics_pool */
-		bool        h2c;
+		bool        h2;
 	} fam[] = {
 		{"fngate_upstream_idle_connections",
-		 "Idle keep-alive connections per upstream endpoint (HTTP/1.1 pooled, h2c without a "
+		 "Idle keep-alive connections per upstream endpoint (HTTP/1.1 pooled, HTTP/2 without a "
 		 "call; all workers).", offsetof(struct metrics_pool, idle), false},
-		{"fngate_upstream_h2c_connections",
-		 "Open h2c connections per upstream endpoint (all workers).",
-		 offsetof(struct metrics_pool, h2c_conns), true},
-		{"fngate_upstream_h2c_streams",
-		 "Calls in flight on h2c connections per upstream endpoint (all workers).",
-		 offsetof(struct metrics_pool, h2c_streams), true},
+		{"fngate_upstream_h2_connections",
+		 "Open HTTP/2 connections per upstream endpoint (all workers).",
+		 offsetof(struct metrics_pool, h2_conns), true},
+		{"fngate_upstream_h2_streams",
+		 "Calls in flight on HTTP/2 connections per upstream endpoint (all workers).",
+		 offsetof(struct metrics_pool, h2_streams), true},
 	};
 
 	for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
@@ -632,9 +632,9 @@ static void render_pools(struct mbuf *b, const struct metrics_pool *pools, size_
 
 			for (; j < npools && strcmp(pools[i].key, pools[j].key) == 0; j++) {
 				v += *(const uint64_t *)((const char *)&pools[j] + fam[f].field);
-				conns += pools[j].h2c_conns;
+				conns += pools[j].h2_conns;
 			}
-			if (!fam[f].h2c || conns > 0) {
+			if (!fam[f].h2 || conns > 0) {
 				mb_printf(b, "%s{upstream=\"", fam[f].name);
 				mb_label(b, pools[i].key);
 				mb_printf(b, "\"} %llu\n", (unsigned long long)v);

@@ -748,12 +748,18 @@ const char *tls_client_id(const struct tls_client *c)
 	return c->id;
 }
 
-SSL *tls_client_ssl_new(struct tls_client *c, const char *host)
+SSL *tls_client_ssl_new(struct tls_client *c, const char *host, bool h2)
 {
+	static const unsigned char alpn_h2[] = "\x02h2";
 	SSL *ssl = SSL_new(c->ctx);
 
 	if (ssl == NULL)
 		return NULL;
+	/* 0 is success for this one. */
+	if (h2 && SSL_set_alpn_protos(ssl, alpn_h2, sizeof(alpn_h2) - 1) != 0) {
+		SSL_free(ssl);
+		return NULL;
+	}
 	/* SNI carries DNS names only (RFC 6066 section 3); SSL_set1_host checks an IP literal
 	 * against the certificate's IP addresses and a name against its DNS names. */
 	/* SSL_set_tlsext_host_name() casts away const inside a macro (-Wcast-qual): the same

@@ -118,31 +118,35 @@ void upstream_close(struct upconn *u)
 	free(u);
 }
 
-/* u failed before it was connected: true when that was its TLS handshake (certificate
- * verification included), after logging why. Reads the bufferevent's OpenSSL errors. */
-static bool upstream_tls_failed(struct upconn *u)
+bool upstream_tls_failed_bev(struct bufferevent *bev, bool connected, const char *key)
 {
 	unsigned long e, first = 0;
-	SSL *ssl;
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
 	char why[256];
 
-	if (u->pool->tls == NULL || u->bev == NULL)
+	if (ssl == NULL)
 		return false;
-	ssl = bufferevent_openssl_get_ssl(u->bev);
-	while ((e = bufferevent_get_openssl_error(u->bev)) != 0)
+	while ((e = bufferevent_get_openssl_error(bev)) != 0)
 		if (first == 0)
 			first = e;
 	/* No TLS error and no verification result: the TCP connection itself failed. Before
 	 * the connection was made, a lone socket errno that libevent recorded (library 0) is a
 	 * refused connect too; after it, such an entry may come with the server's refusal (a
 	 * TLS 1.3 server judging our certificate after the handshake), which is a TLS failure. */
-	if (ssl == NULL || ((first == 0 || (!u->connected && ERR_GET_LIB(first) == 0)) &&
-			    SSL_get_verify_result(ssl) == X509_V_OK))
+	if ((first == 0 || (!connected && ERR_GET_LIB(first) == 0)) &&
+	    SSL_get_verify_result(ssl) == X509_V_OK)
 		return false;
 	tls_failure_reason(ssl, first, why, sizeof(why));
-	log_msg(LOG_LVL_WARN, "upstream %s: TLS handshake failed: %s", u->pool->key, why);
+	log_msg(LOG_LVL_WARN, "upstream %s: TLS handshake failed: %s", key, why);
 	tls_note_upstream_failure();
 	return true;
+}
+
+/* u failed: true when that was its TLS handshake (upstream_tls_failed_bev). */
+static bool upstream_tls_failed(struct upconn *u)
+{
+	return u->pool->tls != NULL && u->bev != NULL &&
+	       upstream_tls_failed_bev(u->bev, u->connected, u->pool->key);
 }
 
 /* Mark u's endpoint (one address of an upstream) down for UPSTREAM_DOWN_MS: its connect was
@@ -185,71 +189,84 @@ static bool local_errno(int e)
 	return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM || e == EADDRNOTAVAIL;
 }
 
-/* A new connection to p, connecting. NULL on failure, with *local_err set to the errno when the
- * cause is local (local_errno), 0 when it is the endpoint's. */
-static struct upconn *upconn_new(struct worker *w, struct upstream_pool *p, int *local_err)
+struct bufferevent *upstream_connect(struct event_base *base, const struct sockaddr *addr,
+				     socklen_t addrlen, struct tls_client *tls, const char *host,
+				     bool h2, int *local_err)
 {
-	struct upconn *u;
+	struct bufferevent *bev;
 	int fd, e, one = 1;
 
 	*local_err = 0;
 	/* The socket is created here rather than by libevent so that its errno is ours to read. */
-	fd = socket(p->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		e = errno;
 		*local_err = local_errno(e) ? e : 0;
 		return NULL;
 	}
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	u = calloc(1, sizeof(*u));
-	if (u == NULL) {
+	if (tls != NULL) {
+		/* https: the handshake runs once the socket connects; BEV_EVENT_CONNECTED comes
+		 * after it, so the connect timeout bounds both. */
+		SSL *ssl = tls_client_ssl_new(tls, host, h2);
+
+		/* On failure libevent frees ssl itself (BEV_OPT_CLOSE_ON_FREE). */
+		bev = ssl == NULL ? NULL : bufferevent_openssl_socket_new(base, -1, ssl,
+		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+		if (bev != NULL) {
+			bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+			/* Handed over only now: on a failed creation the descriptor is still ours. */
+			bufferevent_setfd(bev, fd);
+		}
+	} else {
+		bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	}
+	if (bev == NULL) {
 		close(fd);
+		*local_err = ENOMEM;
+		return NULL;
+	}
+	errno = 0;
+	if (bufferevent_socket_connect(bev, addr, (int)addrlen) != 0) {
+		/* Immediate failure: no route (the endpoint's) or no local port (ours). */
+		e = errno;
+		*local_err = local_errno(e) ? e : 0;
+		bufferevent_free(bev);
+		return NULL;
+	}
+	return bev;
+}
+
+/* A new connection to p, connecting. NULL on failure, with *local_err set to the errno when the
+ * cause is local (local_errno), 0 when it is the endpoint's. */
+static struct upconn *upconn_new(struct worker *w, struct upstream_pool *p, int *local_err)
+{
+	struct upconn *u = calloc(1, sizeof(*u));
+
+	*local_err = 0;
+	if (u == NULL) {
 		*local_err = ENOMEM;
 		return NULL;
 	}
 	u->w = w;
 	u->pool = p;
-	if (p->tls != NULL) {
-		/* https: the handshake runs once the socket connects; BEV_EVENT_CONNECTED comes
-		 * after it, so the connect timeout bounds both. */
-		SSL *ssl = tls_client_ssl_new(p->tls, p->host);
-
-		/* On failure libevent frees ssl itself (BEV_OPT_CLOSE_ON_FREE). */
-		u->bev = ssl == NULL ? NULL : bufferevent_openssl_socket_new(w->base, -1, ssl,
-		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
-		if (u->bev != NULL) {
-			bufferevent_openssl_set_allow_dirty_shutdown(u->bev, 1);
-			/* Handed over only now: on a failed creation the descriptor is still ours. */
-			bufferevent_setfd(u->bev, fd);
-		}
-	} else {
-		u->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	u->bev = upstream_connect(w->base, (const struct sockaddr *)&p->addr, p->addrlen, p->tls,
+				  p->host, false, local_err);
+	if (u->bev == NULL) {
+		free(u);
+		return NULL;
+	}
+	if (p->tls == NULL) {
+		/* Plain: fngate reads the socket itself (up_rev_cb). */
 		u->direct_io = true;
-		u->rev = u->bev == NULL ? NULL : event_new(w->base, fd, EV_READ | EV_PERSIST,
-							   up_rev_cb, u);
-		if (u->bev != NULL && u->rev == NULL) {
-			bufferevent_free(u->bev);   /* closes fd */
+		u->rev = event_new(w->base, bufferevent_getfd(u->bev), EV_READ | EV_PERSIST,
+				   up_rev_cb, u);
+		if (u->rev == NULL) {
+			bufferevent_free(u->bev);   /* closes the socket */
 			free(u);
 			*local_err = ENOMEM;
 			return NULL;
 		}
-	}
-	if (u->bev == NULL) {
-		close(fd);
-		free(u);
-		*local_err = ENOMEM;
-		return NULL;
-	}
-	errno = 0;
-	if (bufferevent_socket_connect(u->bev, (struct sockaddr *)&p->addr, (int)p->addrlen) != 0) {
-		/* Immediate failure: no route (the endpoint's) or no local port (ours). */
-		e = errno;
-		*local_err = local_errno(e) ? e : 0;
-		if (u->rev != NULL)
-			event_free(u->rev);
-		bufferevent_free(u->bev);
-		free(u);
-		return NULL;
 	}
 	return u;
 }

@@ -114,9 +114,9 @@ static void report_pool(const char *key, unsigned nidle, void *arg)
 	metrics_gauges_pool(arg, key, nidle);
 }
 
-static void report_h2c(const char *key, unsigned nstreams, void *arg)
+static void report_h2(const char *key, unsigned nstreams, void *arg)
 {
-	metrics_gauges_h2c(arg, key, nstreams);
+	metrics_gauges_h2(arg, key, nstreams);
 }
 
 /* A scrape asks (metrics.h): the gauges only this thread may read. */
@@ -129,7 +129,7 @@ static void worker_report(void *arg, struct metrics_gauges *g)
 	metrics_gauges_cache(g, &s);
 	metrics_gauges_conns(g, w->nconns);
 	upstream_pools_foreach(w, report_pool, g);
-	h2up_conns_foreach(w, report_h2c, g);
+	h2up_conns_foreach(w, report_h2, g);
 }
 
 /* A connection accepted by one of this worker's listeners. */

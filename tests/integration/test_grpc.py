@@ -35,6 +35,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fngate_it as it  # noqa: E402
+import tls_util  # noqa: E402
 
 
 # Debian's packages live in its dist-packages, which a python3 other than Debian's own (pyenv,
@@ -68,6 +69,9 @@ FN_SLOW = "0f000000-0000-4000-8000-000000001417"
 FN_H1T = "0f000000-0000-4000-8000-000000001418"
 FN_GOAWAY = "0f000000-0000-4000-8000-000000001419"
 FN_VANISH = "0f000000-0000-4000-8000-00000000141a"
+FN_TLS = "0f000000-0000-4000-8000-00000000141b"
+FN_TLS_BADCA = "0f000000-0000-4000-8000-00000000141c"
+FN_TLS_H1 = "0f000000-0000-4000-8000-00000000141d"
 BIG = 2 * 1024 * 1024
 OPTS = [("grpc.enable_http_proxy", 0), ("grpc.max_receive_message_length", 16 << 20),
         ("grpc.max_send_message_length", 16 << 20)]
@@ -77,7 +81,8 @@ class Upstream:
     """The gRPC server: a service "test.Svc" of four methods on raw bytes. It records the
     metadata of each call and the peers (client address:port: one per TCP connection)."""
 
-    def __init__(self, port):
+    def __init__(self, port, tls=None):
+        """tls: (certificate, key) files: served over TLS (h2 by ALPN), else h2c."""
         self.lock = threading.Lock()
         self.calls = 0
         self.produced = 0
@@ -91,7 +96,12 @@ class Upstream:
             "Bidi": grpc.stream_stream_rpc_method_handler(self.bidi),
         })
         self.server.add_generic_rpc_handlers((h,))
-        self.server.add_insecure_port("127.0.0.1:%d" % port)
+        if tls is None:
+            self.server.add_insecure_port("127.0.0.1:%d" % port)
+        else:
+            with open(tls[0], "rb") as c, open(tls[1], "rb") as k:
+                creds = grpc.ssl_server_credentials([(k.read(), c.read())])
+            self.server.add_secure_port("127.0.0.1:%d" % port, creds)
         self.server.start()
 
     def seen(self, ctx, tag=None):
@@ -283,6 +293,13 @@ class GRPC(it.GatewayCase):
         cls.h1t = Http1TrailerUpstream()
         cls.goaway = GoawayUpstream()
         cls.vanish = VanishUpstream()
+        # h2 over TLS: the gRPC server with a certificate of a test CA; an https endpoint that
+        # speaks HTTP/1.1 only (no ALPN h2)
+        pki = tls_util.PKI(env.dir)
+        crt, key = pki.issue("grpc-up", "127.0.0.1", ["IP:127.0.0.1"])
+        cls.tls_port = it.free_port()
+        cls.tls_up = Upstream(cls.tls_port, tls=(crt, key))
+        cls.h1_tls = tls_util.TLSUpstream(crt, key)
         cls.port = it.free_port()
         down = "http://127.0.0.1:%d" % it.free_port()
         fns = [it.function(FN_GRPC, "grpc", "http://127.0.0.1:%d" % cls.up_port,
@@ -299,7 +316,15 @@ class GRPC(it.GatewayCase):
                it.function(FN_GOAWAY, "goaway", "http://127.0.0.1:%d" % cls.goaway.port,
                            privacy="public", prefix="/goaway", upstream_protocol="h2c"),
                it.function(FN_VANISH, "vanish", "http://127.0.0.1:%d" % cls.vanish.port,
-                           privacy="public", prefix="/vanish", upstream_protocol="h2c")]
+                           privacy="public", prefix="/vanish", upstream_protocol="h2c"),
+               it.function(FN_TLS, "tls", "https://127.0.0.1:%d" % cls.tls_port,
+                           privacy="private", prefix="/tlsgw", upstream_protocol="h2",
+                           upstream_tls={"ca": pki.crt}),
+               it.function(FN_TLS_BADCA, "tlsbad", "https://127.0.0.1:%d" % cls.tls_port,
+                           privacy="public", prefix="/tlsbad", upstream_protocol="h2"),
+               it.function(FN_TLS_H1, "tlsh1", cls.h1_tls.url(), privacy="public",
+                           prefix="/tlsh1", upstream_protocol="h2",
+                           upstream_tls={"ca": pki.crt})]
         conf = it.config(env, [it.namespace(NS, "grpcns", [cls.key.conf()], fns)], port=cls.port,
                          workers=1)
         conf["limits"]["max_tunnels"] = 1     # test_15: a slot held past its request refuses the next
@@ -311,6 +336,8 @@ class GRPC(it.GatewayCase):
 
     @classmethod
     def tearDownClass(cls):
+        cls.tls_up.stop()
+        cls.h1_tls.close()
         cls.chan.close()
         cls.up.stop()
         cls.env.close()
@@ -604,8 +631,8 @@ class GRPC(it.GatewayCase):
         text = it.curl("http://127.0.0.1:%d/metrics" % self.admin_port).body.decode()
         label = '{upstream="127.0.0.1:%d"} ' % self.up_port
         out = {}
-        for name in ("fngate_upstream_idle_connections", "fngate_upstream_h2c_connections",
-                     "fngate_upstream_h2c_streams"):
+        for name in ("fngate_upstream_idle_connections", "fngate_upstream_h2_connections",
+                     "fngate_upstream_h2_streams"):
             for line in text.splitlines():
                 if line.startswith(name + label):
                     out[name] = float(line.rsplit(" ", 1)[1])
@@ -618,13 +645,38 @@ class GRPC(it.GatewayCase):
             time.sleep(0.7)
             during = self.h2c_gauges()
             self.assertEqual([f.result() for f in futs], [b"slept"] * 3)
-        self.assertEqual(during.get("fngate_upstream_h2c_streams"), 3, during)
-        self.assertGreaterEqual(during.get("fngate_upstream_h2c_connections", 0), 1, during)
+        self.assertEqual(during.get("fngate_upstream_h2_streams"), 3, during)
+        self.assertGreaterEqual(during.get("fngate_upstream_h2_connections", 0), 1, during)
         after = self.h2c_gauges()
-        self.assertEqual(after.get("fngate_upstream_h2c_streams"), 0, after)
-        conns = after.get("fngate_upstream_h2c_connections", 0)
+        self.assertEqual(after.get("fngate_upstream_h2_streams"), 0, after)
+        conns = after.get("fngate_upstream_h2_connections", 0)
         self.assertGreaterEqual(conns, 1, after)
         self.assertEqual(after.get("fngate_upstream_idle_connections"), conns, after)
+
+    def test_19_h2_over_tls(self):
+        """An https endpoint with "upstream_protocol": "h2": TLS verified against the
+        function's CA, h2 by ALPN, the gate first; unary and streaming calls through it."""
+        out = json.loads(self.unary(b"over tls", path="/tlsgw/test.Svc/Unary"))
+        self.assertEqual(out["req"], "over tls")
+        items = list(self.chan.unary_stream("/tlsgw/test.Svc/ServerStream")(
+            b"5", metadata=self.md, timeout=20))
+        self.assertEqual(items, [b"item-%d" % i for i in range(5)])
+        with self.assertRaises(grpc.RpcError) as cm:
+            self.unary(b"x", md=(), path="/tlsgw/test.Svc/Unary")
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.PERMISSION_DENIED)
+        self.assertEqual(self.tls_up.calls, 2)
+
+    def test_19b_h2_over_tls_refusals(self):
+        # a certificate the system store does not trust; an endpoint that does not choose h2
+        calls = self.tls_up.calls
+        for path in ("/tlsbad/test.Svc/Unary", "/tlsh1/test.Svc/Unary"):
+            r = it.curl(self.gw.url(path), method="POST", data=b"x")
+            self.assertDenied(r, "upstream_tls_failed", status=502)
+        self.assertEqual(self.tls_up.calls, calls)
+        self.assertEqual(self.h1_tls.connections(), 0)     # no request went to it
+        out = self.gw.proc.output()
+        self.assertIn("certificate verification failed", out)
+        self.assertIn("did not choose h2 by ALPN", out)
 
     def test_15_upgrade_goes_as_plain_request(self):
         # an Upgrade to an h2c function is sent as a plain request (HTTP/2 has no Upgrade):

@@ -258,10 +258,10 @@ static const struct err_case {
 	  "hosts: must not be empty" },
 	{ "strip_prefix type", NS_HEAD "  \"functions\": [{\"name\": \"f\", " UP ",\n   \"strip_prefix\": \"no\"}]}]}", 4, 20,
 	  "strip_prefix: must be true or false" },
-	{ "upstream_protocol value", NS_HEAD "  \"functions\": [{\"name\": \"f\", " UP ",\n   \"upstream_protocol\": \"h2\"}]}]}", 4, 25,
-	  "namespaces[0].functions[0].upstream_protocol: must be \"http1\" or \"h2c\"" },
+	{ "upstream_protocol value", NS_HEAD "  \"functions\": [{\"name\": \"f\", " UP ",\n   \"upstream_protocol\": \"h3\"}]}]}", 4, 25,
+	  "namespaces[0].functions[0].upstream_protocol: must be \"http1\", \"h2\" or \"h2c\"" },
 	{ "upstream_protocol h2c over https", NS_HEAD "  \"functions\": [{\"name\": \"f\", \"upstreams\": [\"https://127.0.0.1:9443\"],\n   \"upstream_protocol\": \"h2c\"}]}]}", 4, 25,
-	  "upstream_protocol: \"h2c\" needs http:// upstreams" },
+	  "upstream_protocol: \"h2c\" needs http:// upstreams (\"h2\" for https://)" },
 	{ "function limits", NS_HEAD "  \"functions\": [{\"name\": \"f\", " UP ",\n   \"limits\": {\"max_token_bytes\": 0}}]}]}", 4, 34,
 	  "namespaces[0].functions[0].limits.max_token_bytes: 0 is out of range (64..65536)" },
 	{ "function timeouts unknown", NS_HEAD "  \"functions\": [{\"name\": \"f\", " UP ",\n   \"timeouts\": {\"connect_ms\": 1}}]}]}", 4, 17,
@@ -468,7 +468,7 @@ static const char full_text[] =
 	"       {\"name\": \"bye\", \"upstreams\": [\"http://127.0.0.1:9002\"], \"upstream_protocol\": \"h2c\"}]},\n"
 	"    {\"name\": \"two\", \"require_registered_tokens\": true,\n"
 	"     \"functions\": [{\"name\": \"bye\", \"id\": \"two-bye\", \"path_prefix\": \"/two\", \"privacy\": \"private\",\n"
-	"                    \"upstreams\": [\"http://127.0.0.1:9003\"]}]}]\n"
+	"                    \"upstreams\": [\"https://127.0.0.1:9003\"], \"upstream_protocol\": \"h2\"}]}]\n"
 	"}\n";
 
 START_TEST(test_full_valid)
@@ -575,8 +575,8 @@ START_TEST(test_full_valid)
 	ck_assert_str_eq(f->path_prefix, "/hello");
 	ck_assert_uint_eq(f->path_prefix_len, 6);
 	ck_assert(!f->strip_prefix);
-	ck_assert(!f->upstream_h2c);
-	ck_assert(ns->functions[1].upstream_h2c);
+	ck_assert(!f->upstream_h2);
+	ck_assert(ns->functions[1].upstream_h2);
 	/* a function's own keep-alive cap (0: never keep one), the others the global one */
 	ck_assert_uint_eq(f->limits.upstream_keepalive, 0);
 	ck_assert_uint_eq(ns->functions[1].limits.upstream_keepalive, 7);
@@ -630,6 +630,9 @@ START_TEST(test_full_valid)
 	ck_assert_str_eq(ns->functions[0].id, "two-bye");
 	ck_assert_str_eq(ns->functions[0].name, "bye");     /* names are unique per namespace only */
 	ck_assert_str_eq(ns->functions[0].path_prefix, "/two");
+	/* "h2": HTTP/2 over TLS to an https:// endpoint ("h2c" refuses it) */
+	ck_assert(ns->functions[0].upstream_h2);
+	ck_assert(ns->functions[0].upstreams[0].tls);
 
 	ck_assert_uint_eq(c->nfunctions, 3);
 	ck_assert_ptr_eq(c->functions[2], &c->namespaces[1].functions[0]);

@@ -659,7 +659,7 @@ START_TEST(test_client_verify)
 		snprintf(key, sizeof(key), "%s.key", t[i].server);
 		ck_assert_msg(tls_server_add(s, path_of(crt), path_of(key), err, sizeof(err), &which) == 0,
 			      "%s", err);
-		cli = tls_client_ssl_new(c, t[i].host);
+		cli = tls_client_ssl_new(c, t[i].host, false);
 		srv = tls_server_ssl_new(s, false);
 		ck_assert_ptr_nonnull(cli);
 		join(cli, srv);
@@ -745,7 +745,7 @@ START_TEST(test_client_certificate)
 		ck_assert_int_eq(SSL_CTX_use_PrivateKey_file(sctx, path_of("a.key"), SSL_FILETYPE_PEM), 1);
 		ck_assert_int_eq(SSL_CTX_load_verify_locations(sctx, path_of("ca.crt"), NULL), 1);
 		SSL_CTX_set_verify(sctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
-		cli = tls_client_ssl_new(c, "localhost");
+		cli = tls_client_ssl_new(c, "localhost", false);
 		srv = SSL_new(sctx);
 		join(cli, srv);
 		rc = pump(cli, srv);
