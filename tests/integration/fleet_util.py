@@ -9,6 +9,7 @@ import time
 
 import fngate_it as it
 import lifecycle_util as lu
+import pg_util
 
 
 class FleetCase(it.GatewayCase):
@@ -50,6 +51,18 @@ class FleetCase(it.GatewayCase):
             cls.start_node(name, wait=False)
         for name in cls.names:
             cls.wait_node(name)
+
+    @classmethod
+    def start_on_postgres(cls, env_name, **kw):
+        """The usual setUpClass: a PostgreSQL of the class's own (cls.pg), every node on it
+        directly; kw as start_fleet's."""
+        cls.pg = pg_util.Postgres()
+        cls.start_fleet(env_name, lambda name: cls.pg.conninfo(), **kw)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.env.close()
+        cls.pg.close()
 
     @classmethod
     def start_node(cls, name, wait=True):

@@ -145,11 +145,6 @@ class Fleet(fu.FleetCase):
         cls.start_fleet("fleet", lambda name: cls.pg.conninfo(
             port=cls.relays[name].port if name in cls.relays else cls.pg.port))
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.env.close()
-        cls.pg.close()
-
     # -- the tests, in order
 
     def test_1_create_and_delete_propagate(self):

@@ -15,7 +15,6 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fleet_util as fu  # noqa: E402
-import pg_util  # noqa: E402
 from test_fleet import Poller, pct  # noqa: E402
 
 sys.setswitchinterval(0.0002)
@@ -27,14 +26,8 @@ P99_MAX_MS = 100.0
 class FleetApiKeys(fu.FleetCase):
     @classmethod
     def setUpClass(cls):
-        cls.pg = pg_util.Postgres()
-        cls.start_fleet("fleet-apikeys", lambda name: cls.pg.conninfo())
+        cls.start_on_postgres("fleet-apikeys")
         cls.secrets = []
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.env.close()
-        cls.pg.close()
 
     def create_key(self, node="a", **body):
         body.setdefault("function_id", "resize")

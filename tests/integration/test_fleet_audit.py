@@ -19,19 +19,12 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fleet_util as fu  # noqa: E402
 import fngate_it as it  # noqa: E402
-import pg_util  # noqa: E402
 
 
 class FleetAudit(fu.FleetCase):
     @classmethod
     def setUpClass(cls):
-        cls.pg = pg_util.Postgres()
-        cls.start_fleet("fleet-audit", lambda name: cls.pg.conninfo())
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.env.close()
-        cls.pg.close()
+        cls.start_on_postgres("fleet-audit")
 
     def events(self, node, query=""):
         st, body = self.admin(node, "GET", "/v1/audit?page_size=100" + query)

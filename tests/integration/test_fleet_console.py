@@ -18,7 +18,6 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fngate_it as it  # noqa: E402
 import fleet_util as fu  # noqa: E402
-import pg_util  # noqa: E402
 from test_console import (BROWSER_DIR, CHROMIUM, WEB_DIR, build_dir, ensure_chromium,  # noqa: E402
                           ensure_playwright)
 
@@ -30,14 +29,8 @@ REFUSE_MAX_MS = 1000 if os.environ.get("FNGATE_SANITIZER") else 500
 class FleetConsole(fu.FleetCase):
     @classmethod
     def setUpClass(cls):
-        cls.pg = pg_util.Postgres()
         os.environ["FNGATE_WEB_ROOT"] = WEB_DIR
-        cls.start_fleet("fleet-console", lambda name: cls.pg.conninfo())
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.env.close()
-        cls.pg.close()
+        cls.start_on_postgres("fleet-console")
 
     def test_console_on_every_node(self):
         err = ensure_chromium()

@@ -102,13 +102,7 @@ class Burst:
 class Kill9InBurst(fu.FleetCase):
     @classmethod
     def setUpClass(cls):
-        cls.pg = pg_util.Postgres()
-        cls.start_fleet("fleet-kill9", lambda name: cls.pg.conninfo())
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.env.close()
-        cls.pg.close()
+        cls.start_on_postgres("fleet-kill9")
 
     def test_kill9_in_burst(self):
         valid = [self.create(n, "before") for n in self.names]

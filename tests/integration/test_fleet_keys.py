@@ -25,7 +25,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fngate_it as it  # noqa: E402
 import fleet_util as fu  # noqa: E402
 import lifecycle_util as lu  # noqa: E402
-import pg_util  # noqa: E402
 
 
 def kid_of(token):
@@ -35,13 +34,7 @@ def kid_of(token):
 class GeneratedKeys(fu.FleetCase):
     @classmethod
     def setUpClass(cls):
-        cls.pg = pg_util.Postgres()
-        cls.start_fleet("fleet-keys", lambda name: cls.pg.conninfo(), generated_keys=True)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.env.close()
-        cls.pg.close()
+        cls.start_on_postgres("fleet-keys", generated_keys=True)
 
     def fleet_kid(self, node):
         m = re.findall(r"namespace ns-app signs with the fleet's generated key ([A-Za-z0-9_-]+)"

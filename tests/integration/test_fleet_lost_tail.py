@@ -22,7 +22,6 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fngate_it as it  # noqa: E402
 import fleet_util as fu  # noqa: E402
-import pg_util  # noqa: E402
 
 SETTLE_S = 5.0 if os.environ.get("FNGATE_SANITIZER") else 2.0
 
@@ -30,13 +29,7 @@ SETTLE_S = 5.0 if os.environ.get("FNGATE_SANITIZER") else 2.0
 class LostTail(fu.FleetCase):
     @classmethod
     def setUpClass(cls):
-        cls.pg = pg_util.Postgres()
-        cls.start_fleet("fleet-lost-tail", lambda name: cls.pg.conninfo())
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.env.close()
-        cls.pg.close()
+        cls.start_on_postgres("fleet-lost-tail")
 
     def wait_everywhere(self, tokens, want, timeout):
         """Wait until every node answers want[id] (status, error) for each of tokens {id: jwt}."""

@@ -13,7 +13,6 @@ import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fleet_util as fu  # noqa: E402
-import pg_util  # noqa: E402
 
 QUOTA = 20
 
@@ -21,13 +20,7 @@ QUOTA = 20
 class FleetQuota(fu.FleetCase):
     @classmethod
     def setUpClass(cls):
-        cls.pg = pg_util.Postgres()
-        cls.start_fleet("fleet-quota", lambda name: cls.pg.conninfo(), max_tokens=QUOTA)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.env.close()
-        cls.pg.close()
+        cls.start_on_postgres("fleet-quota", max_tokens=QUOTA)
 
     def test_concurrent_creations_never_pass_the_quota(self):
         results, lock = [], threading.Lock()

@@ -197,12 +197,10 @@ class Http1TrailerUpstream(LoopbackServer):
         s.close()
 
 
-class GoawayUpstream(LoopbackServer):
-    """A raw HTTP/2 upstream (python3-h2): on its first connection it holds the first request
-    until a second one arrives, answers the first, then sends GOAWAY with the first's id as
-    the last processed; every later connection answers at once ("retried"). A path ending in
-    /reset-early is reset before its head, /reset-late after its head and a piece of body; a
-    /redirect is answered 302 at once."""
+class H2Upstream(LoopbackServer):
+    """A raw HTTP/2 upstream (python3-h2): each request of connection n (its number) goes to
+    request(c, stream_id, path, n, state), state being the connection's own dict; a request()
+    that returns False makes it close the socket at once (no GOAWAY, no answer)."""
 
     @staticmethod
     def respond(c, sid, body):
@@ -214,7 +212,7 @@ class GoawayUpstream(LoopbackServer):
             client_side=False, header_encoding="utf-8"))
         c.initiate_connection()
         s.sendall(c.data_to_send())
-        held = []
+        state = {}
         while True:
             try:
                 data = s.recv(65536)
@@ -223,63 +221,55 @@ class GoawayUpstream(LoopbackServer):
             if not data:
                 return
             for ev in c.receive_data(data):
-                if isinstance(ev, h2.events.RequestReceived):
-                    path = dict(ev.headers).get(":path", "")
-                    if path.endswith("/reset-late"):
-                        # a head and part of a body, then RST_STREAM
-                        c.send_headers(ev.stream_id, [(":status", "200")])
-                        c.send_data(ev.stream_id, b"partial")
-                        c.reset_stream(ev.stream_id, error_code=2)
-                        continue
-                    if path.endswith("/reset-early"):
-                        c.reset_stream(ev.stream_id, error_code=2)
-                        continue
-                    if path.endswith("/redirect"):
-                        # a redirect into the upstream's path space, its own request id and
-                        # a framing field's '_' alias (test_16)
-                        c.send_headers(ev.stream_id, [
-                            (":status", "302"), ("location", "/next?a=1"),
-                            ("refresh", "0; url=/after"), ("x-request-id", "upstream-id"),
-                            ("content_length", "999"), ("content-length", "0")],
-                            end_stream=True)
-                        continue
-                    if n > 1:
-                        self.respond(c, ev.stream_id, b"retried")
-                        continue
-                    held.append(ev.stream_id)
-                    if len(held) == 2:
-                        self.respond(c, held[0], b"first")
-                        c.close_connection(last_stream_id=held[0])
+                if isinstance(ev, h2.events.RequestReceived) and self.request(
+                        c, ev.stream_id, dict(ev.headers).get(":path", ""), n, state) is False:
+                    s.close()
+                    return
             s.sendall(c.data_to_send())
 
 
-class VanishUpstream(LoopbackServer):
-    """A raw HTTP/2 upstream (python3-h2) that answers every request at once with the number
-    of its connection, except that a /vanish request on a connection that answered before, and
-    any /vanish-always request, make it close the socket without GOAWAY or answer."""
+class GoawayUpstream(H2Upstream):
+    """On its first connection it holds the first request until a second one arrives, answers
+    the first, then sends GOAWAY with the first's id as the last processed; every later
+    connection answers at once ("retried"). A path ending in /reset-early is reset before its
+    head, /reset-late after its head and a piece of body; a /redirect is answered 302 at once."""
 
-    def serve(self, s, n):
-        c = h2.connection.H2Connection(config=h2.config.H2Configuration(
-            client_side=False, header_encoding="utf-8"))
-        c.initiate_connection()
-        s.sendall(c.data_to_send())
-        answered = 0
-        while True:
-            try:
-                data = s.recv(65536)
-            except OSError:
-                return
-            if not data:
-                return
-            for ev in c.receive_data(data):
-                if isinstance(ev, h2.events.RequestReceived):
-                    path = dict(ev.headers).get(":path", "")
-                    if path.endswith("/vanish-always") or (path.endswith("/vanish") and answered):
-                        s.close()
-                        return
-                    GoawayUpstream.respond(c, ev.stream_id, b"conn %d" % n)
-                    answered += 1
-            s.sendall(c.data_to_send())
+    def request(self, c, sid, path, n, state):
+        if path.endswith("/reset-late"):
+            # a head and part of a body, then RST_STREAM
+            c.send_headers(sid, [(":status", "200")])
+            c.send_data(sid, b"partial")
+            c.reset_stream(sid, error_code=2)
+        elif path.endswith("/reset-early"):
+            c.reset_stream(sid, error_code=2)
+        elif path.endswith("/redirect"):
+            # a redirect into the upstream's path space, its own request id and a framing
+            # field's '_' alias (test_16)
+            c.send_headers(sid, [
+                (":status", "302"), ("location", "/next?a=1"), ("refresh", "0; url=/after"),
+                ("x-request-id", "upstream-id"), ("content_length", "999"),
+                ("content-length", "0")], end_stream=True)
+        elif n > 1:
+            self.respond(c, sid, b"retried")
+        else:
+            held = state.setdefault("held", [])
+            held.append(sid)
+            if len(held) == 2:
+                self.respond(c, held[0], b"first")
+                c.close_connection(last_stream_id=held[0])
+
+
+class VanishUpstream(H2Upstream):
+    """Answers every request at once with the number of its connection, except that a /vanish
+    request on a connection that answered before, and any /vanish-always request, make it close
+    the socket without GOAWAY or answer."""
+
+    def request(self, c, sid, path, n, state):
+        if path.endswith("/vanish-always") or (path.endswith("/vanish") and state.get("answered")):
+            return False
+        self.respond(c, sid, b"conn %d" % n)
+        state["answered"] = True
+        return True
 
 
 class GRPC(it.GatewayCase):
