@@ -34,6 +34,12 @@
 #define POLL_FDS_MAX   256
 
 static const char canned[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Up: 1\r\n\r\nok";
+/* The canned answer to an upgrade (a head with a Sec-WebSocket-Key, as fngate sends for
+ * HTTP/1.1 WebSocket clients and RFC 8441 streams alike): the connection then echoes, so that
+ * tunnels (tunnel.c, h2.c's) are fuzzed too. */
+static const char canned_101[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+				 "Connection: Upgrade\r\nSec-WebSocket-Accept: x\r\n\r\n";
+static const char ws_key_field[] = "\nsec-websocket-key:";
 
 struct up_conn {
 	int            fd;
@@ -41,6 +47,9 @@ struct up_conn {
 	struct fuzz_session *s;
 	unsigned       heads;       /* request heads seen */
 	uint32_t       tail;        /* last 4 bytes read, to find "\r\n\r\n" across reads */
+	size_t         key_match;   /* bytes of ws_key_field matched so far in this head */
+	bool           ws_key;      /* this head carries a Sec-WebSocket-Key: an upgrade */
+	bool           tunnel;      /* answered 101: an echo of what comes after */
 	bool           eof;
 };
 
@@ -176,17 +185,37 @@ static void up_read_cb(evutil_socket_t fd, short what, void *arg)
 	if (n <= 0) {
 		u->eof = true;
 		event_del(u->ev);
+		/* A tunnel's end is passed back, as the far side of a WebSocket would. */
+		if (u->tunnel)
+			(void)shutdown(fd, SHUT_WR);
 		return;
 	}
 	for (ssize_t i = 0; i < n; i++) {
+		int c = buf[i] >= 'A' && buf[i] <= 'Z' ? buf[i] + 32 : buf[i];
+
+		if (u->tunnel) {
+			up_write_all(s, u, buf + i, (size_t)(n - i));
+			return;
+		}
+		u->key_match = c == ws_key_field[u->key_match] ? u->key_match + 1 : c == '\n';
+		if (u->key_match == sizeof(ws_key_field) - 1) {
+			u->ws_key = true;
+			u->key_match = 0;
+		}
 		u->tail = (u->tail << 8) | buf[i];
 		if (u->tail != 0x0d0a0d0au)
 			continue;
 		u->heads++;
-		if (s->mode == FUZZ_UP_CANNED)
+		if (s->mode == FUZZ_UP_CANNED && u->ws_key) {
+			up_write_all(s, u, (const uint8_t *)canned_101, sizeof(canned_101) - 1);
+			u->tunnel = true;
+		} else if (s->mode == FUZZ_UP_CANNED) {
 			up_write_all(s, u, (const uint8_t *)canned, sizeof(canned) - 1);
-		else if (s->scripted == NULL)
+		} else if (s->scripted == NULL) {
 			s->scripted = u;    /* the driver writes the script (fuzz_session_run) */
+		}
+		u->ws_key = false;
+		u->key_match = 0;
 	}
 }
 
