@@ -701,6 +701,12 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 			   OUT_UPSTREAM_UNAVAILABLE, RETRY_ALL);
 		return;
 	}
+	/* A TLS 1.3 server judges our client certificate after our side of the handshake
+	 * finished: its refusal arrives as an alert, once connected. */
+	if (c->tls && upstream_tls_failed_bev(c->bev, true, c->key)) {
+		conn_close(c, OUT_UPSTREAM_TLS_FAILED, RETRY_NONE);
+		return;
+	}
 	conn_close(c, OUT_UPSTREAM_CLOSED, RETRY_BODILESS_REUSED);
 }
 

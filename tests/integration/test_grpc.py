@@ -72,6 +72,8 @@ FN_VANISH = "0f000000-0000-4000-8000-00000000141a"
 FN_TLS = "0f000000-0000-4000-8000-00000000141b"
 FN_TLS_BADCA = "0f000000-0000-4000-8000-00000000141c"
 FN_TLS_H1 = "0f000000-0000-4000-8000-00000000141d"
+FN_MTLS = "0f000000-0000-4000-8000-00000000141e"
+FN_MTLS_NOCERT = "0f000000-0000-4000-8000-00000000141f"
 BIG = 2 * 1024 * 1024
 OPTS = [("grpc.enable_http_proxy", 0), ("grpc.max_receive_message_length", 16 << 20),
         ("grpc.max_send_message_length", 16 << 20)]
@@ -81,8 +83,9 @@ class Upstream:
     """The gRPC server: a service "test.Svc" of four methods on raw bytes. It records the
     metadata of each call and the peers (client address:port: one per TCP connection)."""
 
-    def __init__(self, port, tls=None):
-        """tls: (certificate, key) files: served over TLS (h2 by ALPN), else h2c."""
+    def __init__(self, port, tls=None, client_ca=None):
+        """tls: (certificate, key) files: served over TLS (h2 by ALPN), else h2c; client_ca:
+        a CA file whose client certificate the handshake then requires (mTLS)."""
         self.lock = threading.Lock()
         self.calls = 0
         self.produced = 0
@@ -100,7 +103,13 @@ class Upstream:
             self.server.add_insecure_port("127.0.0.1:%d" % port)
         else:
             with open(tls[0], "rb") as c, open(tls[1], "rb") as k:
-                creds = grpc.ssl_server_credentials([(k.read(), c.read())])
+                pair = [(k.read(), c.read())]
+            if client_ca is None:
+                creds = grpc.ssl_server_credentials(pair)
+            else:
+                with open(client_ca, "rb") as f:
+                    creds = grpc.ssl_server_credentials(pair, root_certificates=f.read(),
+                                                        require_client_auth=True)
             self.server.add_secure_port("127.0.0.1:%d" % port, creds)
         self.server.start()
 
@@ -290,6 +299,10 @@ class GRPC(it.GatewayCase):
         cls.tls_port = it.free_port()
         cls.tls_up = Upstream(cls.tls_port, tls=(crt, key))
         cls.h1_tls = tls_util.TLSUpstream(crt, key)
+        # mTLS: a server that requires a client certificate of the same CA
+        client = pki.issue("grpc-client", "fngate-client")
+        cls.mtls_port = it.free_port()
+        cls.mtls_up = Upstream(cls.mtls_port, tls=(crt, key), client_ca=pki.crt)
         cls.port = it.free_port()
         down = "http://127.0.0.1:%d" % it.free_port()
         fns = [it.function(FN_GRPC, "grpc", "http://127.0.0.1:%d" % cls.up_port,
@@ -314,6 +327,12 @@ class GRPC(it.GatewayCase):
                            privacy="public", prefix="/tlsbad", upstream_protocol="h2"),
                it.function(FN_TLS_H1, "tlsh1", cls.h1_tls.url(), privacy="public",
                            prefix="/tlsh1", upstream_protocol="h2",
+                           upstream_tls={"ca": pki.crt}),
+               it.function(FN_MTLS, "mtls", "https://127.0.0.1:%d" % cls.mtls_port,
+                           privacy="public", prefix="/mtls", upstream_protocol="h2",
+                           upstream_tls={"ca": pki.crt, "cert": client[0], "key": client[1]}),
+               it.function(FN_MTLS_NOCERT, "mtlsno", "https://127.0.0.1:%d" % cls.mtls_port,
+                           privacy="public", prefix="/mtlsno", upstream_protocol="h2",
                            upstream_tls={"ca": pki.crt})]
         conf = it.config(env, [it.namespace(NS, "grpcns", [cls.key.conf()], fns)], port=cls.port,
                          workers=1)
@@ -327,6 +346,7 @@ class GRPC(it.GatewayCase):
     @classmethod
     def tearDownClass(cls):
         cls.tls_up.stop()
+        cls.mtls_up.stop()
         cls.h1_tls.close()
         cls.chan.close()
         cls.up.stop()
@@ -664,6 +684,14 @@ class GRPC(it.GatewayCase):
             self.assertDenied(r, "upstream_tls_failed", status=502)
         self.assertEqual(self.tls_up.calls, calls)
         self.assertEqual(self.h1_tls.connections(), 0)     # no request went to it
+
+    def test_19c_h2_over_mtls(self):
+        # the function's client certificate opens a server that requires one; without it, 502
+        self.assertEqual(json.loads(self.unary(b"mtls", md=(), path="/mtls/test.Svc/Unary"))["req"],
+                         "mtls")
+        r = it.curl(self.gw.url("/mtlsno/test.Svc/Unary"), method="POST", data=b"x")
+        self.assertDenied(r, "upstream_tls_failed", status=502)
+        self.assertEqual(self.mtls_up.calls, 1)
         out = self.gw.proc.output()
         self.assertIn("certificate verification failed", out)
         self.assertIn("did not choose h2 by ALPN", out)
