@@ -8,12 +8,10 @@
 
 #include <errno.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -564,7 +562,7 @@ static void conn_send(struct h2up_conn *c)
 	rv = nghttp2_session_send(c->s);
 	c->depth--;
 	if (rv != 0) {
-		log_msg(LOG_LVL_WARN, "upstream %s: h2c send: %s", c->key, nghttp2_strerror(rv));
+		log_msg(LOG_LVL_WARN, "upstream %s: h2 send: %s", c->key, nghttp2_strerror(rv));
 		conn_close(c, OUT_UPSTREAM_CLOSED, RETRY_NONE);
 	}
 }
@@ -653,7 +651,7 @@ static void read_cb(struct bufferevent *bev, void *arg)
 		n = nghttp2_session_mem_recv(c->s, v.iov_base, v.iov_len);
 		c->depth--;
 		if (n < 0) {
-			log_msg(LOG_LVL_WARN, "upstream %s: h2c: %s", c->key, nghttp2_strerror((int)n));
+			log_msg(LOG_LVL_WARN, "upstream %s: h2: %s", c->key, nghttp2_strerror((int)n));
 			conn_close(c, OUT_UPSTREAM_BAD_RESPONSE, RETRY_NONE);
 			return;
 		}
