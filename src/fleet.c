@@ -27,6 +27,10 @@
 #define FLEET_TICK_MS      200      /* staleness is judged this often */
 #define FLEET_STALE_LOG_US (10 * 1000000ull)
 #define FLEET_KID_LEN      32       /* a key id (signkeys_kid) and its NUL */
+/* A namespace this many records or more below its quota (as this node counts them) is not
+ * counted again by the store: the count scans the namespace's records under the lock every
+ * write takes, and the creations this node has not seen yet, a watch lag's worth, are far fewer. */
+#define FLEET_QUOTA_SLACK  1000
 
 const double fleet_lag_bounds_s[FLEET_LAG_BUCKETS] = {
 	0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5
@@ -664,19 +668,22 @@ static int fleet_key_check(struct fleet *f, const struct token_record *t, char *
 	return -1;
 }
 
-/* registry_commit_fn: a registry write; a new record of a namespace under its quota, which the
- * store counts (the record's "ns" and "expires", as its schema reads them from the body). */
+/* registry_commit_fn: a registry write; a new record of a namespace near its quota is counted
+ * by the store too (the record's "ns" and "expires", as its schema reads them from the body):
+ * always while the watch is not current, since this node's own count may then lag. */
 static int fleet_commit(void *arg, const struct token_record *t, const char *json, size_t quota,
 			int64_t *seq, char *err, size_t errlen)
 {
+	struct fleet *f = arg;
 	struct store_item it;
 	struct store_quota q = {registry_rec_ns(t), quota, util_now()};
+	bool count = quota > 0 && q.ns != NULL &&
+		     (!f->current || registry_ns_count(f->reg, q.ns) + FLEET_QUOTA_SLACK >= quota);
 
-	if (fleet_key_check(arg, t, err, errlen) != 0)
+	if (fleet_key_check(f, t, err, errlen) != 0)
 		return -1;
 	fleet_record_item(t, json, &it);
-	return fleet_commit_item(arg, &it, 1, quota > 0 && q.ns != NULL ? &q : NULL, seq, err,
-				 errlen);
+	return fleet_commit_item(f, &it, 1, count ? &q : NULL, seq, err, errlen);
 }
 
 /* audit_share_fn: this node's audit events, in one write. Never tried while the watch is
