@@ -234,7 +234,7 @@ extern const struct upstream_ops response_ops;
  * protocol (response.c, h2up.c): dropped when fngate answers for it (hop-by-hop; CORS under
  * the function's policy; X-Request-Id; a '_' alias of a hop-by-hop name), a Location,
  * Content-Location or Refresh that points into endpoint ep's path space brought back into the
- * function's (redirect.h; ep -1: as it is), else passed to x->ops->head_field as it is.
+ * function's (redirect.h), else passed to x->ops->head_field as it is.
  * 0, or -1 when out of memory. */
 int response_field(struct exchange *x, int ep, const char *name, size_t nl, const char *val,
 		   size_t vl);

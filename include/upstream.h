@@ -54,6 +54,8 @@ struct upstream_ops {
 struct upconn {
 	struct worker        *w;
 	struct upstream_pool *pool;
+	int                   ep;           /* its endpoint's index in the upstreams of the function
+					     * it was got for (upstream_get) */
 	struct bufferevent   *bev;
 	/* Plain connections are read by fngate itself (as conn.c reads clients): libevent's
 	 * bufferevent asks the kernel FIONREAD before every read, a system call per response. */
@@ -145,8 +147,6 @@ struct bufferevent *upstream_connect(struct event_base *base, const struct socka
  * true when its handshake did (certificate verification included), after logging why and
  * counting it; false when the TCP connection itself failed, or bev has no TLS. */
 bool upstream_tls_failed_bev(struct bufferevent *bev, bool connected, const char *key);
-/* The endpoint index of a connection within fn's upstreams, or -1. */
-int upstream_index(const struct upconn *u, const struct conf_function *fn);
 /* Call fn(pool key, idle connections, arg) for every pool of worker w, on w's thread (its
  * report to metrics). */
 void upstream_pools_foreach(struct worker *w, void (*fn)(const char *key, unsigned nidle, void *arg),

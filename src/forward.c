@@ -234,7 +234,7 @@ int forward_start(struct exchange *x)
 {
 	struct upconn *u;
 	struct hbuf b = {0};
-	int idx, local_err;
+	int local_err;
 
 	if (x->fn->upstream_h2)
 		return h2up_start(x);
@@ -253,7 +253,6 @@ int forward_start(struct exchange *x)
 		reply_error(x, OUT_UPSTREAM_UNAVAILABLE, x->has_body);
 		return -1;
 	}
-	idx = upstream_index(u, x->fn);
 	/* The head is built in the connection's own buffer, kept across its requests: it is also
 	 * the copy a retry needs, and reusing it saves a malloc per request. The front end's head
 	 * text bounds what is copied from the request. */
@@ -269,7 +268,7 @@ int forward_start(struct exchange *x)
 			b.oom = true;
 		}
 	}
-	if (b.oom || build_head(x, &x->fn->upstreams[idx < 0 ? 0 : idx], &b) != 0) {
+	if (b.oom || build_head(x, &x->fn->upstreams[u->ep], &b) != 0) {
 		u->retry_head = b.p;
 		u->retry_cap = b.cap;
 		upstream_close(u);

@@ -129,7 +129,7 @@ int response_field(struct exchange *x, int ep, const char *name, size_t nl, cons
 	if (nl == 12 && util_ieq(name, nl, "x-request-id") && x->request_id[0] != '\0')
 		return 0;
 	kind = redirect_field(name, nl);
-	if (kind != REDIRECT_NONE && ep >= 0 && redirect_needed(fn, &fn->upstreams[ep])) {
+	if (kind != REDIRECT_NONE && redirect_needed(fn, &fn->upstreams[ep])) {
 		nv = malloc(redirect_max_len(fn, vl));
 		if (nv == NULL)
 			return -1;
@@ -197,7 +197,6 @@ static int on_headers_complete(llhttp_t *p)
 	int status = llhttp_get_status_code(p);
 	bool no_body, cl_known = (p->flags & F_CONTENT_LENGTH) != 0;
 	bool conn_hdr = false;     /* the response has a Connection header: its list is checked */
-	int ep;
 
 	if (x == NULL)
 		return -1;
@@ -246,7 +245,6 @@ static int on_headers_complete(llhttp_t *p)
 		}
 	}
 	ops = x->ops;
-	ep = upstream_index(u, x->fn);
 	no_body = u->head_request || status == 204 || status == 304;
 	ops->head_start(x, status, u->reason_len > 0 ? u->hdrbuf + u->reason_off : NULL,
 			u->reason_len);
@@ -266,7 +264,7 @@ static int on_headers_complete(llhttp_t *p)
 		/* HTTP/1.1's own: a field its Connection field names is connection-specific. */
 		if (conn_hdr && headers_connection_lists(u->hdrbuf, u->resp_hdr, u->nhdr_resp, name, nl))
 			continue;
-		if (response_field(x, ep, name, nl, val, vl) != 0)
+		if (response_field(x, u->ep, name, nl, val, vl) != 0)
 			return -1;
 	}
 	response_own_fields(x);

@@ -92,13 +92,6 @@ static struct upstream_pool *pool_get(struct worker *w, const struct conf_upstre
 	return p;
 }
 
-int upstream_index(const struct upconn *u, const struct conf_function *fn)
-{
-	for (size_t i = 0; i < fn->nupstreams; i++)
-		if (strcmp(ep_key(&fn->upstreams[i]), u->pool->key) == 0)
-			return (int)i;
-	return -1;
-}
 
 void upstream_close(struct upconn *u)
 {
@@ -304,11 +297,14 @@ struct upconn *upstream_get(struct worker *w, const struct conf_function *fn, in
 				u->in_pool = false;
 				p->nidle--;
 				u->reused = true;
+				u->ep = (int)idx;
 				return u;
 			}
 			u = upconn_new(w, p, local_err);
-			if (u != NULL)
+			if (u != NULL) {
+				u->ep = (int)idx;
 				return u;
+			}
 			/* Short of descriptors or memory ourselves: another endpoint would fail the
 			 * same way, and this one did nothing wrong. */
 			if (*local_err != 0)
@@ -335,14 +331,13 @@ void upstream_fail(struct upconn *u, enum outcome o)
 static bool upstream_retry(struct upconn *u, bool connect_failed)
 {
 	struct upconn *v;
-	int idx, local_err;
+	int local_err;
 
 	if (u->x == NULL || u->resp_started || u->attempts >= 3)
 		return false;
 	if (!connect_failed && (!u->reused || u->req_body || u->retry_len == 0))
 		return false;
-	idx = upstream_index(u, u->fn);
-	v = upstream_get(u->w, u->fn, connect_failed ? idx : -1, &local_err);
+	v = upstream_get(u->w, u->fn, connect_failed ? u->ep : -1, &local_err);
 	if (v == NULL)
 		return false;
 	if (connect_failed) {

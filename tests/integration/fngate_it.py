@@ -78,6 +78,18 @@ def b64u_decode(s):
     return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
 
 
+def recv_head(s, buf=b""):
+    """Read socket s until an HTTP head's blank line: (head, the bytes after it), buf being
+    what was read before; (None, what came) when the peer closes first."""
+    while b"\r\n\r\n" not in buf:
+        d = s.recv(65536)
+        if not d:
+            return None, buf
+        buf += d
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    return head, rest
+
+
 _PORTS_GIVEN = set()
 
 

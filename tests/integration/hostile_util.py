@@ -110,12 +110,9 @@ class FakeUpstream:
         buf = b""
         try:
             while not self.stopping:
-                while b"\r\n\r\n" not in buf:
-                    d = s.recv(65536)
-                    if not d:
-                        return
-                    buf += d
-                head, buf = buf.split(b"\r\n\r\n", 1)
+                head, buf = it.recv_head(s, buf)
+                if head is None:
+                    return
                 with self.lock:
                     self.heads.append(head)
                 n = 0

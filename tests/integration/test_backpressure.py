@@ -57,13 +57,9 @@ class StallingUpstream:
     def _serve(self, s):
         # A small receive buffer: what the kernel holds for us stays small against BODY.
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-        buf = b""
-        while b"\r\n\r\n" not in buf:
-            d = s.recv(65536)
-            if not d:
-                return
-            buf += d
-        head, buf = buf.split(b"\r\n\r\n", 1)
+        head, buf = it.recv_head(s)
+        if head is None:
+            return
         lines = head.lower().split(b"\r\n")
         t_end = time.time() + PAUSE_S
         peak = 0

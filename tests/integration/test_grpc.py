@@ -194,12 +194,7 @@ class Http1TrailerUpstream(LoopbackServer):
 
     @staticmethod
     def serve(s, n):
-        buf = b""
-        while b"\r\n\r\n" not in buf:
-            d = s.recv(65536)
-            if not d:
-                break
-            buf += d
+        it.recv_head(s)
         s.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n"
                   b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n"
                   b"X-Checksum: abc123\r\nContent-Length: 99\r\n\r\n")
